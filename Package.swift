@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Berth",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "berth", targets: ["berth"]),
+        .library(name: "BerthEngine", targets: ["BerthEngine"]),
+        .library(name: "BerthTensor", targets: ["BerthTensor"]),
+        .library(name: "BerthONNX", targets: ["BerthONNX"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "BerthTensor",
+            dependencies: ["COpenBLAS"]
+        ),
+        .target(
+            name: "BerthONNX",
+            dependencies: [
+                "BerthTensor",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .target(
+            name: "BerthEngine",
+            dependencies: [
+                "BerthTensor",
+                "BerthONNX",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            // Kernels share raw buffers across the intra-op pool; Swift 5 mode keeps those loops
+            // free of Sendable ceremony while the public API stays Sendable-annotated.
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .executableTarget(
+            name: "berth",
+            dependencies: [
+                "BerthEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "BerthTensorTests", dependencies: ["BerthTensor"]),
+        .testTarget(name: "BerthONNXTests", dependencies: ["BerthONNX"]),
+        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX"]),
+    ]
+)

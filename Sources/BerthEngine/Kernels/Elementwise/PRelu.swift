@@ -1,0 +1,96 @@
+import BerthONNX
+import BerthTensor
+
+/// True when a tensor of shape `source` broadcasts unidirectionally to shape `target`.
+func elementwiseBroadcasts(from source: [Int], to target: [Int]) -> Bool {
+    guard source.count <= target.count else { return false }
+    for (s, t) in zip(source, target.suffix(source.count)) where s != t && s != 1 { return false }
+    return true
+}
+
+/// For each element of a tensor of shape `target`, the index of the element of a tensor of shape
+/// `source` that broadcasts onto it (unidirectional NumPy broadcasting), or nil when `source`
+/// does not broadcast to `target`.
+func elementwiseBroadcastIndices(from source: [Int], to target: [Int]) throws -> [Int]? {
+    guard elementwiseBroadcasts(from: source, to: target) else { return nil }
+    let padded = [Int](repeating: 1, count: target.count - source.count) + source
+    let count = try Shape.elementCount(target)
+    let sourceStrides = Shape.strides(padded)
+    // Stride 0 along broadcast axes; walk the target with an odometer.
+    let strides = zip(padded, sourceStrides).map { $0 == 1 ? 0 : $1 }
+    var indices = [Int](repeating: 0, count: count)
+    var counter = [Int](repeating: 0, count: target.count)
+    var offset = 0
+    for i in 0..<count {
+        indices[i] = offset
+        var axis = target.count - 1
+        while axis >= 0 {
+            counter[axis] += 1
+            offset += strides[axis]
+            if counter[axis] < target[axis] { break }
+            offset -= strides[axis] * counter[axis]
+            counter[axis] = 0
+            axis -= 1
+        }
+    }
+    return indices
+}
+
+/// `x < 0 ? slope * x : x` with `slope` broadcast to the shape of `x`.
+/// Common layouts (one slope, per-channel slope, full-size slope) avoid an index table.
+private func preluApply<T: NumericElement>(_ x: [T], _ xShape: [Int], _ slope: [T], _ slopeShape: [Int],
+                                           _ pool: ThreadPool, _ mul: (T, T) -> T) throws -> [T] {
+    if slope.count == 1, let s = slope.first {
+        return elementwiseMap(x, pool, minChunk: elementwiseMinChunk) { v in v < .zero ? mul(s, v) : v }
+    }
+    if slope.count == x.count {
+        // Equal counts under unidirectional broadcasting mean equal shapes (up to leading 1s).
+        guard elementwiseBroadcasts(from: slopeShape, to: xShape) else {
+            throw KernelError("PRelu slope shape \(slopeShape) does not broadcast to input shape \(xShape)")
+        }
+        let n = x.count
+        if n == 0 { return [] }
+        return [T](unsafeUninitializedCapacity: n) { out, initialized in
+            x.withUnsafeBufferPointer { xp in
+                slope.withUnsafeBufferPointer { sp in
+                    guard let o = out.baseAddress, let xb = xp.baseAddress, let sb = sp.baseAddress else { return }
+                    pool.parallelFor(n, minChunk: elementwiseMinChunk) { r in
+                        for i in r { let v = xb[i]; (o + i).initialize(to: v < .zero ? mul(sb[i], v) : v) }
+                    }
+                }
+            }
+            initialized = n
+        }
+    }
+    guard let indices = try elementwiseBroadcastIndices(from: slopeShape, to: xShape) else {
+        throw KernelError("PRelu slope shape \(slopeShape) does not broadcast to input shape \(xShape)")
+    }
+    return zip(x, indices).map { v, i in v < .zero ? mul(slope[i], v) : v }
+}
+
+extension KernelRegistry {
+    mutating func registerElementwisePRelu() {
+        register("PRelu") { _, _ in
+            { inputs, ctx in
+                let x = try inputs.required(0)
+                let slope = try inputs.required(1)
+                guard x.dtype == slope.dtype else {
+                    throw KernelError("PRelu slope dtype \(slope.dtype) differs from input dtype \(x.dtype)")
+                }
+                let out: TensorStorage
+                switch (x.storage, slope.storage) {
+                case let (.float32(a), .float32(s)): out = .float32(try preluApply(a, x.shape, s, slope.shape, ctx.pool, *))
+                case let (.float64(a), .float64(s)): out = .float64(try preluApply(a, x.shape, s, slope.shape, ctx.pool, *))
+                case let (.float16(a), .float16(s)): out = .float16(try preluApply(a, x.shape, s, slope.shape, ctx.pool, *))
+                case let (.int32(a), .int32(s)): out = .int32(try preluApply(a, x.shape, s, slope.shape, ctx.pool, &*))
+                case let (.int64(a), .int64(s)): out = .int64(try preluApply(a, x.shape, s, slope.shape, ctx.pool, &*))
+                // Unsigned inputs are never negative, so they pass through.
+                case let (.uint32(a), .uint32) where elementwiseBroadcasts(from: slope.shape, to: x.shape): out = .uint32(a)
+                case let (.uint64(a), .uint64) where elementwiseBroadcasts(from: slope.shape, to: x.shape): out = .uint64(a)
+                default: throw KernelError("PRelu does not support dtype \(x.dtype)")
+                }
+                return [Tensor(unchecked: x.shape, storage: out)]
+            }
+        }
+    }
+}

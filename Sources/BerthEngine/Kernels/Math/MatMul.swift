@@ -1,0 +1,238 @@
+import BerthTensor
+
+// MatMul (NumPy matmul semantics) and Gemm. float32 goes through OpenBLAS sgemm; float16 is
+// widened to float32 for the product; the other numeric dtypes use a plain loop with the
+// wrapping arithmetic of `MathScalar`.
+
+/// The shapes of one MatMul: batch broadcast, matrix sizes, and the output shape.
+private struct MathMatMulPlan {
+    let m: Int, k: Int, n: Int
+    /// Broadcast of the batch dims of A and B (both may be empty).
+    let batch: BroadcastLayout
+    let outShape: [Int]
+
+    init(_ aShape: [Int], _ bShape: [Int]) throws {
+        guard !aShape.isEmpty, !bShape.isEmpty else {
+            throw KernelError("MatMul inputs must have rank >= 1, got \(aShape) and \(bShape)")
+        }
+        // NumPy: a 1-D A is a row [1, K], a 1-D B a column [K, 1]; the added dim is removed after.
+        let a = aShape.count == 1 ? [1, aShape[0]] : aShape
+        let b = bShape.count == 1 ? [bShape[0], 1] : bShape
+        m = a[a.count - 2]
+        k = a[a.count - 1]
+        n = b[b.count - 1]
+        guard b[b.count - 2] == k else {
+            throw KernelError("MatMul inner dimensions differ: A \(aShape) has K=\(k), B \(bShape) has K=\(b[b.count - 2])")
+        }
+        batch = try BroadcastLayout([Array(a.dropLast(2)), Array(b.dropLast(2))])
+        var out = batch.shape
+        if aShape.count > 1 { out.append(m) }
+        if bShape.count > 1 { out.append(n) }
+        outShape = out
+        guard m <= Int(Int32.max), n <= Int(Int32.max), k <= Int(Int32.max) else {
+            throw KernelError("MatMul dimensions too large for BLAS: M=\(m) K=\(k) N=\(n)")
+        }
+        _ = try Shape.elementCount(outShape)
+    }
+
+    /// Calls `body(batchIndex, aMatrixIndex, bMatrixIndex)` for every output matrix.
+    func forEachBatch(_ body: (Int, Int, Int) -> Void) {
+        guard batch.count > 0 else { return }
+        let inner = batch.inner
+        let sa = batch.innerStride(0), sb = batch.innerStride(1)
+        var cursor = BroadcastRowCursor(batch, row: 0)
+        for row in 0..<batch.rows {
+            for i in 0..<inner {
+                body(row * inner + i, cursor.offsets[0] + i * sa, cursor.offsets[1] + i * sb)
+            }
+            cursor.advance()
+        }
+    }
+
+    /// True when B has a single matrix, so every A row can go into one big product.
+    var bIsSingleMatrix: Bool { batch.count > 0 && batch.strideTable[batch.dims.count..<2 * batch.dims.count].allSatisfy { $0 == 0 } }
+}
+
+/// float32 MatMul through sgemm.
+private func mathMatMulFloat(_ a: [Float], _ b: [Float], _ plan: MathMatMulPlan) -> [Float] {
+    let (m, k, n) = (plan.m, plan.k, plan.n)
+    let total = plan.batch.count * m * n
+    guard total > 0 else { return [] }
+    return [Float](unsafeUninitializedCapacity: total) { buf, initialized in
+        let o = buf.baseAddress!
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                if k == 0 {
+                    o.initialize(repeating: 0, count: total)
+                } else if plan.bIsSingleMatrix {
+                    // A is [..., M, K] contiguous and B one [K, N]: fold the batch into M.
+                    BLAS.sgemm(transA: false, transB: false, m: plan.batch.count * m, n: n, k: k,
+                               alpha: 1, a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n,
+                               beta: 0, c: o, ldc: n)
+                } else {
+                    plan.forEachBatch { ob, ia, ib in
+                        BLAS.sgemm(transA: false, transB: false, m: m, n: n, k: k,
+                                   alpha: 1, a: pa.baseAddress! + ia * m * k, lda: k,
+                                   b: pb.baseAddress! + ib * k * n, ldb: n,
+                                   beta: 0, c: o + ob * m * n, ldc: n)
+                    }
+                }
+            }
+        }
+        initialized = total
+    }
+}
+
+/// The generic MatMul loop (i-k-j order so the inner loop runs along contiguous rows).
+private struct MathMatMulVisitor: MathTypeVisitor {
+    let a: Tensor
+    let b: Tensor
+    let plan: MathMatMulPlan
+    let pool: ThreadPool
+
+    func visit<T: MathScalar>(_: T.Type) throws -> Tensor {
+        let x = try a.values(T.self), y = try b.values(T.self)
+        let (m, k, n) = (plan.m, plan.k, plan.n)
+        let total = plan.batch.count * m * n
+        var out = [T](repeating: .zero, count: total)
+        if total > 0 && k > 0 {
+            out.withUnsafeMutableBufferPointer { ob in
+                x.withUnsafeBufferPointer { pa in
+                    y.withUnsafeBufferPointer { pb in
+                        plan.forEachBatch { bo, ia, ib in
+                            let A = pa.baseAddress! + ia * m * k, B = pb.baseAddress! + ib * k * n
+                            let C = ob.baseAddress! + bo * m * n
+                            pool.parallelFor(m, minChunk: max(1, 4096 / max(1, k * n))) { rows in
+                                for i in rows {
+                                    let c = C + i * n
+                                    for p in 0..<k {
+                                        let av = A[i * k + p]
+                                        let brow = B + p * n
+                                        for j in 0..<n { c[j] = T.mathAdd(c[j], T.mathMul(av, brow[j])) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(unchecked: plan.outShape, storage: T.storage(out))
+    }
+}
+
+/// ONNX MatMul with NumPy semantics: 1-D promotion and broadcast batch dims.
+func mathMatMul(_ a: Tensor, _ b: Tensor, pool: ThreadPool) throws -> Tensor {
+    guard a.dtype == b.dtype else { throw KernelError("MatMul inputs must have the same dtype, got \(a.dtype) and \(b.dtype)") }
+    let plan = try MathMatMulPlan(a.shape, b.shape)
+    switch (a.storage, b.storage) {
+    case let (.float32(x), .float32(y)):
+        return Tensor(unchecked: plan.outShape, storage: .float32(mathMatMulFloat(x, y, plan)))
+    case let (.float16(x), .float16(y)):
+        let r = mathMatMulFloat(x.map(Float.init), y.map(Float.init), plan)
+        return Tensor(unchecked: plan.outShape, storage: .float16(r.map { Float16($0) }))
+    default:
+        guard let r = try mathDispatch(a.dtype, MathMatMulVisitor(a: a, b: b, plan: plan, pool: pool)) else {
+            throw KernelError("MatMul does not support dtype \(a.dtype)")
+        }
+        return r
+    }
+}
+
+// MARK: Gemm
+
+/// Gemm attributes, parsed at plan time.
+struct MathGemmAttributes: Sendable {
+    var transA: Bool
+    var transB: Bool
+    var alpha: Float
+    var beta: Float
+}
+
+private struct MathGemmVisitor: MathTypeVisitor {
+    let a: Tensor, b: Tensor, c: Tensor?
+    let attrs: MathGemmAttributes
+    let m: Int, k: Int, n: Int
+
+    func visit<T: MathScalar>(_: T.Type) throws -> Tensor {
+        let x = try a.values(T.self), y = try b.values(T.self)
+        let alpha = T(fromDouble: Double(attrs.alpha)), beta = T(fromDouble: Double(attrs.beta))
+        var out: [T]
+        if let c, attrs.beta != 0 {
+            out = try Broadcast.expand(try c.values(T.self), from: c.shape, to: [m, n]).map { T.mathMul(beta, $0) }
+        } else {
+            out = [T](repeating: .zero, count: m * n)
+        }
+        let lda = a.shape[1], ldb = b.shape[1]
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = T.zero
+                for p in 0..<k {
+                    let av = attrs.transA ? x[p * lda + i] : x[i * lda + p]
+                    let bv = attrs.transB ? y[j * ldb + p] : y[p * ldb + j]
+                    s = T.mathAdd(s, T.mathMul(av, bv))
+                }
+                out[i * n + j] = T.mathAdd(out[i * n + j], T.mathMul(alpha, s))
+            }
+        }
+        return Tensor(unchecked: [m, n], storage: T.storage(out))
+    }
+}
+
+/// ONNX Gemm: `alpha * op(A) * op(B) + beta * C`, C (optional) broadcast to [M, N].
+func mathGemm(_ a: Tensor, _ b: Tensor, _ c: Tensor?, _ attrs: MathGemmAttributes) throws -> Tensor {
+    guard a.rank == 2, b.rank == 2 else { throw KernelError("Gemm A and B must be 2-D, got \(a.shape) and \(b.shape)") }
+    guard a.dtype == b.dtype, c.map({ $0.dtype == a.dtype }) ?? true else {
+        throw KernelError("Gemm inputs must have the same dtype, got A \(a.dtype), B \(b.dtype), C \(c.map { "\($0.dtype)" } ?? "none")")
+    }
+    let m = attrs.transA ? a.shape[1] : a.shape[0]
+    let k = attrs.transA ? a.shape[0] : a.shape[1]
+    let kb = attrs.transB ? b.shape[1] : b.shape[0]
+    let n = attrs.transB ? b.shape[0] : b.shape[1]
+    guard k == kb else {
+        throw KernelError("Gemm inner dimensions differ: op(A) is [\(m), \(k)], op(B) is [\(kb), \(n)]")
+    }
+    guard m <= Int(Int32.max), n <= Int(Int32.max), k <= Int(Int32.max) else {
+        throw KernelError("Gemm dimensions too large for BLAS: M=\(m) K=\(k) N=\(n)")
+    }
+    let count = try Shape.elementCount([m, n])
+
+    func floatGemm(_ x: [Float], _ y: [Float], _ cv: [Float]?) throws -> [Float] {
+        var out: [Float]
+        var beta: Float = 0
+        if let c, let cv, attrs.beta != 0 {
+            out = try Broadcast.expand(cv, from: c.shape, to: [m, n])
+            beta = attrs.beta
+        } else {
+            out = [Float](repeating: 0, count: count)
+        }
+        guard count > 0 else { return out }
+        out.withUnsafeMutableBufferPointer { o in
+            x.withUnsafeBufferPointer { pa in
+                y.withUnsafeBufferPointer { pb in
+                    if k == 0 || pa.isEmpty || pb.isEmpty {
+                        for i in 0..<count { o[i] *= beta }
+                    } else {
+                        BLAS.sgemm(transA: attrs.transA, transB: attrs.transB, m: m, n: n, k: k,
+                                   alpha: attrs.alpha, a: pa.baseAddress!, lda: a.shape[1],
+                                   b: pb.baseAddress!, ldb: b.shape[1], beta: beta, c: o.baseAddress!, ldc: n)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    switch (a.storage, b.storage) {
+    case let (.float32(x), .float32(y)):
+        return Tensor(unchecked: [m, n], storage: .float32(try floatGemm(x, y, try c?.values(Float.self))))
+    case let (.float16(x), .float16(y)):
+        let r = try floatGemm(x.map(Float.init), y.map(Float.init), try c?.values(Float16.self).map(Float.init))
+        return Tensor(unchecked: [m, n], storage: .float16(r.map { Float16($0) }))
+    default:
+        guard let r = try mathDispatch(a.dtype, MathGemmVisitor(a: a, b: b, c: c, attrs: attrs, m: m, k: k, n: n)) else {
+            throw KernelError("Gemm does not support dtype \(a.dtype)")
+        }
+        return r
+    }
+}

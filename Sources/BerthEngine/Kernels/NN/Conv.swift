@@ -1,0 +1,161 @@
+import BerthONNX
+import BerthTensor
+
+// Conv as im2col + sgemm, one GEMM per (batch item, group):
+//   Y[n, g*Mg ..< (g+1)*Mg, :] = W_g [Mg, Cg*kvol] x col [Cg*kvol, outSpatial] (+ bias)
+// A 1x1, stride-1, unpadded conv skips im2col: the input plane block already is `col`.
+
+/// Parsed Conv attributes.
+struct NNConvAttributes: Sendable {
+    var window: NNWindowAttributes
+    var group: Int
+
+    init(node: Node) throws {
+        window = try NNWindowAttributes(node: node)
+        group = try node.int("group", default: 1)
+        guard group >= 1 else { throw KernelError("group must be >= 1, got \(group)") }
+    }
+}
+
+/// Fills `col` ([Cg * kvol, outSpatial], row-major) from `Cg` input planes starting at `x`.
+/// Rows are independent, so they are spread over the pool.
+private func nnIm2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, channels: Int, g: NNWindowGeometry, pool: ThreadPool) {
+    let (D, H, W) = (g.input[0], g.input[1], g.input[2])
+    let (KD, KH, KW) = (g.kernel[0], g.kernel[1], g.kernel[2])
+    let (OD, OH, OW) = (g.output[0], g.output[1], g.output[2])
+    let (sd, sh, sw) = (g.strides[0], g.strides[1], g.strides[2])
+    let (dd, dh, dw) = (g.dilations[0], g.dilations[1], g.dilations[2])
+    let (pd, ph, pw) = (g.padsBegin[0], g.padsBegin[1], g.padsBegin[2])
+    let inPlane = D * H * W
+    let outSpatial = OD * OH * OW
+    let rows = channels * KD * KH * KW
+    pool.parallelFor(rows, minChunk: max(1, 16_384 / max(1, outSpatial))) { range in
+        for r in range {
+            var t = r
+            let kw = t % KW; t /= KW
+            let kh = t % KH; t /= KH
+            let kd = t % KD
+            let c = t / KD
+            let xc = x + c * inPlane
+            var dst = col + r * outSpatial
+            // Output columns whose input column lands inside the row: ow*sw + wOff in [0, W).
+            let wOff = kw * dw - pw
+            let owLo = wOff < 0 ? min(OW, (-wOff + sw - 1) / sw) : 0
+            let owHi = W - wOff <= 0 ? owLo : max(owLo, min(OW, (W - wOff + sw - 1) / sw))
+            for od in 0..<OD {
+                let id = od * sd - pd + kd * dd
+                for oh in 0..<OH {
+                    let ih = oh * sh - ph + kh * dh
+                    if id < 0 || id >= D || ih < 0 || ih >= H {
+                        dst.update(repeating: 0, count: OW)
+                    } else {
+                        let src = xc + (id * H + ih) * W + wOff
+                        if owLo > 0 { dst.update(repeating: 0, count: owLo) }
+                        if sw == 1 {
+                            (dst + owLo).update(from: src + owLo, count: owHi - owLo)
+                        } else {
+                            var ow = owLo
+                            while ow < owHi { dst[ow] = src[ow * sw]; ow += 1 }
+                        }
+                        if owHi < OW { (dst + owHi).update(repeating: 0, count: OW - owHi) }
+                    }
+                    dst += OW
+                }
+            }
+        }
+    }
+}
+
+/// Float32 convolution. `x` is [N, C, spatial...], `w` is [M, C/group, kernel...], `bias` is [M].
+func nnConvFloat(x: [Float], xShape: [Int], w: [Float], wShape: [Int], bias: [Float]?, attrs: NNConvAttributes, pool: ThreadPool) throws -> (values: [Float], shape: [Int]) {
+    let (n, c, spatial) = try nnSplitNC(xShape, op: "Conv")
+    guard wShape.count == xShape.count else { throw KernelError("Conv weight shape \(wShape) must have the input rank \(xShape.count)") }
+    let m = wShape[0]
+    let group = attrs.group
+    let kernel = Array(wShape[2...])
+    if let k = attrs.window.kernelShape, k != kernel { throw KernelError("kernel_shape \(k) does not match the weight shape \(wShape)") }
+    guard c % group == 0, m % group == 0 else { throw KernelError("input channels \(c) and output channels \(m) must be divisible by group \(group)") }
+    let cg = c / group, mg = m / group
+    guard wShape[1] == cg else { throw KernelError("Conv weight shape \(wShape) expects \(wShape[1]) channels per group, input has \(c) channels in \(group) group(s)") }
+    if let bias, bias.count != m { throw KernelError("Conv bias has \(bias.count) values, expected \(m)") }
+    let g = try attrs.window.geometry(input: spatial, kernel: kernel)
+    guard let g3 = g.as3D else { throw KernelError("Conv supports 1 to 3 spatial axes, got \(spatial.count)") }
+    let outShape = [n, m] + g.output
+    let total = try Shape.elementCount(outShape)
+    let outSpatial = g.output.reduce(1, *)
+    let inPlane = spatial.reduce(1, *)
+    let kvol = kernel.reduce(1, *)
+    let kdim = cg * kvol
+    _ = try Shape.elementCount([kdim, outSpatial])
+    let pointwise = kvol == 1 && g.strides.allSatisfy { $0 == 1 } && g.padsBegin.allSatisfy { $0 == 0 } && g.padsEnd.allSatisfy { $0 == 0 }
+
+    let y = [Float](unsafeUninitializedCapacity: total) { yb, count in
+        count = total
+        guard total > 0, let yp = yb.baseAddress else { return }
+        // Bias first, so that every GEMM accumulates onto it with beta = 1.
+        if let bias {
+            for i in 0..<(n * m) { (yp + i * outSpatial).initialize(repeating: bias[i % m], count: outSpatial) }
+        } else {
+            yp.initialize(repeating: 0, count: total)
+        }
+        guard kdim > 0 else { return }
+        x.withUnsafeBufferPointer { xb in
+            w.withUnsafeBufferPointer { wb in
+                guard let xp = xb.baseAddress, let wp = wb.baseAddress else { return }
+                let col = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kdim * outSpatial)
+                defer { col?.deallocate() }
+                for b in 0..<n {
+                    for gi in 0..<group {
+                        let xg = xp + (b * c + gi * cg) * inPlane
+                        let source: UnsafePointer<Float>
+                        if let col {
+                            nnIm2col(xg, col, channels: cg, g: g3, pool: pool)
+                            source = UnsafePointer(col)
+                        } else {
+                            source = xg
+                        }
+                        BLAS.sgemm(transA: false, transB: false, m: mg, n: outSpatial, k: kdim,
+                                   alpha: 1, a: wp + gi * mg * kdim, lda: kdim,
+                                   b: source, ldb: outSpatial,
+                                   beta: 1, c: yp + (b * m + gi * mg) * outSpatial, ldc: outSpatial)
+                    }
+                }
+            }
+        }
+    }
+    return (y, outShape)
+}
+
+/// Conv for any floating dtype: float32 directly, float16/float64 through float32.
+private func nnConvTensor(_ x: Tensor, _ w: Tensor, _ b: Tensor?, attrs: NNConvAttributes, pool: ThreadPool) throws -> Tensor {
+    func floats(_ t: Tensor) throws -> [Float] {
+        switch t.storage {
+        case let .float32(v): return v
+        case let .float64(v): return v.map { Float($0) }
+        case let .float16(v): return v.map { Float($0) }
+        default: throw KernelError("Conv expects floating-point tensors, got \(t.dtype)")
+        }
+    }
+    guard w.dtype == x.dtype, b == nil || b?.dtype == x.dtype else {
+        throw KernelError("Conv inputs must share one dtype, got X \(x.dtype), W \(w.dtype)\(b.map { ", B \($0.dtype)" } ?? "")")
+    }
+    let r = try nnConvFloat(x: try floats(x), xShape: x.shape, w: try floats(w), wShape: w.shape,
+                            bias: try b.map(floats), attrs: attrs, pool: pool)
+    switch x.dtype {
+    case .float64: return Tensor(unchecked: r.shape, storage: .float64(r.values.map { Double($0) }))
+    case .float16: return Tensor(unchecked: r.shape, storage: .float16(r.values.map { Float16($0) }))
+    default: return Tensor(unchecked: r.shape, storage: .float32(r.values))
+    }
+}
+
+extension KernelRegistry {
+    /// Registers Conv (opset 1 and 11 share semantics for the float path).
+    mutating func registerConvKernels() {
+        register("Conv", opsets: 1...Int.max) { node, _ in
+            let attrs = try NNConvAttributes(node: node)
+            return { inputs, ctx in
+                [try nnConvTensor(try inputs.required(0), try inputs.required(1), inputs.optional(2), attrs: attrs, pool: ctx.pool)]
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+import BerthONNX
+import BerthTensor
+
+extension KernelRegistry {
+    /// Registers the nn family: Conv, the pooling ops, Softmax/LogSoftmax and Dropout.
+    mutating func registerNNKernels() {
+        registerConvKernels()
+        registerPoolingKernels()
+        registerSoftmaxKernels()
+        registerDropoutKernels()
+    }
+}

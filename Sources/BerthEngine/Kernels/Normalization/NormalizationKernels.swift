@@ -1,0 +1,12 @@
+import BerthONNX
+import BerthTensor
+
+extension KernelRegistry {
+    /// Registers the normalization family: BatchNormalization, InstanceNormalization,
+    /// LayerNormalization, LpNormalization and MeanVarianceNormalization.
+    mutating func registerNormalizationKernels() {
+        registerBatchNormalizationKernels()
+        registerLayerNormalizationKernels()
+        registerLpAndMeanVarianceKernels()
+    }
+}

@@ -1,0 +1,162 @@
+import BerthONNX
+import BerthTensor
+
+/// A graph compiled for execution: values are numbered slots, nodes are steps in topological
+/// order with their kernels built, and each step knows which slots die after it.
+struct ExecutionPlan: Sendable {
+    struct Step: Sendable {
+        var node: Node
+        var kernel: Kernel
+        /// Slot per node input; nil for an omitted optional input.
+        var inputs: [Int?]
+        /// Slot per node output; nil for an unused optional output.
+        var outputs: [Int?]
+        /// Slots whose last reader is this step, freed right after it.
+        var release: [Int]
+    }
+
+    var steps: [Step]
+    /// Slot count; slot values start as `constants` and are filled by feeds and steps.
+    var slotCount: Int
+    var constants: [(slot: Int, tensor: Tensor)]
+    var inputSlots: [String: Int]
+    var outputSlots: [(name: String, slot: Int)]
+
+    /// Orders nodes topologically (Kahn) and builds kernels. Throws on dangling values or cycles.
+    init(graph: Graph, opsetFor: (String) -> Int?, registry: KernelRegistry) throws {
+        var slotOf: [String: Int] = [:]
+        func slot(_ name: String) -> Int {
+            if let s = slotOf[name] { return s }
+            let s = slotOf.count
+            slotOf[name] = s
+            return s
+        }
+        var available = Set<String>()
+        var constants: [(Int, Tensor)] = []
+        for (name, t) in graph.initializers.sorted(by: { $0.key < $1.key }) {
+            constants.append((slot(name), t))
+            available.insert(name)
+        }
+        var inputSlots: [String: Int] = [:]
+        for i in graph.inputs {
+            inputSlots[i.name] = slot(i.name)
+            available.insert(i.name)
+        }
+
+        // Kahn's algorithm, stable with respect to file order.
+        var producers: [String: Int] = [:]
+        for (i, n) in graph.nodes.enumerated() {
+            for o in n.outputs where !o.isEmpty {
+                if producers[o] != nil || available.contains(o) {
+                    throw EngineError.invalidGraph("value '\(o)' is produced more than once (node '\(n.name)')")
+                }
+                producers[o] = i
+            }
+        }
+        var pending = [Int](repeating: 0, count: graph.nodes.count)
+        var consumers: [String: [Int]] = [:]
+        for (i, n) in graph.nodes.enumerated() {
+            for inp in Set(n.inputs) where !inp.isEmpty && !available.contains(inp) {
+                guard producers[inp] != nil else {
+                    throw EngineError.invalidGraph("node '\(n.name)' (\(n.opType)) reads '\(inp)', which no node, input or initializer provides")
+                }
+                pending[i] += 1
+                consumers[inp, default: []].append(i)
+            }
+        }
+        var ready = (0..<graph.nodes.count).filter { pending[$0] == 0 }.reversed() as [Int]
+        var order: [Int] = []
+        order.reserveCapacity(graph.nodes.count)
+        while let i = ready.popLast() {
+            order.append(i)
+            var newly: [Int] = []
+            for o in graph.nodes[i].outputs where !o.isEmpty {
+                for c in consumers[o] ?? [] {
+                    pending[c] -= 1
+                    if pending[c] == 0 { newly.append(c) }
+                }
+            }
+            ready.append(contentsOf: newly.sorted().reversed())
+        }
+        guard order.count == graph.nodes.count else {
+            let stuck = (0..<graph.nodes.count).filter { pending[$0] > 0 }.prefix(3).map { graph.nodes[$0].name }
+            throw EngineError.invalidGraph("the graph has a cycle (involving \(stuck.joined(separator: ", ")))")
+        }
+
+        var steps: [Step] = []
+        steps.reserveCapacity(order.count)
+        for i in order {
+            let n = graph.nodes[i]
+            let opset = opsetFor(n.domain) ?? 0
+            guard let factory = registry.factory(domain: n.domain, op: n.opType, opset: opset) else {
+                throw EngineError.unsupportedOperators([UnsupportedOp(domain: n.canonicalDomain, opType: n.opType, opset: opset)])
+            }
+            let kernel: Kernel
+            do { kernel = try factory(n, opset) } catch { throw EngineError.wrap(error, node: n) }
+            steps.append(Step(node: n, kernel: kernel, inputs: n.inputs.map { $0.isEmpty ? nil : slot($0) },
+                              outputs: n.outputs.map { $0.isEmpty ? nil : slot($0) }, release: []))
+        }
+        var outputSlots: [(String, Int)] = []
+        for o in graph.outputs {
+            guard slotOf[o.name] != nil else { throw EngineError.invalidGraph("graph output '\(o.name)' is never produced") }
+            outputSlots.append((o.name, slot(o.name)))
+        }
+
+        // Liveness: free a computed value after its last reader, unless it is a graph output.
+        let keep = Set(outputSlots.map(\.1)).union(constants.map(\.0))
+        var lastUse: [Int: Int] = [:]
+        for (s, step) in steps.enumerated() {
+            for case let slot? in step.inputs { lastUse[slot] = s }
+            for case let slot? in step.outputs where lastUse[slot] == nil { lastUse[slot] = s }
+        }
+        for (slot, s) in lastUse where !keep.contains(slot) { steps[s].release.append(slot) }
+
+        self.steps = steps
+        self.slotCount = slotOf.count
+        self.constants = constants
+        self.inputSlots = inputSlots
+        self.outputSlots = outputSlots
+    }
+
+    /// Runs the steps over `feeds` (slot → tensor) and returns the graph outputs by name.
+    func run(feeds: [(Int, Tensor)], context: KernelContext) throws -> [String: Tensor] {
+        var slots = [Tensor?](repeating: nil, count: slotCount)
+        for (s, t) in constants { slots[s] = t }
+        for (s, t) in feeds { slots[s] = t }
+        for step in steps {
+            var args = [Tensor?]()
+            args.reserveCapacity(step.inputs.count)
+            for (k, input) in step.inputs.enumerated() {
+                guard let s = input else { args.append(nil); continue }
+                guard let t = slots[s] else {
+                    throw EngineError.kernel(node: step.node.name, op: step.node.opType, message: "input '\(step.node.inputs[k])' has no value")
+                }
+                args.append(t)
+            }
+            let results: [Tensor]
+            do { results = try step.kernel(args, context) } catch { throw EngineError.wrap(error, node: step.node) }
+            for (k, out) in step.outputs.enumerated() {
+                guard let s = out else { continue }
+                guard k < results.count else {
+                    throw EngineError.kernel(node: step.node.name, op: step.node.opType, message: "output \(k) ('\(step.node.outputs[k])') is not produced by this kernel")
+                }
+                slots[s] = results[k]
+            }
+            for s in step.release { slots[s] = nil }
+        }
+        var out: [String: Tensor] = [:]
+        for (name, s) in outputSlots {
+            guard let t = slots[s] else { throw EngineError.invalidGraph("graph output '\(name)' has no value") }
+            out[name] = t
+        }
+        return out
+    }
+}
+
+extension EngineError {
+    /// Puts node context on an error thrown by a kernel or its factory.
+    static func wrap(_ error: Error, node: Node) -> EngineError {
+        if let e = error as? EngineError { return e }
+        return .kernel(node: node.name, op: node.opType, message: "\(error)")
+    }
+}

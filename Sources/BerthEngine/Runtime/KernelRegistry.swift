@@ -1,0 +1,68 @@
+import BerthONNX
+import BerthTensor
+
+/// A ready-to-run kernel: attributes are already parsed; takes the node's inputs (nil for an
+/// omitted optional input) and returns its outputs in order.
+public typealias Kernel = @Sendable (_ inputs: [Tensor?], _ context: KernelContext) throws -> [Tensor]
+
+/// Builds a kernel for one node at plan time, given the opset the model imports for its domain.
+public typealias KernelFactory = @Sendable (_ node: Node, _ opset: Int) throws -> Kernel
+
+/// What a kernel may use while it runs.
+public struct KernelContext: Sendable {
+    /// The intra-op pool.
+    public let pool: ThreadPool
+    public init(pool: ThreadPool) { self.pool = pool }
+}
+
+/// Kernels by (domain, op type, opset range), like ONNX Runtime's kernel registry.
+public struct KernelRegistry: Sendable {
+    private struct Key: Hashable { var domain: String; var op: String }
+    private struct Entry { var opsets: ClosedRange<Int>; var make: KernelFactory }
+    private var entries: [Key: [Entry]] = [:]
+
+    public init() {}
+
+    /// Registers `factory` for `op` in `domain` for the opsets in `opsets`.
+    public mutating func register(_ op: String, domain: String = "ai.onnx", opsets: ClosedRange<Int> = 1...Int.max, _ factory: @escaping KernelFactory) {
+        entries[Key(domain: domain, op: op), default: []].append(Entry(opsets: opsets, make: factory))
+    }
+
+    /// The factory for `op` at `opset`, or nil when none is registered.
+    public func factory(domain: String, op: String, opset: Int) -> KernelFactory? {
+        let d = domain.isEmpty ? "ai.onnx" : domain
+        return entries[Key(domain: d, op: op)]?.first(where: { $0.opsets.contains(opset) })?.make
+    }
+
+    /// Every (domain, op) with at least one kernel, sorted.
+    public var supportedOps: [(domain: String, op: String)] {
+        entries.keys.map { ($0.domain, $0.op) }.sorted { ($0.domain, $0.op) < ($1.domain, $1.op) }
+    }
+
+    /// The registry with every kernel Berth ships.
+    public static let standard: KernelRegistry = {
+        var r = KernelRegistry()
+        r.registerElementwiseKernels()
+        r.registerMathKernels()
+        r.registerNNKernels()
+        r.registerNormalizationKernels()
+        r.registerReductionKernels()
+        r.registerTensorKernels()
+        return r
+    }()
+}
+
+extension Array where Element == Tensor? {
+    /// Input `i`, or a ``KernelError`` when it is missing.
+    @inline(__always)
+    public func required(_ i: Int) throws -> Tensor {
+        guard i < count, let t = self[i] else { throw KernelError("required input \(i) is missing") }
+        return t
+    }
+
+    /// Input `i` when present.
+    @inline(__always)
+    public func optional(_ i: Int) -> Tensor? {
+        i < count ? self[i] : nil
+    }
+}

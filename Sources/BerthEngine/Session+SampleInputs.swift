@@ -1,0 +1,61 @@
+import BerthONNX
+import BerthTensor
+
+extension Session {
+    /// Random feeds built from the input metadata, for `berth run --random`, `berth perf` and
+    /// warm-up. The first symbolic dimension becomes `batch`; `dims` names other symbolic sizes;
+    /// any other unknown dimension becomes 1. Integer inputs draw from `0..<intRange` so that
+    /// token ids stay valid for embedding lookups.
+    public func sampleInputs(batch: Int = 1, dims: [String: Int] = [:], intRange: Int = 10, seed: UInt64 = 42) throws -> [String: Tensor] {
+        var rng = SplitMix64(seed: seed)
+        var feeds: [String: Tensor] = [:]
+        for info in inputs {
+            var batchUsed = false
+            let shape: [Int] = (info.shape ?? []).map { d in
+                switch d {
+                case let .fixed(n): return n
+                case let .symbolic(s):
+                    if let v = dims[s] { return v }
+                    if !batchUsed { batchUsed = true; return batch }
+                    return 1
+                case .unknown:
+                    if !batchUsed { batchUsed = true; return batch }
+                    return 1
+                }
+            }
+            let n = try Shape.elementCount(shape)
+            let dtype = info.dtype ?? .float32
+            let storage: TensorStorage
+            switch dtype {
+            case .float32: storage = .float32((0..<n).map { _ in Float(rng.nextUnit() * 2 - 1) })
+            case .float64: storage = .float64((0..<n).map { _ in rng.nextUnit() * 2 - 1 })
+            case .float16: storage = .float16((0..<n).map { _ in Float16(rng.nextUnit() * 2 - 1) })
+            case .bool: storage = .bool((0..<n).map { _ in rng.next() & 1 == 1 })
+            case .string: storage = .string((0..<n).map { _ in "s\(rng.next() % 4)" })
+            default:
+                let values = (0..<n).map { _ in Double(rng.next() % UInt64(max(1, intRange))) }
+                storage = dtype.withNumericType { t in Self.convert(values, to: t) } ?? .zeros(dtype, count: n)
+            }
+            feeds[info.name] = try Tensor(shape: shape, storage: storage)
+        }
+        return feeds
+    }
+
+    private static func convert<T: NumericElement>(_ v: [Double], to: T.Type) -> TensorStorage {
+        T.storage(v.map { T(fromDouble: $0) })
+    }
+}
+
+/// A small, fast, seedable generator so sample inputs are reproducible.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}

@@ -1,0 +1,97 @@
+import BerthONNX
+import BerthTensor
+import Foundation
+import Logging
+
+/// A loaded, optimized, ready-to-run model. Immutable after load and safe to run from many
+/// threads at once: each `run` has its own value slots.
+public final class Session: Sendable {
+    /// The model's metadata (IR version, opsets, producer) and its graph after optimization.
+    public let model: Model
+    /// The graph inputs to feed (initializers excluded).
+    public let inputs: [ValueInfo]
+    /// The graph outputs `run` returns.
+    public let outputs: [ValueInfo]
+    /// The options the session was made with.
+    public let options: SessionOptions
+
+    private let plan: ExecutionPlan
+    private let pool: ThreadPool
+
+    /// Loads a model file; external data is read from the file's folder.
+    public convenience init(contentsOf url: URL, options: SessionOptions = SessionOptions()) throws {
+        let model: Model
+        do { model = try ModelReader.read(contentsOf: url) } catch let e as ONNXError { throw EngineError.load(e.description) }
+        try self.init(model: model, options: options)
+    }
+
+    /// Loads a model from serialized bytes (no external data).
+    public convenience init(data: Data, options: SessionOptions = SessionOptions()) throws {
+        let model: Model
+        do { model = try ModelReader.read(data) } catch let e as ONNXError { throw EngineError.load(e.description) }
+        try self.init(model: model, options: options)
+    }
+
+    /// Prepares an already decoded model.
+    public init(model: Model, options: SessionOptions = SessionOptions(), registry: KernelRegistry = .standard) throws {
+        try Session.checkSupported(model, registry: registry)
+        var model = model
+        let pool = ThreadPool(threads: options.intraOpThreads)
+        if options.optimize {
+            model.graph = try GraphOptimizer(registry: registry, opsetFor: model.opset(for:), pool: pool).optimize(model.graph)
+        }
+        self.plan = try ExecutionPlan(graph: model.graph, opsetFor: model.opset(for:), registry: registry)
+        self.model = model
+        self.inputs = model.graph.inputs
+        self.outputs = model.graph.outputs
+        self.options = options
+        self.pool = pool
+        options.logger.debug("session ready", metadata: [
+            "nodes": "\(plan.steps.count)", "inputs": "\(inputs.map(\.name))", "outputs": "\(outputs.map(\.name))",
+        ])
+    }
+
+    /// Fails with one error listing every (domain, op, opset) the registry cannot run.
+    static func checkSupported(_ model: Model, registry: KernelRegistry) throws {
+        var missing: [UnsupportedOp] = []
+        var seen = Set<UnsupportedOp>()
+        for n in model.graph.nodes {
+            let opset = model.opset(for: n.domain) ?? 0
+            if registry.factory(domain: n.domain, op: n.opType, opset: opset) == nil {
+                let op = UnsupportedOp(domain: n.canonicalDomain, opType: n.opType, opset: opset)
+                if seen.insert(op).inserted { missing.append(op) }
+            }
+        }
+        if !missing.isEmpty { throw EngineError.unsupportedOperators(missing) }
+    }
+
+    /// Runs the model. `feeds` must name every graph input exactly once; returns every graph
+    /// output by name. Inputs are checked against the declared dtype and shape first.
+    public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+        var slotted: [(Int, Tensor)] = []
+        for (name, tensor) in feeds {
+            guard let slot = plan.inputSlots[name] else {
+                throw EngineError.unknownInput(name: name, expected: inputs.map(\.name))
+            }
+            slotted.append((slot, tensor))
+        }
+        for info in inputs {
+            guard let t = feeds[info.name] else { throw EngineError.missingInput(name: info.name) }
+            try Session.check(t, against: info)
+        }
+        BLAS.setThreads(options.intraOpThreads)
+        return try plan.run(feeds: slotted, context: KernelContext(pool: pool))
+    }
+
+    /// Checks a feed's dtype, rank and fixed dimensions against the declaration.
+    static func check(_ t: Tensor, against info: ValueInfo) throws {
+        if let dtype = info.dtype, dtype != t.dtype {
+            throw EngineError.inputDType(name: info.name, expected: dtype, got: t.dtype)
+        }
+        guard let dims = info.shape else { return }
+        guard dims.count == t.rank else { throw EngineError.inputShape(name: info.name, expected: dims, got: t.shape) }
+        for (d, n) in zip(dims, t.shape) {
+            if let v = d.value, v != n { throw EngineError.inputShape(name: info.name, expected: dims, got: t.shape) }
+        }
+    }
+}

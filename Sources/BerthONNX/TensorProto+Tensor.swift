@@ -1,0 +1,93 @@
+import BerthTensor
+import Foundation
+
+extension Tensor {
+    /// Decodes an ONNX `TensorProto`. `baseDirectory` resolves external data; nil forbids it.
+    public init(proto p: Onnx_TensorProto, baseDirectory: URL?) throws {
+        let name = p.name
+        guard let dtype = DType(rawValue: Int(p.dataType)) else {
+            throw ONNXError.badTensor(name: name, reason: "unsupported data type \(p.dataType)")
+        }
+        let shape = p.dims.map { Int($0) }
+        let count: Int
+        do { count = try Shape.elementCount(shape) } catch {
+            throw ONNXError.badTensor(name: name, reason: "\(error)")
+        }
+        func fail(_ why: String) -> ONNXError { .badTensor(name: name, reason: why) }
+
+        if p.dataLocation == .external {
+            let raw = try Self.readExternal(p, baseDirectory: baseDirectory)
+            guard dtype != .string else { throw fail("string tensors cannot be external") }
+            guard raw.count == count * dtype.byteSize else {
+                throw fail("external data has \(raw.count) bytes, shape \(shape) of \(dtype) needs \(count * dtype.byteSize)")
+            }
+            try self.init(shape: shape, storage: TensorStorage.fromLittleEndian(raw, dtype: dtype, count: count))
+            return
+        }
+        if !p.rawData.isEmpty || (count > 0 && dtype != .string && Self.typedFieldCount(p, dtype) == 0) {
+            guard dtype != .string else { throw fail("string tensor in raw_data") }
+            guard p.rawData.count == count * dtype.byteSize else {
+                throw fail("raw_data has \(p.rawData.count) bytes, shape \(shape) of \(dtype) needs \(count * dtype.byteSize)")
+            }
+            try self.init(shape: shape, storage: TensorStorage.fromLittleEndian(p.rawData, dtype: dtype, count: count))
+            return
+        }
+        let got = Self.typedFieldCount(p, dtype)
+        guard got == count else { throw fail("holds \(got) values, shape \(shape) needs \(count)") }
+        let storage: TensorStorage
+        switch dtype {
+        case .float32: storage = .float32(p.floatData)
+        case .float64: storage = .float64(p.doubleData)
+        case .int64: storage = .int64(p.int64Data)
+        case .int32: storage = .int32(p.int32Data)
+        case .uint64: storage = .uint64(p.uint64Data)
+        case .uint32: storage = .uint32(p.uint64Data.map { UInt32(truncatingIfNeeded: $0) })
+        case .int8: storage = .int8(p.int32Data.map { Int8(truncatingIfNeeded: $0) })
+        case .uint8: storage = .uint8(p.int32Data.map { UInt8(truncatingIfNeeded: $0) })
+        case .int16: storage = .int16(p.int32Data.map { Int16(truncatingIfNeeded: $0) })
+        case .uint16: storage = .uint16(p.int32Data.map { UInt16(truncatingIfNeeded: $0) })
+        case .bool: storage = .bool(p.int32Data.map { $0 != 0 })
+        // float16 values travel as their 16-bit patterns in int32_data.
+        case .float16: storage = .float16(p.int32Data.map { Float16(bitPattern: UInt16(truncatingIfNeeded: $0)) })
+        case .string: storage = .string(p.stringData.map { String(decoding: $0, as: UTF8.self) })
+        }
+        try self.init(shape: shape, storage: storage)
+    }
+
+    private static func typedFieldCount(_ p: Onnx_TensorProto, _ dtype: DType) -> Int {
+        switch dtype {
+        case .float32: return p.floatData.count
+        case .float64: return p.doubleData.count
+        case .int64: return p.int64Data.count
+        case .uint32, .uint64: return p.uint64Data.count
+        case .string: return p.stringData.count
+        default: return p.int32Data.count
+        }
+    }
+
+    private static func readExternal(_ p: Onnx_TensorProto, baseDirectory: URL?) throws -> Data {
+        var entries: [String: String] = [:]
+        for e in p.externalData { entries[e.key] = e.value }
+        func fail(_ why: String) -> ONNXError { .externalData(tensor: p.name, reason: why) }
+        guard let base = baseDirectory else { throw fail("model was loaded from bytes, so external files cannot be resolved") }
+        guard let location = entries["location"], !location.isEmpty else { throw fail("no location") }
+        // The location must stay inside the model's folder: a model file must not read arbitrary files.
+        let parts = location.split(separator: "/")
+        guard !location.hasPrefix("/"), !parts.contains("..") else { throw fail("location '\(location)' leaves the model folder") }
+        let url = base.appendingPathComponent(location)
+        guard let handle = try? FileHandle(forReadingFrom: url) else { throw fail("cannot open \(url.path)") }
+        defer { try? handle.close() }
+        let offset = UInt64(entries["offset"].flatMap { UInt64($0) } ?? 0)
+        let fileSize = (try? handle.seekToEnd()) ?? 0
+        guard offset <= fileSize else { throw fail("offset \(offset) is past the end of \(location) (\(fileSize) bytes)") }
+        let available = fileSize - offset
+        let length: UInt64
+        if let l = entries["length"] {
+            guard let v = UInt64(l) else { throw fail("bad length '\(l)'") }
+            guard v <= available else { throw fail("length \(v) at offset \(offset) is past the end of \(location) (\(fileSize) bytes)") }
+            length = v
+        } else { length = available }
+        try handle.seek(toOffset: offset)
+        return try handle.read(upToCount: Int(length)) ?? Data()
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import BerthEngine
+import BerthTensor
+import Foundation
+
+/// `berth perf`: in-process latency of `Session.run`, like onnxruntime_perf_test.
+struct PerfCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perf",
+        abstract: "Time Session.run on random inputs: mean/p50/p90/p99 latency and rows/s.",
+        discussion: "Inputs are random, built from the model's metadata; the first symbolic dimension is the batch."
+    )
+
+    @Argument(help: "Path to an .onnx file.")
+    var model: String
+
+    @Option(help: "Batch size: the size of the first symbolic dimension.")
+    var batch = 1
+
+    @Option(help: "Intra-op threads.")
+    var threads = 1
+
+    @Option(help: "Timed iterations.")
+    var iterations = 100
+
+    @Option(help: "Untimed warm-up iterations.")
+    var warmup = 5
+
+    @Option(name: .customLong("dim"), help: ArgumentHelp("A symbolic dimension's size as NAME=VALUE.", valueName: "name=value"))
+    var dims: [String] = []
+
+    @Option(help: "Upper bound (exclusive) for random integer inputs such as token ids.")
+    var intRange = 10
+
+    @Flag(help: "Disable graph optimizations.")
+    var noOptimize = false
+
+    @Flag(help: "Print one JSON object (mean_ms, p50_ms, p90_ms, p99_ms, throughput).")
+    var json = false
+
+    func validate() throws {
+        guard batch > 0, threads > 0, iterations > 0, warmup >= 0 else {
+            throw ValidationError("--batch, --threads and --iterations must be positive, --warmup not negative")
+        }
+    }
+
+    func run() throws {
+        let session = try Session(contentsOf: URL(fileURLWithPath: model),
+                                  options: SessionOptions(intraOpThreads: threads, optimize: !noOptimize))
+        let named = try parsePairs(dims, what: "--dim").reduce(into: [String: Int]()) { acc, p in
+            guard let v = Int(p.1), v > 0 else { throw CLIError("--dim \(p.0): '\(p.1)' is not a positive integer") }
+            acc[p.0] = v
+        }
+        let feeds = try session.sampleInputs(batch: batch, dims: named, intRange: intRange)
+        for _ in 0..<warmup { _ = try session.run(feeds) }
+        var times: [Double] = []
+        times.reserveCapacity(iterations)
+        for _ in 0..<iterations {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = try session.run(feeds)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+        let stats = LatencyStats(times)
+        let throughput = Double(batch) / (stats.mean / 1000)
+        if json {
+            print(String(format: "{\"mean_ms\": %.6f, \"p50_ms\": %.6f, \"p90_ms\": %.6f, \"p99_ms\": %.6f, \"throughput\": %.3f, \"batch\": %d, \"threads\": %d, \"iterations\": %d}",
+                         stats.mean, stats.p50, stats.p90, stats.p99, throughput, batch, threads, iterations))
+        } else {
+            print("model \(model)  batch \(batch)  threads \(threads)  iterations \(iterations)")
+            print(String(format: "mean %.3f ms  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  %.1f rows/s",
+                         stats.mean, stats.p50, stats.p90, stats.p99, throughput))
+        }
+    }
+}
+
+/// Mean and nearest-rank percentiles of latency samples in milliseconds.
+struct LatencyStats {
+    var mean: Double, p50: Double, p90: Double, p99: Double
+
+    init(_ samples: [Double]) {
+        let s = samples.sorted()
+        func pct(_ p: Double) -> Double {
+            guard !s.isEmpty else { return 0 }
+            let rank = Int((p / 100 * Double(s.count)).rounded(.up))
+            return s[min(s.count - 1, max(0, rank - 1))]
+        }
+        mean = s.isEmpty ? 0 : s.reduce(0, +) / Double(s.count)
+        p50 = pct(50); p90 = pct(90); p99 = pct(99)
+    }
+}

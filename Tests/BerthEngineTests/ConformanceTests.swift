@@ -1,0 +1,111 @@
+import BerthEngine
+import BerthONNX
+import BerthTensor
+import Foundation
+import XCTest
+
+/// Runs the official ONNX node tests (Debian's `libonnx-testdata`) through `Session`.
+/// Every test whose ops Berth registers must pass, except the written skip list below.
+/// `BERTH_NODE_TESTS='test_relu*,test_add*'` narrows the run while working on a kernel.
+final class ConformanceTests: XCTestCase {
+    static let dataDir = ProcessInfo.processInfo.environment["BERTH_ONNX_TESTDATA"] ?? "/usr/share/libonnx-testdata/data/node"
+    /// Tolerances from the issue: |got - want| <= atol + rtol * |want|.
+    static let rtol = 1e-3, atol = 1e-5
+
+    /// Tests that cannot pass, each with the reason.
+    static let skips: [String: String] = [:]
+
+    func testNodeConformance() throws {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: Self.dataDir) else {
+            XCTFail("ONNX node tests not found at \(Self.dataDir); install Debian's libonnx-testdata (scripts/setup.sh does)")
+            return
+        }
+        let filter = ProcessInfo.processInfo.environment["BERTH_NODE_TESTS"].map { $0.split(separator: ",").map(String.init) }
+        let registry = KernelRegistry.standard
+        let supported = Set(registry.supportedOps.map { "\($0.domain)::\($0.op)" })
+        var passed = 0, failed: [String] = [], skipped = 0, considered = 0
+        for name in try fm.contentsOfDirectory(atPath: Self.dataDir).sorted() {
+            if let filter, !filter.contains(where: { fnmatch($0, name, 0) == 0 }) { continue }
+            let dir = URL(fileURLWithPath: Self.dataDir).appendingPathComponent(name)
+            guard let model = try? ModelReader.read(contentsOf: dir.appendingPathComponent("model.onnx")) else { continue }
+            let ops = Set(model.graph.nodes.map { "\($0.canonicalDomain)::\($0.opType)" })
+            guard ops.isSubset(of: supported) else {
+                if filter != nil { print("UNSUPPORTED \(name): \(ops.subtracting(supported).sorted())") }
+                continue
+            }
+            considered += 1
+            if let reason = Self.skips[name] {
+                skipped += 1
+                print("SKIP \(name): \(reason)")
+                continue
+            }
+            do {
+                let worst = try Self.runNodeTest(dir: dir, model: model)
+                passed += 1
+                if filter != nil { print("PASS \(name) (max err \(String(format: "%.3g", worst)))") }
+            } catch {
+                failed.append(name)
+                print("FAIL \(name): \(error)")
+            }
+        }
+        print("ONNX node conformance: \(passed) of \(considered - skipped) passed, \(skipped) skipped")
+        XCTAssertEqual(failed, [], "\(failed.count) node tests failed")
+        XCTAssertGreaterThan(considered, 0, "no node test ran")
+    }
+
+    /// Runs every test_data_set of one node test; returns the largest absolute error seen.
+    static func runNodeTest(dir: URL, model: Model) throws -> Double {
+        let session = try Session(model: model, options: SessionOptions(intraOpThreads: 2))
+        var worst = 0.0
+        let sets = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("test_data_set") }.sorted()
+        for set in sets {
+            let setDir = dir.appendingPathComponent(set)
+            var feeds: [String: Tensor] = [:]
+            for (i, info) in session.inputs.enumerated() {
+                let url = setDir.appendingPathComponent("input_\(i).pb")
+                guard FileManager.default.fileExists(atPath: url.path) else { continue }
+                feeds[info.name] = try ModelReader.readTensor(Data(contentsOf: url))
+            }
+            let got = try session.run(feeds)
+            for (i, info) in session.outputs.enumerated() {
+                let url = setDir.appendingPathComponent("output_\(i).pb")
+                guard FileManager.default.fileExists(atPath: url.path) else { continue }
+                let want = try ModelReader.readTensor(Data(contentsOf: url))
+                guard let g = got[info.name] else { throw Mismatch("output '\(info.name)' missing") }
+                worst = max(worst, try compare(g, want, name: info.name))
+            }
+        }
+        return worst
+    }
+
+    struct Mismatch: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
+
+    /// Compares dtype, shape and values; returns the max absolute error.
+    static func compare(_ got: Tensor, _ want: Tensor, name: String) throws -> Double {
+        guard got.dtype == want.dtype else { throw Mismatch("\(name): dtype \(got.dtype), want \(want.dtype)") }
+        guard got.shape == want.shape else { throw Mismatch("\(name): shape \(got.shape), want \(want.shape)") }
+        if case let .string(w) = want.storage {
+            let g = try got.values(String.self)
+            if let i = zip(g, w).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+                throw Mismatch("\(name)[\(i)]: \"\(g[i])\", want \"\(w[i])\"")
+            }
+            return 0
+        }
+        var worst = 0.0
+        for i in 0..<want.count {
+            let g = got.storage.double(at: i), w = want.storage.double(at: i)
+            if g.isNaN && w.isNaN { continue }
+            if g == w { continue }
+            let err = abs(g - w)
+            if !want.dtype.isFloatingPoint || !(err <= atol + rtol * abs(w)) {
+                throw Mismatch("\(name)[\(i)]: \(g), want \(w) (flat index of \(want.shape))")
+            }
+            worst = max(worst, err)
+        }
+        return worst
+    }
+}

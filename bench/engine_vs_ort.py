@@ -10,11 +10,11 @@ built into examples/generated/ if missing), batch in (1, 32) and threads in (1, 
             inter_op_num_threads=1, ORT_SEQUENTIAL, ORT_ENABLE_ALL), random inputs
             of the same shapes/dtypes (float: standard normal; token ids: uniform
             in [0, vocab)); W warm-up runs, then N timed runs of sess.run().
-  * Percentiles: numpy.percentile with linear interpolation over the N per-run
-    wall times (ms); throughput = batch / mean seconds.
+  * Percentiles: nearest-rank (sorted[ceil(p/100*N)-1]) over the N per-run wall
+    times in ms, as berth perf computes them; throughput = batch / mean seconds.
 
 Iterations adapt per model/batch so the default run stays under ~3 minutes:
-N = clamp(budget / estimated per-run time, 5, 500), estimated from ORT's warm-up
+N = clamp(budget / estimated per-run time, 5 (3 if >1 s/run), 500), estimated from ORT's warm-up
 and the Berth/ORT ratio seen so far for that model. --iterations N fixes N.
 
 NOTE: the benchmark machine is shared and noisy. Absolute milliseconds are not
@@ -43,7 +43,13 @@ import onnxruntime as ort
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GEN_DIR = REPO_ROOT / "examples" / "generated"
-PERCENTILE_METHOD = "linear"
+PERCENTILE_METHOD = "nearest-rank"  # same as berth perf (LatencyStats)
+
+
+def nearest_rank(sorted_ms: np.ndarray, p: float) -> float:
+    """s[ceil(p/100*n) - 1], clamped: the nearest-rank method berth perf uses."""
+    rank = int(np.ceil(p / 100.0 * len(sorted_ms)))
+    return float(sorted_ms[min(len(sorted_ms) - 1, max(0, rank - 1))])
 
 
 def log(msg: str) -> None:
@@ -84,8 +90,8 @@ def ensure_models(names: list[str]) -> dict[str, Path]:
 
 
 def stats(times_ms: list[float], batch: int) -> dict:
-    a = np.asarray(times_ms, dtype=np.float64)
-    p50, p90, p99 = np.percentile(a, [50, 90, 99], method=PERCENTILE_METHOD)
+    a = np.sort(np.asarray(times_ms, dtype=np.float64))
+    p50, p90, p99 = (nearest_rank(a, p) for p in (50, 90, 99))
     mean = float(a.mean())
     return {"mean_ms": mean, "p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99),
             "throughput": batch / (mean / 1000.0) if mean > 0 else float("inf"), "iterations": len(a)}
@@ -195,8 +201,9 @@ def main(argv=None) -> int:
                 if args.iterations:
                     n_ort = n_berth = args.iterations
                 else:
-                    n_ort = int(np.clip(args.budget * 1000.0 / est_ms, 5, 500))
-                    n_berth = int(np.clip(args.budget * 1000.0 / (est_ms * ratio_est), 5, 500))
+                    n_ort = int(np.clip(args.budget * 1000.0 / est_ms, 5 if est_ms < 1000 else 3, 500))
+                    est_b = est_ms * ratio_est
+                    n_berth = int(np.clip(args.budget * 1000.0 / est_b, 5 if est_b < 1000 else 3, 500))
                 extra_warm = 1 if est_ms > 200 else 3
                 for _ in range(extra_warm):
                     runner.time_once(feeds)

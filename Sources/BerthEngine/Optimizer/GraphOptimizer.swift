@@ -22,7 +22,7 @@ struct GraphOptimizer {
     var opsetFor: (String) -> Int?
     var pool: ThreadPool
 
-    var passes: [OptimizerPass] { [IdentityElimination(), ConstantFolding(), IdentityElimination()] }
+    var passes: [OptimizerPass] { [IdentityElimination(), ConstantFolding(), IdentityElimination(), GeluFusion(), MatMulAddFusion()] }
 
     func optimize(_ graph: Graph) throws -> Graph {
         let ctx = OptimizerContext(registry: registry, opsetFor: opsetFor, pool: pool)
@@ -38,5 +38,42 @@ extension Graph {
         var s = Set(outputs.map(\.name))
         for n in nodes { for i in n.inputs where !i.isEmpty { s.insert(i) } }
         return s
+    }
+}
+
+/// Who reads and who writes each value, for pattern-matching passes.
+struct GraphIndex {
+    /// Node index producing each value.
+    var producer: [String: Int] = [:]
+    /// Node indices reading each value (a node reading a value twice appears twice).
+    var consumers: [String: [Int]] = [:]
+    /// Values that are graph outputs; a fusion must not hide them.
+    var graphOutputs: Set<String>
+
+    init(_ g: Graph) {
+        graphOutputs = Set(g.outputs.map(\.name))
+        for (i, n) in g.nodes.enumerated() {
+            for o in n.outputs where !o.isEmpty { producer[o] = i }
+            for v in n.inputs where !v.isEmpty { consumers[v, default: []].append(i) }
+        }
+    }
+
+    /// The single node reading `value`, when exactly one node reads it and it is not a graph output.
+    func soleConsumer(of value: String) -> Int? {
+        guard !graphOutputs.contains(value), let c = consumers[value], c.count == 1 else { return nil }
+        return c[0]
+    }
+}
+
+extension Node {
+    /// True for an ai.onnx node of type `op`.
+    func isOp(_ op: String) -> Bool { opType == op && (domain.isEmpty || domain == "ai.onnx") }
+}
+
+extension Graph {
+    /// The value of a scalar (or single-element) float constant, if `name` is one.
+    func scalarConstant(_ name: String) -> Double? {
+        guard let t = initializers[name], t.count == 1, t.dtype.isFloatingPoint else { return nil }
+        return t.storage.double(at: 0)
     }
 }

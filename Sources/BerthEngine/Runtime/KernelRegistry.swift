@@ -48,6 +48,8 @@ public struct KernelRegistry: Sendable {
         r.registerNormalizationKernels()
         r.registerReductionKernels()
         r.registerTensorKernels()
+        r.registerMLKernels()
+        r.registerFusedKernels()
         return r
     }()
 }

@@ -53,7 +53,8 @@ private struct MathMatMulPlan {
     var bIsSingleMatrix: Bool { batch.count > 0 && batch.strideTable[batch.dims.count..<2 * batch.dims.count].allSatisfy { $0 == 0 } }
 }
 
-/// float32 MatMul through sgemm.
+/// float32 MatMul through sgemm. Batches run one after another: OpenBLAS threads each product
+/// itself, and concurrent calls into its shared thread server do not speed things up.
 private func mathMatMulFloat(_ a: [Float], _ b: [Float], _ plan: MathMatMulPlan) -> [Float] {
     let (m, k, n) = (plan.m, plan.k, plan.n)
     let total = plan.batch.count * m * n

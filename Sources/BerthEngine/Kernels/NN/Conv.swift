@@ -1,7 +1,7 @@
 import BerthONNX
 import BerthTensor
 
-// Conv as im2col + sgemm, one GEMM per (batch item, group):
+// Conv as im2col + sgemm, per group:
 //   Y[n, g*Mg ..< (g+1)*Mg, :] = W_g [Mg, Cg*kvol] x col [Cg*kvol, outSpatial] (+ bias)
 // A 1x1, stride-1, unpadded conv skips im2col: the input plane block already is `col`.
 
@@ -17,9 +17,11 @@ struct NNConvAttributes: Sendable {
     }
 }
 
-/// Fills `col` ([Cg * kvol, outSpatial], row-major) from `Cg` input planes starting at `x`.
-/// Rows are independent, so they are spread over the pool.
-private func nnIm2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, channels: Int, g: NNWindowGeometry, pool: ThreadPool) {
+/// Fills `col` for `items` batch items: item `i` (input planes at `x + i * itemStride`) goes to
+/// columns `[i * outSpatial, (i + 1) * outSpatial)` of the [Cg * kvol, ldc] row-major matrix.
+/// (item, row) pairs are independent, so they are spread over the pool.
+private func nnIm2col(_ x: UnsafePointer<Float>, itemStride: Int, items: Int, _ col: UnsafeMutablePointer<Float>, ldc: Int,
+                      channels: Int, g: NNWindowGeometry, pool: ThreadPool) {
     let (D, H, W) = (g.input[0], g.input[1], g.input[2])
     let (KD, KH, KW) = (g.kernel[0], g.kernel[1], g.kernel[2])
     let (OD, OH, OW) = (g.output[0], g.output[1], g.output[2])
@@ -29,35 +31,64 @@ private func nnIm2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Flo
     let inPlane = D * H * W
     let outSpatial = OD * OH * OW
     let rows = channels * KD * KH * KW
-    pool.parallelFor(rows, minChunk: max(1, 16_384 / max(1, outSpatial))) { range in
-        for r in range {
-            var t = r
+    let sameRows = D == 1 && KD == 1 && sh == 1 && sw == 1 && OW == W
+    pool.parallelFor(rows * items, minChunk: max(1, 16_384 / max(1, outSpatial))) { range in
+        for job in range {
+            let item = job / rows
+            var t = job - item * rows
+            let r = t
             let kw = t % KW; t /= KW
             let kh = t % KH; t /= KH
             let kd = t % KD
             let c = t / KD
-            let xc = x + c * inPlane
-            var dst = col + r * outSpatial
+            let xc = x + item * itemStride + c * inPlane
+            var dst = col + r * ldc + item * outSpatial
             // Output columns whose input column lands inside the row: ow*sw + wOff in [0, W).
             let wOff = kw * dw - pw
             let owLo = wOff < 0 ? min(OW, (-wOff + sw - 1) / sw) : 0
             let owHi = W - wOff <= 0 ? owLo : max(owLo, min(OW, (W - wOff + sw - 1) / sw))
+            if sameRows {
+                // Stride 1 with OW == W: the valid output rows read one contiguous run of the input
+                // plane shifted by (kh*dh - ph, wOff); only the wrapped border columns need zeros.
+                let hOff = kh * dh - ph
+                let ohLo = hOff < 0 ? min(OH, -hOff) : 0
+                let ohHi = max(ohLo, min(OH, H - hOff))
+                dst.update(repeating: 0, count: ohLo * OW)
+                let runCount = (ohHi - ohLo) * OW
+                let base = (ohLo + hOff) * W + wOff
+                // Elements before the plane start or past its end are border columns: zeros.
+                let lo = min(runCount, max(0, -base)), hi = max(lo, min(runCount, inPlane - base))
+                let run = dst + ohLo * OW
+                run.update(repeating: 0, count: lo)
+                (run + lo).update(from: xc + (base + lo), count: hi - lo)
+                (run + hi).update(repeating: 0, count: runCount - hi)
+                if owLo > 0 || owHi < OW {
+                    for oh in ohLo..<ohHi {
+                        let rowStart = run + (oh - ohLo) * OW
+                        for ow in 0..<owLo { rowStart[ow] = 0 }
+                        for ow in owHi..<OW { rowStart[ow] = 0 }
+                    }
+                }
+                (dst + ohHi * OW).update(repeating: 0, count: (OH - ohHi) * OW)
+                continue
+            }
             for od in 0..<OD {
                 let id = od * sd - pd + kd * dd
                 for oh in 0..<OH {
                     let ih = oh * sh - ph + kh * dh
+                    // Rows are short (often 7-56 floats): plain loops beat memcpy/memset calls.
                     if id < 0 || id >= D || ih < 0 || ih >= H {
-                        dst.update(repeating: 0, count: OW)
+                        for ow in 0..<OW { dst[ow] = 0 }
                     } else {
                         let src = xc + (id * H + ih) * W + wOff
-                        if owLo > 0 { dst.update(repeating: 0, count: owLo) }
+                        for ow in 0..<owLo { dst[ow] = 0 }
                         if sw == 1 {
-                            (dst + owLo).update(from: src + owLo, count: owHi - owLo)
+                            for ow in owLo..<owHi { dst[ow] = src[ow] }
                         } else {
                             var ow = owLo
-                            while ow < owHi { dst[ow] = src[ow * sw]; ow += 1 }
+                            while ow < owHi { dst[ow] = src[ow &* sw]; ow &+= 1 }
                         }
-                        if owHi < OW { (dst + owHi).update(repeating: 0, count: OW - owHi) }
+                        for ow in owHi..<OW { dst[ow] = 0 }
                     }
                     dst += OW
                 }
@@ -67,6 +98,10 @@ private func nnIm2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Flo
 }
 
 /// Float32 convolution. `x` is [N, C, spatial...], `w` is [M, C/group, kernel...], `bias` is [M].
+///
+/// One GEMM per (batch item, group), written in place onto the bias; OpenBLAS threads each GEMM
+/// and the pool spreads im2col. (Merging several items into one wider GEMM measured slower here:
+/// the scatter back to NCHW costs more than the wider GEMM saves.)
 func nnConvFloat(x: [Float], xShape: [Int], w: [Float], wShape: [Int], bias: [Float]?, attrs: NNConvAttributes, pool: ThreadPool) throws -> (values: [Float], shape: [Int]) {
     let (n, c, spatial) = try nnSplitNC(xShape, op: "Conv")
     guard wShape.count == xShape.count else { throw KernelError("Conv weight shape \(wShape) must have the input rank \(xShape.count)") }
@@ -93,26 +128,22 @@ func nnConvFloat(x: [Float], xShape: [Int], w: [Float], wShape: [Int], bias: [Fl
         count = total
         guard total > 0, let yp = yb.baseAddress else { return }
         // Bias first, so that every GEMM accumulates onto it with beta = 1.
-        if let bias {
-            for i in 0..<(n * m) { (yp + i * outSpatial).initialize(repeating: bias[i % m], count: outSpatial) }
-        } else {
-            yp.initialize(repeating: 0, count: total)
-        }
+        for i in 0..<(n * m) { (yp + i * outSpatial).initialize(repeating: bias?[i % m] ?? 0, count: outSpatial) }
         guard kdim > 0 else { return }
         x.withUnsafeBufferPointer { xb in
             w.withUnsafeBufferPointer { wb in
                 guard let xp = xb.baseAddress, let wp = wb.baseAddress else { return }
-                let col = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kdim * outSpatial)
-                defer { col?.deallocate() }
+                let col = UnsafeMutablePointer<Float>.allocate(capacity: pointwise ? 1 : kdim * outSpatial)
+                defer { col.deallocate() }
                 for b in 0..<n {
                     for gi in 0..<group {
                         let xg = xp + (b * c + gi * cg) * inPlane
                         let source: UnsafePointer<Float>
-                        if let col {
-                            nnIm2col(xg, col, channels: cg, g: g3, pool: pool)
-                            source = UnsafePointer(col)
-                        } else {
+                        if pointwise {
                             source = xg
+                        } else {
+                            nnIm2col(xg, itemStride: 0, items: 1, col, ldc: outSpatial, channels: cg, g: g3, pool: pool)
+                            source = UnsafePointer(col)
                         }
                         BLAS.sgemm(transA: false, transB: false, m: mg, n: outSpatial, k: kdim,
                                    alpha: 1, a: wp + gi * mg * kdim, lda: kdim,

@@ -2,9 +2,10 @@ import BerthONNX
 import BerthTensor
 
 extension KernelRegistry {
-    /// Registers the nn family: Conv, the pooling ops, Softmax/LogSoftmax and Dropout.
+    /// Registers the nn family: Conv, ConvTranspose, the pooling ops, Softmax/LogSoftmax and Dropout.
     mutating func registerNNKernels() {
         registerConvKernels()
+        registerConvTransposeKernels()
         registerPoolingKernels()
         registerSoftmaxKernels()
         registerDropoutKernels()

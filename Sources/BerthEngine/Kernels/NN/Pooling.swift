@@ -102,6 +102,93 @@ private func nnMaxPool<T: NumericElement>(
     return (values, indices)
 }
 
+/// Per-kernel-column output ranges on the innermost axis: for tap `kw`, the output columns whose
+/// input column `ow * sw + kw * dw - pw` lies inside the row.
+private struct NNColumnRanges {
+    var offset: [Int]
+    var lo: [Int]
+    var hi: [Int]
+
+    init(_ g: NNWindowGeometry) {
+        let (W, KW, OW) = (g.input[2], g.kernel[2], g.output[2])
+        let (sw, dw, pw) = (g.strides[2], g.dilations[2], g.padsBegin[2])
+        offset = []; lo = []; hi = []
+        for kw in 0..<KW {
+            let off = kw * dw - pw
+            let l = off < 0 ? min(OW, (-off + sw - 1) / sw) : 0
+            let h = W - off <= 0 ? l : max(l, min(OW, (W - off + sw - 1) / sw))
+            offset.append(off); lo.append(l); hi.append(h)
+        }
+    }
+}
+
+/// Max pooling without indices, one output row at a time: every valid kernel row is folded into
+/// the output row with a branch-free strided max, which pipelines far better than per-output
+/// window scans.
+private func nnMaxPoolRows<T: NumericElement>(_ x: [T], planes: Int, g: NNWindowGeometry, lowest: T, pool: ThreadPool) -> [T] {
+    let (D, H, W) = (g.input[0], g.input[1], g.input[2])
+    let (OD, OH, OW) = (g.output[0], g.output[1], g.output[2])
+    let inPlane = D * H * W, outPlane = OD * OH * OW
+    let total = planes * outPlane
+    guard total > 0, !x.isEmpty else { return [T](repeating: lowest, count: total) }
+    let td = NNTapTable(g, axis: 0), th = NNTapTable(g, axis: 1)
+    let cols = NNColumnRanges(g)
+    let KW = g.kernel[2], sw = g.strides[2]
+    let (dd, dh) = (g.dilations[0], g.dilations[1])
+    let pair2x2 = D == 1 && g.kernel == [1, 2, 2] && g.strides[1...] == [2, 2] && g.dilations[1...] == [1, 1]
+        && g.padsBegin == [0, 0, 0] && 2 * OH <= H && 2 * OW <= W
+    return [T](unsafeUninitializedCapacity: total) { yb, n in
+        x.withUnsafeBufferPointer { xb in
+            let xp = xb.baseAddress!, yp = yb.baseAddress!
+            pool.parallelFor(planes, minChunk: nnPlanesPerChunk(g)) { range in
+                for p in range {
+                    let xPlane = xp + p * inPlane
+                    var yrow = yp + p * outPlane
+                    if pair2x2 {
+                        // The common 2x2 / stride 2 / unpadded window: one pass over two input rows.
+                        for oh in 0..<OH {
+                            let a = xPlane + 2 * oh * W, b = a + W
+                            for ow in 0..<OW {
+                                let a0 = a[2 * ow], a1 = a[2 * ow + 1], b0 = b[2 * ow], b1 = b[2 * ow + 1]
+                                let m0 = a1 > a0 ? a1 : a0, m1 = b1 > b0 ? b1 : b0
+                                yrow[ow] = m1 > m0 ? m1 : m0
+                            }
+                            yrow += OW
+                        }
+                        continue
+                    }
+                    for od in 0..<OD {
+                        for oh in 0..<OH {
+                            yrow.initialize(repeating: lowest, count: OW)
+                            for kd in td.lo[od]..<td.hi[od] {
+                                let id = td.start[od] + kd * dd
+                                for kh in th.lo[oh]..<th.hi[oh] {
+                                    let xrow = xPlane + (id * H + th.start[oh] + kh * dh) * W
+                                    for kw in 0..<KW {
+                                        let lo = cols.lo[kw], hi = cols.hi[kw]
+                                        guard lo < hi else { continue }
+                                        var src = xrow + (lo * sw + cols.offset[kw])
+                                        var ow = lo
+                                        while ow < hi {
+                                            // A select, not a branch: random data mispredicts half the time.
+                                            let v = src.pointee, cur = yrow[ow]
+                                            yrow[ow] = v > cur ? v : cur
+                                            src += sw
+                                            ow &+= 1
+                                        }
+                                    }
+                                }
+                            }
+                            yrow += OW
+                        }
+                    }
+                }
+            }
+        }
+        n = total
+    }
+}
+
 /// Average (or Lp-norm when `p` is set) pooling over a 3-D geometry, for floating-point types.
 private func nnAveragePool<T: BinaryFloatingPoint & NumericElement>(
     _ x: [T], planes: Int, g: NNWindowGeometry, countIncludePad: Bool, lpPower p: Int?, pool: ThreadPool
@@ -178,6 +265,9 @@ private func nnPoolSetup(_ x: Tensor, attrs: NNWindowAttributes, op: String) thr
 private func nnMaxPoolTensor(_ x: Tensor, attrs: NNWindowAttributes, wantIndices: Bool, columnMajor: Bool, pool: ThreadPool) throws -> [Tensor] {
     let (planes, g, outShape) = try nnPoolSetup(x, attrs: attrs, op: "MaxPool")
     func run<T: NumericElement>(_ v: [T], _ lowest: T) -> [Tensor] {
+        if !wantIndices {
+            return [Tensor(unchecked: outShape, storage: T.storage(nnMaxPoolRows(v, planes: planes, g: g, lowest: lowest, pool: pool)))]
+        }
         let r = nnMaxPool(v, planes: planes, g: g, lowest: lowest, wantIndices: wantIndices, columnMajor: columnMajor, pool: pool)
         var out = [Tensor(unchecked: outShape, storage: T.storage(r.values))]
         if wantIndices { out.append(Tensor(unchecked: outShape, storage: .int64(r.indices))) }

@@ -2,7 +2,8 @@ import BerthONNX
 import BerthTensor
 
 /// ArgMax, ArgMin and TopK, computed natively on each numeric type (no widening), so integer
-/// inputs compare exactly. NaN counts as the largest value, as in NumPy's argmax.
+/// inputs compare exactly. ArgMax/ArgMin return the first NaN (as NumPy); TopK orders NaN above
+/// every number.
 extension ReductionFamily {
     /// `a` ranks strictly above `b` in the total order "numbers ascending, NaN last".
     @inline(__always)
@@ -12,28 +13,60 @@ extension ReductionFamily {
         return a > b
     }
 
+    /// The comparison ArgMax/ArgMin use: whether candidate `c` replaces the current best `b`.
+    private protocol ArgCompare { static func better<T: Comparable>(_ c: T, _ b: T) -> Bool }
+    private enum ArgMaxFirst: ArgCompare { @inline(__always) static func better<T: Comparable>(_ c: T, _ b: T) -> Bool { c > b } }
+    private enum ArgMaxLast: ArgCompare { @inline(__always) static func better<T: Comparable>(_ c: T, _ b: T) -> Bool { c >= b } }
+    private enum ArgMinFirst: ArgCompare { @inline(__always) static func better<T: Comparable>(_ c: T, _ b: T) -> Bool { c < b } }
+    private enum ArgMinLast: ArgCompare { @inline(__always) static func better<T: Comparable>(_ c: T, _ b: T) -> Bool { c <= b } }
+
     private struct ArgBody: RFNumericBody {
-        var storage: TensorStorage, outer: Int, r: Int, inner: Int, isMax: Bool, selectLast: Bool
+        var storage: TensorStorage, outer: Int, r: Int, inner: Int, isMax: Bool, selectLast: Bool, pool: ThreadPool
 
         func run<T: NumericElement>(_: T.Type) throws -> [Int64] {
             guard let v = T.values(in: storage) else { throw KernelError("internal: dtype mismatch in ArgMax/ArgMin") }
+            switch (isMax, selectLast) {
+            case (true, false): return scan(v, ArgMaxFirst.self)
+            case (true, true): return scan(v, ArgMaxLast.self)
+            case (false, false): return scan(v, ArgMinFirst.self)
+            case (false, true): return scan(v, ArgMinLast.self)
+            }
+        }
+
+        /// The first NaN wins outright (as NumPy); otherwise `C.better` decides.
+        private func scan<T: NumericElement, C: ArgCompare>(_ v: [T], _: C.Type) -> [Int64] {
+            let (r, inner) = (self.r, self.inner)
             var out = [Int64](repeating: 0, count: outer &* inner)
-            var best = [T](repeating: T.zero, count: inner)
-            v.withUnsafeBufferPointer { x in
-                out.withUnsafeMutableBufferPointer { idx in
-                    for o in 0..<outer {
-                        let base = o &* r &* inner
-                        let ob = o &* inner
-                        for i in 0..<inner { best[i] = x[base &+ i] }
-                        for k in 1..<max(r, 1) {
-                            let row = base &+ k &* inner
+            v.withUnsafeBufferPointer { xb in
+                out.withUnsafeMutableBufferPointer { ob in
+                    guard let x = xb.baseAddress, let idx = ob.baseAddress else { return }
+                    pool.parallelFor(outer, minChunk: max(1, 65536 / max(1, r &* inner))) { range in
+                        var best = [T](repeating: T.zero, count: inner)
+                        var done = [Bool](repeating: false, count: inner)
+                        for o in range {
+                            let base = x + o &* r &* inner
+                            let ob = idx + o &* inner
+                            if inner == 1 {
+                                var bv = base[0], bi = 0
+                                if bv == bv {
+                                    for k in 1..<r {
+                                        let c = base[k]
+                                        if C.better(c, bv) { bv = c; bi = k } else if c != c { bi = k; break }
+                                    }
+                                }
+                                ob[0] = Int64(bi)
+                                continue
+                            }
                             for i in 0..<inner {
-                                let c = x[row &+ i], b = best[i]
-                                let better = isMax ? above(c, b) : above(b, c)
-                                let tie = !above(c, b) && !above(b, c)
-                                if better || (selectLast && tie) {
-                                    best[i] = c
-                                    idx[ob &+ i] = Int64(k)
+                                best[i] = base[i]
+                                done[i] = base[i] != base[i]
+                                ob[i] = 0
+                            }
+                            for k in 1..<r {
+                                let row = base + k &* inner
+                                for i in 0..<inner where !done[i] {
+                                    let c = row[i]
+                                    if C.better(c, best[i]) { best[i] = c; ob[i] = Int64(k) } else if c != c { ob[i] = Int64(k); done[i] = true }
                                 }
                             }
                         }
@@ -44,18 +77,19 @@ extension ReductionFamily {
         }
     }
 
-    static func argReduce(_ x: Tensor, axis axisAttr: Int, keepDims: Bool, selectLast: Bool, isMax: Bool) throws -> Tensor {
+    static func argReduce(_ x: Tensor, axis axisAttr: Int, keepDims: Bool, selectLast: Bool, isMax: Bool, pool: ThreadPool) throws -> Tensor {
         let op = isMax ? "ArgMax" : "ArgMin"
         let axis = try TensorFamily.axis(axisAttr, rank: max(x.rank, 1), "\(op) axis")
         let shape = x.rank == 0 ? [1] : x.shape
         let r = shape[axis]
         var outShape = shape
         if keepDims { outShape[axis] = 1 } else { outShape.remove(at: axis) }
+        _ = try TensorFamily.count(outShape)
         let outer = TensorFamily.product(shape, 0..<axis), inner = TensorFamily.product(shape, (axis + 1)..<shape.count)
         if outer &* inner == 0 { return Tensor(unchecked: outShape, storage: .int64([])) }
         guard r > 0 else { throw KernelError("\(op) over axis \(axis) of size 0 in shape \(x.shape)") }
         let res = try x.dtype.rfNumericDispatch(
-            ArgBody(storage: x.storage, outer: outer, r: r, inner: inner, isMax: isMax, selectLast: selectLast), op: op)
+            ArgBody(storage: x.storage, outer: outer, r: r, inner: inner, isMax: isMax, selectLast: selectLast, pool: pool), op: op)
         return Tensor(unchecked: outShape, storage: .int64(res))
     }
 
@@ -90,9 +124,12 @@ extension ReductionFamily {
                                 if k <= 64 && k * 4 < r {
                                     // Small k: keep a sorted list of the best k seen so far.
                                     top.removeAll(keepingCapacity: true)
+                                    var worst = x[base]
                                     for j in 0..<r {
                                         if top.count == k {
-                                            guard let last = top.last, before(j, last, x, base) else { continue }
+                                            // A later element only enters by being strictly better than the worst kept.
+                                            let c = x[base &+ j &* inner]
+                                            guard largest ? above(c, worst) : above(worst, c) else { continue }
                                             top.removeLast()
                                         }
                                         var lo = 0, hi = top.count
@@ -101,6 +138,7 @@ extension ReductionFamily {
                                             if before(top[mid], j, x, base) { lo = mid + 1 } else { hi = mid }
                                         }
                                         top.insert(j, at: lo)
+                                        if let last = top.last { worst = x[base &+ last &* inner] }
                                     }
                                     picked = top[...]
                                 } else {
@@ -128,6 +166,7 @@ extension ReductionFamily {
         guard k >= 0 && k <= r else { throw KernelError("TopK k \(k) is out of range for axis \(axis) of size \(r) (shape \(x.shape))") }
         var outShape = x.shape
         outShape[axis] = k
+        _ = try TensorFamily.count(outShape)
         let outer = TensorFamily.product(x.shape, 0..<axis), inner = TensorFamily.product(x.shape, (axis + 1)..<x.rank)
         if outer &* inner &* k == 0 {
             return [Tensor(unchecked: outShape, storage: .zeros(x.dtype, count: 0)), Tensor(unchecked: outShape, storage: .int64([]))]
@@ -143,8 +182,8 @@ extension ReductionFamily {
                 let axis = try node.int("axis", default: 0)
                 let keep = try node.int("keepdims", default: 1) != 0
                 let last = opset >= 12 ? try node.int("select_last_index", default: 0) != 0 : false
-                return { inputs, _ in
-                    [try argReduce(try inputs.required(0), axis: axis, keepDims: keep, selectLast: last, isMax: isMax)]
+                return { inputs, ctx in
+                    [try argReduce(try inputs.required(0), axis: axis, keepDims: keep, selectLast: last, isMax: isMax, pool: ctx.pool)]
                 }
             }
         }

@@ -45,13 +45,17 @@ enum ReductionFamily {
             reduced = [Bool](repeating: false, count: rank)
             for a in try TensorFamily.axes(list, rank: rank, "\(kind.rawValue) axes") { reduced[a] = true }
         } else if noopWithEmptyAxes {
-            return x
+            // Each element is reduced alone: identity for most ops, but L1/L2/LogSum/SumSquare
+            // still apply their element map (as ONNX Runtime does).
+            if [.sum, .mean, .max, .min, .prod].contains(kind) { return x }
+            reduced = [Bool](repeating: false, count: rank)
         }
         var outShape: [Int] = []
         for k in 0..<rank {
             if !reduced[k] { outShape.append(x.shape[k]) } else if keepDims { outShape.append(1) }
         }
 
+        _ = try TensorFamily.count(outShape)
         // Collapse to [outer, r, inner]; unit dimensions do not affect the layout.
         var groups: [(reduced: Bool, size: Int)] = []
         for k in 0..<rank where x.shape[k] != 1 {
@@ -80,7 +84,7 @@ enum ReductionFamily {
 
         let storage: TensorStorage
         if case let .float32(v) = data.storage {
-            storage = .float32(compute(kind, v, outer: outer, r: r, inner: inner, pool: pool))
+            storage = .float32(compute(kind, v, outer: outer, r: r, inner: inner, pool: pool).map { Float($0) })
         } else {
             struct Widen: RFNumericBody {
                 var kind: Kind, data: TensorStorage, outer: Int, r: Int, inner: Int, pool: ThreadPool
@@ -88,7 +92,7 @@ enum ReductionFamily {
                     guard let v = T.values(in: data) else { throw KernelError("internal: dtype mismatch in \(kind.rawValue)") }
                     let wide = v.map(\.doubleValue)
                     let res = ReductionFamily.compute(kind, wide, outer: outer, r: r, inner: inner, pool: pool)
-                    return T.storage(res.map { T(fromDouble: $0) })
+                    return T.storage(res.map { T(fromDouble: $0) })  // integers: truncate and saturate
                 }
             }
             storage = try data.dtype.rfNumericDispatch(
@@ -97,29 +101,27 @@ enum ReductionFamily {
         return Tensor(unchecked: outShape, storage: storage)
     }
 
-    /// Runs the engine for `kind` on `x` viewed as [outer, r, inner].
-    static func compute<A: RFFloat>(_ kind: Kind, _ x: [A], outer: Int, r: Int, inner: Int, pool: ThreadPool) -> [A] {
+    /// Runs the engine for `kind` on `x` viewed as [outer, r, inner]; the result is in Double.
+    static func compute<A: RFFloat>(_ kind: Kind, _ x: [A], outer: Int, r: Int, inner: Int, pool: ThreadPool) -> [Double] {
         let n = outer &* inner
         if n == 0 { return [] }
         if r == 0 {
-            // Reduction over an empty set: the identity of each op (e.g. 0, 1, -inf, NaN for the mean).
-            let v: A
+            // Reduction over an empty set: the identity of each op (0, 1, -inf, +inf...).
+            let v: Double
             switch kind {
-            case .sum: v = RFSum.finish(RFSum.initial(), count: 0, shift: 0)
-            case .mean: v = RFMean.finish(RFMean.initial(), count: 0, shift: 0)
-            case .max: v = RFMax.initial()
-            case .min: v = RFMin.initial()
-            case .prod: v = RFProd.initial()
-            case .l1, .l2, .sumSquare: v = 0
-            case .logSum, .logSumExp: v = -A.infinity
+            case .sum, .mean, .l1, .l2, .sumSquare: v = 0  // ONNX Runtime gives 0 for the mean, not 0/0
+            case .max: v = RFMax.initial
+            case .min: v = RFMin.initial
+            case .prod: v = RFProd.initial
+            case .logSum, .logSumExp: v = -.infinity
             }
-            return [A](repeating: v, count: n)
+            return [Double](repeating: v, count: n)
         }
-        var out = [A](repeating: 0, count: n)
+        var out = [Double](repeating: 0, count: n)
         x.withUnsafeBufferPointer { xb in
             out.withUnsafeMutableBufferPointer { ob in
                 guard let xp = xb.baseAddress, let op = ob.baseAddress else { return }
-                func go<Op: RFOp>(_ t: Op.Type, shift: UnsafePointer<A>? = nil) {
+                func go<Op: RFOp>(_ t: Op.Type, shift: UnsafePointer<Double>? = nil) {
                     ReduceEngine.run(t, xp, outer: outer, r: r, inner: inner, shift: shift, out: op, pool: pool)
                 }
                 switch kind {
@@ -135,8 +137,8 @@ enum ReductionFamily {
                 case .logSumExp:
                     go(RFMax.self)
                     // Infinite maxima shift by 0: exp then gives 0 or inf, and log the right infinity.
-                    let shift = [A](unsafeUninitializedCapacity: n) { buf, c in
-                        for i in 0..<n { buf[i] = op[i].isFinite || op[i].isNaN ? op[i] : 0 }
+                    let shift = [Double](unsafeUninitializedCapacity: n) { buf, c in
+                        for i in 0..<n { buf[i] = op[i].isInfinite ? 0 : op[i] }
                         c = n
                     }
                     shift.withUnsafeBufferPointer { sb in

@@ -11,7 +11,7 @@ extension TensorFamily {
             throw KernelError("Transpose perm \(perm) is not a permutation of the \(r) input axes (shape \(x.shape))")
         }
         if perm == Array(0..<r) { return x }
-        let strides = Shape.strides(x.shape)
+        let strides = TensorFamily.strides(x.shape)
         let outShape = perm.map { x.shape[$0] }
         let axes = perm.map { TFAxis.affine(offset: 0, stride: strides[$0]) }
         return try gather(x.storage, dims: outShape, axes: axes, outShape: outShape, pool: pool)
@@ -43,17 +43,17 @@ extension TensorFamily {
             if st > 0 {
                 s = min(max(s, 0), dim)
                 e = min(max(e, 0), dim)
-                n = e > s ? (e - s + st - 1) / st : 0
+                n = e > s ? (e - s - 1) / st + 1 : 0
             } else {
                 s = min(max(s, 0), dim - 1)
                 e = min(max(e, -1), dim - 1)
-                n = s > e ? (s - e - st - 1) / (-st) : 0
+                n = s > e ? (s - e - 1) / (-st) + 1 : 0
             }
             begin[a] = max(s, 0)
             step[a] = st
             outShape[a] = n
         }
-        let strides = Shape.strides(x.shape)
+        let strides = TensorFamily.strides(x.shape)
         let tables = (0..<r).map { TFAxis.affine(offset: begin[$0] &* strides[$0], stride: step[$0] &* strides[$0]) }
         return try gather(x.storage, dims: outShape, axes: tables, outShape: outShape, pool: pool)
     }
@@ -65,7 +65,7 @@ extension TensorFamily {
         }
         _ = try count(outShape)
         if outShape == x.shape { return x }
-        let strides = Shape.strides(x.shape)
+        let strides = TensorFamily.strides(x.shape)
         let lead = outShape.count - x.rank
         let axes = (0..<outShape.count).map { k -> TFAxis in
             let a = k - lead
@@ -84,7 +84,7 @@ extension TensorFamily {
         var outShape: [Int] = []
         var dims: [Int] = []
         var axes: [TFAxis] = []
-        let strides = Shape.strides(x.shape)
+        let strides = TensorFamily.strides(x.shape)
         for k in 0..<x.rank {
             let (p, o) = x.shape[k].multipliedReportingOverflow(by: repeats[k])
             guard !o else { throw KernelError("Tile output is too large") }

@@ -36,7 +36,7 @@ extension TensorFamily {
             throw KernelError("GatherElements indices shape \(indices.shape) exceeds data shape \(data.shape) on axis \(k)")
         }
         let idx = try ints(indices, "GatherElements indices")
-        let dataStrides = Shape.strides(data.shape)
+        let dataStrides = TensorFamily.strides(data.shape)
         let dim = data.shape[axis]
         var offsets = [Int](repeating: 0, count: idx.count)
         var pos = [Int](repeating: 0, count: r)
@@ -69,7 +69,7 @@ extension TensorFamily {
             throw KernelError("GatherND index depth \(m) is invalid for data rank \(r) with batch_dims \(b)")
         }
         let idx = try ints(indices, "GatherND indices")
-        let strides = Shape.strides(data.shape)
+        let strides = TensorFamily.strides(data.shape)
         let slice = product(data.shape, (b + m)..<r)
         let batch = product(data.shape, 0..<b)
         let batchStride = b > 0 ? strides[b - 1] : 0
@@ -84,6 +84,7 @@ extension TensorFamily {
             table[t] = off
         }
         let outShape = Array(indices.shape[..<(q - 1)]) + Array(data.shape[(b + m)...])
+        _ = try count(outShape)
         return try gather(data.storage, dims: [tuples, slice], axes: [.table(table), .affine(offset: 0, stride: 1)],
                           outShape: outShape, pool: pool)
     }

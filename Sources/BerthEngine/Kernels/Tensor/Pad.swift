@@ -16,7 +16,7 @@ extension TensorFamily {
             begin[a] = pads[i]
             end[a] = pads[i + axes.count]
         }
-        let strides = Shape.strides(x.shape)
+        let strides = TensorFamily.strides(x.shape)
         var outShape = x.shape
         for k in 0..<r {
             let (s1, o1) = x.shape[k].addingReportingOverflow(begin[k])
@@ -35,27 +35,36 @@ extension TensorFamily {
                 tables.append(.affine(offset: 0, stride: strides[k]))
                 continue
             }
-            if dim == 0 && mode != "constant" {
-                throw KernelError("Pad mode '\(mode)' cannot pad axis \(k) of size 0")
-            }
             var t = [Int](repeating: -1, count: n)
+            if mode == "constant" {
+                for i in 0..<n {
+                    let s = i &- begin[k]
+                    if s >= 0 && s < dim { t[i] = s &* strides[k] }
+                }
+                tables.append(.table(t))
+                continue
+            }
+            // Negative pads crop first; the other modes then wrap/reflect/clamp inside the crop.
+            let lo = max(0, 0 &- begin[k]), kept = dim &- lo &- max(0, 0 &- end[k]), pb = max(0, begin[k])
+            guard kept > 0, kept <= dim else {
+                throw KernelError("Pad mode '\(mode)' has no elements to pad from on axis \(k) (shape \(x.shape), pads \(pads))")
+            }
             for i in 0..<n {
-                var s = i &- begin[k]
-                if s < 0 || s >= dim {
+                var s = i - pb
+                if s < 0 || s >= kept {
                     switch mode {
-                    case "constant": continue
-                    case "edge": s = min(max(s, 0), dim - 1)
-                    case "wrap": s = ((s % dim) + dim) % dim
+                    case "edge": s = min(max(s, 0), kept - 1)
+                    case "wrap": s = ((s % kept) + kept) % kept
                     default:
-                        // reflect: mirror without repeating the edge, period 2*(dim-1).
-                        if dim == 1 { s = 0 } else {
-                            let p = 2 * (dim - 1)
+                        // reflect: mirror without repeating the edge, period 2*(kept-1).
+                        if kept == 1 { s = 0 } else {
+                            let p = 2 * (kept - 1)
                             s = ((s % p) + p) % p
-                            if s >= dim { s = p - s }
+                            if s >= kept { s = p - s }
                         }
                     }
                 }
-                t[i] = s &* strides[k]
+                t[i] = (lo + s) &* strides[k]
             }
             tables.append(.table(t))
         }

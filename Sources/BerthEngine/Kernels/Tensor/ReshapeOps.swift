@@ -6,7 +6,7 @@ import BerthTensor
 extension TensorFamily {
     /// The output shape of Reshape: 0 copies the input dimension (unless `allowZero`), -1 is inferred.
     static func reshapeTarget(input: [Int], requested: [Int], allowZero: Bool) throws -> [Int] {
-        let total = try count(input)
+        let total = try checkedCount(input)
         var out = requested
         var inferred: Int? = nil
         var known = 1
@@ -70,8 +70,8 @@ extension TensorFamily {
                 let rank = x.rank
                 let a = axisAttr < 0 ? axisAttr + rank : axisAttr
                 guard a >= 0 && a <= rank else { throw KernelError("Flatten axis \(axisAttr) is out of range for rank \(rank)") }
-                let outer = try count(Array(x.shape[..<a]))
-                let inner = try count(Array(x.shape[a...]))
+                let outer = try checkedCount(Array(x.shape[..<a]))
+                let inner = try checkedCount(Array(x.shape[a...]))
                 return [Tensor(unchecked: [outer, inner], storage: x.storage)]
             }
         }

@@ -20,7 +20,7 @@ extension TensorFamily {
             let span = (l.doubleValue - s.doubleValue) / d.doubleValue
             guard span.isFinite || span.isNaN else { throw KernelError("Range from \(s) to \(l) step \(d) is unbounded") }
             let c = span.isNaN ? 0.0 : max(0, span.rounded(.up))
-            guard c < Double(1 << 40) else { throw KernelError("Range from \(s) to \(l) step \(d) has too many elements") }
+            guard c <= Double(maxElements) else { throw KernelError("Range from \(s) to \(l) step \(d) has too many elements") }
             let n = Int(c)
             // Accumulate in Double as start + i * delta, then round once.
             let sd = s.doubleValue, dd = d.doubleValue
@@ -39,7 +39,7 @@ extension TensorFamily {
         var n = q
         if diff % d != 0 && (diff < 0) == (d < 0) { n += 1 }
         n = max(n, 0)
-        guard n < (1 << 40) else { throw KernelError("Range from \(s) to \(l) step \(d) has too many elements") }
+        guard n <= maxElements else { throw KernelError("Range from \(s) to \(l) step \(d) has too many elements") }
         let values = (0..<n).map { s &+ $0 &* d }
         let storage: TensorStorage
         switch dtype {

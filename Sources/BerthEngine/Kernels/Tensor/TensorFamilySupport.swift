@@ -61,11 +61,36 @@ enum TensorFamily {
         return out
     }
 
-    /// The element count of `shape`, as a kernel error when it is negative or overflows.
+    /// The largest output a shape kernel will allocate. Shapes come from model data, and an absurd
+    /// one must become an error rather than an allocation failure (which would crash the process).
+    static let maxElements = 1 << 32
+
+    /// The element count of an output shape, as a kernel error when it is negative, overflows or
+    /// exceeds ``maxElements``.
     static func count(_ shape: [Int]) throws -> Int {
-        do { return try Shape.elementCount(shape) } catch {
+        let n: Int
+        do { n = try Shape.elementCount(shape) } catch {
             throw KernelError("invalid output shape \(shape): \(error)")
         }
+        guard n <= maxElements else { throw KernelError("output shape \(shape) has \(n) elements, more than the limit \(maxElements)") }
+        return n
+    }
+
+    /// The element count of a shape that need not be allocated (e.g. part of an input shape).
+    static func checkedCount(_ shape: [Int]) throws -> Int {
+        do { return try Shape.elementCount(shape) } catch { throw KernelError("invalid shape \(shape): \(error)") }
+    }
+
+    /// Row-major strides with wrapping arithmetic: a valid empty tensor such as [0, 2^40, 2^40] has
+    /// strides that overflow, but they are never used to address memory because it has no elements.
+    static func strides(_ shape: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: shape.count)
+        var acc = 1
+        for i in stride(from: shape.count - 1, through: 0, by: -1) {
+            s[i] = acc
+            acc = acc &* shape[i]
+        }
+        return s
     }
 
     /// Product of `shape[range]` for a shape that is already known to be valid.
@@ -273,6 +298,7 @@ extension TensorFamily {
     /// (which must have as many elements as `dims`).
     static func gather(_ source: TensorStorage, dims: [Int], axes: [TFAxis], outShape: [Int],
                        fill: TensorStorage? = nil, pool: ThreadPool) throws -> Tensor {
+        _ = try count(dims)
         let storage = try source.dtype.tfDispatch(
             TFStridedGather(source: source, dims: dims, axes: axes, fill: fill, pool: pool))
         return Tensor(unchecked: outShape, storage: storage)

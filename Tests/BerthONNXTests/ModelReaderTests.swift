@@ -1,0 +1,91 @@
+@testable import BerthONNX
+import BerthTensor
+import Foundation
+import XCTest
+
+final class ModelReaderTests: XCTestCase {
+    /// Builds a one-node model in memory: Y = Relu(X) with X float[N, 3] and one initializer.
+    static func tinyModel(irVersion: Int64 = 8, externalWeightsAt location: String? = nil) -> Onnx_ModelProto {
+        var m = Onnx_ModelProto()
+        m.irVersion = irVersion
+        var opset = Onnx_OperatorSetIdProto()
+        opset.version = 17
+        m.opsetImport = [opset]
+        var g = Onnx_GraphProto()
+        g.name = "tiny"
+        var node = Onnx_NodeProto()
+        node.opType = "Add"
+        node.input = ["X", "W"]
+        node.output = ["Y"]
+        g.node = [node]
+        var w = Onnx_TensorProto()
+        w.name = "W"
+        w.dataType = Int32(DType.float32.rawValue)
+        w.dims = [3]
+        if let location {
+            w.dataLocation = .external
+            var loc = Onnx_StringStringEntryProto()
+            loc.key = "location"
+            loc.value = location
+            w.externalData = [loc]
+        } else {
+            w.floatData = [1, 2, 3]
+        }
+        g.initializer = [w]
+        func info(_ name: String) -> Onnx_ValueInfoProto {
+            var v = Onnx_ValueInfoProto()
+            v.name = name
+            var t = Onnx_TypeProto.Tensor()
+            t.elemType = 1
+            var d0 = Onnx_TensorShapeProto.Dimension()
+            d0.dimParam = "N"
+            var d1 = Onnx_TensorShapeProto.Dimension()
+            d1.dimValue = 3
+            t.shape.dim = [d0, d1]
+            v.type.tensorType = t
+            return v
+        }
+        g.input = [info("X")]
+        g.output = [info("Y")]
+        m.graph = g
+        return m
+    }
+
+    func testReadsGraphInterfaceAndInitializers() throws {
+        let data = try Self.tinyModel().serializedData()
+        let model = try ModelReader.read(data)
+        XCTAssertEqual(model.opset(for: ""), 17)
+        XCTAssertEqual(model.graph.inputs.first?.shape, [.symbolic("N"), .fixed(3)])
+        XCTAssertEqual(try model.graph.initializers["W"]?.values(Float.self), [1, 2, 3])
+    }
+
+    func testReadsExternalDataAndRefusesEscapes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-ext-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try [Float(4), 5, 6].withUnsafeBytes { Data($0) }.write(to: dir.appendingPathComponent("w.bin"))
+        let modelURL = dir.appendingPathComponent("m.onnx")
+        try Self.tinyModel(externalWeightsAt: "w.bin").serializedData().write(to: modelURL)
+        XCTAssertEqual(try ModelReader.read(contentsOf: modelURL).graph.initializers["W"]?.values(Float.self), [4, 5, 6])
+
+        try Self.tinyModel(externalWeightsAt: "../etc/passwd").serializedData().write(to: modelURL)
+        XCTAssertThrowsError(try ModelReader.read(contentsOf: modelURL)) { e in
+            XCTAssertTrue("\(e)".contains("leaves the model folder"), "\(e)")
+        }
+        try Self.tinyModel(externalWeightsAt: "missing.bin").serializedData().write(to: modelURL)
+        XCTAssertThrowsError(try ModelReader.read(contentsOf: modelURL))
+        // External data with no base folder (model given as bytes) is an error, not a file read.
+        XCTAssertThrowsError(try ModelReader.read(Self.tinyModel(externalWeightsAt: "w.bin").serializedData()))
+    }
+
+    func testChecksIRVersion() throws {
+        XCTAssertThrowsError(try ModelReader.read(Self.tinyModel(irVersion: 99).serializedData())) { e in
+            XCTAssertTrue("\(e)".contains("ir_version 99"), "\(e)")
+        }
+    }
+
+    func testRejectsGarbage() {
+        XCTAssertThrowsError(try ModelReader.read(Data("not a model".utf8)))
+        XCTAssertThrowsError(try ModelReader.read(Data()))
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what Berth needs on Debian/Ubuntu and is missing: OpenBLAS, the ONNX node conformance
+# tests, a Python venv (.venv) with ONNX Runtime & co. for cross-checks. Safe to run repeatedly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need=()
+for pkg in libopenblas-dev libonnx-testdata; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need+=(python3-venv); fi
+if [ ${#need[@]} -gt 0 ]; then
+    echo "==> installing Debian packages: ${need[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    echo "error: the Swift toolchain (6.x) is not on PATH; install it from swift.org first" >&2
+    exit 1
+fi
+
+if [ "${BERTH_SKIP_VENV:-0}" != "1" ]; then
+    if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import onnxruntime, onnx, sklearn, skl2onnx, pytest' >/dev/null 2>&1; then
+        echo "==> creating Python venv .venv (onnx, onnxruntime, scikit-learn, skl2onnx, pytest)"
+        python3 -m venv .venv
+        .venv/bin/pip install -q --upgrade pip >/dev/null
+        .venv/bin/pip install -q -r scripts/requirements.txt
+    fi
+fi

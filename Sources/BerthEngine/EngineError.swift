@@ -20,7 +20,7 @@ public enum EngineError: Error, CustomStringConvertible {
     /// A feed has the wrong element type.
     case inputDType(name: String, expected: DType, got: DType)
     /// A feed's shape does not match the declared shape.
-    case inputShape(name: String, expected: [Dimension], got: [Int])
+    case inputShape(name: String, expected: [Dim], got: [Int])
     /// A kernel rejected its inputs or attributes at run time or plan time.
     case kernel(node: String, op: String, message: String)
     /// The graph cannot be executed (a value nobody produces, a cycle).

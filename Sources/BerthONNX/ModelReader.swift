@@ -77,7 +77,7 @@ public enum ModelReader {
             return ValueInfo(name: v.name, dtype: nil, shape: nil)
         }
         let dtype = DType(rawValue: Int(t.elemType))
-        let shape: [Dimension]? = t.hasShape ? t.shape.dim.map { d in
+        let shape: [Dim]? = t.hasShape ? t.shape.dim.map { d in
             switch d.value {
             case let .dimValue(n)?: return n >= 0 ? .fixed(Int(n)) : .unknown
             case let .dimParam(s)?: return s.isEmpty ? .unknown : .symbolic(s)

@@ -1,7 +1,7 @@
 import BerthTensor
 
 /// One dimension of a declared shape.
-public enum Dimension: Sendable, Equatable, CustomStringConvertible {
+public enum Dim: Sendable, Equatable, CustomStringConvertible {
     /// A fixed size.
     case fixed(Int)
     /// A named symbolic size such as `batch`.
@@ -28,9 +28,9 @@ public struct ValueInfo: Sendable, CustomStringConvertible {
     /// The element type, nil when the model does not declare a tensor type.
     public var dtype: DType?
     /// The declared shape, nil when the rank is unknown.
-    public var shape: [Dimension]?
+    public var shape: [Dim]?
 
-    public init(name: String, dtype: DType?, shape: [Dimension]?) {
+    public init(name: String, dtype: DType?, shape: [Dim]?) {
         self.name = name
         self.dtype = dtype
         self.shape = shape

@@ -10,7 +10,7 @@ enum TestModels {
 
     static var digitsModel: URL { repoRoot.appendingPathComponent("examples/digits_mlp.onnx") }
 
-    static func valueInfo(_ name: String, _ dtype: DType, _ dims: [Dimension]) -> Onnx_ValueInfoProto {
+    static func valueInfo(_ name: String, _ dtype: DType, _ dims: [Dim]) -> Onnx_ValueInfoProto {
         var v = Onnx_ValueInfoProto()
         v.name = name
         var t = Onnx_TypeProto.Tensor()

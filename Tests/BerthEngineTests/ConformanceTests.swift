@@ -13,7 +13,19 @@ final class ConformanceTests: XCTestCase {
     static let rtol = 1e-3, atol = 1e-5
 
     /// Tests that cannot pass, each with the reason.
-    static let skips: [String: String] = [:]
+    static let skips: [String: String] = {
+        var s: [String: String] = [:]
+        let bfloat16 = "bfloat16 is not a Berth dtype (no CPU kernel of Berth computes in it)"
+        for t in ["test_cast_BFLOAT16_to_FLOAT", "test_cast_FLOAT_to_BFLOAT16", "test_castlike_BFLOAT16_to_FLOAT",
+                  "test_castlike_BFLOAT16_to_FLOAT_expanded", "test_castlike_FLOAT_to_BFLOAT16",
+                  "test_castlike_FLOAT_to_BFLOAT16_expanded"] { s[t] = bfloat16 }
+        s["test_identity_opt"] = "graph input is an optional(sequence) value; Berth's values are tensors only"
+        s["test_identity_sequence"] = "graph input is a sequence value; Berth's values are tensors only"
+        let training = "training_mode=true draws a random mask; Berth is an inference engine and refuses it with an error"
+        for t in ["test_training_dropout", "test_training_dropout_default", "test_training_dropout_default_mask",
+                  "test_training_dropout_mask"] { s[t] = training }
+        return s
+    }()
 
     func testNodeConformance() throws {
         let fm = FileManager.default

@@ -13,16 +13,33 @@ private func nnMaxUnpool(_ inputs: [Tensor?], kernel: [Int], strides: [Int]?, pa
     let s = strides ?? Array(repeating: 1, count: k)
     let p = pads ?? Array(repeating: 0, count: 2 * k)
     guard s.count == k, p.count == 2 * k else { throw KernelError("strides \(s) / pads \(p) must have \(k) / \(2 * k) values") }
-    var outShape = [n, c] + (0..<k).map { (spatial[$0] - 1) * s[$0] + kernel[$0] - p[$0] - p[$0 + k] }
+    let defaultShape = [n, c] + (0..<k).map { (spatial[$0] - 1) * s[$0] + kernel[$0] - p[$0] - p[$0 + k] }
+    var outShape = defaultShape
+    let defaultTotal = try Shape.elementCount(defaultShape)
+    guard idx.count == x.count else { throw KernelError("MaxUnpool indices have \(idx.count) values, X has \(x.count)") }
+    for i in idx where i < 0 || i >= defaultTotal { throw KernelError("MaxUnpool index \(i) is outside the unpooled tensor \(defaultShape)") }
+    var flat = idx
     if let shapeT = inputs.optional(2) {
         let given = try shapeT.integers()
         guard given.count == x.rank else { throw KernelError("MaxUnpool output_shape \(given) must have rank \(x.rank)") }
         outShape = given
+        if given != defaultShape {
+            // Indices address the default unpooled shape; move each coordinate into the larger output.
+            let from = Shape.strides(defaultShape), to = Shape.strides(given)
+            for (j, i) in idx.enumerated() {
+                var rem = i, o = 0
+                for d in 0..<given.count {
+                    let coord = rem / from[d]
+                    rem -= coord * from[d]
+                    guard coord < given[d] else { throw KernelError("MaxUnpool output_shape \(given) is smaller than the unpooled shape \(defaultShape)") }
+                    o += coord * to[d]
+                }
+                flat[j] = o
+            }
+        }
     }
     let total = try Shape.elementCount(outShape)
-    guard idx.count == x.count else { throw KernelError("MaxUnpool indices have \(idx.count) values, X has \(x.count)") }
-    for i in idx where i < 0 || i >= total { throw KernelError("MaxUnpool index \(i) is outside the output of \(total) elements") }
-    guard let storage = x.dtype.withNumericType({ T in nnUnpoolStorage(T.self, x.storage, idx, total) }) else {
+    guard let storage = x.dtype.withNumericType({ T in nnUnpoolStorage(T.self, x.storage, flat, total) }) else {
         throw KernelError("MaxUnpool does not support dtype \(x.dtype)")
     }
     return Tensor(unchecked: outShape, storage: storage)

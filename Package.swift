@@ -14,6 +14,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -43,10 +47,22 @@ let package = Package(
             // free of Sendable ceremony while the public API stays Sendable-annotated.
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
+        .target(
+            name: "BerthServer",
+            dependencies: [
+                "BerthEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "berth",
             dependencies: [
                 "BerthEngine",
+                "BerthServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -54,5 +70,12 @@ let package = Package(
         .testTarget(name: "BerthTensorTests", dependencies: ["BerthTensor"]),
         .testTarget(name: "BerthONNXTests", dependencies: ["BerthONNX"]),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX"]),
+        .testTarget(
+            name: "BerthServerTests",
+            dependencies: [
+                "BerthServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ]
 )

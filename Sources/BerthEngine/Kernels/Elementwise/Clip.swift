@@ -6,7 +6,7 @@ import BerthTensor
 @inline(__always)
 func elementwiseClip<T: NumericElement>(_ v: [T], _ lo: T?, _ hi: T?, _ pool: ThreadPool) -> [T] {
     switch (lo, hi) {
-    case let (lo?, hi?): return elementwiseMap(v, pool, minChunk: elementwiseMinChunk) { x in x > hi ? hi : (x < lo ? lo : x) }
+    case let (lo?, hi?): return elementwiseMap(v, pool, minChunk: elementwiseMinChunk) { x in let y = x < lo ? lo : x; return y > hi ? hi : y }
     case let (lo?, nil): return elementwiseMap(v, pool, minChunk: elementwiseMinChunk) { x in x < lo ? lo : x }
     case let (nil, hi?): return elementwiseMap(v, pool, minChunk: elementwiseMinChunk) { x in x > hi ? hi : x }
     case (nil, nil): return v

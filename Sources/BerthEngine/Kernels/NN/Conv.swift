@@ -117,9 +117,9 @@ func nnConvFloat(x: [Float], xShape: [Int], w: [Float], wShape: [Int], bias: [Fl
     guard let g3 = g.as3D else { throw KernelError("Conv supports 1 to 3 spatial axes, got \(spatial.count)") }
     let outShape = [n, m] + g.output
     let total = try Shape.elementCount(outShape)
-    let outSpatial = g.output.reduce(1, *)
-    let inPlane = spatial.reduce(1, *)
-    let kvol = kernel.reduce(1, *)
+    let outSpatial = try Shape.elementCount(g.output)
+    let inPlane = try Shape.elementCount(spatial)
+    let kvol = try Shape.elementCount(kernel)
     let kdim = cg * kvol
     _ = try Shape.elementCount([kdim, outSpatial])
     let pointwise = kvol == 1 && g.strides.allSatisfy { $0 == 1 } && g.padsBegin.allSatisfy { $0 == 0 } && g.padsEnd.allSatisfy { $0 == 0 }

@@ -35,6 +35,10 @@ private struct NNConvTransposeAttributes: Sendable {
         let s = strides ?? Array(repeating: 1, count: n)
         let d = dilations ?? Array(repeating: 1, count: n)
         let op = outputPadding ?? Array(repeating: 0, count: n)
+        for v in [s, d, op, kernel, pads ?? [], outputShape ?? []] where v.contains(where: { $0 < 0 || $0 > nnMaxWindowValue }) {
+            throw KernelError("ConvTranspose attribute values \(v) are out of range")
+        }
+        guard input.allSatisfy({ $0 <= nnMaxSpatialExtent }) else { throw KernelError("spatial shape \(input) is out of range") }
         guard s.count == n, d.count == n, op.count == n, kernel.count == n else {
             throw KernelError("ConvTranspose strides \(s), dilations \(d), output_padding \(op) and kernel \(kernel) must each have \(n) values")
         }
@@ -130,8 +134,8 @@ private func nnConvTransposeTensor(_ xT: Tensor, _ wT: Tensor, _ bT: Tensor?, at
     guard let g3 = g.as3D else { throw KernelError("ConvTranspose supports 1 to 3 spatial axes, got \(spatial.count)") }
     let outShape = [n, m] + g.input
     let total = try Shape.elementCount(outShape)
-    let outPlane = g.input.reduce(1, *), inSpatial = spatial.reduce(1, *)
-    let kvol = kernel.reduce(1, *)
+    let outPlane = try Shape.elementCount(g.input), inSpatial = try Shape.elementCount(spatial)
+    let kvol = try Shape.elementCount(kernel)
     let rows = mg * kvol
     _ = try Shape.elementCount([rows, inSpatial])
     let x = try floats(xT), w = try floats(wT)

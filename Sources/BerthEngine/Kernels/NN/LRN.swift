@@ -6,7 +6,7 @@ import Foundation
 /// being `[c - floor((size-1)/2), c + ceil((size-1)/2)]` clipped to the channels.
 private func nnLRN(_ x: Tensor, size: Int, alpha: Float, beta: Float, bias: Float, pool: ThreadPool) throws -> Tensor {
     let (n, c, spatial) = try nnSplitNC(x.rank == 2 ? x.shape + [1] : x.shape, op: "LRN")
-    let plane = spatial.reduce(1, *)
+    let plane = try Shape.elementCount(spatial)
     let xs: [Float]
     switch x.storage {
     case let .float32(v): xs = v

@@ -33,7 +33,8 @@ private struct NNTapTable {
 /// Work items (planes) per parallel chunk so that each chunk does at least ~32k window taps.
 @inline(__always)
 private func nnPlanesPerChunk(_ g: NNWindowGeometry) -> Int {
-    let perPlane = max(1, g.output.reduce(1, *) * max(1, g.kernel.reduce(1, *)))
+    let (perPlane, overflow) = max(1, g.output.reduce(1, *)).multipliedReportingOverflow(by: max(1, g.kernel.reduce(1, *)))
+    if overflow { return 1 }
     return max(1, 32_768 / perPlane)
 }
 
@@ -305,7 +306,7 @@ private func nnAveragePoolTensor(_ x: Tensor, attrs: NNWindowAttributes, countIn
 private func nnGlobalPool(_ x: Tensor, kind: Int, p: Int, op: String, pool: ThreadPool) throws -> Tensor {
     let (n, c, spatial) = try nnSplitNC(x.shape, op: op)
     let planes = n * c
-    let size = spatial.reduce(1, *)
+    let size = try Shape.elementCount(spatial)
     let outShape = [n, c] + Array(repeating: 1, count: spatial.count)
     func run<T: BinaryFloatingPoint & NumericElement>(_ v: [T]) -> [T] {
         if v.isEmpty { return [T](repeating: 0, count: planes) }

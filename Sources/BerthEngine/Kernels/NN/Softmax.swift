@@ -11,9 +11,9 @@ private func nnSoftmaxView(_ shape: [Int], axis: Int, flatten: Bool, op: String)
     let rank = max(shape.count, 1)
     let dims = shape.isEmpty ? [1] : shape
     guard let a = Shape.normalizeAxis(axis, rank: rank) else { throw KernelError("\(op) axis \(axis) is out of range for shape \(shape)") }
-    let outer = dims[..<a].reduce(1, *)
-    if flatten { return (outer, dims[a...].reduce(1, *), 1) }
-    return (outer, dims[a], dims[(a + 1)...].reduce(1, *))
+    let outer = try Shape.elementCount(Array(dims[..<a]))
+    if flatten { return (outer, try Shape.elementCount(Array(dims[a...])), 1) }
+    return (outer, dims[a], try Shape.elementCount(Array(dims[(a + 1)...])))
 }
 
 /// Float32 softmax / log-softmax; rows (inner == 1) take the vectorised single-row path.

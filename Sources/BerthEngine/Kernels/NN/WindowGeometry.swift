@@ -32,11 +32,18 @@ struct NNWindowAttributes: Sendable {
         if let s = strides, s.contains(where: { $0 <= 0 }) { throw KernelError("strides \(s) must be positive") }
         if let d = dilations, d.contains(where: { $0 <= 0 }) { throw KernelError("dilations \(d) must be positive") }
         if let p = pads, p.contains(where: { $0 < 0 }) { throw KernelError("pads \(p) must not be negative") }
+        // Bounds that keep every later index computation far from Int overflow.
+        for (name, v) in [("kernel_shape", kernelShape), ("strides", strides), ("dilations", dilations), ("pads", pads)] {
+            if let v, v.contains(where: { $0 > nnMaxWindowValue }) { throw KernelError("\(name) \(v) is implausibly large") }
+        }
     }
 
     /// Resolves the window for an input with the given spatial extent.
     func geometry(input: [Int], kernel: [Int]) throws -> NNWindowGeometry {
         let n = input.count
+        guard input.allSatisfy({ $0 <= nnMaxSpatialExtent }), kernel.allSatisfy({ $0 > 0 && $0 <= nnMaxWindowValue }) else {
+            throw KernelError("spatial shape \(input) or kernel \(kernel) is out of range")
+        }
         guard kernel.count == n else { throw KernelError("kernel_shape \(kernel) has \(kernel.count) axes, input has \(n) spatial axes \(input)") }
         let s = strides ?? Array(repeating: 1, count: n)
         let d = dilations ?? Array(repeating: 1, count: n)
@@ -77,6 +84,11 @@ struct NNWindowAttributes: Sendable {
         return NNWindowGeometry(input: input, kernel: kernel, strides: s, dilations: d, padsBegin: begin, padsEnd: end, output: out)
     }
 }
+
+/// The largest kernel size, stride, dilation or pad accepted (attributes come from files).
+let nnMaxWindowValue = 1 << 24
+/// The largest spatial extent accepted; real tensors never get near it.
+let nnMaxSpatialExtent = 1 << 36
 
 /// A resolved sliding window over `input` spatial dims. Kernels run on a 3-D view: 1-D and 2-D
 /// windows are padded at the front with size-1 axes so one loop nest covers 1-D, 2-D and 3-D.

@@ -17,7 +17,7 @@ private func normBatchNorm(_ inputs: [Tensor?], attrs: NormBatchNormAttributes, 
     let x = try inputs.required(0)
     guard x.rank >= 2 else { throw KernelError("BatchNormalization expects X of rank >= 2 [N, C, ...], got \(x.shape)") }
     let n = x.shape[0], c = x.shape[1]
-    let spatial = x.shape[2...].reduce(1, *)
+    let spatial = try Shape.elementCount(Array(x.shape[2...]))
     let names = ["scale", "B", "input_mean", "input_var"]
     var params = [[Float]]()
     for i in 0..<4 { params.append(try normFloats(try inputs.required(i + 1), names[i])) }
@@ -97,7 +97,7 @@ private func normInstanceNorm(_ inputs: [Tensor?], epsilon: Float, pool: ThreadP
     let x = try inputs.required(0)
     guard x.rank >= 3 else { throw KernelError("InstanceNormalization expects X of rank >= 3 [N, C, D1, ...], got \(x.shape)") }
     let n = x.shape[0], c = x.shape[1]
-    let spatial = x.shape[2...].reduce(1, *)
+    let spatial = try Shape.elementCount(Array(x.shape[2...]))
     let scale = try normFloats(try inputs.required(1), "scale")
     let bias = try normFloats(try inputs.required(2), "B")
     guard scale.count == c, bias.count == c else {

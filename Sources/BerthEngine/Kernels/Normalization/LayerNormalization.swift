@@ -10,8 +10,8 @@ private func normLayerNorm(_ inputs: [Tensor?], axis: Int, epsilon: Float, outpu
     let biasT = inputs.optional(2)
     guard let a = Shape.normalizeAxis(axis, rank: x.rank) else { throw KernelError("LayerNormalization axis \(axis) is out of range for shape \(x.shape)") }
     let normShape = Array(x.shape[a...])
-    let len = normShape.reduce(1, *)
-    let outer = x.shape[..<a].reduce(1, *)
+    let len = try Shape.elementCount(normShape)
+    let outer = try Shape.elementCount(Array(x.shape[..<a]))
     let xs = try normFloats(x, "X")
     let scale = try normBroadcast(try normFloats(scaleT, "Scale"), shape: scaleT.shape, to: normShape, what: "Scale")
     let bias = try biasT.map { try normBroadcast(try normFloats($0, "B"), shape: $0.shape, to: normShape, what: "B") }

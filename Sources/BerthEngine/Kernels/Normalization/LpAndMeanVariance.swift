@@ -5,7 +5,8 @@ import BerthTensor
 private func normLpNorm(_ x: Tensor, axis: Int, p: Int) throws -> Tensor {
     guard let a = Shape.normalizeAxis(axis, rank: x.rank) else { throw KernelError("LpNormalization axis \(axis) is out of range for shape \(x.shape)") }
     let xs = try normFloats(x, "input")
-    let outer = x.shape[..<a].reduce(1, *), len = x.shape[a], inner = x.shape[(a + 1)...].reduce(1, *)
+    let outer = try Shape.elementCount(Array(x.shape[..<a])), len = x.shape[a]
+    let inner = try Shape.elementCount(Array(x.shape[(a + 1)...]))
     var y = [Float](repeating: 0, count: xs.count)
     for o in 0..<outer {
         for i in 0..<inner {
@@ -32,7 +33,7 @@ private func normMeanVarianceNorm(_ x: Tensor, axes: [Int]) throws -> Tensor {
     let keptShape = x.shape.enumerated().map { reduced[$0.offset] ? 1 : $0.element }
     let keptStrides = Shape.strides(keptShape)
     let strides = Shape.strides(x.shape)
-    let keys = keptShape.reduce(1, *)
+    let keys = try Shape.elementCount(keptShape)
     // The stats slot of every element.
     var slot = [Int](repeating: 0, count: xs.count)
     for i in 0..<xs.count {

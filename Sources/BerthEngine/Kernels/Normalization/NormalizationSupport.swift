@@ -93,7 +93,7 @@ func normTensor(_ v: [Float], shape: [Int], like dtype: DType) -> Tensor {
 
 /// Expands `t` (unidirectionally broadcastable to `target`) to exactly `target`'s element count.
 func normBroadcast(_ values: [Float], shape: [Int], to target: [Int], what: String) throws -> [Float] {
-    let count = target.reduce(1, *)
+    let count = try Shape.elementCount(target)
     guard shape.count <= target.count else { throw KernelError("\(what) shape \(shape) does not broadcast to \(target)") }
     let padded = Array(repeating: 1, count: target.count - shape.count) + shape
     if padded == target { return values }

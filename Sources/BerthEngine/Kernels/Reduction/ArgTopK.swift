@@ -2,8 +2,8 @@ import BerthONNX
 import BerthTensor
 
 /// ArgMax, ArgMin and TopK, computed natively on each numeric type (no widening), so integer
-/// inputs compare exactly. ArgMax/ArgMin return the first NaN (as NumPy); TopK orders NaN above
-/// every number.
+/// inputs compare exactly. NaN handling follows ONNX Runtime: ArgMax/ArgMin use plain
+/// comparisons; TopK orders NaN above every number.
 extension ReductionFamily {
     /// `a` ranks strictly above `b` in the total order "numbers ascending, NaN last".
     @inline(__always)
@@ -33,7 +33,7 @@ extension ReductionFamily {
             }
         }
 
-        /// The first NaN wins outright (as NumPy); otherwise `C.better` decides.
+        /// Plain comparisons from element 0, as ONNX Runtime: a leading NaN sticks, later NaNs never win.
         private func scan<T: NumericElement, C: ArgCompare>(_ v: [T], _: C.Type) -> [Int64] {
             let (r, inner) = (self.r, self.inner)
             var out = [Int64](repeating: 0, count: outer &* inner)
@@ -42,31 +42,27 @@ extension ReductionFamily {
                     guard let x = xb.baseAddress, let idx = ob.baseAddress else { return }
                     pool.parallelFor(outer, minChunk: max(1, 65536 / max(1, r &* inner))) { range in
                         var best = [T](repeating: T.zero, count: inner)
-                        var done = [Bool](repeating: false, count: inner)
                         for o in range {
                             let base = x + o &* r &* inner
                             let ob = idx + o &* inner
                             if inner == 1 {
                                 var bv = base[0], bi = 0
-                                if bv == bv {
-                                    for k in 1..<r {
-                                        let c = base[k]
-                                        if C.better(c, bv) { bv = c; bi = k } else if c != c { bi = k; break }
-                                    }
+                                for k in 1..<r {
+                                    let c = base[k]
+                                    if C.better(c, bv) { bv = c; bi = k }
                                 }
                                 ob[0] = Int64(bi)
                                 continue
                             }
                             for i in 0..<inner {
                                 best[i] = base[i]
-                                done[i] = base[i] != base[i]
                                 ob[i] = 0
                             }
                             for k in 1..<r {
                                 let row = base + k &* inner
-                                for i in 0..<inner where !done[i] {
+                                for i in 0..<inner {
                                     let c = row[i]
-                                    if C.better(c, best[i]) { best[i] = c; ob[i] = Int64(k) } else if c != c { ob[i] = Int64(k); done[i] = true }
+                                    if C.better(c, best[i]) { best[i] = c; ob[i] = Int64(k) }
                                 }
                             }
                         }

@@ -10,8 +10,13 @@ protocol RFOp {
     static func map(_ x: Double) -> Double
     static func combine(_ a: Double, _ b: Double) -> Double
     static func finish(_ acc: Double, count: Int, shift: Double) -> Double
+    /// Row folds use `fastCombine` (no NaN test, so it pipelines) and then scan the row for NaN.
+    static var fastNaN: Bool { get }
+    static func fastCombine(_ a: Double, _ b: Double) -> Double
 }
 extension RFOp {
+    @inline(__always) static var fastNaN: Bool { false }
+    @inline(__always) static func fastCombine(_ a: Double, _ b: Double) -> Double { combine(a, b) }
     @inline(__always) static func map(_ x: Double) -> Double { x }
     @inline(__always) static func combine(_ a: Double, _ b: Double) -> Double { a + b }
     @inline(__always) static var initial: Double { 0 }
@@ -26,10 +31,14 @@ enum RFMax: RFOp {
     @inline(__always) static var initial: Double { -.infinity }
     // NaN wins, so it propagates like ONNX Runtime.
     @inline(__always) static func combine(_ a: Double, _ b: Double) -> Double { (a > b || a.isNaN) ? a : b }
+    @inline(__always) static var fastNaN: Bool { true }
+    @inline(__always) static func fastCombine(_ a: Double, _ b: Double) -> Double { a > b ? a : b }
 }
 enum RFMin: RFOp {
     @inline(__always) static var initial: Double { .infinity }
     @inline(__always) static func combine(_ a: Double, _ b: Double) -> Double { (a < b || a.isNaN) ? a : b }
+    @inline(__always) static var fastNaN: Bool { true }
+    @inline(__always) static func fastCombine(_ a: Double, _ b: Double) -> Double { a < b ? a : b }
 }
 enum RFProd: RFOp {
     @inline(__always) static var initial: Double { 1 }
@@ -88,14 +97,20 @@ enum ReduceEngine {
         var a4 = Op.initial, a5 = Op.initial, a6 = Op.initial, a7 = Op.initial
         var i = 0
         while i + 8 <= n {
-            a0 = Op.combine(a0, Op.map(p[i].rfDouble - sh)); a1 = Op.combine(a1, Op.map(p[i + 1].rfDouble - sh))
-            a2 = Op.combine(a2, Op.map(p[i + 2].rfDouble - sh)); a3 = Op.combine(a3, Op.map(p[i + 3].rfDouble - sh))
-            a4 = Op.combine(a4, Op.map(p[i + 4].rfDouble - sh)); a5 = Op.combine(a5, Op.map(p[i + 5].rfDouble - sh))
-            a6 = Op.combine(a6, Op.map(p[i + 6].rfDouble - sh)); a7 = Op.combine(a7, Op.map(p[i + 7].rfDouble - sh))
+            a0 = Op.fastCombine(a0, Op.map(p[i].rfDouble - sh)); a1 = Op.fastCombine(a1, Op.map(p[i + 1].rfDouble - sh))
+            a2 = Op.fastCombine(a2, Op.map(p[i + 2].rfDouble - sh)); a3 = Op.fastCombine(a3, Op.map(p[i + 3].rfDouble - sh))
+            a4 = Op.fastCombine(a4, Op.map(p[i + 4].rfDouble - sh)); a5 = Op.fastCombine(a5, Op.map(p[i + 5].rfDouble - sh))
+            a6 = Op.fastCombine(a6, Op.map(p[i + 6].rfDouble - sh)); a7 = Op.fastCombine(a7, Op.map(p[i + 7].rfDouble - sh))
             i += 8
         }
-        while i < n { a0 = Op.combine(a0, Op.map(p[i].rfDouble - sh)); i += 1 }
-        return Op.combine(Op.combine(Op.combine(a0, a1), Op.combine(a2, a3)), Op.combine(Op.combine(a4, a5), Op.combine(a6, a7)))
+        while i < n { a0 = Op.fastCombine(a0, Op.map(p[i].rfDouble - sh)); i += 1 }
+        let acc = Op.combine(Op.combine(Op.combine(a0, a1), Op.combine(a2, a3)), Op.combine(Op.combine(a4, a5), Op.combine(a6, a7)))
+        if Op.fastNaN {
+            var nan: UInt8 = 0
+            for j in 0..<n { nan |= p[j] != p[j] ? 1 : 0 }
+            if nan != 0 { return .nan }
+        }
+        return acc
     }
 
     private static func rows<A: RFFloat, Op: RFOp>(_: Op.Type, _ x: UnsafePointer<A>, outer: Int, r: Int,

@@ -99,11 +99,6 @@ enum TensorFamily {
         for i in range { p &*= shape[i] }
         return p
     }
-
-    /// Rebuilds a tensor with new storage of the same dtype.
-    static func tensor(_ shape: [Int], _ storage: TensorStorage) -> Tensor {
-        Tensor(unchecked: shape, storage: storage)
-    }
 }
 
 // MARK: - Strided gather engine
@@ -298,7 +293,26 @@ extension TensorFamily {
     /// (which must have as many elements as `dims`).
     static func gather(_ source: TensorStorage, dims: [Int], axes: [TFAxis], outShape: [Int],
                        fill: TensorStorage? = nil, pool: ThreadPool) throws -> Tensor {
-        _ = try count(dims)
+        let n = try count(dims)
+        if n > 0 {
+            // Bounds-check the reachable offsets once, so a wrong table can never read out of range.
+            var lo = 0, hi = 0
+            for (d, a) in zip(dims, axes) {
+                switch a {
+                case let .affine(o, s):
+                    let first = o, last = o &+ (d - 1) &* s
+                    lo &+= min(first, last)
+                    hi &+= max(first, last)
+                case let .table(t):
+                    let valid = t.filter { $0 >= 0 }
+                    lo &+= valid.min() ?? 0
+                    hi &+= valid.max() ?? 0
+                }
+            }
+            guard lo >= 0, hi < source.count else {
+                throw KernelError("internal: gather offsets \(lo)...\(hi) outside \(source.count) elements")
+            }
+        }
         let storage = try source.dtype.tfDispatch(
             TFStridedGather(source: source, dims: dims, axes: axes, fill: fill, pool: pool))
         return Tensor(unchecked: outShape, storage: storage)

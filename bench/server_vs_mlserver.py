@@ -48,8 +48,9 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = "digits"
 
-# How `berth serve` is started. {berth}, {model}, {name}, {port} are filled in.
-DEFAULT_BERTH_SERVE_ARGS = "{berth} serve --model {name}={model} --host 127.0.0.1 --port {port}"
+# How `berth serve` is started. {berth}, {repo} (a Triton-style repository holding
+# {name}/1/model.onnx), {model} (that .onnx), {name}, {port} are filled in.
+DEFAULT_BERTH_SERVE_ARGS = "{berth} serve --model-repository {repo} --host 127.0.0.1 --port {port} --threads 1"
 
 # Trains the MLServer copy of the model with MLServer's own Python (same recipe as
 # scripts/make_examples.py build_digits) and dumps it with joblib.
@@ -212,7 +213,7 @@ def main(argv=None) -> int:
     ap.add_argument("--binary", action="store_true", help="send Triton binary tensors (MLServer does not support them)")
     ap.add_argument("--mlserver-workers", type=int, default=1, help="MLServer parallel_workers (its default: 1)")
     ap.add_argument("--berth-serve-args", default=os.environ.get("BERTH_SERVE_ARGS", DEFAULT_BERTH_SERVE_ARGS),
-                    help="how to start berth serve; {berth} {model} {name} {port} are filled in "
+                    help="how to start berth serve; {berth} {repo} {model} {name} {port} are filled in "
                          f"(default: '{DEFAULT_BERTH_SERVE_ARGS}')")
     ap.add_argument("--only", choices=["berth", "mlserver"], help="run one server only (no ratio)")
     ap.add_argument("--startup-timeout", type=float, default=120.0)
@@ -250,7 +251,11 @@ def main(argv=None) -> int:
     results: dict[str, dict[int, list[dict]]] = {}
     if args.only != "mlserver":
         port = free_port()
-        serve = args.berth_serve_args.format(berth=berth, model=digits["model"], name=MODEL_NAME, port=port)
+        repo = work / "berth_repo"
+        (repo / MODEL_NAME / "1").mkdir(parents=True, exist_ok=True)
+        onnx_path = repo / MODEL_NAME / "1" / "model.onnx"
+        onnx_path.write_bytes(Path(digits["model"]).read_bytes())
+        serve = args.berth_serve_args.format(berth=berth, repo=repo, model=onnx_path, name=MODEL_NAME, port=port)
         with Server("berth", shlex.split(serve), REPO_ROOT, port, work, args.startup_timeout) as s:
             results["berth"] = {b: run_bench(berth, s.base, rows_files[b], args.concurrency, args.duration_seconds,
                                              args.binary) for b in batches}

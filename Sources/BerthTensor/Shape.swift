@@ -19,7 +19,7 @@ public enum Shape {
         var acc = 1
         for i in stride(from: shape.count - 1, through: 0, by: -1) {
             s[i] = acc
-            acc *= shape[i]
+            acc &*= shape[i]  // wraps only for empty tensors with huge dims, whose strides are never used
         }
         return s
     }

@@ -4,7 +4,7 @@ import Foundation
 
 /// `berth bench`: load-tests a running Open Inference Protocol (KServe V2) server, like
 /// Triton's perf_analyzer: a concurrency sweep reporting throughput and latency percentiles.
-struct BenchCommand: AsyncParsableCommand {
+struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Load-test a V2 inference server: throughput and p50/p90/p99 latency per concurrency level.",
@@ -13,7 +13,8 @@ struct BenchCommand: AsyncParsableCommand {
             the first -1 dimension is --batch) or from .npy files, then for each concurrency level runs \
             that many request loops POSTing to /v2/models/NAME/infer. Works against any server that \
             speaks the V2 REST protocol (Berth, Triton, MLServer, KServe). Non-200 answers count as \
-            errors; throughput and latency count successful requests only.
+            errors; throughput and latency count successful requests only. Exits 1 when every \
+            request of a level failed.
             """
     )
 
@@ -81,7 +82,20 @@ struct BenchCommand: AsyncParsableCommand {
         return values
     }
 
-    func run() async throws {
+    // The root command is synchronous (like `serve`): run on the concurrency pool and wait.
+    func run() throws {
+        let box = BenchResultBox()
+        let done = DispatchSemaphore(value: 0)
+        let command = self
+        Task.detached {
+            do { try await command.runAsync() } catch { box.set(error) }
+            done.signal()
+        }
+        done.wait()
+        if let e = box.get() { throw e }
+    }
+
+    func runAsync() async throws {
         let base = url.hasSuffix("/") ? String(url.dropLast()) : url
         var modelPath = "\(base)/v2/models/\(percentEncoded(model))"
         if let v = modelVersion { modelPath += "/versions/\(percentEncoded(v))" }
@@ -103,7 +117,8 @@ struct BenchCommand: AsyncParsableCommand {
                                  contentType: encoded.contentType,
                                  inferenceHeaderLength: encoded.inferenceHeaderLength, rows: rows,
                                  timeoutSeconds: Int64(timeoutSeconds), warmupPerLoop: warmup)
-        let limit: BenchLimit = requests.map { .requests($0) } ?? .seconds(durationSeconds ?? 5)
+        let limit: BenchLimit
+        if let n = requests { limit = .requests(n) } else { limit = .seconds(durationSeconds ?? 5) }
 
         if !json {
             let inputText = tensors.map { "\($0.name) \(V2Datatype.name($0.tensor.dtype))\($0.tensor.shape)" }
@@ -130,6 +145,10 @@ struct BenchCommand: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(results), as: UTF8.self))
+        }
+        // A level where nothing succeeded measured nothing: fail, so scripts notice.
+        if let dead = results.first(where: { $0.requests > 0 && $0.errors == $0.requests }) {
+            throw CLIError("every request failed at concurrency \(dead.concurrency): \(dead.firstError ?? "unknown error")")
         }
     }
 
@@ -176,4 +195,12 @@ enum BenchTable {
         String(format: "%11d %9d %7d %10.1f %11.1f %9.3f %9.3f %9.3f", r.concurrency, r.requests, r.errors,
                r.inferPerSecond, r.rowsPerSecond, r.p50Ms, r.p90Ms, r.p99Ms)
     }
+}
+
+/// Carries an error out of the benchmark task.
+private final class BenchResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error?
+    func set(_ e: Error) { lock.lock(); error = e; lock.unlock() }
+    func get() -> Error? { lock.lock(); defer { lock.unlock() }; return error }
 }

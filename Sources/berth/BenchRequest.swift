@@ -140,7 +140,8 @@ enum BenchRequestBody {
     }
 
     /// `{"inputs":[{"name":..,"shape":[..],"datatype":..,"data":[..]}]}`; with `binary`, the data
-    /// follow the JSON as raw little-endian bytes (`parameters.binary_data_size`).
+    /// follow the JSON as raw little-endian bytes (`parameters.binary_data_size`) and the outputs
+    /// are asked for in binary too (`parameters.binary_data_output`).
     static func encode(_ inputs: [BenchInput], binary: Bool) throws -> Encoded {
         var json: [UInt8] = []
         var tail: [UInt8] = []
@@ -165,7 +166,10 @@ enum BenchRequestBody {
                 json.append(contentsOf: "]}".utf8)
             }
         }
-        json.append(contentsOf: "]}".utf8)
+        json.append(UInt8(ascii: "]"))
+        // perf_analyzer's binary mode asks for binary outputs too (Triton's `binary_data_output`).
+        if binary { json.append(contentsOf: #","parameters":{"binary_data_output":true}"#.utf8) }
+        json.append(UInt8(ascii: "}"))
         guard binary else { return Encoded(bytes: json, contentType: "application/json", inferenceHeaderLength: nil) }
         return Encoded(bytes: json + tail, contentType: "application/octet-stream", inferenceHeaderLength: json.count)
     }

@@ -72,7 +72,9 @@ struct BenchRunner: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<concurrency {
                 group.addTask {
-                    for _ in 0..<warmupPerLoop { _ = await send(client) }
+                    for _ in 0..<warmupPerLoop {
+                        if case .transportError = await send(client) { break }
+                    }
                 }
             }
         }
@@ -91,14 +93,20 @@ struct BenchRunner: Sendable {
                     while budget.claim() {
                         if let deadline, clock.now >= deadline { break }
                         let t0 = clock.now
-                        let error = await send(client)
+                        let outcome = await send(client)
                         let elapsed = clock.now - t0
-                        if let error {
-                            r.errors += 1
-                            if r.firstError == nil { r.firstError = error }
-                        } else {
+                        switch outcome {
+                        case .ok:
                             r.latenciesMs.append(Double(elapsed.components.seconds) * 1e3
                                 + Double(elapsed.components.attoseconds) / 1e15)
+                        case let .httpError(message):
+                            r.errors += 1
+                            if r.firstError == nil { r.firstError = message }
+                        case let .transportError(message):
+                            r.errors += 1
+                            if r.firstError == nil { r.firstError = message }
+                            // No connection: back off instead of spinning through failures.
+                            try? await Task.sleep(for: .milliseconds(10))
                         }
                     }
                     return r
@@ -122,8 +130,17 @@ struct BenchRunner: Sendable {
             firstError: loops.lazy.compactMap(\.firstError).first)
     }
 
-    /// Sends one request and reads the whole answer. Returns nil on HTTP 200, otherwise the error.
-    private func send(_ client: HTTPClient) async -> String? {
+    /// How one request ended.
+    enum Outcome: Sendable {
+        case ok
+        /// The server answered with a status other than 200 (its `{"error": ...}` text).
+        case httpError(String)
+        /// No answer: connection refused or reset, timeout.
+        case transportError(String)
+    }
+
+    /// Sends one request and reads the whole answer.
+    private func send(_ client: HTTPClient) async -> Outcome {
         var request = HTTPClientRequest(url: inferURL)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: contentType)
@@ -137,11 +154,11 @@ struct BenchRunner: Sendable {
             guard response.status.code == 200 else {
                 let text = String(decoding: answer.readableBytesView, as: UTF8.self)
                 let message = (try? JSONDecoder().decode(V2ErrorBody.self, from: Data(text.utf8)))?.error ?? text
-                return "HTTP \(response.status.code): \(message.prefix(500))"
+                return .httpError("HTTP \(response.status.code): \(message.prefix(500))")
             }
-            return nil
+            return .ok
         } catch {
-            return "\(error)"
+            return .transportError("\(error)")
         }
     }
 

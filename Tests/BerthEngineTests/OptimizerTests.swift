@@ -30,7 +30,7 @@ final class OptimizerTests: XCTestCase {
             TestModels.node("Add", ["e", "one"], ["a"]), TestModels.node("Mul", ["X", "a"], ["m"]),
             TestModels.node("Mul", ["m", "half"], ["Y"]),
         ])
-        m.graph.initializer = [Self.scalar("sqrt2", 2.0.squareRoot()), Self.scalar("one", 1), Self.scalar("half", 0.5)]
+        m.graph.initializer = [Self.scalar("sqrt2", Float(2).squareRoot()), Self.scalar("one", 1), Self.scalar("half", 0.5)]
         let x = try Tensor(shape: [3, 4], values: (0..<12).map { Float($0) / 2 - 3 })
         let (nodes, diff) = try compare(m, input: x)
         XCTAssertEqual(nodes, 1, "the five GELU nodes should become one")

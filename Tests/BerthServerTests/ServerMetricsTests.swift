@@ -135,6 +135,19 @@ final class ServerMetricsTests: XCTestCase {
         XCTAssertEqual(samples(m.exposition())[#"berth_inference_rows_total{model="x",version="2"}"#], 3)
     }
 
+    func testSeriesBeyondTheCapGoToOther() {
+        let m = ServerMetrics(maxSeries: 2)
+        for name in ["a", "b", "c", "d"] {
+            m.recordRequest(model: name, version: "1", success: false, reason: .notFound, rows: 1,
+                            requestSeconds: 0.001)
+        }
+        let s = samples(m.exposition())
+        XCTAssertEqual(s[#"berth_inference_requests_total{model="a",version="1",outcome="failure",reason="not_found"}"#], 1)
+        XCTAssertEqual(s[#"berth_inference_requests_total{model="b",version="1",outcome="failure",reason="not_found"}"#], 1)
+        XCTAssertNil(s[#"berth_inference_requests_total{model="c",version="1",outcome="failure",reason="not_found"}"#])
+        XCTAssertEqual(s[#"berth_inference_requests_total{model="_other",version="_other",outcome="failure",reason="not_found"}"#], 2)
+    }
+
     func testConcurrentRecording() async {
         let m = ServerMetrics()
         await withTaskGroup(of: Void.self) { group in

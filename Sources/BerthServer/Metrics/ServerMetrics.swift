@@ -32,10 +32,16 @@ public final class ServerMetrics: Sendable {
     private let series: ModelSeriesTable
     private let process: ProcessMetrics
 
+    /// The label value that (model, version) pairs beyond `maxSeries` are recorded under.
+    public static let overflowLabel = "_other"
+
     /// Creates the metrics with a fresh registry (or `registry`, to share one).
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    /// At most `maxSeries` (model, version) pairs get their own series; later ones are counted
+    /// under `model="_other",version="_other"`, so requests naming random models cannot grow the
+    /// exposition without bound.
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), maxSeries: Int = 1000) {
         self.registry = registry
-        self.series = ModelSeriesTable(registry: registry)
+        self.series = ModelSeriesTable(registry: registry, maxSeries: maxSeries)
         self.process = ProcessMetrics(registry: registry)
     }
 
@@ -197,16 +203,28 @@ final class ModelSeriesTable: @unchecked Sendable {
     }
 
     private let registry: PrometheusCollectorRegistry
+    private let maxSeries: Int
     private let lock = NSLock()
     private var table: [Key: ModelSeries] = [:]
+    private var overflow: ModelSeries?
 
-    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+    init(registry: PrometheusCollectorRegistry, maxSeries: Int) {
+        self.registry = registry
+        self.maxSeries = max(0, maxSeries)
+    }
 
     func series(model: String, version: String) -> ModelSeries {
         let key = Key(model: model, version: version)
         lock.lock()
         defer { lock.unlock() }
         if let s = table[key] { return s }
+        guard table.count < maxSeries else {
+            if let o = overflow { return o }
+            let o = ModelSeries(registry: registry, model: ServerMetrics.overflowLabel,
+                                version: ServerMetrics.overflowLabel)
+            overflow = o
+            return o
+        }
         let s = ModelSeries(registry: registry, model: model, version: version)
         table[key] = s
         return s

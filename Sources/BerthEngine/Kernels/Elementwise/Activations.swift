@@ -19,31 +19,41 @@ struct ThresholdedReluOp: ElementwiseFloatOp {
     @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T { x > T(ewAttribute: alpha) ? x : 0 }
 }
 
-struct EluOp: ElementwiseFloatOp {
+struct EluOp: ElementwiseVectorOp {
     var alpha: Float
+    @inline(__always) func vector(_ x: EWVector) -> EWVector {
+        (alpha * ewExpm1(x)).replacing(with: x, where: .!(x .< 0))
+    }
     @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T {
         x < 0 ? T(ewAttribute: alpha) * T.ewExpm1(x) : x
     }
 }
 
-struct CeluOp: ElementwiseFloatOp {
+struct CeluOp: ElementwiseVectorOp {
     var alpha: Float
+    @inline(__always) func vector(_ x: EWVector) -> EWVector {
+        (alpha * ewExpm1(x / alpha)).replacing(with: x, where: .!(x .< 0))
+    }
     @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T {
         let a = T(ewAttribute: alpha)
         return x < 0 ? a * T.ewExpm1(x / a) : x
     }
 }
 
-struct SeluOp: ElementwiseFloatOp {
+struct SeluOp: ElementwiseVectorOp {
     var alpha: Float
     var gamma: Float
+    @inline(__always) func vector(_ x: EWVector) -> EWVector {
+        (gamma * (alpha * ewExpm1(x))).replacing(with: gamma * x, where: x .> 0)
+    }
     @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T {
         let g = T(ewAttribute: gamma)
-        return x <= 0 ? g * T(ewAttribute: alpha) * T.ewExpm1(x) : g * x
+        return x <= 0 ? g * (T(ewAttribute: alpha) * T.ewExpm1(x)) : g * x
     }
 }
 
-struct SigmoidOp: ElementwiseFloatOp {
+struct SigmoidOp: ElementwiseVectorOp {
+    @inline(__always) func vector(_ x: EWVector) -> EWVector { ewSigmoid(x) }
     @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T {
         // Two branches so exp never overflows and small results keep their precision.
         if x >= 0 { return 1 / (1 + T.ewExp(-x)) }
@@ -85,14 +95,16 @@ struct MishOp: ElementwiseFloatOp {
     }
 }
 
-struct TanhOp: ElementwiseFloatOp {
+struct TanhOp: ElementwiseVectorOp {
+    @inline(__always) func vector(_ x: EWVector) -> EWVector { ewTanh(x) }
     @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T { T.ewTanh(x) }
 }
 
 /// GELU (opset 20). `approximate = "none"` uses erfc, which stays accurate in the negative tail
 /// where `1 + erf` would cancel.
-struct GeluOp: ElementwiseFloatOp {
+struct GeluOp: ElementwiseVectorOp {
     var tanhApproximation: Bool
+    @inline(__always) func vector(_ x: EWVector) -> EWVector { tanhApproximation ? ewGeluTanh(x) : ewGelu(x) }
     @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T {
         if tanhApproximation {
             let k = T(0.7978845608028654)  // sqrt(2 / pi)
@@ -104,6 +116,8 @@ struct GeluOp: ElementwiseFloatOp {
 }
 
 extension KernelRegistry {
+    /// Registers Relu, LeakyRelu, ThresholdedRelu, Elu, Celu, Selu, Sigmoid, HardSigmoid, HardSwish,
+    /// Softplus, Softsign, Mish, Tanh and Gelu.
     mutating func registerElementwiseActivations() {
         registerElementwiseNumeric("Relu", minChunk: elementwiseMinChunk) { _ in ReluOp() }
         registerElementwiseFloat("LeakyRelu", minChunk: elementwiseMinChunk) { node in

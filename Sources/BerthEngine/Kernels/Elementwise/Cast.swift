@@ -13,7 +13,7 @@ import Foundation
 enum ElementwiseCastKind { case float, signed, unsigned }
 
 /// Numeric element types with exact widening and single-rounding narrowing.
-protocol ElementwiseCastElement: NumericElement {
+protocol ElementwiseCastElement: NumericElement, BitwiseCopyable {
     static var castKind: ElementwiseCastKind { get }
     /// The value as Double; exact for float sources.
     var castDouble: Double { get }
@@ -269,6 +269,7 @@ private func castDTypeNamed(_ name: String) -> DType? {
 }
 
 extension KernelRegistry {
+    /// Registers Cast (`to` as a dtype number, or as a type name in opsets 1-5) and CastLike.
     mutating func registerElementwiseCast() {
         register("Cast") { node, _ in
             let to: DType

@@ -4,7 +4,7 @@ import BerthTensor
 /// `min(max(x, lo), hi)` written with comparisons so NaN passes through (as in NumPy) and the loop
 /// vectorises. When `lo > hi` every element becomes `hi`, as the ONNX spec requires.
 @inline(__always)
-func elementwiseClip<T: NumericElement>(_ v: [T], _ lo: T?, _ hi: T?, _ pool: ThreadPool) -> [T] {
+func elementwiseClip<T: NumericElement & BitwiseCopyable>(_ v: [T], _ lo: T?, _ hi: T?, _ pool: ThreadPool) -> [T] {
     switch (lo, hi) {
     case let (lo?, hi?): return elementwiseMap(v, pool, minChunk: elementwiseMinChunk) { x in let y = x < lo ? lo : x; return y > hi ? hi : y }
     case let (lo?, nil): return elementwiseMap(v, pool, minChunk: elementwiseMinChunk) { x in x < lo ? lo : x }
@@ -25,7 +25,7 @@ private func clipBound<T: NumericElement>(_ t: Tensor?, _: T.Type, _ which: Stri
 
 /// Clip with bounds given as tensors (opset 11+), for every numeric dtype.
 private func clipWithInputs(_ x: Tensor, _ lo: Tensor?, _ hi: Tensor?, _ pool: ThreadPool) throws -> Tensor {
-    func run<T: NumericElement>(_ v: [T]) throws -> TensorStorage {
+    func run<T: NumericElement & BitwiseCopyable>(_ v: [T]) throws -> TensorStorage {
         T.storage(elementwiseClip(v, try clipBound(lo, T.self, "min"), try clipBound(hi, T.self, "max"), pool))
     }
     let out: TensorStorage
@@ -47,6 +47,7 @@ private func clipWithInputs(_ x: Tensor, _ lo: Tensor?, _ hi: Tensor?, _ pool: T
 }
 
 extension KernelRegistry {
+    /// Registers Clip in its attribute form (opsets 1-10) and input form (11+).
     mutating func registerElementwiseClip() {
         // Opsets 1-10: bounds are float attributes and the input is a float tensor.
         register("Clip", opsets: 1...10) { node, _ in

@@ -37,25 +37,46 @@ func elementwiseBroadcastIndices(from source: [Int], to target: [Int]) throws ->
 }
 
 /// `x < 0 ? slope * x : x` with `slope` broadcast to the shape of `x`.
-/// Common layouts (one slope, per-channel slope, full-size slope) avoid an index table.
-private func preluApply<T: NumericElement>(_ x: [T], _ xShape: [Int], _ slope: [T], _ slopeShape: [Int],
-                                           _ pool: ThreadPool, _ mul: (T, T) -> T) throws -> [T] {
+/// When the slope's non-1 dimensions are one contiguous run matching `x` (a scalar, per-channel
+/// [C,1,1], trailing [W], or full-size slope), `x` is `outer × period × inner` and the loops
+/// need no index table; other layouts gather the slope through one.
+private func preluApply<T: NumericElement & BitwiseCopyable>(_ x: [T], _ xShape: [Int], _ slope: [T], _ slopeShape: [Int],
+                                                             _ pool: ThreadPool, _ mul: (T, T) -> T) throws -> [T] {
+    guard elementwiseBroadcasts(from: slopeShape, to: xShape) else {
+        throw KernelError("PRelu slope shape \(slopeShape) does not broadcast to input shape \(xShape)")
+    }
+    let n = x.count
+    if n == 0 { return [] }
     if slope.count == 1, let s = slope.first {
         return elementwiseMap(x, pool, minChunk: elementwiseMinChunk) { v in v < .zero ? mul(s, v) : v }
     }
-    if slope.count == x.count {
-        // Equal counts under unidirectional broadcasting mean equal shapes (up to leading 1s).
-        guard elementwiseBroadcasts(from: slopeShape, to: xShape) else {
-            throw KernelError("PRelu slope shape \(slopeShape) does not broadcast to input shape \(xShape)")
-        }
-        let n = x.count
-        if n == 0 { return [] }
+    let padded = [Int](repeating: 1, count: xShape.count - slopeShape.count) + slopeShape
+    let varying = padded.indices.filter { padded[$0] != 1 }
+    if let first = varying.first, let last = varying.last, (first...last).allSatisfy({ padded[$0] == xShape[$0] }) {
+        let period = slope.count
+        let inner = xShape[(last + 1)...].reduce(1, *)
+        let outer = n / (period * inner)
         return [T](unsafeUninitializedCapacity: n) { out, initialized in
             x.withUnsafeBufferPointer { xp in
                 slope.withUnsafeBufferPointer { sp in
                     guard let o = out.baseAddress, let xb = xp.baseAddress, let sb = sp.baseAddress else { return }
-                    pool.parallelFor(n, minChunk: elementwiseMinChunk) { r in
-                        for i in r { let v = xb[i]; (o + i).initialize(to: v < .zero ? mul(sb[i], v) : v) }
+                    if inner == 1 {
+                        // Slope varies along the innermost axes: vectorise across the period.
+                        pool.parallelFor(outer, minChunk: max(1, elementwiseMinChunk / period)) { r in
+                            for j in r {
+                                let ob = o + j * period, xr = xb + j * period
+                                for c in 0..<period { let v = xr[c]; ob[c] = v < .zero ? mul(sb[c], v) : v }
+                            }
+                        }
+                    } else {
+                        // One slope value per contiguous block of `inner` elements.
+                        pool.parallelFor(outer * period, minChunk: max(1, elementwiseMinChunk / inner)) { r in
+                            for j in r {
+                                let s = sb[j % period]
+                                let ob = o + j * inner, xr = xb + j * inner
+                                for i in 0..<inner { let v = xr[i]; ob[i] = v < .zero ? mul(s, v) : v }
+                            }
+                        }
                     }
                 }
             }
@@ -69,6 +90,7 @@ private func preluApply<T: NumericElement>(_ x: [T], _ xShape: [Int], _ slope: [
 }
 
 extension KernelRegistry {
+    /// Registers PRelu (slope broadcast unidirectionally to the input).
     mutating func registerElementwisePRelu() {
         register("PRelu") { _, _ in
             { inputs, ctx in

@@ -43,9 +43,15 @@ struct RoundOp: ElementwiseFloatOp {
 
 // One op type per libm function (rather than a function value chosen at plan time) so each
 // specialises into its own loop with a direct call.
-struct ExpOp: ElementwiseFloatOp { @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T { T.ewExp(x) } }
+struct ExpOp: ElementwiseVectorOp {
+    @inline(__always) func vector(_ x: EWVector) -> EWVector { ewExp(x) }
+    @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T { T.ewExp(x) }
+}
 struct LogOp: ElementwiseFloatOp { @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T { T.ewLog(x) } }
-struct ErfOp: ElementwiseFloatOp { @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T { T.ewErf(x) } }
+struct ErfOp: ElementwiseVectorOp {
+    @inline(__always) func vector(_ x: EWVector) -> EWVector { ewErf(x) }
+    @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T { T.ewErf(x) }
+}
 struct SinOp: ElementwiseFloatOp { @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T { T.ewSin(x) } }
 struct CosOp: ElementwiseFloatOp { @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T { T.ewCos(x) } }
 struct TanOp: ElementwiseFloatOp { @inline(__always) func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T { T.ewTan(x) } }
@@ -73,6 +79,7 @@ func elementwisePredicate(_ x: Tensor, _ ctx: KernelContext, _ opName: String,
 }
 
 extension KernelRegistry {
+    /// Registers the unary math ops, IsNaN, IsInf, Not and Identity.
     mutating func registerElementwiseMath() {
         registerElementwiseNumeric("Abs") { _ in AbsOp() }
         registerElementwiseNumeric("Neg") { _ in NegOp() }

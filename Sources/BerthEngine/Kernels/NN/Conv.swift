@@ -97,6 +97,50 @@ private func nnIm2col(_ x: UnsafePointer<Float>, itemStride: Int, items: Int, _ 
     }
 }
 
+/// Depthwise convolution (one input and one output channel per group): a direct, row-at-a-time
+/// multiply-add, which beats a 1 x kvol GEMM per channel by a wide margin. `y` holds the bias.
+private func nnDepthwiseConv(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                             planes: Int, channels: Int, g: NNWindowGeometry, pool: ThreadPool) {
+    let (H, W) = (g.input[1], g.input[2])
+    let (OD, OH, OW) = (g.output[0], g.output[1], g.output[2])
+    let (KH, KW) = (g.kernel[1], g.kernel[2])
+    let inPlane = g.input[0] * H * W, outPlane = OD * OH * OW
+    let kvol = g.kernel[0] * KH * KW
+    let td = NNTapTable(g, axis: 0), th = NNTapTable(g, axis: 1)
+    let cols = NNColumnRanges(g)
+    let sw = g.strides[2]
+    let (dd, dh) = (g.dilations[0], g.dilations[1])
+    pool.parallelFor(planes, minChunk: max(1, 16_384 / max(1, outPlane * kvol))) { range in
+        for p in range {
+            let wk = w + (p % channels) * kvol
+            let xPlane = x + p * inPlane
+            var yrow = y + p * outPlane
+            for od in 0..<OD {
+                for oh in 0..<OH {
+                    for kd in td.lo[od]..<td.hi[od] {
+                        let id = td.start[od] + kd * dd
+                        for kh in th.lo[oh]..<th.hi[oh] {
+                            let xrow = xPlane + (id * H + th.start[oh] + kh * dh) * W
+                            for kw in 0..<KW {
+                                let lo = cols.lo[kw], hi = cols.hi[kw]
+                                guard lo < hi else { continue }
+                                let wv = wk[(kd * KH + kh) * KW + kw]
+                                let src = xrow + (lo * sw + cols.offset[kw])
+                                if sw == 1 {
+                                    for ow in lo..<hi { yrow[ow] += wv * src[ow &- lo] }
+                                } else {
+                                    for ow in lo..<hi { yrow[ow] += wv * src[(ow &- lo) &* sw] }
+                                }
+                            }
+                        }
+                    }
+                    yrow += OW
+                }
+            }
+        }
+    }
+}
+
 /// Float32 convolution. `x` is [N, C, spatial...], `w` is [M, C/group, kernel...], `bias` is [M].
 ///
 /// One GEMM per (batch item, group), written in place onto the bias; OpenBLAS threads each GEMM
@@ -120,7 +164,7 @@ func nnConvFloat(x: [Float], xShape: [Int], w: [Float], wShape: [Int], bias: [Fl
     let outSpatial = try Shape.elementCount(g.output)
     let inPlane = try Shape.elementCount(spatial)
     let kvol = try Shape.elementCount(kernel)
-    let kdim = cg * kvol
+    let kdim = try Shape.elementCount([cg, kvol])
     _ = try Shape.elementCount([kdim, outSpatial])
     let pointwise = kvol == 1 && g.strides.allSatisfy { $0 == 1 } && g.padsBegin.allSatisfy { $0 == 0 } && g.padsEnd.allSatisfy { $0 == 0 }
 
@@ -133,6 +177,10 @@ func nnConvFloat(x: [Float], xShape: [Int], w: [Float], wShape: [Int], bias: [Fl
         x.withUnsafeBufferPointer { xb in
             w.withUnsafeBufferPointer { wb in
                 guard let xp = xb.baseAddress, let wp = wb.baseAddress else { return }
+                if cg == 1 && mg == 1 && !pointwise {
+                    nnDepthwiseConv(xp, wp, yp, planes: n * c, channels: c, g: g3, pool: pool)
+                    return
+                }
                 let col = UnsafeMutablePointer<Float>.allocate(capacity: pointwise ? 1 : kdim * outSpatial)
                 defer { col.deallocate() }
                 for b in 0..<n {

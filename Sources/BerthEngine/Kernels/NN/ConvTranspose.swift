@@ -127,7 +127,8 @@ private func nnConvTransposeTensor(_ xT: Tensor, _ wT: Tensor, _ bT: Tensor?, at
     }
     let group = attrs.group
     guard c % group == 0 else { throw KernelError("input channels \(c) must be divisible by group \(group)") }
-    let cg = c / group, mg = wShape[1], m = mg * group
+    let cg = c / group, mg = wShape[1]
+    let m = try Shape.elementCount([mg, group])
     let kernel = Array(wShape[2...])
     if let k = attrs.kernelShape, k != kernel { throw KernelError("kernel_shape \(k) does not match the weight shape \(wShape)") }
     let g = try attrs.geometry(input: spatial, kernel: kernel)
@@ -136,7 +137,7 @@ private func nnConvTransposeTensor(_ xT: Tensor, _ wT: Tensor, _ bT: Tensor?, at
     let total = try Shape.elementCount(outShape)
     let outPlane = try Shape.elementCount(g.input), inSpatial = try Shape.elementCount(spatial)
     let kvol = try Shape.elementCount(kernel)
-    let rows = mg * kvol
+    let rows = try Shape.elementCount([mg, kvol])
     _ = try Shape.elementCount([rows, inSpatial])
     let x = try floats(xT), w = try floats(wT)
     let bias = try bT.map(floats)

@@ -2,11 +2,12 @@ import BerthONNX
 import BerthTensor
 
 extension KernelRegistry {
-    /// Registers the nn family: Conv, ConvTranspose, the pooling ops, MaxUnpool, Softmax/LogSoftmax,
-    /// Dropout and LRN.
+    /// Registers the nn family: Conv, ConvTranspose, ConvInteger, QLinearConv, the pooling ops,
+    /// MaxUnpool, Softmax/LogSoftmax, Dropout and LRN.
     mutating func registerNNKernels() {
         registerConvKernels()
         registerConvTransposeKernels()
+        registerQuantizedConvKernels()
         registerPoolingKernels()
         registerSoftmaxKernels()
         registerDropoutKernels()

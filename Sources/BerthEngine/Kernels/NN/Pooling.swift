@@ -7,7 +7,7 @@ import Foundation
 
 /// The per-axis tap ranges of every output position, precomputed once per call so that the inner
 /// loops have no divisions or bounds tests.
-private struct NNTapTable {
+struct NNTapTable {
     var start: [Int]
     var lo: [Int]
     var hi: [Int]
@@ -33,8 +33,12 @@ private struct NNTapTable {
 /// Work items (planes) per parallel chunk so that each chunk does at least ~32k window taps.
 @inline(__always)
 private func nnPlanesPerChunk(_ g: NNWindowGeometry) -> Int {
-    let (perPlane, overflow) = max(1, g.output.reduce(1, *)).multipliedReportingOverflow(by: max(1, g.kernel.reduce(1, *)))
-    if overflow { return 1 }
+    var perPlane = 1
+    for v in g.output + g.kernel {
+        let (p, overflow) = perPlane.multipliedReportingOverflow(by: max(1, v))
+        if overflow { return 1 }
+        perPlane = p
+    }
     return max(1, 32_768 / perPlane)
 }
 
@@ -105,7 +109,7 @@ private func nnMaxPool<T: NumericElement>(
 
 /// Per-kernel-column output ranges on the innermost axis: for tap `kw`, the output columns whose
 /// input column `ow * sw + kw * dw - pw` lies inside the row.
-private struct NNColumnRanges {
+struct NNColumnRanges {
     var offset: [Int]
     var lo: [Int]
     var hi: [Int]

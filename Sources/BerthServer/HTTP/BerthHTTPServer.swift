@@ -1,0 +1,96 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Logging
+import ServiceLifecycle
+
+/// The Berth model server: a Hummingbird application serving the Open Inference Protocol over a
+/// ``ModelManager``. ``run()`` serves until SIGTERM or SIGINT, then stops accepting connections,
+/// finishes in-flight requests, drains every model and returns.
+public struct BerthHTTPServer: Sendable {
+    /// The server version reported by `GET /v2`.
+    public static let version = "0.1.0"
+
+    public let manager: ModelManager
+    public let metrics: ServerMetrics
+    public let configuration: ServerConfiguration
+    public let logger: Logger
+
+    public init(manager: ModelManager, configuration: ServerConfiguration, logger: Logger = Logger(label: "berth.server")) {
+        self.manager = manager
+        self.metrics = manager.metrics
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The router with every route.
+    public func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        V2Routes(manager: manager, metrics: metrics, configuration: configuration).register(on: router)
+        RepositoryRoutes(manager: manager, configuration: configuration).register(on: router)
+        return router
+    }
+
+    /// The application: routes, plus the service that loads models (and polls the repository).
+    /// `onListening` receives the bound port (useful with port 0).
+    public func makeApplication(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let logger = self.logger
+        return Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "berth"),
+            services: [ModelLoaderService(manager: manager, configuration: configuration, logger: logger)],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                logger.notice("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
+                await onListening(port)
+            },
+            logger: logger
+        )
+    }
+
+    /// Serves until SIGTERM/SIGINT, then shuts down gracefully.
+    public func run() async throws {
+        try await makeApplication().runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        logger.notice("server stopped")
+    }
+}
+
+/// Loads the startup models, polls the repository in `.poll` mode, and on graceful shutdown
+/// (after the HTTP server has finished its in-flight requests) drains every model.
+struct ModelLoaderService: Service {
+    let manager: ModelManager
+    let configuration: ServerConfiguration
+    let logger: Logger
+
+    func run() async throws {
+        switch configuration.modelControl {
+        case .none:
+            await manager.loadAll()
+        case .poll:
+            await manager.poll()  // first look: remembers fingerprints
+            await manager.loadAll()
+        case .explicit:
+            if configuration.startupModels.contains("*") {
+                await manager.loadAll()
+            } else {
+                for name in configuration.startupModels {
+                    do { try await manager.load(name) } catch {
+                        logger.error("model failed to load", metadata: ["model": "\(name)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
+        manager.markStarted()
+        logger.notice("models loaded", metadata: ["ready": "\(manager.index().filter { $0.state == .ready }.map { "\($0.name):\($0.version ?? 0)" })"])
+        if configuration.modelControl == .poll {
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: configuration.pollInterval) }
+                if Task.isShuttingDownGracefully || Task.isCancelled { break }
+                await manager.poll()
+            }
+        } else {
+            try? await gracefulShutdown()
+        }
+        await manager.shutdown()
+    }
+}

@@ -1,0 +1,36 @@
+/// How the repository's models are loaded and unloaded, as in Triton's `--model-control-mode`.
+public enum ModelControl: String, Sendable, CaseIterable {
+    /// Load every model at startup; the load/unload API is refused.
+    case none
+    /// Load only `--load-model` models at startup; clients load and unload through the API.
+    case explicit
+    /// Load every model at startup and follow the repository: new versions load once their files
+    /// stop changing, removed ones unload.
+    case poll
+}
+
+/// The server's listening address and limits.
+public struct ServerConfiguration: Sendable {
+    /// Address to bind.
+    public var host: String
+    /// Port to bind (0 picks a free port; ``BerthHTTPServer`` reports the bound one).
+    public var port: Int
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    public var maxBodySize: Int
+    /// The model control mode.
+    public var modelControl: ModelControl
+    /// The repository polling period for `.poll`.
+    public var pollInterval: Duration
+    /// Models loaded at startup in `.explicit` mode (`*` loads all).
+    public var startupModels: [String]
+
+    public init(host: String = "127.0.0.1", port: Int = 8000, maxBodySize: Int = 64 << 20,
+                modelControl: ModelControl = .none, pollInterval: Duration = .seconds(1), startupModels: [String] = []) {
+        self.host = host
+        self.port = port
+        self.maxBodySize = maxBodySize
+        self.modelControl = modelControl
+        self.pollInterval = pollInterval
+        self.startupModels = startupModels
+    }
+}

@@ -1,0 +1,79 @@
+import BerthEngine
+import HTTPTypes
+import Hummingbird
+
+/// Every way a request to the server can fail. Each case maps to one HTTP status and to the V2
+/// error body `{"error": "..."}`; the message names the problem (input, model, limit).
+public enum ServerError: Error, CustomStringConvertible, Sendable {
+    /// The request is malformed or does not fit the model (JSON, dtype, shape, size, names).
+    case badRequest(String)
+    /// No model of this name is known.
+    case modelNotFound(String)
+    /// The model is known but has no such version.
+    case versionNotFound(model: String, version: String)
+    /// The model (version) exists but cannot serve right now (loading, unloading, failed).
+    case notReady(model: String, version: String?, state: String)
+    /// The model's batching queue is at capacity.
+    case queueFull(model: String, version: String, capacity: Int)
+    /// The request body exceeds the server's `--max-body-size`.
+    case bodyTooLarge(limit: Int)
+    /// Loading a model from the repository failed; the previous versions keep serving.
+    case loadFailed(model: String, reason: String)
+    /// The operation is not allowed in the server's current mode (e.g. load with `--model-control none`).
+    case notAllowed(String)
+    /// The server is shutting down and takes no new work.
+    case shuttingDown
+    /// Running the model failed for a reason that is not the caller's input.
+    case inferenceFailed(String)
+
+    /// The HTTP status this error is reported with.
+    public var status: HTTPResponse.Status {
+        switch self {
+        case .badRequest, .loadFailed, .notAllowed: return .badRequest
+        case .modelNotFound, .versionNotFound: return .notFound
+        case .notReady, .queueFull, .shuttingDown: return .serviceUnavailable
+        case .bodyTooLarge: return .contentTooLarge
+        case .inferenceFailed: return .internalServerError
+        }
+    }
+
+    /// The reason label used in metrics.
+    public var failureReason: FailureReason {
+        switch self {
+        case .badRequest, .loadFailed, .notAllowed: return .badRequest
+        case .modelNotFound, .versionNotFound: return .notFound
+        case .notReady, .shuttingDown: return .notReady
+        case .queueFull: return .queueFull
+        case .bodyTooLarge: return .tooLarge
+        case .inferenceFailed: return .internalError
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .badRequest(m): return m
+        case let .modelNotFound(m): return "unknown model '\(m)'"
+        case let .versionNotFound(m, v): return "unknown version '\(v)' of model '\(m)'"
+        case let .notReady(m, v, state):
+            return "model '\(m)'" + (v.map { " version \($0)" } ?? "") + " is not ready (\(state))"
+        case let .queueFull(m, v, cap): return "queue full: model '\(m)' version \(v) already has \(cap) pending requests"
+        case let .bodyTooLarge(limit): return "request body exceeds the limit of \(limit) bytes"
+        case let .loadFailed(m, why): return "failed to load model '\(m)': \(why)"
+        case let .notAllowed(m): return m
+        case .shuttingDown: return "server is shutting down"
+        case let .inferenceFailed(m): return "inference failed: \(m)"
+        }
+    }
+
+    /// Maps an engine error from `Session.run`: input problems are the caller's (400).
+    static func from(engine error: Error) -> ServerError {
+        if let s = error as? ServerError { return s }
+        if let e = error as? EngineError {
+            switch e {
+            case .unknownInput, .missingInput, .inputDType, .inputShape, .kernel: return .badRequest(e.description)
+            default: return .inferenceFailed(e.description)
+            }
+        }
+        return .inferenceFailed("\(error)")
+    }
+}

@@ -1,0 +1,152 @@
+import ArgumentParser
+import BerthServer
+import Dispatch
+import Foundation
+import Logging
+
+/// `berth serve`: serve a model repository over the Open Inference Protocol (KServe V2).
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve ONNX models over the Open Inference Protocol (KServe V2 REST).",
+        discussion: """
+        The repository follows Triton's layout: REPO/<model>/<version>/model.onnx with an optional \
+        REPO/<model>/config.json (max_batch_size, dynamic_batching, instance_count, version_policy, threads). \
+        --demo serves the bundled examples (model 'digits', plus examples/generated/*.onnx when present). \
+        SIGTERM or SIGINT stops accepting connections, finishes in-flight requests and exits 0.
+        """
+    )
+
+    @Option(help: ArgumentHelp("The model repository folder.", valueName: "dir"))
+    var modelRepository: String?
+
+    @Flag(help: "Serve the bundled examples from a temporary repository.")
+    var demo = false
+
+    @Option(help: "Address to bind.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to bind (0 picks a free one).")
+    var port = 8000
+
+    @Option(help: ArgumentHelp("none: load all at startup; explicit: load/unload through the API; poll: follow the repository.",
+                               valueName: "none|explicit|poll"))
+    var modelControl = "none"
+
+    @Option(help: "Repository polling period for --model-control poll, in milliseconds.")
+    var pollIntervalMs = 1000
+
+    @Option(name: .customLong("load-model"), help: ArgumentHelp("With --model-control explicit: a model to load at startup ('*' for all).", valueName: "name"))
+    var loadModels: [String] = []
+
+    @Option(help: "Largest accepted request body in bytes (larger gets 413).")
+    var maxBodySize = 64 << 20
+
+    @Option(help: "Default intra-op threads per model (a model's config.json 'threads' overrides it).")
+    var threads = 1
+
+    @Option(help: ArgumentHelp("Log level.", valueName: "trace|debug|info|notice|warning|error"))
+    var logLevel = "info"
+
+    func validate() throws {
+        guard demo != (modelRepository != nil) else { throw ValidationError("give exactly one of --model-repository and --demo") }
+        guard ModelControl(rawValue: modelControl) != nil else { throw ValidationError("--model-control must be none, explicit or poll") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard pollIntervalMs > 0, maxBodySize > 0, threads > 0 else {
+            throw ValidationError("--poll-interval-ms, --max-body-size and --threads must be positive")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "berth.server")
+        let root: URL
+        if demo {
+            root = try Self.makeDemoRepository(logger: logger)
+        } else {
+            root = URL(fileURLWithPath: modelRepository!)
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
+                throw CLIError("model repository '\(root.path)' is not a folder")
+            }
+        }
+        let manager = ModelManager(repository: ModelRepository(root: root), defaultThreads: threads,
+                                   logger: Logger(label: "berth.server.models"))
+        let server = BerthHTTPServer(
+            manager: manager,
+            configuration: ServerConfiguration(host: host, port: port, maxBodySize: maxBodySize,
+                                               modelControl: ModelControl(rawValue: modelControl)!,
+                                               pollInterval: .milliseconds(pollIntervalMs), startupModels: loadModels),
+            logger: logger)
+        // The root command is synchronous; run the server on the concurrency pool and wait.
+        let outcome = ErrorBox()
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            do { try await server.run() } catch { outcome.set(error) }
+            done.signal()
+        }
+        done.wait()
+        if demo { try? FileManager.default.removeItem(at: root) }
+        if let e = outcome.get() { throw CLIError("server failed: \(e)") }
+    }
+
+    /// Builds a temporary repository of symbolic links to the bundled example models.
+    static func makeDemoRepository(logger: Logger) throws -> URL {
+        guard let examples = findExamples() else {
+            throw CLIError("--demo: cannot find examples/digits_mlp.onnx (run from the Berth checkout)")
+        }
+        let fm = FileManager.default
+        let root = fm.temporaryDirectory.appendingPathComponent("berth-demo-\(ProcessInfo.processInfo.processIdentifier)")
+        try? fm.removeItem(at: root)
+        func link(_ model: String, _ file: URL) throws {
+            let dir = root.appendingPathComponent(model).appendingPathComponent("1")
+            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+            try fm.createSymbolicLink(at: dir.appendingPathComponent("model.onnx"), withDestinationURL: file)
+            // External data files (e.g. transformer.onnx.data) sit beside the model under their own names.
+            let siblings = (try? fm.contentsOfDirectory(atPath: file.deletingLastPathComponent().path)) ?? []
+            for s in siblings where s.hasPrefix(file.lastPathComponent + ".") {
+                try fm.createSymbolicLink(at: dir.appendingPathComponent(s),
+                                          withDestinationURL: file.deletingLastPathComponent().appendingPathComponent(s))
+            }
+        }
+        try link("digits", examples.appendingPathComponent("digits_mlp.onnx"))
+        let generated = examples.appendingPathComponent("generated")
+        for f in ((try? fm.contentsOfDirectory(atPath: generated.path)) ?? []).sorted() where f.hasSuffix(".onnx") {
+            let name = String(f.dropLast(5))
+            guard name != "digits" else { continue }
+            try link(name, generated.appendingPathComponent(f))
+        }
+        logger.notice("demo repository", metadata: ["path": "\(root.path)"])
+        return root
+    }
+
+    /// `examples/` in the working directory or above the executable.
+    static func findExamples() -> URL? {
+        let fm = FileManager.default
+        var candidates = [URL(fileURLWithPath: fm.currentDirectoryPath)]
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            candidates.append(dir)
+            dir = dir.deletingLastPathComponent()
+        }
+        for c in candidates {
+            let e = c.appendingPathComponent("examples")
+            if fm.fileExists(atPath: e.appendingPathComponent("digits_mlp.onnx").path) { return e }
+        }
+        return nil
+    }
+}
+
+/// Carries an error out of the server task.
+private final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error?
+    func set(_ e: Error) { lock.lock(); error = e; lock.unlock() }
+    func get() -> Error? { lock.lock(); defer { lock.unlock() }; return error }
+}

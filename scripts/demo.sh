@@ -1,14 +1,36 @@
 #!/usr/bin/env bash
-# Berth's main job on a bundled example: build, then classify handwritten digits with the
-# scikit-learn MLP in examples/ (trained on sklearn's digits data, converted by skl2onnx).
+# Berth's main job on a bundled example: build berth, serve the scikit-learn digits classifier in
+# examples/ (an MLPClassifier trained on sklearn's digits data, exported by skl2onnx) over the
+# Open Inference Protocol (KServe V2), and classify one handwritten digit through HTTP.
+# The server keeps running afterwards; Ctrl-C stops it gracefully.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BERTH_SKIP_VENV=1 scripts/setup.sh
-echo "==> building berth"
+command -v curl >/dev/null || { apt-get install -y -qq curl >/dev/null 2>&1 || sudo apt-get install -y -qq curl >/dev/null; }
+echo "==> building berth (first build takes a few minutes)"
 swift build --product berth 2>&1 | tail -1
 BERTH=.build/debug/berth
-echo "==> berth inspect examples/digits_mlp.onnx"
-$BERTH inspect examples/digits_mlp.onnx
-echo "==> berth run examples/digits_mlp.onnx --input input=examples/digits_sample.npy"
-$BERTH run examples/digits_mlp.onnx --input input=examples/digits_sample.npy --output-dir .build/demo-out
-echo "(true labels of these 8 test digits: 2 0 4 9 4 1 2 4)"
+PORT="${PORT:-8000}"
+
+echo "==> berth run (in-process engine) on 8 sample digits"
+$BERTH run examples/digits_mlp.onnx --input input=examples/digits_sample.npy | head -2
+echo "    (true labels: 2 0 4 9 4 1 2 4)"
+
+echo "==> berth serve --demo on http://127.0.0.1:$PORT"
+$BERTH serve --demo --port "$PORT" &
+SERVER=$!
+trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$PORT/v2/health/ready" >/dev/null && break
+    sleep 0.2
+done
+echo "==> GET /v2/models/digits"
+curl -s "http://127.0.0.1:$PORT/v2/models/digits"; echo
+echo "==> POST /v2/models/digits/infer (an 8x8 image of a 0)"
+curl -s -X POST "http://127.0.0.1:$PORT/v2/models/digits/infer" -H 'Content-Type: application/json' -d '{
+  "inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32",
+              "data": [0,0,5,13,9,1,0,0, 0,0,13,15,10,15,5,0, 0,3,15,2,0,11,8,0, 0,4,12,0,0,8,8,0,
+                       0,5,8,0,0,9,8,0, 0,4,11,0,1,12,7,0, 0,2,14,5,10,12,0,0, 0,0,6,13,10,0,0,0]}],
+  "outputs": [{"name": "label"}]}'; echo
+echo "==> serving; try: curl -s http://127.0.0.1:$PORT/metrics | head   (Ctrl-C stops)"
+wait $SERVER

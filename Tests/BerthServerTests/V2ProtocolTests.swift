@@ -161,7 +161,10 @@ final class V2ProtocolTests: XCTestCase {
                     guard body["id"] as? String == "c\(i)" else { return false }
                     let probs = (body["outputs"] as! [[String: Any]]).first { $0["name"] as? String == "probabilities" }!
                     let got = (probs["data"] as! [NSNumber]).map(\.floatValue)
-                    return got.count == want.count && zip(got, want).allSatisfy { abs($0 - $1) <= 1e-6 }
+                    // Merged batches may take another GEMM path than a single row: compare within fp32 tolerance.
+                    let same = got.count == want.count && zip(got, want).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }
+                    if !same { print("client \(i): got \(got) want \(want)") }
+                    return same
                 }
             }
             var all = true

@@ -24,9 +24,9 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 if [ "${BERTH_SKIP_VENV:-0}" != "1" ]; then
-    if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import onnxruntime, onnx, sklearn, skl2onnx, pytest' >/dev/null 2>&1; then
-        echo "==> creating Python venv .venv (onnx, onnxruntime, scikit-learn, skl2onnx, pytest)"
-        python3 -m venv .venv
+    if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import onnxruntime, onnx, sklearn, skl2onnx, pytest, tritonclient.http' >/dev/null 2>&1; then
+        echo "==> preparing Python venv .venv (onnx, onnxruntime, scikit-learn, skl2onnx, tritonclient, pytest)"
+        [ -x .venv/bin/python ] || python3 -m venv .venv
         .venv/bin/pip install -q --upgrade pip >/dev/null
         .venv/bin/pip install -q -r scripts/requirements.txt
     fi

@@ -85,11 +85,16 @@ protocol ElementwiseFloatOp: Sendable {
     func callAsFunction<T: ElementwiseFloat>(_ x: T) -> T
     /// The whole-array float32 path; by default the scalar function in a loop.
     func mapFloat32(_ v: [Float], _ pool: ThreadPool, minChunk: Int) -> [Float]
+    /// The whole-array float16 path, computed in Float; by default the scalar function in a loop.
+    func mapFloat16(_ v: [Float16], _ pool: ThreadPool, minChunk: Int) -> [Float16]
 }
 
 extension ElementwiseFloatOp {
     func mapFloat32(_ v: [Float], _ pool: ThreadPool, minChunk: Int) -> [Float] {
         elementwiseMap(v, pool, minChunk: minChunk) { self($0) }
+    }
+    func mapFloat16(_ v: [Float16], _ pool: ThreadPool, minChunk: Int) -> [Float16] {
+        elementwiseMap(v, pool, minChunk: minChunk) { Float16(self(Float($0))) }
     }
 }
 
@@ -100,6 +105,9 @@ protocol ElementwiseVectorOp: ElementwiseFloatOp {
 
 extension ElementwiseVectorOp {
     func mapFloat32(_ v: [Float], _ pool: ThreadPool, minChunk: Int) -> [Float] {
+        elementwiseMapVector(v, pool, minChunk: minChunk) { vector($0) }
+    }
+    func mapFloat16(_ v: [Float16], _ pool: ThreadPool, minChunk: Int) -> [Float16] {
         elementwiseMapVector(v, pool, minChunk: minChunk) { vector($0) }
     }
 }
@@ -135,11 +143,7 @@ func elementwiseApply<Op: ElementwiseFloatOp>(_ x: Tensor, _ ctx: KernelContext,
     switch x.storage {
     case let .float32(v): return Tensor(unchecked: x.shape, storage: .float32(op.mapFloat32(v, ctx.pool, minChunk: minChunk)))
     case let .float64(v): return Tensor(unchecked: x.shape, storage: .float64(elementwiseMap(v, ctx.pool, minChunk: minChunk) { op($0) }))
-    case let .float16(v):
-        // Widened to float32 so float16 takes the same (vectorised) path.
-        let wide = elementwiseMap(v, ctx.pool, minChunk: elementwiseMinChunk) { Float($0) }
-        let y = op.mapFloat32(wide, ctx.pool, minChunk: minChunk)
-        return Tensor(unchecked: x.shape, storage: .float16(elementwiseMap(y, ctx.pool, minChunk: elementwiseMinChunk) { Float16($0) }))
+    case let .float16(v): return Tensor(unchecked: x.shape, storage: .float16(op.mapFloat16(v, ctx.pool, minChunk: minChunk)))
     default:
         throw KernelError("\(opName) expects a float, double or float16 tensor, got \(x.dtype)")
     }

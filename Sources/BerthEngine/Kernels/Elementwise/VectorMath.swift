@@ -159,30 +159,57 @@ typealias EWVector = SIMD8<Float>
     return 0.5 * x * (1 + ewTanh(inner))
 }
 
-/// Maps float32 `src` through the eight-lane `f`, splitting big arrays across the pool.
+/// Element types that widen to and narrow from float32 lanes: float32 itself and float16
+/// (computed in float32).
+protocol EWLaneElement: BitwiseCopyable {
+    init(ewLane: Float)
+    var ewLane: Float { get }
+    static func ewLoad(_ p: UnsafePointer<Self>) -> EWVector
+    static func ewStore(_ v: EWVector, _ p: UnsafeMutablePointer<Self>)
+}
+
+extension Float: EWLaneElement {
+    @inline(__always) init(ewLane v: Float) { self = v }
+    @inline(__always) var ewLane: Float { self }
+    @inline(__always) static func ewLoad(_ p: UnsafePointer<Float>) -> EWVector { BerthEngine.ewLoad(p) }
+    @inline(__always) static func ewStore(_ v: EWVector, _ p: UnsafeMutablePointer<Float>) { BerthEngine.ewStore(v, p) }
+}
+
+extension Float16: EWLaneElement {
+    @inline(__always) init(ewLane v: Float) { self.init(v) }
+    @inline(__always) var ewLane: Float { Float(self) }
+    @inline(__always) static func ewLoad(_ p: UnsafePointer<Float16>) -> EWVector {
+        EWVector(Float(p[0]), Float(p[1]), Float(p[2]), Float(p[3]), Float(p[4]), Float(p[5]), Float(p[6]), Float(p[7]))
+    }
+    @inline(__always) static func ewStore(_ v: EWVector, _ p: UnsafeMutablePointer<Float16>) {
+        for k in 0..<8 { p[k] = Float16(v[k]) }
+    }
+}
+
+/// Maps `src` through the eight-lane `f`, splitting big arrays across the pool.
 /// The last partial group is padded with zeros.
 @inline(__always)
-func elementwiseMapVector(_ src: [Float], _ pool: ThreadPool, minChunk: Int, _ f: (EWVector) -> EWVector) -> [Float] {
+func elementwiseMapVector<E: EWLaneElement>(_ src: [E], _ pool: ThreadPool, minChunk: Int, _ f: (EWVector) -> EWVector) -> [E] {
     let n = src.count
     if n == 0 { return [] }
     let groups = (n + 7) / 8
-    return [Float](unsafeUninitializedCapacity: n) { out, initialized in
+    return [E](unsafeUninitializedCapacity: n) { out, initialized in
         src.withUnsafeBufferPointer { inp in
             guard let ip = inp.baseAddress, let op = out.baseAddress else { return }
             pool.parallelFor(groups, minChunk: max(1, minChunk / 8)) { r in
                 let full = min(r.upperBound, n / 8)
                 var g = r.lowerBound
                 while g < full {
-                    ewStore(f(ewLoad(ip + 8 * g)), op + 8 * g)
+                    E.ewStore(f(E.ewLoad(ip + 8 * g)), op + 8 * g)
                     g += 1
                 }
                 if g < r.upperBound {
                     // The tail group (at most one, in the last range).
                     let base = 8 * g
                     var v = EWVector(repeating: 0)
-                    for k in 0..<(n - base) { v[k] = ip[base + k] }
+                    for k in 0..<(n - base) { v[k] = ip[base + k].ewLane }
                     let y = f(v)
-                    for k in 0..<(n - base) { op[base + k] = y[k] }
+                    for k in 0..<(n - base) { op[base + k] = E(ewLane: y[k]) }
                 }
             }
         }

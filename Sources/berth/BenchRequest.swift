@@ -1,3 +1,4 @@
+import BerthEngine
 import BerthTensor
 import Foundation
 
@@ -58,7 +59,7 @@ struct BenchInput {
 enum BenchInputs {
     static func make(metadata: V2ModelMetadata, files: [String: String], shapes: [String: [Int]], batch: Int,
                      intRange: Int, seed: UInt64 = 42) throws -> [BenchInput] {
-        var rng = BenchRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let declared = metadata.inputs ?? []
         var result: [BenchInput] = []
         for (name, _) in files where !declared.contains(where: { $0.name == name }) && !declared.isEmpty {
@@ -229,24 +230,4 @@ enum BenchRequestBody {
         }
         out.append(UInt8(ascii: "\""))
     }
-}
-
-/// SplitMix64: small, fast and seedable, so benchmark inputs are reproducible.
-struct BenchRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-
-    /// Uniform in [0, bound) (bound ≥ 1).
-    mutating func next(below bound: Int) -> UInt64 { next() % UInt64(max(1, bound)) }
 }

@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "BerthEngine", targets: ["BerthEngine"]),
         .library(name: "BerthTensor", targets: ["BerthTensor"]),
         .library(name: "BerthONNX", targets: ["BerthONNX"]),
+        .library(name: "BerthEval", targets: ["BerthEval"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -48,6 +49,10 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .target(
+            name: "BerthEval",
+            dependencies: ["BerthTensor", "BerthEngine"]
+        ),
+        .target(
             name: "BerthServer",
             dependencies: [
                 "BerthEngine",
@@ -62,6 +67,7 @@ let package = Package(
             dependencies: [
                 "BerthEngine",
                 "BerthServer",
+                "BerthEval",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -70,6 +76,7 @@ let package = Package(
         .testTarget(name: "BerthTensorTests", dependencies: ["BerthTensor"]),
         .testTarget(name: "BerthONNXTests", dependencies: ["BerthONNX"]),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX"]),
+        .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthTensor"]),
         .testTarget(
             name: "BerthServerTests",
             dependencies: [

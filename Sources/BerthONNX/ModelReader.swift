@@ -74,6 +74,12 @@ public enum ModelReader {
 
     static func convert(_ v: Onnx_ValueInfoProto) throws -> ValueInfo {
         guard case let .tensorType(t)? = v.type.value else {
+            // ZipMap's sequence of {label: probability} maps is carried as its probability
+            // matrix (float [N, C]); see the ZipMap kernel.
+            if case let .sequenceType(seq)? = v.type.value, case let .mapType(map)? = seq.elemType.value,
+               case let .tensorType(val)? = map.valueType.value, val.elemType == Int32(DType.float32.rawValue) {
+                return ValueInfo(name: v.name, dtype: .float32, shape: [.unknown, .unknown])
+            }
             return ValueInfo(name: v.name, dtype: nil, shape: nil)
         }
         let dtype = DType(rawValue: Int(t.elemType))

@@ -2,11 +2,45 @@ import BerthONNX
 import BerthTensor
 
 extension KernelRegistry {
-    /// Registers the ai.onnx.ml family (classic ML operators emitted by skl2onnx).
+    /// Registers the ai.onnx.ml family (classic ML operators emitted by skl2onnx and onnxmltools).
     mutating func registerMLKernels() {
-        register("ArrayFeatureExtractor", domain: "ai.onnx.ml") { _, _ in
+        let ml = "ai.onnx.ml"
+        register("ArrayFeatureExtractor", domain: ml) { _, _ in
             return { inputs, _ in [try arrayFeatureExtractor(try inputs.required(0), indices: try inputs.required(1))] }
         }
+        register("LinearClassifier", domain: ml) { node, _ in
+            let k = try LinearClassifierKernel(node)
+            return { inputs, _ in try k.run(try inputs.required(0)) }
+        }
+        register("LinearRegressor", domain: ml) { node, _ in
+            let k = try LinearRegressorKernel(node)
+            return { inputs, _ in [try k.run(try inputs.required(0))] }
+        }
+        register("SVMClassifier", domain: ml) { node, _ in
+            let k = try SVMClassifierKernel(node)
+            return { inputs, _ in try k.run(try inputs.required(0)) }
+        }
+        register("SVMRegressor", domain: ml) { node, _ in
+            let k = try SVMRegressorKernel(node)
+            return { inputs, _ in [try k.run(try inputs.required(0))] }
+        }
+        register("TreeEnsembleClassifier", domain: ml, opsets: 1...4) { node, _ in
+            let k = try TreeEnsembleClassifierKernel(node)
+            return { inputs, ctx in try k.run(try inputs.required(0), pool: ctx.pool) }
+        }
+        register("TreeEnsembleRegressor", domain: ml, opsets: 1...4) { node, _ in
+            let k = try TreeEnsembleRegressorKernel(node)
+            return { inputs, ctx in [try k.run(try inputs.required(0), pool: ctx.pool)] }
+        }
+        register("Scaler", domain: ml) { node, _ in try mlScaler(node) }
+        register("Normalizer", domain: ml) { node, _ in try mlNormalizer(node) }
+        register("Binarizer", domain: ml) { node, _ in try mlBinarizer(node) }
+        register("Imputer", domain: ml) { node, _ in try mlImputer(node) }
+        register("OneHotEncoder", domain: ml) { node, _ in try mlOneHotEncoder(node) }
+        register("LabelEncoder", domain: ml) { node, opset in try mlLabelEncoder(node, opset: opset) }
+        register("CategoryMapper", domain: ml) { node, _ in try mlCategoryMapper(node) }
+        register("FeatureVectorizer", domain: ml) { node, _ in try mlFeatureVectorizer(node) }
+        register("ZipMap", domain: ml) { node, _ in try mlZipMap(node) }
     }
 }
 

@@ -1,0 +1,188 @@
+import BerthONNX
+import BerthTensor
+
+/// A forest flattened into arrays (ai.onnx.ml TreeEnsembleRegressor/Classifier attributes), with
+/// the leaf weights attached to their leaves. Node references are validated once at load so that
+/// evaluation cannot leave the forest or loop.
+struct TreeForest {
+    enum Mode: UInt8 { case leq, lt, gte, gt, eq, neq, leaf }
+    enum Aggregate: String { case sum = "SUM", average = "AVERAGE", min = "MIN", max = "MAX" }
+
+    var feature: [Int32] = []
+    var threshold: [Double] = []
+    var mode: [Mode] = []
+    var trueChild: [Int32] = []
+    var falseChild: [Int32] = []
+    var missingTrue: [Bool] = []
+    /// For node i, its weights are weightTarget/weightValue[weightStart[i] ..< weightStart[i + 1]].
+    var weightStart: [Int32] = []
+    var weightTarget: [Int32] = []
+    var weightValue: [Double] = []
+    var roots: [Int32] = []
+    /// Whether thresholds/weights came as double tensors (ORT then accumulates in double).
+    var doublePrecision = false
+    /// Highest feature index used, to check X's width.
+    var maxFeature = -1
+
+    /// Reads the forest; `prefix` is "target" for regressors and "class" for classifiers.
+    init(_ node: Node, prefix: String, outputs: Int) throws {
+        let treeIds = try node.ints("nodes_treeids") ?? []
+        let nodeIds = try node.ints("nodes_nodeids") ?? []
+        let features = try node.ints("nodes_featureids") ?? []
+        let modes = try node.strings("nodes_modes") ?? []
+        let trues = try node.ints("nodes_truenodeids") ?? []
+        let falses = try node.ints("nodes_falsenodeids") ?? []
+        let missing = try node.ints("nodes_missing_value_tracks_true") ?? []
+        var values: [Double]
+        if let t = try node.tensor("nodes_values_as_tensor") {
+            values = (0..<t.count).map { t.storage.double(at: $0) }
+            doublePrecision = true
+        } else {
+            values = (try node.floats("nodes_values") ?? []).map { Double($0) }
+        }
+        let n = treeIds.count
+        guard n > 0 else { throw KernelError("the ensemble has no nodes") }
+        for (name, c) in [("nodes_nodeids", nodeIds.count), ("nodes_featureids", features.count), ("nodes_modes", modes.count),
+                          ("nodes_truenodeids", trues.count), ("nodes_falsenodeids", falses.count), ("nodes_values", values.count)]
+        where c != n {
+            throw KernelError("\(name) has \(c) entries but nodes_treeids has \(n)")
+        }
+        struct Key: Hashable { var tree: Int; var node: Int }
+        var index: [Key: Int] = [:]
+        index.reserveCapacity(n)
+        for i in 0..<n {
+            let key = Key(tree: treeIds[i], node: nodeIds[i])
+            guard index[key] == nil else { throw KernelError("node \(nodeIds[i]) of tree \(treeIds[i]) is defined twice") }
+            index[key] = i
+        }
+        feature.reserveCapacity(n)
+        for i in 0..<n {
+            let m: Mode
+            switch modes[i] {
+            case "BRANCH_LEQ": m = .leq
+            case "BRANCH_LT": m = .lt
+            case "BRANCH_GTE": m = .gte
+            case "BRANCH_GT": m = .gt
+            case "BRANCH_EQ": m = .eq
+            case "BRANCH_NEQ": m = .neq
+            case "LEAF": m = .leaf
+            default: throw KernelError("unknown node mode '\(modes[i])'")
+            }
+            mode.append(m)
+            threshold.append(values[i])
+            missingTrue.append(i < missing.count && missing[i] == 1)
+            if m == .leaf {
+                feature.append(0); trueChild.append(-1); falseChild.append(-1)
+                continue
+            }
+            guard features[i] >= 0, features[i] < Int(Int32.max) else { throw KernelError("node \(nodeIds[i]) of tree \(treeIds[i]) has feature id \(features[i])") }
+            maxFeature = Swift.max(maxFeature, features[i])
+            feature.append(Int32(features[i]))
+            for (child, list) in [(trues[i], 0), (falses[i], 1)] {
+                guard let c = index[Key(tree: treeIds[i], node: child)], c != i else {
+                    throw KernelError("node \(nodeIds[i]) of tree \(treeIds[i]) points to missing node \(child)")
+                }
+                if list == 0 { trueChild.append(Int32(c)) } else { falseChild.append(Int32(c)) }
+            }
+        }
+        // Roots are the first node of each run of a tree id, as in ORT.
+        var previous: Int?
+        for i in 0..<n where treeIds[i] != previous { roots.append(Int32(i)); previous = treeIds[i] }
+        // Every node has at most one parent and no root has one, so no walk can loop.
+        var parents = [UInt8](repeating: 0, count: n)
+        for i in 0..<n where mode[i] != .leaf {
+            for c in [Int(trueChild[i]), Int(falseChild[i])] {
+                parents[c] &+= 1
+                guard parents[c] == 1 else { throw KernelError("node \(nodeIds[c]) of tree \(treeIds[c]) has more than one parent") }
+            }
+        }
+        for r in roots where parents[Int(r)] != 0 { throw KernelError("tree \(treeIds[Int(r)]) has a cycle through its root") }
+
+        let wIds = try node.ints("\(prefix)_ids") ?? []
+        let wNodes = try node.ints("\(prefix)_nodeids") ?? []
+        let wTrees = try node.ints("\(prefix)_treeids") ?? []
+        var wValues: [Double]
+        if let t = try node.tensor("\(prefix)_weights_as_tensor") {
+            wValues = (0..<t.count).map { t.storage.double(at: $0) }
+            doublePrecision = true
+        } else {
+            wValues = (try node.floats("\(prefix)_weights") ?? []).map { Double($0) }
+        }
+        guard wIds.count == wNodes.count, wIds.count == wTrees.count, wIds.count == wValues.count else {
+            throw KernelError("\(prefix)_ids, _nodeids, _treeids and _weights differ in length")
+        }
+        var perNode = [[(Int32, Double)]](repeating: [], count: n)
+        for k in 0..<wIds.count {
+            guard let i = index[Key(tree: wTrees[k], node: wNodes[k])] else {
+                throw KernelError("weight \(k) refers to missing node \(wNodes[k]) of tree \(wTrees[k])")
+            }
+            guard wIds[k] >= 0, wIds[k] < outputs else { throw KernelError("weight \(k) targets output \(wIds[k]) of \(outputs)") }
+            perNode[i].append((Int32(wIds[k]), wValues[k]))
+        }
+        weightStart.reserveCapacity(n + 1)
+        for list in perNode {
+            weightStart.append(Int32(weightTarget.count))
+            for (t, v) in list { weightTarget.append(t); weightValue.append(v) }
+        }
+        weightStart.append(Int32(weightTarget.count))
+    }
+
+    /// The leaf that row `x` reaches in the tree rooted at `root`.
+    @inline(__always)
+    func leaf(_ root: Int32, _ x: UnsafePointer<Double>) -> Int {
+        var i = Int(root)
+        while true {
+            let m = mode[i]
+            if m == .leaf { return i }
+            let v = x[Int(feature[i])]
+            let t = threshold[i]
+            let go: Bool
+            switch m {
+            case .leq: go = v <= t
+            case .lt: go = v < t
+            case .gte: go = v >= t
+            case .gt: go = v > t
+            case .eq: go = v == t
+            case .neq: go = v != t
+            case .leaf: return i
+            }
+            i = Int(go || (missingTrue[i] && v.isNaN) ? trueChild[i] : falseChild[i])
+        }
+    }
+}
+
+/// Per-output running scores of one row, with ORT's has-score flags and float rounding.
+struct TreeScores {
+    var score: [Double]
+    var has: [Bool]
+    let roundToFloat: Bool
+
+    init(_ n: Int, roundToFloat: Bool) {
+        score = [Double](repeating: 0, count: n)
+        has = [Bool](repeating: false, count: n)
+        self.roundToFloat = roundToFloat
+    }
+
+    @inline(__always) func r(_ v: Double) -> Double { roundToFloat ? Double(Float(v)) : v }
+
+    mutating func reset() {
+        for i in score.indices { score[i] = 0; has[i] = false }
+    }
+
+    /// Adds a leaf's weights under `aggregate`.
+    @inline(__always)
+    mutating func add(_ forest: TreeForest, leaf: Int, _ aggregate: TreeForest.Aggregate) {
+        let lo = Int(forest.weightStart[leaf]), hi = Int(forest.weightStart[leaf + 1])
+        var k = lo
+        while k < hi {
+            let t = Int(forest.weightTarget[k]), v = forest.weightValue[k]
+            switch aggregate {
+            case .sum, .average: score[t] = r(score[t] + v)
+            case .min: score[t] = !has[t] || v < score[t] ? v : score[t]
+            case .max: score[t] = !has[t] || v > score[t] ? v : score[t]
+            }
+            has[t] = true
+            k += 1
+        }
+    }
+}

@@ -19,6 +19,19 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(missing, [], "claimed but not registered")
     }
 
+    /// The ai.onnx.ml operators the classic-ML issue requires (cross-checked against ONNX Runtime
+    /// by tests/python/test_ml_zoo.py).
+    static let claimedML = """
+    TreeEnsembleClassifier TreeEnsembleRegressor TreeEnsemble LinearClassifier LinearRegressor
+    SVMClassifier SVMRegressor Scaler Normalizer Binarizer Imputer OneHotEncoder LabelEncoder
+    ArrayFeatureExtractor FeatureVectorizer CategoryMapper ZipMap
+    """.split(whereSeparator: \.isWhitespace).map(String.init)
+
+    func testEveryClaimedMLOperatorIsRegistered() {
+        let registered = Set(KernelRegistry.standard.supportedOps.filter { $0.domain == "ai.onnx.ml" }.map(\.op))
+        XCTAssertEqual(Self.claimedML.filter { !registered.contains($0) }, [], "claimed but not registered")
+    }
+
     func testLookupRespectsOpsetRanges() {
         var r = KernelRegistry()
         r.register("Foo", opsets: 1...10) { _, _ in { _, _ in [] } }

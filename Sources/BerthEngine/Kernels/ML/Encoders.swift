@@ -17,7 +17,10 @@ enum MLKey: Hashable {
         case let .int32(v): return v.map { .int(Int64($0)) }
         case let .float32(v): return v.map { .real(Double($0)) }
         case let .float64(v): return v.map { .real($0) }
-        default: throw KernelError("unsupported key type \(t.dtype)")
+        case .float16: return (0..<t.count).map { .real(t.storage.double(at: $0)) }
+        default:
+            // integers() throws for non-integer types (bool, strings were handled above).
+            return try t.integers().map { .int(Int64($0)) }
         }
     }
 }
@@ -53,58 +56,27 @@ func mlOneHotEncoder(_ node: Node) throws -> Kernel {
     }
 }
 
-/// A list of values of one ONNX type, for LabelEncoder/CategoryMapper outputs.
-private enum MLValues {
-    case strings([String]), ints([Int64]), floats([Float]), doubles([Double])
-
-    init(_ t: Tensor) throws {
-        switch t.storage {
-        case let .string(v): self = .strings(v)
-        case let .int64(v): self = .ints(v)
-        case let .float32(v): self = .floats(v)
-        case let .float64(v): self = .doubles(v)
-        default: throw KernelError("unsupported value type \(t.dtype)")
-        }
-    }
-
-    var count: Int {
-        switch self {
-        case let .strings(v): return v.count
-        case let .ints(v): return v.count
-        case let .floats(v): return v.count
-        case let .doubles(v): return v.count
-        }
-    }
-
-    /// Picks element `i` of this list, or of `fallback` (one element) when `i` is nil.
-    func gather(_ picks: [Int?], fallback: MLValues, shape: [Int]) -> Tensor {
-        switch (self, fallback) {
-        case let (.strings(v), .strings(d)): return Tensor(unchecked: shape, storage: .string(picks.map { $0.map { v[$0] } ?? d[0] }))
-        case let (.ints(v), .ints(d)): return Tensor(unchecked: shape, storage: .int64(picks.map { $0.map { v[$0] } ?? d[0] }))
-        case let (.floats(v), .floats(d)): return Tensor(unchecked: shape, storage: .float32(picks.map { $0.map { v[$0] } ?? d[0] }))
-        case let (.doubles(v), .doubles(d)): return Tensor(unchecked: shape, storage: .float64(picks.map { $0.map { v[$0] } ?? d[0] }))
-        default: preconditionFailure("values and default differ in type")
-        }
-    }
-}
-
-/// A key → value table with a default, shared by LabelEncoder and CategoryMapper.
+/// A key → value table with a default, shared by LabelEncoder and CategoryMapper. Values and the
+/// default live in one storage (default last) so any value type gathers the same way.
 private struct MLLookup {
     let table: [MLKey: Int]
-    let values: MLValues
-    let fallback: MLValues
+    let storage: TensorStorage
+    let defaultIndex: Int
 
-    init(keys: [MLKey], values: MLValues, fallback: MLValues) throws {
+    init(keys: [MLKey], values: TensorStorage, fallback: TensorStorage) throws {
         guard keys.count == values.count else { throw KernelError("\(keys.count) keys but \(values.count) values") }
+        guard fallback.count == 1 else { throw KernelError("the default must be one value, got \(fallback.count)") }
+        guard values.dtype == fallback.dtype else { throw KernelError("default is \(fallback.dtype) but values are \(values.dtype)") }
         var t: [MLKey: Int] = [:]
         for (i, k) in keys.enumerated() where t[k] == nil { t[k] = i }
         table = t
-        self.values = values
-        self.fallback = fallback
+        storage = try .concatenate([values, fallback])
+        defaultIndex = keys.count
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        values.gather(try MLKey.keys(of: x).map { table[$0] }, fallback: fallback, shape: x.shape)
+        let picks = try MLKey.keys(of: x).map { table[$0] ?? defaultIndex }
+        return Tensor(unchecked: x.shape, storage: storage.gather(picks))
     }
 }
 
@@ -114,8 +86,8 @@ func mlLabelEncoder(_ node: Node, opset: Int) throws -> Kernel {
     let defaultInt = Int64(try node.int("default_int64", default: -1))
     if opset < 2 {
         let classes = try node.strings("classes_strings") ?? []
-        let toInt = try MLLookup(keys: classes.map { .string($0) }, values: .ints((0..<classes.count).map { Int64($0) }), fallback: .ints([defaultInt]))
-        let toString = try MLLookup(keys: (0..<classes.count).map { .int(Int64($0)) }, values: .strings(classes), fallback: .strings([defaultString]))
+        let toInt = try MLLookup(keys: classes.map { .string($0) }, values: .int64((0..<classes.count).map { Int64($0) }), fallback: .int64([defaultInt]))
+        let toString = try MLLookup(keys: (0..<classes.count).map { .int(Int64($0)) }, values: .string(classes), fallback: .string([defaultString]))
         return { inputs, _ in
             let x = try inputs.required(0)
             return [x.dtype == .string ? try toInt(x) : try toString(x)]
@@ -127,27 +99,22 @@ func mlLabelEncoder(_ node: Node, opset: Int) throws -> Kernel {
     else if let i = try node.ints("keys_int64s") { keys = i.map { .int(Int64($0)) } }
     else if let f = try node.floats("keys_floats") { keys = f.map { .real(Double($0)) } }
     else { throw KernelError("LabelEncoder needs keys_strings, keys_int64s, keys_floats or keys_tensor") }
-    let values: MLValues
-    if let t = try node.tensor("values_tensor") { values = try MLValues(t) }
-    else if let s = try node.strings("values_strings") { values = .strings(s) }
-    else if let i = try node.ints("values_int64s") { values = .ints(i.map { Int64($0) }) }
-    else if let f = try node.floats("values_floats") { values = .floats(f) }
+    let values: TensorStorage
+    if let t = try node.tensor("values_tensor") { values = t.storage }
+    else if let v = try node.strings("values_strings") { values = .string(v) }
+    else if let i = try node.ints("values_int64s") { values = .int64(i.map { Int64($0) }) }
+    else if let f = try node.floats("values_floats") { values = .float32(f) }
     else { throw KernelError("LabelEncoder needs values_strings, values_int64s, values_floats or values_tensor") }
-    let fallback: MLValues
+    let fallback: TensorStorage
     if let t = try node.tensor("default_tensor") {
-        fallback = try MLValues(t)
-        guard fallback.count == 1 else { throw KernelError("default_tensor must hold one value") }
+        fallback = t.storage
     } else {
-        switch values {
-        case .strings: fallback = .strings([defaultString])
-        case .ints: fallback = .ints([defaultInt])
-        case .floats: fallback = .floats([try node.float("default_float", default: -0.0)])
-        case .doubles: fallback = .doubles([-0.0])
+        switch values.dtype {
+        case .string: fallback = .string([defaultString])
+        case .int64: fallback = .int64([defaultInt])
+        case .float32: fallback = .float32([try node.float("default_float", default: -0.0)])
+        default: fallback = .zeros(values.dtype, count: 1)
         }
-    }
-    switch (values, fallback) {
-    case (.strings, .strings), (.ints, .ints), (.floats, .floats), (.doubles, .doubles): break
-    default: throw KernelError("default_tensor's type differs from the values'")
     }
     let lookup = try MLLookup(keys: keys, values: values, fallback: fallback)
     return { inputs, _ in [try lookup(try inputs.required(0))] }
@@ -158,10 +125,10 @@ func mlCategoryMapper(_ node: Node) throws -> Kernel {
     let strings = try node.strings("cats_strings") ?? []
     let ints = (try node.ints("cats_int64s") ?? []).map { Int64($0) }
     guard strings.count == ints.count else { throw KernelError("cats_strings and cats_int64s differ in length") }
-    let toInt = try MLLookup(keys: strings.map { .string($0) }, values: .ints(ints),
-                             fallback: .ints([Int64(try node.int("default_int64", default: -1))]))
-    let toString = try MLLookup(keys: ints.map { .int($0) }, values: .strings(strings),
-                                fallback: .strings([try node.string("default_string", default: "_Unused")]))
+    let toInt = try MLLookup(keys: strings.map { .string($0) }, values: .int64(ints),
+                             fallback: .int64([Int64(try node.int("default_int64", default: -1))]))
+    let toString = try MLLookup(keys: ints.map { .int($0) }, values: .string(strings),
+                                fallback: .string([try node.string("default_string", default: "_Unused")]))
     return { inputs, _ in
         let x = try inputs.required(0)
         switch x.dtype {

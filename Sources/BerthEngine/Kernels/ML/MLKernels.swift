@@ -32,6 +32,7 @@ extension KernelRegistry {
             let k = try TreeEnsembleRegressorKernel(node)
             return { inputs, ctx in [try k.run(try inputs.required(0), pool: ctx.pool)] }
         }
+        register("TreeEnsemble", domain: ml, opsets: 5...Int.max) { node, _ in try mlTreeEnsembleV5(node) }
         register("Scaler", domain: ml) { node, _ in try mlScaler(node) }
         register("Normalizer", domain: ml) { node, _ in try mlNormalizer(node) }
         register("Binarizer", domain: ml) { node, _ in try mlBinarizer(node) }

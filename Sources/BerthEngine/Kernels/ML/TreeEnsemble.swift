@@ -5,7 +5,7 @@ import BerthTensor
 /// the leaf weights attached to their leaves. Node references are validated once at load so that
 /// evaluation cannot leave the forest or loop.
 struct TreeForest {
-    enum Mode: UInt8 { case leq, lt, gte, gt, eq, neq, leaf }
+    enum Mode: UInt8 { case leq, lt, gte, gt, eq, neq, member, leaf }
     enum Aggregate: String { case sum = "SUM", average = "AVERAGE", min = "MIN", max = "MAX" }
 
     var feature: [Int32] = []
@@ -14,6 +14,9 @@ struct TreeForest {
     var trueChild: [Int32] = []
     var falseChild: [Int32] = []
     var missingTrue: [Bool] = []
+    /// For `.member` nodes, the index into `sets` (opset-5 TreeEnsemble set membership).
+    var setIndex: [Int32] = []
+    var sets: [Set<Double>] = []
     /// For node i, its weights are weightTarget/weightValue[weightStart[i] ..< weightStart[i + 1]].
     var weightStart: [Int32] = []
     var weightTarget: [Int32] = []
@@ -69,6 +72,7 @@ struct TreeForest {
             default: throw KernelError("unknown node mode '\(modes[i])'")
             }
             mode.append(m)
+            setIndex.append(-1)
             threshold.append(values[i])
             missingTrue.append(i < missing.count && missing[i] == 1)
             if m == .leaf {
@@ -144,6 +148,7 @@ struct TreeForest {
             case .gt: go = v > t
             case .eq: go = v == t
             case .neq: go = v != t
+            case .member: go = sets[Int(setIndex[i])].contains(v)
             case .leaf: return i
             }
             i = Int(go || (missingTrue[i] && v.isNaN) ? trueChild[i] : falseChild[i])

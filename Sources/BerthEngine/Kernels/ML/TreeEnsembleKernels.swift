@@ -41,6 +41,14 @@ struct TreeEnsembleRegressorKernel {
     let base: [Double]
     let transform: PostTransform
 
+    init(forest: TreeForest, targets: Int, aggregate: TreeForest.Aggregate, base: [Double], transform: PostTransform) {
+        self.forest = forest
+        self.targets = targets
+        self.aggregate = aggregate
+        self.base = base
+        self.transform = transform
+    }
+
     init(_ node: Node) throws {
         targets = try node.int("n_targets", default: 1)
         guard targets > 0 else { throw KernelError("n_targets must be positive") }

@@ -29,10 +29,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,40 +39,24 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import berthpy  # noqa: E402
+from berthpy import OrtTimer as OrtRunner, latency_stats as stats, run_berth_perf  # noqa: E402
+
+REPO_ROOT = berthpy.REPO_ROOT
 GEN_DIR = REPO_ROOT / "examples" / "generated"
 PERCENTILE_METHOD = "nearest-rank"  # same as berth perf (LatencyStats)
-
-
-def nearest_rank(sorted_ms: np.ndarray, p: float) -> float:
-    """s[ceil(p/100*n) - 1], clamped: the nearest-rank method berth perf uses."""
-    rank = int(np.ceil(p / 100.0 * len(sorted_ms)))
-    return float(sorted_ms[min(len(sorted_ms) - 1, max(0, rank - 1))])
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def load_make_examples():
-    path = REPO_ROOT / "scripts" / "make_examples.py"
-    spec = importlib.util.spec_from_file_location("berth_make_examples", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def find_berth(explicit: str | None) -> Path:
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get("BERTH_BIN")
-    if env:
-        return Path(env)
-    for cand in (REPO_ROOT / ".build" / "release" / "berth", REPO_ROOT / ".build" / "debug" / "berth"):
-        if cand.exists():
-            return cand
-    sys.exit("berth binary not found: pass --berth PATH, set BERTH_BIN, or `swift build -c release`")
+    p = berthpy.find_berth(explicit)
+    if p is None:
+        sys.exit("berth binary not found: pass --berth PATH, set BERTH_BIN, or `swift build -c release --product berth`")
+    return p
 
 
 def ensure_models(names: list[str]) -> dict[str, Path]:
@@ -82,19 +64,11 @@ def ensure_models(names: list[str]) -> dict[str, Path]:
     missing = [n for n, p in paths.items() if not p.exists()
                or (n == "transformer" and not p.with_name(p.name + ".data").exists())]
     if missing:
-        mk = load_make_examples()
+        mk = berthpy.load_script("make_examples")
         for n in missing:
             log(f"generating {paths[n]}")
             mk.GENERATED[n](paths[n])
     return paths
-
-
-def stats(times_ms: list[float], batch: int) -> dict:
-    a = np.sort(np.asarray(times_ms, dtype=np.float64))
-    p50, p90, p99 = (nearest_rank(a, p) for p in (50, 90, 99))
-    mean = float(a.mean())
-    return {"mean_ms": mean, "p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99),
-            "throughput": batch / (mean / 1000.0) if mean > 0 else float("inf"), "iterations": len(a)}
 
 
 def random_inputs(model_path: Path, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -129,40 +103,6 @@ def random_inputs(model_path: Path, batch: int, seed: int = 0) -> dict[str, np.n
         else:
             feeds[vi.name] = rng.standard_normal(shape).astype(dtype)
     return feeds
-
-
-class OrtRunner:
-    def __init__(self, model: Path, threads: int):
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
-
-    def time_once(self, feeds) -> float:
-        t0 = time.perf_counter()
-        self.sess.run(None, feeds)
-        return (time.perf_counter() - t0) * 1000.0
-
-
-def run_berth_perf(berth: Path, model: Path, batch: int, threads: int, iters: int, warmup: int) -> dict:
-    cmd = [str(berth), "perf", str(model), "--batch", str(batch), "--threads", str(threads),
-           "--iterations", str(iters), "--warmup", str(warmup), "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        raise RuntimeError(f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
-    for line in reversed(proc.stdout.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                break
-    try:
-        return json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        raise RuntimeError(f"no JSON object in berth perf output: {proc.stdout[-500:]!r}")
 
 
 def main(argv=None) -> int:

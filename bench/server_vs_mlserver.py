@@ -29,7 +29,6 @@ Usage (see bench/README.md):
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shlex
@@ -45,7 +44,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import berthpy  # noqa: E402
+
+REPO_ROOT = berthpy.REPO_ROOT
 MODEL_NAME = "digits"
 
 # How `berth serve` is started. {berth}, {repo} (a Triton-style repository holding
@@ -76,25 +78,11 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def load_make_examples():
-    path = REPO_ROOT / "scripts" / "make_examples.py"
-    spec = importlib.util.spec_from_file_location("berth_make_examples", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def find_berth(explicit: str | None) -> Path:
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get("BERTH_BIN")
-    if env:
-        return Path(env)
-    for cand in (REPO_ROOT / ".build" / "release" / "berth", REPO_ROOT / ".build" / "debug" / "berth"):
-        if cand.exists():
-            return cand
-    sys.exit("berth binary not found: pass --berth PATH, set BERTH_BIN, or `swift build -c release --product berth`")
+    p = berthpy.find_berth(explicit)
+    if p is None:
+        sys.exit("berth binary not found: pass --berth PATH, set BERTH_BIN, or `swift build -c release --product berth`")
+    return p
 
 
 def free_port() -> int:
@@ -232,7 +220,7 @@ def main(argv=None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="berth-vs-mlserver-"))
     log(f"work dir {work}")
-    mk = load_make_examples()
+    mk = berthpy.load_script("make_examples")
     digits = mk.build_digits(work / "onnx", verbose=False)
     log(f"ONNX model {digits['model']} (test accuracy {digits['accuracy']:.4f})")
 

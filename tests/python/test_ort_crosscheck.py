@@ -10,9 +10,6 @@ must match exactly; dtypes and shapes must match exactly.
 """
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,48 +19,26 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import berthpy  # noqa: E402
+
+REPO_ROOT = berthpy.REPO_ROOT
 ATOL = 1e-4
 RUN_TIMEOUT_S = 600
 
-
-def _load_make_examples():
-    path = REPO_ROOT / "scripts" / "make_examples.py"
-    spec = importlib.util.spec_from_file_location("berth_make_examples", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-mk = _load_make_examples()
+mk = berthpy.load_script("make_examples")
 
 
 # ---------------------------------------------------------------------------
 # fixtures
 
 
-def _find_berth() -> Path | None:
-    env = os.environ.get("BERTH_BIN")
-    if env:
-        return Path(env)
-    for cand in (REPO_ROOT / ".build" / "release" / "berth", REPO_ROOT / ".build" / "debug" / "berth"):
-        if cand.exists():
-            return cand
-    return None
-
-
 @pytest.fixture(scope="session")
 def berth_bin() -> Path:
-    p = _find_berth()
-    if p is None:
-        pytest.fail(
-            "berth binary not found: set BERTH_BIN or build it "
-            f"(swift build -c release) so {REPO_ROOT}/.build/release/berth or .build/debug/berth exists",
-            pytrace=False,
-        )
-    if not (p.is_file() and os.access(p, os.X_OK)):
-        pytest.fail(f"BERTH_BIN={p} is not an executable file", pytrace=False)
+    p = berthpy.find_berth()
+    problem = berthpy.check_executable(p)
+    if problem:
+        pytest.fail(problem, pytrace=False)
     return p
 
 
@@ -84,20 +59,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
 def run_berth(berth: Path, model: Path, inputs: dict[str, np.ndarray], work: Path):
     """Run `berth run`; returns (CompletedProcess, {output name: array})."""
     work.mkdir(parents=True, exist_ok=True)
-    out_dir = work / "out"
-    out_dir.mkdir(exist_ok=True)
-    cmd = [str(berth), "run", str(model)]
-    for name, arr in inputs.items():
-        f = work / f"in_{len(cmd)}.npy"
-        np.save(f, arr)
-        cmd += ["--input", f"{name}={f}"]
-    cmd += ["--output-dir", str(out_dir)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
-    outputs = {}
-    if proc.returncode == 0:
-        for f in out_dir.glob("*.npy"):
-            outputs[f.stem] = np.load(f)
-    return proc, outputs
+    return berthpy.berth_run(berth, model, inputs, work / "out", timeout=RUN_TIMEOUT_S)
 
 
 def run_ort(model: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -1,0 +1,169 @@
+"""Small helpers shared by Berth's Python scripts, tests and benchmarks.
+
+Import it from anywhere in the repo with
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[N] / "scripts"))
+    import berthpy
+
+(N = 1 for files in bench/ or scripts/, 2 for tests/python/).
+
+  REPO_ROOT             the repository root (a Path)
+  find_berth(explicit)  the berth binary: `explicit`, else $BERTH_BIN, else .build/release/berth,
+                        else .build/debug/berth; None if none of them exists
+  load_script(name)     imports scripts/<name>.py as a module (e.g. "make_examples")
+  berth_run(...)        `berth run MODEL --input NAME=FILE.npy ... --output-dir DIR`, outputs loaded
+  run_berth_perf(...)   `berth perf --json`, parsed
+  nearest_rank(a, p)    the nearest-rank percentile berth perf uses
+  latency_stats(ms, b)  mean/p50/p90/p99/throughput of per-run times, as berth perf reports them
+  OrtTimer(model, t)    an ONNX Runtime session set up as the benchmarks time it
+  safe_output_name(n)   the file stem `berth run --output-dir` writes output `n` to
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS_DIR = REPO_ROOT / "scripts"
+BUILD_CANDIDATES = (REPO_ROOT / ".build" / "release" / "berth", REPO_ROOT / ".build" / "debug" / "berth")
+BERTH_NOT_FOUND = ("berth binary not found: set BERTH_BIN or build it (swift build -c release --product berth) "
+                   f"so {REPO_ROOT}/.build/release/berth or .build/debug/berth exists")
+
+
+def find_berth(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The berth binary: `explicit`, else $BERTH_BIN, else the release build, else the debug build.
+
+    An explicit path or $BERTH_BIN is returned as given even if it does not exist (so the caller
+    can name it in its error); None means no candidate was found.
+    """
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("BERTH_BIN")
+    if env:
+        return Path(env)
+    for cand in BUILD_CANDIDATES:
+        if cand.exists():
+            return cand
+    return None
+
+
+def check_executable(path: Path | None) -> str | None:
+    """None if `path` is an executable file, else a message saying what is wrong."""
+    if path is None:
+        return BERTH_NOT_FOUND
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        return f"berth binary {path} is not an executable file"
+    return None
+
+
+_loaded: dict[str, ModuleType] = {}
+
+
+def load_script(name: str) -> ModuleType:
+    """Imports scripts/<name>.py (once per process) and returns the module."""
+    if name in _loaded:
+        return _loaded[name]
+    path = SCRIPTS_DIR / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"berth_{name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    _loaded[name] = mod
+    return mod
+
+
+def nearest_rank(sorted_values, p: float) -> float:
+    """sorted[ceil(p/100*n) - 1], clamped: the nearest-rank percentile `berth perf` uses."""
+    import math
+    n = len(sorted_values)
+    rank = int(math.ceil(p / 100.0 * n))
+    return float(sorted_values[min(n - 1, max(0, rank - 1))])
+
+
+def berth_run(berth: Path, model: Path, inputs: dict, out_dir: Path, extra: list[str] | None = None,
+              timeout: float = 600):
+    """Runs `berth run MODEL --input NAME=FILE ... --output-dir out_dir`.
+
+    `inputs` maps input names to .npy paths or to arrays (saved into out_dir's parent first).
+    Returns (CompletedProcess, {file stem: array}) - the stem is safe_output_name(output name).
+    """
+    import numpy as np
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [str(berth), "run", str(model)]
+    for k, (name, value) in enumerate(inputs.items()):
+        if not isinstance(value, (str, os.PathLike)):
+            f = out_dir.parent / f"{out_dir.name}.in{k}.npy"
+            np.save(f, value, allow_pickle=False)
+            value = f
+        cmd += ["--input", f"{name}={value}"]
+    cmd += ["--output-dir", str(out_dir), *(extra or [])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    outputs = {}
+    if proc.returncode == 0:
+        for f in out_dir.glob("*.npy"):
+            outputs[f.stem] = np.load(f, allow_pickle=False)
+    return proc, outputs
+
+
+def latency_stats(times_ms, batch: int) -> dict:
+    """mean/p50/p90/p99 (nearest-rank) in ms and rows/s over per-run wall times, like `berth perf --json`."""
+    a = sorted(float(t) for t in times_ms)
+    mean = sum(a) / len(a)
+    p50, p90, p99 = (nearest_rank(a, p) for p in (50, 90, 99))
+    return {"mean_ms": mean, "p50_ms": p50, "p90_ms": p90, "p99_ms": p99,
+            "throughput": batch / (mean / 1000.0) if mean > 0 else float("inf"), "iterations": len(a)}
+
+
+class OrtTimer:
+    """ONNX Runtime on CPU as the benchmarks run it: intra_op_num_threads=T, inter_op_num_threads=1,
+    sequential execution, ORT_ENABLE_ALL; time_once() returns one sess.run() in ms."""
+
+    def __init__(self, model, threads: int):
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        self.sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+
+    def time_once(self, feeds) -> float:
+        import time
+        t0 = time.perf_counter()
+        self.sess.run(None, feeds)
+        return (time.perf_counter() - t0) * 1000.0
+
+
+def run_berth_perf(berth: Path, model: Path, batch: int, threads: int, iterations: int, warmup: int,
+                   extra: list[str] | None = None, timeout: float = 1800) -> dict:
+    """Runs `berth perf MODEL --batch B --threads T --iterations N --warmup W --json` and parses its JSON."""
+    cmd = [str(berth), "perf", str(model), "--batch", str(batch), "--threads", str(threads),
+           "--iterations", str(iterations), "--warmup", str(warmup), "--json", *(extra or [])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
+    for line in reversed(proc.stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                break
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError(f"no JSON object in berth perf output: {proc.stdout[-500:]!r}")
+
+
+def safe_output_name(name: str) -> str:
+    """The file stem `berth run --output-dir` uses: letters, digits, `_`, `-`, `.` kept, others -> `_`."""
+    return "".join(c if (c.isalpha() or c.isdigit() or c in "_-.") else "_" for c in name)

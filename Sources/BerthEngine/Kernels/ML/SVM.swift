@@ -44,7 +44,7 @@ struct SVMKernelFunction {
         }
         let alpha: Float = kind == .linear ? 1 : gamma
         let constant: Float = kind == .linear ? c : coef0
-        var out = mlGemmTransB(x, rows: rows, k: k, v, n: n, alpha: alpha, bias: constant != 0 ? [constant] : [])
+        var out = mlFusedGemmTransB(x, rows: rows, k: k, v, n: n, alpha: alpha, constant: constant)
         switch kind {
         case .poly:
             if degree == 2 { for i in out.indices { out[i] = out[i] * out[i] } }
@@ -270,11 +270,34 @@ struct SVMRegressorKernel {
         var y: [Float]
         if vectorCount > 0 {
             let k = function.apply(xs, rows: m.rows, k: features, supportVectors, n: vectorCount, c: 0)
-            y = mlGemmTransB(k, rows: m.rows, k: vectorCount, Array(coefficients.prefix(vectorCount)), n: 1, bias: [rho[0]])
+            y = mlFusedGemmTransB(k, rows: m.rows, k: vectorCount, Array(coefficients.prefix(vectorCount)), n: 1, alpha: 1, constant: rho[0])
         } else {
             y = function.apply(xs, rows: m.rows, k: features, coefficients, n: 1, c: rho[0])
         }
         if oneClass { for i in y.indices { y[i] = y[i] > 0 ? 1 : -1 } }
         return Tensor(unchecked: [m.rows, 1], storage: .float32(y))
     }
+}
+
+/// alpha·(X·Vᵀ) + constant with each dot product one fused multiply-add chain along k — the order of
+/// ONNX Runtime's MLAS kernels — rather than BLAS's blocked order: SVM decision values are
+/// differences of large sums, and Platt scaling amplifies rounding differences into probabilities.
+func mlFusedGemmTransB(_ x: [Float], rows: Int, k: Int, _ v: [Float], n: Int, alpha: Float, constant: Float) -> [Float] {
+    var out = [Float](repeating: 0, count: rows * n)
+    x.withUnsafeBufferPointer { xp in
+        v.withUnsafeBufferPointer { vp in
+            out.withUnsafeMutableBufferPointer { op in
+                for r in 0..<rows {
+                    let xr = xp.baseAddress! + r * k
+                    for j in 0..<n {
+                        let vj = vp.baseAddress! + j * k
+                        var acc: Float = 0
+                        for f in 0..<k { acc = acc.addingProduct(xr[f], vj[f]) }
+                        op[r * n + j] = constant != 0 ? constant.addingProduct(acc, alpha) : acc * alpha
+                    }
+                }
+            }
+        }
+    }
+    return out
 }

@@ -129,29 +129,50 @@ struct TreeForest {
             for (t, v) in list { weightTarget.append(t); weightValue.append(v) }
         }
         weightStart.append(Int32(weightTarget.count))
+        pack()
+    }
+
+    /// One node as evaluation reads it: everything a step needs in one cache line.
+    struct PackedNode {
+        var threshold: Double
+        var feature: Int32
+        var trueChild: Int32
+        var falseChild: Int32
+        var setIndex: Int32
+        var mode: Mode
+        var missingTrue: Bool
+    }
+
+    /// The nodes packed for evaluation (built by ``pack()`` after loading).
+    var packed: [PackedNode] = []
+
+    mutating func pack() {
+        packed = (0..<mode.count).map {
+            PackedNode(threshold: threshold[$0], feature: feature[$0], trueChild: trueChild[$0], falseChild: falseChild[$0],
+                       setIndex: setIndex[$0], mode: mode[$0], missingTrue: missingTrue[$0])
+        }
     }
 
     /// The leaf that row `x` reaches in the tree rooted at `root`.
     @inline(__always)
-    func leaf(_ root: Int32, _ x: UnsafePointer<Double>) -> Int {
+    func leaf(_ root: Int32, _ x: UnsafePointer<Double>, _ nodes: UnsafePointer<PackedNode>) -> Int {
         var i = Int(root)
         while true {
-            let m = mode[i]
-            if m == .leaf { return i }
-            let v = x[Int(feature[i])]
-            let t = threshold[i]
+            let node = nodes[i]
+            let v = x[Int(node.feature)]
+            let t = node.threshold
             let go: Bool
-            switch m {
+            switch node.mode {
             case .leq: go = v <= t
             case .lt: go = v < t
             case .gte: go = v >= t
             case .gt: go = v > t
             case .eq: go = v == t
             case .neq: go = v != t
-            case .member: go = sets[Int(setIndex[i])].contains(v)
+            case .member: go = sets[Int(node.setIndex)].contains(v)
             case .leaf: return i
             }
-            i = Int(go || (missingTrue[i] && v.isNaN) ? trueChild[i] : falseChild[i])
+            i = Int(go || (node.missingTrue && v.isNaN) ? node.trueChild : node.falseChild)
         }
     }
 }

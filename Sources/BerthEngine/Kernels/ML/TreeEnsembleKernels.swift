@@ -19,16 +19,18 @@ private func forEachRow(_ forest: TreeForest, _ x: Tensor, outputs: Int, aggrega
     let roundToFloat = !(forest.doublePrecision || x.dtype == .float64)
     let work = forest.roots.count * Swift.max(1, m.rows)
     xs.withUnsafeBufferPointer { xp in
-        func run(_ range: Range<Int>) {
-            var scores = TreeScores(outputs, roundToFloat: roundToFloat)
-            for r in range {
-                scores.reset()
-                let row = xp.baseAddress! + r * m.features
-                for root in forest.roots { scores.add(forest, leaf: forest.leaf(root, row), aggregate) }
-                body(r, &scores)
+        forest.packed.withUnsafeBufferPointer { np in
+            func run(_ range: Range<Int>) {
+                var scores = TreeScores(outputs, roundToFloat: roundToFloat)
+                for r in range {
+                    scores.reset()
+                    let row = xp.baseAddress! + r * m.features
+                    for root in forest.roots { scores.add(forest, leaf: forest.leaf(root, row, np.baseAddress!), aggregate) }
+                    body(r, &scores)
+                }
             }
+            if work < 4096 || m.rows < 2 { run(0..<m.rows) } else { pool.parallelFor(m.rows, minChunk: 16, run) }
         }
-        if work < 4096 || m.rows < 2 { run(0..<m.rows) } else { pool.parallelFor(m.rows, minChunk: 16, run) }
     }
     return m.rows
 }

@@ -80,6 +80,7 @@ extension TreeForest {
             }
         }
         for r in roots where parents[r] != 0 { throw KernelError("tree root \(r) has a parent") }
+        pack()
     }
 }
 

@@ -215,6 +215,111 @@ final class V2ProtocolTests: XCTestCase {
         await h.stop()
     }
 
+    /// `GET /metrics` lines of the form `name{labels} value`, as `name{labels}` → value.
+    static func metricSamples(_ h: ServerHarness) async throws -> [String: Double] {
+        let r = try await h.request(.get, "/metrics")
+        let text = String(buffer: r.body ?? ByteBuffer())
+        var out: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let v = Double(line[line.index(after: space)...]) else { continue }
+            out[String(line[..<space])] = v
+        }
+        return out
+    }
+
+    static func hasSeries(_ samples: [String: Double], model: String, version: String) -> Bool {
+        samples.keys.contains { $0.contains(#"model="\#(model)",version="\#(version)""#) }
+    }
+
+    func testMetricsContentTypeAndIdlePendingGauge() async throws {
+        let h = try await ServerHarness.start(root: try ServerHarness.makeRepository(models: ["digits": [1]]))
+        let ok = Self.jsonRequest(Self.randomRows(1, seed: 1), rows: 1)
+        for _ in 0..<50 {
+            let status = try await h.post("/v2/models/digits/infer", json: ok).status
+            XCTAssertEqual(status, .ok)
+        }
+        let r = try await h.request(.get, "/metrics")
+        XCTAssertEqual(r.status, .ok)
+        XCTAssertEqual(r.headers[.contentType], "text/plain; version=0.0.4; charset=utf-8")
+        XCTAssertEqual(r.headers[.contentType], ServerMetrics.contentType)
+        let s = try await Self.metricSamples(h)
+        XCTAssertEqual(s[#"berth_inference_requests_total{model="digits",version="1",outcome="success",reason=""}"#], 50)
+        XCTAssertEqual(s[#"berth_inference_pending_requests{model="digits",version="1"}"#], 0, "no request waits")
+        await h.stop()
+    }
+
+    func testUnloadRemovesMetricSeries() async throws {
+        let root = try ServerHarness.makeRepository(models: ["digits": [1]])
+        let h = try await ServerHarness.start(root: root, control: .explicit, startupModels: ["digits"])
+        let ok = Self.jsonRequest(Self.randomRows(1, seed: 1), rows: 1)
+        let status = try await h.post("/v2/models/digits/infer", json: ok).status
+        XCTAssertEqual(status, .ok)
+        let before = try await Self.metricSamples(h)
+        XCTAssertTrue(Self.hasSeries(before, model: "digits", version: "1"))
+        let unload = try await h.request(.post, "/v2/repository/models/digits/unload").status
+        XCTAssertEqual(unload, .ok)
+        let after = try await Self.metricSamples(h)
+        XCTAssertFalse(Self.hasSeries(after, model: "digits", version: "1"), "an unloaded version reports no series")
+        // Loading again starts fresh series.
+        let load = try await h.request(.post, "/v2/repository/models/digits/load").status
+        XCTAssertEqual(load, .ok)
+        _ = try await h.post("/v2/models/digits/infer", json: ok)
+        let again = try await Self.metricSamples(h)
+        XCTAssertEqual(again[#"berth_inference_requests_total{model="digits",version="1",outcome="success",reason=""}"#], 1)
+        await h.stop()
+    }
+
+    func testPollRemovesMetricSeriesOfReplacedAndRemovedVersions() async throws {
+        let root = try ServerHarness.makeRepository(models: ["digits": [1]])
+        let h = try await ServerHarness.start(root: root, control: .poll, pollInterval: .milliseconds(100))
+        let ok = Self.jsonRequest(Self.randomRows(1, seed: 1), rows: 1)
+        func version() async throws -> String? {
+            try ServerHarness.json(try await h.post("/v2/models/digits/infer", json: ok))["model_version"] as? String
+        }
+        let v1 = try await version()
+        XCTAssertEqual(v1, "1")
+        // The version policy (latest 1) replaces version 1 by version 2.
+        try ServerHarness.addVersion(root: root, model: "digits", version: 2)
+        let switched = try await ServerHarness.eventually { try await version() == "2" }
+        XCTAssertTrue(switched)
+        let replaced = try await ServerHarness.eventually {
+            !Self.hasSeries(try await Self.metricSamples(h), model: "digits", version: "1")
+        }
+        XCTAssertTrue(replaced, "version 1's series go when the policy unloads it")
+        let current = try await Self.metricSamples(h)
+        XCTAssertTrue(Self.hasSeries(current, model: "digits", version: "2"))
+        // Removing the model from the repository unloads it and its series.
+        try FileManager.default.removeItem(at: root.appendingPathComponent("digits"))
+        let removed = try await ServerHarness.eventually {
+            !Self.hasSeries(try await Self.metricSamples(h), model: "digits", version: "2")
+        }
+        XCTAssertTrue(removed, "a model removed from the repository reports no series")
+        await h.stop()
+    }
+
+    func testUnloadWaitsForRequestsInFlight() async throws {
+        // A slow model (large batch) keeps requests in flight while it is unloaded: each of them
+        // completes, and only later requests see the model gone.
+        let root = try ServerHarness.makeRepository(models: ["digits": [1]])
+        let h = try await ServerHarness.start(root: root, control: .explicit, startupModels: ["digits"])
+        let big = Self.jsonRequest(Self.randomRows(512, seed: 5), rows: 512)
+        let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+            for _ in 0..<8 { group.addTask { try await h.post("/v2/models/digits/infer", json: big).status } }
+            try await Task.sleep(for: .milliseconds(20))
+            let unload = try await h.request(.post, "/v2/repository/models/digits/unload").status
+            XCTAssertEqual(unload, .ok)
+            var out: [HTTPResponse.Status] = []
+            for try await s in group { out.append(s) }
+            return out
+        }
+        // A request either finished on the loaded model or arrived after the unload: never a 500
+        // or a dropped connection.
+        for s in statuses { XCTAssertTrue(s == .ok || s == .serviceUnavailable, "\(s)") }
+        let s = try await Self.metricSamples(h)
+        XCTAssertFalse(Self.hasSeries(s, model: "digits", version: "1"))
+        await h.stop()
+    }
+
     func testPollLoadsNewVersionsAndUnloadsRemovedOnes() async throws {
         let root = try ServerHarness.makeRepository(models: ["digits": [1]])
         let h = try await ServerHarness.start(root: root, control: .poll, pollInterval: .milliseconds(100))

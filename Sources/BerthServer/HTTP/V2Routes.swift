@@ -47,7 +47,7 @@ struct V2Routes: Sendable {
         }
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
-            headers[.contentType] = "text/plain; version=0.0.4"
+            headers[.contentType] = ServerMetrics.contentType
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
     }
@@ -57,10 +57,12 @@ struct V2Routes: Sendable {
     func infer(_ req: Request, model: String, version: String?) async -> Response {
         let start = monotonicNanos()
         var servable: Servable?
+        // The version is held until the request recorded its metrics: an unload drains it first.
+        defer { servable?.release() }
         var rows = 1
         do {
             let body = try await ResponseFactory.collect(req, limit: configuration.maxBodySize)
-            let s = try manager.servable(model: model, version: version)
+            let s = try manager.acquire(model: model, version: version)
             servable = s
             var headerLength: Int?
             if let h = req.headers[InferenceResponse.headerLengthField] {

@@ -103,10 +103,11 @@ final class Batcher: @unchecked Sendable {
                 return
             }
             queue.append(Job(feeds: feeds, rows: rows, key: key, enqueued: monotonicNanos(), continuation: c))
-            let n = queue.count
+            // Set under the lock, like the worker does when it takes jobs: set after unlocking, a
+            // stale count could land after the worker's and leave the gauge at 1 with an empty queue.
+            metrics.setPending(model: model, version: version, count: queue.count)
             cond.signal()
             cond.unlock()
-            metrics.setPending(model: model, version: version, count: n)
         }
     }
 

@@ -75,6 +75,17 @@ public actor ModelManager {
         throw ServerError.notReady(model: model, version: nil, state: states.isEmpty ? "no versions" : states.joined(separator: "; "))
     }
 
+    /// Like ``servable(model:version:)``, but also registers the caller as a request holding the
+    /// servable: an unload waits for it until ``Servable/release()``. A servable that began
+    /// draining between the lookup and the registration was already replaced in the serving
+    /// table, so the lookup is repeated.
+    public nonisolated func acquire(model: String, version: String?) throws -> Servable {
+        while true {
+            let s = try servable(model: model, version: version)
+            if s.acquire() { return s }
+        }
+    }
+
     /// The ready version numbers of a model, ascending (404 when the model is unknown).
     public nonisolated func readyVersions(model: String) throws -> [Int] {
         guard let slots = table.withLock({ $0[model] }) else { throw ServerError.modelNotFound(model) }
@@ -200,9 +211,17 @@ public actor ModelManager {
             await previous?.value
             do { try await op(); return .success(()) } catch { return .failure(error) }
         }
-        chains[name] = Task { _ = await task.value }
-        try await task.value.get()
+        let tail = Task { _ = await task.value }
+        chains[name] = tail
+        let result = await task.value
+        // Nothing queued behind this operation: forget the chain, so that names clients make up
+        // (load requests for unknown models) do not accumulate.
+        if chains[name] == tail { chains[name] = nil }
+        try result.get()
     }
+
+    /// Models with an operation queued or running (tests check that finished ones are forgotten).
+    var operationChainCount: Int { chains.count }
 
     private func setSlot(_ name: String, _ version: Int, _ slot: Slot?) {
         table.withLock { t in
@@ -242,7 +261,9 @@ public actor ModelManager {
                 failedFingerprints["\(name)/\(v)"] = nil
                 logger.info("model ready", metadata: ["model": "\(name)", "version": "\(v)",
                                                       "max_batch_size": "\(servable.maxBatchSize)"])
-                if let old = current?.servable, current?.state == .ready { await old.batcher.shutdown() }
+                // The same version from new files: drain the old servable; the version's metric
+                // series carry on with the new one.
+                if let old = current?.servable, current?.state == .ready { await old.drain() }
             } catch {
                 let why = (error as? ServerError)?.description ?? (error as? EngineError)?.description ?? "\(error)"
                 errors.append("version \(v): \(why)")
@@ -256,11 +277,14 @@ public actor ModelManager {
         let others = (table.withLock { $0[name] } ?? [:]).filter { !wanted.contains($0.key) }
         for (v, slot) in others {
             guard let s = slot.servable, slot.state == .ready else {
-                if !available.keys.contains(v) { setSlot(name, v, nil) }
+                if !available.keys.contains(v) {
+                    setSlot(name, v, nil)
+                    metrics.removeSeries(model: name, version: String(v))
+                }
                 continue
             }
             setSlot(name, v, Slot(state: .unloading, servable: nil))
-            await s.batcher.shutdown()
+            await retire(s, name: name, version: v)
             setSlot(name, v, available.keys.contains(v) ? Slot(state: .unavailable, reason: "unloaded by version policy") : nil)
             logger.info("model version unloaded", metadata: ["model": "\(name)", "version": "\(v)"])
         }
@@ -273,11 +297,19 @@ public actor ModelManager {
         }
         for (v, slot) in slots {
             setSlot(name, v, Slot(state: .unloading, servable: nil))
-            if let s = slot.servable { await s.batcher.shutdown() }
+            await retire(slot.servable, name: name, version: v)
             setSlot(name, v, Slot(state: .unavailable, reason: "unloaded"))
         }
         if forget { table.withLock { $0[name] = nil } }
         logger.info("model unloaded", metadata: ["model": "\(name)"])
+    }
+
+    /// Takes a version out of service after it left the serving table: waits for the requests
+    /// holding it, stops its batcher, then removes its metric series (after the last request
+    /// recorded, so none comes back).
+    private func retire(_ servable: Servable?, name: String, version: Int) async {
+        if let servable { await servable.drain() }
+        metrics.removeSeries(model: name, version: String(version))
     }
 
     private nonisolated func makeServable(_ name: String, _ version: Int, config: ModelConfig, fingerprint: String) async throws -> Servable {

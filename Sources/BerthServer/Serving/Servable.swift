@@ -4,7 +4,8 @@ import Foundation
 import Logging
 
 /// One loaded, warmed-up model version (TF Serving's "servable"): the session, its batcher and
-/// its statistics. Immutable; the ``ModelManager`` swaps servables, never mutates them.
+/// its statistics. Immutable; the ``ModelManager`` swaps servables, never mutates them. A request
+/// holds the servable between ``acquire()`` and ``release()``; ``drain()`` waits for those.
 public final class Servable: Sendable {
     /// The model name.
     public let model: String
@@ -21,6 +22,7 @@ public final class Servable: Sendable {
     /// The repository fingerprint of the files it was loaded from.
     public let fingerprint: String
     let batcher: Batcher
+    private let gate = RequestGate()
 
     init(model: String, version: Int, session: Session, config: ModelConfig, fingerprint: String,
          metrics: ServerMetrics, logger: Logger) {
@@ -35,6 +37,22 @@ public final class Servable: Sendable {
         self.batcher = Batcher(model: model, version: String(version), session: session, maxBatchSize: maxBatchSize,
                                batching: config.dynamicBatching ?? .init(), instances: config.instanceCount,
                                stats: stats, metrics: metrics, logger: logger)
+    }
+
+    /// Registers a request using this servable; false once it is draining (look it up again).
+    func acquire() -> Bool { gate.enter() }
+
+    /// Ends a request registered by ``acquire()``.
+    func release() { gate.leave() }
+
+    /// Requests holding the servable right now.
+    var requestsInFlight: Int { gate.count }
+
+    /// Refuses new requests, waits until every request holding the servable has finished
+    /// (including recording its metrics), then stops the batcher's workers.
+    func drain() async {
+        await gate.closeAndWait()
+        await batcher.shutdown()
     }
 
     /// The version as the protocol spells it.

@@ -1,0 +1,78 @@
+import BerthEngine
+@testable import BerthServer
+import BerthTensor
+import Foundation
+import Logging
+import XCTest
+
+final class BatcherTests: XCTestCase {
+    private func pendingGauge(_ metrics: ServerMetrics, model: String = "digits", version: String = "1") -> Double? {
+        let prefix = #"berth_inference_pending_requests{model="\#(model)",version="\#(version)"} "#
+        for line in metrics.exposition().split(separator: "\n") where line.hasPrefix(prefix) {
+            return Double(line.dropFirst(prefix.count))
+        }
+        return nil
+    }
+
+    private func makeBatcher(_ session: Session, metrics: ServerMetrics, maxBatchSize: Int = 32,
+                             delayUs: Int = 0) -> Batcher {
+        var logger = Logger(label: "berth.test")
+        logger.logLevel = .warning
+        return Batcher(model: "digits", version: "1", session: session, maxBatchSize: maxBatchSize,
+                       batching: .init(maxQueueDelayMicroseconds: delayUs), instances: 1,
+                       stats: ModelStatistics(), metrics: metrics, logger: logger)
+    }
+
+    /// The pending gauge must read 0 whenever no request waits. The submitting thread used to set
+    /// the gauge after releasing the queue lock, so its stale count (1) could land after the
+    /// worker had taken the job and set 0, leaving the gauge at 1 on an idle server.
+    func testPendingGaugeIsZeroWhenIdle() async throws {
+        let session = try Session(contentsOf: ServerHarness.digitsModel)
+        let x = try session.sampleInputs(batch: 1)
+        for (maxBatch, delay) in [(32, 0), (0, 0), (32, 200)] {
+            let metrics = ServerMetrics()
+            let batcher = makeBatcher(session, metrics: metrics, maxBatchSize: maxBatch, delayUs: delay)
+            var stale = 0
+            let rounds = 300
+            for _ in 0..<rounds {
+                _ = try await batcher.submit(x)
+                if pendingGauge(metrics) != 0 { stale += 1 }
+            }
+            // Concurrent submitters too: once all are answered the queue is empty.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { for _ in 0..<25 { _ = try await batcher.submit(x) } }
+                }
+                try await group.waitForAll()
+            }
+            if pendingGauge(metrics) != 0 { stale += 1 }
+            XCTAssertEqual(stale, 0, "max_batch_size \(maxBatch), delay \(delay) µs: the idle gauge was not 0 "
+                           + "after \(stale) of \(rounds + 1) checks")
+            XCTAssertEqual(batcher.pending, 0)
+            await batcher.shutdown()
+        }
+    }
+
+    func testRequestGateDrainsInFlightRequests() async throws {
+        let gate = RequestGate()
+        XCTAssertTrue(gate.enter())
+        XCTAssertTrue(gate.enter())
+        let closed = Locked(false)
+        let drain = Task {
+            await gate.closeAndWait()
+            closed.withLock { $0 = true }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        XCTAssertFalse(gate.enter(), "a closing gate refuses new requests")
+        XCTAssertFalse(closed.withLock { $0 }, "two requests still hold the gate")
+        gate.leave()
+        try await Task.sleep(for: .milliseconds(50))
+        XCTAssertFalse(closed.withLock { $0 }, "one request still holds the gate")
+        gate.leave()
+        await drain.value
+        XCTAssertTrue(closed.withLock { $0 })
+        XCTAssertEqual(gate.count, 0)
+        // Closing an idle gate returns at once.
+        await RequestGate().closeAndWait()
+    }
+}

@@ -36,7 +36,9 @@ Runtime returns a list of dicts):
     rf_reg_v5, xgb_reg_v5   the same forests as ai.onnx.ml 5 `TreeEnsemble` (nodes_splits,
                        tree_roots, leaf_weights, nodes_modes as a uint8 tensor)
   XGBoost (onnxmltools, target opset 15 - its maximum): xgb_clf (3 classes), xgb_clf_binary, xgb_reg
-  LightGBM (onnxmltools, target opset 15): lgbm_clf_zipmap, lgbm_clf (3 classes), lgbm_clf_binary, lgbm_reg
+  LightGBM (onnxmltools, target opset 15): lgbm_clf_zipmap, lgbm_clf (3 classes), lgbm_clf_binary, lgbm_reg,
+    lgbm_reg_categorical (categorical splits as BRANCH_EQ chains that share nodes: DAG-shaped trees),
+    lgbm_reg_categorical_v5 (the same as ai.onnx.ml 5 TreeEnsemble: each chain one BRANCH_MEMBER node, a tree again)
   CatBoost (its own save_model(format="onnx"), always with ZipMap): catboost_clf_zipmap (3 classes),
     catboost_clf_binary_zipmap, catboost_reg
 
@@ -599,15 +601,18 @@ def rewrite_regressor_v3_double(model: onnx.ModelProto, forest) -> onnx.ModelPro
     return m
 
 
-_MODES = {"BRANCH_LEQ": 0, "BRANCH_LT": 1, "BRANCH_GTE": 2, "BRANCH_GT": 3, "BRANCH_EQ": 4, "BRANCH_NEQ": 5}
+_MODES = {"BRANCH_LEQ": 0, "BRANCH_LT": 1, "BRANCH_GTE": 2, "BRANCH_GT": 3, "BRANCH_EQ": 4, "BRANCH_NEQ": 5,
+          "BRANCH_MEMBER": 6}
 _AGG = {"AVERAGE": 0, "SUM": 1, "MIN": 2, "MAX": 3}
 _POST = {"NONE": 0, "SOFTMAX": 1, "LOGISTIC": 2, "SOFTMAX_ZERO": 3, "PROBIT": 4}
 
 
-def rewrite_regressor_v5(model: onnx.ModelProto) -> onnx.ModelProto:
+def rewrite_regressor_v5(model: onnx.ModelProto, members: bool = False) -> onnx.ModelProto:
     """A single-target TreeEnsembleRegressor (ai.onnx.ml 1/3) rewritten as ai.onnx.ml 5 TreeEnsemble.
 
-    v5 has no base_values: a nonzero base becomes an Add after the ensemble.
+    v5 has no base_values: a nonzero base becomes an Add after the ensemble. With `members`, a chain
+    of BRANCH_EQ nodes on one feature that share their true child (how onnxmltools writes a LightGBM
+    categorical split) becomes one BRANCH_MEMBER node; the chain's other nodes stay, unreachable.
     """
     m = onnx.ModelProto()
     m.CopyFrom(model)
@@ -627,25 +632,53 @@ def rewrite_regressor_v5(model: onnx.ModelProto) -> onnx.ModelProto:
     branch_ix, leaf_ix = {}, {}
     for i, (t, n) in enumerate(zip(tree_ids, node_ids)):
         (leaf_ix if modes[i] == "LEAF" else branch_ix)[(t, n)] = len(leaf_ix if modes[i] == "LEAF" else branch_ix)
-    feat, splits, vmodes, tids, tleaf, fids, fleaf, miss = [], [], [], [], [], [], [], []
-    roots = []
+    recs, roots = [], []  # one record per branch node: [feature, split, mode, members, true, false]
     for i, (t, n) in enumerate(zip(tree_ids, node_ids)):
         if modes[i] == "LEAF":
             continue
         if n == 0:
             roots.append(branch_ix[(t, n)])
-        feat.append(a["nodes_featureids"][i])
-        splits.append(vals[i])
-        vmodes.append(_MODES[modes[i]])
-        miss.append(int(missing[i]))
-        for child, ids, flags in ((a["nodes_truenodeids"][i], tids, tleaf), (a["nodes_falsenodeids"][i], fids, fleaf)):
-            j = key[(t, child)]
-            if modes[j] == "LEAF":
-                ids.append(leaf_ix[(t, child)])
-                flags.append(1)
+        false_child, members_of = a["nodes_falsenodeids"][i], None
+        if members and modes[i] == "BRANCH_EQ":
+            chain, j = [vals[i]], key[(t, false_child)]
+            while (modes[j] == "BRANCH_EQ" and a["nodes_featureids"][j] == a["nodes_featureids"][i]
+                   and a["nodes_truenodeids"][j] == a["nodes_truenodeids"][i]):
+                chain.append(vals[j])
+                false_child = a["nodes_falsenodeids"][j]
+                j = key[(t, false_child)]
+            if len(chain) > 1:
+                members_of = chain
             else:
-                ids.append(branch_ix[(t, child)])
-                flags.append(0)
+                false_child = a["nodes_falsenodeids"][i]
+        kids = []
+        for child in (a["nodes_truenodeids"][i], false_child):
+            j = key[(t, child)]
+            kids.append((1, leaf_ix[(t, child)]) if modes[j] == "LEAF" else (0, branch_ix[(t, child)]))
+        recs.append([a["nodes_featureids"][i], vals[i], "BRANCH_MEMBER" if members_of else modes[i], members_of,
+                     int(missing[i]), kids[0], kids[1]])
+    # keep the branch nodes reachable from the roots (a collapsed chain leaves its tail unreachable)
+    reach, stack = set(), list(roots)
+    while stack:
+        b = stack.pop()
+        if b in reach:
+            continue
+        reach.add(b)
+        stack += [ix for is_leaf, ix in recs[b][5:7] if not is_leaf]
+    new_ix = {b: k for k, b in enumerate(sorted(reach))}
+    roots = [new_ix[b] for b in roots]
+    feat, splits, vmodes, tids, tleaf, fids, fleaf, miss, member_values = [], [], [], [], [], [], [], [], []
+    for b in sorted(reach):
+        f, v, mode, mem, mi, (tl, ti), (fl, fi) = recs[b]
+        feat.append(f)
+        splits.append(v)
+        vmodes.append(_MODES[mode])
+        miss.append(mi)
+        if mem:
+            member_values += mem + [np.nan]
+        tleaf.append(tl)
+        tids.append(ti if tl else new_ix[ti])
+        fleaf.append(fl)
+        fids.append(fi if fl else new_ix[fi])
     assert len(roots) == len(set(tree_ids)), "a tree whose root is a leaf cannot be expressed here"
     leaves = sorted(leaf_ix, key=leaf_ix.get)
     in_type = next(i for i in m.graph.input if i.name == old.input[0]).type.tensor_type.elem_type
@@ -665,6 +698,9 @@ def rewrite_regressor_v5(model: onnx.ModelProto) -> onnx.ModelProto:
         leaf_targetids=[0] * len(leaves),
         leaf_weights=numpy_helper.from_array(np.asarray([leaf_w.get(k, 0.0) for k in leaves], sdt)),
     )
+    if member_values:
+        new.attribute.append(helper.make_attribute(
+            "membership_values", numpy_helper.from_array(np.asarray(member_values, sdt))))
     nodes = [new]
     if any(base):
         m.graph.initializer.append(numpy_helper.from_array(np.asarray(base, sdt), name=out + "_base"))
@@ -703,7 +739,7 @@ def b_rf_reg_v5(name):
     model = rewrite_regressor_v5(built.model)
     rows = float_rows(X, rng_for(name), ROWS, thresholds=tree_thresholds(model), nan=True)
     return Built(model, {"input": rows}, "regression", "rewrite", "RandomForestRegressor",
-                 "ai.onnx.ml 5 TreeEnsemble (aggregate AVERAGE via skl2onnx's weights, BRANCH_LEQ)")
+                 "ai.onnx.ml 5 TreeEnsemble (aggregate SUM over leaf weights skl2onnx pre-divides by n_trees, BRANCH_LEQ)")
 
 
 # ---------------------------------------------------------------------------
@@ -767,6 +803,34 @@ def b_lgbm(name, task, zipmap=False):
     rows = float_rows(X, rng_for(name), ROWS, thresholds=tree_thresholds(model), nan=True)
     return Built(model, {"input": rows}, task, "lightgbm", type(est).__name__,
                  "trained with 5% NaN; onnxmltools declares the label output as shape [1] (ORT warns)")
+
+
+def b_lgbm_categorical(name, v5=False):
+    """LightGBM with two categorical features: onnxmltools writes each categorical split as a chain
+    of BRANCH_EQ nodes sharing one true child, so the trees are DAGs, not trees."""
+    import lightgbm as lgb
+    from onnxmltools import convert_lightgbm
+    rng = np.random.default_rng(171)
+    X = rng.standard_normal((N_TRAIN, N_FEATURES)).astype(np.float32)
+    X[:, 0] = rng.integers(0, 12, N_TRAIN)
+    X[:, 1] = rng.integers(0, 5, N_TRAIN)
+    y = (np.isin(X[:, 0], [1, 4, 7, 9]) * 1.0 - (X[:, 1] == 2) * 0.7 + (X[:, 2] > 0.3) * 0.5 + X[:, 3] * 0.3
+         + rng.standard_normal(N_TRAIN) * 0.1).astype(np.float32)
+    est = lgb.LGBMRegressor(n_estimators=20, num_leaves=8, learning_rate=0.3, n_jobs=1, random_state=0,
+                            deterministic=True, force_col_wise=True, verbose=-1, min_data_per_group=5,
+                            cat_smooth=1.0).fit(X, y, categorical_feature=[0, 1])
+    model = convert_lightgbm(est, initial_types=_mltools_type(), target_opset=MLTOOLS_OPSET)
+    if v5:
+        model = rewrite_regressor_v5(model, members=True)
+    r = rng_for(name)
+    rows = float_rows(X, r, ROWS, thresholds=tree_thresholds(model), nan=True)
+    head = len(EXTREMES) * (N_FEATURES + 1) + 1  # keep the extreme rows as they are
+    rows[head:, 0] = r.integers(-1, 14, ROWS - head)  # categories, some unseen (-1, 12, 13)
+    rows[head:, 1] = r.integers(0, 6, ROWS - head)
+    rows[head::17, 0] += 0.5  # between categories
+    notes = ("categorical features 0 and 1: BRANCH_EQ chains sharing true children (DAG-shaped trees)"
+             + ("; rewritten as ai.onnx.ml 5 TreeEnsemble with BRANCH_MEMBER + membership_values" if v5 else ""))
+    return Built(model, {"input": rows}, "regression", "rewrite" if v5 else "lightgbm", "LGBMRegressor", notes)
 
 
 def b_catboost(name, task):
@@ -845,6 +909,8 @@ register("lgbm_clf", b_lgbm, task="multiclass", requires=("lightgbm", "onnxmltoo
 register("lgbm_clf_zipmap", b_lgbm, task="multiclass", zipmap=True, requires=("lightgbm", "onnxmltools"))
 register("lgbm_clf_binary", b_lgbm, task="binary", requires=("lightgbm", "onnxmltools"))
 register("lgbm_reg", b_lgbm, task="regression", requires=("lightgbm", "onnxmltools"))
+register("lgbm_reg_categorical", b_lgbm_categorical, requires=("lightgbm", "onnxmltools"))
+register("lgbm_reg_categorical_v5", b_lgbm_categorical, v5=True, requires=("lightgbm", "onnxmltools"))
 register("catboost_clf_zipmap", b_catboost, task="multiclass", requires=("catboost",))
 register("catboost_clf_binary_zipmap", b_catboost, task="binary", requires=("catboost",))
 register("catboost_reg", b_catboost, task="regression", requires=("catboost",))

@@ -21,6 +21,9 @@ strings; see make_zoo.py), every output must have ORT's dtype and shape, and:
 ZipMap convention: ORT returns a ZipMap output as a list of {label: probability} dicts; Berth
 returns a float32 tensor [N, C] whose columns follow the ZipMap's classlabels. ORT's dicts keep
 that order, so they are compared as a matrix in dict key order.
+
+Models Berth is known not to handle yet are listed in KNOWN_GAPS (strict xfail: they still run,
+and the test fails as soon as Berth handles them, so the entry must then be deleted).
 """
 from __future__ import annotations
 
@@ -45,6 +48,14 @@ RTOL_VALUES = 1e-5  # other floats: absolute below magnitude 1, relative above
 # ORT itself is 1.3e-5 away from a float64 evaluation on ordinary rows of svc_linear_zipmap.
 PROB_ATOL_OVERRIDES = {"svc_linear": 1e-4, "svc_linear_zipmap": 1e-4}
 RUN_TIMEOUT_S = 300
+
+# Known Berth gaps, as strict xfails: the test still runs, and FAILS once Berth handles the model
+# (then delete the entry). Each entry says what ORT accepts that Berth does not.
+KNOWN_GAPS = {
+    "lgbm_reg_categorical": "onnxmltools writes LightGBM categorical splits as BRANCH_EQ chains that share "
+                            "their true child (DAG-shaped trees); ORT runs them, Berth rejects them: "
+                            "'node 1 of tree 0 has more than one parent'",
+}
 SHOW = 5           # mismatching rows quoted in a failure
 
 
@@ -128,7 +139,8 @@ def _check_float(name, out, ref, inputs, relative: bool, atol: float = ATOL) -> 
     return "\n".join(lines), worst
 
 
-@pytest.mark.parametrize("name", list(zoo.ZOO))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_GAPS[n], strict=True))
+                                  if n in KNOWN_GAPS else n for n in zoo.ZOO])
 def test_zoo_model_matches_ort(berth_bin, zoo_dir, manifest, tmp_path, name):
     entry = _entry(manifest, name)
     model = zoo_dir / entry["file"]

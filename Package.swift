@@ -50,7 +50,7 @@ let package = Package(
         ),
         .target(
             name: "BerthEval",
-            dependencies: ["BerthTensor", "BerthEngine"]
+            dependencies: ["BerthTensor", "BerthONNX", "BerthEngine"]
         ),
         .target(
             name: "BerthServer",
@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "BerthTensorTests", dependencies: ["BerthTensor"]),
         .testTarget(name: "BerthONNXTests", dependencies: ["BerthONNX"]),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX"]),
-        .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthTensor"]),
+        .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthTensor", "BerthONNX"]),
         .testTarget(
             name: "BerthServerTests",
             dependencies: [

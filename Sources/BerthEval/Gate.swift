@@ -1,0 +1,108 @@
+import Foundation
+
+/// A threshold a metric must meet, e.g. `accuracy >= 0.9` or `rmse <= 3`. Written as an
+/// expression (`accuracy>=0.9`, `rmse<3`) or, with `berth eval --min/--max`, as `NAME=VALUE`.
+public struct Gate: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// How the metric is compared with the threshold.
+    public enum Comparison: String, Sendable, Codable, CaseIterable {
+        case atLeast = ">="
+        case atMost = "<="
+        case above = ">"
+        case below = "<"
+    }
+
+    /// The metric's name in the report, e.g. `accuracy`.
+    public var metric: String
+    public var comparison: Comparison
+    public var threshold: Double
+
+    public init(metric: String, comparison: Comparison, threshold: Double) {
+        self.metric = metric
+        self.comparison = comparison
+        self.threshold = threshold
+    }
+
+    /// Parses `METRIC>=VALUE`, `METRIC<=VALUE`, `METRIC>VALUE` or `METRIC<VALUE` (spaces allowed).
+    public init(expression: String) throws {
+        // Two-character operators first, so `>=` is not read as `>` followed by `=0.9`.
+        for op in [Comparison.atLeast, .atMost, .above, .below] {
+            if let r = expression.range(of: op.rawValue) {
+                try self.init(metric: String(expression[..<r.lowerBound]), comparison: op,
+                              value: String(expression[r.upperBound...]), expression: expression)
+                return
+            }
+        }
+        throw EvalError.gate(expression: expression, reason: "expected METRIC>=VALUE, METRIC<=VALUE, METRIC>VALUE or METRIC<VALUE")
+    }
+
+    /// Parses `METRIC=VALUE` for `--min` (the metric must be at least VALUE).
+    public static func minimum(_ text: String) throws -> Gate { try assignment(text, .atLeast) }
+
+    /// Parses `METRIC=VALUE` for `--max` (the metric must be at most VALUE).
+    public static func maximum(_ text: String) throws -> Gate { try assignment(text, .atMost) }
+
+    private static func assignment(_ text: String, _ comparison: Comparison) throws -> Gate {
+        guard let eq = text.firstIndex(of: "="), !text.contains("<"), !text.contains(">") else {
+            throw EvalError.gate(expression: text, reason: "expected METRIC=VALUE, e.g. accuracy=0.9")
+        }
+        return try Gate(metric: String(text[..<eq]), comparison: comparison, value: String(text[text.index(after: eq)...]),
+                        expression: text)
+    }
+
+    private init(metric: String, comparison: Comparison, value: String, expression: String) throws {
+        let name = metric.trimmingCharacters(in: .whitespaces)
+        let valueText = value.trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+            throw EvalError.gate(expression: expression, reason: "'\(name)' is not a metric name")
+        }
+        guard let v = Double(valueText), v.isFinite else {
+            throw EvalError.gate(expression: expression, reason: "'\(valueText)' is not a number")
+        }
+        self.init(metric: name, comparison: comparison, threshold: v)
+    }
+
+    /// Fails unless the metric is one of `names` (e.g. ``EvalTask/metricNames``).
+    public func validate(against names: [String]) throws {
+        guard names.contains(metric) else {
+            throw EvalError.gate(expression: description, reason: "unknown metric '\(metric)'; the metrics are "
+                + names.joined(separator: ", "))
+        }
+    }
+
+    /// True when `value` meets the threshold; an undefined value never does.
+    public func isMet(by value: Double?) -> Bool {
+        guard let v = value, !v.isNaN else { return false }
+        switch comparison {
+        case .atLeast: return v >= threshold
+        case .atMost: return v <= threshold
+        case .above: return v > threshold
+        case .below: return v < threshold
+        }
+    }
+
+    /// Checks the gate against a report's metrics.
+    public func check(_ report: Report) -> GateResult {
+        let value = report.metric(metric)
+        return GateResult(gate: description, metric: metric, value: value, passed: isMet(by: value))
+    }
+
+    /// `accuracy >= 0.9`.
+    public var description: String {
+        "\(metric) \(comparison.rawValue) \(threshold.formatted)"
+    }
+}
+
+/// The outcome of one gate.
+public struct GateResult: Sendable, Codable, Equatable {
+    /// The gate, as `accuracy >= 0.9`.
+    public var gate: String
+    public var metric: String
+    /// The metric's value; nil when undefined.
+    public var value: Double?
+    public var passed: Bool
+}
+
+extension Double {
+    /// The shortest text that reads back as the same number (`0.9`, `3`).
+    var formatted: String { rounded() == self && abs(self) < 1e15 ? String(Int64(self)) : String(self) }
+}

@@ -8,9 +8,13 @@ import BerthTensor
 public enum ClassOrder {
     /// Where the class order came from, for the report.
     public enum Source: String, Sendable, Codable {
+        /// The ZipMap node's `classlabels_*`.
         case zipMap = "zipmap"
+        /// A classifier node's `classlabels_*` (LinearClassifier, TreeEnsembleClassifier ...).
         case classifier
+        /// The constant class table an ArrayFeatureExtractor indexes.
         case classTable = "class_table"
+        /// Not in the file: column k is class k, or the order the label output implies.
         case columnIndex = "column_index"
     }
 

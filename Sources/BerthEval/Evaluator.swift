@@ -7,6 +7,7 @@ import Foundation
 public struct Evaluator: Sendable {
     /// Which outputs to read and how to batch; nil output names are found from the outputs' types.
     public struct Options: Sendable {
+        /// Classification or regression.
         public var task: EvalTask
         /// Rows per `Session.run`; a model with a fixed batch dimension uses that instead.
         public var batchSize: Int
@@ -17,6 +18,7 @@ public struct Evaluator: Sendable {
         /// Regression: the predicted-value output (float `[N]` or `[N, 1]`).
         public var valueOutput: String?
 
+        /// Options for `task`; outputs not named are found from their types.
         public init(task: EvalTask, batchSize: Int = 256, labelOutput: String? = nil, probabilityOutput: String? = nil,
                     valueOutput: String? = nil) {
             self.task = task

@@ -5,17 +5,24 @@ import Foundation
 public struct Gate: Sendable, Equatable, Codable, CustomStringConvertible {
     /// How the metric is compared with the threshold.
     public enum Comparison: String, Sendable, Codable, CaseIterable {
+        /// The metric must be at least the threshold (`--min`).
         case atLeast = ">="
+        /// The metric must be at most the threshold (`--max`).
         case atMost = "<="
+        /// The metric must be greater than the threshold.
         case above = ">"
+        /// The metric must be less than the threshold.
         case below = "<"
     }
 
     /// The metric's name in the report, e.g. `accuracy`.
     public var metric: String
+    /// How the metric is compared.
     public var comparison: Comparison
+    /// The value compared with.
     public var threshold: Double
 
+    /// A gate from its parts.
     public init(metric: String, comparison: Comparison, threshold: Double) {
         self.metric = metric
         self.comparison = comparison
@@ -96,9 +103,11 @@ public struct Gate: Sendable, Equatable, Codable, CustomStringConvertible {
 public struct GateResult: Sendable, Codable, Equatable {
     /// The gate, as `accuracy >= 0.9`.
     public var gate: String
+    /// The metric's name.
     public var metric: String
     /// The metric's value; nil when undefined.
     public var value: Double?
+    /// True when the value met the threshold.
     public var passed: Bool
 }
 

@@ -4,10 +4,15 @@
 public struct Report: Sendable, Codable {
     /// One class's row of the per-class table.
     public struct ClassRow: Sendable, Codable, Equatable {
+        /// The class.
         public var label: ClassLabel
+        /// TP / (TP + FP).
         public var precision: Double
+        /// TP / (TP + FN).
         public var recall: Double
+        /// 2·TP / (2·TP + FP + FN).
         public var f1: Double
+        /// Rows whose true label is this class.
         public var support: Int
         /// One-vs-rest ROC-AUC of this class (binary models: the positive class only).
         public var rocAUC: Double?
@@ -40,8 +45,9 @@ public struct Report: Sendable, Codable {
     public var labelColumn: String
     /// The outputs the metrics came from.
     public var outputs: Outputs
-    /// Classification: the classes of the probability columns (sorted), and where that order came from.
+    /// Classification: the classes of the probability columns, sorted (scikit-learn's order).
     public var classes: [ClassLabel]?
+    /// Classification: where the model's own column order was found (ZipMap, classifier node ...).
     public var classOrder: ClassOrder.Source?
     /// Every metric by name (``EvalTask/metricNames``); nil when undefined.
     public var metrics: [String: Double?]

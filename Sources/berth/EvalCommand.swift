@@ -16,7 +16,10 @@ struct EvalCommand: ParsableCommand {
             is the row (labels from --labels FILE.npy, or --label COLUMN-INDEX of a 2-D array). When the \
             model has one 2-D input, the other columns in file order form it; otherwise each input is read \
             from the column of the same name. Metrics are computed as scikit-learn computes them.
-            Gates: --min accuracy=0.9, --max rmse=3, or --gate 'f1_macro>=0.8' (repeatable).
+            Gates: --min accuracy=0.9, --max rmse=3, or --gate 'f1_macro>=0.8' (repeatable). Metric names: \
+            accuracy, precision_macro, recall_macro, f1_macro, precision_weighted, recall_weighted, \
+            f1_weighted, roc_auc, log_loss (classification); mse, rmse, mae, r2 (regression). \
+            Probabilities are used as float64 and columns sorted like scikit-learn's classes.
             Exit status: 0 when every gate passes, 1 when a gate is missed, 2 on bad input or a model error.
             """
     )
@@ -106,7 +109,10 @@ struct EvalCommand: ParsableCommand {
         let dataset: Dataset
         if dataURL.pathExtension.lowercased() == "npy" {
             var index: Int?
-            if labels == nil, let label {
+            if labels != nil && label != nil {
+                throw EvalError.invalidArgument("for .npy data give --labels FILE.npy or --label COLUMN-INDEX, not both")
+            }
+            if let label {
                 guard let i = Int(label) else {
                     throw EvalError.invalidArgument("--label '\(label)': for .npy data give a column index, or the labels with --labels FILE.npy")
                 }

@@ -1,7 +1,9 @@
 /// A class label: a number (int64 labels, numeric label columns) or a string. Labels sort as
 /// scikit-learn sorts them: numbers by value, strings by Unicode code points.
 public enum ClassLabel: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
+    /// A numeric label (int64 outputs and numeric columns alike).
     case number(Double)
+    /// A string label.
     case string(String)
 
     /// Numbers before strings (the two never mix in one evaluation); numbers by value; strings
@@ -29,6 +31,7 @@ public enum ClassLabel: Hashable, Comparable, Sendable, Codable, CustomStringCon
     /// True for string labels.
     public var isString: Bool { if case .string = self { return true }; return false }
 
+    /// Decodes a JSON number or string.
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let v = try? c.decode(Double.self) { self = .number(v) } else { self = .string(try c.decode(String.self)) }

@@ -4,6 +4,7 @@
 public struct ClassificationMetrics: Sendable {
     /// Precision, recall, F1 and support of one class.
     public struct PerClass: Sendable, Equatable {
+        /// The class.
         public var label: ClassLabel
         /// TP / (TP + FP): of the rows predicted as this class, the share that are.
         public var precision: Double
@@ -17,8 +18,11 @@ public struct ClassificationMetrics: Sendable {
 
     /// An average of per-class precision, recall and F1.
     public struct Average: Sendable, Equatable {
+        /// Mean precision.
         public var precision: Double
+        /// Mean recall.
         public var recall: Double
+        /// Mean F1 (the mean of per-class F1, not the F1 of the means).
         public var f1: Double
     }
 

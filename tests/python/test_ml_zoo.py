@@ -12,8 +12,7 @@ zoo_manifest.json (e.g. `python scripts/make_zoo.py` writes examples/generated/z
 For every model, on its ~2,000 test rows (with extreme values, tree thresholds, NaNs, unknown
 strings; see make_zoo.py), every output must have ORT's dtype and shape, and:
   * labels (int64 or string): equal to ORT's exactly, row for row;
-  * probabilities (and ZipMap outputs): within ATOL = 1e-5 absolute (1e-4 for the linear-kernel
-    SVCs, whose float32 decision values are ill-conditioned: see PROB_ATOL_OVERRIDES);
+  * probabilities (and ZipMap outputs): within ATOL = 1e-5 absolute;
   * other float outputs (regression values, transforms): |berth - ort| <= 1e-5 * max(1, |ort|),
     i.e. 1e-5 absolute up to magnitude 1 and 1e-5 relative above (regression targets are scaled
     to unit variance, but the 1e30 rows of linear models give outputs near 1e30);
@@ -42,20 +41,14 @@ zoo = berthpy.load_script("make_zoo")
 
 ATOL = 1e-5        # probabilities: absolute
 RTOL_VALUES = 1e-5  # other floats: absolute below magnitude 1, relative above
-# Looser bounds, each with its reason. A linear-kernel SVC's decision value is a sum of ~70
-# coefficient * <x, support vector> terms of magnitude up to ~1e3 (and ~1e6 on the extreme rows) that
-# cancel to O(1): float32 rounding of the kernel GEMM alone moves the Platt probability by >1e-5.
-# ORT itself is 1.3e-5 away from a float64 evaluation on ordinary rows of svc_linear_zipmap.
-PROB_ATOL_OVERRIDES = {"svc_linear": 1e-4, "svc_linear_zipmap": 1e-4}
+# Looser bounds, each with its reason (none today: Berth's SVM kernels use ORT's fused
+# multiply-add order, so even the ill-conditioned linear-kernel SVCs match to the bit).
+PROB_ATOL_OVERRIDES: dict[str, float] = {}
 RUN_TIMEOUT_S = 300
 
 # Known Berth gaps, as strict xfails: the test still runs, and FAILS once Berth handles the model
 # (then delete the entry). Each entry says what ORT accepts that Berth does not.
-KNOWN_GAPS = {
-    "lgbm_reg_categorical": "onnxmltools writes LightGBM categorical splits as BRANCH_EQ chains that share "
-                            "their true child (DAG-shaped trees); ORT runs them, Berth rejects them: "
-                            "'node 1 of tree 0 has more than one parent'",
-}
+KNOWN_GAPS: dict[str, str] = {}
 SHOW = 5           # mismatching rows quoted in a failure
 
 

@@ -24,23 +24,12 @@ struct SVMKernelFunction {
     /// added for the linear kernel (ORT's `batched_kernel_dot`).
     func apply(_ x: [Float], rows: Int, k: Int, _ v: [Float], n: Int, c: Float) -> [Float] {
         if kind == .rbf {
-            var out = [Float](repeating: 0, count: rows * n)
-            x.withUnsafeBufferPointer { xp in
-                v.withUnsafeBufferPointer { vp in
-                    out.withUnsafeMutableBufferPointer { op in
-                        for r in 0..<rows {
-                            let xr = xp.baseAddress! + r * k
-                            for j in 0..<n {
-                                let vj = vp.baseAddress! + j * k
-                                var sum: Float = 0
-                                for f in 0..<k { let d = xr[f] - vj[f]; sum += d * d }
-                                op[r * n + j] = Foundation.exp(-gamma * sum)
-                            }
-                        }
-                    }
-                }
+            let g = gamma
+            return mlPairwise(x, rows: rows, k: k, v, n: n) { xr, vj in
+                var sum: Float = 0
+                for f in 0..<k { let d = xr[f] - vj[f]; sum += d * d }
+                return Foundation.exp(-g * sum)
             }
-            return out
         }
         let alpha: Float = kind == .linear ? 1 : gamma
         let constant: Float = kind == .linear ? c : coef0
@@ -283,18 +272,24 @@ struct SVMRegressorKernel {
 /// ONNX Runtime's MLAS kernels — rather than BLAS's blocked order: SVM decision values are
 /// differences of large sums, and Platt scaling amplifies rounding differences into probabilities.
 func mlFusedGemmTransB(_ x: [Float], rows: Int, k: Int, _ v: [Float], n: Int, alpha: Float, constant: Float) -> [Float] {
+    mlPairwise(x, rows: rows, k: k, v, n: n) { xr, vj in
+        var acc: Float = 0
+        for f in 0..<k { acc = acc.addingProduct(xr[f], vj[f]) }
+        return constant != 0 ? constant.addingProduct(acc, alpha) : acc * alpha
+    }
+}
+
+/// f(x_r, v_j) for every row r of `x` [rows, k] and row j of `v` [n, k], as a [rows, n] matrix.
+@inline(__always)
+func mlPairwise(_ x: [Float], rows: Int, k: Int, _ v: [Float], n: Int,
+                _ f: (UnsafePointer<Float>, UnsafePointer<Float>) -> Float) -> [Float] {
     var out = [Float](repeating: 0, count: rows * n)
     x.withUnsafeBufferPointer { xp in
         v.withUnsafeBufferPointer { vp in
             out.withUnsafeMutableBufferPointer { op in
                 for r in 0..<rows {
                     let xr = xp.baseAddress! + r * k
-                    for j in 0..<n {
-                        let vj = vp.baseAddress! + j * k
-                        var acc: Float = 0
-                        for f in 0..<k { acc = acc.addingProduct(xr[f], vj[f]) }
-                        op[r * n + j] = constant != 0 ? constant.addingProduct(acc, alpha) : acc * alpha
-                    }
+                    for j in 0..<n { op[r * n + j] = f(xr, vp.baseAddress! + j * k) }
                 }
             }
         }

@@ -92,15 +92,7 @@ struct TreeForest {
         // Roots are the first node of each run of a tree id, as in ORT.
         var previous: Int?
         for i in 0..<n where treeIds[i] != previous { roots.append(Int32(i)); previous = treeIds[i] }
-        // Every node has at most one parent and no root has one, so no walk can loop.
-        var parents = [UInt8](repeating: 0, count: n)
-        for i in 0..<n where mode[i] != .leaf {
-            for c in [Int(trueChild[i]), Int(falseChild[i])] {
-                parents[c] &+= 1
-                guard parents[c] == 1 else { throw KernelError("node \(nodeIds[c]) of tree \(treeIds[c]) has more than one parent") }
-            }
-        }
-        for r in roots where parents[Int(r)] != 0 { throw KernelError("tree \(treeIds[Int(r)]) has a cycle through its root") }
+        try checkAcyclic()
 
         let wIds = try node.ints("\(prefix)_ids") ?? []
         let wNodes = try node.ints("\(prefix)_nodeids") ?? []
@@ -130,6 +122,29 @@ struct TreeForest {
         }
         weightStart.append(Int32(weightTarget.count))
         pack()
+    }
+
+    /// Rejects node links that form a cycle (a walk would never end). Shared children are fine:
+    /// onnxmltools writes LightGBM categorical splits as BRANCH_EQ chains sharing a true child.
+    func checkAcyclic() throws {
+        let n = mode.count
+        var indegree = [Int32](repeating: 0, count: n)
+        for i in 0..<n where mode[i] != .leaf {
+            indegree[Int(trueChild[i])] += 1
+            indegree[Int(falseChild[i])] += 1
+        }
+        // Kahn's algorithm: every node is removed only if no cycle holds it.
+        var ready = (0..<n).filter { indegree[$0] == 0 }
+        var removed = 0
+        while let i = ready.popLast() {
+            removed += 1
+            guard mode[i] != .leaf else { continue }
+            for c in [Int(trueChild[i]), Int(falseChild[i])] {
+                indegree[c] -= 1
+                if indegree[c] == 0 { ready.append(c) }
+            }
+        }
+        guard removed == n else { throw KernelError("the tree nodes' links form a cycle") }
     }
 
     /// One node as evaluation reads it: everything a step needs in one cache line.

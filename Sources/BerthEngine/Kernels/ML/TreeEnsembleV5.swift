@@ -71,15 +71,7 @@ extension TreeForest {
             guard r >= 0, r < n else { throw KernelError("tree root \(r) is not a node") }
             self.roots.append(Int32(r))
         }
-        // Interior nodes and leaves may each have one parent only; roots none (so walks end).
-        var parents = [UInt8](repeating: 0, count: n + leaves)
-        for i in 0..<n {
-            for c in [Int(trueChild[i]), Int(falseChild[i])] where c < n {
-                parents[c] &+= 1
-                guard parents[c] == 1 else { throw KernelError("node \(c) has more than one parent") }
-            }
-        }
-        for r in roots where parents[r] != 0 { throw KernelError("tree root \(r) has a parent") }
+        try checkAcyclic()
         pack()
     }
 }

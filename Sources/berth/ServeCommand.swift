@@ -12,7 +12,7 @@ struct ServeCommand: ParsableCommand {
         discussion: """
         The repository follows Triton's layout: REPO/<model>/<version>/model.onnx with an optional \
         REPO/<model>/config.json (max_batch_size, dynamic_batching, instance_count, version_policy, threads). \
-        --demo serves the bundled examples (model 'digits', plus examples/generated/*.onnx when present). \
+        --demo serves the bundled examples (models 'digits' and 'digits_logreg', plus examples/generated/*.onnx when present). \
         SIGTERM or SIGINT stops accepting connections, finishes in-flight requests and exits 0.
         """
     )
@@ -116,10 +116,12 @@ struct ServeCommand: ParsableCommand {
             }
         }
         try link("digits", examples.appendingPathComponent("digits_mlp.onnx"))
+        let logreg = examples.appendingPathComponent("digits_logreg.onnx")
+        if fm.fileExists(atPath: logreg.path) { try link("digits_logreg", logreg) }
         let generated = examples.appendingPathComponent("generated")
         for f in ((try? fm.contentsOfDirectory(atPath: generated.path)) ?? []).sorted() where f.hasSuffix(".onnx") {
             let name = String(f.dropLast(5))
-            guard name != "digits" else { continue }
+            guard name != "digits", name != "digits_logreg" else { continue }
             try link(name, generated.appendingPathComponent(f))
         }
         logger.notice("demo repository", metadata: ["path": "\(root.path)"])

@@ -18,11 +18,11 @@ extension KernelRegistry {
         }
         register("SVMClassifier", domain: ml) { node, _ in
             let k = try SVMClassifierKernel(node)
-            return { inputs, _ in try k.run(try inputs.required(0)) }
+            return { inputs, ctx in try k.run(try inputs.required(0), pool: ctx.pool) }
         }
         register("SVMRegressor", domain: ml) { node, _ in
             let k = try SVMRegressorKernel(node)
-            return { inputs, _ in [try k.run(try inputs.required(0))] }
+            return { inputs, ctx in [try k.run(try inputs.required(0), pool: ctx.pool)] }
         }
         register("TreeEnsembleClassifier", domain: ml, opsets: 1...4) { node, _ in
             let k = try TreeEnsembleClassifierKernel(node)

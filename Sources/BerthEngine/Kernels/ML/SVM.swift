@@ -22,10 +22,10 @@ struct SVMKernelFunction {
 
     /// K(x_r, v_j) for every row r of `x` [rows, k] and vector j of `v` [n, k]; `c` is the constant
     /// added for the linear kernel (ORT's `batched_kernel_dot`).
-    func apply(_ x: [Float], rows: Int, k: Int, _ v: [Float], n: Int, c: Float) -> [Float] {
+    func apply(_ x: [Float], rows: Int, k: Int, _ v: [Float], n: Int, c: Float, pool: ThreadPool? = nil) -> [Float] {
         if kind == .rbf {
             let g = gamma
-            return mlPairwise(x, rows: rows, k: k, v, n: n) { xr, vj in
+            return mlPairwise(x, rows: rows, k: k, v, n: n, pool: pool) { xr, vj in
                 var sum: Float = 0
                 for f in 0..<k { let d = xr[f] - vj[f]; sum += d * d }
                 return Foundation.exp(-g * sum)
@@ -33,7 +33,7 @@ struct SVMKernelFunction {
         }
         let alpha: Float = kind == .linear ? 1 : gamma
         let constant: Float = kind == .linear ? c : coef0
-        var out = mlFusedGemmTransB(x, rows: rows, k: k, v, n: n, alpha: alpha, constant: constant)
+        var out = mlFusedGemmTransB(x, rows: rows, k: k, v, n: n, alpha: alpha, constant: constant, pool: pool)
         switch kind {
         case .poly:
             if degree == 2 { for i in out.indices { out[i] = out[i] * out[i] } }
@@ -99,7 +99,7 @@ struct SVMClassifierKernel {
         function = f
     }
 
-    func run(_ x: Tensor) throws -> [Tensor] {
+    func run(_ x: Tensor, pool: ThreadPool? = nil) throws -> [Tensor] {
         let m = try MLMatrix(x)
         let c = classes
         let features = isSVC ? supportVectors.count / vectorCount : coefficients.count / c
@@ -119,9 +119,9 @@ struct SVMClassifierKernel {
         var pairScores: [Float] = []
         var votes: [Int] = []
         if !isSVC {
-            final = function.apply(xs, rows: m.rows, k: features, coefficients, n: c, c: rho[0])
+            final = function.apply(xs, rows: m.rows, k: features, coefficients, n: c, c: rho[0], pool: pool)
         } else {
-            let kernels = function.apply(xs, rows: m.rows, k: features, supportVectors, n: vectorCount, c: 0)
+            let kernels = function.apply(xs, rows: m.rows, k: features, supportVectors, n: vectorCount, c: 0, pool: pool)
             votes = [Int](repeating: 0, count: m.rows * c)
             if haveProba { pairScores = [Float](repeating: 0, count: m.rows * pairs) }
             for r in 0..<m.rows {
@@ -251,17 +251,17 @@ struct SVMRegressorKernel {
         function = f
     }
 
-    func run(_ x: Tensor) throws -> Tensor {
+    func run(_ x: Tensor, pool: ThreadPool? = nil) throws -> Tensor {
         let m = try MLMatrix(x)
         let features = vectorCount > 0 ? supportVectors.count / vectorCount : coefficients.count
         guard m.features == features else { throw KernelError("X has \(m.features) features but the model has \(features)") }
         let xs = try mlFloats(x)
         var y: [Float]
         if vectorCount > 0 {
-            let k = function.apply(xs, rows: m.rows, k: features, supportVectors, n: vectorCount, c: 0)
-            y = mlFusedGemmTransB(k, rows: m.rows, k: vectorCount, Array(coefficients.prefix(vectorCount)), n: 1, alpha: 1, constant: rho[0])
+            let k = function.apply(xs, rows: m.rows, k: features, supportVectors, n: vectorCount, c: 0, pool: pool)
+            y = mlFusedGemmTransB(k, rows: m.rows, k: vectorCount, Array(coefficients.prefix(vectorCount)), n: 1, alpha: 1, constant: rho[0], pool: pool)
         } else {
-            y = function.apply(xs, rows: m.rows, k: features, coefficients, n: 1, c: rho[0])
+            y = function.apply(xs, rows: m.rows, k: features, coefficients, n: 1, c: rho[0], pool: pool)
         }
         if oneClass { for i in y.indices { y[i] = y[i] > 0 ? 1 : -1 } }
         return Tensor(unchecked: [m.rows, 1], storage: .float32(y))
@@ -271,25 +271,34 @@ struct SVMRegressorKernel {
 /// alpha·(X·Vᵀ) + constant with each dot product one fused multiply-add chain along k — the order of
 /// ONNX Runtime's MLAS kernels — rather than BLAS's blocked order: SVM decision values are
 /// differences of large sums, and Platt scaling amplifies rounding differences into probabilities.
-func mlFusedGemmTransB(_ x: [Float], rows: Int, k: Int, _ v: [Float], n: Int, alpha: Float, constant: Float) -> [Float] {
-    mlPairwise(x, rows: rows, k: k, v, n: n) { xr, vj in
+func mlFusedGemmTransB(_ x: [Float], rows: Int, k: Int, _ v: [Float], n: Int, alpha: Float, constant: Float,
+                       pool: ThreadPool? = nil) -> [Float] {
+    mlPairwise(x, rows: rows, k: k, v, n: n, pool: pool) { xr, vj in
         var acc: Float = 0
         for f in 0..<k { acc = acc.addingProduct(xr[f], vj[f]) }
         return constant != 0 ? constant.addingProduct(acc, alpha) : acc * alpha
     }
 }
 
-/// f(x_r, v_j) for every row r of `x` [rows, k] and row j of `v` [n, k], as a [rows, n] matrix.
+/// f(x_r, v_j) for every row r of `x` [rows, k] and row j of `v` [n, k], as a [rows, n] matrix;
+/// rows are split across `pool` when the work is large enough to pay for it.
 @inline(__always)
-func mlPairwise(_ x: [Float], rows: Int, k: Int, _ v: [Float], n: Int,
+func mlPairwise(_ x: [Float], rows: Int, k: Int, _ v: [Float], n: Int, pool: ThreadPool? = nil,
                 _ f: (UnsafePointer<Float>, UnsafePointer<Float>) -> Float) -> [Float] {
     var out = [Float](repeating: 0, count: rows * n)
     x.withUnsafeBufferPointer { xp in
         v.withUnsafeBufferPointer { vp in
             out.withUnsafeMutableBufferPointer { op in
-                for r in 0..<rows {
-                    let xr = xp.baseAddress! + r * k
-                    for j in 0..<n { op[r * n + j] = f(xr, vp.baseAddress! + j * k) }
+                func run(_ range: Range<Int>) {
+                    for r in range {
+                        let xr = xp.baseAddress! + r * k
+                        for j in 0..<n { op[r * n + j] = f(xr, vp.baseAddress! + j * k) }
+                    }
+                }
+                if let pool, rows > 1, rows * n * max(1, k) >= 65_536 {
+                    pool.parallelFor(rows, minChunk: max(1, 65_536 / max(1, n * k)), run)
+                } else {
+                    run(0..<rows)
                 }
             }
         }

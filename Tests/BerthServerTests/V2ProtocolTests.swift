@@ -148,30 +148,32 @@ final class V2ProtocolTests: XCTestCase {
             models: ["digits": [1]],
             configs: ["digits": "{\"max_batch_size\": 64, \"dynamic_batching\": {\"max_queue_delay_us\": 20000}}"])
         let h = try await ServerHarness.start(root: root)
-        let session = try Session(contentsOf: ServerHarness.digitsModel)
+        let session = try Session(contentsOf: ServerHarness.digitsModel, options: SessionOptions(intraOpThreads: 1))
         let clients = 64
-        let ok = try await withThrowingTaskGroup(of: Bool.self) { group in
+        // References first, one row at a time, on a session configured like the server's (one
+        // intra-op thread), so that the clients below only race each other through the server.
+        let inputs = (0..<clients).map { Self.randomRows(1, seed: UInt64($0 + 100)) }
+        let wants = try inputs.map { try session.run(["input": try Tensor(shape: [1, 64], values: $0)])["probabilities"]!.values(Float.self) }
+        let problems = try await withThrowingTaskGroup(of: String?.self) { group in
             for i in 0..<clients {
                 group.addTask {
-                    let x = Self.randomRows(1, seed: UInt64(i + 100))
-                    let want = try session.run(["input": try Tensor(shape: [1, 64], values: x)])["probabilities"]!.values(Float.self)
+                    let (x, want) = (inputs[i], wants[i])
                     let r = try await h.post("/v2/models/digits/infer", json: Self.jsonRequest(x, rows: 1, id: "c\(i)"))
-                    guard r.status == .ok else { return false }
+                    guard r.status == .ok else { return "client \(i): HTTP \(r.status)" }
                     let body = try ServerHarness.json(r)
-                    guard body["id"] as? String == "c\(i)" else { return false }
+                    guard body["id"] as? String == "c\(i)" else { return "client \(i): id \(body["id"] ?? "none")" }
                     let probs = (body["outputs"] as! [[String: Any]]).first { $0["name"] as? String == "probabilities" }!
                     let got = (probs["data"] as! [NSNumber]).map(\.floatValue)
                     // Merged batches may take another GEMM path than a single row: compare within fp32 tolerance.
                     let same = got.count == want.count && zip(got, want).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }
-                    if !same { print("client \(i): got \(got) want \(want)") }
-                    return same
+                    return same ? nil : "client \(i): got \(got) want \(want)"
                 }
             }
-            var all = true
-            for try await r in group { all = all && r }
-            return all
+            var out: [String] = []
+            for try await p in group { if let p { out.append(p) } }
+            return out
         }
-        XCTAssertTrue(ok, "every client gets exactly its own answer")
+        XCTAssertEqual(problems, [], "every client gets exactly its own answer")
         let stats = try ServerHarness.json(try await h.request(.get, "/v2/models/digits/stats"))
         let m = (stats["model_stats"] as! [[String: Any]])[0]
         let inferences = m["inference_count"] as! Int

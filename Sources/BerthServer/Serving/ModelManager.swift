@@ -80,10 +80,11 @@ public actor ModelManager {
     /// draining between the lookup and the registration was already replaced in the serving
     /// table, so the lookup is repeated.
     public nonisolated func acquire(model: String, version: String?) throws -> Servable {
-        while true {
+        for _ in 0..<100 {
             let s = try servable(model: model, version: version)
             if s.acquire() { return s }
         }
+        throw ServerError.notReady(model: model, version: version, state: "unloading")
     }
 
     /// The ready version numbers of a model, ascending (404 when the model is unknown).

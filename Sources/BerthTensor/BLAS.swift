@@ -22,8 +22,15 @@ public enum BLAS {
     }
 
     /// Sets the number of threads OpenBLAS uses. It is process-wide, which is why sessions set it
-    /// from their intra-op thread count before running.
+    /// from their intra-op thread count before running. The call is skipped when the count is
+    /// already set: OpenBLAS takes a lock and may touch its thread buffers on every call.
     public static func setThreads(_ n: Int) {
-        openblas_set_num_threads(Int32(max(1, n)))
+        let want = Int32(max(1, n))
+        // A racy read is harmless: the worst case is one redundant (idempotent) call.
+        guard lastThreads != want else { return }
+        lastThreads = want
+        openblas_set_num_threads(want)
     }
+
+    nonisolated(unsafe) private static var lastThreads: Int32 = 0
 }

@@ -15,12 +15,31 @@ final class BatcherTests: XCTestCase {
     }
 
     private func makeBatcher(_ session: Session, metrics: ServerMetrics, maxBatchSize: Int = 32,
-                             delayUs: Int = 0) -> Batcher {
+                             delayUs: Int = 0, enforce: Bool = false) -> Batcher {
         var logger = Logger(label: "berth.test")
         logger.logLevel = .warning
         return Batcher(model: "digits", version: "1", session: session, maxBatchSize: maxBatchSize,
-                       batching: .init(maxQueueDelayMicroseconds: delayUs), instances: 1,
+                       enforceMaxBatchSize: enforce, batching: .init(maxQueueDelayMicroseconds: delayUs), instances: 1,
                        stats: ModelStatistics(), metrics: metrics, logger: logger)
+    }
+
+    /// A configured max_batch_size is a limit, as in Triton: a larger request is refused with a
+    /// message naming it; without a configured limit it runs on its own.
+    func testRequestAboveConfiguredMaxBatchSizeIsRefused() async throws {
+        let session = try Session(contentsOf: ServerHarness.digitsModel)
+        let big = try session.sampleInputs(batch: 9)
+        let strict = makeBatcher(session, metrics: ServerMetrics(), maxBatchSize: 8, enforce: true)
+        do {
+            _ = try await strict.submit(big)
+            XCTFail("a 9-row request passed max_batch_size 8")
+        } catch let e as ServerError {
+            XCTAssertTrue(e.description.contains("batch-size must be <= 8"), e.description)
+        }
+        _ = try await strict.submit(try session.sampleInputs(batch: 8))
+        let lenient = makeBatcher(session, metrics: ServerMetrics(), maxBatchSize: 8)
+        _ = try await lenient.submit(big)
+        await strict.shutdown()
+        await lenient.shutdown()
     }
 
     /// The pending gauge must read 0 whenever no request waits. The submitting thread used to set

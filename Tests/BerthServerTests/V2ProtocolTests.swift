@@ -137,6 +137,7 @@ final class V2ProtocolTests: XCTestCase {
                         .badRequest, "unknown output 'zzz'")
         let big = String(repeating: " ", count: 70 * 1024) + ok
         try await check(big, .contentTooLarge, "exceeds")
+        try await check(ok, .notFound, "no route: POST /v2/nowhere", path: "/v2/nowhere")
         // Still serving.
         let r = try await h.post("/v2/models/digits/infer", json: ok)
         XCTAssertEqual(r.status, .ok)

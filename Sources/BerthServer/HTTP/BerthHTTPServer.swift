@@ -26,6 +26,7 @@ public struct BerthHTTPServer: Sendable {
     /// The router with every route.
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: ErrorBodyMiddleware())
         V2Routes(manager: manager, metrics: metrics, configuration: configuration).register(on: router)
         RepositoryRoutes(manager: manager, configuration: configuration).register(on: router)
         return router

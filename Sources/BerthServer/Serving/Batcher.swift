@@ -31,6 +31,9 @@ final class Batcher: @unchecked Sendable {
     private let session: Session
     private let inputNames: [String]
     private let maxBatchSize: Int
+    /// Whether requests above `maxBatchSize` rows are refused (set when config.json names
+    /// max_batch_size, as Triton does); otherwise they run on their own.
+    private let enforceMaxBatchSize: Bool
     private let delayNs: UInt64
     private let preferred: Set<Int>
     private let capacity: Int
@@ -45,14 +48,16 @@ final class Batcher: @unchecked Sendable {
 
     /// - Parameters:
     ///   - maxBatchSize: rows per merged execution; 0 disables merging.
+    ///   - enforceMaxBatchSize: refuse requests with more rows than `maxBatchSize` (400).
     ///   - instances: worker threads.
-    init(model: String, version: String, session: Session, maxBatchSize: Int, batching: ModelConfig.DynamicBatching,
-         instances: Int, stats: ModelStatistics, metrics: ServerMetrics, logger: Logger) {
+    init(model: String, version: String, session: Session, maxBatchSize: Int, enforceMaxBatchSize: Bool = false,
+         batching: ModelConfig.DynamicBatching, instances: Int, stats: ModelStatistics, metrics: ServerMetrics, logger: Logger) {
         self.model = model
         self.version = version
         self.session = session
         self.inputNames = session.inputs.map(\.name)
         self.maxBatchSize = maxBatchSize
+        self.enforceMaxBatchSize = enforceMaxBatchSize && maxBatchSize > 0
         self.delayNs = UInt64(max(0, batching.maxQueueDelayMicroseconds)) * 1000
         self.preferred = Set(batching.preferredBatchSizes)
         self.capacity = batching.maxQueueSize
@@ -89,6 +94,9 @@ final class Batcher: @unchecked Sendable {
             if ok && rows > 0 { key = k } else { rows = feeds[inputNames.first ?? ""]?.shape.first ?? 1 }
         } else {
             rows = feeds[inputNames.first ?? ""]?.shape.first ?? 1
+        }
+        if enforceMaxBatchSize && rows > maxBatchSize {
+            throw ServerError.badRequest("inference request batch-size must be <= \(maxBatchSize) for '\(model)', got \(rows)")
         }
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<Result, Error>) in
             cond.lock()

@@ -35,7 +35,7 @@ public final class Servable: Sendable {
         let stats = ModelStatistics()
         self.stats = stats
         self.batcher = Batcher(model: model, version: String(version), session: session, maxBatchSize: maxBatchSize,
-                               batching: config.dynamicBatching ?? .init(), instances: config.instanceCount,
+                               enforceMaxBatchSize: config.maxBatchSize != nil, batching: config.dynamicBatching ?? .init(), instances: config.instanceCount,
                                stats: stats, metrics: metrics, logger: logger)
     }
 

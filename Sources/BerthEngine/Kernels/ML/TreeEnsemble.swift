@@ -192,6 +192,28 @@ struct TreeForest {
     }
 }
 
+/// The leaf weight arrays as raw pointers, valid inside ``TreeForest/withLeafWeights(_:)``.
+struct LeafWeights {
+    let start: UnsafePointer<Int32>
+    let target: UnsafePointer<Int32>
+    let value: UnsafePointer<Double>
+}
+
+extension TreeForest {
+    func withLeafWeights<R>(_ body: (LeafWeights) throws -> R) rethrows -> R {
+        // Sentinels stand in for empty arrays (no base address); a forest without weights never reads them.
+        let targets = weightTarget.isEmpty ? [0] : weightTarget
+        let values = weightValue.isEmpty ? [0] : weightValue
+        return try weightStart.withUnsafeBufferPointer { s in
+            try targets.withUnsafeBufferPointer { t in
+                try values.withUnsafeBufferPointer { v in
+                    try body(LeafWeights(start: s.baseAddress!, target: t.baseAddress!, value: v.baseAddress!))
+                }
+            }
+        }
+    }
+}
+
 /// Per-output running scores of one row, with ORT's has-score flags and float rounding.
 struct TreeScores {
     var score: [Double]
@@ -206,19 +228,19 @@ struct TreeScores {
 
     @inline(__always) func r(_ v: Double) -> Double { roundToFloat ? Double(Float(v)) : v }
 
-    mutating func reset() {
-        for i in score.indices { score[i] = 0; has[i] = false }
-    }
-
-    /// Adds a leaf's weights under `aggregate`.
+    /// Adds a leaf's weights under `aggregate` into one row's scores (`score`/`has` point at the
+    /// row's first output).
     @inline(__always)
-    mutating func add(_ forest: TreeForest, leaf: Int, _ aggregate: TreeForest.Aggregate) {
-        let lo = Int(forest.weightStart[leaf]), hi = Int(forest.weightStart[leaf + 1])
-        var k = lo
+    static func add(_ w: LeafWeights, leaf: Int, _ aggregate: TreeForest.Aggregate, roundToFloat: Bool,
+                    score: UnsafeMutablePointer<Double>, has: UnsafeMutablePointer<Bool>) {
+        var k = Int(w.start[leaf])
+        let hi = Int(w.start[leaf + 1])
         while k < hi {
-            let t = Int(forest.weightTarget[k]), v = forest.weightValue[k]
+            let t = Int(w.target[k]), v = w.value[k]
             switch aggregate {
-            case .sum, .average: score[t] = r(score[t] + v)
+            case .sum, .average:
+                let s = score[t] + v
+                score[t] = roundToFloat ? Double(Float(s)) : s
             case .min: score[t] = !has[t] || v < score[t] ? v : score[t]
             case .max: score[t] = !has[t] || v > score[t] ? v : score[t]
             }

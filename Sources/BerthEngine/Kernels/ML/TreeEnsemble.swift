@@ -161,7 +161,15 @@ struct TreeForest {
     /// The nodes packed for evaluation (built by ``pack()`` after loading).
     var packed: [PackedNode] = []
 
+    /// The split mode of every interior node when they all share one of <=, <, >=, > and no node
+    /// sends missing values its own way: evaluation then runs a loop without the mode switch.
+    var uniformMode: Mode? = nil
+
     mutating func pack() {
+        let interior = Set(mode.filter { $0 != .leaf })
+        if interior.count == 1, let m = interior.first, [.leq, .lt, .gte, .gt].contains(m), !missingTrue.contains(true) {
+            uniformMode = m
+        }
         packed = (0..<mode.count).map {
             PackedNode(threshold: threshold[$0], feature: feature[$0], trueChild: trueChild[$0], falseChild: falseChild[$0],
                        setIndex: setIndex[$0], mode: mode[$0], missingTrue: missingTrue[$0])
@@ -188,6 +196,37 @@ struct TreeForest {
             case .leaf: return i
             }
             i = Int(go || (node.missingTrue && v.isNaN) ? node.trueChild : node.falseChild)
+        }
+    }
+}
+
+/// A split comparison known at compile time, for the uniform-mode evaluation loops.
+protocol SplitRule { static func go(_ v: Double, _ t: Double) -> Bool }
+enum LEQRule: SplitRule { @inline(__always) static func go(_ v: Double, _ t: Double) -> Bool { v <= t } }
+enum LTRule: SplitRule { @inline(__always) static func go(_ v: Double, _ t: Double) -> Bool { v < t } }
+enum GTERule: SplitRule { @inline(__always) static func go(_ v: Double, _ t: Double) -> Bool { v >= t } }
+enum GTRule: SplitRule { @inline(__always) static func go(_ v: Double, _ t: Double) -> Bool { v > t } }
+
+extension TreeForest {
+    /// The leaf row `x` reaches when every interior node splits by `R` (see ``uniformMode``).
+    @inline(__always)
+    func leaf<R: SplitRule>(_: R.Type, _ root: Int32, _ x: UnsafePointer<Double>, _ nodes: UnsafePointer<PackedNode>) -> Int {
+        var i = Int(root)
+        while true {
+            let node = nodes[i]
+            if node.mode == .leaf { return i }
+            i = Int(R.go(x[Int(node.feature)], node.threshold) ? node.trueChild : node.falseChild)
+        }
+    }
+
+    /// The leaf finder for this forest: a uniform-mode loop when possible, else the general one.
+    func leafFinder(_ nodes: UnsafePointer<PackedNode>) -> (Int32, UnsafePointer<Double>) -> Int {
+        switch uniformMode {
+        case .leq?: return { self.leaf(LEQRule.self, $0, $1, nodes) }
+        case .lt?: return { self.leaf(LTRule.self, $0, $1, nodes) }
+        case .gte?: return { self.leaf(GTERule.self, $0, $1, nodes) }
+        case .gt?: return { self.leaf(GTRule.self, $0, $1, nodes) }
+        default: return { self.leaf($0, $1, nodes) }
         }
     }
 }

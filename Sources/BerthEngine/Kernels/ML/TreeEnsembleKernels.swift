@@ -24,6 +24,7 @@ private func forEachRow(_ forest: TreeForest, _ x: Tensor, outputs: Int, aggrega
     xs.withUnsafeBufferPointer { xp in
         forest.packed.withUnsafeBufferPointer { np in
             forest.withLeafWeights { w in
+                let leafOf = forest.leafFinder(np.baseAddress!)
                 func run(_ range: Range<Int>) {
                     var scores = TreeScores(outputs, roundToFloat: roundToFloat)
                     var bScore = [Double](repeating: 0, count: block * outputs)
@@ -37,7 +38,7 @@ private func forEachRow(_ forest: TreeForest, _ x: Tensor, outputs: Int, aggrega
                                 hp.baseAddress!.update(repeating: false, count: n * outputs)
                                 for root in forest.roots {
                                     for r in 0..<n {
-                                        let leaf = forest.leaf(root, xp.baseAddress! + (first + r) * m.features, np.baseAddress!)
+                                        let leaf = leafOf(root, xp.baseAddress! + (first + r) * m.features)
                                         TreeScores.add(w, leaf: leaf, aggregate, roundToFloat: roundToFloat,
                                                        score: sp.baseAddress! + r * outputs, has: hp.baseAddress! + r * outputs)
                                     }

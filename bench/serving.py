@@ -8,6 +8,8 @@
 2. Dynamic batching. The generated MLP (scripts/make_examples.py) served twice from one
    repository: `mlp_batched` (max_batch_size 32, max_queue_delay_us 500) and `mlp_unbatched`
    (max_batch_size 0), each at concurrency 32 with batch-1 requests; ratio of throughputs.
+   Requests use Triton's binary tensor extension, as perf_analyzer does by default (the MLP's
+   1,000-float input as JSON text would measure JSON parsing, not batching).
 
 The server is started on 127.0.0.1 and a free port, waited for, measured and stopped. The
 machine is shared: compare numbers within one run only.
@@ -32,9 +34,9 @@ import server_vs_mlserver as svm  # noqa: E402  (Server, free_port, log)
 REPO = berthpy.REPO_ROOT
 
 
-def bench(berth: Path, base: str, model: str, concurrency: int, duration: float) -> dict:
+def bench(berth: Path, base: str, model: str, concurrency: int, duration: float, binary: bool = False) -> dict:
     argv = [str(berth), "bench", "--url", base, "--model", model, "--concurrency", str(concurrency),
-            "--duration-seconds", str(duration), "--json"]
+            "--duration-seconds", str(duration), "--json"] + (["--binary"] if binary else [])
     svm.log("  " + shlex.join(argv))
     out = subprocess.run(argv, check=True, capture_output=True, text=True)
     return json.loads(out.stdout)[0]
@@ -76,25 +78,27 @@ def main(argv=None) -> int:
         with serve(berth, repo, "berth", "digits_logreg", tmp):
             pass  # first start compiles nothing, but warms the page cache before measuring
         with serve(berth, repo, "berth", "digits_logreg", tmp) as server:
-            for name, file in [("digits_logreg", "digits_logreg.onnx"), ("digits", "digits_mlp.onnx")]:
-                b = bench(berth, server.base, name, 1, args.duration_seconds)
+            for (name, file), binary in [((n, f), b) for n, f in [("digits_logreg", "digits_logreg.onnx"),
+                                                                   ("digits", "digits_mlp.onnx")] for b in (False, True)]:
+                b = bench(berth, server.base, name, 1, args.duration_seconds, binary)
                 engine = berthpy.run_berth_perf(berth, REPO / "examples" / file, batch=1, threads=1,
                                                 iterations=20000, warmup=200)
-                row = {"model": name, "server_p50_ms": b["p50_ms"], "server_p99_ms": b["p99_ms"],
+                row = {"model": name, "body": "binary" if binary else "JSON",
+                       "server_p50_ms": b["p50_ms"], "server_p99_ms": b["p99_ms"],
                        "engine_p50_ms": engine["p50_ms"], "overhead_us": (b["p50_ms"] - engine["p50_ms"]) * 1000,
                        "infer_per_sec": b["infer_per_sec"], "errors": b["errors"]}
                 result["overhead"].append(row)
             for name in ["mlp_unbatched", "mlp_batched"]:
-                result["batching"][name] = bench(berth, server.base, name, 32, args.duration_seconds)
+                result["batching"][name] = bench(berth, server.base, name, 32, args.duration_seconds, binary=True)
     u, b = result["batching"]["mlp_unbatched"], result["batching"]["mlp_batched"]
     result["batching"]["throughput_ratio"] = b["infer_per_sec"] / u["infer_per_sec"] if u["infer_per_sec"] else None
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print("Server overhead at concurrency 1 (berth bench p50 - berth perf p50, batch 1):")
-    print(f"{'model':<14}{'server p50':>11}{'server p99':>11}{'engine p50':>11}{'overhead':>10}{'infer/s':>9}")
+    print(f"{'model':<14}{'body':<7}{'server p50':>11}{'server p99':>11}{'engine p50':>11}{'overhead':>10}{'infer/s':>9}")
     for r in result["overhead"]:
-        print(f"{r['model']:<14}{r['server_p50_ms']:>9.3f}ms{r['server_p99_ms']:>9.3f}ms{r['engine_p50_ms']:>9.3f}ms"
+        print(f"{r['model']:<14}{r['body']:<7}{r['server_p50_ms']:>9.3f}ms{r['server_p99_ms']:>9.3f}ms{r['engine_p50_ms']:>9.3f}ms"
               f"{r['overhead_us']:>8.0f}µs{r['infer_per_sec']:>9.0f}")
     print("\nDynamic batching, MLP, batch-1 requests at concurrency 32:")
     for name in ["mlp_unbatched", "mlp_batched"]:

@@ -15,12 +15,12 @@ final class BatcherTests: XCTestCase {
     }
 
     private func makeBatcher(_ session: Session, metrics: ServerMetrics, maxBatchSize: Int = 32,
-                             delayUs: Int = 0, enforce: Bool = false) -> Batcher {
+                             delayUs: Int = 0, enforce: Bool = false, inlineLimitNs: UInt64 = Batcher.defaultInlineLimitNs) -> Batcher {
         var logger = Logger(label: "berth.test")
         logger.logLevel = .warning
         return Batcher(model: "digits", version: "1", session: session, maxBatchSize: maxBatchSize,
                        enforceMaxBatchSize: enforce, batching: .init(maxQueueDelayMicroseconds: delayUs), instances: 1,
-                       stats: ModelStatistics(), metrics: metrics, logger: logger)
+                       stats: ModelStatistics(), metrics: metrics, logger: logger, inlineLimitNs: inlineLimitNs)
     }
 
     /// A configured max_batch_size is a limit, as in Triton: a larger request is refused with a
@@ -40,6 +40,31 @@ final class BatcherTests: XCTestCase {
         _ = try await lenient.submit(big)
         await strict.shutdown()
         await lenient.shutdown()
+    }
+
+    /// A fast model on an idle batcher runs on the caller's thread (no worker hand-off); the first
+    /// request, whose compute time is still unknown, goes through the worker; a slow model or a
+    /// configured queue delay never runs inline.
+    func testIdleFastModelRunsInline() async throws {
+        let session = try Session(contentsOf: ServerHarness.digitsModel)
+        let x = try session.sampleInputs(batch: 1)
+        // A limit far above the model's time in any build mode (debug builds are ~10x slower).
+        let fast = makeBatcher(session, metrics: ServerMetrics(), inlineLimitNs: 50_000_000)
+        let want = try session.run(x)["probabilities"]!.floats
+        for _ in 0..<10 {
+            let got = try await fast.submit(x)
+            XCTAssertEqual(got.outputs["probabilities"]?.floats, want)
+        }
+        XCTAssertEqual(fast.inlineRuns, 9, "all but the first (unmeasured) request run inline")
+        let delayed = makeBatcher(session, metrics: ServerMetrics(), delayUs: 100, inlineLimitNs: 50_000_000)
+        for _ in 0..<5 { _ = try await delayed.submit(x) }
+        XCTAssertEqual(delayed.inlineRuns, 0, "a queue delay means the worker should wait for a batch")
+        let slow = makeBatcher(session, metrics: ServerMetrics(), inlineLimitNs: 1)
+        for _ in 0..<5 { _ = try await slow.submit(x) }
+        XCTAssertEqual(slow.inlineRuns, 0, "a model slower than the limit always goes to the worker")
+        await slow.shutdown()
+        await fast.shutdown()
+        await delayed.shutdown()
     }
 
     /// The pending gauge must read 0 whenever no request waits. The submitting thread used to set

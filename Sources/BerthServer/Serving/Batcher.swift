@@ -9,7 +9,11 @@ import Logging
 /// dimensions differ are never merged. The queue is bounded: a full queue refuses with 503.
 ///
 /// Workers are plain threads blocked on a condition variable, so `Session.run` never occupies the
-/// Swift concurrency pool; callers `await` a continuation the worker resumes.
+/// Swift concurrency pool; callers `await` a continuation the worker resumes. One exception saves
+/// the two thread hand-offs (worker wake-up, continuation resume) that dominate the latency of a
+/// fast model at low load: when nothing is queued, an instance is free, batching would not wait
+/// (max_queue_delay 0) and the model's recent runs took under the inline limit (200 µs), the caller runs
+/// the model itself — what an idle worker would have done, minus the hops.
 final class Batcher: @unchecked Sendable {
     /// What a caller gets back.
     struct Result: Sendable {
@@ -44,14 +48,28 @@ final class Batcher: @unchecked Sendable {
     private let cond = NSCondition()
     private var queue: [Job] = []
     private var stopping = false
+    /// Executions in progress (workers and inline callers); never more than `instances`.
+    private var running = 0
+    private let instances: Int
+    /// Moving average of recent compute times; `.max` until the first run is measured.
+    private var recentComputeNs = UInt64.max
+    /// Requests run on the caller's thread so far (for tests).
+    private(set) var inlineRuns = 0
+    /// Models faster than this run inline on an idle batcher (see the type's documentation).
+    private let inlineLimitNs: UInt64
+    /// The default inline limit: 200 µs blocks a caller's thread no longer than parsing a request.
+    static let defaultInlineLimitNs: UInt64 = 200_000
     private let finished = DispatchGroup()
 
     /// - Parameters:
     ///   - maxBatchSize: rows per merged execution; 0 disables merging.
     ///   - enforceMaxBatchSize: refuse requests with more rows than `maxBatchSize` (400).
     ///   - instances: worker threads.
+    ///   - inlineLimitNs: compute time under which an idle batcher runs requests on the caller's thread.
     init(model: String, version: String, session: Session, maxBatchSize: Int, enforceMaxBatchSize: Bool = false,
-         batching: ModelConfig.DynamicBatching, instances: Int, stats: ModelStatistics, metrics: ServerMetrics, logger: Logger) {
+         batching: ModelConfig.DynamicBatching, instances: Int, stats: ModelStatistics, metrics: ServerMetrics, logger: Logger,
+         inlineLimitNs: UInt64 = Batcher.defaultInlineLimitNs) {
+        self.inlineLimitNs = inlineLimitNs
         self.model = model
         self.version = version
         self.session = session
@@ -64,6 +82,7 @@ final class Batcher: @unchecked Sendable {
         self.stats = stats
         self.metrics = metrics
         self.logger = logger
+        self.instances = max(1, instances)
         for i in 0..<max(1, instances) {
             finished.enter()
             let t = Thread { [self] in
@@ -98,6 +117,7 @@ final class Batcher: @unchecked Sendable {
         if enforceMaxBatchSize && rows > maxBatchSize {
             throw ServerError.badRequest("inference request batch-size must be <= \(maxBatchSize) for '\(model)', got \(rows)")
         }
+        if let inline = try runInlineIfIdle(feeds, rows: rows) { return inline }
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<Result, Error>) in
             cond.lock()
             if stopping {
@@ -117,6 +137,46 @@ final class Batcher: @unchecked Sendable {
             cond.signal()
             cond.unlock()
         }
+    }
+
+    /// Runs `feeds` on the calling thread when the batcher is idle and the model is fast; nil when
+    /// the request must go through the queue.
+    private func runInlineIfIdle(_ feeds: [String: Tensor], rows: Int) throws -> Result? {
+        guard delayNs == 0 else { return nil }
+        cond.lock()
+        guard !stopping, queue.isEmpty, running < instances, recentComputeNs < inlineLimitNs else {
+            cond.unlock()
+            return nil
+        }
+        running += 1
+        inlineRuns += 1
+        cond.unlock()
+        defer { finishedRun() }
+        let start = monotonicNanos()
+        let outputs: [String: Tensor]
+        do { outputs = try session.run(feeds) } catch { throw ServerError.from(engine: error) }
+        let done = monotonicNanos()
+        record(rows: rows, requests: 1, queueNs: 0, inputNs: 0, inferNs: done - start, outputNs: 0)
+        return Result(outputs: outputs, timing: BatchTiming(queueNs: 0, inputNs: 0, inferNs: done - start, outputNs: 0))
+    }
+
+    /// Releases an execution slot and wakes a worker if requests arrived meanwhile.
+    private func finishedRun() {
+        cond.lock()
+        running -= 1
+        if !queue.isEmpty { cond.broadcast() }
+        cond.unlock()
+    }
+
+    /// Statistics, metrics and the compute-time average for one execution.
+    private func record(rows: Int, requests: Int, queueNs: UInt64, inputNs: UInt64, inferNs: UInt64, outputNs: UInt64) {
+        let compute = inputNs + inferNs + outputNs
+        stats.recordExecution(rows: rows, inputNs: inputNs, inferNs: inferNs, outputNs: outputNs)
+        metrics.recordExecution(model: model, version: version, rows: rows, requests: requests,
+                                queueSeconds: Double(queueNs) / 1e9, computeSeconds: Double(compute) / 1e9)
+        cond.lock()
+        recentComputeNs = recentComputeNs == .max ? compute : (recentComputeNs * 7 + compute) / 8
+        cond.unlock()
     }
 
     /// Stops taking requests, finishes every queued one, and returns when the workers have exited.
@@ -139,6 +199,7 @@ final class Batcher: @unchecked Sendable {
     private func workerLoop() {
         while let batch = nextBatch() {
             execute(batch)
+            finishedRun()
         }
     }
 
@@ -146,10 +207,11 @@ final class Batcher: @unchecked Sendable {
     private func nextBatch() -> [Job]? {
         cond.lock()
         defer { cond.unlock() }
-        while queue.isEmpty {
-            if stopping { return nil }
+        while queue.isEmpty || running >= instances {
+            if queue.isEmpty && stopping { return nil }
             cond.wait()
         }
+        running += 1
         let first = queue.removeFirst()
         var batch = [first]
         guard maxBatchSize > 0, let key = first.key, first.rows < maxBatchSize else {
@@ -211,10 +273,8 @@ final class Batcher: @unchecked Sendable {
                 }
             }
             let done = monotonicNanos()
-            stats.recordExecution(rows: totalRows, inputNs: merged - start, inferNs: ran - merged, outputNs: done - ran)
-            metrics.recordExecution(model: model, version: version, rows: totalRows, requests: batch.count,
-                                    queueSeconds: Double(start - batch[0].enqueued) / 1e9,
-                                    computeSeconds: Double(done - start) / 1e9)
+            record(rows: totalRows, requests: batch.count, queueNs: start - min(start, batch[0].enqueued),
+                   inputNs: merged - start, inferNs: ran - merged, outputNs: done - ran)
             for (k, job) in batch.enumerated() {
                 let timing = BatchTiming(queueNs: start - min(start, job.enqueued), inputNs: merged - start,
                                          inferNs: ran - merged, outputNs: done - ran)
@@ -232,10 +292,8 @@ final class Batcher: @unchecked Sendable {
         do {
             let outputs = try session.run(job.feeds)
             let done = monotonicNanos()
-            stats.recordExecution(rows: job.rows, inputNs: 0, inferNs: done - start, outputNs: 0)
-            metrics.recordExecution(model: model, version: version, rows: job.rows, requests: 1,
-                                    queueSeconds: Double(start - min(start, job.enqueued)) / 1e9,
-                                    computeSeconds: Double(done - start) / 1e9)
+            record(rows: job.rows, requests: 1, queueNs: start - min(start, job.enqueued),
+                   inputNs: 0, inferNs: done - start, outputNs: 0)
             job.continuation.resume(returning: Result(outputs: outputs, timing: BatchTiming(
                 queueNs: start - min(start, job.enqueued), inputNs: 0, inferNs: done - start, outputNs: 0)))
         } catch {

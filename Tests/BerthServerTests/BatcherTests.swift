@@ -55,7 +55,9 @@ final class BatcherTests: XCTestCase {
             let got = try await fast.submit(x)
             XCTAssertEqual(got.outputs["probabilities"]?.floats, want)
         }
-        XCTAssertEqual(fast.inlineRuns, 9, "all but the first (unmeasured) request run inline")
+        // The first request (compute time unknown) goes to the worker; the second may too when it
+        // arrives before that worker has released its slot. Every later one runs inline.
+        XCTAssertGreaterThanOrEqual(fast.inlineRuns, 8, "an idle batcher with a fast model runs requests inline")
         let delayed = makeBatcher(session, metrics: ServerMetrics(), delayUs: 100, inlineLimitNs: 50_000_000)
         for _ in 0..<5 { _ = try await delayed.submit(x) }
         XCTAssertEqual(delayed.inlineRuns, 0, "a queue delay means the worker should wait for a batch")

@@ -4,7 +4,12 @@
 1. Server overhead. `berth serve` with the bundled small models (digits_logreg: one
    LinearClassifier; digits: the MLPClassifier), `berth bench --concurrency 1` over loopback,
    against the engine's own time for the same batch-1 run (`berth perf --batch 1 --threads 1`,
-   in-process). overhead = server p50 - engine p50: HTTP, JSON coding, queueing and scheduling.
+   in-process). Reported three ways:
+     end-to-end  = bench p50 - engine p50 (includes the client and the kernel's loopback path);
+     server-side = mean request time inside the server minus mean compute, from the model's
+                   /stats deltas (Triton's definition, as perf_analyzer's "server overhead");
+     no-op RTT   = p50 of GET /v2/health/live from a plain Python client: what any HTTP round
+                   trip costs on this machine, before Berth does any work.
 2. Dynamic batching. The generated MLP (scripts/make_examples.py) served twice from one
    repository: `mlp_batched` (max_batch_size 32, max_queue_delay_us 500) and `mlp_unbatched`
    (max_batch_size 0), each at concurrency 32 with batch-1 requests; ratio of throughputs.
@@ -40,6 +45,35 @@ def bench(berth: Path, base: str, model: str, concurrency: int, duration: float,
     svm.log("  " + shlex.join(argv))
     out = subprocess.run(argv, check=True, capture_output=True, text=True)
     return json.loads(out.stdout)[0]
+
+
+def stats(base: str, model: str) -> dict:
+    import urllib.request
+    with urllib.request.urlopen(f"{base}/v2/models/{model}/stats", timeout=10) as r:
+        s = json.load(r)["model_stats"][0]["inference_stats"]
+    return {k: (v["count"], v["ns"]) for k, v in s.items()}
+
+
+def server_side_overhead_us(before: dict, after: dict) -> float:
+    n = after["success"][0] - before["success"][0]
+    total = after["success"][1] - before["success"][1]
+    compute = sum(after[k][1] - before[k][1] for k in ("compute_input", "compute_infer", "compute_output"))
+    return (total - compute) / max(1, n) / 1000
+
+
+def noop_rtt_us(base: str, n: int = 3000) -> float:
+    import http.client
+    import time
+    host, port = base.replace("http://", "").split(":")
+    c = http.client.HTTPConnection(host, int(port))
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        c.request("GET", "/v2/health/live")
+        c.getresponse().read()
+        ts.append(time.perf_counter() - t)
+    ts.sort()
+    return ts[len(ts) // 2] * 1e6
 
 
 def serve(berth: Path, repo: Path, name: str, first_model: str, log_dir: Path) -> svm.Server:
@@ -80,14 +114,18 @@ def main(argv=None) -> int:
         with serve(berth, repo, "berth", "digits_logreg", tmp) as server:
             for (name, file), binary in [((n, f), b) for n, f in [("digits_logreg", "digits_logreg.onnx"),
                                                                    ("digits", "digits_mlp.onnx")] for b in (False, True)]:
+                s0 = stats(server.base, name)
                 b = bench(berth, server.base, name, 1, args.duration_seconds, binary)
+                s1 = stats(server.base, name)
                 engine = berthpy.run_berth_perf(berth, REPO / "examples" / file, batch=1, threads=1,
                                                 iterations=20000, warmup=200)
                 row = {"model": name, "body": "binary" if binary else "JSON",
                        "server_p50_ms": b["p50_ms"], "server_p99_ms": b["p99_ms"],
                        "engine_p50_ms": engine["p50_ms"], "overhead_us": (b["p50_ms"] - engine["p50_ms"]) * 1000,
+                       "server_side_overhead_us": server_side_overhead_us(s0, s1),
                        "infer_per_sec": b["infer_per_sec"], "errors": b["errors"]}
                 result["overhead"].append(row)
+            result["noop_rtt_us"] = noop_rtt_us(server.base)
             for name in ["mlp_unbatched", "mlp_batched"]:
                 result["batching"][name] = bench(berth, server.base, name, 32, args.duration_seconds, binary=True)
     u, b = result["batching"]["mlp_unbatched"], result["batching"]["mlp_batched"]
@@ -96,10 +134,12 @@ def main(argv=None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print("Server overhead at concurrency 1 (berth bench p50 - berth perf p50, batch 1):")
-    print(f"{'model':<14}{'body':<7}{'server p50':>11}{'server p99':>11}{'engine p50':>11}{'overhead':>10}{'infer/s':>9}")
+    print(f"{'model':<14}{'body':<7}{'bench p50':>10}{'bench p99':>10}{'engine p50':>11}{'end-to-end':>11}"
+          f"{'server-side':>12}{'infer/s':>9}")
     for r in result["overhead"]:
-        print(f"{r['model']:<14}{r['body']:<7}{r['server_p50_ms']:>9.3f}ms{r['server_p99_ms']:>9.3f}ms{r['engine_p50_ms']:>9.3f}ms"
-              f"{r['overhead_us']:>8.0f}µs{r['infer_per_sec']:>9.0f}")
+        print(f"{r['model']:<14}{r['body']:<7}{r['server_p50_ms']:>8.3f}ms{r['server_p99_ms']:>8.3f}ms{r['engine_p50_ms']:>9.3f}ms"
+              f"{r['overhead_us']:>9.0f}µs{r['server_side_overhead_us']:>10.0f}µs{r['infer_per_sec']:>9.0f}")
+    print(f"no-op HTTP round trip on this machine (GET /v2/health/live, Python client): {result['noop_rtt_us']:.0f} µs")
     print("\nDynamic batching, MLP, batch-1 requests at concurrency 32:")
     for name in ["mlp_unbatched", "mlp_batched"]:
         r = result["batching"][name]

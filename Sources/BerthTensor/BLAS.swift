@@ -17,6 +17,20 @@ public enum BLAS {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
+        if m == 1 {
+            // One row (batch-1 inference): a matrix-vector product. OpenBLAS's sgemm pays its
+            // packing and blocking set-up for nothing here; sgemv streams B once.
+            // The row of op(A) is A's row 0, or A's column 0 (stride lda) when transposed.
+            let incx = Int32(transA ? lda : 1)
+            if transB {
+                // op(B) = Bᵀ with B stored [n, k]: c = B · a.
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a, incx, beta, c, 1)
+            } else {
+                // B stored [k, n]: c = Bᵀ · a.
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a, incx, beta, c, 1)
+            }
+            return
+        }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

@@ -11,7 +11,7 @@
      no-op RTT   = p50 of GET /v2/health/live from a plain Python client: what any HTTP round
                    trip costs on this machine, before Berth does any work.
 2. Dynamic batching. The generated MLP (scripts/make_examples.py) served twice from one
-   repository: `mlp_batched` (max_batch_size 32, max_queue_delay_us 500) and `mlp_unbatched`
+   repository: `mlp_batched` (max_batch_size 32, max_queue_delay_us 0: merge what is queued) and `mlp_unbatched`
    (max_batch_size 0), each at concurrency 32 with batch-1 requests; ratio of throughputs.
    Requests use Triton's binary tensor extension, as perf_analyzer does by default (the MLP's
    1,000-float input as JSON text would measure JSON parsing, not batching).
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         repo = tmp / "repo"
         link_model(repo, "digits_logreg", REPO / "examples" / "digits_logreg.onnx")
         link_model(repo, "digits", REPO / "examples" / "digits_mlp.onnx")
-        link_model(repo, "mlp_batched", mlp, {"max_batch_size": 32, "dynamic_batching": {"max_queue_delay_us": 500}})
+        link_model(repo, "mlp_batched", mlp, {"max_batch_size": 32, "dynamic_batching": {"max_queue_delay_us": 0}})
         link_model(repo, "mlp_unbatched", mlp, {"max_batch_size": 0})
         with serve(berth, repo, "berth", "digits_logreg", tmp):
             pass  # first start compiles nothing, but warms the page cache before measuring

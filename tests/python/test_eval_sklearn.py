@@ -57,30 +57,6 @@ IRIS_NAMES = np.array(["setosa", "versicolor", "virginica"])
 # fixtures
 
 
-def _find_berth() -> Path | None:
-    env = os.environ.get("BERTH_BIN")
-    if env:
-        return Path(env)
-    for cand in (REPO_ROOT / ".build" / "release" / "berth", REPO_ROOT / ".build" / "debug" / "berth"):
-        if cand.exists():
-            return cand
-    return None
-
-
-@pytest.fixture(scope="session")
-def berth_bin() -> Path:
-    p = _find_berth()
-    if p is None:
-        pytest.fail(
-            "berth binary not found: set BERTH_BIN or build it "
-            f"(swift build -c release) so {REPO_ROOT}/.build/release/berth or .build/debug/berth exists",
-            pytrace=False,
-        )
-    if not (p.is_file() and os.access(p, os.X_OK)):
-        pytest.fail(f"BERTH_BIN={p} is not an executable file", pytrace=False)
-    return p
-
-
 def _write_csv(path: Path, header: list[str], columns: list[np.ndarray]) -> Path:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)

@@ -24,14 +24,6 @@ ATOL = 1e-5
 ROWS = 300
 
 
-@pytest.fixture(scope="module")
-def berth_bin() -> Path:
-    p = berthpy.find_berth()
-    if p is None:
-        pytest.fail(berthpy.BERTH_NOT_FOUND)
-    return p
-
-
 def _data(n_classes: int, seed: int = 0):
     from sklearn.datasets import make_classification
     x, y = make_classification(n_samples=400, n_features=6, n_informative=4, n_redundant=0,

@@ -53,15 +53,6 @@ SHOW = 5           # mismatching rows quoted in a failure
 
 
 @pytest.fixture(scope="session")
-def berth_bin() -> Path:
-    p = berthpy.find_berth()
-    problem = berthpy.check_executable(p)
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    return p
-
-
-@pytest.fixture(scope="session")
 def zoo_dir(tmp_path_factory) -> Path:
     env = os.environ.get("BERTH_ZOO_DIR")
     if env and (Path(env) / zoo.MANIFEST).exists():

@@ -34,15 +34,6 @@ mk = berthpy.load_script("make_examples")
 
 
 @pytest.fixture(scope="session")
-def berth_bin() -> Path:
-    p = berthpy.find_berth()
-    problem = berthpy.check_executable(p)
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    return p
-
-
-@pytest.fixture(scope="session")
 def models(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("models")
     paths = dict(mk.build_generated(d / "generated", verbose=False))

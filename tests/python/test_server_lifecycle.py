@@ -26,21 +26,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from conftest import berth_path
 from onnx import TensorProto, helper, numpy_helper
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ATOL = 1e-4
 MAX_RSS_GROWTH_MB = 20
-
-
-def _berth_bin() -> Path:
-    env = os.environ.get("BERTH_BIN")
-    if env:
-        return Path(env)
-    for cand in (REPO_ROOT / ".build" / "debug" / "berth", REPO_ROOT / ".build" / "release" / "berth"):
-        if cand.exists():
-            return cand
-    pytest.fail("no berth binary: set BERTH_BIN or build with `swift build --product berth`")
 
 
 def _load_make_examples():
@@ -66,7 +57,7 @@ class Server:
         self.log_path = log
         self._log = open(log, "wb")
         self.proc = subprocess.Popen(
-            [str(_berth_bin()), "serve", "--model-repository", str(repo), "--port", str(self.port), *extra],
+            [str(berth_path()), "serve", "--model-repository", str(repo), "--port", str(self.port), *extra],
             stdout=self._log, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 120

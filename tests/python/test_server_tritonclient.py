@@ -21,22 +21,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from conftest import berth_path
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DIGITS = REPO_ROOT / "examples" / "digits_mlp.onnx"
 ATOL = 1e-5
-
-
-def _berth_bin() -> Path:
-    env = os.environ.get("BERTH_BIN")
-    if env:
-        return Path(env)
-    for cand in (REPO_ROOT / ".build" / "debug" / "berth", REPO_ROOT / ".build" / "release" / "berth"):
-        if cand.exists():
-            return cand
-    pytest.fail("no berth binary: set BERTH_BIN or build with `swift build --product berth`")
 
 
 def _free_port() -> int:
@@ -49,7 +40,7 @@ def _start(repo: Path | None, *extra: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     source = ["--model-repository", str(repo)] if repo is not None else ["--demo"]
     proc = subprocess.Popen(
-        [str(_berth_bin()), "serve", *source, "--port", str(port), *extra],
+        [str(berth_path()), "serve", *source, "--port", str(port), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"127.0.0.1:{port}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Berth's main job on a bundled example: build berth, serve the scikit-learn digits classifier in
-# examples/ (an MLPClassifier trained on sklearn's digits data, exported by skl2onnx) over the
-# Open Inference Protocol (KServe V2), and classify one handwritten digit through HTTP.
+# Berth's main job on the bundled examples: build berth, serve the scikit-learn digits classifiers
+# in examples/ (an MLPClassifier and a LogisticRegression trained on sklearn's digits data,
+# exported by skl2onnx) over the Open Inference Protocol (KServe V2), and classify one
+# handwritten digit through HTTP with each.
 # The server keeps running afterwards; Ctrl-C stops it gracefully.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,11 +27,13 @@ for _ in $(seq 1 100); do
 done
 echo "==> GET /v2/models/digits"
 curl -s "http://127.0.0.1:$PORT/v2/models/digits"; echo
-echo "==> POST /v2/models/digits/infer (an 8x8 image of a 0)"
-curl -s -X POST "http://127.0.0.1:$PORT/v2/models/digits/infer" -H 'Content-Type: application/json' -d '{
-  "inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32",
-              "data": [0,0,5,13,9,1,0,0, 0,0,13,15,10,15,5,0, 0,3,15,2,0,11,8,0, 0,4,12,0,0,8,8,0,
-                       0,5,8,0,0,9,8,0, 0,4,11,0,1,12,7,0, 0,2,14,5,10,12,0,0, 0,0,6,13,10,0,0,0]}],
-  "outputs": [{"name": "label"}]}'; echo
+ZERO='{"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32",
+  "data": [0,0,5,13,9,1,0,0, 0,0,13,15,10,15,5,0, 0,3,15,2,0,11,8,0, 0,4,12,0,0,8,8,0,
+           0,5,8,0,0,9,8,0, 0,4,11,0,1,12,7,0, 0,2,14,5,10,12,0,0, 0,0,6,13,10,0,0,0]}],
+  "outputs": [{"name": "label"}]}'
+for model in digits digits_logreg; do
+    echo "==> POST /v2/models/$model/infer (an 8x8 image of a 0)"
+    curl -s -X POST "http://127.0.0.1:$PORT/v2/models/$model/infer" -H 'Content-Type: application/json' -d "$ZERO"; echo
+done
 echo "==> serving; try: curl -s http://127.0.0.1:$PORT/metrics | head   (Ctrl-C stops)"
 wait $SERVER

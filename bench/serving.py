@@ -50,8 +50,11 @@ def bench(berth: Path, base: str, model: str, concurrency: int, duration: float,
 def stats(base: str, model: str) -> dict:
     import urllib.request
     with urllib.request.urlopen(f"{base}/v2/models/{model}/stats", timeout=10) as r:
-        s = json.load(r)["model_stats"][0]["inference_stats"]
-    return {k: (v["count"], v["ns"]) for k, v in s.items()}
+        m = json.load(r)["model_stats"][0]
+    out = {k: (v["count"], v["ns"]) for k, v in m["inference_stats"].items()}
+    out["rows"] = (m["inference_count"], 0)
+    out["executions"] = (m["execution_count"], 0)
+    return out
 
 
 def server_side_overhead_us(before: dict, after: dict) -> float:
@@ -127,7 +130,14 @@ def main(argv=None) -> int:
                 result["overhead"].append(row)
             result["noop_rtt_us"] = noop_rtt_us(server.base)
             for name in ["mlp_unbatched", "mlp_batched"]:
-                result["batching"][name] = bench(berth, server.base, name, 32, args.duration_seconds, binary=True)
+                s0 = stats(server.base, name)
+                r = bench(berth, server.base, name, 32, args.duration_seconds, binary=True)
+                s1 = stats(server.base, name)
+                n = max(1, s1["success"][0] - s0["success"][0])
+                r["rows_per_execution"] = (s1["rows"][0] - s0["rows"][0]) / max(1, s1["executions"][0] - s0["executions"][0])
+                r["server_request_us"] = (s1["success"][1] - s0["success"][1]) / n / 1000
+                r["server_compute_us"] = sum(s1[k][1] - s0[k][1] for k in ("compute_input", "compute_infer", "compute_output")) / n / 1000
+                result["batching"][name] = r
     u, b = result["batching"]["mlp_unbatched"], result["batching"]["mlp_batched"]
     result["batching"]["throughput_ratio"] = b["infer_per_sec"] / u["infer_per_sec"] if u["infer_per_sec"] else None
     if args.json:
@@ -143,7 +153,9 @@ def main(argv=None) -> int:
     print("\nDynamic batching, MLP, batch-1 requests at concurrency 32:")
     for name in ["mlp_unbatched", "mlp_batched"]:
         r = result["batching"][name]
-        print(f"{name:<14}{r['infer_per_sec']:>9.0f} infer/s  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  errors {r['errors']}")
+        print(f"{name:<14}{r['infer_per_sec']:>9.0f} infer/s  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  "
+              f"errors {r['errors']}  rows/execution {r['rows_per_execution']:.2f}  "
+              f"in server {r['server_request_us']:.0f} µs/request, of which compute {r['server_compute_us']:.0f}")
     print(f"batched / unbatched throughput: {result['batching']['throughput_ratio']:.2f}x")
     return 0
 

@@ -94,6 +94,10 @@ final class Batcher: @unchecked Sendable {
         }
     }
 
+    /// Whether nothing runs or waits right now (a worker that resumed its caller may still hold
+    /// its slot for a moment).
+    var idle: Bool { cond.lock(); defer { cond.unlock() }; return running == 0 && queue.isEmpty }
+
     /// Requests waiting right now.
     var pending: Int { cond.lock(); defer { cond.unlock() }; return queue.count }
 

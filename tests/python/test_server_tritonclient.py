@@ -278,3 +278,44 @@ def test_demo_serves_the_bundled_digits_model(ort_session):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+def test_classic_ml_models_over_tritonclient(tmp_path):
+    """scikit-learn models with string inputs, string labels and a ZipMap, served and queried with
+    tritonclient (JSON and binary BYTES), match ONNX Runtime: labels exactly, scores within ATOL."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import StringTensorType
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(7)
+    colors = np.array(["red", "green", "blue", "ünïcødé"])
+    x = np.stack([rng.choice(colors, 300), rng.choice(["s", "m", "l"], 300)], axis=1)
+    y = np.where(x[:, 0] == "red", "hot", np.where(x[:, 1] == "l", "big", "other"))
+    pipe = make_pipeline(OneHotEncoder(handle_unknown="ignore"), LogisticRegression(max_iter=500)).fit(x, y)
+    model = to_onnx(pipe, initial_types=[("input", StringTensorType([None, 2]))],
+                    target_opset={"": 17, "ai.onnx.ml": 3})  # zipmap on: ORT returns dicts
+    repo = tmp_path / "repo"
+    (repo / "shirts" / "1").mkdir(parents=True)
+    (repo / "shirts" / "1" / "model.onnx").write_bytes(model.SerializeToString())
+    rows = np.concatenate([x[:8], [["purple", "xl"], ["", "s"]]]).astype(object)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want_labels, want_maps = sess.run(None, {"input": rows.astype(str)})
+    want_probs = np.array([[m[k] for k in m] for m in want_maps], dtype=np.float32)
+
+    proc, url = _start(repo)
+    try:
+        client = httpclient.InferenceServerClient(url)
+        meta = client.get_model_metadata("shirts")
+        assert meta["inputs"][0]["datatype"] == "BYTES"
+        for binary in (False, True):
+            inp = httpclient.InferInput("input", list(rows.shape), "BYTES")
+            inp.set_data_from_numpy(rows, binary_data=binary)
+            result = client.infer("shirts", [inp])
+            labels = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("output_label")]
+            assert labels == list(want_labels), f"binary={binary}"
+            np.testing.assert_allclose(result.as_numpy("output_probability"), want_probs, atol=ATOL)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -33,13 +33,10 @@ func mlFloats(_ x: Tensor) throws -> [Float] {
 
 /// The elements of a float/double/int32/int64 input as double (exact for every accepted type).
 func mlDoubles(_ x: Tensor) throws -> [Double] {
-    switch x.storage {
-    case let .float32(v): return v.map { Double($0) }
-    case let .float64(v): return v
-    case let .int64(v): return v.map { Double($0) }
-    case let .int32(v): return v.map { Double($0) }
-    default: throw KernelError("X must be float, double, int64 or int32, got \(x.dtype)")
+    guard [.float32, .float64, .int64, .int32].contains(x.dtype) else {
+        throw KernelError("X must be float, double, int64 or int32, got \(x.dtype)")
     }
+    return x.doubles
 }
 
 /// Class labels of a classifier: `classlabels_strings` or `classlabels_int64s`/`classlabels_ints`.

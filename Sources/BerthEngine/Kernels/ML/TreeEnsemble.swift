@@ -38,7 +38,7 @@ struct TreeForest {
         let missing = try node.ints("nodes_missing_value_tracks_true") ?? []
         var values: [Double]
         if let t = try node.tensor("nodes_values_as_tensor") {
-            values = (0..<t.count).map { t.storage.double(at: $0) }
+            values = t.doubles
             doublePrecision = true
         } else {
             values = (try node.floats("nodes_values") ?? []).map { Double($0) }
@@ -99,7 +99,7 @@ struct TreeForest {
         let wTrees = try node.ints("\(prefix)_treeids") ?? []
         var wValues: [Double]
         if let t = try node.tensor("\(prefix)_weights_as_tensor") {
-            wValues = (0..<t.count).map { t.storage.double(at: $0) }
+            wValues = t.doubles
             doublePrecision = true
         } else {
             wValues = (try node.floats("\(prefix)_weights") ?? []).map { Double($0) }

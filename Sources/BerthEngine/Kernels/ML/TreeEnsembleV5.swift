@@ -8,8 +8,7 @@ extension TreeForest {
     /// `membership_values`. Leaves are appended after the interior nodes.
     init(v5 node: Node, targets: Int) throws {
         func doubles(_ key: String) throws -> [Double]? {
-            guard let t = try node.tensor(key) else { return nil }
-            return (0..<t.count).map { t.storage.double(at: $0) }
+            try node.tensor(key)?.doubles
         }
         let features = try node.ints("nodes_featureids") ?? []
         let trues = try node.ints("nodes_truenodeids") ?? []

@@ -60,14 +60,6 @@ enum ClassLabels {
     }
 
     var usesStrings: Bool { if case .strings = self { return true }; return false }
-
-    /// A label tensor of shape [n] from class indices into the label list.
-    func tensor(indices: [Int]) -> Tensor {
-        switch self {
-        case let .strings(s): return Tensor(unchecked: [indices.count], storage: .string(indices.map { s[$0] }))
-        case let .ints(v): return Tensor(unchecked: [indices.count], storage: .int64(indices.map { v[$0] }))
-        }
-    }
 }
 
 /// A label chosen either as an index into the class list or as a literal fallback value (ORT writes
@@ -78,6 +70,7 @@ enum ChosenLabel {
 }
 
 extension ClassLabels {
+    /// The label output, shape [n], for one chosen label per row.
     func tensor(_ chosen: [ChosenLabel]) -> Tensor {
         switch self {
         case let .strings(s):

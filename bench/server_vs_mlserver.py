@@ -33,7 +33,6 @@ import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -85,16 +84,10 @@ def find_berth(explicit: str | None) -> Path:
     return p
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(base: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
+def wait_ready(base: str, proc: subprocess.Popen, log_path: Path, timeout: float, model: str = MODEL_NAME) -> None:
     """Polls the V2 readiness endpoints until the model answers 200."""
     deadline = time.monotonic() + timeout
-    urls = [f"{base}/v2/health/ready", f"{base}/v2/models/{MODEL_NAME}/ready"]
+    urls = [f"{base}/v2/health/ready", f"{base}/v2/models/{model}/ready"]
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}; log {log_path}:\n{tail(log_path)}")
@@ -117,8 +110,11 @@ def tail(path: Path, lines: int = 30) -> str:
 class Server:
     """A server process in its own process group, stopped (SIGINT, then SIGKILL) on exit."""
 
-    def __init__(self, name: str, argv: list[str], cwd: Path, port: int, log_dir: Path, timeout: float):
+    def __init__(self, name: str, argv: list[str], cwd: Path, port: int, log_dir: Path, timeout: float,
+                 model: str = MODEL_NAME):
+        """`model` is the model whose readiness `with` waits for."""
         self.name, self.argv, self.cwd, self.port, self.timeout = name, argv, cwd, port, timeout
+        self.model = model
         self.base = f"http://127.0.0.1:{port}"
         self.log_path = log_dir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
@@ -129,7 +125,7 @@ class Server:
         self.proc = subprocess.Popen(self.argv, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         try:
-            wait_ready(self.base, self.proc, self.log_path, self.timeout)
+            wait_ready(self.base, self.proc, self.log_path, self.timeout, self.model)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -172,8 +168,8 @@ def mlserver_repo(root: Path, mlserver_python: str, workers: int, http_port: int
         "debug": False,
         "host": "127.0.0.1",
         "http_port": http_port,
-        "grpc_port": free_port(),
-        "metrics_port": free_port(),
+        "grpc_port": berthpy.free_port(),
+        "metrics_port": berthpy.free_port(),
         "parallel_workers": workers,
     }, indent=2))
     (model_dir / "model-settings.json").write_text(json.dumps({
@@ -238,7 +234,7 @@ def main(argv=None) -> int:
 
     results: dict[str, dict[int, list[dict]]] = {}
     if args.only != "mlserver":
-        port = free_port()
+        port = berthpy.free_port()
         repo = work / "berth_repo"
         (repo / MODEL_NAME / "1").mkdir(parents=True, exist_ok=True)
         onnx_path = repo / MODEL_NAME / "1" / "model.onnx"
@@ -248,7 +244,7 @@ def main(argv=None) -> int:
             results["berth"] = {b: run_bench(berth, s.base, rows_files[b], args.concurrency, args.duration_seconds,
                                              args.binary) for b in batches}
     if args.only != "berth":
-        port = free_port()
+        port = berthpy.free_port()
         repo, acc = mlserver_repo(work / "mlserver", args.mlserver_python, args.mlserver_workers, port)
         log(f"MLServer model {repo / MODEL_NAME / 'model.joblib'} (test accuracy {acc})")
         with Server("mlserver", mlserver_argv(args.mlserver_python, repo), repo, port, work,

@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import berthpy  # noqa: E402
-import server_vs_mlserver as svm  # noqa: E402  (Server, free_port, log)
+import server_vs_mlserver as svm  # noqa: E402  (Server, find_berth, log)
 
 REPO = berthpy.REPO_ROOT
 
@@ -80,10 +80,9 @@ def noop_rtt_us(base: str, n: int = 3000) -> float:
 
 
 def serve(berth: Path, repo: Path, name: str, first_model: str, log_dir: Path) -> svm.Server:
-    svm.MODEL_NAME = first_model  # what Server waits for
-    port = svm.free_port()
+    port = berthpy.free_port()
     argv = [str(berth), "serve", "--model-repository", str(repo), "--host", "127.0.0.1", "--port", str(port)]
-    return svm.Server(name, argv, REPO, port, log_dir, timeout=120)
+    return svm.Server(name, argv, REPO, port, log_dir, timeout=120, model=first_model)
 
 
 def link_model(repo: Path, name: str, model: Path, config: dict | None = None) -> None:
@@ -112,8 +111,6 @@ def main(argv=None) -> int:
         link_model(repo, "digits", REPO / "examples" / "digits_mlp.onnx")
         link_model(repo, "mlp_batched", mlp, {"max_batch_size": 32, "dynamic_batching": {"max_queue_delay_us": 0}})
         link_model(repo, "mlp_unbatched", mlp, {"max_batch_size": 0})
-        with serve(berth, repo, "berth", "digits_logreg", tmp):
-            pass  # first start compiles nothing, but warms the page cache before measuring
         with serve(berth, repo, "berth", "digits_logreg", tmp) as server:
             for (name, file), binary in [((n, f), b) for n, f in [("digits_logreg", "digits_logreg.onnx"),
                                                                    ("digits", "digits_mlp.onnx")] for b in (False, True)]:

@@ -17,6 +17,7 @@ Import it from anywhere in the repo with
   latency_stats(ms, b)  mean/p50/p90/p99/throughput of per-run times, as berth perf reports them
   OrtTimer(model, t)    an ONNX Runtime session set up as the benchmarks time it
   safe_output_name(n)   the file stem `berth run --output-dir` writes output `n` to
+  free_port()           a free TCP port on 127.0.0.1 (for starting servers)
 """
 from __future__ import annotations
 
@@ -167,3 +168,11 @@ def run_berth_perf(berth: Path, model: Path, batch: int, threads: int, iteration
 def safe_output_name(name: str) -> str:
     """The file stem `berth run --output-dir` uses: letters, digits, `_`, `-`, `.` kept, others -> `_`."""
     return "".join(c if (c.isalpha() or c.isdigit() or c in "_-.") else "_" for c in name)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -16,7 +16,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ import numpy as np
 import onnx
 import pytest
 from conftest import berth_path
+import berthpy
 from onnx import TensorProto, helper, numpy_helper
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,17 +43,11 @@ def _load_make_examples():
     return mod
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """`berth serve` on 127.0.0.1 and a free port; its log goes to a file (a pipe could fill up)."""
 
     def __init__(self, repo: Path, log: Path, *extra: str):
-        self.port = _free_port()
+        self.port = berthpy.free_port()
         self.log_path = log
         self._log = open(log, "wb")
         self.proc = subprocess.Popen(

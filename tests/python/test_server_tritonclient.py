@@ -13,7 +13,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from conftest import berth_path
+import berthpy
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
@@ -30,14 +30,8 @@ DIGITS = REPO_ROOT / "examples" / "digits_mlp.onnx"
 ATOL = 1e-5
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(repo: Path | None, *extra: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = berthpy.free_port()
     source = ["--model-repository", str(repo)] if repo is not None else ["--demo"]
     proc = subprocess.Popen(
         [str(berth_path()), "serve", *source, "--port", str(port), *extra],

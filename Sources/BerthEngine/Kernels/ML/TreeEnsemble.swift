@@ -1,6 +1,13 @@
 import BerthONNX
 import BerthTensor
 
+/// A list attribute of the tree ensembles: `key` (floats), or its `key_as_tensor` twin (opset 3,
+/// usually doubles); `fromTensor` tells which.
+func treeFloats(_ node: Node, _ key: String) throws -> (values: [Double], fromTensor: Bool) {
+    if let t = try node.tensor("\(key)_as_tensor") { return (t.doubles, true) }
+    return ((try node.floats(key) ?? []).map { Double($0) }, false)
+}
+
 /// A forest flattened into arrays (ai.onnx.ml TreeEnsembleRegressor/Classifier attributes), with
 /// the leaf weights attached to their leaves. Node references are validated once at load so that
 /// evaluation cannot leave the forest or loop.
@@ -36,13 +43,7 @@ struct TreeForest {
         let trues = try node.ints("nodes_truenodeids") ?? []
         let falses = try node.ints("nodes_falsenodeids") ?? []
         let missing = try node.ints("nodes_missing_value_tracks_true") ?? []
-        var values: [Double]
-        if let t = try node.tensor("nodes_values_as_tensor") {
-            values = t.doubles
-            doublePrecision = true
-        } else {
-            values = (try node.floats("nodes_values") ?? []).map { Double($0) }
-        }
+        let (values, valuesAreDouble) = try treeFloats(node, "nodes_values")
         let n = treeIds.count
         guard n > 0 else { throw KernelError("the ensemble has no nodes") }
         for (name, c) in [("nodes_nodeids", nodeIds.count), ("nodes_featureids", features.count), ("nodes_modes", modes.count),
@@ -97,13 +98,8 @@ struct TreeForest {
         let wIds = try node.ints("\(prefix)_ids") ?? []
         let wNodes = try node.ints("\(prefix)_nodeids") ?? []
         let wTrees = try node.ints("\(prefix)_treeids") ?? []
-        var wValues: [Double]
-        if let t = try node.tensor("\(prefix)_weights_as_tensor") {
-            wValues = t.doubles
-            doublePrecision = true
-        } else {
-            wValues = (try node.floats("\(prefix)_weights") ?? []).map { Double($0) }
-        }
+        let (wValues, weightsAreDouble) = try treeFloats(node, "\(prefix)_weights")
+        doublePrecision = valuesAreDouble || weightsAreDouble
         guard wIds.count == wNodes.count, wIds.count == wTrees.count, wIds.count == wValues.count else {
             throw KernelError("\(prefix)_ids, _nodeids, _treeids and _weights differ in length")
         }

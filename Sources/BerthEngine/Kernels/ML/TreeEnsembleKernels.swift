@@ -1,12 +1,6 @@
 import BerthONNX
 import BerthTensor
 
-/// Base values from `base_values` or `base_values_as_tensor`.
-private func baseValues(_ node: Node) throws -> [Double] {
-    if let t = try node.tensor("base_values_as_tensor") { return t.doubles }
-    return (try node.floats("base_values") ?? []).map { Double($0) }
-}
-
 /// Runs `body(row, scores)` for every row of X over the forest, splitting rows across the pool.
 private func forEachRow(_ forest: TreeForest, _ x: Tensor, outputs: Int, aggregate: TreeForest.Aggregate = .sum,
                         pool: ThreadPool, _ body: (Int, inout TreeScores) -> Void) throws -> Int {
@@ -82,7 +76,7 @@ struct TreeEnsembleRegressorKernel {
         let a = try node.string("aggregate_function", default: "SUM")
         guard let agg = TreeForest.Aggregate(rawValue: a) else { throw KernelError("unknown aggregate_function '\(a)'") }
         aggregate = agg
-        base = try baseValues(node)
+        base = try treeFloats(node, "base_values").values
         transform = try PostTransform(node)
     }
 
@@ -135,7 +129,7 @@ struct TreeEnsembleClassifierKernel {
         labels = try ClassLabels(node, intsKey: "classlabels_int64s")
         guard labels.count >= 2 else { throw KernelError("TreeEnsembleClassifier needs at least two class labels") }
         forest = try TreeForest(node, prefix: "class", outputs: labels.count)
-        base = try baseValues(node)
+        base = try treeFloats(node, "base_values").values
         transform = try PostTransform(node)
         binaryCase = labels.count == 2 && Set(forest.weightTarget).count == 1
         allPositive = forest.weightValue.allSatisfy { $0 >= 0 }

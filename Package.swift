@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "BerthTensor", targets: ["BerthTensor"]),
         .library(name: "BerthONNX", targets: ["BerthONNX"]),
         .library(name: "BerthEval", targets: ["BerthEval"]),
+        .library(name: "BerthRegistry", targets: ["BerthRegistry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -20,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -54,9 +57,20 @@ let package = Package(
             dependencies: ["BerthTensor", "BerthONNX", "BerthEngine"]
         ),
         .target(
+            name: "BerthRegistry",
+            dependencies: [
+                "BerthONNX",
+                "BerthEval",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "BerthServer",
             dependencies: [
                 "BerthEngine",
+                "BerthRegistry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -69,6 +83,7 @@ let package = Package(
                 "BerthEngine",
                 "BerthServer",
                 "BerthEval",
+                "BerthRegistry",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -80,6 +95,7 @@ let package = Package(
         .testTarget(name: "BerthONNXTests", dependencies: ["BerthONNX"]),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX"]),
         .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthTensor", "BerthONNX"]),
+        .testTarget(name: "BerthRegistryTests", dependencies: ["BerthRegistry"]),
         .testTarget(
             name: "BerthServerTests",
             dependencies: [

@@ -1,0 +1,183 @@
+import Foundation
+
+/// A registered model: the name clients use, plus descriptive fields.
+public struct ModelRecord: Sendable, Codable, Equatable {
+    /// The model name (also its V2 name when served).
+    public var name: String
+    /// Free text.
+    public var description: String
+    /// Free-form labels.
+    public var tags: [String: String]
+    /// The highest version number, nil when every version was deleted or none was pushed.
+    public var latestVersion: Int?
+    /// Alias name → version number.
+    public var aliases: [String: Int]
+    public var createdAt: Date
+    public var createdBy: String
+
+    enum CodingKeys: String, CodingKey {
+        case name, description, tags, aliases
+        case latestVersion = "latest_version"
+        case createdAt = "created_at"
+        case createdBy = "created_by"
+    }
+}
+
+/// One input or output of a model as clients see it.
+public struct TensorSpec: Sendable, Codable, Equatable {
+    /// The tensor name.
+    public var name: String
+    /// The Open Inference Protocol datatype (`FP32`, `INT64`, `BYTES` ...).
+    public var datatype: String
+    /// The dimensions; -1 for a dynamic one. Empty for an unknown rank.
+    public var shape: [Int]
+}
+
+/// A model's inputs and outputs; a change breaks clients, so pushes compare it.
+public struct ModelSignature: Sendable, Codable, Equatable {
+    public var inputs: [TensorSpec]
+    public var outputs: [TensorSpec]
+
+    /// Human-readable differences from `other` (empty when the two are compatible). Dynamic
+    /// dimensions match anything; names, datatypes and ranks must agree.
+    public func differences(from other: ModelSignature) -> [String] {
+        Self.compare(inputs, other.inputs, kind: "input") + Self.compare(outputs, other.outputs, kind: "output")
+    }
+
+    private static func compare(_ new: [TensorSpec], _ old: [TensorSpec], kind: String) -> [String] {
+        var out: [String] = []
+        let oldByName = Dictionary(old.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let newNames = Set(new.map(\.name))
+        for o in old where !newNames.contains(o.name) { out.append("\(kind) '\(o.name)' was removed") }
+        for n in new {
+            guard let o = oldByName[n.name] else { out.append("\(kind) '\(n.name)' is new"); continue }
+            if n.datatype != o.datatype { out.append("\(kind) '\(n.name)' datatype \(o.datatype) → \(n.datatype)") }
+            let shapesAgree = n.shape.count == o.shape.count
+                && zip(n.shape, o.shape).allSatisfy { $0 == $1 || $0 < 0 || $1 < 0 }
+            if !shapesAgree { out.append("\(kind) '\(n.name)' shape \(o.shape) → \(n.shape)") }
+        }
+        return out
+    }
+}
+
+/// One pushed version of a model. Immutable once recorded.
+public struct VersionRecord: Sendable, Codable, Equatable {
+    public var model: String
+    /// 1, 2, … per model; never reused.
+    public var version: Int
+    /// SHA-256 of the ONNX file, lower-case hex.
+    public var sha256: String
+    /// Bytes.
+    public var size: Int64
+    /// Inputs and outputs read from the file.
+    public var signature: ModelSignature
+    /// Evaluation metrics by name (from `berth eval --json`).
+    public var metrics: [String: Double]
+    /// Lineage: the version this one was derived from.
+    public var parent: Int?
+    /// Lineage: a digest of the training data.
+    public var trainingDataDigest: String?
+    /// Lineage: free-form training parameters.
+    public var params: [String: String]
+    /// Free-form labels.
+    public var tags: [String: String]
+    /// Aliases pointing at this version right now.
+    public var aliases: [String]
+    public var createdAt: Date
+    public var createdBy: String
+
+    enum CodingKeys: String, CodingKey {
+        case model, version, sha256, size, signature, metrics, parent, params, tags, aliases
+        case trainingDataDigest = "training_data_digest"
+        case createdAt = "created_at"
+        case createdBy = "created_by"
+    }
+}
+
+/// One entry of a model's append-only history.
+public struct RegistryEvent: Sendable, Codable, Equatable {
+    /// What happened.
+    public enum Action: String, Sendable, Codable, CaseIterable {
+        case push, alias, unalias, promote, rollback, delete, traffic
+    }
+    /// Increasing across the registry.
+    public var id: Int64
+    public var model: String
+    public var action: Action
+    /// The alias concerned (alias, unalias, promote, rollback).
+    public var alias: String?
+    /// The version the alias pointed at before.
+    public var from: Int?
+    /// The version it points at after (or the pushed/deleted version).
+    public var to: Int?
+    public var actor: String
+    public var reason: String
+    public var at: Date
+}
+
+/// How a model's requests are split between versions.
+public struct TrafficPolicy: Sendable, Codable, Equatable {
+    /// A share of traffic sent to (canary) or mirrored to (shadow) an alias's version.
+    public struct Split: Sendable, Codable, Equatable {
+        /// The alias whose version receives the share.
+        public var alias: String
+        /// 0–100.
+        public var percent: Double
+        /// The version the alias points at now (filled in when read).
+        public var version: Int?
+
+        public init(alias: String, percent: Double, version: Int? = nil) {
+            self.alias = alias
+            self.percent = percent
+            self.version = version
+        }
+    }
+
+    /// The model's name (filled in when read).
+    public var model: String
+    /// Requests answered by the canary instead of production.
+    public var canary: Split?
+    /// Requests additionally run on the shadow; its answers are only compared.
+    public var shadow: Split?
+
+    public init(model: String = "", canary: Split? = nil, shadow: Split? = nil) {
+        self.model = model
+        self.canary = canary
+        self.shadow = shadow
+    }
+}
+
+/// What a server should serve for one model: every aliased version and how requests route.
+public struct Deployment: Sendable, Equatable {
+    public var model: String
+    /// Aliased version → SHA-256 of its artifact.
+    public var versions: [Int: String]
+    /// The `production` version (the default route), if any.
+    public var production: Int?
+    /// The traffic split with versions resolved; splits whose alias is unset are dropped.
+    public var traffic: TrafficPolicy
+}
+
+/// Which version of a model a reference names.
+public enum VersionRef: Sendable, Equatable, CustomStringConvertible {
+    case number(Int)
+    case alias(String)
+
+    /// Parses `3` or `production`.
+    public init(_ text: String) {
+        if let n = Int(text) { self = .number(n) } else { self = .alias(text) }
+    }
+
+    /// Splits `NAME@REF` (REF defaults to `defaultRef`).
+    public static func parse(_ text: String, default defaultRef: VersionRef? = nil) -> (model: String, ref: VersionRef?) {
+        guard let at = text.lastIndex(of: "@") else { return (text, defaultRef) }
+        return (String(text[..<at]), VersionRef(String(text[text.index(after: at)...])))
+    }
+
+    public var description: String {
+        switch self {
+        case let .number(n): return String(n)
+        case let .alias(a): return a
+        }
+    }
+}

@@ -84,6 +84,7 @@ let package = Package(
                 "BerthServer",
                 "BerthEval",
                 "BerthRegistry",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -95,7 +96,17 @@ let package = Package(
         .testTarget(name: "BerthONNXTests", dependencies: ["BerthONNX"]),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX"]),
         .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthTensor", "BerthONNX"]),
-        .testTarget(name: "BerthRegistryTests", dependencies: ["BerthRegistry"]),
+        .testTarget(
+            name: "BerthRegistryTests",
+            dependencies: [
+                "BerthRegistry",
+                "BerthEval",
+                "BerthONNX",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .testTarget(
             name: "BerthServerTests",
             dependencies: [

@@ -13,7 +13,9 @@ extension ModelSignature {
         guard !data.isEmpty else { throw RegistryError.invalidModel("the file is empty") }
         let model: Model
         do { model = try ModelReader.read(data, baseDirectory: nil) } catch {
-            throw RegistryError.invalidModel("\(error)")
+            let why = "\(error)"
+            let prefix = "not a valid ONNX model: "
+            throw RegistryError.invalidModel(why.hasPrefix(prefix) ? String(why.dropFirst(prefix.count)) : why)
         }
         let graph = model.graph
         guard !graph.outputs.isEmpty else { throw RegistryError.invalidModel("the graph has no outputs") }

@@ -106,9 +106,9 @@ public struct RegistryEvent: Sendable, Codable, Equatable {
     public var action: Action
     /// The alias concerned (alias, unalias, promote, rollback).
     public var alias: String?
-    /// The version the alias pointed at before.
+    /// The version the alias pointed at before (or the deleted version).
     public var from: Int?
-    /// The version it points at after (or the pushed/deleted version).
+    /// The version it points at after (or the pushed version).
     public var to: Int?
     public var actor: String
     public var reason: String
@@ -156,6 +156,13 @@ public struct Deployment: Sendable, Equatable {
     public var production: Int?
     /// The traffic split with versions resolved; splits whose alias is unset are dropped.
     public var traffic: TrafficPolicy
+
+    public init(model: String, versions: [Int: String], production: Int?, traffic: TrafficPolicy) {
+        self.model = model
+        self.versions = versions
+        self.production = production
+        self.traffic = traffic
+    }
 }
 
 /// Which version of a model a reference names.

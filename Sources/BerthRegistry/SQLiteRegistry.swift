@@ -193,7 +193,10 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
                     versions[a["version"]] = a["sha256"]
                     if (a["name"] as String) == "production" { production = a["version"] }
                 }
-                out.append(Deployment(model: name, versions: versions, production: production, traffic: try trafficPolicy(db, id, name)))
+                var traffic = try trafficPolicy(db, id, name)
+                if traffic.canary?.version == nil { traffic.canary = nil }
+                if traffic.shadow?.version == nil { traffic.shadow = nil }
+                out.append(Deployment(model: name, versions: versions, production: production, traffic: traffic))
             }
             return out
         }

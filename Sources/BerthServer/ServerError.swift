@@ -1,4 +1,5 @@
 import BerthEngine
+import BerthRegistry
 import HTTPTypes
 import Hummingbird
 
@@ -25,6 +26,10 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
     case shuttingDown
     /// Running the model failed for a reason that is not the caller's input.
     case inferenceFailed(String)
+    /// A registry model has no `production` version to route requests without a version to.
+    case noProduction(model: String)
+    /// A registry operation failed.
+    case registry(RegistryError)
 
     /// The HTTP status this error is reported with.
     public var status: HTTPResponse.Status {
@@ -34,6 +39,14 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
         case .notReady, .queueFull, .shuttingDown: return .serviceUnavailable
         case .bodyTooLarge: return .contentTooLarge
         case .inferenceFailed: return .internalServerError
+        case .noProduction: return .serviceUnavailable
+        case let .registry(e):
+            switch e {
+            case .modelNotFound, .versionNotFound, .aliasNotFound: return .notFound
+            case .invalidName, .invalidModel, .badInput: return .badRequest
+            case .signatureChanged, .gateFailed, .conflict: return .conflict
+            case .corruptArtifact, .storage: return .internalServerError
+            }
         }
     }
 
@@ -46,6 +59,8 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
         case .queueFull: return .queueFull
         case .bodyTooLarge: return .tooLarge
         case .inferenceFailed: return .internalError
+        case .noProduction: return .notReady
+        case let .registry(e): return e.isClientError ? .badRequest : .internalError
         }
     }
 
@@ -62,12 +77,17 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
         case let .notAllowed(m): return m
         case .shuttingDown: return "server is shutting down"
         case let .inferenceFailed(m): return "inference failed: \(m)"
+        case let .noProduction(m):
+            return "model '\(m)' has no production version (promote one: berth registry promote \(m) VERSION); "
+                + "its other aliased versions are served at /v2/models/\(m)/versions/N"
+        case let .registry(e): return e.description
         }
     }
 
     /// Maps an engine error from `Session.run`: input problems are the caller's (400).
     static func from(engine error: Error) -> ServerError {
         if let s = error as? ServerError { return s }
+        if let r = error as? RegistryError { return .registry(r) }
         if let e = error as? EngineError {
             switch e {
             case .unknownInput, .missingInput, .inputDType, .inputShape, .kernel: return .badRequest(e.description)

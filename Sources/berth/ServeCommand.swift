@@ -1,6 +1,7 @@
 import ArgumentParser
 import NIOCore
 import NIOPosix
+import BerthRegistry
 import BerthServer
 import Dispatch
 import Foundation
@@ -25,6 +26,12 @@ struct ServeCommand: ParsableCommand {
     @Flag(help: "Serve the bundled examples from a temporary repository.")
     var demo = false
 
+    @Flag(help: "Serve the model registry in --data-dir: production aliases, canaries, shadows; admin API under /api/v1.")
+    var registry = false
+
+    @Option(help: ArgumentHelp("With --registry: the registry's data directory (default: $BERTH_DATA_DIR or ./berth-data).", valueName: "dir"))
+    var dataDir: String?
+
     @Option(help: "Address to bind.")
     var host = "127.0.0.1"
 
@@ -35,7 +42,7 @@ struct ServeCommand: ParsableCommand {
                                valueName: "none|explicit|poll"))
     var modelControl = "none"
 
-    @Option(help: "Repository polling period for --model-control poll, in milliseconds.")
+    @Option(help: "Polling period for --model-control poll and --registry, in milliseconds.")
     var pollIntervalMs = 1000
 
     @Option(name: .customLong("load-model"), help: ArgumentHelp("With --model-control explicit: a model to load at startup ('*' for all).", valueName: "name"))
@@ -51,7 +58,10 @@ struct ServeCommand: ParsableCommand {
     var logLevel = "info"
 
     func validate() throws {
-        guard demo != (modelRepository != nil) else { throw ValidationError("give exactly one of --model-repository and --demo") }
+        guard [demo, modelRepository != nil, registry].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --model-repository, --demo and --registry")
+        }
+        guard dataDir == nil || registry else { throw ValidationError("--data-dir goes with --registry") }
         guard ModelControl(rawValue: modelControl) != nil else { throw ValidationError("--model-control must be none, explicit or poll") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard pollIntervalMs > 0, maxBodySize > 0, threads > 0 else {
@@ -71,6 +81,18 @@ struct ServeCommand: ParsableCommand {
             return h
         }
         let logger = Logger(label: "berth.server")
+        let configuration = ServerConfiguration(host: host, port: port, maxBodySize: maxBodySize,
+                                                modelControl: ModelControl(rawValue: modelControl)!,
+                                                pollInterval: .milliseconds(pollIntervalMs), startupModels: loadModels)
+        if registry {
+            let dir = URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["BERTH_DATA_DIR"] ?? "berth-data")
+            let store: SQLiteRegistry
+            do { store = try SQLiteRegistry(dataDirectory: dir) } catch { throw CLIError("\(error)") }
+            let manager = ModelManager(repository: nil, defaultThreads: threads, logger: Logger(label: "berth.server.models"))
+            let deployer = RegistryDeployer(registry: store, manager: manager, logger: Logger(label: "berth.server.registry"))
+            try Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, deployer: deployer, logger: logger))
+            return
+        }
         let root: URL
         if demo {
             root = try Self.makeDemoRepository(logger: logger)
@@ -83,13 +105,13 @@ struct ServeCommand: ParsableCommand {
         }
         let manager = ModelManager(repository: ModelRepository(root: root), defaultThreads: threads,
                                    logger: Logger(label: "berth.server.models"))
-        let server = BerthHTTPServer(
-            manager: manager,
-            configuration: ServerConfiguration(host: host, port: port, maxBodySize: maxBodySize,
-                                               modelControl: ModelControl(rawValue: modelControl)!,
-                                               pollInterval: .milliseconds(pollIntervalMs), startupModels: loadModels),
-            logger: logger)
-        // The root command is synchronous; run the server on the concurrency pool and wait.
+        defer { if demo { try? FileManager.default.removeItem(at: root) } }
+        try Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, logger: logger))
+    }
+
+    /// Runs the server until it stops. The root command is synchronous, so the server runs on
+    /// the concurrency pool while this thread waits.
+    static func serve(_ server: BerthHTTPServer) throws {
         let outcome = ErrorBox()
         let done = DispatchSemaphore(value: 0)
         Task.detached {
@@ -97,7 +119,6 @@ struct ServeCommand: ParsableCommand {
             done.signal()
         }
         done.wait()
-        if demo { try? FileManager.default.removeItem(at: root) }
         if let e = outcome.get() { throw CLIError("server failed: \(e)") }
     }
 

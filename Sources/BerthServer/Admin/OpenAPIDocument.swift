@@ -1,7 +1,7 @@
 /// The admin API's OpenAPI 3.1 document, served at `GET /api/v1/openapi.json`.
 enum OpenAPIDocument {
     /// The document as JSON text.
-    static let json = #"""
+    static let json = ##"""
 {
   "openapi": "3.1.0",
   "info": {
@@ -44,7 +44,7 @@ enum OpenAPIDocument {
                 "schema": {
                   "type": "object",
                   "required": ["models"],
-                  "properties": {"models": {"type": "array", "items": {"$ref": "\u0023/components/schemas/Model"}}}
+                  "properties": {"models": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}
                 }
               }
             }
@@ -53,7 +53,7 @@ enum OpenAPIDocument {
       }
     },
     "/api/v1/models/{name}": {
-      "parameters": [{"$ref": "\u0023/components/parameters/name"}],
+      "parameters": [{"$ref": "#/components/parameters/name"}],
       "get": {
         "operationId": "getModel",
         "summary": "Show a model with its versions, aliases and traffic split.",
@@ -61,15 +61,15 @@ enum OpenAPIDocument {
         "responses": {
           "200": {
             "description": "The model.",
-            "content": {"application/json": {"schema": {"$ref": "\u0023/components/schemas/ModelDetail"}}}
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ModelDetail"}}}
           },
-          "400": {"$ref": "\u0023/components/responses/BadRequest"},
-          "404": {"$ref": "\u0023/components/responses/NotFound"}
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
         }
       }
     },
     "/api/v1/models/{name}/versions": {
-      "parameters": [{"$ref": "\u0023/components/parameters/name"}],
+      "parameters": [{"$ref": "#/components/parameters/name"}],
       "post": {
         "operationId": "pushVersion",
         "summary": "Push an ONNX file as the model's next version.",
@@ -127,7 +127,7 @@ enum OpenAPIDocument {
             "description": "Recorded in the history.",
             "schema": {"type": "string"}
           },
-          {"$ref": "\u0023/components/parameters/actor"}
+          {"$ref": "#/components/parameters/actor"}
         ],
         "requestBody": {
           "required": true,
@@ -137,12 +137,12 @@ enum OpenAPIDocument {
         "responses": {
           "201": {
             "description": "The recorded version.",
-            "content": {"application/json": {"schema": {"$ref": "\u0023/components/schemas/Version"}}}
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Version"}}}
           },
-          "400": {"$ref": "\u0023/components/responses/BadRequest"},
-          "404": {"$ref": "\u0023/components/responses/NotFound"},
-          "409": {"$ref": "\u0023/components/responses/Conflict"},
-          "413": {"$ref": "\u0023/components/responses/PayloadTooLarge"}
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "413": {"$ref": "#/components/responses/PayloadTooLarge"}
         }
       },
       "get": {
@@ -157,37 +157,37 @@ enum OpenAPIDocument {
                 "schema": {
                   "type": "object",
                   "required": ["versions"],
-                  "properties": {"versions": {"type": "array", "items": {"$ref": "\u0023/components/schemas/Version"}}}
+                  "properties": {"versions": {"type": "array", "items": {"$ref": "#/components/schemas/Version"}}}
                 }
               }
             }
           },
-          "400": {"$ref": "\u0023/components/responses/BadRequest"},
-          "404": {"$ref": "\u0023/components/responses/NotFound"}
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
         }
       }
     },
     "/api/v1/models/{name}/versions/{ref}": {
-      "parameters": [{"$ref": "\u0023/components/parameters/name"}],
+      "parameters": [{"$ref": "#/components/parameters/name"}],
       "get": {
         "operationId": "getVersion",
         "summary": "Show one version, by number or alias.",
         "tags": ["versions"],
-        "parameters": [{"$ref": "\u0023/components/parameters/ref"}],
+        "parameters": [{"$ref": "#/components/parameters/ref"}],
         "responses": {
           "200": {
             "description": "The version.",
-            "content": {"application/json": {"schema": {"$ref": "\u0023/components/schemas/Version"}}}
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Version"}}}
           },
-          "400": {"$ref": "\u0023/components/responses/BadRequest"},
-          "404": {"$ref": "\u0023/components/responses/NotFound"}
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
         }
       },
       "delete": {
         "operationId": "deleteVersion",
         "summary": "Delete a version (refused while an alias points at it).",
         "tags": ["versions"],
-        "parameters": [{"$ref": "\u0023/components/parameters/version"}, {"$ref": "\u0023/components/parameters/actor"}],
+        "parameters": [{"$ref": "#/components/parameters/version"}, {"$ref": "#/components/parameters/actor"}],
         "responses": {
           "200": {
             "description": "The deleted version number.",
@@ -197,14 +197,14 @@ enum OpenAPIDocument {
               }
             }
           },
-          "400": {"$ref": "\u0023/components/responses/BadRequest"},
-          "404": {"$ref": "\u0023/components/responses/NotFound"},
-          "409": {"$ref": "\u0023/components/responses/Conflict"}
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"}
         }
       }
     },
     "/api/v1/models/{name}/versions/{ref}/artifact": {
-      "parameters": [{"$ref": "\u0023/components/parameters/name"}, {"$ref": "\u0023/components/parameters/ref"}],
+      "parameters": [{"$ref": "#/components/parameters/name"}, {"$ref": "#/components/parameters/ref"}],
       "get": {
         "operationId": "getArtifact",
         "summary": "Download the version's verified ONNX file.",
@@ -217,18 +217,18 @@ enum OpenAPIDocument {
             },
             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
           },
-          "400": {"$ref": "\u0023/components/responses/BadRequest"},
-          "404": {"$ref": "\u0023/components/responses/NotFound"}
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
         }
       }
     },
     "/api/v1/models/{name}/aliases/{alias}": {
-      "parameters": [{"$ref": "\u0023/components/parameters/name"}, {"$ref": "\u0023/components/parameters/alias"}],
+      "parameters": [{"$ref": "#/components/parameters/name"}, {"$ref": "#/components/parameters/alias"}],
       "put": {
         "operationId": "setAlias",
         "summary": "Point an alias at a version.",
         "tags": ["aliases"],
-        "parameters": [{"$ref": "\u0023/components/parameters/actor"}],
+        "parameters": [{"$ref": "#/components/parameters/actor"}],
         "requestBody": {
           "required": true,
           "content": {
@@ -244,35 +244,35 @@ enum OpenAPIDocument {
         "responses": {
           "200": {
             "description": "The recorded event.",
-            "content": {"application/json": {"schema": {"$ref": "\u0023/components/schemas/Event"}}}
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}
           },
-          "400": {"$ref": "\u0023/components/responses/BadRequest"},
-          "404": {"$ref": "\u0023/components/responses/NotFound"},
-          "409": {"$ref": "\u0023/components/responses/Conflict"}
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"}
         }
       },
       "delete": {
         "operationId": "removeAlias",
         "summary": "Remove an alias.",
         "tags": ["aliases"],
-        "parameters": [{"$ref": "\u0023/components/parameters/actor"}],
+        "parameters": [{"$ref": "#/components/parameters/actor"}],
         "responses": {
           "200": {
             "description": "The recorded event.",
-            "content": {"application/json": {"schema": {"$ref": "\u0023/components/schemas/Event"}}}
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}
           },
-          "400": {"$ref": "\u0023/components/responses/BadRequest"},
-          "404": {"$ref": "\u0023/components/responses/NotFound"}
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
         }
       }
     },
     "/api/v1/models/{name}/promote": {
-      "parameters": [{"$ref": "\u0023/components/parameters/name"}],
+      "parameters": [{"$ref": "#/components/parameters/name"}],
       "post": {
         "operationId": "promote",
         "summary": "Move an alias (default production) to a version if it passes the gates.",
         "tags": ["releases"],
-        "parameters": [{"$ref": "\u0023/components/parameters/actor"}],
+        "parameters": [{"$ref": "#/components/parameters/actor"}],
         "requestBody": {
           "required": true,
           "content": {
@@ -297,21 +297,21 @@ enum OpenAPIDocument {
         "responses": {
           "200": {
             "description": "The recorded event, after the switch.",
-            "content": {"application/json": {"schema": {"$ref": "\u0023/components/schemas/Event"}}}
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}
           },
-          "400": {"$ref": "\u0023/components/responses/BadRequest"},
-          "404": {"$ref": "\u0023/components/responses/NotFound"},
-          "409": {"$ref": "\u0023/components/responses/Conflict"}
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"}
         }
       }
     },
     "/api/v1/models/{name}/rollback": {
-      "parameters": [{"$ref": "\u0023/components/parameters/name"}],
+      "parameters": [{"$ref": "#/components/parameters/name"}],
       "post": {
         "operationId": "rollback",
         "summary": "Move an alias (default production) back to its previous version.",
         "tags": ["releases"],
-        "parameters": [{"$ref": "\u0023/components/parameters/actor"}],
+        "parameters": [{"$ref": "#/components/parameters/actor"}],
         "requestBody": {
           "required": false,
           "content": {
@@ -326,16 +326,16 @@ enum OpenAPIDocument {
         "responses": {
           "200": {
             "description": "The recorded event, after the switch.",
-            "content": {"application/json": {"schema": {"$ref": "\u0023/components/schemas/Event"}}}
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}
           },
-          "400": {"$ref": "\u0023/components/responses/BadRequest"},
-          "404": {"$ref": "\u0023/components/responses/NotFound"},
-          "409": {"$ref": "\u0023/components/responses/Conflict"}
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"}
         }
       }
     },
     "/api/v1/models/{name}/history": {
-      "parameters": [{"$ref": "\u0023/components/parameters/name"}],
+      "parameters": [{"$ref": "#/components/parameters/name"}],
       "get": {
         "operationId": "getHistory",
         "summary": "The model's history log, oldest first.",
@@ -356,18 +356,18 @@ enum OpenAPIDocument {
                 "schema": {
                   "type": "object",
                   "required": ["events"],
-                  "properties": {"events": {"type": "array", "items": {"$ref": "\u0023/components/schemas/Event"}}}
+                  "properties": {"events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}
                 }
               }
             }
           },
-          "400": {"$ref": "\u0023/components/responses/BadRequest"},
-          "404": {"$ref": "\u0023/components/responses/NotFound"}
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
         }
       }
     },
     "/api/v1/models/{name}/traffic": {
-      "parameters": [{"$ref": "\u0023/components/parameters/name"}],
+      "parameters": [{"$ref": "#/components/parameters/name"}],
       "get": {
         "operationId": "getTraffic",
         "summary": "Show the traffic split.",
@@ -375,17 +375,17 @@ enum OpenAPIDocument {
         "responses": {
           "200": {
             "description": "The traffic split.",
-            "content": {"application/json": {"schema": {"$ref": "\u0023/components/schemas/Traffic"}}}
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Traffic"}}}
           },
-          "400": {"$ref": "\u0023/components/responses/BadRequest"},
-          "404": {"$ref": "\u0023/components/responses/NotFound"}
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
         }
       },
       "put": {
         "operationId": "setTraffic",
         "summary": "Set the canary and shadow split (null clears a side).",
         "tags": ["traffic"],
-        "parameters": [{"$ref": "\u0023/components/parameters/actor"}],
+        "parameters": [{"$ref": "#/components/parameters/actor"}],
         "requestBody": {
           "required": true,
           "content": {
@@ -393,8 +393,8 @@ enum OpenAPIDocument {
               "schema": {
                 "type": "object",
                 "properties": {
-                  "canary": {"oneOf": [{"$ref": "\u0023/components/schemas/TrafficTarget"}, {"type": "null"}]},
-                  "shadow": {"oneOf": [{"$ref": "\u0023/components/schemas/TrafficTarget"}, {"type": "null"}]}
+                  "canary": {"oneOf": [{"$ref": "#/components/schemas/TrafficTarget"}, {"type": "null"}]},
+                  "shadow": {"oneOf": [{"$ref": "#/components/schemas/TrafficTarget"}, {"type": "null"}]}
                 }
               }
             }
@@ -403,10 +403,10 @@ enum OpenAPIDocument {
         "responses": {
           "200": {
             "description": "The new traffic split.",
-            "content": {"application/json": {"schema": {"$ref": "\u0023/components/schemas/Traffic"}}}
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Traffic"}}}
           },
-          "400": {"$ref": "\u0023/components/responses/BadRequest"},
-          "404": {"$ref": "\u0023/components/responses/NotFound"}
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
         }
       }
     }
@@ -451,19 +451,19 @@ enum OpenAPIDocument {
     "responses": {
       "BadRequest": {
         "description": "Bad input.",
-        "content": {"application/json": {"schema": {"$ref": "\u0023/components/schemas/Error"}}}
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
       },
       "NotFound": {
         "description": "Unknown model, version or alias.",
-        "content": {"application/json": {"schema": {"$ref": "\u0023/components/schemas/Error"}}}
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
       },
       "Conflict": {
         "description": "Refused: gate missed, version aliased or signature changed.",
-        "content": {"application/json": {"schema": {"$ref": "\u0023/components/schemas/Error"}}}
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
       },
       "PayloadTooLarge": {
         "description": "Upload too large.",
-        "content": {"application/json": {"schema": {"$ref": "\u0023/components/schemas/Error"}}}
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
       }
     },
     "schemas": {
@@ -487,13 +487,13 @@ enum OpenAPIDocument {
       },
       "ModelDetail": {
         "allOf": [
-          {"$ref": "\u0023/components/schemas/Model"},
+          {"$ref": "#/components/schemas/Model"},
           {
             "type": "object",
             "required": ["versions", "traffic"],
             "properties": {
-              "versions": {"type": "array", "items": {"$ref": "\u0023/components/schemas/Version"}},
-              "traffic": {"$ref": "\u0023/components/schemas/Traffic"}
+              "versions": {"type": "array", "items": {"$ref": "#/components/schemas/Version"}},
+              "traffic": {"$ref": "#/components/schemas/Traffic"}
             }
           }
         ]
@@ -511,8 +511,8 @@ enum OpenAPIDocument {
         "type": "object",
         "required": ["inputs", "outputs"],
         "properties": {
-          "inputs": {"type": "array", "items": {"$ref": "\u0023/components/schemas/TensorSpec"}},
-          "outputs": {"type": "array", "items": {"$ref": "\u0023/components/schemas/TensorSpec"}}
+          "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorSpec"}},
+          "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorSpec"}}
         }
       },
       "Version": {
@@ -537,7 +537,7 @@ enum OpenAPIDocument {
           "version": {"type": "integer"},
           "sha256": {"type": "string"},
           "size": {"type": "integer"},
-          "signature": {"$ref": "\u0023/components/schemas/Signature"},
+          "signature": {"$ref": "#/components/schemas/Signature"},
           "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
           "parent": {"type": ["integer", "null"]},
           "training_data_digest": {"type": ["string", "null"]},
@@ -582,12 +582,12 @@ enum OpenAPIDocument {
         "required": ["model", "canary", "shadow"],
         "properties": {
           "model": {"type": "string"},
-          "canary": {"oneOf": [{"$ref": "\u0023/components/schemas/TrafficRoute"}, {"type": "null"}]},
-          "shadow": {"oneOf": [{"$ref": "\u0023/components/schemas/TrafficRoute"}, {"type": "null"}]}
+          "canary": {"oneOf": [{"$ref": "#/components/schemas/TrafficRoute"}, {"type": "null"}]},
+          "shadow": {"oneOf": [{"$ref": "#/components/schemas/TrafficRoute"}, {"type": "null"}]}
         }
       }
     }
   }
 }
-"""#
+"""##
 }

@@ -1,3 +1,4 @@
+import BerthRegistry
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -15,9 +16,15 @@ public struct BerthHTTPServer: Sendable {
     public let metrics: ServerMetrics
     public let configuration: ServerConfiguration
     public let logger: Logger
+    /// Set when the server serves a model registry (`berth serve --registry`).
+    public let deployer: RegistryDeployer?
 
-    public init(manager: ModelManager, configuration: ServerConfiguration, logger: Logger = Logger(label: "berth.server")) {
+    /// A server of `manager`'s models; with a `deployer`, the registry decides what is served and
+    /// the admin API is mounted under `/api/v1`.
+    public init(manager: ModelManager, configuration: ServerConfiguration, deployer: RegistryDeployer? = nil,
+                logger: Logger = Logger(label: "berth.server")) {
         self.manager = manager
+        self.deployer = deployer
         self.metrics = manager.metrics
         self.configuration = configuration
         self.logger = logger
@@ -29,6 +36,7 @@ public struct BerthHTTPServer: Sendable {
         router.add(middleware: ErrorBodyMiddleware())
         V2Routes(manager: manager, metrics: metrics, configuration: configuration).register(on: router)
         RepositoryRoutes(manager: manager, configuration: configuration).register(on: router)
+        if let deployer { AdminRoutes(deployer: deployer, configuration: configuration).register(on: router) }
         return router
     }
 
@@ -39,7 +47,8 @@ public struct BerthHTTPServer: Sendable {
         return Application(
             router: makeRouter(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "berth"),
-            services: [ModelLoaderService(manager: manager, configuration: configuration, logger: logger)],
+            services: [deployer.map { RegistryService(deployer: $0, configuration: configuration, logger: logger) as any Service }
+                       ?? ModelLoaderService(manager: manager, configuration: configuration, logger: logger)],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.notice("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
@@ -91,6 +100,31 @@ struct ModelLoaderService: Service {
             }
         } else {
             try? await gracefulShutdown()
+        }
+        await manager.shutdown()
+    }
+}
+
+/// Deploys the registry's aliased versions at startup, follows the registry's changes every
+/// poll interval, and on graceful shutdown drains every model.
+struct RegistryService: Service {
+    let deployer: RegistryDeployer
+    let configuration: ServerConfiguration
+    let logger: Logger
+
+    func run() async throws {
+        do { try await deployer.sync(force: true) } catch {
+            logger.error("registry sync failed", metadata: ["error": "\(error)"])
+        }
+        let manager = deployer.manager
+        manager.markStarted()
+        logger.notice("models loaded", metadata: ["ready": "\(manager.index().filter { $0.state == .ready }.map { "\($0.name):\($0.version ?? 0)" })"])
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: configuration.pollInterval) }
+            if Task.isShuttingDownGracefully || Task.isCancelled { break }
+            do { try await deployer.sync() } catch {
+                logger.error("registry sync failed", metadata: ["error": "\(error)"])
+            }
         }
         await manager.shutdown()
     }

@@ -23,6 +23,8 @@ public struct ServerConfiguration: Sendable {
     public var pollInterval: Duration
     /// Models loaded at startup in `.explicit` mode (`*` loads all).
     public var startupModels: [String]
+    /// Largest model file accepted by the registry's push endpoint, in bytes.
+    public var maxModelSize: Int = 4 << 30
 
     public init(host: String = "127.0.0.1", port: Int = 8000, maxBodySize: Int = 64 << 20,
                 modelControl: ModelControl = .none, pollInterval: Duration = .seconds(1), startupModels: [String] = []) {

@@ -54,16 +54,32 @@ struct V2Routes: Sendable {
 
     // MARK: Inference
 
+    /// The header that makes a registry model's traffic split sticky: one key, one side.
+    static let routingKeyField = HTTPField.Name("x-berth-routing-key")!
+
     func infer(_ req: Request, model: String, version: String?) async -> Response {
         let start = monotonicNanos()
         var servable: Servable?
+        var shadow: Servable?
         // The version is held until the request recorded its metrics: an unload drains it first.
-        defer { servable?.release() }
+        defer {
+            servable?.release()
+            shadow?.release()
+        }
         var rows = 1
         do {
             let body = try await ResponseFactory.collect(req, limit: configuration.maxBodySize)
-            let s = try manager.acquire(model: model, version: version)
-            servable = s
+            let side: TrafficRoute.Side?
+            if let version {
+                servable = try manager.acquire(model: model, version: version)
+                side = manager.route(of: model) == nil ? nil : .version
+            } else {
+                let routed = try manager.acquireRouted(model: model, key: req.headers[Self.routingKeyField])
+                servable = routed.servable
+                shadow = routed.shadow
+                side = routed.side
+            }
+            let s = servable!
             var headerLength: Int?
             if let h = req.headers[InferenceResponse.headerLengthField] {
                 guard let n = Int(h) else { throw ServerError.badRequest("Inference-Header-Content-Length '\(h)' is not an integer") }
@@ -77,6 +93,12 @@ struct V2Routes: Sendable {
             s.stats.recordSuccess(rows: rows, totalNs: total, timing: result.timing)
             metrics.recordRequest(model: model, version: s.versionString, success: true, reason: nil, rows: rows,
                                   requestSeconds: Double(total) / 1e9)
+            if let side { metrics.traffic.recordRoute(model: model, version: s.versionString, side: side.rawValue) }
+            if let sh = shadow {
+                // The mirrored run owns the shadow's hold from here on; the caller does not wait.
+                shadow = nil
+                mirror(request.inputs, to: sh, production: result.outputs)
+            }
             return response
         } catch {
             let e = ServerError.from(engine: error)
@@ -85,6 +107,25 @@ struct V2Routes: Sendable {
             metrics.recordRequest(model: model, version: servable?.versionString ?? version ?? "", success: false,
                                   reason: e.failureReason, rows: rows, requestSeconds: Double(total) / 1e9)
             return ResponseFactory.error(e)
+        }
+    }
+
+    /// Runs a request's inputs on the shadow version in the background and records how its
+    /// outputs compare with production's. A shadow with a full queue drops the copy.
+    private func mirror(_ inputs: [String: Tensor], to shadow: Servable, production: [String: Tensor]) {
+        let metrics = self.metrics
+        Task {
+            defer { shadow.release() }
+            do {
+                let result = try await shadow.batcher.submit(inputs)
+                let (agree, diff) = ShadowComparison.compare(production: production, shadow: result.outputs)
+                metrics.traffic.recordShadow(model: shadow.model, version: shadow.versionString,
+                                             outcome: agree ? .agree : .disagree, maxAbsDiff: diff)
+            } catch ServerError.queueFull {
+                metrics.traffic.recordShadow(model: shadow.model, version: shadow.versionString, outcome: .dropped, maxAbsDiff: nil)
+            } catch {
+                metrics.traffic.recordShadow(model: shadow.model, version: shadow.versionString, outcome: .error, maxAbsDiff: nil)
+            }
         }
     }
 

@@ -31,6 +31,7 @@ public final class ServerMetrics: Sendable {
 
     private let series: ModelSeriesTable
     private let process: ProcessMetrics
+    let traffic: TrafficMetrics
 
     /// The label value that (model, version) pairs beyond `maxSeries` are recorded under.
     public static let overflowLabel = "_other"
@@ -43,6 +44,7 @@ public final class ServerMetrics: Sendable {
         self.registry = registry
         self.series = ModelSeriesTable(registry: registry, maxSeries: maxSeries)
         self.process = ProcessMetrics(registry: registry)
+        self.traffic = TrafficMetrics(registry: registry)
     }
 
     /// One finished inference request for `model`/`version`: success or failure with a reason.
@@ -79,6 +81,7 @@ public final class ServerMetrics: Sendable {
     /// exposition does not keep reporting a version that no longer exists.
     public func removeSeries(model: String, version: String) {
         series.remove(model: model, version: version)
+        traffic.remove(model: model, version: version)
     }
 
     /// The Prometheus text exposition of every metric, including process memory.

@@ -31,13 +31,15 @@ public actor ModelManager {
         var reason: String = ""
     }
 
-    /// Where models are read from.
-    public nonisolated let repository: ModelRepository
+    /// Where models are read from; nil when a registry deploys them (``deploy(_:)``).
+    public nonisolated let repository: ModelRepository?
     /// Where batchers report.
     public nonisolated let metrics: ServerMetrics
-    private nonisolated let defaultThreads: Int
-    private nonisolated let logger: Logger
-    private nonisolated let table = Locked<[String: [Int: Slot]]>([:])
+    nonisolated let defaultThreads: Int
+    nonisolated let logger: Logger
+    nonisolated let table = Locked<[String: [Int: Slot]]>([:])
+    /// Registry-deployed models: how requests without a version are routed.
+    nonisolated let routes = Locked<[String: TrafficRoute]>([:])
     private nonisolated let flags = Locked<(started: Bool, stopping: Bool)>((false, false))
 
     private var chains: [String: Task<Void, Never>] = [:]
@@ -45,7 +47,7 @@ public actor ModelManager {
     private var lastSeen: [String: String] = [:]
 
     /// - Parameter defaultThreads: intra-op threads for models whose config sets none.
-    public init(repository: ModelRepository, metrics: ServerMetrics = ServerMetrics(), defaultThreads: Int = 1,
+    public init(repository: ModelRepository?, metrics: ServerMetrics = ServerMetrics(), defaultThreads: Int = 1,
                 logger: Logger = Logger(label: "berth.server.models")) {
         self.repository = repository
         self.metrics = metrics
@@ -55,10 +57,15 @@ public actor ModelManager {
 
     // MARK: Request path (no actor hop)
 
-    /// The servable for `model` and optional `version` (default: the highest ready version).
-    /// Throws 404 for unknown names and 503 for versions that exist but are not ready.
+    /// The servable for `model` and optional `version` (default: the production version of a
+    /// registry model, else the highest ready version). Throws 404 for unknown names and 503 for
+    /// versions that exist but are not ready.
     public nonisolated func servable(model: String, version: String?) throws -> Servable {
         guard let slots = table.withLock({ $0[model] }) else { throw ServerError.modelNotFound(model) }
+        if version == nil || version!.isEmpty, let route = routes.withLock({ $0[model] }) {
+            guard let primary = route.primary else { throw ServerError.noProduction(model: model) }
+            return try servable(model: model, version: String(primary))
+        }
         if let version, !version.isEmpty {
             guard let v = Int(version), let slot = slots[v] else { throw ServerError.versionNotFound(model: model, version: version) }
             guard slot.state == .ready, let s = slot.servable else {
@@ -102,7 +109,7 @@ public actor ModelManager {
     /// Every model of the repository and every version the manager knows, with its state.
     public nonisolated func index() -> [ModelIndexEntry] {
         let snapshot = table.withLock { $0 }
-        var names = Set(repository.modelNames())
+        var names = Set(repository?.modelNames() ?? [])
         names.formUnion(snapshot.keys)
         var out: [ModelIndexEntry] = []
         for name in names.sorted() {
@@ -117,7 +124,7 @@ public actor ModelManager {
         return out
     }
 
-    private static func describe(_ slot: Slot) -> String {
+    static func describe(_ slot: Slot) -> String {
         slot.reason.isEmpty ? slot.state.rawValue.lowercased() : "\(slot.state.rawValue.lowercased()): \(slot.reason)"
     }
 
@@ -138,7 +145,7 @@ public actor ModelManager {
     /// Loads every model of the repository; failures are logged, not thrown.
     public func loadAll() async {
         await withTaskGroup(of: Void.self) { group in
-            for name in repository.modelNames() {
+            for name in repository?.modelNames() ?? [] {
                 group.addTask {
                     do { try await self.load(name) } catch {
                         self.logger.error("model failed to load", metadata: ["model": "\(name)", "error": "\(error)"])
@@ -151,6 +158,7 @@ public actor ModelManager {
     /// One pass of `--model-control poll`: loads versions whose files were unchanged since the
     /// previous pass (never a half-copied file), reloads changed ones, unloads removed ones.
     public func poll() async {
+        guard let repository else { return }
         let names = repository.modelNames()
         var seen: [String: String] = [:]
         for name in names {
@@ -206,7 +214,7 @@ public actor ModelManager {
 
     // MARK: Internals
 
-    private func serialized(_ name: String, _ op: @escaping @Sendable () async throws -> Void) async throws {
+    func serialized(_ name: String, _ op: @escaping @Sendable () async throws -> Void) async throws {
         let previous = chains[name]
         let task = Task { () -> Result<Void, Error> in
             await previous?.value
@@ -224,7 +232,7 @@ public actor ModelManager {
     /// Models with an operation queued or running (tests check that finished ones are forgotten).
     var operationChainCount: Int { chains.count }
 
-    private func setSlot(_ name: String, _ version: Int, _ slot: Slot?) {
+    func setSlot(_ name: String, _ version: Int, _ slot: Slot?) {
         table.withLock { t in
             var slots = t[name] ?? [:]
             slots[version] = slot
@@ -233,6 +241,7 @@ public actor ModelManager {
     }
 
     private func performLoad(_ name: String, candidates: [Int: String]?) async throws {
+        guard let repository else { throw ServerError.notAllowed("models are deployed from the registry: promote or alias a version instead") }
         guard repository.contains(model: name) else { throw ServerError.modelNotFound(name) }
         if table.withLock({ $0[name] }) == nil { table.withLock { $0[name] = [:] } }
         let config: ModelConfig
@@ -257,7 +266,8 @@ public actor ModelManager {
             if current?.state != .ready { setSlot(name, v, Slot(state: .loading)) }
             logger.info("loading model", metadata: ["model": "\(name)", "version": "\(v)"])
             do {
-                let servable = try await makeServable(name, v, config: config, fingerprint: fp)
+                let servable = try await makeServable(name, v, url: repository.modelFile(model: name, version: v),
+                                                      config: config, fingerprint: fp)
                 setSlot(name, v, Slot(state: .ready, servable: servable))
                 failedFingerprints["\(name)/\(v)"] = nil
                 logger.info("model ready", metadata: ["model": "\(name)", "version": "\(v)",
@@ -293,7 +303,7 @@ public actor ModelManager {
 
     private func performUnload(_ name: String, forget: Bool) async throws {
         guard let slots = table.withLock({ $0[name] }) else {
-            if repository.contains(model: name) { return }
+            if repository?.contains(model: name) == true { return }
             throw ServerError.modelNotFound(name)
         }
         for (v, slot) in slots {
@@ -301,20 +311,22 @@ public actor ModelManager {
             await retire(slot.servable, name: name, version: v)
             setSlot(name, v, Slot(state: .unavailable, reason: "unloaded"))
         }
-        if forget { table.withLock { $0[name] = nil } }
+        if forget {
+            table.withLock { $0[name] = nil }
+            routes.withLock { $0[name] = nil }
+        }
         logger.info("model unloaded", metadata: ["model": "\(name)"])
     }
 
     /// Takes a version out of service after it left the serving table: waits for the requests
     /// holding it, stops its batcher, then removes its metric series (after the last request
     /// recorded, so none comes back).
-    private func retire(_ servable: Servable?, name: String, version: Int) async {
+    func retire(_ servable: Servable?, name: String, version: Int) async {
         if let servable { await servable.drain() }
         metrics.removeSeries(model: name, version: String(version))
     }
 
-    private nonisolated func makeServable(_ name: String, _ version: Int, config: ModelConfig, fingerprint: String) async throws -> Servable {
-        let url = repository.modelFile(model: name, version: version)
+    nonisolated func makeServable(_ name: String, _ version: Int, url: URL, config: ModelConfig, fingerprint: String) async throws -> Servable {
         let threads = config.threads ?? defaultThreads
         let metrics = self.metrics
         var logger = self.logger

@@ -1,0 +1,147 @@
+import BerthEval
+import BerthRegistry
+import Foundation
+import Logging
+
+/// Keeps the ``ModelManager`` serving what the registry says: every aliased version loaded,
+/// `production` (with its canary and shadow) routed. Changes through the admin API apply before
+/// the call returns; changes by other processes are found by polling the registry's revision.
+/// Operations run one at a time, so a slow load never interleaves with another change.
+public actor RegistryDeployer {
+    public nonisolated let registry: any Registry
+    public nonisolated let manager: ModelManager
+    private nonisolated let logger: Logger
+    private var revision: Int64?
+    private var deployed: [String: Deployment] = [:]
+    private var tail: Task<Void, Never>?
+
+    public init(registry: any Registry, manager: ModelManager, logger: Logger = Logger(label: "berth.server.registry")) {
+        self.registry = registry
+        self.manager = manager
+        self.logger = logger
+    }
+
+    // MARK: Operations
+
+    /// Brings the server in line with the registry if it changed since the last look (or
+    /// always, with `force`). Load failures are logged; the versions serving keep serving.
+    public func sync(force: Bool = false) async throws {
+        try await exclusive { try await self.performSync(force: force) }
+    }
+
+    /// Records a pushed artifact (nothing is served until an alias points at it).
+    public func push(_ staged: StagedArtifact, _ request: PushRequest) async throws -> VersionRecord {
+        try await exclusive {
+            let record = try self.registry.push(staged, request)
+            try await self.performSync(force: false)
+            return record
+        }
+    }
+
+    /// Promotes a version: it is loaded and warmed first, then the alias moves, then traffic
+    /// switches and the previous version drains. A version that fails to load is not promoted.
+    public func promote(_ model: String, version: Int, gates: [Gate], alias: String, change: Change) async throws -> RegistryEvent {
+        try await exclusive {
+            try self.registry.checkPromotion(model, version: version, gates: gates, alias: alias)
+            return try await self.staged(model, loading: version) {
+                try self.registry.promote(model, version: version, gates: gates, alias: alias, change: change)
+            }
+        }
+    }
+
+    /// Rolls an alias back one step, loading the earlier version before switching.
+    public func rollback(_ model: String, alias: String, change: Change) async throws -> RegistryEvent {
+        try await exclusive {
+            let target = try self.registry.rollbackTarget(model, alias: alias)
+            return try await self.staged(model, loading: target) { try self.registry.rollback(model, alias: alias, change: change) }
+        }
+    }
+
+    /// Points an alias at a version (loaded before the alias moves).
+    public func setAlias(_ model: String, _ alias: String, version: Int, change: Change) async throws -> RegistryEvent {
+        try await exclusive {
+            _ = try self.registry.version(model, .number(version))
+            return try await self.staged(model, loading: version) {
+                try self.registry.setAlias(model, alias, version: version, change: change)
+            }
+        }
+    }
+
+    /// Any other change (remove an alias, delete a version, set the traffic split), then a sync.
+    public func change<T: Sendable>(_ body: @escaping @Sendable (any Registry) throws -> T) async throws -> T {
+        try await exclusive {
+            let result = try body(self.registry)
+            try await self.performSync(force: false)
+            return result
+        }
+    }
+
+    // MARK: Internals
+
+    private func exclusive<T: Sendable>(_ op: @escaping @Sendable () async throws -> T) async throws -> T {
+        let previous = tail
+        let task = Task { () -> Result<T, Error> in
+            await previous?.value
+            do { return .success(try await op()) } catch { return .failure(error) }
+        }
+        tail = Task { _ = await task.value }
+        return try await task.value.get()
+    }
+
+    /// Loads `version` beside what serves now, commits the registry change, then switches. If
+    /// the load or the commit fails, the extra version is unloaded again and nothing switched.
+    private func staged(_ model: String, loading version: Int, commit: @Sendable () throws -> RegistryEvent) async throws -> RegistryEvent {
+        let current = try registry.deployments().first { $0.model == model }
+            ?? Deployment(model: model, versions: [:], production: nil, traffic: TrafficPolicy(model: model))
+        var staging = current
+        staging.versions[version] = try registry.version(model, .number(version)).sha256
+        do {
+            if staging != current { try await manager.deploy(plan(staging)) }
+            let event = try commit()
+            try await performSync(force: true)
+            return event
+        } catch {
+            try? await manager.deploy(plan(current))
+            deployed[model] = current
+            throw error
+        }
+    }
+
+    private func performSync(force: Bool) async throws {
+        let now = try registry.revision()
+        if !force, now == revision { return }
+        let wanted = try registry.deployments()
+        var seen = Set<String>()
+        for d in wanted {
+            seen.insert(d.model)
+            guard force || deployed[d.model] != d else { continue }
+            do {
+                try await manager.deploy(plan(d))
+            } catch {
+                logger.error("registry deployment failed", metadata: ["model": "\(d.model)", "error": "\(error)"])
+            }
+            // Recorded even when a load failed: it is retried when the registry changes, not on every poll.
+            deployed[d.model] = d
+        }
+        for name in deployed.keys where !seen.contains(name) {
+            try? await manager.deploy(DeployPlan(model: name, versions: [:], route: TrafficRoute(primary: nil)))
+            deployed[name] = nil
+        }
+        revision = now
+    }
+
+    private nonisolated func plan(_ d: Deployment) -> DeployPlan {
+        let registry = self.registry
+        let model = d.model
+        var versions: [Int: VersionSource] = [:]
+        for (v, sha) in d.versions {
+            versions[v] = VersionSource(fingerprint: sha) { try registry.artifact(model, .number(v)).url }
+        }
+        func share(_ s: TrafficPolicy.Split?) -> TrafficRoute.Share? {
+            guard let s, let v = s.version, d.versions[v] != nil else { return nil }
+            return TrafficRoute.Share(version: v, percent: s.percent)
+        }
+        return DeployPlan(model: model, versions: versions,
+                          route: TrafficRoute(primary: d.production, canary: share(d.traffic.canary), shadow: share(d.traffic.shadow)))
+    }
+}

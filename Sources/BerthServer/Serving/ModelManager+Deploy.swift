@@ -1,0 +1,117 @@
+import Foundation
+
+/// Where one version of a deployment comes from.
+public struct VersionSource: Sendable {
+    /// Identifies the bytes (the artifact's SHA-256): an equal fingerprint is not reloaded.
+    public var fingerprint: String
+    /// Returns the model file after checking it (called only when the version is loaded).
+    public var locate: @Sendable () throws -> URL
+
+    public init(fingerprint: String, locate: @escaping @Sendable () throws -> URL) {
+        self.fingerprint = fingerprint
+        self.locate = locate
+    }
+}
+
+/// What a model should serve: exactly these versions, routed this way.
+public struct DeployPlan: Sendable {
+    public var model: String
+    public var versions: [Int: VersionSource]
+    public var route: TrafficRoute
+    public var config: ModelConfig
+
+    public init(model: String, versions: [Int: VersionSource], route: TrafficRoute, config: ModelConfig = ModelConfig()) {
+        self.model = model
+        self.versions = versions
+        self.route = route
+        self.config = config
+    }
+}
+
+/// A servable chosen by the traffic route, with the shadow copy to mirror the request to.
+public struct RoutedServable: Sendable {
+    public let servable: Servable
+    public let side: TrafficRoute.Side?
+    /// Acquired for the caller; release it when the mirrored request is done.
+    public let shadow: Servable?
+}
+
+extension ModelManager {
+    /// Makes a model serve exactly the plan's versions, TF Serving style: versions not loaded yet
+    /// are loaded and warmed while the old ones keep serving; then the route switches in one
+    /// step; then versions left out of the plan drain (their running requests finish) and unload.
+    /// When the plan's primary version cannot load, nothing switches and the error is thrown; a
+    /// canary or shadow that cannot load is left out of the route (and reported).
+    public func deploy(_ plan: DeployPlan) async throws {
+        try await serialized(plan.model) { try await self.performDeploy(plan) }
+    }
+
+    private func performDeploy(_ plan: DeployPlan) async throws {
+        let name = plan.model
+        if !plan.versions.isEmpty, table.withLock({ $0[name] }) == nil { table.withLock { $0[name] = [:] } }
+        var errors: [Int: String] = [:]
+        for (v, source) in plan.versions.sorted(by: { $0.key < $1.key }) {
+            let current = table.withLock { $0[name]?[v] }
+            if let s = current?.servable, current?.state == .ready, s.fingerprint == source.fingerprint, s.config == plan.config { continue }
+            if current?.state != .ready { setSlot(name, v, Slot(state: .loading)) }
+            logger.info("loading model", metadata: ["model": "\(name)", "version": "\(v)"])
+            do {
+                let url = try source.locate()
+                let servable = try await makeServable(name, v, url: url, config: plan.config, fingerprint: source.fingerprint)
+                setSlot(name, v, Slot(state: .ready, servable: servable))
+                logger.info("model ready", metadata: ["model": "\(name)", "version": "\(v)"])
+                if let old = current?.servable, current?.state == .ready { await old.drain() }
+            } catch {
+                let why = ServerError.from(engine: error).description
+                errors[v] = why
+                if current?.state != .ready { setSlot(name, v, Slot(state: .unavailable, reason: why)) }
+                logger.error("model version failed to load", metadata: ["model": "\(name)", "version": "\(v)", "error": "\(why)"])
+            }
+        }
+        func ready(_ v: Int) -> Bool { table.withLock { $0[name]?[v]?.state == .ready } }
+        var route = plan.route
+        if let p = route.primary, !ready(p) {
+            throw ServerError.loadFailed(model: name, reason: "version \(p): \(errors[p] ?? "not ready"); the previous version keeps serving")
+        }
+        if let c = route.canary, !ready(c.version) { route.canary = nil }
+        if let s = route.shadow, !ready(s.version) { route.shadow = nil }
+        // The switch: from here on new requests resolve through the new route.
+        routes.withLock { $0[name] = plan.versions.isEmpty ? nil : route }
+        let leaving = (table.withLock { $0[name] } ?? [:]).filter { plan.versions[$0.key] == nil }
+        for (v, slot) in leaving {
+            setSlot(name, v, Slot(state: .unloading, servable: nil))
+            await retire(slot.servable, name: name, version: v)
+            setSlot(name, v, nil)
+            logger.info("model version unloaded", metadata: ["model": "\(name)", "version": "\(v)"])
+        }
+        if plan.versions.isEmpty { table.withLock { $0[name] = nil } }
+        if !errors.isEmpty {
+            let list = errors.sorted { $0.key < $1.key }.map { "version \($0.key): \($0.value)" }.joined(separator: "; ")
+            throw ServerError.loadFailed(model: name, reason: list)
+        }
+    }
+
+    /// The current route of a registry model (nil for repository models).
+    public nonisolated func route(of model: String) -> TrafficRoute? { routes.withLock { $0[model] } }
+
+    /// Acquires the servable that answers a request without a version: the route's choice for
+    /// registry models (sticky by `key`), the highest ready version otherwise. A route that
+    /// switches between the lookup and the acquisition is looked up again.
+    public nonisolated func acquireRouted(model: String, key: String?) throws -> RoutedServable {
+        for _ in 0..<100 {
+            guard let route = routes.withLock({ $0[model] }) else {
+                return RoutedServable(servable: try acquire(model: model, version: nil), side: nil, shadow: nil)
+            }
+            guard let pick = route.pick(key: key) else { throw ServerError.noProduction(model: model) }
+            let servable: Servable
+            do { servable = try acquire(model: model, version: String(pick.version)) } catch {
+                if routes.withLock({ $0[model] }) != route { continue }
+                throw error
+            }
+            var shadow: Servable?
+            if let sv = route.mirror(key: key) { shadow = try? acquire(model: model, version: String(sv)) }
+            return RoutedServable(servable: servable, side: pick.side, shadow: shadow)
+        }
+        throw ServerError.notReady(model: model, version: nil, state: "the route keeps changing")
+    }
+}

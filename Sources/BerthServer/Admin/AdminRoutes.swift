@@ -141,8 +141,11 @@ struct AdminRoutes: Sendable {
     /// `GET …/versions/{ref}/artifact`: the verified ONNX bytes.
     func artifact(_ name: String, _ ref: String) async -> Response {
         do {
-            let (record, url) = try registry.artifact(name, VersionRef(ref))
-            let data = try Data(contentsOf: url)
+            let registry = self.registry
+            let (record, data) = try await blocking { () -> (VersionRecord, Data) in
+                let (record, url) = try registry.artifact(name, VersionRef(ref))
+                return (record, try Data(contentsOf: url))
+            }
             var headers = HTTPFields()
             headers[.contentType] = "application/octet-stream"
             headers[Self.sha256Field] = record.sha256

@@ -32,7 +32,8 @@ public actor RegistryDeployer {
     /// Records a pushed artifact (nothing is served until an alias points at it).
     public func push(_ staged: StagedArtifact, _ request: PushRequest) async throws -> VersionRecord {
         try await exclusive {
-            let record = try self.registry.push(staged, request)
+            let registry = self.registry
+            let record = try await blocking { try registry.push(staged, request) }
             try await self.performSync(force: false)
             return record
         }
@@ -42,9 +43,10 @@ public actor RegistryDeployer {
     /// switches and the previous version drains. A version that fails to load is not promoted.
     public func promote(_ model: String, version: Int, gates: [Gate], alias: String, change: Change) async throws -> RegistryEvent {
         try await exclusive {
-            try self.registry.checkPromotion(model, version: version, gates: gates, alias: alias)
+            let registry = self.registry
+            try await blocking { try registry.checkPromotion(model, version: version, gates: gates, alias: alias) }
             return try await self.staged(model, loading: version) {
-                try self.registry.promote(model, version: version, gates: gates, alias: alias, change: change)
+                try registry.promote(model, version: version, gates: gates, alias: alias, change: change)
             }
         }
     }
@@ -52,17 +54,19 @@ public actor RegistryDeployer {
     /// Rolls an alias back one step, loading the earlier version before switching.
     public func rollback(_ model: String, alias: String, change: Change) async throws -> RegistryEvent {
         try await exclusive {
-            let target = try self.registry.rollbackTarget(model, alias: alias)
-            return try await self.staged(model, loading: target) { try self.registry.rollback(model, alias: alias, change: change) }
+            let registry = self.registry
+            let target = try await blocking { try registry.rollbackTarget(model, alias: alias) }
+            return try await self.staged(model, loading: target) { try registry.rollback(model, alias: alias, change: change) }
         }
     }
 
     /// Points an alias at a version (loaded before the alias moves).
     public func setAlias(_ model: String, _ alias: String, version: Int, change: Change) async throws -> RegistryEvent {
         try await exclusive {
-            _ = try self.registry.version(model, .number(version))
+            let registry = self.registry
+            _ = try await blocking { try registry.version(model, .number(version)) }
             return try await self.staged(model, loading: version) {
-                try self.registry.setAlias(model, alias, version: version, change: change)
+                try registry.setAlias(model, alias, version: version, change: change)
             }
         }
     }
@@ -70,7 +74,8 @@ public actor RegistryDeployer {
     /// Any other change (remove an alias, delete a version, set the traffic split), then a sync.
     public func change<T: Sendable>(_ body: @escaping @Sendable (any Registry) throws -> T) async throws -> T {
         try await exclusive {
-            let result = try body(self.registry)
+            let registry = self.registry
+            let result = try await blocking { try body(registry) }
             try await self.performSync(force: false)
             return result
         }
@@ -90,14 +95,15 @@ public actor RegistryDeployer {
 
     /// Loads `version` beside what serves now, commits the registry change, then switches. If
     /// the load or the commit fails, the extra version is unloaded again and nothing switched.
-    private func staged(_ model: String, loading version: Int, commit: @Sendable () throws -> RegistryEvent) async throws -> RegistryEvent {
-        let current = try registry.deployments().first { $0.model == model }
+    private func staged(_ model: String, loading version: Int, commit: @escaping @Sendable () throws -> RegistryEvent) async throws -> RegistryEvent {
+        let registry = self.registry
+        let current = try await blocking { try registry.deployments().first { $0.model == model } }
             ?? Deployment(model: model, versions: [:], production: nil, traffic: TrafficPolicy(model: model))
         var staging = current
-        staging.versions[version] = try registry.version(model, .number(version)).sha256
+        staging.versions[version] = try await blocking { try registry.version(model, .number(version)).sha256 }
         do {
             if staging != current { try await manager.deploy(plan(staging)) }
-            let event = try commit()
+            let event = try await blocking(commit)
             try await performSync(force: true)
             return event
         } catch {
@@ -108,9 +114,10 @@ public actor RegistryDeployer {
     }
 
     private func performSync(force: Bool) async throws {
-        let now = try registry.revision()
+        let registry = self.registry
+        let now = try await blocking { try registry.revision() }
         if !force, now == revision { return }
-        let wanted = try registry.deployments()
+        let wanted = try await blocking { try registry.deployments() }
         var seen = Set<String>()
         for d in wanted {
             seen.insert(d.model)

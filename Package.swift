@@ -111,6 +111,10 @@ let package = Package(
             name: "BerthServerTests",
             dependencies: [
                 "BerthServer",
+                "BerthRegistry",
+                "BerthONNX",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -188,3 +188,99 @@ public enum VersionRef: Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+// The JSON shape written in docs/registry.md and the OpenAPI document has every field present,
+// with `null` for an absent value, so clients can tell "none" from "not reported".
+extension ModelRecord {
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(description, forKey: .description)
+        try c.encode(tags, forKey: .tags)
+        try c.encode(latestVersion, forKey: .latestVersion)
+        try c.encode(aliases, forKey: .aliases)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(createdBy, forKey: .createdBy)
+    }
+}
+
+extension VersionRecord {
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model)
+        try c.encode(version, forKey: .version)
+        try c.encode(sha256, forKey: .sha256)
+        try c.encode(size, forKey: .size)
+        try c.encode(signature, forKey: .signature)
+        try c.encode(metrics, forKey: .metrics)
+        try c.encode(parent, forKey: .parent)
+        try c.encode(trainingDataDigest, forKey: .trainingDataDigest)
+        try c.encode(params, forKey: .params)
+        try c.encode(tags, forKey: .tags)
+        try c.encode(aliases, forKey: .aliases)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(createdBy, forKey: .createdBy)
+    }
+}
+
+extension RegistryEvent {
+    enum CodingKeys: String, CodingKey { case id, model, action, alias, from, to, actor, reason, at }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(model, forKey: .model)
+        try c.encode(action, forKey: .action)
+        try c.encode(alias, forKey: .alias)
+        try c.encode(from, forKey: .from)
+        try c.encode(to, forKey: .to)
+        try c.encode(actor, forKey: .actor)
+        try c.encode(reason, forKey: .reason)
+        try c.encode(at, forKey: .at)
+    }
+}
+
+extension TrafficPolicy {
+    enum CodingKeys: String, CodingKey { case model, canary, shadow }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model)
+        try c.encode(canary, forKey: .canary)
+        try c.encode(shadow, forKey: .shadow)
+    }
+}
+
+extension TrafficPolicy.Split {
+    enum CodingKeys: String, CodingKey { case alias, percent, version }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(alias, forKey: .alias)
+        try c.encode(percent, forKey: .percent)
+        try c.encode(version, forKey: .version)
+    }
+}
+
+/// A model with its versions and traffic split: `GET /api/v1/models/{name}` and
+/// `berth registry show NAME --json` (the model's fields plus `versions` and `traffic`).
+public struct ModelDetail: Encodable, Sendable {
+    public var model: ModelRecord
+    public var versions: [VersionRecord]
+    public var traffic: TrafficPolicy
+
+    public init(model: ModelRecord, versions: [VersionRecord], traffic: TrafficPolicy) {
+        self.model = model
+        self.versions = versions
+        self.traffic = traffic
+    }
+
+    enum Keys: String, CodingKey { case versions, traffic }
+
+    public func encode(to encoder: Encoder) throws {
+        try model.encode(to: encoder)
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(versions, forKey: .versions)
+        try c.encode(traffic, forKey: .traffic)
+    }
+}

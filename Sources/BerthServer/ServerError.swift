@@ -26,6 +26,8 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
     case shuttingDown
     /// Running the model failed for a reason that is not the caller's input.
     case inferenceFailed(String)
+    /// A registry model's version that no alias points at (only aliased versions are served).
+    case versionNotDeployed(model: String, version: String)
     /// A registry model has no `production` version to route requests without a version to.
     case noProduction(model: String)
     /// A registry operation failed.
@@ -35,7 +37,7 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
     public var status: HTTPResponse.Status {
         switch self {
         case .badRequest, .loadFailed, .notAllowed: return .badRequest
-        case .modelNotFound, .versionNotFound: return .notFound
+        case .modelNotFound, .versionNotFound, .versionNotDeployed: return .notFound
         case .notReady, .queueFull, .shuttingDown: return .serviceUnavailable
         case .bodyTooLarge: return .contentTooLarge
         case .inferenceFailed: return .internalServerError
@@ -54,7 +56,7 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
     public var failureReason: FailureReason {
         switch self {
         case .badRequest, .loadFailed, .notAllowed: return .badRequest
-        case .modelNotFound, .versionNotFound: return .notFound
+        case .modelNotFound, .versionNotFound, .versionNotDeployed: return .notFound
         case .notReady, .shuttingDown: return .notReady
         case .queueFull: return .queueFull
         case .bodyTooLarge: return .tooLarge
@@ -77,6 +79,9 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
         case let .notAllowed(m): return m
         case .shuttingDown: return "server is shutting down"
         case let .inferenceFailed(m): return "inference failed: \(m)"
+        case let .versionNotDeployed(m, v):
+            return "version \(v) of model '\(m)' is not served: only versions an alias points at are loaded "
+                + "(if it is in the registry, alias it: berth registry alias \(m) staging \(v))"
         case let .noProduction(m):
             return "model '\(m)' has no production version (promote one: berth registry promote \(m) VERSION); "
                 + "its other aliased versions are served at /v2/models/\(m)/versions/N"

@@ -87,7 +87,7 @@ struct AdminRoutes: Sendable {
             }
         }
         api.get("models/:name/history") { req, ctx in
-            await handle { ["events": try registry.history(try ctx.parameters.require("name"), alias: req.uri.queryParameters.get("alias"))] }
+            await handle { ["events": try registry.history(try ctx.parameters.require("name"), alias: FormQuery(req.uri.query).get("alias"))] }
         }
         api.get("models/:name/traffic") { _, ctx in
             await handle { try registry.traffic(try ctx.parameters.require("name")) }
@@ -109,7 +109,7 @@ struct AdminRoutes: Sendable {
     /// the version. A connection that dies mid-upload leaves only a temporary file.
     func push(_ req: Request, name: String) async -> Response {
         await handle(status: .created) { () -> VersionRecord in
-            let q = req.uri.queryParameters
+            let q = FormQuery(req.uri.query)
             var request = PushRequest(model: name, description: q.get("description"), actor: actor(req), reason: q.get("reason") ?? "")
             request.tags = try pairs(q.getAll("tag"), "tag")
             request.params = try pairs(q.getAll("param"), "param")
@@ -214,21 +214,5 @@ struct AdminRoutes: Sendable {
             out[String(item[..<eq])] = String(item[item.index(after: eq)...])
         }
         return out
-    }
-}
-
-/// `GET /api/v1/models/{name}`: the model record with its versions and traffic split.
-struct ModelDetail: Encodable {
-    var model: ModelRecord
-    var versions: [VersionRecord]
-    var traffic: TrafficPolicy
-
-    enum Keys: String, CodingKey { case versions, traffic }
-
-    func encode(to encoder: Encoder) throws {
-        try model.encode(to: encoder)
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(versions, forKey: .versions)
-        try c.encode(traffic, forKey: .traffic)
     }
 }

@@ -93,24 +93,31 @@ public actor RegistryDeployer {
         return try await task.value.get()
     }
 
-    /// Loads `version` beside what serves now, commits the registry change, then switches. If
-    /// the load or the commit fails, the extra version is unloaded again and nothing switched.
+    /// Loads `version` beside what serves now (whatever the registry says should serve: a
+    /// production that failed to load must not block its replacement), commits the registry
+    /// change, then switches. If the load or the commit fails, the extra version is unloaded
+    /// again and nothing switched.
     private func staged(_ model: String, loading version: Int, commit: @escaping @Sendable () throws -> RegistryEvent) async throws -> RegistryEvent {
         let registry = self.registry
-        let current = try await blocking { try registry.deployments().first { $0.model == model } }
-            ?? Deployment(model: model, versions: [:], production: nil, traffic: TrafficPolicy(model: model))
-        var staging = current
-        staging.versions[version] = try await blocking { try registry.version(model, .number(version)).sha256 }
-        do {
-            if staging != current { try await manager.deploy(plan(staging)) }
-            let event = try await blocking(commit)
-            try await performSync(force: true)
-            return event
-        } catch {
-            try? await manager.deploy(plan(current))
-            deployed[model] = current
+        let serving = manager.servingFingerprints(of: model)
+        var before = DeployPlan(model: model, versions: [:], route: manager.route(of: model) ?? TrafficRoute(primary: nil))
+        for (v, sha) in serving { before.versions[v] = source(model, v, sha) }
+        let sha = try await blocking { try registry.version(model, .number(version)).sha256 }
+        if serving[version] != sha {
+            var staging = before
+            staging.versions[version] = source(model, version, sha)
+            do { try await manager.deploy(staging) } catch {
+                try? await manager.deploy(before)
+                throw error
+            }
+        }
+        let event: RegistryEvent
+        do { event = try await blocking(commit) } catch {
+            try? await manager.deploy(before)
             throw error
         }
+        try await performSync(force: true)
+        return event
     }
 
     private func performSync(force: Bool) async throws {
@@ -137,13 +144,16 @@ public actor RegistryDeployer {
         revision = now
     }
 
-    private nonisolated func plan(_ d: Deployment) -> DeployPlan {
+    /// A version's artifact, checked against its SHA-256 when it is loaded.
+    private nonisolated func source(_ model: String, _ version: Int, _ sha: String) -> VersionSource {
         let registry = self.registry
+        return VersionSource(fingerprint: sha) { try registry.artifact(model, .number(version)).url }
+    }
+
+    private nonisolated func plan(_ d: Deployment) -> DeployPlan {
         let model = d.model
         var versions: [Int: VersionSource] = [:]
-        for (v, sha) in d.versions {
-            versions[v] = VersionSource(fingerprint: sha) { try registry.artifact(model, .number(v)).url }
-        }
+        for (v, sha) in d.versions { versions[v] = source(model, v, sha) }
         func share(_ s: TrafficPolicy.Split?) -> TrafficRoute.Share? {
             guard let s, let v = s.version, d.versions[v] != nil else { return nil }
             return TrafficRoute.Share(version: v, percent: s.percent)

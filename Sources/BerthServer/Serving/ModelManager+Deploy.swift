@@ -91,6 +91,16 @@ extension ModelManager {
         }
     }
 
+    /// The ready versions of a model and the fingerprints they were loaded from.
+    public nonisolated func servingFingerprints(of model: String) -> [Int: String] {
+        var out: [Int: String] = [:]
+        let slots: [Int: Slot] = table.withLock { $0[model] } ?? [:]
+        for (v, slot) in slots where slot.state == .ready {
+            if let s = slot.servable { out[v] = s.fingerprint }
+        }
+        return out
+    }
+
     /// The current route of a registry model (nil for repository models).
     public nonisolated func route(of model: String) -> TrafficRoute? { routes.withLock { $0[model] } }
 

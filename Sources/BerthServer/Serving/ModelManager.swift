@@ -67,7 +67,10 @@ public actor ModelManager {
             return try servable(model: model, version: String(primary))
         }
         if let version, !version.isEmpty {
-            guard let v = Int(version), let slot = slots[v] else { throw ServerError.versionNotFound(model: model, version: version) }
+            guard let v = Int(version), let slot = slots[v] else {
+                if routes.withLock({ $0[model] }) != nil { throw ServerError.versionNotDeployed(model: model, version: version) }
+                throw ServerError.versionNotFound(model: model, version: version)
+            }
             guard slot.state == .ready, let s = slot.servable else {
                 throw ServerError.notReady(model: model, version: version, state: Self.describe(slot))
             }

@@ -66,7 +66,7 @@ struct RegistryList: ParsableCommand {
     func run() throws {
         try runRegistry {
             let models = try options.open().models()
-            if options.json { try printJSON(models); return }
+            if options.json { try printJSON(["models": models]); return }
             if models.isEmpty { print("(no models)"); return }
             print("MODEL".padding(toLength: 24, withPad: " ", startingAt: 0) + " LATEST  ALIASES")
             for m in models {
@@ -84,12 +84,6 @@ struct RegistryShow: ParsableCommand {
     @OptionGroup var options: RegistryOptions
     @Argument(help: "NAME, NAME@VERSION or NAME@ALIAS.") var reference: String
 
-    struct ModelView: Encodable {
-        var model: ModelRecord
-        var versions: [VersionRecord]
-        var traffic: TrafficPolicy
-    }
-
     func run() throws {
         try runRegistry {
             let registry = try options.open()
@@ -99,7 +93,7 @@ struct RegistryShow: ParsableCommand {
                 if options.json { try printJSON(v) } else { printVersion(v) }
                 return
             }
-            let view = ModelView(model: try registry.model(name), versions: try registry.versions(of: name), traffic: try registry.traffic(name))
+            let view = ModelDetail(model: try registry.model(name), versions: try registry.versions(of: name), traffic: try registry.traffic(name))
             if options.json { try printJSON(view); return }
             print("\(view.model.name)\(view.model.description.isEmpty ? "" : " — \(view.model.description)")")
             for v in view.versions {

@@ -41,7 +41,7 @@ struct ChangeOptions: ParsableArguments {
     var reason = ""
 
     var change: Change {
-        Change(actor: by ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown", reason: reason)
+        Change(actor: by ?? ProcessInfo.processInfo.environment["USER"] ?? NSUserName(), reason: reason)
     }
 }
 

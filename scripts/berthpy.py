@@ -18,6 +18,8 @@ Import it from anywhere in the repo with
   OrtTimer(model, t)    an ONNX Runtime session set up as the benchmarks time it
   safe_output_name(n)   the file stem `berth run --output-dir` writes output `n` to
   free_port()           a free TCP port on 127.0.0.1 (for starting servers)
+  http_json(...)        one HTTP request with a JSON body and answer: (status, parsed JSON or None)
+  prometheus_samples(t, name)  the (labels, value) samples of one metric in /metrics text
 """
 from __future__ import annotations
 
@@ -176,3 +178,38 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def http_json(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 60.0):
+    """One HTTP request on a fresh connection: (status, the answer parsed as JSON, or None if empty or not JSON).
+
+    A dict/list `body` is sent as JSON, bytes/str as they are. Error statuses are returned, not raised.
+    """
+    import http.client
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    hdrs = dict(headers or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
+    try:
+        conn.request(method, u.path + (f"?{u.query}" if u.query else ""), body=body, headers=hdrs)
+        r = conn.getresponse()
+        raw = r.read()
+    finally:
+        conn.close()
+    try:
+        return r.status, (json.loads(raw) if raw else None)
+    except ValueError:
+        return r.status, None
+
+
+def prometheus_samples(text: str, name: str) -> list[tuple[dict, float]]:
+    """The samples of metric `name` (with labels) in Prometheus text format: [(labels, value)]."""
+    import re
+    out = []
+    for m in re.finditer(rf"^{re.escape(name)}\{{([^}}]*)\}} (\S+)$", text, re.M):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        out.append((labels, float(m.group(2))))
+    return out

@@ -141,15 +141,6 @@ def infer(server: Server, x: np.ndarray, path: str = f"/v2/models/{NAME}/infer",
     return (status, *answer(raw)) if status == 200 else (status, None, json.loads(raw))
 
 
-def samples(text: str, name: str) -> list[tuple[dict, float]]:
-    """Prometheus samples of metric `name`: (labels, value)."""
-    out = []
-    for m in re.finditer(rf"^{re.escape(name)}\{{([^}}]*)\}} (\S+)$", text, re.M):
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-        out.append((labels, float(m.group(2))))
-    return out
-
-
 def disk_is_clean(data: Path, referenced: set[str]) -> None:
     assert files(data / "tmp") == set(), f"tmp/ has leftovers: {files(data / 'tmp')}"
     assert artifact_stems(data) == referenced, "artifacts/ holds exactly the versions' files"
@@ -355,7 +346,7 @@ def test_canary_share_and_sticky_routing_keys(tmp_path):
         assert not flappy, f"routing keys answered by both versions: {list(flappy)[:10]}"
         assert 0.02 <= key_share <= 0.25
         routed = {(s[0].get("version"), s[0].get("route")): s[1]
-                  for s in samples(server.metrics(), "berth_routed_requests_total") if s[0].get("model") == NAME}
+                  for s in berthpy.prometheus_samples(server.metrics(), "berth_routed_requests_total") if s[0].get("model") == NAME}
         assert routed.get(("2", "canary"), 0) >= 1 and routed.get(("1", "production"), 0) >= 1, routed
         assert server.api("PUT", f"/models/{NAME}/traffic", {"canary": None, "shadow": None}).get("canary") is None
         assert {v for _, v in send([None] * 40)} == {1}
@@ -384,7 +375,7 @@ def test_shadow_answers_from_production_and_records_the_comparison(tmp_path):
         deadline = time.time() + 10
         while time.time() < deadline:
             text = server.metrics()
-            counts = {s[0].get("outcome"): s[1] for s in samples(text, "berth_shadow_requests_total")
+            counts = {s[0].get("outcome"): s[1] for s in berthpy.prometheus_samples(text, "berth_shadow_requests_total")
                       if s[0].get("model") == NAME and s[0].get("version") == "2"}
             if sum(counts.values()) >= 50:
                 break
@@ -395,7 +386,7 @@ def test_shadow_answers_from_production_and_records_the_comparison(tmp_path):
         assert sum(counts.values()) == 50
         if counts.get("dropped", 0) == 0:
             assert (counts.get("agree", 0), counts.get("disagree", 0)) == (agree, 50 - agree)
-        hist = {n: [s for s in samples(text, f"berth_shadow_max_abs_diff_{n}")
+        hist = {n: [s for s in berthpy.prometheus_samples(text, f"berth_shadow_max_abs_diff_{n}")
                     if s[0].get("model") == NAME and s[0].get("version") == "2"] for n in ("count", "sum")}
         assert hist["count"] and hist["count"][0][1] >= 1, "berth_shadow_max_abs_diff has no observation"
         if counts.get("dropped", 0) == 0:
@@ -493,7 +484,7 @@ def test_version_routes_and_changes_from_the_cli(tmp_path):
         assert status == 404, (status, not_aliased)
         assert infer(server, x, f"/v2/models/{NAME}/versions/99/infer")[0] == 404
         routed = {(s[0].get("version"), s[0].get("route")) for s in
-                  samples(server.metrics(), "berth_routed_requests_total") if s[0].get("model") == NAME}
+                  berthpy.prometheus_samples(server.metrics(), "berth_routed_requests_total") if s[0].get("model") == NAME}
         assert {("1", "production"), ("2", "version")} <= routed, routed
         # Another process changes the registry: the server follows within --poll-interval.
         cli(data, "alias", NAME, "staging", "3")

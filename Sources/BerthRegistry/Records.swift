@@ -81,6 +81,9 @@ public struct VersionRecord: Sendable, Codable, Equatable {
     public var params: [String: String]
     /// Free-form labels.
     public var tags: [String: String]
+    /// How the version is served (`max_batch_size`, `dynamic_batching`, `instance_count`,
+    /// `threads`, as in a repository's config.json); nil: the server's defaults.
+    public var servingConfig: JSONNode?
     /// Aliases pointing at this version right now.
     public var aliases: [String]
     public var createdAt: Date
@@ -89,6 +92,7 @@ public struct VersionRecord: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case model, version, sha256, size, signature, metrics, parent, params, tags, aliases
         case trainingDataDigest = "training_data_digest"
+        case servingConfig = "serving_config"
         case createdAt = "created_at"
         case createdBy = "created_by"
     }
@@ -152,6 +156,8 @@ public struct Deployment: Sendable, Equatable {
     public var model: String
     /// Aliased version → SHA-256 of its artifact.
     public var versions: [Int: String]
+    /// Aliased version → its serving configuration, when it has one.
+    public var servingConfigs: [Int: JSONNode] = [:]
     /// The `production` version (the default route), if any.
     public var production: Int?
     /// The traffic split with versions resolved; splits whose alias is unset are dropped.
@@ -217,6 +223,7 @@ extension VersionRecord {
         try c.encode(trainingDataDigest, forKey: .trainingDataDigest)
         try c.encode(params, forKey: .params)
         try c.encode(tags, forKey: .tags)
+        try c.encode(servingConfig, forKey: .servingConfig)
         try c.encode(aliases, forKey: .aliases)
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(createdBy, forKey: .createdBy)

@@ -13,12 +13,15 @@ public struct PushRequest: Sendable {
     public var metrics: [String: Double]
     /// Accept a signature that differs from production's.
     public var allowSignatureChange: Bool
+    /// How the version is served (batching, instances, threads) as a JSON object; nil: defaults.
+    /// The server validates it before pushing (the registry only checks it is an object).
+    public var servingConfig: JSONNode?
     public var actor: String
     public var reason: String
 
     public init(model: String, description: String? = nil, tags: [String: String] = [:], params: [String: String] = [:],
                 parent: Int? = nil, trainingDataDigest: String? = nil, metrics: [String: Double] = [:],
-                allowSignatureChange: Bool = false, actor: String, reason: String = "") {
+                allowSignatureChange: Bool = false, servingConfig: JSONNode? = nil, actor: String, reason: String = "") {
         self.model = model
         self.description = description
         self.tags = tags
@@ -27,6 +30,7 @@ public struct PushRequest: Sendable {
         self.trainingDataDigest = trainingDataDigest
         self.metrics = metrics
         self.allowSignatureChange = allowSignatureChange
+        self.servingConfig = servingConfig
         self.actor = actor
         self.reason = reason
     }

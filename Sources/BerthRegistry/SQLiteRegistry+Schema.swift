@@ -67,6 +67,10 @@ extension SQLiteRegistry {
                 INSERT INTO revision (id, value) VALUES (1, 0);
                 """)
         }
+        m.registerMigration("v2: serving configuration per version") { db in
+            // NULL: the server's defaults. Older registries gain the column with every version at NULL.
+            try db.execute(sql: "ALTER TABLE version ADD COLUMN serving_config TEXT")
+        }
         return m
     }
 }

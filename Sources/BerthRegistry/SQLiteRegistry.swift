@@ -68,6 +68,9 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
         defer { if !committed { store.discard(staged) } }
         try Names.checkModel(request.model)
         let signature = try ModelSignature(onnxFile: staged.url)
+        if let config = request.servingConfig, case .object = config {} else if request.servingConfig != nil {
+            throw RegistryError.badInput("the serving configuration must be a JSON object")
+        }
         let now = Date()
         let record: VersionRecord = try write { db in
             let modelID: Int64
@@ -94,11 +97,11 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
             try db.execute(sql: "UPDATE model SET next_version = ? WHERE id = ?", arguments: [number + 1, modelID])
             try db.execute(sql: """
                 INSERT INTO version (model_id, version, sha256, size, signature, metrics, parent, training_data_digest,
-                                     params, tags, created_at, created_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     params, tags, serving_config, created_at, created_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [modelID, number, staged.sha256, staged.size, try Self.json(signature), try Self.json(request.metrics),
                                  request.parent, request.trainingDataDigest, try Self.json(request.params), try Self.json(request.tags),
-                                 now.timeIntervalSince1970, request.actor])
+                                 try request.servingConfig.map(Self.json), now.timeIntervalSince1970, request.actor])
             try insertEvent(db, modelID, .push, alias: nil, from: nil, to: number, change: Change(actor: request.actor, reason: request.reason), at: now)
             try bump(db)
             // The file enters the store last, still inside the transaction: if the commit fails
@@ -107,7 +110,8 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
             committed = true
             return VersionRecord(model: request.model, version: number, sha256: staged.sha256, size: staged.size, signature: signature,
                                  metrics: request.metrics, parent: request.parent, trainingDataDigest: request.trainingDataDigest,
-                                 params: request.params, tags: request.tags, aliases: [], createdAt: now, createdBy: request.actor)
+                                 params: request.params, tags: request.tags, servingConfig: request.servingConfig, aliases: [],
+                                 createdAt: now, createdBy: request.actor)
         }
         return record
     }
@@ -183,20 +187,25 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
                 let id: Int64 = row["id"]
                 let name: String = row["name"]
                 let aliases = try Row.fetchAll(db, sql: """
-                    SELECT a.name, a.version, v.sha256 FROM alias a JOIN version v ON v.model_id = a.model_id AND v.version = a.version
+                    SELECT a.name, a.version, v.sha256, v.serving_config FROM alias a
+                    JOIN version v ON v.model_id = a.model_id AND v.version = a.version
                     WHERE a.model_id = ?
                     """, arguments: [id])
                 guard !aliases.isEmpty else { continue }
                 var versions: [Int: String] = [:]
+                var configs: [Int: JSONNode] = [:]
                 var production: Int?
                 for a in aliases {
                     versions[a["version"]] = a["sha256"]
+                    if let text: String = a["serving_config"] { configs[a["version"]] = try Self.decode(JSONNode.self, text) }
                     if (a["name"] as String) == "production" { production = a["version"] }
                 }
                 var traffic = try trafficPolicy(db, id, name)
                 if traffic.canary?.version == nil { traffic.canary = nil }
                 if traffic.shadow?.version == nil { traffic.shadow = nil }
-                out.append(Deployment(model: name, versions: versions, production: production, traffic: traffic))
+                var d = Deployment(model: name, versions: versions, production: production, traffic: traffic)
+                d.servingConfigs = configs
+                out.append(d)
             }
             return out
         }
@@ -425,7 +434,9 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
                              signature: try Self.decode(ModelSignature.self, row["signature"]),
                              metrics: try Self.decode([String: Double].self, row["metrics"]), parent: row["parent"],
                              trainingDataDigest: row["training_data_digest"], params: try Self.decode([String: String].self, row["params"]),
-                             tags: try Self.decode([String: String].self, row["tags"]), aliases: aliases[number] ?? [],
+                             tags: try Self.decode([String: String].self, row["tags"]),
+                             servingConfig: try (row["serving_config"] as String?).map { try Self.decode(JSONNode.self, $0) },
+                             aliases: aliases[number] ?? [],
                              createdAt: Date(timeIntervalSince1970: row["created_at"]), createdBy: row["created_by"])
     }
 

@@ -502,3 +502,36 @@ def test_version_routes_and_changes_from_the_cli(tmp_path):
         assert "alias" in not_aliased["error"].lower(), f"404 for an existing version gives no hint: {not_aliased}"
     finally:
         server.stop()
+
+
+def test_serving_config_travels_with_the_version(tmp_path):
+    """A version pushed with a serving configuration is served with it (Triton's /config shows it);
+    a configuration the server could not use is refused at push time, by the API and the CLI."""
+    data = cli_setup(tmp_path, 1, {"production": 1})
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"max_batch_size": "many"}')
+    (tmp_path / "m2.onnx").write_bytes(model_bytes(2))
+    p = subprocess.run([str(berth_path()), "registry", "push", NAME, str(tmp_path / "m2.onnx"), "--config", str(bad),
+                        "--data-dir", str(data)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "max_batch_size" in p.stderr, (p.returncode, p.stderr)
+    server = Server(data, tmp_path / "server.log")
+    try:
+        assert server.api("GET", f"/models/{NAME}/versions/1")["serving_config"] is None
+        assert server.api("GET", f"/models/{NAME}/versions/1") and \
+            json.loads(server.request("GET", f"/v2/models/{NAME}/config")[2])["max_batch_size"] == 32
+        refused = server.upload(2, want=400, config=json.dumps({"dynamic_batching": {"max_queue_delay_us": -5}}))
+        assert "config" in refused["error"] or "delay" in refused["error"], refused
+        assert [v["version"] for v in server.api("GET", f"/models/{NAME}/versions")["versions"]] == [1]
+        config = {"max_batch_size": 4, "instance_count": 2, "threads": 1}
+        pushed = server.upload(2, config=json.dumps(config))
+        assert pushed["version"] == 2 and pushed["serving_config"] == config, pushed
+        server.api("POST", f"/models/{NAME}/promote", {"version": 2})
+        served = json.loads(server.request("GET", f"/v2/models/{NAME}/config")[2])
+        assert served["max_batch_size"] == 4 and served["instance_group"][0]["count"] == 2, served
+        x = np.ones((4, IN), np.float32)
+        status, v, y = infer(server, x)
+        assert (status, v) == (200, 2) and np.allclose(y, reference(2, x), atol=ATOL)
+        status, _, err = infer(server, np.ones((5, IN), np.float32))
+        assert status == 400 and "4" in err["error"], (status, err)
+    finally:
+        server.stop()

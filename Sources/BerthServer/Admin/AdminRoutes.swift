@@ -119,6 +119,7 @@ struct AdminRoutes: Sendable {
             }
             request.trainingDataDigest = q.get("training_data_digest")
             if let m = q.get("metrics") { request.metrics = try MetricsFile.parse(Data(m.utf8)) }
+            if let c = q.get("config") { request.servingConfig = try ModelConfig.validatedNode(Data(c.utf8)) }
             request.allowSignatureChange = q.get("allow_signature_change").map { $0 == "true" || $0 == "1" } ?? false
             let writer = try registry.store.makeWriter()
             let staged: StagedArtifact

@@ -116,6 +116,12 @@ enum OpenAPIDocument {
             "schema": {"type": "string", "contentMediaType": "application/json"}
           },
           {
+            "name": "config",
+            "in": "query",
+            "description": "The serving configuration (max_batch_size, dynamic_batching, instance_count, threads), a JSON object, URL-encoded.",
+            "schema": {"type": "string", "contentMediaType": "application/json"}
+          },
+          {
             "name": "allow_signature_change",
             "in": "query",
             "description": "Accept a signature that differs from production's (or the latest version's).",
@@ -528,6 +534,7 @@ enum OpenAPIDocument {
           "training_data_digest",
           "params",
           "tags",
+          "serving_config",
           "aliases",
           "created_at",
           "created_by"
@@ -543,6 +550,7 @@ enum OpenAPIDocument {
           "training_data_digest": {"type": ["string", "null"]},
           "params": {"type": "object", "additionalProperties": {"type": "string"}},
           "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+          "serving_config": {"type": ["object", "null"], "description": "How the version is served (max_batch_size, dynamic_batching, instance_count, threads), as in a repository's config.json; null: server defaults."},
           "aliases": {"type": "array", "items": {"type": "string"}},
           "created_at": {"type": "string", "format": "date-time"},
           "created_by": {"type": "string"}

@@ -99,13 +99,14 @@ public actor RegistryDeployer {
     /// again and nothing switched.
     private func staged(_ model: String, loading version: Int, commit: @escaping @Sendable () throws -> RegistryEvent) async throws -> RegistryEvent {
         let registry = self.registry
-        let serving = manager.servingFingerprints(of: model)
+        let serving = manager.servingVersions(of: model)
         var before = DeployPlan(model: model, versions: [:], route: manager.route(of: model) ?? TrafficRoute(primary: nil))
-        for (v, sha) in serving { before.versions[v] = source(model, v, sha) }
-        let sha = try await blocking { try registry.version(model, .number(version)).sha256 }
-        if serving[version] != sha {
+        for (v, s) in serving { before.versions[v] = source(model, v, s.fingerprint, s.config) }
+        let record = try await blocking { try registry.version(model, .number(version)) }
+        let config = config(record.servingConfig, model: model, version: version)
+        if serving[version]?.fingerprint != record.sha256 || serving[version]?.config != config {
             var staging = before
-            staging.versions[version] = source(model, version, sha)
+            staging.versions[version] = source(model, version, record.sha256, config)
             do { try await manager.deploy(staging) } catch {
                 try? await manager.deploy(before)
                 throw error
@@ -145,15 +146,25 @@ public actor RegistryDeployer {
     }
 
     /// A version's artifact, checked against its SHA-256 when it is loaded.
-    private nonisolated func source(_ model: String, _ version: Int, _ sha: String) -> VersionSource {
+    private nonisolated func source(_ model: String, _ version: Int, _ sha: String, _ config: ModelConfig) -> VersionSource {
         let registry = self.registry
-        return VersionSource(fingerprint: sha) { try registry.artifact(model, .number(version)).url }
+        return VersionSource(fingerprint: sha, config: config) { try registry.artifact(model, .number(version)).url }
+    }
+
+    /// A version's serving configuration (validated when it was pushed; defaults when absent).
+    private nonisolated func config(_ node: JSONNode?, model: String, version: Int) -> ModelConfig {
+        guard let node else { return ModelConfig() }
+        do { return try ModelConfig(json: node.jsonData) } catch {
+            logger.error("invalid serving configuration; using defaults",
+                         metadata: ["model": "\(model)", "version": "\(version)", "error": "\(error)"])
+            return ModelConfig()
+        }
     }
 
     private nonisolated func plan(_ d: Deployment) -> DeployPlan {
         let model = d.model
         var versions: [Int: VersionSource] = [:]
-        for (v, sha) in d.versions { versions[v] = source(model, v, sha) }
+        for (v, sha) in d.versions { versions[v] = source(model, v, sha, config(d.servingConfigs[v], model: model, version: v)) }
         func share(_ s: TrafficPolicy.Split?) -> TrafficRoute.Share? {
             guard let s, let v = s.version, d.versions[v] != nil else { return nil }
             return TrafficRoute.Share(version: v, percent: s.percent)

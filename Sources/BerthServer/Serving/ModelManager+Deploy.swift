@@ -4,11 +4,14 @@ import Foundation
 public struct VersionSource: Sendable {
     /// Identifies the bytes (the artifact's SHA-256): an equal fingerprint is not reloaded.
     public var fingerprint: String
+    /// How the version is served.
+    public var config: ModelConfig
     /// Returns the model file after checking it (called only when the version is loaded).
     public var locate: @Sendable () throws -> URL
 
-    public init(fingerprint: String, locate: @escaping @Sendable () throws -> URL) {
+    public init(fingerprint: String, config: ModelConfig = ModelConfig(), locate: @escaping @Sendable () throws -> URL) {
         self.fingerprint = fingerprint
+        self.config = config
         self.locate = locate
     }
 }
@@ -18,13 +21,11 @@ public struct DeployPlan: Sendable {
     public var model: String
     public var versions: [Int: VersionSource]
     public var route: TrafficRoute
-    public var config: ModelConfig
 
-    public init(model: String, versions: [Int: VersionSource], route: TrafficRoute, config: ModelConfig = ModelConfig()) {
+    public init(model: String, versions: [Int: VersionSource], route: TrafficRoute) {
         self.model = model
         self.versions = versions
         self.route = route
-        self.config = config
     }
 }
 
@@ -52,12 +53,12 @@ extension ModelManager {
         var errors: [Int: String] = [:]
         for (v, source) in plan.versions.sorted(by: { $0.key < $1.key }) {
             let current = table.withLock { $0[name]?[v] }
-            if let s = current?.servable, current?.state == .ready, s.fingerprint == source.fingerprint, s.config == plan.config { continue }
+            if let s = current?.servable, current?.state == .ready, s.fingerprint == source.fingerprint, s.config == source.config { continue }
             if current?.state != .ready { setSlot(name, v, Slot(state: .loading)) }
             logger.info("loading model", metadata: ["model": "\(name)", "version": "\(v)"])
             do {
                 let url = try source.locate()
-                let servable = try await makeServable(name, v, url: url, config: plan.config, fingerprint: source.fingerprint)
+                let servable = try await makeServable(name, v, url: url, config: source.config, fingerprint: source.fingerprint)
                 setSlot(name, v, Slot(state: .ready, servable: servable))
                 logger.info("model ready", metadata: ["model": "\(name)", "version": "\(v)"])
                 if let old = current?.servable, current?.state == .ready { await old.drain() }
@@ -91,12 +92,12 @@ extension ModelManager {
         }
     }
 
-    /// The ready versions of a model and the fingerprints they were loaded from.
-    public nonisolated func servingFingerprints(of model: String) -> [Int: String] {
-        var out: [Int: String] = [:]
+    /// The ready versions of a model (fingerprint and configuration they were loaded with).
+    public nonisolated func servingVersions(of model: String) -> [Int: Servable] {
+        var out: [Int: Servable] = [:]
         let slots: [Int: Slot] = table.withLock { $0[model] } ?? [:]
         for (v, slot) in slots where slot.state == .ready {
-            if let s = slot.servable { out[v] = s.fingerprint }
+            if let s = slot.servable { out[v] = s }
         }
         return out
     }

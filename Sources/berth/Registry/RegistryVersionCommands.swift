@@ -1,6 +1,7 @@
 import ArgumentParser
 import BerthRegistry
 import Crypto
+import BerthServer
 import Foundation
 
 /// `berth registry push`.
@@ -22,6 +23,9 @@ struct RegistryPush: ParsableCommand {
     @Option(help: "A digest of the training data, recorded as given.") var trainingDataDigest: String?
     @Option(help: "Sets the model's description.") var description: String?
     @Flag(help: "Accept inputs/outputs that differ from the production version's.") var allowSignatureChange = false
+    @Option(help: ArgumentHelp("How to serve it: a config.json as in a model repository (max_batch_size, dynamic_batching, instance_count, threads).",
+                               valueName: "config.json"))
+    var config: String?
 
     func run() throws {
         try runRegistry {
@@ -36,6 +40,10 @@ struct RegistryPush: ParsableCommand {
             if let metrics {
                 guard let data = FileManager.default.contents(atPath: metrics) else { throw RegistryError.badInput("cannot read \(metrics)") }
                 request.metrics = try MetricsFile.parse(data)
+            }
+            if let config {
+                guard let data = FileManager.default.contents(atPath: config) else { throw RegistryError.badInput("cannot read \(config)") }
+                request.servingConfig = try ModelConfig.validatedNode(data)
             }
             let registry = try options.open()
             let record = try registry.push(file: URL(fileURLWithPath: file), request)
@@ -118,6 +126,7 @@ struct RegistryShow: ParsableCommand {
         if let d = v.trainingDataDigest { print("  data:     \(d)") }
         for (k, p) in v.params.sorted(by: { $0.key < $1.key }) { print("  param:    \(k) = \(p)") }
         for (k, t) in v.tags.sorted(by: { $0.key < $1.key }) { print("  tag:      \(k) = \(t)") }
+        if let c = v.servingConfig { print("  serving:  \(String(decoding: c.jsonData, as: UTF8.self))") }
     }
 }
 

@@ -117,7 +117,9 @@ public actor RegistryDeployer {
             try? await manager.deploy(before)
             throw error
         }
-        try await performSync(force: true)
+        // The commit changed the revision: the sync switches this model (and only models whose
+        // deployment changed).
+        try await performSync(force: false)
         return event
     }
 

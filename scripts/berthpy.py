@@ -213,3 +213,16 @@ def prometheus_samples(text: str, name: str) -> list[tuple[dict, float]]:
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
         out.append((labels, float(m.group(2))))
     return out
+
+
+def stop_process(proc, timeout: float = 30.0) -> None:
+    """Stops a server gracefully (SIGTERM), killing it if it has not exited after `timeout` seconds."""
+    import signal
+    import subprocess
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -15,7 +15,6 @@ import http.client
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -87,13 +86,7 @@ class Server:
         raise AssertionError("no VmRSS line")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        berthpy.stop_process(self.proc)
         self._log.close()
 
 

@@ -65,11 +65,7 @@ def server(tmp_path_factory):
         {"max_batch_size": 16, "dynamic_batching": {"max_queue_delay_us": 2000}}))
     proc, url = _start(repo, "--model-control", "explicit", "--load-model", "*")
     yield url
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    berthpy.stop_process(proc)
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,6 @@ import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import berthpy  # noqa: E402
-from berthpy import OrtTimer as OrtRunner, latency_stats as stats, run_berth_perf  # noqa: E402
 
 REPO_ROOT = berthpy.REPO_ROOT
 GEN_DIR = REPO_ROOT / "examples" / "generated"
@@ -127,62 +126,26 @@ def main(argv=None) -> int:
     threads_list = [int(t) for t in args.threads.split(",")]
     paths = ensure_models(models)
 
-    rows, failed = [], False
+    def ort_plan(p: berthpy.OrtVsBerthPoint) -> tuple[int, int]:
+        n = args.iterations or berthpy.iterations_for_budget(args.budget, p.ort_est_ms, 5 if p.ort_est_ms < 1000 else 3, 500)
+        return n, 1 if p.ort_est_ms > 200 else 3
+
+    def berth_plan(p: berthpy.OrtVsBerthPoint) -> tuple[int, int]:
+        est_ms = p.ort_est_ms * (max(p.last_ratio, 0.1) if p.last_ratio else 2.0)  # 2x ORT until measured
+        n = args.iterations or berthpy.iterations_for_budget(args.budget, est_ms, 5 if est_ms < 1000 else 3, 500)
+        return n, 1 if est_ms > 200 else 5
+
     t_start = time.perf_counter()
-    for name in models:
-        ratio_est = 2.0  # assumed berth/ort per-run time until measured
-        for batch in batches:
-            feeds = random_inputs(paths[name], batch)
-            for threads in threads_list:
-                runner = OrtRunner(paths[name], threads)
-                # warm-up (also the per-run time estimate)
-                warm = [runner.time_once(feeds) for _ in range(2)]
-                est_ms = max(min(warm), 1e-3)
-                if args.iterations:
-                    n_ort = n_berth = args.iterations
-                else:
-                    n_ort = int(np.clip(args.budget * 1000.0 / est_ms, 5 if est_ms < 1000 else 3, 500))
-                    est_b = est_ms * ratio_est
-                    n_berth = int(np.clip(args.budget * 1000.0 / est_b, 5 if est_b < 1000 else 3, 500))
-                extra_warm = 1 if est_ms > 200 else 3
-                for _ in range(extra_warm):
-                    runner.time_once(feeds)
-                o = stats([runner.time_once(feeds) for _ in range(n_ort)], batch)
-                del runner
-                row = {"model": name, "batch": batch, "threads": threads, "ort": o}
-                warmup_b = 1 if est_ms * ratio_est > 200 else 5
-                try:
-                    b = run_berth_perf(berth, paths[name], batch, threads, n_berth, warmup_b)
-                    row["berth"] = b
-                    row["ratio_p50"] = b["p50_ms"] / o["p50_ms"] if o["p50_ms"] > 0 else None
-                    if row["ratio_p50"]:
-                        ratio_est = max(row["ratio_p50"], 0.1)
-                except Exception as e:  # keep going; report at the end
-                    failed = True
-                    row["berth"] = None
-                    row["ratio_p50"] = None
-                    row["error"] = str(e)
-                    log(f"berth perf failed for {name} batch {batch} threads {threads}: {e}")
-                rows.append(row)
-                log(f"{name:12s} b={batch:<3d} t={threads}  ort p50 {o['p50_ms']:.3f} ms (n={n_ort})  "
-                    + (f"berth p50 {row['berth']['p50_ms']:.3f} ms (n={n_berth})  ratio {row['ratio_p50']:.2f}"
-                       if row["berth"] else "berth ERROR"))
+    rows, failed = berthpy.compare_with_ort(berth, paths, batches, threads_list,
+                                            lambda name, path, batch: random_inputs(path, batch),
+                                            ort_plan, berth_plan, estimate_runs=2, ms_decimals=3)
     elapsed = time.perf_counter() - t_start
 
     if args.json:
         print(json.dumps({"berth": str(berth), "onnxruntime": ort.__version__, "elapsed_s": elapsed,
                           "percentile_method": PERCENTILE_METHOD, "results": rows}, indent=2))
     else:
-        hdr = f"{'model':<12} {'batch':>5} {'thr':>3} {'berth p50':>10} {'berth p99':>10} {'ort p50':>10} {'ort p99':>10} {'ratio p50':>9}"
-        print(hdr)
-        print("-" * len(hdr))
-        for r in rows:
-            b = r["berth"]
-            bp50 = f"{b['p50_ms']:10.3f}" if b else f"{'ERR':>10}"
-            bp99 = f"{b['p99_ms']:10.3f}" if b else f"{'ERR':>10}"
-            ratio = f"{r['ratio_p50']:9.2f}" if r["ratio_p50"] else f"{'-':>9}"
-            print(f"{r['model']:<12} {r['batch']:>5} {r['threads']:>3} {bp50} {bp99} "
-                  f"{r['ort']['p50_ms']:10.3f} {r['ort']['p99_ms']:10.3f} {ratio}")
+        print(berthpy.ort_comparison_table(rows, model_width=12, ms_decimals=3))
         print(f"(ms per run; ratio = berth p50 / ort p50, lower is better; onnxruntime {ort.__version__}; "
               f"total {elapsed:.0f} s; shared machine: compare ratios within one run only)")
     return 1 if failed else 0

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
@@ -135,56 +134,31 @@ def main(argv=None) -> int:
     threads_list = [int(t) for t in args.threads.split(",")]
     paths = ensure_models(names, args.rebuild)
 
-    rows, failed = [], False
     t_start = time.perf_counter()
     for name in names:
         log(f"{name}: {describe(paths[name])}")
-        for batch in batches:
-            x = np.random.default_rng(batch).uniform(-1, 1, (batch, N_FEATURES)).astype(np.float32)
-            feeds = {"input": x}
-            for threads in threads_list:
-                runner = berthpy.OrtTimer(paths[name], threads)
-                est_ms = max(min(runner.time_once(feeds) for _ in range(3)), 1e-3)
-                n = args.iterations or int(np.clip(args.budget * 1000.0 / est_ms, 10, 2000))
-                for _ in range(3):
-                    runner.time_once(feeds)
-                o = berthpy.latency_stats([runner.time_once(feeds) for _ in range(n)], batch)
-                del runner
-                row = {"model": name, "batch": batch, "threads": threads, "ort": o}
-                try:
-                    if args.iterations:
-                        n_b = args.iterations
-                    else:  # a short probe run sizes N to the budget
-                        probe = berthpy.run_berth_perf(berth, paths[name], batch, threads, 3, 1)
-                        n_b = int(np.clip(args.budget * 1000.0 / max(probe["p50_ms"], 1e-3), 10, 2000))
-                    b = berthpy.run_berth_perf(berth, paths[name], batch, threads, n_b, 5)
-                    row["berth"] = b
-                    row["ratio_p50"] = b["p50_ms"] / o["p50_ms"] if o["p50_ms"] > 0 else None
-                except Exception as e:  # noqa: BLE001 - keep going, report at the end
-                    failed = True
-                    row.update(berth=None, ratio_p50=None, error=str(e))
-                    log(f"berth perf failed for {name} batch {batch}: {e}")
-                rows.append(row)
-                log(f"{name:8s} b={batch:<5d} t={threads}  ort p50 {o['p50_ms']:.4f} ms (n={n})  "
-                    + (f"berth p50 {row['berth']['p50_ms']:.4f} ms  ratio {row['ratio_p50']:.2f}"
-                       if row["berth"] else "berth ERROR"))
+
+    def feeds(name: str, path: Path, batch: int) -> dict:
+        return {"input": np.random.default_rng(batch).uniform(-1, 1, (batch, N_FEATURES)).astype(np.float32)}
+
+    def ort_plan(p: berthpy.OrtVsBerthPoint) -> tuple[int, int]:
+        return args.iterations or berthpy.iterations_for_budget(args.budget, p.ort_est_ms, 10, 2000), 3
+
+    def berth_plan(p: berthpy.OrtVsBerthPoint) -> tuple[int, int]:
+        if args.iterations:
+            return args.iterations, 5
+        probe = berthpy.run_berth_perf(berth, p.path, p.batch, p.threads, 3, 1)  # sizes N to the budget
+        return berthpy.iterations_for_budget(args.budget, max(probe["p50_ms"], 1e-3), 10, 2000), 5
+
+    rows, failed = berthpy.compare_with_ort(berth, paths, batches, threads_list, feeds, ort_plan, berth_plan,
+                                            estimate_runs=3, ms_decimals=4)
     elapsed = time.perf_counter() - t_start
 
     if args.json:
         print(json.dumps({"berth": str(berth), "onnxruntime": ort.__version__, "elapsed_s": elapsed,
                           "results": rows}, indent=2))
     else:
-        hdr = (f"{'model':<8} {'batch':>5} {'thr':>3} {'berth p50':>10} {'berth p99':>10} "
-               f"{'ort p50':>10} {'ort p99':>10} {'ratio p50':>9} {'berth rows/s':>13}")
-        print(hdr)
-        print("-" * len(hdr))
-        for r in rows:
-            b = r["berth"]
-            f = (lambda k: f"{b[k]:10.4f}") if b else (lambda k: f"{'ERR':>10}")
-            ratio = f"{r['ratio_p50']:9.2f}" if r["ratio_p50"] else f"{'-':>9}"
-            tput = f"{b['throughput']:13.0f}" if b else f"{'-':>13}"
-            print(f"{r['model']:<8} {r['batch']:>5} {r['threads']:>3} {f('p50_ms')} {f('p99_ms')} "
-                  f"{r['ort']['p50_ms']:10.4f} {r['ort']['p99_ms']:10.4f} {ratio} {tput}")
+        print(berthpy.ort_comparison_table(rows, model_width=8, ms_decimals=4, throughput=True))
         print(f"(ms per run; ratio = berth p50 / ort p50, lower is better; onnxruntime {ort.__version__}; "
               f"berth {berth}; total {elapsed:.0f} s; shared machine: compare ratios within one run only)")
     return 1 if failed else 0

@@ -13,6 +13,9 @@ Import it from anywhere in the repo with
   load_script(name)     imports scripts/<name>.py as a module (e.g. "make_examples")
   berth_run(...)        `berth run MODEL --input NAME=FILE.npy ... --output-dir DIR`, outputs loaded
   run_berth_perf(...)   `berth perf --json`, parsed
+  compare_with_ort(...) the benchmarks' loop: per model/batch/threads, ORT timings, `berth perf`, ratio
+  iterations_for_budget(s, ms, lo, hi)  timed runs that fit s seconds at ms per run, clamped to lo..hi
+  ort_comparison_table(rows, ...)  compare_with_ort's rows as the benchmarks' text table
   nearest_rank(a, p)    the nearest-rank percentile berth perf uses
   latency_stats(ms, b)  mean/p50/p90/p99/throughput of per-run times, as berth perf reports them
   OrtTimer(model, t)    an ONNX Runtime session set up as the benchmarks time it
@@ -30,6 +33,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Callable, NamedTuple
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS_DIR = REPO_ROOT / "scripts"
@@ -165,6 +169,104 @@ def run_berth_perf(berth: Path, model: Path, batch: int, threads: int, iteration
         return json.loads(proc.stdout)
     except json.JSONDecodeError:
         raise RuntimeError(f"no JSON object in berth perf output: {proc.stdout[-500:]!r}")
+
+
+def iterations_for_budget(budget_s: float, per_run_ms: float, lo: int, hi: int) -> int:
+    """How many runs of `per_run_ms` fit in `budget_s` seconds, clamped to lo..hi (truncated to an int)."""
+    return int(min(hi, max(lo, budget_s * 1000.0 / per_run_ms)))
+
+
+class OrtVsBerthPoint(NamedTuple):
+    """One configuration of compare_with_ort, as its plan callbacks see it."""
+    model: str
+    path: Path
+    batch: int
+    threads: int
+    ort_est_ms: float          # fastest of ORT's estimate runs (at least 1e-3)
+    last_ratio: float | None   # latest non-zero berth/ORT p50 ratio of this model in this call, None before one
+
+
+def compare_with_ort(berth: Path, models: dict[str, Path], batches, threads_list,
+                     feeds: Callable[[str, Path, int], dict],
+                     ort_plan: Callable[[OrtVsBerthPoint], tuple[int, int]],
+                     berth_plan: Callable[[OrtVsBerthPoint], tuple[int, int]],
+                     *, estimate_runs: int = 2, ms_decimals: int = 3) -> tuple[list[dict], bool]:
+    """Times every model x batch x threads with ONNX Runtime in-process and with `berth perf`.
+
+    For each model (name -> .onnx path) and batch, `feeds(name, path, batch)` gives the ORT inputs
+    (`berth perf` makes its own of the same shapes); then for each thread count:
+
+      * ORT (OrtTimer): `estimate_runs` untimed runs, the fastest being `ort_est_ms`;
+        `ort_plan(point)` -> (timed runs, further warm-up runs); the warm-ups, then the timed runs.
+      * Berth: `berth_plan(point)` -> (iterations, warm-up) - it may itself run berth, e.g. a short
+        probe; then run_berth_perf. An exception from either makes the row an error row (and the
+        second return value True) instead of ending the loop.
+
+    Rows, in order: {"model", "batch", "threads", "ort": latency_stats(...), "berth": the `berth perf`
+    JSON or None, "ratio_p50": berth p50 / ORT p50 or None, and "error": message on error rows only}.
+    Logs a progress line per row (and each failure) to stderr, milliseconds with `ms_decimals` decimals.
+    Returns (rows, whether any berth run failed).
+    """
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    name_w = max(map(len, models), default=0) + 1
+    batch_w = len(str(max(batches, default=0))) + 1
+    rows, failed = [], False
+    for name, path in models.items():
+        last_ratio = None
+        for batch in batches:
+            inputs = feeds(name, path, batch)
+            for threads in threads_list:
+                timer = OrtTimer(path, threads)
+                est_ms = max(min(timer.time_once(inputs) for _ in range(estimate_runs)), 1e-3)
+                point = OrtVsBerthPoint(name, path, batch, threads, est_ms, last_ratio)
+                n_ort, ort_warmup = ort_plan(point)
+                for _ in range(ort_warmup):
+                    timer.time_once(inputs)
+                o = latency_stats([timer.time_once(inputs) for _ in range(n_ort)], batch)
+                del timer  # free its threads and memory before berth runs
+                row = {"model": name, "batch": batch, "threads": threads, "ort": o}
+                n_berth = None
+                try:
+                    n_berth, berth_warmup = berth_plan(point)
+                    b = run_berth_perf(berth, path, batch, threads, n_berth, berth_warmup)
+                    row["berth"] = b
+                    row["ratio_p50"] = b["p50_ms"] / o["p50_ms"] if o["p50_ms"] > 0 else None
+                    last_ratio = row["ratio_p50"] or last_ratio
+                except Exception as e:  # noqa: BLE001 - keep going; the caller reports at the end
+                    failed = True
+                    row.update(berth=None, ratio_p50=None, error=str(e))
+                    log(f"berth perf failed for {name} batch {batch} threads {threads}: {e}")
+                rows.append(row)
+                d = ms_decimals
+                log(f"{name:{name_w}s} b={batch:<{batch_w}d} t={threads}  ort p50 {o['p50_ms']:.{d}f} ms (n={n_ort})  "
+                    + (f"berth p50 {row['berth']['p50_ms']:.{d}f} ms (n={n_berth})  ratio {row['ratio_p50']:.2f}"
+                       if row["berth"] else "berth ERROR"))
+    return rows, failed
+
+
+def ort_comparison_table(rows: list[dict], *, model_width: int, ms_decimals: int, throughput: bool = False) -> str:
+    """compare_with_ort's rows as a text table: header, rule, one line a row (no trailing newline).
+
+    Columns: model (left-aligned in `model_width`), batch, thr, berth p50/p99 and ort p50/p99 in ms with
+    `ms_decimals` decimals (berth ERR on error rows), ratio p50 ("-" if none) and, with `throughput`,
+    berth rows/s.
+    """
+    hdr = (f"{'model':<{model_width}} {'batch':>5} {'thr':>3} {'berth p50':>10} {'berth p99':>10} "
+           f"{'ort p50':>10} {'ort p99':>10} {'ratio p50':>9}" + (f" {'berth rows/s':>13}" if throughput else ""))
+    lines = [hdr, "-" * len(hdr)]
+    d = ms_decimals
+    for r in rows:
+        b = r["berth"]
+        ms = (lambda k: f"{b[k]:10.{d}f}") if b else (lambda k: f"{'ERR':>10}")
+        ratio = f"{r['ratio_p50']:9.2f}" if r["ratio_p50"] else f"{'-':>9}"
+        line = (f"{r['model']:<{model_width}} {r['batch']:>5} {r['threads']:>3} {ms('p50_ms')} {ms('p99_ms')} "
+                f"{r['ort']['p50_ms']:10.{d}f} {r['ort']['p99_ms']:10.{d}f} {ratio}")
+        if throughput:
+            line += f" {b['throughput']:13.0f}" if b else f" {'-':>13}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def safe_output_name(name: str) -> str:

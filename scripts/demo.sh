@@ -5,12 +5,7 @@
 # handwritten digit through HTTP with each.
 # The server keeps running afterwards; Ctrl-C stops it gracefully.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-BERTH_SKIP_VENV=1 scripts/setup.sh
-command -v curl >/dev/null || { apt-get install -y -qq curl >/dev/null 2>&1 || sudo apt-get install -y -qq curl >/dev/null; }
-echo "==> building berth (first build takes a few minutes)"
-swift build --product berth 2>&1 | tail -1
-BERTH=.build/debug/berth
+source "$(dirname "$0")/prepare_demo.sh"
 PORT="${PORT:-8000}"
 
 echo "==> berth run (in-process engine) on 8 sample digits"

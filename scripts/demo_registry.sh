@@ -4,12 +4,7 @@
 # version 2 and roll it back through the admin API while showing which version answers, and
 # print the history. Uses a temporary data directory; the server stops at the end.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-BERTH_SKIP_VENV=1 scripts/setup.sh
-command -v curl >/dev/null || { apt-get install -y -qq curl >/dev/null 2>&1 || sudo apt-get install -y -qq curl >/dev/null; }
-echo "==> building berth (first build takes a few minutes)"
-swift build --product berth 2>&1 | tail -1
-BERTH=.build/debug/berth
+source "$(dirname "$0")/prepare_demo.sh"
 PORT="${PORT:-8001}"
 DATA="$(mktemp -d)"
 URL="http://127.0.0.1:$PORT"

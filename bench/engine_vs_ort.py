@@ -47,15 +47,8 @@ GEN_DIR = REPO_ROOT / "examples" / "generated"
 PERCENTILE_METHOD = "nearest-rank"  # same as berth perf (LatencyStats)
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def find_berth(explicit: str | None) -> Path:
-    p = berthpy.find_berth(explicit)
-    if p is None:
-        sys.exit("berth binary not found: pass --berth PATH, set BERTH_BIN, or `swift build -c release --product berth`")
-    return p
+log = berthpy.log
+find_berth = berthpy.require_berth
 
 
 def ensure_models(names: list[str]) -> dict[str, Path]:

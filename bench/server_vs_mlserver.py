@@ -73,15 +73,8 @@ print(f"{clf.score(X_test, y_test):.4f}")
 """
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def find_berth(explicit: str | None) -> Path:
-    p = berthpy.find_berth(explicit)
-    if p is None:
-        sys.exit("berth binary not found: pass --berth PATH, set BERTH_BIN, or `swift build -c release --product berth`")
-    return p
+log = berthpy.log
+find_berth = berthpy.require_berth
 
 
 def wait_ready(base: str, proc: subprocess.Popen, log_path: Path, timeout: float, model: str = MODEL_NAME) -> None:

@@ -42,6 +42,19 @@ BERTH_NOT_FOUND = ("berth binary not found: set BERTH_BIN or build it (swift bui
                    f"so {REPO_ROOT}/.build/release/berth or .build/debug/berth exists")
 
 
+def log(msg: str) -> None:
+    """A progress line on stderr (stdout stays for tables and JSON)."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def require_berth(explicit: str | None) -> Path:
+    """Like find_berth, but exits with a hint when no binary is found (for command-line scripts)."""
+    p = find_berth(explicit)
+    if p is None:
+        sys.exit("berth binary not found: pass --berth PATH, set BERTH_BIN, or `swift build -c release --product berth`")
+    return p
+
+
 def find_berth(explicit: str | os.PathLike | None = None) -> Path | None:
     """The berth binary: `explicit`, else $BERTH_BIN, else the release build, else the debug build.
 
@@ -207,9 +220,6 @@ def compare_with_ort(berth: Path, models: dict[str, Path], batches, threads_list
     Logs a progress line per row (and each failure) to stderr, milliseconds with `ms_decimals` decimals.
     Returns (rows, whether any berth run failed).
     """
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
     name_w = max(map(len, models), default=0) + 1
     batch_w = len(str(max(batches, default=0))) + 1
     rows, failed = [], False

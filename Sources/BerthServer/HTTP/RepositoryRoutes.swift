@@ -39,11 +39,7 @@ struct RepositoryRoutes: Sendable {
                 readyOnly = b
             }
             var w = JSONWriter()
-            w.byte(0x5B)
-            var first = true
-            for e in manager.index() where !readyOnly || e.state == .ready {
-                if !first { w.byte(0x2C) }
-                first = false
+            w.array(manager.index().lazy.filter { !readyOnly || $0.state == .ready }) { w, e in
                 w.raw("{\"name\":")
                 w.string(e.name)
                 if let v = e.version {
@@ -58,7 +54,6 @@ struct RepositoryRoutes: Sendable {
                 }
                 w.byte(0x7D)
             }
-            w.byte(0x5D)
             return ResponseFactory.json(w)
         } catch {
             return ResponseFactory.error(ServerError.from(engine: error))

@@ -135,12 +135,9 @@ struct V2Routes: Sendable {
         var w = JSONWriter()
         w.raw("{\"name\":\"berth\",\"version\":")
         w.string(BerthHTTPServer.version)
-        w.raw(",\"extensions\":[")
-        for (i, e) in Self.extensions.enumerated() {
-            if i > 0 { w.byte(0x2C) }
-            w.string(e)
-        }
-        w.raw("]}")
+        w.raw(",\"extensions\":")
+        w.array(Self.extensions)
+        w.byte(0x7D)
         return ResponseFactory.json(w)
     }
 
@@ -163,12 +160,9 @@ struct V2Routes: Sendable {
             var w = JSONWriter()
             w.raw("{\"name\":")
             w.string(model)
-            w.raw(",\"versions\":[")
-            for (i, v) in versions.enumerated() {
-                if i > 0 { w.byte(0x2C) }
-                w.string(String(v))
-            }
-            w.raw("],\"platform\":\"onnxruntime_onnx\",\"inputs\":")
+            w.raw(",\"versions\":")
+            w.array(versions) { $0.string(String($1)) }
+            w.raw(",\"platform\":\"onnxruntime_onnx\",\"inputs\":")
             Self.writeTensorMetadata(s.session.inputs, to: &w)
             w.raw(",\"outputs\":")
             Self.writeTensorMetadata(s.session.outputs, to: &w)
@@ -180,21 +174,15 @@ struct V2Routes: Sendable {
     }
 
     static func writeTensorMetadata(_ infos: [ValueInfo], to w: inout JSONWriter) {
-        w.byte(0x5B)
-        for (i, info) in infos.enumerated() {
-            if i > 0 { w.byte(0x2C) }
+        w.array(infos) { w, info in
             w.raw("{\"name\":")
             w.string(info.name)
             w.raw(",\"datatype\":")
             w.string(info.dtype?.v2Name ?? "FP32")
-            w.raw(",\"shape\":[")
-            for (j, d) in (info.shape ?? []).enumerated() {
-                if j > 0 { w.byte(0x2C) }
-                w.int(d.value ?? -1)
-            }
-            w.raw("]}")
+            w.raw(",\"shape\":")
+            w.array(info.shape ?? []) { $0.int($1.value ?? -1) }
+            w.byte(0x7D)
         }
-        w.byte(0x5D)
     }
 
     /// Triton's model configuration JSON (`GET .../config`).
@@ -211,26 +199,22 @@ struct V2Routes: Sendable {
             case let .latest(n): w.raw("{\"latest\":{\"num_versions\":"); w.int(n); w.raw("}}")
             case .all: w.raw("{\"all\":{}}")
             case let .specific(v):
-                w.raw("{\"specific\":{\"versions\":[")
-                for (i, x) in v.enumerated() { if i > 0 { w.byte(0x2C) }; w.int(x) }
-                w.raw("]}}")
+                w.raw("{\"specific\":{\"versions\":")
+                w.array(v)
+                w.raw("}}")
             }
             w.raw(",\"max_batch_size\":")
             w.int(s.maxBatchSize)
             func io(_ infos: [ValueInfo]) {
-                w.byte(0x5B)
-                for (i, info) in infos.enumerated() {
-                    if i > 0 { w.byte(0x2C) }
+                w.array(infos) { w, info in
                     w.raw("{\"name\":")
                     w.string(info.name)
                     w.raw(",\"data_type\":")
                     w.string(info.dtype?.tritonConfigName ?? "TYPE_FP32")
-                    w.raw(",\"dims\":[")
-                    let dims = (info.shape ?? []).dropFirst(batched ? 1 : 0)
-                    for (j, d) in dims.enumerated() { if j > 0 { w.byte(0x2C) }; w.int(d.value ?? -1) }
-                    w.raw("]}")
+                    w.raw(",\"dims\":")
+                    w.array((info.shape ?? []).dropFirst(batched ? 1 : 0)) { $0.int($1.value ?? -1) }
+                    w.byte(0x7D)
                 }
-                w.byte(0x5D)
             }
             w.raw(",\"input\":")
             io(s.session.inputs)
@@ -243,9 +227,9 @@ struct V2Routes: Sendable {
             w.raw("}]")
             if batched {
                 let b = c.dynamicBatching ?? .init()
-                w.raw(",\"dynamic_batching\":{\"preferred_batch_size\":[")
-                for (i, x) in b.preferredBatchSizes.enumerated() { if i > 0 { w.byte(0x2C) }; w.int(x) }
-                w.raw("],\"max_queue_delay_microseconds\":")
+                w.raw(",\"dynamic_batching\":{\"preferred_batch_size\":")
+                w.array(b.preferredBatchSizes)
+                w.raw(",\"max_queue_delay_microseconds\":")
                 w.int(b.maxQueueDelayMicroseconds)
                 w.raw(",\"default_queue_policy\":{\"max_queue_size\":")
                 w.int(b.maxQueueSize)
@@ -278,13 +262,12 @@ struct V2Routes: Sendable {
                 }
             }
             var w = JSONWriter()
-            w.raw("{\"model_stats\":[")
-            for (i, s) in servables.enumerated() {
-                if i > 0 { w.byte(0x2C) }
+            func dur(_ w: inout JSONWriter, _ d: ModelStatistics.Duration) {
+                w.raw("{\"count\":"); w.int(d.count); w.raw(",\"ns\":"); w.int(d.ns); w.byte(0x7D)
+            }
+            w.raw("{\"model_stats\":")
+            w.array(servables) { w, s in
                 let st = s.stats.snapshot
-                func dur(_ d: ModelStatistics.Duration) {
-                    w.raw("{\"count\":"); w.int(d.count); w.raw(",\"ns\":"); w.int(d.ns); w.byte(0x7D)
-                }
                 w.raw("{\"name\":")
                 w.string(s.model)
                 w.raw(",\"version\":")
@@ -292,25 +275,24 @@ struct V2Routes: Sendable {
                 w.raw(",\"last_inference\":"); w.int(st.lastInference)
                 w.raw(",\"inference_count\":"); w.int(st.inferenceCount)
                 w.raw(",\"execution_count\":"); w.int(st.executionCount)
-                w.raw(",\"inference_stats\":{\"success\":"); dur(st.success)
-                w.raw(",\"fail\":"); dur(st.fail)
-                w.raw(",\"queue\":"); dur(st.queue)
-                w.raw(",\"compute_input\":"); dur(st.computeInput)
-                w.raw(",\"compute_infer\":"); dur(st.computeInfer)
-                w.raw(",\"compute_output\":"); dur(st.computeOutput)
+                w.raw(",\"inference_stats\":{\"success\":"); dur(&w, st.success)
+                w.raw(",\"fail\":"); dur(&w, st.fail)
+                w.raw(",\"queue\":"); dur(&w, st.queue)
+                w.raw(",\"compute_input\":"); dur(&w, st.computeInput)
+                w.raw(",\"compute_infer\":"); dur(&w, st.computeInfer)
+                w.raw(",\"compute_output\":"); dur(&w, st.computeOutput)
                 w.raw(",\"cache_hit\":{\"count\":0,\"ns\":0},\"cache_miss\":{\"count\":0,\"ns\":0}}")
-                w.raw(",\"batch_stats\":[")
-                for (j, (size, b)) in st.batches.sorted(by: { $0.key < $1.key }).enumerated() {
-                    if j > 0 { w.byte(0x2C) }
-                    w.raw("{\"batch_size\":"); w.int(size)
-                    w.raw(",\"compute_input\":"); dur(b.computeInput)
-                    w.raw(",\"compute_infer\":"); dur(b.computeInfer)
-                    w.raw(",\"compute_output\":"); dur(b.computeOutput)
+                w.raw(",\"batch_stats\":")
+                w.array(st.batches.sorted(by: { $0.key < $1.key })) { w, e in
+                    w.raw("{\"batch_size\":"); w.int(e.key)
+                    w.raw(",\"compute_input\":"); dur(&w, e.value.computeInput)
+                    w.raw(",\"compute_infer\":"); dur(&w, e.value.computeInfer)
+                    w.raw(",\"compute_output\":"); dur(&w, e.value.computeOutput)
                     w.byte(0x7D)
                 }
-                w.raw("]}")
+                w.byte(0x7D)
             }
-            w.raw("]}")
+            w.byte(0x7D)
             return ResponseFactory.json(w)
         } catch {
             return ResponseFactory.error(ServerError.from(engine: error))

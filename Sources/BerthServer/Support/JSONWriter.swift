@@ -79,6 +79,28 @@ struct JSONWriter {
 
     mutating func bool(_ b: Bool) { b ? raw("true") : raw("false") }
 
+    /// `[e0,e1,...]`: `element` writes each of `items` in order, separated by commas (no spaces).
+    mutating func array<S: Sequence>(_ items: S, _ element: (inout JSONWriter, S.Element) -> Void) {
+        byte(0x5B)
+        var first = true
+        for x in items {
+            if !first { byte(0x2C) }
+            first = false
+            element(&self, x)
+        }
+        byte(0x5D)
+    }
+
+    /// An array of JSON integers, e.g. `[1,-1,3]`.
+    mutating func array<S: Sequence>(_ items: S) where S.Element: BinaryInteger {
+        array(items) { $0.int($1) }
+    }
+
+    /// An array of JSON strings, e.g. `["a","b"]`.
+    mutating func array<S: Sequence>(_ items: S) where S.Element == String {
+        array(items) { $0.string($1) }
+    }
+
     /// Every element of `storage` as a flat JSON array.
     mutating func data(_ storage: TensorStorage) {
         byte(0x5B)

@@ -15,7 +15,9 @@ examples/digits_mlp.onnx (the MLPClassifier). Requests are batch-1 JSON bodies b
                      PUT /api/v1/models/digits_logreg/traffic {"canary": candidate 10 %};
      (d) shadow 100 % the canary cleared, v2 aliased `shadow` and mirrored for every request
                      (the shadow runs after the caller got its answer, on the same CPU).
-   (b)-(d) are one server whose traffic is changed through the admin API between runs. Prints
+   (b)-(d) are one server whose traffic is changed through the admin API between runs; both
+   servers stay up and the four setups are measured in 3 interleaved rounds (duration/3 each), so
+   machine drift hits them alike: throughput is the rounds' mean, p50/p99 their median. Prints
    throughput and p50/p99 per concurrency and the ratios of (b), (c), (d) to (a) (p50: > 1 is
    slower than the repository; infer/s: < 1 is slower), plus the observed canary share and the
    shadow outcomes (from the deltas of berth_routed_requests_total / berth_shadow_requests_total).
@@ -138,46 +140,60 @@ def measure_setup(berth: Path, base: str, setup: str, levels: list[int], duratio
     routed = {f"v{k[1]} {k[2]}": int(v) for k, v in d.items() if k[0] == "routed"}
     shadow = {f"v{k[1]} {k[2]}": int(v) for k, v in d.items() if k[0] == "shadow"}
     extra = {"routed": routed, "shadow": shadow}
-    total = sum(routed.values())
-    if setup == "canary" and total:
-        extra["canary_share"] = sum(v for k, v in routed.items() if k.endswith(" canary")) / total
     return rows, extra
 
 
-def routing_cost(berth: Path, work: Path, levels: list[int], duration: float, poll_ms: int) -> dict:
-    rows: list[dict] = []
-    info: dict = {}
+def routing_cost(berth: Path, work: Path, levels: list[int], duration: float, poll_ms: int, rounds: int = 3) -> dict:
+    """The four setups, both servers up at once, measured in `rounds` interleaved rounds of
+    duration/rounds each (the shared machine drifts: one setup after the other measured the drift).
+    Per setup and level: throughput averaged over rounds, p50/p99 the median of the rounds'."""
     repo = work / "repo"
     serving.link_model(repo, ROUTING_MODEL, LOGREG)
-    with serving.serve(berth, repo, "repository", ROUTING_MODEL, work) as s:
-        r, info["repository"] = measure_setup(berth, s.base, "repository", levels, duration)
-        rows += r
-
     data = work / "routing-data"
     registry_cli(berth, data, "push", ROUTING_MODEL, str(LOGREG), "--reason", "bench v1")
     registry_cli(berth, data, "push", ROUTING_MODEL, str(LOGREG), "--reason", "bench v2, same bytes")
     registry_cli(berth, data, "promote", ROUTING_MODEL, "1")
-    with registry_server(berth, data, "registry-routing", ROUTING_MODEL, work, poll_ms) as s:
-        r, info["production"] = measure_setup(berth, s.base, "production", levels, duration)
-        rows += r
+    registry_cli(berth, data, "alias", ROUTING_MODEL, "candidate", "2")
+    registry_cli(berth, data, "alias", ROUTING_MODEL, "shadow", "2")
+    setups = [("repository", None),
+              ("production", {"canary": None, "shadow": None}),
+              ("canary", {"canary": {"alias": "candidate", "percent": 10}, "shadow": None}),
+              ("shadow", {"canary": None, "shadow": {"alias": "shadow", "percent": 100}})]
+    runs: dict[str, list[dict]] = {name: [] for name, _ in setups}
+    info: dict = {name: {"routed": {}, "shadow": {}} for name, _ in setups}
+    with serving.serve(berth, repo, "repository", ROUTING_MODEL, work) as a, \
+            registry_server(berth, data, "registry-routing", ROUTING_MODEL, work, poll_ms) as b:
+        for _ in range(rounds):
+            for name, traffic in setups:
+                if traffic is not None:
+                    api(b.base, "PUT", f"/models/{ROUTING_MODEL}/traffic", traffic)
+                r, extra = measure_setup(berth, a.base if traffic is None else b.base, name, levels, duration / rounds)
+                runs[name] += r
+                for kind in ("routed", "shadow"):
+                    for k, v in extra[kind].items():
+                        info[name][kind][k] = info[name][kind].get(k, 0) + v
+    routed = info["canary"]["routed"]
+    if sum(routed.values()):
+        info["canary"]["canary_share"] = sum(v for k, v in routed.items() if k.endswith(" canary")) / sum(routed.values())
 
-        api(s.base, "PUT", f"/models/{ROUTING_MODEL}/aliases/candidate", {"version": 2, "reason": "bench canary"})
-        api(s.base, "PUT", f"/models/{ROUTING_MODEL}/traffic",
-            {"canary": {"alias": "candidate", "percent": 10}, "shadow": None})
-        r, info["canary"] = measure_setup(berth, s.base, "canary", levels, duration)
-        rows += r
+    def median(xs: list[float]) -> float:
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
 
-        api(s.base, "PUT", f"/models/{ROUTING_MODEL}/aliases/shadow", {"version": 2, "reason": "bench shadow"})
-        api(s.base, "PUT", f"/models/{ROUTING_MODEL}/traffic",
-            {"canary": None, "shadow": {"alias": "shadow", "percent": 100}})
-        r, info["shadow"] = measure_setup(berth, s.base, "shadow", levels, duration)
-        rows += r
-
+    rows = []
+    for name, _ in setups:
+        for c in levels:
+            rs = [r for r in runs[name] if r["concurrency"] == c]
+            rows.append({"setup": name, "concurrency": c, "rounds": len(rs),
+                         "infer_per_sec": sum(r["infer_per_sec"] for r in rs) / len(rs),
+                         "p50_ms": median([r["p50_ms"] for r in rs]), "p99_ms": median([r["p99_ms"] for r in rs]),
+                         "requests": sum(r["requests"] for r in rs), "errors": sum(r["errors"] for r in rs),
+                         "first_error": next((r["first_error"] for r in rs if r.get("first_error")), None)})
     base = {row["concurrency"]: row for row in rows if row["setup"] == "repository"}
     for row in rows:
-        a = base.get(row["concurrency"])
-        row["p50_ratio"] = row["p50_ms"] / a["p50_ms"] if a and a["p50_ms"] else None
-        row["throughput_ratio"] = row["infer_per_sec"] / a["infer_per_sec"] if a and a["infer_per_sec"] else None
+        ref = base.get(row["concurrency"])
+        row["p50_ratio"] = row["p50_ms"] / ref["p50_ms"] if ref and ref["p50_ms"] else None
+        row["throughput_ratio"] = row["infer_per_sec"] / ref["infer_per_sec"] if ref and ref["infer_per_sec"] else None
     return {"rows": rows, "traffic": info}
 
 
@@ -298,8 +314,8 @@ def print_report(result: dict) -> None:
     if result["debug_build"]:
         print("*** DEBUG BUILD of berth: the numbers below are not representative (use -c release) ***\n")
     rc = result["routing"]
-    print(f"1. Routing cost: {ROUTING_MODEL}, batch 1, JSON, {result['duration_seconds']:g} s per level "
-          "(ratios against (a) at the same concurrency)")
+    print(f"1. Routing cost: {ROUTING_MODEL}, batch 1, JSON, {result['duration_seconds']:g} s per level in 3 "
+          "interleaved rounds (ratios against (a) at the same concurrency)")
     print(f"{'setup':<30}{'conc':>5}{'infer/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
           f"{'p50 / (a)':>11}{'infer/s / (a)':>15}")
     labels = dict(SETUPS)

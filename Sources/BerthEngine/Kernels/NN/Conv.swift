@@ -15,6 +15,25 @@ struct NNConvAttributes: Sendable {
         group = try node.int("group", default: 1)
         guard group >= 1 else { throw KernelError("group must be >= 1, got \(group)") }
     }
+
+    /// Checks the weight shape `wShape` ([M, C/group, kernel...]) against the input shape `xShape`
+    /// ([N, C, spatial...]) and resolves the window (`g`, and `g3` widened to three axes) and the
+    /// output shape [N, M, out...]. `cg` and `mg` are the input and output channels per group.
+    func shapes(x xShape: [Int], w wShape: [Int], op: String) throws
+        -> (n: Int, c: Int, m: Int, cg: Int, mg: Int, spatial: [Int], kernel: [Int], g: NNWindowGeometry, g3: NNWindowGeometry, outShape: [Int]) {
+        let (n, c, spatial) = try nnSplitNC(xShape, op: op)
+        guard wShape.count == xShape.count else { throw KernelError("\(op) weight shape \(wShape) must have the input rank \(xShape.count)") }
+        let m = wShape[0]
+        let kernel = Array(wShape[2...])
+        if let k = window.kernelShape, k != kernel { throw KernelError("kernel_shape \(k) does not match the weight shape \(wShape)") }
+        guard c % group == 0, m % group == 0 else { throw KernelError("input channels \(c) and output channels \(m) must be divisible by group \(group)") }
+        guard wShape[1] == c / group else {
+            throw KernelError("\(op) weight shape \(wShape) expects \(wShape[1]) channels per group, input has \(c) channels in \(group) group(s)")
+        }
+        let g = try window.geometry(input: spatial, kernel: kernel)
+        guard let g3 = g.as3D else { throw KernelError("\(op) supports 1 to 3 spatial axes, got \(spatial.count)") }
+        return (n, c, m, c / group, m / group, spatial, kernel, g, g3, [n, m] + g.output)
+    }
 }
 
 /// Fills `col` for `items` batch items: item `i` (input planes at `x + i * itemStride`) goes to
@@ -147,19 +166,9 @@ private func nnDepthwiseConv(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float
 /// and the pool spreads im2col. (Merging several items into one wider GEMM measured slower here:
 /// the scatter back to NCHW costs more than the wider GEMM saves.)
 func nnConvFloat(x: [Float], xShape: [Int], w: [Float], wShape: [Int], bias: [Float]?, attrs: NNConvAttributes, pool: ThreadPool) throws -> (values: [Float], shape: [Int]) {
-    let (n, c, spatial) = try nnSplitNC(xShape, op: "Conv")
-    guard wShape.count == xShape.count else { throw KernelError("Conv weight shape \(wShape) must have the input rank \(xShape.count)") }
-    let m = wShape[0]
+    let (n, c, m, cg, mg, spatial, kernel, g, g3, outShape) = try attrs.shapes(x: xShape, w: wShape, op: "Conv")
     let group = attrs.group
-    let kernel = Array(wShape[2...])
-    if let k = attrs.window.kernelShape, k != kernel { throw KernelError("kernel_shape \(k) does not match the weight shape \(wShape)") }
-    guard c % group == 0, m % group == 0 else { throw KernelError("input channels \(c) and output channels \(m) must be divisible by group \(group)") }
-    let cg = c / group, mg = m / group
-    guard wShape[1] == cg else { throw KernelError("Conv weight shape \(wShape) expects \(wShape[1]) channels per group, input has \(c) channels in \(group) group(s)") }
     if let bias, bias.count != m { throw KernelError("Conv bias has \(bias.count) values, expected \(m)") }
-    let g = try attrs.window.geometry(input: spatial, kernel: kernel)
-    guard let g3 = g.as3D else { throw KernelError("Conv supports 1 to 3 spatial axes, got \(spatial.count)") }
-    let outShape = [n, m] + g.output
     let total = try Shape.elementCount(outShape)
     let outSpatial = try Shape.elementCount(g.output)
     let inPlane = try Shape.elementCount(spatial)

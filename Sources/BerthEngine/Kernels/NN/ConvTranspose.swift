@@ -7,33 +7,23 @@ import BerthTensor
 
 /// Parsed ConvTranspose attributes.
 private struct NNConvTransposeAttributes: Sendable {
-    var autoPad: NNWindowAttributes.AutoPad
-    var kernelShape: [Int]?
-    var strides: [Int]?
-    var dilations: [Int]?
-    var pads: [Int]?
+    /// The window attributes and `group`, parsed and checked as for Conv.
+    var conv: NNConvAttributes
     var outputPadding: [Int]?
     var outputShape: [Int]?
-    var group: Int
 
     init(node: Node) throws {
-        let w = try NNWindowAttributes(node: node)
-        autoPad = w.autoPad
-        kernelShape = w.kernelShape
-        strides = w.strides
-        dilations = w.dilations
-        pads = w.pads
+        conv = try NNConvAttributes(node: node)
         outputPadding = try node.ints("output_padding")
         outputShape = try node.ints("output_shape")
-        group = try node.int("group", default: 1)
-        guard group >= 1 else { throw KernelError("group must be >= 1, got \(group)") }
     }
 
     /// The output geometry for `input` spatial dims: the window maps output to input as in Conv.
     func geometry(input: [Int], kernel: [Int]) throws -> NNWindowGeometry {
         let n = input.count
-        let s = strides ?? Array(repeating: 1, count: n)
-        let d = dilations ?? Array(repeating: 1, count: n)
+        let window = conv.window, autoPad = window.autoPad, pads = window.pads
+        let s = window.strides ?? Array(repeating: 1, count: n)
+        let d = window.dilations ?? Array(repeating: 1, count: n)
         let op = outputPadding ?? Array(repeating: 0, count: n)
         for v in [s, d, op, kernel, pads ?? [], outputShape ?? []] where v.contains(where: { $0 < 0 || $0 > nnMaxWindowValue }) {
             throw KernelError("ConvTranspose attribute values \(v) are out of range")
@@ -49,13 +39,11 @@ private struct NNConvTransposeAttributes: Sendable {
             if let os = outputShape {
                 guard os.count >= n else { throw KernelError("ConvTranspose output_shape \(os) must have \(n) spatial values") }
                 let target = os[os.count - n + i]
-                let total = max(0, full - target)
-                if autoPad == .sameUpper { begin[i] = total / 2; end[i] = total - total / 2 } else { begin[i] = total - total / 2; end[i] = total / 2 }
+                (begin[i], end[i]) = autoPad.split(total: max(0, full - target))
                 out[i] = target
             } else if autoPad == .sameUpper || autoPad == .sameLower {
                 let target = input[i] * s[i]
-                let total = max(0, full - target)
-                if autoPad == .sameUpper { begin[i] = total / 2; end[i] = total - total / 2 } else { begin[i] = total - total / 2; end[i] = total / 2 }
+                (begin[i], end[i]) = autoPad.split(total: max(0, full - target))
                 out[i] = target
             } else {
                 if autoPad == .notSet, let p = pads {
@@ -125,12 +113,12 @@ private func nnConvTransposeTensor(_ xT: Tensor, _ wT: Tensor, _ bT: Tensor?, at
     guard wShape.count == xT.rank, wShape[0] == c else {
         throw KernelError("ConvTranspose weight shape \(wShape) must be [C=\(c), M/group, kernel...] for input \(xT.shape)")
     }
-    let group = attrs.group
+    let group = attrs.conv.group
     guard c % group == 0 else { throw KernelError("input channels \(c) must be divisible by group \(group)") }
     let cg = c / group, mg = wShape[1]
     let m = try Shape.elementCount([mg, group])
     let kernel = Array(wShape[2...])
-    if let k = attrs.kernelShape, k != kernel { throw KernelError("kernel_shape \(k) does not match the weight shape \(wShape)") }
+    if let k = attrs.conv.window.kernelShape, k != kernel { throw KernelError("kernel_shape \(k) does not match the weight shape \(wShape)") }
     let g = try attrs.geometry(input: spatial, kernel: kernel)
     guard let g3 = g.as3D else { throw KernelError("ConvTranspose supports 1 to 3 spatial axes, got \(spatial.count)") }
     let outShape = [n, m] + g.input

@@ -25,19 +25,9 @@ private func nnZeroPoints(_ t: Tensor?, count: Int, what: String) throws -> [Int
 
 /// Integer convolution: returns int32 accumulators [N, M, out...] for already zero-point-shifted
 /// `x` and per-output-channel shifted `w`.
-private func nnIntegerConv(x: [Int32], xShape: [Int], w: [Int32], wShape: [Int], attrs: NNConvAttributes) throws -> (values: [Int32], shape: [Int]) {
-    let (n, c, spatial) = try nnSplitNC(xShape, op: "ConvInteger")
-    guard wShape.count == xShape.count else { throw KernelError("weight shape \(wShape) must have the input rank \(xShape.count)") }
-    let m = wShape[0], group = attrs.group
-    let kernel = Array(wShape[2...])
-    if let k = attrs.window.kernelShape, k != kernel { throw KernelError("kernel_shape \(k) does not match the weight shape \(wShape)") }
-    guard c % group == 0, m % group == 0, wShape[1] == c / group else {
-        throw KernelError("weight shape \(wShape) does not fit \(c) input channels in \(group) group(s)")
-    }
-    let cg = c / group, mg = m / group
-    let g = try attrs.window.geometry(input: spatial, kernel: kernel)
-    guard let g3 = g.as3D else { throw KernelError("supports 1 to 3 spatial axes, got \(spatial.count)") }
-    let outShape = [n, m] + g.output
+private func nnIntegerConv(x: [Int32], xShape: [Int], w: [Int32], wShape: [Int], attrs: NNConvAttributes, op: String) throws -> (values: [Int32], shape: [Int]) {
+    let (n, c, m, cg, mg, spatial, kernel, g, g3, outShape) = try attrs.shapes(x: xShape, w: wShape, op: op)
+    let group = attrs.group
     let total = try Shape.elementCount(outShape)
     let outSpatial = try Shape.elementCount(g.output), inPlane = try Shape.elementCount(spatial)
     let kvol = try Shape.elementCount(kernel)
@@ -97,7 +87,7 @@ private func nnConvInteger(_ inputs: [Tensor?], attrs: NNConvAttributes) throws 
     let wz = try nnZeroPoints(inputs.optional(3), count: m, what: "w_zero_point")
     let x = try nnInt32(xT, "x").map { $0 - xz[0] }
     let w = nnShiftWeights(try nnInt32(wT, "w"), m: m, zero: wz)
-    let r = try nnIntegerConv(x: x, xShape: xT.shape, w: w, wShape: wT.shape, attrs: attrs)
+    let r = try nnIntegerConv(x: x, xShape: xT.shape, w: w, wShape: wT.shape, attrs: attrs, op: "ConvInteger")
     return Tensor(unchecked: r.shape, storage: .int32(r.values))
 }
 
@@ -124,7 +114,7 @@ private func nnQLinearConv(_ inputs: [Tensor?], attrs: NNConvAttributes) throws 
     }
     let x = try nnInt32(xT, "x").map { $0 - xz[0] }
     let w = nnShiftWeights(try nnInt32(wT, "w"), m: m, zero: wz)
-    let r = try nnIntegerConv(x: x, xShape: xT.shape, w: w, wShape: wT.shape, attrs: attrs)
+    let r = try nnIntegerConv(x: x, xShape: xT.shape, w: w, wShape: wT.shape, attrs: attrs, op: "QLinearConv")
     let outSpatial = r.shape.count > 2 ? try Shape.elementCount(Array(r.shape[2...])) : 1
     let (lo, hi): (Double, Double) = yzT.dtype == .int8 ? (-128, 127) : (0, 255)
     var q = [Double](repeating: 0, count: r.values.count)

@@ -4,7 +4,17 @@ import BerthTensor
 /// The sliding-window attributes shared by Conv and the pooling ops (`auto_pad`, `pads`,
 /// `strides`, `dilations`, `kernel_shape`, `ceil_mode`), parsed once at plan time.
 struct NNWindowAttributes: Sendable {
-    enum AutoPad: Sendable { case notSet, sameUpper, sameLower, valid }
+    enum AutoPad: Sendable {
+        case notSet, sameUpper, sameLower, valid
+
+        /// Splits the `total` padding of one axis into (begin, end): SAME_UPPER puts the odd pad at
+        /// the end, every other mode at the beginning (ONNX's rule for SAME_LOWER, and for
+        /// ConvTranspose's `output_shape` whatever `auto_pad` is).
+        @inline(__always)
+        func split(total: Int) -> (begin: Int, end: Int) {
+            self == .sameUpper ? (total / 2, total - total / 2) : (total - total / 2, total / 2)
+        }
+    }
 
     var autoPad: AutoPad
     /// `kernel_shape`, or nil when it must come from the weight tensor (Conv).
@@ -77,7 +87,7 @@ struct NNWindowAttributes: Sendable {
             case .sameUpper, .sameLower:
                 let o = (input[i] + s[i] - 1) / s[i]
                 let total = max(0, (o - 1) * s[i] + extent - input[i])
-                if autoPad == .sameUpper { begin[i] = total / 2; end[i] = total - total / 2 } else { begin[i] = total - total / 2; end[i] = total / 2 }
+                (begin[i], end[i]) = autoPad.split(total: total)
                 out[i] = o
             }
         }

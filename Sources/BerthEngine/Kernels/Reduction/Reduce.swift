@@ -1,33 +1,6 @@
 import BerthONNX
 import BerthTensor
 
-/// A computation written once for every numeric element type; ``DType/rfNumericDispatch(_:)``
-/// calls it with the concrete type so each case is specialised.
-protocol RFNumericBody {
-    associatedtype Result
-    func run<T: NumericElement>(_ type: T.Type) throws -> Result
-}
-
-extension DType {
-    /// Runs `body` with this dtype's numeric element type, or throws for bool and string.
-    func rfNumericDispatch<B: RFNumericBody>(_ body: B, op: String) throws -> B.Result {
-        switch self {
-        case .float32: return try body.run(Float.self)
-        case .float64: return try body.run(Double.self)
-        case .float16: return try body.run(Float16.self)
-        case .int8: return try body.run(Int8.self)
-        case .uint8: return try body.run(UInt8.self)
-        case .int16: return try body.run(Int16.self)
-        case .uint16: return try body.run(UInt16.self)
-        case .int32: return try body.run(Int32.self)
-        case .uint32: return try body.run(UInt32.self)
-        case .int64: return try body.run(Int64.self)
-        case .uint64: return try body.run(UInt64.self)
-        case .bool, .string: throw KernelError("\(op) does not support dtype \(self)")
-        }
-    }
-}
-
 /// The Reduce* operators.
 enum ReductionFamily {
     enum Kind: String, Sendable, CaseIterable {

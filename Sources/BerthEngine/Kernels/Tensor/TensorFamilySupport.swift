@@ -1,35 +1,6 @@
 import BerthONNX
 import BerthTensor
 
-/// A computation written once for every element type. ``DType/tfDispatch(_:)`` calls it with the
-/// concrete Swift type in a switch, so the compiler specialises each case (an opened existential
-/// would run unspecialised generic code, far slower on the float32 hot path).
-protocol TFElementBody {
-    associatedtype Result
-    func run<T: TensorElement>(_ type: T.Type) throws -> Result
-}
-
-extension DType {
-    /// Runs `body` with this dtype's element type.
-    func tfDispatch<B: TFElementBody>(_ body: B) throws -> B.Result {
-        switch self {
-        case .float32: return try body.run(Float.self)
-        case .float64: return try body.run(Double.self)
-        case .float16: return try body.run(Float16.self)
-        case .int8: return try body.run(Int8.self)
-        case .uint8: return try body.run(UInt8.self)
-        case .int16: return try body.run(Int16.self)
-        case .uint16: return try body.run(UInt16.self)
-        case .int32: return try body.run(Int32.self)
-        case .uint32: return try body.run(UInt32.self)
-        case .int64: return try body.run(Int64.self)
-        case .uint64: return try body.run(UInt64.self)
-        case .bool: return try body.run(Bool.self)
-        case .string: return try body.run(String.self)
-        }
-    }
-}
-
 /// Helpers shared by the tensor and reduction kernels.
 enum TensorFamily {
     /// The integer elements of a shape/axes/index tensor, with a kernel error naming `what`.

@@ -63,6 +63,10 @@ struct RepositoryRoutes: Sendable {
     func change(_ req: Request, model: String, load: Bool) async -> Response {
         do {
             let body = try await optionalObject(req)
+            guard manager.repository != nil else {
+                throw ServerError.notAllowed("models are deployed from the registry: alias or promote a version "
+                                             + "through /api/v1 (or berth registry) instead of loading it")
+            }
             guard configuration.modelControl == .explicit else {
                 throw ServerError.notAllowed("explicit model \(load ? "load" : "unload") is not allowed with --model-control "
                                              + "\(configuration.modelControl.rawValue) (use --model-control explicit)")

@@ -3,11 +3,17 @@ import Foundation
 /// Any JSON value, for record fields whose content the registry stores but does not interpret
 /// (a version's serving configuration).
 public indirect enum JSONNode: Sendable, Equatable, Codable {
+    /// `null`: an absent value.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// Any number, integers included (a whole number encodes without a fraction).
     case number(Double)
+    /// A string, escapes already decoded.
     case string(String)
+    /// An array, in its original order.
     case array([JSONNode])
+    /// An object by member name; member order is not kept (``jsonData`` sorts keys).
     case object([String: JSONNode])
 
     public init(from decoder: Decoder) throws {

@@ -36,6 +36,7 @@ extension ModelSignature {
 public enum MetricsFile {
     private struct EvalReport: Decodable { var metrics: [String: Double?]? }
 
+    /// Metric name → value from either shape; anything else throws ``RegistryError/badInput(_:)``.
     public static func parse(_ data: Data) throws -> [String: Double] {
         let decoder = JSONDecoder()
         let metrics: [String: Double?]

@@ -12,7 +12,9 @@ public struct ModelRecord: Sendable, Codable, Equatable {
     public var latestVersion: Int?
     /// Alias name → version number.
     public var aliases: [String: Int]
+    /// When the model's first push recorded it.
     public var createdAt: Date
+    /// The actor of that first push (`--by` or the `x-berth-actor` header).
     public var createdBy: String
 
     enum CodingKeys: String, CodingKey {
@@ -35,7 +37,9 @@ public struct TensorSpec: Sendable, Codable, Equatable {
 
 /// A model's inputs and outputs; a change breaks clients, so pushes compare it.
 public struct ModelSignature: Sendable, Codable, Equatable {
+    /// What clients send, in graph order; inputs with an initializer (constants) are left out.
     public var inputs: [TensorSpec]
+    /// What the model returns, in graph order.
     public var outputs: [TensorSpec]
 
     /// Human-readable differences from `other` (empty when the two are compatible). Dynamic
@@ -62,6 +66,7 @@ public struct ModelSignature: Sendable, Codable, Equatable {
 
 /// One pushed version of a model. Immutable once recorded.
 public struct VersionRecord: Sendable, Codable, Equatable {
+    /// The name of the model the version belongs to.
     public var model: String
     /// 1, 2, … per model; never reused.
     public var version: Int
@@ -86,7 +91,9 @@ public struct VersionRecord: Sendable, Codable, Equatable {
     public var servingConfig: JSONNode?
     /// Aliases pointing at this version right now.
     public var aliases: [String]
+    /// When the push recorded it.
     public var createdAt: Date
+    /// Who pushed it (`--by`, default `$USER`, or the `x-berth-actor` header, default `api`).
     public var createdBy: String
 
     enum CodingKeys: String, CodingKey {
@@ -102,11 +109,14 @@ public struct VersionRecord: Sendable, Codable, Equatable {
 public struct RegistryEvent: Sendable, Codable, Equatable {
     /// What happened.
     public enum Action: String, Sendable, Codable, CaseIterable {
+        /// Push of a version; alias set, removed, promoted, rolled back; version deleted; split set.
         case push, alias, unalias, promote, rollback, delete, traffic
     }
     /// Increasing across the registry.
     public var id: Int64
+    /// The name of the model the entry belongs to.
     public var model: String
+    /// The kind of change; it decides which of `alias`, `from` and `to` are set.
     public var action: Action
     /// The alias concerned (alias, unalias, promote, rollback).
     public var alias: String?
@@ -114,8 +124,11 @@ public struct RegistryEvent: Sendable, Codable, Equatable {
     public var from: Int?
     /// The version it points at after (or the pushed version).
     public var to: Int?
+    /// Who made the change (`--by` or the `x-berth-actor` header).
     public var actor: String
+    /// Why, as given; empty when none was (a traffic change then records the new split).
     public var reason: String
+    /// When the change was recorded.
     public var at: Date
 }
 
@@ -130,6 +143,7 @@ public struct TrafficPolicy: Sendable, Codable, Equatable {
         /// The version the alias points at now (filled in when read).
         public var version: Int?
 
+        /// `version` stays nil when setting a policy; the registry resolves it when reading.
         public init(alias: String, percent: Double, version: Int? = nil) {
             self.alias = alias
             self.percent = percent
@@ -144,6 +158,7 @@ public struct TrafficPolicy: Sendable, Codable, Equatable {
     /// Requests additionally run on the shadow; its answers are only compared.
     public var shadow: Split?
 
+    /// A nil `canary` or `shadow` means none (setting clears it); `model` is filled in when read.
     public init(model: String = "", canary: Split? = nil, shadow: Split? = nil) {
         self.model = model
         self.canary = canary
@@ -153,6 +168,7 @@ public struct TrafficPolicy: Sendable, Codable, Equatable {
 
 /// What a server should serve for one model: every aliased version and how requests route.
 public struct Deployment: Sendable, Equatable {
+    /// The registry model name, also its V2 name.
     public var model: String
     /// Aliased version → SHA-256 of its artifact.
     public var versions: [Int: String]
@@ -163,6 +179,7 @@ public struct Deployment: Sendable, Equatable {
     /// The traffic split with versions resolved; splits whose alias is unset are dropped.
     public var traffic: TrafficPolicy
 
+    /// A deployment without serving configurations (set ``servingConfigs`` afterwards).
     public init(model: String, versions: [Int: String], production: Int?, traffic: TrafficPolicy) {
         self.model = model
         self.versions = versions
@@ -173,7 +190,9 @@ public struct Deployment: Sendable, Equatable {
 
 /// Which version of a model a reference names.
 public enum VersionRef: Sendable, Equatable, CustomStringConvertible {
+    /// A version number (1, 2, …).
     case number(Int)
+    /// An alias name, resolved to the version it points at when the reference is used.
     case alias(String)
 
     /// Parses `3` or `production`.
@@ -272,10 +291,14 @@ extension TrafficPolicy.Split {
 /// A model with its versions and traffic split: `GET /api/v1/models/{name}` and
 /// `berth registry show NAME --json` (the model's fields plus `versions` and `traffic`).
 public struct ModelDetail: Encodable, Sendable {
+    /// The model's own fields, encoded at the top level of the object.
     public var model: ModelRecord
+    /// Every version of the model, ascending.
     public var versions: [VersionRecord]
+    /// The traffic split with versions resolved.
     public var traffic: TrafficPolicy
 
+    /// Bundles what `GET /api/v1/models/{name}` answers.
     public init(model: ModelRecord, versions: [VersionRecord], traffic: TrafficPolicy) {
         self.model = model
         self.versions = versions

@@ -3,22 +3,31 @@ import Foundation
 
 /// What a push records besides the file.
 public struct PushRequest: Sendable {
+    /// The model to push to; created by its first push.
     public var model: String
     /// Sets the model's description when given.
     public var description: String?
+    /// Free-form labels of the new version (`--tag k=v`).
     public var tags: [String: String]
+    /// Lineage: free-form training parameters (`--param k=v`).
     public var params: [String: String]
+    /// Lineage: the version this one was derived from (it must exist); nil: none.
     public var parent: Int?
+    /// Lineage: a digest of the training data, recorded as given; nil: unknown.
     public var trainingDataDigest: String?
+    /// Evaluation metrics by name (see ``MetricsFile``); empty when none were given.
     public var metrics: [String: Double]
     /// Accept a signature that differs from production's.
     public var allowSignatureChange: Bool
     /// How the version is served (batching, instances, threads) as a JSON object; nil: defaults.
     /// The server validates it before pushing (the registry only checks it is an object).
     public var servingConfig: JSONNode?
+    /// Who pushes; recorded as the version's `created_by` and in the history.
     public var actor: String
+    /// Why, for the history; may be empty.
     public var reason: String
 
+    /// Only the model and the actor are required; everything else defaults to empty, nil or false.
     public init(model: String, description: String? = nil, tags: [String: String] = [:], params: [String: String] = [:],
                 parent: Int? = nil, trainingDataDigest: String? = nil, metrics: [String: Double] = [:],
                 allowSignatureChange: Bool = false, servingConfig: JSONNode? = nil, actor: String, reason: String = "") {
@@ -38,8 +47,11 @@ public struct PushRequest: Sendable {
 
 /// Who asked for a change and why; recorded in the history.
 public struct Change: Sendable {
+    /// Who made the change (`--by`, default `$USER`; `x-berth-actor`, default `api`).
     public var actor: String
+    /// Free text for the history; may be empty.
     public var reason: String
+    /// A change by `actor`, with an optional reason.
     public init(actor: String, reason: String = "") {
         self.actor = actor
         self.reason = reason

@@ -8,13 +8,16 @@ import Logging
 /// the call returns; changes by other processes are found by polling the registry's revision.
 /// Operations run one at a time, so a slow load never interleaves with another change.
 public actor RegistryDeployer {
+    /// The registry it deploys from; read it directly, but make changes through the deployer.
     public nonisolated let registry: any Registry
+    /// The manager whose registry models it loads, routes and unloads.
     public nonisolated let manager: ModelManager
     private nonisolated let logger: Logger
     private var revision: Int64?
     private var deployed: [String: Deployment] = [:]
     private var tail: Task<Void, Never>?
 
+    /// Loads nothing by itself: the server calls ``sync(force:)`` at start and on every poll.
     public init(registry: any Registry, manager: ModelManager, logger: Logger = Logger(label: "berth.server.registry")) {
         self.registry = registry
         self.manager = manager

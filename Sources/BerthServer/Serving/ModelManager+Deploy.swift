@@ -9,6 +9,7 @@ public struct VersionSource: Sendable {
     /// Returns the model file after checking it (called only when the version is loaded).
     public var locate: @Sendable () throws -> URL
 
+    /// `config` defaults to the server's defaults.
     public init(fingerprint: String, config: ModelConfig = ModelConfig(), locate: @escaping @Sendable () throws -> URL) {
         self.fingerprint = fingerprint
         self.config = config
@@ -18,10 +19,14 @@ public struct VersionSource: Sendable {
 
 /// What a model should serve: exactly these versions, routed this way.
 public struct DeployPlan: Sendable {
+    /// The model's name (its V2 name).
     public var model: String
+    /// Version → where to load it from; loaded versions not listed are unloaded (empty: all).
     public var versions: [Int: VersionSource]
+    /// How requests without a version are routed; its primary must be in `versions` and load.
     public var route: TrafficRoute
 
+    /// A plan for ``ModelManager/deploy(_:)`` to carry out.
     public init(model: String, versions: [Int: VersionSource], route: TrafficRoute) {
         self.model = model
         self.versions = versions
@@ -31,7 +36,9 @@ public struct DeployPlan: Sendable {
 
 /// A servable chosen by the traffic route, with the shadow copy to mirror the request to.
 public struct RoutedServable: Sendable {
+    /// The version that answers, acquired for the caller, who releases it when the request is done.
     public let servable: Servable
+    /// Which side of the split chose it (a metric label); nil for a repository model (no route).
     public let side: TrafficRoute.Side?
     /// Acquired for the caller; release it when the mirrored request is done.
     public let shadow: Servable?

@@ -4,9 +4,11 @@
 public struct TrafficRoute: Sendable, Equatable {
     /// A share of requests for one version.
     public struct Share: Sendable, Equatable {
+        /// The version that receives the share.
         public var version: Int
         /// 0–100.
         public var percent: Double
+        /// `percent` is used as given: 0 or less sends nothing, 100 or more sends every request.
         public init(version: Int, percent: Double) {
             self.version = version
             self.percent = percent
@@ -15,14 +17,18 @@ public struct TrafficRoute: Sendable, Equatable {
 
     /// Which side of the split answered a request (a metric label).
     public enum Side: String, Sendable {
+        /// The default route, the canary's share, or a request that named its version.
         case production, canary, version
     }
 
     /// The default version; nil when the model has no production alias.
     public var primary: Int?
+    /// The version that answers its share of requests instead of `primary`; nil: no canary.
     public var canary: Share?
+    /// The version that also runs its share of requests, answers only compared; nil: no shadow.
     public var shadow: Share?
 
+    /// Without `primary`, requests without a version fail (no production alias).
     public init(primary: Int?, canary: Share? = nil, shadow: Share? = nil) {
         self.primary = primary
         self.canary = canary

@@ -90,6 +90,22 @@ final class RegistryFixture: Sendable {
     }
 
     /// The answered version and the output `Y` of a successful inference.
+    /// Versions 1 and 2 (outputs x + 1 and x + 2), production = 1: where most tests start.
+    func pushTwoVersionsPromotingTheFirst() async throws {
+        try await push(offset: 1)
+        try await push(offset: 2)
+        try await promote(1)
+    }
+
+    /// Sends one request and checks which version answered and that its output is that
+    /// version's (`offset`).
+    func expectServes(_ client: any TestClientProtocol, path version: Int? = nil, key: String? = nil, version expected: Int, offset: Int,
+                      file: StaticString = #filePath, line: UInt = #line) async throws {
+        let s = try served(try await infer(client, version: version, key: key), file: file, line: line)
+        XCTAssertEqual(s.version, String(expected), file: file, line: line)
+        XCTAssertEqual(s.y, Self.expected(offset: Float(offset)), file: file, line: line)
+    }
+
     func served(_ r: TestResponse, file: StaticString = #filePath, line: UInt = #line) throws -> (version: String?, y: [Float]) {
         XCTAssertEqual(r.status, .ok, Self.text(r), file: file, line: line)
         let body = try Self.json(r)
@@ -163,26 +179,20 @@ final class RegistryServingTests: XCTestCase {
             XCTAssertEqual(e1.action, .promote)
             XCTAssertEqual(e1.to, 1)
             XCTAssertNil(e1.from)
-            var s = try f.served(try await f.infer(client))
-            XCTAssertEqual(s.version, "1")
-            XCTAssertEqual(s.y, RegistryFixture.expected(offset: 1))
+            try await f.expectServes(client, version: 1, offset: 1)
 
             let e2 = try await f.promote(2)
             XCTAssertEqual(e2.from, 1)
             XCTAssertEqual(e2.to, 2)
             // The switch happened before promote returned: the very next request is version 2.
-            s = try f.served(try await f.infer(client))
-            XCTAssertEqual(s.version, "2")
-            XCTAssertEqual(s.y, RegistryFixture.expected(offset: 2))
+            try await f.expectServes(client, version: 2, offset: 2)
             XCTAssertEqual(try f.production(), 2)
 
             let e3 = try await f.deployer.rollback(f.name, alias: "production", change: Change(actor: "test"))
             XCTAssertEqual(e3.action, .rollback)
             XCTAssertEqual(e3.from, 2)
             XCTAssertEqual(e3.to, 1)
-            s = try f.served(try await f.infer(client))
-            XCTAssertEqual(s.version, "1")
-            XCTAssertEqual(s.y, RegistryFixture.expected(offset: 1))
+            try await f.expectServes(client, version: 1, offset: 1)
             XCTAssertEqual(try f.production(), 1)
 
             // Version 2 has no alias any more: it is not served.
@@ -193,9 +203,7 @@ final class RegistryServingTests: XCTestCase {
 
     func testNonAliasedVersionIs404() async throws {
         let f = try RegistryFixture()
-        try await f.push(offset: 1)
-        try await f.push(offset: 2)
-        try await f.promote(1)
+        try await f.pushTwoVersionsPromotingTheFirst()
         try await f.run { client in
             let r = try await f.infer(client, version: 2)
             XCTAssertEqual(r.status, .notFound, RegistryFixture.text(r))
@@ -211,9 +219,7 @@ final class RegistryServingTests: XCTestCase {
     /// to alias it."
     func testNonAliasedVersion404HintsToAliasIt() async throws {
         let f = try RegistryFixture()
-        try await f.push(offset: 1)
-        try await f.push(offset: 2)
-        try await f.promote(1)
+        try await f.pushTwoVersionsPromotingTheFirst()
         try await f.run { client in
             let r = try await f.infer(client, version: 2)
             XCTAssertEqual(r.status, .notFound)
@@ -224,9 +230,7 @@ final class RegistryServingTests: XCTestCase {
 
     func testCanaryAtFiftyPercentIsStickyPerRoutingKey() async throws {
         let f = try RegistryFixture()
-        try await f.push(offset: 1)
-        try await f.push(offset: 2)
-        try await f.promote(1)
+        try await f.pushTwoVersionsPromotingTheFirst()
         try await f.alias("candidate", 2)
         try await f.run { client in
             let put = try await client.executeRequest(
@@ -274,9 +278,7 @@ final class RegistryServingTests: XCTestCase {
 
     func testShadowRequestsAreComparedAndCounted() async throws {
         let f = try RegistryFixture()
-        try await f.push(offset: 1)
-        try await f.push(offset: 2)
-        try await f.promote(1)
+        try await f.pushTwoVersionsPromotingTheFirst()
         try await f.alias("shadow", 2)
         try await f.run { client in
             let put = try await client.executeRequest(uri: "/api/v1/models/\(f.name)/traffic", method: .put, headers: [:],
@@ -333,9 +335,7 @@ final class RegistryServingTests: XCTestCase {
             }
             XCTAssertEqual(try f.production(), 1)
             XCTAssertEqual(try f.registry.history(f.name, alias: nil), historyBefore, "a failed promotion must not be recorded")
-            var s = try f.served(try await f.infer(client))
-            XCTAssertEqual(s.version, "1")
-            XCTAssertEqual(s.y, RegistryFixture.expected(offset: 1))
+            try await f.expectServes(client, version: 1, offset: 1)
             // The failed version was not left loaded.
             let v3r = try await f.infer(client, version: 3)
             XCTAssertEqual(v3r.status, .notFound, RegistryFixture.text(v3r))
@@ -346,14 +346,11 @@ final class RegistryServingTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(r.status.code, 400, RegistryFixture.text(r))
             XCTAssertTrue(RegistryFixture.errorText(r).contains("3"), RegistryFixture.text(r))
             XCTAssertEqual(try f.production(), 1)
-            s = try f.served(try await f.infer(client))
-            XCTAssertEqual(s.version, "1")
+            try await f.expectServes(client, version: 1, offset: 1)
 
             // A healthy version still promotes afterwards.
             try await f.promote(2)
-            s = try f.served(try await f.infer(client))
-            XCTAssertEqual(s.version, "2")
-            XCTAssertEqual(s.y, RegistryFixture.expected(offset: 2))
+            try await f.expectServes(client, version: 2, offset: 2)
         }
     }
 
@@ -377,18 +374,14 @@ final class RegistryServingTests: XCTestCase {
             }
             XCTAssertEqual(try f.production(), 2)
             XCTAssertEqual(try f.registry.history(f.name, alias: nil).last?.action, .promote)
-            let s = try f.served(try await f.infer(client))
-            XCTAssertEqual(s.version, "2")
-            XCTAssertEqual(s.y, RegistryFixture.expected(offset: 2))
+            try await f.expectServes(client, version: 2, offset: 2)
         }
     }
 
     /// Changes made by another process (the CLI) are picked up by the next sync.
     func testSyncPicksUpPromotionByAnotherProcess() async throws {
         let f = try RegistryFixture()
-        try await f.push(offset: 1)
-        try await f.push(offset: 2)
-        try await f.promote(1)
+        try await f.pushTwoVersionsPromotingTheFirst()
         let cli = try SQLiteRegistry(dataDirectory: f.dataDirectory)
         XCTAssertEqual(try f.registry.revision(), try cli.revision(), "two handles must see one revision")
         try await f.run { client in
@@ -397,9 +390,7 @@ final class RegistryServingTests: XCTestCase {
             var s = try f.served(try await f.infer(client))
             XCTAssertEqual(s.version, "1")
             try await f.deployer.sync()
-            s = try f.served(try await f.infer(client))
-            XCTAssertEqual(s.version, "2")
-            XCTAssertEqual(s.y, RegistryFixture.expected(offset: 2))
+            try await f.expectServes(client, version: 2, offset: 2)
             let gone = try await f.infer(client, version: 1)
             XCTAssertEqual(gone.status, .notFound, "version 1 lost its alias and must be unloaded")
         }
@@ -434,9 +425,7 @@ final class RegistryServingTests: XCTestCase {
                 XCTFail("promoting healthy version 2 while production (3) is unloadable failed: \(error)")
             }
             XCTAssertEqual(try f.production(), 2)
-            s = try f.served(try await f.infer(client))
-            XCTAssertEqual(s.version, "2")
-            XCTAssertEqual(s.y, RegistryFixture.expected(offset: 2))
+            try await f.expectServes(client, version: 2, offset: 2)
         }
     }
 
@@ -444,9 +433,7 @@ final class RegistryServingTests: XCTestCase {
     /// flips between two versions; every request is answered, by one version, consistently.
     func testPromotionsUnderLoadDropNoRequest() async throws {
         let f = try RegistryFixture()
-        try await f.push(offset: 1)
-        try await f.push(offset: 2)
-        try await f.promote(1)
+        try await f.pushTwoVersionsPromotingTheFirst()
         try await f.run { client in
             let results = try await withThrowingTaskGroup(of: [(Int, String?, [Float])].self) { group in
                 for worker in 0..<4 {
@@ -573,9 +560,7 @@ final class RegistryServingTests: XCTestCase {
             XCTAssertTrue(RegistryFixture.errorText(refused).contains("accuracy"), RegistryFixture.text(refused))
             XCTAssertEqual(try f.production(), 1)
             XCTAssertEqual(try f.registry.history(f.name, alias: nil), historyBefore)
-            let s = try f.served(try await f.infer(client))
-            XCTAssertEqual(s.version, "1")
-            XCTAssertEqual(s.y, RegistryFixture.expected(offset: 1))
+            try await f.expectServes(client, version: 1, offset: 1)
             // The refused version was not left loaded.
             let v2 = try await f.infer(client, version: 2)
             XCTAssertEqual(v2.status, .notFound)
@@ -584,9 +569,7 @@ final class RegistryServingTests: XCTestCase {
 
     func testAdminPromoteAndRollbackSwitchBeforeReturning() async throws {
         let f = try RegistryFixture()
-        try await f.push(offset: 1)
-        try await f.push(offset: 2)
-        try await f.promote(1)
+        try await f.pushTwoVersionsPromotingTheFirst()
         try await f.run { client in
             let p = try await client.executeRequest(uri: "/api/v1/models/adder/promote", method: .post, headers: [:],
                                                     body: RegistryFixture.jsonBody(#"{"version": 2}"#))
@@ -601,9 +584,7 @@ final class RegistryServingTests: XCTestCase {
             XCTAssertEqual(e["from"] as? Int, 2)
             XCTAssertEqual(e["to"] as? Int, 1)
             XCTAssertEqual(e["actor"] as? String, "api")
-            let s = try f.served(try await f.infer(client))
-            XCTAssertEqual(s.version, "1")
-            XCTAssertEqual(s.y, RegistryFixture.expected(offset: 1))
+            try await f.expectServes(client, version: 1, offset: 1)
         }
     }
 
@@ -697,9 +678,7 @@ final class RegistryServingTests: XCTestCase {
             let p = try await client.executeRequest(uri: "/api/v1/models/adder/promote", method: .post, headers: [:],
                                                     body: RegistryFixture.jsonBody(#"{"version": 3}"#))
             XCTAssertEqual(p.status, .ok, RegistryFixture.text(p))
-            let s = try f.served(try await f.infer(client))
-            XCTAssertEqual(s.version, "3")
-            XCTAssertEqual(s.y, RegistryFixture.expected(offset: 3))
+            try await f.expectServes(client, version: 3, offset: 3)
         }
     }
 }

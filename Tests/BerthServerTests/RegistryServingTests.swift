@@ -20,7 +20,7 @@ final class RegistryFixture: Sendable {
     let server: BerthHTTPServer
     let name = "adder"
 
-    init() throws {
+    init(retryInterval: Duration = .seconds(30)) throws {
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("berth-registry-serving-\(UUID().uuidString)")
         dataDirectory = scratch.appendingPathComponent("data")
         try FileManager.default.createDirectory(at: scratch.appendingPathComponent("inputs"), withIntermediateDirectories: true)
@@ -28,7 +28,7 @@ final class RegistryFixture: Sendable {
         logger.logLevel = .critical
         registry = try SQLiteRegistry(dataDirectory: dataDirectory)
         manager = ModelManager(repository: nil, logger: logger)
-        deployer = RegistryDeployer(registry: registry, manager: manager, logger: logger)
+        deployer = RegistryDeployer(registry: registry, manager: manager, retryInterval: retryInterval, logger: logger)
         server = BerthHTTPServer(manager: manager, configuration: ServerConfiguration(), deployer: deployer, logger: logger)
         manager.markStarted()
     }
@@ -393,6 +393,31 @@ final class RegistryServingTests: XCTestCase {
             try await f.expectServes(client, version: 2, offset: 2)
             let gone = try await f.infer(client, version: 1)
             XCTAssertEqual(gone.status, .notFound, "version 1 lost its alias and must be unloaded")
+        }
+    }
+
+    /// A deployment that failed to load (its artifact was damaged on disk) is retried by a later
+    /// poll once the retry interval passed, even though the registry did not change: repairing
+    /// the file brings the model back without anyone touching the registry.
+    func testFailedDeploymentIsRetriedWithoutARegistryChange() async throws {
+        let f = try RegistryFixture(retryInterval: .milliseconds(50))
+        let v1 = try await f.push(offset: 1)
+        let file = f.registry.store.url(sha256: v1.sha256)
+        let good = try Data(contentsOf: file)
+        var bad = good
+        bad[bad.count / 2] ^= 0x01
+        try bad.write(to: file)
+        // Another process (the CLI) promotes it; the server's sync fails to load it.
+        let cli = try SQLiteRegistry(dataDirectory: f.dataDirectory)
+        try cli.promote(f.name, version: 1, gates: [], alias: "production", change: Change(actor: "cli"))
+        try await f.run { client in
+            try await f.deployer.sync()
+            let down = try await f.infer(client)
+            XCTAssertNotEqual(down.status, .ok, RegistryFixture.text(down))
+            try good.write(to: file)
+            try await Task.sleep(for: .milliseconds(100))
+            try await f.deployer.sync()  // same revision: only the retry can load it
+            try await f.expectServes(client, version: 1, offset: 1)
         }
     }
 

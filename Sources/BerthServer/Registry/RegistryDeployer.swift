@@ -15,12 +15,19 @@ public actor RegistryDeployer {
     private nonisolated let logger: Logger
     private var revision: Int64?
     private var deployed: [String: Deployment] = [:]
+    /// Models whose last deployment failed, and when: retried after ``retryInterval``.
+    private var failedAt: [String: ContinuousClock.Instant] = [:]
     private var tail: Task<Void, Never>?
+    /// How long a deployment that failed to load waits before a poll tries it again (a disk or
+    /// memory hiccup should not keep a model down until the registry next changes).
+    public nonisolated let retryInterval: Duration
 
     /// Loads nothing by itself: the server calls ``sync(force:)`` at start and on every poll.
-    public init(registry: any Registry, manager: ModelManager, logger: Logger = Logger(label: "berth.server.registry")) {
+    public init(registry: any Registry, manager: ModelManager, retryInterval: Duration = .seconds(30),
+                logger: Logger = Logger(label: "berth.server.registry")) {
         self.registry = registry
         self.manager = manager
+        self.retryInterval = retryInterval
         self.logger = logger
     }
 
@@ -129,23 +136,30 @@ public actor RegistryDeployer {
     private func performSync(force: Bool) async throws {
         let registry = self.registry
         let now = try await blocking { try registry.revision() }
-        if !force, now == revision { return }
+        let clock = ContinuousClock()
+        let retryDue = failedAt.values.contains { clock.now - $0 >= retryInterval }
+        if !force, now == revision, !retryDue { return }
         let wanted = try await blocking { try registry.deployments() }
         var seen = Set<String>()
         for d in wanted {
             seen.insert(d.model)
-            guard force || deployed[d.model] != d else { continue }
+            let retry = failedAt[d.model].map { clock.now - $0 >= retryInterval } ?? false
+            guard force || retry || deployed[d.model] != d else { continue }
             do {
                 try await manager.deploy(plan(d))
+                failedAt[d.model] = nil
             } catch {
-                logger.error("registry deployment failed", metadata: ["model": "\(d.model)", "error": "\(error)"])
+                logger.error("registry deployment failed; retried in \(retryInterval) or when the registry changes",
+                             metadata: ["model": "\(d.model)", "error": "\(error)"])
+                failedAt[d.model] = clock.now
             }
-            // Recorded even when a load failed: it is retried when the registry changes, not on every poll.
+            // Recorded even when a load failed: it is retried after retryInterval, not on every poll.
             deployed[d.model] = d
         }
         for name in deployed.keys where !seen.contains(name) {
             try? await manager.deploy(DeployPlan(model: name, versions: [:], route: TrafficRoute(primary: nil)))
             deployed[name] = nil
+            failedAt[name] = nil
         }
         revision = now
     }

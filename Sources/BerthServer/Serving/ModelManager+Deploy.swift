@@ -59,22 +59,7 @@ extension ModelManager {
         if !plan.versions.isEmpty, table.withLock({ $0[name] }) == nil { table.withLock { $0[name] = [:] } }
         var errors: [Int: String] = [:]
         for (v, source) in plan.versions.sorted(by: { $0.key < $1.key }) {
-            let current = table.withLock { $0[name]?[v] }
-            if let s = current?.servable, current?.state == .ready, s.fingerprint == source.fingerprint, s.config == source.config { continue }
-            if current?.state != .ready { setSlot(name, v, Slot(state: .loading)) }
-            logger.info("loading model", metadata: ["model": "\(name)", "version": "\(v)"])
-            do {
-                let url = try source.locate()
-                let servable = try await makeServable(name, v, url: url, config: source.config, fingerprint: source.fingerprint)
-                setSlot(name, v, Slot(state: .ready, servable: servable))
-                logger.info("model ready", metadata: ["model": "\(name)", "version": "\(v)"])
-                if let old = current?.servable, current?.state == .ready { await old.drain() }
-            } catch {
-                let why = ServerError.from(engine: error).description
-                errors[v] = why
-                if current?.state != .ready { setSlot(name, v, Slot(state: .unavailable, reason: why)) }
-                logger.error("model version failed to load", metadata: ["model": "\(name)", "version": "\(v)", "error": "\(why)"])
-            }
+            errors[v] = await loadVersion(name, v, fingerprint: source.fingerprint, config: source.config, url: source.locate)
         }
         func ready(_ v: Int) -> Bool { table.withLock { $0[name]?[v]?.state == .ready } }
         var route = plan.route

@@ -264,26 +264,11 @@ public actor ModelManager {
         var errors: [String] = []
         for v in wanted {
             let fp = available[v]!
-            let current = table.withLock { $0[name]?[v] }
-            if let s = current?.servable, current?.state == .ready, s.fingerprint == fp, s.config == config { continue }
-            if current?.state != .ready { setSlot(name, v, Slot(state: .loading)) }
-            logger.info("loading model", metadata: ["model": "\(name)", "version": "\(v)"])
-            do {
-                let servable = try await makeServable(name, v, url: repository.modelFile(model: name, version: v),
-                                                      config: config, fingerprint: fp)
-                setSlot(name, v, Slot(state: .ready, servable: servable))
-                failedFingerprints["\(name)/\(v)"] = nil
-                logger.info("model ready", metadata: ["model": "\(name)", "version": "\(v)",
-                                                      "max_batch_size": "\(servable.maxBatchSize)"])
-                // The same version from new files: drain the old servable; the version's metric
-                // series carry on with the new one.
-                if let old = current?.servable, current?.state == .ready { await old.drain() }
-            } catch {
-                let why = (error as? ServerError)?.description ?? (error as? EngineError)?.description ?? "\(error)"
+            if let why = await loadVersion(name, v, fingerprint: fp, config: config, url: { repository.modelFile(model: name, version: v) }) {
                 errors.append("version \(v): \(why)")
                 failedFingerprints["\(name)/\(v)"] = fp
-                if current?.state != .ready { setSlot(name, v, Slot(state: .unavailable, reason: why)) }
-                logger.error("model version failed to load", metadata: ["model": "\(name)", "version": "\(v)", "error": "\(why)"])
+            } else {
+                failedFingerprints["\(name)/\(v)"] = nil
             }
         }
         if !errors.isEmpty { throw ServerError.loadFailed(model: name, reason: errors.joined(separator: "; ")) }
@@ -301,6 +286,30 @@ public actor ModelManager {
             await retire(s, name: name, version: v)
             setSlot(name, v, available.keys.contains(v) ? Slot(state: .unavailable, reason: "unloaded by version policy") : nil)
             logger.info("model version unloaded", metadata: ["model": "\(name)", "version": "\(v)"])
+        }
+    }
+
+    /// Loads one version unless a servable from the same files and config is already ready. The
+    /// slot shows LOADING meanwhile (unless an older copy keeps serving); the new servable takes
+    /// the slot once warmed and the older copy drains (the version's metric series carry on).
+    /// Returns why the load failed, nil when the version is ready.
+    func loadVersion(_ name: String, _ v: Int, fingerprint: String, config: ModelConfig,
+                     url: () throws -> URL) async -> String? {
+        let current = table.withLock { $0[name]?[v] }
+        if let s = current?.servable, current?.state == .ready, s.fingerprint == fingerprint, s.config == config { return nil }
+        if current?.state != .ready { setSlot(name, v, Slot(state: .loading)) }
+        logger.info("loading model", metadata: ["model": "\(name)", "version": "\(v)"])
+        do {
+            let servable = try await makeServable(name, v, url: try url(), config: config, fingerprint: fingerprint)
+            setSlot(name, v, Slot(state: .ready, servable: servable))
+            logger.info("model ready", metadata: ["model": "\(name)", "version": "\(v)", "max_batch_size": "\(servable.maxBatchSize)"])
+            if let old = current?.servable, current?.state == .ready { await old.drain() }
+            return nil
+        } catch {
+            let why = (error as? ServerError)?.description ?? (error as? EngineError)?.description ?? "\(error)"
+            if current?.state != .ready { setSlot(name, v, Slot(state: .unavailable, reason: why)) }
+            logger.error("model version failed to load", metadata: ["model": "\(name)", "version": "\(v)", "error": "\(why)"])
+            return why
         }
     }
 
@@ -329,7 +338,7 @@ public actor ModelManager {
         metrics.removeSeries(model: name, version: String(version))
     }
 
-    nonisolated func makeServable(_ name: String, _ version: Int, url: URL, config: ModelConfig, fingerprint: String) async throws -> Servable {
+    private nonisolated func makeServable(_ name: String, _ version: Int, url: URL, config: ModelConfig, fingerprint: String) async throws -> Servable {
         let threads = config.threads ?? defaultThreads
         let metrics = self.metrics
         var logger = self.logger

@@ -57,10 +57,6 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
         return RegistryError.storage("\(error)")
     }
 
-    private func bump(_ db: Database) throws {
-        try db.execute(sql: "UPDATE revision SET value = value + 1 WHERE id = 1")
-    }
-
     // MARK: Push
 
     public func push(_ staged: StagedArtifact, _ request: PushRequest) throws -> VersionRecord {
@@ -68,8 +64,9 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
         defer { if !committed { store.discard(staged) } }
         try Names.checkModel(request.model)
         let signature = try ModelSignature(onnxFile: staged.url)
-        if let config = request.servingConfig, case .object = config {} else if request.servingConfig != nil {
-            throw RegistryError.badInput("the serving configuration must be a JSON object")
+        switch request.servingConfig {
+        case nil, .object?: break
+        default: throw RegistryError.badInput("the serving configuration must be a JSON object")
         }
         let now = Date()
         let record: VersionRecord = try write { db in
@@ -77,8 +74,8 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
             if let id = try findModel(db, request.model) {
                 modelID = id
             } else {
-                try db.execute(sql: "INSERT INTO model (name, description, created_at, created_by) VALUES (?, ?, ?, ?)",
-                               arguments: [request.model, request.description ?? "", now.timeIntervalSince1970, request.actor])
+                try db.execute(sql: "INSERT INTO model (name, created_at, created_by) VALUES (?, ?, ?)",
+                               arguments: [request.model, now.timeIntervalSince1970, request.actor])
                 modelID = db.lastInsertedRowID
             }
             if let d = request.description {
@@ -102,8 +99,8 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
                 """, arguments: [modelID, number, staged.sha256, staged.size, try Self.json(signature), try Self.json(request.metrics),
                                  request.parent, request.trainingDataDigest, try Self.json(request.params), try Self.json(request.tags),
                                  try request.servingConfig.map(Self.json), now.timeIntervalSince1970, request.actor])
-            try insertEvent(db, modelID, .push, alias: nil, from: nil, to: number, change: Change(actor: request.actor, reason: request.reason), at: now)
-            try bump(db)
+            try recordChange(db, modelID, request.model, .push, alias: nil, from: nil, to: number,
+                       change: Change(actor: request.actor, reason: request.reason), at: now)
             // The file enters the store last, still inside the transaction: if the commit fails
             // the artifact is an orphan that the next open removes, never a version without file.
             try store.commit(staged)
@@ -228,20 +225,23 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
             let id = try requireModel(db, model)
             guard let current = try currentAlias(db, id, alias) else { throw RegistryError.aliasNotFound(model: model, alias: alias) }
             try db.execute(sql: "DELETE FROM alias WHERE model_id = ? AND name = ?", arguments: [id, alias])
-            let e = try insertEvent(db, id, .unalias, alias: alias, from: current, to: nil, change: change, at: Date())
-            try bump(db)
-            return e.named(model)
+            return try recordChange(db, id, model, .unalias, alias: alias, from: current, to: nil, change: change)
         }
     }
 
     public func checkPromotion(_ model: String, version: Int, gates: [Gate], alias: String) throws {
-        try read { db in try checkGates(db, model, version: version, gates: gates, alias: alias) }
+        try Names.checkAlias(alias)
+        try read { db in
+            let id = try requireModel(db, model)
+            guard let row = try versionRow(db, id, version) else { throw RegistryError.versionNotFound(model: model, version: version) }
+            try Self.checkGates(row, model, version: version, gates: gates)
+        }
     }
 
     @discardableResult
     public func promote(_ model: String, version: Int, gates: [Gate], alias: String, change: Change) throws -> RegistryEvent {
-        try moveAlias(model, alias, to: version, action: .promote, change: change) { db in
-            try self.checkGates(db, model, version: version, gates: gates, alias: alias)
+        try moveAlias(model, alias, to: version, action: .promote, change: change) { row in
+            try Self.checkGates(row, model, version: version, gates: gates)
         }
     }
 
@@ -254,34 +254,32 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
         try write { db in
             let id = try requireModel(db, model)
             let target = try rollbackTarget(db, id, model, alias)
-            let from = try currentAlias(db, id, alias)
-            try db.execute(sql: "INSERT OR REPLACE INTO alias (model_id, name, version) VALUES (?, ?, ?)", arguments: [id, alias, target])
-            let e = try insertEvent(db, id, .rollback, alias: alias, from: from, to: target, change: change, at: Date())
-            try bump(db)
-            return e.named(model)
+            return try pointAlias(db, id, model, alias, from: try currentAlias(db, id, alias), to: target, action: .rollback, change: change)
         }
     }
 
+    /// Points `alias` at an existing `version` after `check` accepted the version's row.
     private func moveAlias(_ model: String, _ alias: String, to version: Int, action: RegistryEvent.Action, change: Change,
-                           check: ((Database) throws -> Void)? = nil) throws -> RegistryEvent {
+                           check: ((Row) throws -> Void)? = nil) throws -> RegistryEvent {
         try Names.checkAlias(alias)
         return try write { db in
             let id = try requireModel(db, model)
-            guard try versionRow(db, id, version) != nil else { throw RegistryError.versionNotFound(model: model, version: version) }
-            try check?(db)
+            guard let row = try versionRow(db, id, version) else { throw RegistryError.versionNotFound(model: model, version: version) }
+            try check?(row)
             let from = try currentAlias(db, id, alias)
             if from == version { throw RegistryError.conflict("alias '\(alias)' of '\(model)' already points at version \(version)") }
-            try db.execute(sql: "INSERT OR REPLACE INTO alias (model_id, name, version) VALUES (?, ?, ?)", arguments: [id, alias, version])
-            let e = try insertEvent(db, id, action, alias: alias, from: from, to: version, change: change, at: Date())
-            try bump(db)
-            return e.named(model)
+            return try pointAlias(db, id, model, alias, from: from, to: version, action: action, change: change)
         }
     }
 
-    private func checkGates(_ db: Database, _ model: String, version: Int, gates: [Gate], alias: String) throws {
-        try Names.checkAlias(alias)
-        let id = try requireModel(db, model)
-        guard let row = try versionRow(db, id, version) else { throw RegistryError.versionNotFound(model: model, version: version) }
+    /// Writes the alias row and records the move.
+    private func pointAlias(_ db: Database, _ id: Int64, _ model: String, _ alias: String, from: Int?, to version: Int,
+                            action: RegistryEvent.Action, change: Change) throws -> RegistryEvent {
+        try db.execute(sql: "INSERT OR REPLACE INTO alias (model_id, name, version) VALUES (?, ?, ?)", arguments: [id, alias, version])
+        return try recordChange(db, id, model, action, alias: alias, from: from, to: version, change: change)
+    }
+
+    private static func checkGates(_ row: Row, _ model: String, version: Int, gates: [Gate]) throws {
         guard !gates.isEmpty else { return }
         let metrics = try Self.decode([String: Double].self, row["metrics"])
         let failures = gates.compactMap { gate -> String? in
@@ -328,7 +326,7 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
 
     @discardableResult
     public func deleteVersion(_ model: String, _ version: Int, change: Change) throws -> RegistryEvent {
-        try write { db in
+        let (event, unreferenced) = try write { db -> (RegistryEvent, String?) in
             let id = try requireModel(db, model)
             guard let row = try versionRow(db, id, version) else { throw RegistryError.versionNotFound(model: model, version: version) }
             let aliases = try String.fetchAll(db, sql: "SELECT name FROM alias WHERE model_id = ? AND version = ? ORDER BY name",
@@ -339,13 +337,14 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
             }
             let sha: String = row["sha256"]
             try db.execute(sql: "DELETE FROM version WHERE model_id = ? AND version = ?", arguments: [id, version])
-            let e = try insertEvent(db, id, .delete, alias: nil, from: version, to: nil, change: change, at: Date())
-            try bump(db)
-            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM version WHERE sha256 = ?", arguments: [sha]) == 0 {
-                store.remove(sha256: sha)
-            }
-            return e.named(model)
+            let e = try recordChange(db, id, model, .delete, alias: nil, from: version, to: nil, change: change)
+            let shared = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM version WHERE sha256 = ?", arguments: [sha]) ?? 0
+            return (e, shared == 0 ? sha : nil)
         }
+        // Only after the commit: a failed commit must not leave a version without its file (if the
+        // process dies first, the next open removes the unreferenced file).
+        if let unreferenced { store.remove(sha256: unreferenced) }
+        return event
     }
 
     @discardableResult
@@ -370,8 +369,7 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
                 """, arguments: [id, policy.canary?.alias, policy.canary?.percent ?? 0, policy.shadow?.alias, policy.shadow?.percent ?? 0])
             var why = change
             if why.reason.isEmpty { why.reason = Self.describe(policy) }
-            try insertEvent(db, id, .traffic, alias: nil, from: nil, to: nil, change: why, at: Date())
-            try bump(db)
+            try recordChange(db, id, model, .traffic, alias: nil, from: nil, to: nil, change: why)
             return try trafficPolicy(db, id, model)
         }
     }
@@ -452,13 +450,15 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
         return policy
     }
 
+    /// Appends a change to the history and bumps the revision servers poll: every write does both.
     @discardableResult
-    private func insertEvent(_ db: Database, _ id: Int64, _ action: RegistryEvent.Action, alias: String?, from: Int?, to: Int?,
-                             change: Change, at: Date) throws -> RegistryEvent {
+    private func recordChange(_ db: Database, _ id: Int64, _ model: String, _ action: RegistryEvent.Action, alias: String?,
+                        from: Int?, to: Int?, change: Change, at: Date = Date()) throws -> RegistryEvent {
         try db.execute(sql: """
             INSERT INTO event (model_id, action, alias, from_version, to_version, actor, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [id, action.rawValue, alias, from, to, change.actor, change.reason, at.timeIntervalSince1970])
-        return RegistryEvent(id: db.lastInsertedRowID, model: "", action: action, alias: alias, from: from, to: to,
+        try db.execute(sql: "UPDATE revision SET value = value + 1 WHERE id = 1")
+        return RegistryEvent(id: db.lastInsertedRowID, model: model, action: action, alias: alias, from: from, to: to,
                              actor: change.actor, reason: change.reason, at: at)
     }
 
@@ -480,13 +480,5 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
         do { return try JSONDecoder().decode(type, from: Data(text.utf8)) } catch {
             throw RegistryError.storage("a stored \(type) does not decode: \(error)")
         }
-    }
-}
-
-extension RegistryEvent {
-    func named(_ model: String) -> RegistryEvent {
-        var e = self
-        e.model = model
-        return e
     }
 }

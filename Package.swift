@@ -84,7 +84,6 @@ let package = Package(
                 "BerthServer",
                 "BerthEval",
                 "BerthRegistry",
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

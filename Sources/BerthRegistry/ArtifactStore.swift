@@ -47,8 +47,7 @@ public final class ArtifactWriter {
         } catch {
             throw RegistryError.storage("cannot flush \(url.path): \(error.localizedDescription)")
         }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        return StagedArtifact(url: url, sha256: digest, size: size)
+        return StagedArtifact(url: url, sha256: FileDigest.hex(hasher), size: size)
     }
 
     /// Closes and deletes the temporary file.
@@ -92,21 +91,9 @@ public struct ArtifactStore: Sendable {
 
     /// Copies `source` into `tmp/`, hashing it on the way.
     public func stage(copying source: URL) throws -> StagedArtifact {
-        let input: FileHandle
-        do { input = try FileHandle(forReadingFrom: source) } catch {
-            throw RegistryError.badInput("cannot read \(source.path): \(error.localizedDescription)")
-        }
-        defer { try? input.close() }
         let writer = try makeWriter()
         do {
-            while true {
-                let chunk: Data
-                do { chunk = try input.read(upToCount: 1 << 20) ?? Data() } catch {
-                    throw RegistryError.badInput("cannot read \(source.path): \(error.localizedDescription)")
-                }
-                if chunk.isEmpty { break }
-                try chunk.withUnsafeBytes { try writer.write($0) }
-            }
+            try FileDigest.forEachChunk(of: source) { chunk in try chunk.withUnsafeBytes { try writer.write($0) } }
             return try writer.finish()
         } catch {
             writer.abandon()
@@ -144,17 +131,13 @@ public struct ArtifactStore: Sendable {
     /// The artifact's location after checking its size and SHA-256 against the record.
     public func verifiedURL(sha256: String, size: Int64) throws -> URL {
         let file = url(sha256: sha256)
-        guard let input = try? FileHandle(forReadingFrom: file) else {
+        guard FileManager.default.fileExists(atPath: file.path) else {
             throw RegistryError.storage("artifact \(sha256) is missing from \(artifactsDirectory.path)")
         }
-        defer { try? input.close() }
-        var hasher = SHA256()
-        var seen: Int64 = 0
-        while let chunk = try? input.read(upToCount: 1 << 20), !chunk.isEmpty {
-            hasher.update(data: chunk)
-            seen += Int64(chunk.count)
+        let (digest, seen): (String, Int64)
+        do { (digest, seen) = try FileDigest.sha256(of: file) } catch {
+            throw RegistryError.storage("artifact \(sha256) cannot be read: \(error)")
         }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         guard seen == size, digest == sha256 else {
             throw RegistryError.storage("artifact \(sha256) is corrupt (\(seen) bytes hashing to \(digest), recorded \(size) bytes)")
         }

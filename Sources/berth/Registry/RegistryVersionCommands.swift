@@ -1,6 +1,5 @@
 import ArgumentParser
 import BerthRegistry
-import Crypto
 import BerthServer
 import Foundation
 
@@ -34,7 +33,7 @@ struct RegistryPush: ParsableCommand {
             }
             var request = PushRequest(model: name, description: description, tags: try pairs(tag, "--tag"),
                                       params: try pairs(param, "--param"), parent: parent,
-                                      trainingDataDigest: try trainingData.map(Self.sha256) ?? trainingDataDigest,
+                                      trainingDataDigest: try trainingData.map { try FileDigest.sha256(of: URL(fileURLWithPath: $0)).sha256 } ?? trainingDataDigest,
                                       allowSignatureChange: allowSignatureChange, actor: changeOptions.change.actor,
                                       reason: changeOptions.reason)
             if let metrics {
@@ -55,14 +54,6 @@ struct RegistryPush: ParsableCommand {
         var out: [String: String] = [:]
         for (k, v) in try parsePairs(items, what: what) { out[k] = v }
         return out
-    }
-
-    static func sha256(_ path: String) throws -> String {
-        guard let input = FileHandle(forReadingAtPath: path) else { throw RegistryError.badInput("cannot read \(path)") }
-        defer { try? input.close() }
-        var hasher = SHA256()
-        while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 }
 

@@ -111,15 +111,13 @@ struct AdminRoutes: Sendable {
         await handle(status: .created) { () -> VersionRecord in
             let q = FormQuery(req.uri.query)
             var request = PushRequest(model: name, description: q.get("description"), actor: actor(req), reason: q.get("reason") ?? "")
-            request.tags = try pairs(q.getAll("tag"), "tag")
-            request.params = try pairs(q.getAll("param"), "param")
+            try request.apply(tags: q.getAll("tag"), params: q.getAll("param"), metricsJSON: q.get("metrics").map { Data($0.utf8) },
+                              configJSON: q.get("config").map { Data($0.utf8) })
             if let p = q.get("parent") {
                 guard let n = Int(p) else { throw RegistryError.badInput("parent '\(p)' is not a version number") }
                 request.parent = n
             }
             request.trainingDataDigest = q.get("training_data_digest")
-            if let m = q.get("metrics") { request.metrics = try MetricsFile.parse(Data(m.utf8)) }
-            if let c = q.get("config") { request.servingConfig = try ModelConfig.validatedNode(Data(c.utf8)) }
             request.allowSignatureChange = q.get("allow_signature_change").map { $0 == "true" || $0 == "1" } ?? false
             let writer = try registry.store.makeWriter()
             let staged: StagedArtifact
@@ -204,16 +202,5 @@ struct AdminRoutes: Sendable {
             throw RegistryError.badInput("'\(key)' must be null or {\"alias\": NAME, \"percent\": 0-100}")
         }
         return TrafficPolicy.Split(alias: alias, percent: percent)
-    }
-
-    func pairs(_ items: [String], _ what: String) throws -> [String: String] {
-        var out: [String: String] = [:]
-        for item in items {
-            guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
-                throw RegistryError.badInput("\(what) '\(item)' must look like KEY=VALUE")
-            }
-            out[String(item[..<eq])] = String(item[item.index(after: eq)...])
-        }
-        return out
     }
 }

@@ -31,29 +31,20 @@ struct RegistryPush: ParsableCommand {
             guard trainingData == nil || trainingDataDigest == nil else {
                 throw RegistryError.badInput("give --training-data or --training-data-digest, not both")
             }
-            var request = PushRequest(model: name, description: description, tags: try pairs(tag, "--tag"),
-                                      params: try pairs(param, "--param"), parent: parent,
+            var request = PushRequest(model: name, description: description, parent: parent,
                                       trainingDataDigest: try trainingData.map { try FileDigest.sha256(of: URL(fileURLWithPath: $0)).sha256 } ?? trainingDataDigest,
                                       allowSignatureChange: allowSignatureChange, actor: changeOptions.change.actor,
                                       reason: changeOptions.reason)
-            if let metrics {
-                guard let data = FileManager.default.contents(atPath: metrics) else { throw RegistryError.badInput("cannot read \(metrics)") }
-                request.metrics = try MetricsFile.parse(data)
+            func contents(_ path: String?) throws -> Data? {
+                guard let path else { return nil }
+                guard let data = FileManager.default.contents(atPath: path) else { throw RegistryError.badInput("cannot read \(path)") }
+                return data
             }
-            if let config {
-                guard let data = FileManager.default.contents(atPath: config) else { throw RegistryError.badInput("cannot read \(config)") }
-                request.servingConfig = try ModelConfig.validatedNode(data)
-            }
+            try request.apply(tags: tag, params: param, metricsJSON: try contents(metrics), configJSON: try contents(config))
             let registry = try options.open()
             let record = try registry.push(file: URL(fileURLWithPath: file), request)
             if options.json { try printJSON(record) } else { print("\(record.model) version \(record.version) (sha256 \(record.sha256.prefix(12)))") }
         }
-    }
-
-    private func pairs(_ items: [String], _ what: String) throws -> [String: String] {
-        var out: [String: String] = [:]
-        for (k, v) in try parsePairs(items, what: what) { out[k] = v }
-        return out
     }
 }
 

@@ -41,12 +41,7 @@ public actor RegistryDeployer {
 
     /// Records a pushed artifact (nothing is served until an alias points at it).
     public func push(_ staged: StagedArtifact, _ request: PushRequest) async throws -> VersionRecord {
-        try await exclusive {
-            let registry = self.registry
-            let record = try await blocking { try registry.push(staged, request) }
-            try await self.performSync(force: false)
-            return record
-        }
+        try await change { try $0.push(staged, request) }
     }
 
     /// Promotes a version: it is loaded and warmed first, then the alias moves, then traffic
@@ -74,7 +69,6 @@ public actor RegistryDeployer {
     public func setAlias(_ model: String, _ alias: String, version: Int, change: Change) async throws -> RegistryEvent {
         try await exclusive {
             let registry = self.registry
-            _ = try await blocking { try registry.version(model, .number(version)) }
             return try await self.staged(model, loading: version) {
                 try registry.setAlias(model, alias, version: version, change: change)
             }
@@ -94,12 +88,8 @@ public actor RegistryDeployer {
     // MARK: Internals
 
     private func exclusive<T: Sendable>(_ op: @escaping @Sendable () async throws -> T) async throws -> T {
-        let previous = tail
-        let task = Task { () -> Result<T, Error> in
-            await previous?.value
-            do { return .success(try await op()) } catch { return .failure(error) }
-        }
-        tail = Task { _ = await task.value }
+        let (task, next) = chained(after: tail, op)
+        tail = next
         return try await task.value.get()
     }
 

@@ -218,12 +218,7 @@ public actor ModelManager {
     // MARK: Internals
 
     func serialized(_ name: String, _ op: @escaping @Sendable () async throws -> Void) async throws {
-        let previous = chains[name]
-        let task = Task { () -> Result<Void, Error> in
-            await previous?.value
-            do { try await op(); return .success(()) } catch { return .failure(error) }
-        }
-        let tail = Task { _ = await task.value }
+        let (task, tail) = chained(after: chains[name], op)
         chains[name] = tail
         let result = await task.value
         // Nothing queued behind this operation: forget the chain, so that names clients make up

@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "BerthEngine", targets: ["BerthEngine"]),
         .library(name: "BerthTensor", targets: ["BerthTensor"]),
         .library(name: "BerthONNX", targets: ["BerthONNX"]),
+        .library(name: "BerthProtocol", targets: ["BerthProtocol"]),
         .library(name: "BerthEval", targets: ["BerthEval"]),
         .library(name: "BerthRegistry", targets: ["BerthRegistry"]),
     ],
@@ -17,7 +18,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
-        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -33,6 +36,13 @@ let package = Package(
         .target(
             name: "BerthTensor",
             dependencies: ["COpenBLAS"]
+        ),
+        .target(
+            name: "BerthProtocol",
+            dependencies: [
+                "BerthTensor",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .target(
             name: "BerthONNX",
@@ -60,6 +70,7 @@ let package = Package(
             name: "BerthRegistry",
             dependencies: [
                 "BerthONNX",
+                "BerthProtocol",
                 "BerthEval",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -70,16 +81,26 @@ let package = Package(
             name: "BerthServer",
             dependencies: [
                 "BerthEngine",
+                "BerthONNX",
+                "BerthTensor",
+                "BerthProtocol",
                 "BerthRegistry",
+                "BerthEval",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(
             name: "berth",
             dependencies: [
+                "BerthTensor",
+                "BerthONNX",
+                "BerthProtocol",
                 "BerthEngine",
                 "BerthServer",
                 "BerthEval",
@@ -91,8 +112,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The JSON codec A/B of bench/RESULTS.md; built only when asked for (--product berth-codec-bench).
+        .executableTarget(
+            name: "berth-codec-bench",
+            dependencies: ["BerthProtocol", "BerthTensor", .product(name: "NIOCore", package: "swift-nio")],
+            path: "bench/CodecBench"
+        ),
         .testTarget(name: "BerthTensorTests", dependencies: ["BerthTensor"]),
         .testTarget(name: "BerthONNXTests", dependencies: ["BerthONNX"]),
+        .testTarget(
+            name: "BerthProtocolTests",
+            dependencies: ["BerthProtocol", "BerthTensor", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX"]),
         .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthTensor", "BerthONNX"]),
         .testTarget(
@@ -110,6 +141,13 @@ let package = Package(
             name: "BerthServerTests",
             dependencies: [
                 "BerthServer",
+                "BerthProtocol",
+                "BerthEngine",
+                "BerthEval",
+                "BerthTensor",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 "BerthRegistry",
                 "BerthONNX",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -33,10 +33,10 @@ infer() {
 }
 infer
 echo "==> POST /api/v1/models/digits/promote {\"version\": 2}"
-curl -s -X POST "$URL/api/v1/models/digits/promote" -H 'x-berth-actor: demo' -d '{"version": 2, "reason": "try the MLP"}'; echo
+curl -s -X POST "$URL/api/v1/models/digits/promote" -H 'x-berth-actor: demo' -H 'Content-Type: application/json' -d '{"version": 2, "reason": "try the MLP"}'; echo
 infer
 echo "==> POST /api/v1/models/digits/rollback"
-curl -s -X POST "$URL/api/v1/models/digits/rollback" -H 'x-berth-actor: demo' -d '{"reason": "back to the baseline"}'; echo
+curl -s -X POST "$URL/api/v1/models/digits/rollback" -H 'x-berth-actor: demo' -H 'Content-Type: application/json' -d '{"reason": "back to the baseline"}'; echo
 infer
 echo "==> berth registry history digits"
 $BERTH registry history digits --data-dir "$DATA"

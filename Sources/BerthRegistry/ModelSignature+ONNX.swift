@@ -1,3 +1,4 @@
+import BerthProtocol
 import BerthONNX
 import Foundation
 

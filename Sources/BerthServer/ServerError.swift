@@ -1,4 +1,5 @@
 import BerthEngine
+import BerthProtocol
 import BerthRegistry
 import HTTPTypes
 import Hummingbird
@@ -90,8 +91,9 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
     }
 
     /// Maps an engine error from `Session.run`: input problems are the caller's (400).
-    static func from(engine error: Error) -> ServerError {
+    public static func from(engine error: Error) -> ServerError {
         if let s = error as? ServerError { return s }
+        if let p = error as? V2RequestError { return .badRequest(p.message) }
         if let r = error as? RegistryError { return .registry(r) }
         if let e = error as? EngineError {
             switch e {
@@ -100,5 +102,12 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
             }
         }
         return .inferenceFailed("\(error)")
+    }
+}
+
+extension ServerError: HTTPResponseError {
+    /// The V2 error body `{"error": "..."}` with ``status``: routes throw, never format errors.
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        ResponseFactory.error(self)
     }
 }

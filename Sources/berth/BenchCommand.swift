@@ -2,6 +2,7 @@ import ArgumentParser
 import NIOCore
 import NIOPosix
 import AsyncHTTPClient
+import BerthProtocol
 import Foundation
 
 /// `berth bench`: load-tests a running Open Inference Protocol (KServe V2) server, like
@@ -116,7 +117,7 @@ struct BenchCommand: ParsableCommand {
         }
         let tensors = try BenchInputs.make(metadata: metadata, files: files, shapes: shapeMap, batch: batch,
                                            intRange: intRange)
-        let encoded = try BenchRequestBody.encode(tensors, binary: binary)
+        let encoded = BenchRequestBody.encode(tensors, binary: binary)
         let rows = BenchInputs.rows(tensors)
         let runner = BenchRunner(inferURL: "\(modelPath)/infer", body: encoded.bytes,
                                  contentType: encoded.contentType,
@@ -126,7 +127,7 @@ struct BenchCommand: ParsableCommand {
         if let n = requests { limit = .requests(n) } else { limit = .seconds(durationSeconds ?? 5) }
 
         if !json {
-            let inputText = tensors.map { "\($0.name) \(V2Datatype.name($0.tensor.dtype))\($0.tensor.shape)" }
+            let inputText = tensors.map { "\($0.name) \($0.tensor.dtype.v2Name)\($0.tensor.shape)" }
                 .joined(separator: ", ")
             let limitText: String
             switch limit {

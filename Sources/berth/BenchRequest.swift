@@ -1,58 +1,10 @@
 import BerthEngine
+import BerthProtocol
 import BerthTensor
 import Foundation
 
-/// One tensor of a V2 model-metadata answer (`GET /v2/models/NAME`).
-struct V2TensorMetadata: Decodable {
-    var name: String
-    var datatype: String
-    var shape: [Int]?
-}
-
-/// A V2 model-metadata answer; only the fields `berth bench` needs.
-struct V2ModelMetadata: Decodable {
-    var name: String
-    var versions: [String]?
-    var platform: String?
-    var inputs: [V2TensorMetadata]?
-    var outputs: [V2TensorMetadata]?
-}
-
-/// A V2 error answer, `{"error": "..."}`.
-struct V2ErrorBody: Decodable {
-    var error: String
-}
-
-/// V2 datatype names (`FP32`, `INT64` ...) for BerthTensor dtypes.
-enum V2Datatype {
-    static func name(_ dtype: DType) -> String {
-        switch dtype {
-        case .bool: return "BOOL"
-        case .uint8: return "UINT8"
-        case .uint16: return "UINT16"
-        case .uint32: return "UINT32"
-        case .uint64: return "UINT64"
-        case .int8: return "INT8"
-        case .int16: return "INT16"
-        case .int32: return "INT32"
-        case .int64: return "INT64"
-        case .float16: return "FP16"
-        case .float32: return "FP32"
-        case .float64: return "FP64"
-        case .string: return "BYTES"
-        }
-    }
-
-    static func dtype(_ name: String) -> DType? {
-        DType.allCases.first { Self.name($0) == name.uppercased() }
-    }
-}
-
 /// One named input tensor of the benchmark request.
-struct BenchInput {
-    var name: String
-    var tensor: Tensor
-}
+typealias BenchInput = V2InferenceRequest.Input
 
 /// Builds the inputs of a benchmark request: from `.npy` files where given, otherwise random
 /// values shaped by the model's metadata (the first -1 dimension is the batch, later ones 1).
@@ -80,7 +32,7 @@ enum BenchInputs {
                 result.append(BenchInput(name: info.name, tensor: try readNPY(path, input: info.name)))
                 continue
             }
-            guard let dtype = V2Datatype.dtype(info.datatype) else {
+            guard let dtype = DType(v2Name: info.datatype.uppercased()) else {
                 throw CLIError("input \(info.name): unknown datatype \(info.datatype)")
             }
             var shape: [Int]
@@ -140,94 +92,11 @@ enum BenchRequestBody {
         var inferenceHeaderLength: Int?
     }
 
-    /// `{"inputs":[{"name":..,"shape":[..],"datatype":..,"data":[..]}]}`; with `binary`, the data
-    /// follow the JSON as raw little-endian bytes (`parameters.binary_data_size`) and the outputs
-    /// are asked for in binary too (`parameters.binary_data_output`).
-    static func encode(_ inputs: [BenchInput], binary: Bool) throws -> Encoded {
-        var json: [UInt8] = []
-        var tail: [UInt8] = []
-        json.append(contentsOf: #"{"inputs":["#.utf8)
-        for (i, input) in inputs.enumerated() {
-            if i > 0 { json.append(UInt8(ascii: ",")) }
-            let t = input.tensor
-            json.append(contentsOf: #"{"name":"#.utf8)
-            appendJSONString(input.name, to: &json)
-            json.append(contentsOf: #","shape":["#.utf8)
-            json.append(contentsOf: t.shape.map(String.init).joined(separator: ",").utf8)
-            json.append(contentsOf: #"],"datatype":""#.utf8)
-            json.append(contentsOf: V2Datatype.name(t.dtype).utf8)
-            json.append(UInt8(ascii: "\""))
-            if binary {
-                let raw = try rawBytes(t)
-                json.append(contentsOf: #","parameters":{"binary_data_size":\#(raw.count)}}"#.utf8)
-                tail.append(contentsOf: raw)
-            } else {
-                json.append(contentsOf: #","data":["#.utf8)
-                appendJSONData(t.storage, to: &json)
-                json.append(contentsOf: "]}".utf8)
-            }
-        }
-        json.append(UInt8(ascii: "]"))
-        // perf_analyzer's binary mode asks for binary outputs too (Triton's `binary_data_output`).
-        if binary { json.append(contentsOf: #","parameters":{"binary_data_output":true}"#.utf8) }
-        json.append(UInt8(ascii: "}"))
-        guard binary else { return Encoded(bytes: json, contentType: "application/json", inferenceHeaderLength: nil) }
-        return Encoded(bytes: json + tail, contentType: "application/octet-stream", inferenceHeaderLength: json.count)
-    }
-
-    /// Raw tensor bytes as Triton's binary extension sends them (BYTES: 4-byte length + bytes each).
-    static func rawBytes(_ t: Tensor) throws -> [UInt8] {
-        if case let .string(values) = t.storage {
-            var out: [UInt8] = []
-            for s in values {
-                let u = Array(s.utf8)
-                withUnsafeBytes(of: UInt32(u.count).littleEndian) { out.append(contentsOf: $0) }
-                out.append(contentsOf: u)
-            }
-            return out
-        }
-        return Array(t.storage.littleEndianData())
-    }
-
-    private static func appendJSONData(_ storage: TensorStorage, to out: inout [UInt8]) {
-        func list<T>(_ values: [T], _ text: (T) -> String) {
-            for (i, v) in values.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                out.append(contentsOf: text(v).utf8)
-            }
-        }
-        func float(_ d: Double) -> String { d.isFinite ? "\(d)" : "0" }
-        switch storage {
-        case let .float32(v): list(v) { $0.isFinite ? "\($0)" : "0" }
-        case let .float64(v): list(v, float)
-        case let .float16(v): list(v) { float(Double($0)) }
-        case let .int8(v): list(v) { "\($0)" }
-        case let .uint8(v): list(v) { "\($0)" }
-        case let .int16(v): list(v) { "\($0)" }
-        case let .uint16(v): list(v) { "\($0)" }
-        case let .int32(v): list(v) { "\($0)" }
-        case let .uint32(v): list(v) { "\($0)" }
-        case let .int64(v): list(v) { "\($0)" }
-        case let .uint64(v): list(v) { "\($0)" }
-        case let .bool(v): list(v) { $0 ? "true" : "false" }
-        case let .string(v):
-            for (i, s) in v.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                appendJSONString(s, to: &out)
-            }
-        }
-    }
-
-    static func appendJSONString(_ s: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
-            case 0..<0x20: out.append(contentsOf: String(format: "\\u%04x", b).utf8)
-            default: out.append(b)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+    /// The inputs as JSON `data`, or with `binary` as raw bytes after the JSON, asking for binary
+    /// outputs too (`binary_data_output`), as perf_analyzer's binary mode does.
+    static func encode(_ inputs: [BenchInput], binary: Bool) -> Encoded {
+        let (body, jsonLength) = V2InferenceRequest(inputs: inputs, binaryDataOutput: binary).encode(binary: binary)
+        return Encoded(bytes: Array(body.readableBytesView), contentType: jsonLength == nil ? "application/json" : "application/octet-stream",
+                       inferenceHeaderLength: jsonLength)
     }
 }

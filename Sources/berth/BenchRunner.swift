@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BerthProtocol
 import Foundation
 
 /// When a benchmark step ends.

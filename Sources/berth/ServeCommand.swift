@@ -51,6 +51,16 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Largest accepted request body in bytes (larger gets 413).")
     var maxBodySize = 64 << 20
 
+    @Option(help: "Close a connection idle this long: between requests, or while a request body stalls (seconds).")
+    var idleTimeout = 60.0
+
+    @Option(help: "A new connection must send a complete request head within this many seconds.")
+    var headerTimeout = 10.0
+
+    @Option(help: ArgumentHelp("Host names to answer (the Host header; '*' for any). Default: loopback names when bound to loopback, else any.",
+                               valueName: "name,..."))
+    var allowedHosts: String?
+
     @Option(help: "Default intra-op threads per model (a model's config.json 'threads' overrides it).")
     var threads = 1
 
@@ -64,6 +74,7 @@ struct ServeCommand: ParsableCommand {
         guard dataDir == nil || registry else { throw ValidationError("--data-dir goes with --registry") }
         guard ModelControl(rawValue: modelControl) != nil else { throw ValidationError("--model-control must be none, explicit or poll") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard idleTimeout > 0, headerTimeout > 0 else { throw ValidationError("--idle-timeout and --header-timeout must be positive") }
         guard pollIntervalMs > 0, maxBodySize > 0, threads > 0 else {
             throw ValidationError("--poll-interval-ms, --max-body-size and --threads must be positive")
         }
@@ -81,9 +92,12 @@ struct ServeCommand: ParsableCommand {
             return h
         }
         let logger = Logger(label: "berth.server")
-        let configuration = ServerConfiguration(host: host, port: port, maxBodySize: maxBodySize,
+        var configuration = ServerConfiguration(host: host, port: port, maxBodySize: maxBodySize,
                                                 modelControl: ModelControl(rawValue: modelControl)!,
                                                 pollInterval: .milliseconds(pollIntervalMs), startupModels: loadModels)
+        configuration.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        configuration.headerTimeout = .milliseconds(Int64(headerTimeout * 1000))
+        configuration.allowedHosts = allowedHosts.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         if registry {
             let dir = URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["BERTH_DATA_DIR"] ?? "berth-data")
             let store: SQLiteRegistry

@@ -1,5 +1,6 @@
 import BerthEngine
 import BerthONNX
+import BerthProtocol
 @testable import BerthServer
 import BerthTensor
 import Foundation
@@ -36,10 +37,15 @@ final class InferenceCodingTests: XCTestCase {
         "f": "[[1.5e-3,-0.10000000149011612]]", "d": "[0.1,1e300]",
     ]
 
-    func decode(_ json: String, servable: Servable, binary: [UInt8] = []) throws -> InferenceRequest {
+    func decode(_ json: String, servable: Servable, binary: [UInt8] = []) throws -> V2InferenceRequest {
         var body = ByteBuffer(string: json)
         body.writeBytes(binary)
-        return try InferenceRequest(body: body, headerLength: binary.isEmpty ? nil : json.utf8.count, servable: servable)
+        return try V2InferenceRequest(body: body, headerLength: binary.isEmpty ? nil : json.utf8.count, model: servable.interface)
+    }
+
+    func respond(_ req: V2InferenceRequest, _ servable: Servable, _ results: [String: Tensor]) -> V2InferenceResponse {
+        V2InferenceResponse(request: req, modelName: servable.model, modelVersion: servable.versionString,
+                            outputOrder: servable.interface.outputs.map(\.name), results: results)
     }
 
     func testEveryDatatypeRoundTripsThroughJSON() async throws {
@@ -48,15 +54,15 @@ final class InferenceCodingTests: XCTestCase {
             "{\"name\":\"\(name)\",\"datatype\":\"\(dtype.v2Name)\",\"shape\":[1,2],\"data\":\(Self.jsonData[name]!)}"
         }
         let req = try decode("{\"id\":\"x\",\"inputs\":[\(inputs.joined(separator: ","))]}", servable: servable)
-        XCTAssertEqual(try req.inputs["i64"]!.values(Int64.self), [.min, .max])
-        XCTAssertEqual(try req.inputs["u64"]!.values(UInt64.self), [.max, 3])
-        XCTAssertEqual(try req.inputs["s"]!.values(String.self), ["héllo", "a\"b\n"])
-        XCTAssertEqual(try req.inputs["f"]!.values(Float.self), [1.5e-3, -0.1])
-        XCTAssertEqual(try req.inputs["d"]!.values(Double.self), [0.1, 1e300])
-        XCTAssertEqual(try req.inputs["h"]!.values(Float16.self), [0.5, -2])
-        XCTAssertEqual(try req.inputs["b"]!.values(Bool.self), [true, false])
-        let result = try await servable.batcher.submit(req.inputs)
-        let (body, jsonLength) = InferenceResponse(request: req, servable: servable, results: result.outputs).encode()
+        XCTAssertEqual(try req.feeds["i64"]!.values(Int64.self), [.min, .max])
+        XCTAssertEqual(try req.feeds["u64"]!.values(UInt64.self), [.max, 3])
+        XCTAssertEqual(try req.feeds["s"]!.values(String.self), ["héllo", "a\"b\n"])
+        XCTAssertEqual(try req.feeds["f"]!.values(Float.self), [1.5e-3, -0.1])
+        XCTAssertEqual(try req.feeds["d"]!.values(Double.self), [0.1, 1e300])
+        XCTAssertEqual(try req.feeds["h"]!.values(Float16.self), [0.5, -2])
+        XCTAssertEqual(try req.feeds["b"]!.values(Bool.self), [true, false])
+        let result = try await servable.batcher.submit(req.feeds)
+        let (body, jsonLength) = respond(req, servable, result.outputs).encode()
         XCTAssertNil(jsonLength)
         let obj = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as! [String: Any]
         XCTAssertEqual(obj["id"] as? String, "x")
@@ -92,8 +98,8 @@ final class InferenceCodingTests: XCTestCase {
         }
         let json = "{\"inputs\":[\(inputs.joined(separator: ","))],\"parameters\":{\"binary_data_output\":true}}"
         let req = try decode(json, servable: servable, binary: blob)
-        let result = try await servable.batcher.submit(req.inputs)
-        var (body, jsonLength) = InferenceResponse(request: req, servable: servable, results: result.outputs).encode()
+        let result = try await servable.batcher.submit(req.feeds)
+        var (body, jsonLength) = respond(req, servable, result.outputs).encode()
         let n = try XCTUnwrap(jsonLength)
         let obj = try JSONSerialization.jsonObject(with: Data(body.readBytes(length: n)!)) as! [String: Any]
         for out in obj["outputs"] as! [[String: Any]] {

@@ -18,12 +18,17 @@ public struct BerthHTTPServer: Sendable {
     public let logger: Logger
     /// Set when the server serves a model registry (`berth serve --registry`).
     public let deployer: RegistryDeployer?
+    /// The request path every inference takes, whatever protocol carried it.
+    public let service: InferenceService
 
     /// A server of `manager`'s models; with a `deployer`, the registry decides what is served and
-    /// the admin API is mounted under `/api/v1`.
+    /// the admin API is mounted under `/api/v1`. `observers` see every request after the standard
+    /// ones (statistics, metrics, shadow mirroring).
     public init(manager: ModelManager, configuration: ServerConfiguration, deployer: RegistryDeployer? = nil,
-                logger: Logger = Logger(label: "berth.server")) {
+                observers: [any InferenceObserver] = [], logger: Logger = Logger(label: "berth.server")) {
         self.manager = manager
+        self.service = InferenceService(manager: manager,
+                                        observers: InferenceService.standardObservers(metrics: manager.metrics) + observers)
         self.deployer = deployer
         self.metrics = manager.metrics
         self.configuration = configuration
@@ -34,7 +39,8 @@ public struct BerthHTTPServer: Sendable {
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: ErrorBodyMiddleware())
-        V2Routes(manager: manager, metrics: metrics, configuration: configuration).register(on: router)
+        router.add(middleware: RequestGuardMiddleware(allowedHosts: configuration.effectiveAllowedHosts))
+        V2Routes(manager: manager, service: service, metrics: metrics, configuration: configuration).register(on: router)
         RepositoryRoutes(manager: manager, configuration: configuration).register(on: router)
         if let deployer { AdminRoutes(deployer: deployer, configuration: configuration).register(on: router) }
         return router
@@ -46,6 +52,9 @@ public struct BerthHTTPServer: Sendable {
         let logger = self.logger
         return Application(
             router: makeRouter(),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [HeaderTimeoutHandler(timeout: TimeAmount(configuration.headerTimeout))],
+                idleTimeout: TimeAmount(configuration.idleTimeout))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "berth"),
             services: [deployer.map { RegistryService(deployer: $0, configuration: configuration, logger: logger) as any Service }
                        ?? ModelLoaderService(manager: manager, configuration: configuration, logger: logger)],

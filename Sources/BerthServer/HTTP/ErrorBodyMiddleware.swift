@@ -1,19 +1,23 @@
+import BerthProtocol
 import HTTPTypes
 import Hummingbird
 
-/// Gives the router's own errors (no such route, method not allowed) the V2 error body
-/// `{"error": "..."}` that every Berth route uses, instead of an empty response.
+/// Gives every error that escapes a route the V2 error body `{"error": "..."}`: the router's own
+/// (no such route, method not allowed) and any error that is not a ``ServerError`` (which renders
+/// itself), so no route answers with an empty body.
 struct ErrorBodyMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let e as ServerError {
+            throw e
         } catch let e as HTTPError where e.status == .notFound || e.status == .methodNotAllowed {
-            var w = JSONWriter(capacity: 64)
-            w.raw("{\"error\":")
             let what = e.status == .notFound ? "no route" : "method not allowed"
-            w.string("\(what): \(request.method) \(request.uri.path)")
-            w.byte(0x7D)
-            return ResponseFactory.json(w, status: e.status)
+            return ResponseFactory.json(V2ErrorBody(error: "\(what): \(request.method) \(request.uri.path)"), status: e.status)
+        } catch let e as HTTPResponseError {
+            return ResponseFactory.json(V2ErrorBody(error: "\(e)"), status: e.status)
+        } catch {
+            return ResponseFactory.error(.from(engine: error))
         }
     }
 }

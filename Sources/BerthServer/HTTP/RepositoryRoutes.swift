@@ -1,3 +1,5 @@
+import BerthProtocol
+import Foundation
 import HTTPTypes
 import Hummingbird
 
@@ -7,77 +9,79 @@ struct RepositoryRoutes: Sendable {
     let manager: ModelManager
     let configuration: ServerConfiguration
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.post("/v2/repository/index") { req, _ in await index(req) }
-        router.post("/v2/repository/models/:model/load") { req, ctx in
-            await change(req, model: ctx.parameters.get("model")!, load: true)
-        }
-        router.post("/v2/repository/models/:model/unload") { req, ctx in
-            await change(req, model: ctx.parameters.get("model")!, load: false)
-        }
+    /// `POST /v2/repository/index` body: `{"ready": true}` lists only ready versions.
+    struct IndexRequest: Decodable { var ready: Bool? }
+
+    /// One row of the repository index.
+    struct IndexEntry: Encodable {
+        var name: String
+        var version: String?
+        var state: String?
+        var reason: String?
     }
 
-    /// Reads an optional JSON object body.
-    private func optionalObject(_ req: Request) async throws -> JSONValue? {
+    /// A load/unload body: `{"parameters": {...}}`.
+    struct ChangeRequest: Decodable { var parameters: [String: JSONIgnored]? }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/v2/repository/index") { req, _ in try await index(req) }
+        router.post("/v2/repository/models/:model/load") { req, ctx in try await change(req, model: ctx.model, load: true) }
+        router.post("/v2/repository/models/:model/unload") { req, ctx in try await change(req, model: ctx.model, load: false) }
+    }
+
+    /// Reads an optional JSON object body (empty or `null` gives nil).
+    private func optionalBody<T: Decodable>(_ req: Request, as: T.Type) async throws -> T? {
         let body = try await ResponseFactory.collect(req, limit: min(configuration.maxBodySize, 1 << 20))
         guard body.readableBytes > 0 else { return nil }
-        let value: JSONValue = try body.withUnsafeReadableBytes { raw in
-            var r = JSONReader(raw.bindMemory(to: UInt8.self))
-            do { return try r.parse() } catch let e as JSONSyntaxError { throw ServerError.badRequest("\(e)") }
-        }
-        if value.isNull { return nil }
-        guard case .object = value else { throw ServerError.badRequest("the request body must be a JSON object") }
-        return value
-    }
-
-    func index(_ req: Request) async -> Response {
-        do {
-            let body = try await optionalObject(req)
-            var readyOnly = false
-            if let r = body?["ready"], !r.isNull {
-                guard let b = r.boolValue else { throw ServerError.badRequest("'ready' must be a boolean") }
-                readyOnly = b
-            }
-            var w = JSONWriter()
-            w.array(manager.index().lazy.filter { !readyOnly || $0.state == .ready }) { w, e in
-                w.raw("{\"name\":")
-                w.string(e.name)
-                if let v = e.version {
-                    w.raw(",\"version\":")
-                    w.string(String(v))
-                }
-                if let s = e.state {
-                    w.raw(",\"state\":")
-                    w.string(s.rawValue)
-                    w.raw(",\"reason\":")
-                    w.string(e.reason)
-                }
-                w.byte(0x7D)
-            }
-            return ResponseFactory.json(w)
-        } catch {
-            return ResponseFactory.error(ServerError.from(engine: error))
+        let data = Data(body.readableBytesView)
+        if (try? CodableJSON.decode(JSONIgnored?.self, from: data)) == .some(nil) { return nil }
+        do { return try CodableJSON.decode(T.self, from: data) } catch let e as DecodingError {
+            if case .typeMismatch(_, let c) = e, c.codingPath.isEmpty { throw ServerError.badRequest("the request body must be a JSON object") }
+            throw ServerError.badRequest(e.fieldMessage)
         }
     }
 
-    func change(_ req: Request, model: String, load: Bool) async -> Response {
-        do {
-            let body = try await optionalObject(req)
-            guard manager.repository != nil else {
-                throw ServerError.notAllowed("models are deployed from the registry: alias or promote a version "
-                                             + "through /api/v1 (or berth registry) instead of loading it")
-            }
-            guard configuration.modelControl == .explicit else {
-                throw ServerError.notAllowed("explicit model \(load ? "load" : "unload") is not allowed with --model-control "
-                                             + "\(configuration.modelControl.rawValue) (use --model-control explicit)")
-            }
-            if let p = body?["parameters"]?.objectValue, p.contains(where: { $0.0 == "config" || $0.0.hasPrefix("file:") }) {
-                throw ServerError.badRequest("overriding a model's config or files through the load request is not supported")
-            }
-            if load { try await manager.load(model) } else { try await manager.unload(model) }
-            return ResponseFactory.ok()
-        } catch {
-            return ResponseFactory.error(ServerError.from(engine: error))
+    func index(_ req: Request) async throws -> Response {
+        let readyOnly = try await optionalBody(req, as: IndexRequest.self)?.ready ?? false
+        let entries = manager.index().filter { !readyOnly || $0.state == .ready }.map { e in
+            IndexEntry(name: e.name, version: e.version.map(String.init), state: e.state?.rawValue,
+                       reason: e.state == nil ? nil : e.reason)
         }
+        return ResponseFactory.json(entries)
+    }
+
+    func change(_ req: Request, model: String, load: Bool) async throws -> Response {
+        let body = try await optionalBody(req, as: ChangeRequest.self)
+        guard manager.repository != nil else {
+            throw ServerError.notAllowed("models are deployed from the registry: alias or promote a version "
+                                         + "through /api/v1 (or berth registry) instead of loading it")
+        }
+        guard configuration.modelControl == .explicit else {
+            throw ServerError.notAllowed("explicit model \(load ? "load" : "unload") is not allowed with --model-control "
+                                         + "\(configuration.modelControl.rawValue) (use --model-control explicit)")
+        }
+        if let p = body?.parameters, p.keys.contains(where: { $0 == "config" || $0.hasPrefix("file:") }) {
+            throw ServerError.badRequest("overriding a model's config or files through the load request is not supported")
+        }
+        if load { try await manager.load(model) } else { try await manager.unload(model) }
+        return ResponseFactory.ok()
+    }
+}
+
+/// Any JSON value, read and thrown away (a field whose presence matters, not its content).
+struct JSONIgnored: Decodable, Equatable {
+    init(from decoder: Decoder) throws {
+        if var a = try? decoder.unkeyedContainer() {
+            while !a.isAtEnd { _ = try a.decode(JSONIgnored.self) }
+        } else if let o = try? decoder.container(keyedBy: AnyKey.self) {
+            for k in o.allKeys { _ = try o.decode(JSONIgnored.self, forKey: k) }
+        }
+    }
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 }

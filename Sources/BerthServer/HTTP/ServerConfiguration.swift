@@ -1,3 +1,5 @@
+import Hummingbird
+
 /// How the repository's models are loaded and unloaded, as in Triton's `--model-control-mode`.
 public enum ModelControl: String, Sendable, CaseIterable {
     /// Load every model at startup; the load/unload API is refused.
@@ -25,6 +27,21 @@ public struct ServerConfiguration: Sendable {
     public var startupModels: [String]
     /// Largest model file accepted by the registry's push endpoint, in bytes.
     public var maxModelSize: Int = 4 << 30
+    /// A connection that completes no request for this long is closed: between requests on a
+    /// kept-alive connection, and while a request's body stalls.
+    public var idleTimeout: Duration = .seconds(60)
+    /// A new connection must send a complete request head within this time (slow-loris clients
+    /// that dribble their headers are cut off).
+    public var headerTimeout: Duration = .seconds(10)
+    /// Host names the server answers to (the `Host` header, without port). nil: loopback names when
+    /// bound to a loopback address, else any host.
+    public var allowedHosts: [String]?
+
+    /// The host names ``RequestGuardMiddleware`` lets through; nil: any.
+    var effectiveAllowedHosts: Set<String>? {
+        if let allowedHosts { return allowedHosts.contains("*") ? nil : Set(allowedHosts.map { $0.lowercased() }) }
+        return RequestGuardMiddleware<BasicRequestContext>.isLoopback(host) ? RequestGuardMiddleware<BasicRequestContext>.loopbackNames : nil
+    }
 
     public init(host: String = "127.0.0.1", port: Int = 8000, maxBodySize: Int = 64 << 20,
                 modelControl: ModelControl = .none, pollInterval: Duration = .seconds(1), startupModels: [String] = []) {

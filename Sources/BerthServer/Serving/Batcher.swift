@@ -1,4 +1,5 @@
 import BerthEngine
+import BerthProtocol
 import BerthTensor
 import Foundation
 import Logging
@@ -101,22 +102,24 @@ final class Batcher: @unchecked Sendable {
     /// Requests waiting right now.
     var pending: Int { cond.lock(); defer { cond.unlock() }; return queue.count }
 
-    /// Queues `feeds` (already validated against the model) and waits for its outputs.
+    /// Queues `feeds`, counting their rows as the decoder does.
     func submit(_ feeds: [String: Tensor]) async throws -> Result {
-        var rows = 0
+        try await submit(feeds, rows: ModelInterface.rows(of: feeds, firstInput: inputNames.first))
+    }
+
+    /// Queues `feeds` (already checked against the model) and waits for its outputs. `rows` is
+    /// ``ModelInterface/rows(of:)`` of the feeds, as the decoder computed it.
+    func submit(_ feeds: [String: Tensor], rows: Int) async throws -> Result {
+        // Requests merge when every input has the same dim 0 (the rows): the key is the rest of the shapes.
         var key: [[Int]]? = nil
-        if maxBatchSize > 0 {
+        if maxBatchSize > 0 && rows > 0 {
             var k: [[Int]] = []
             k.reserveCapacity(inputNames.count)
-            var ok = true
-            for (i, name) in inputNames.enumerated() {
-                guard let t = feeds[name], t.rank >= 1 else { ok = false; break }
-                if i == 0 { rows = t.shape[0] } else if t.shape[0] != rows { ok = false; break }
+            for name in inputNames {
+                guard let t = feeds[name], t.rank >= 1, t.shape[0] == rows else { break }
                 k.append(Array(t.shape.dropFirst()))
             }
-            if ok && rows > 0 { key = k } else { rows = feeds[inputNames.first ?? ""]?.shape.first ?? 1 }
-        } else {
-            rows = feeds[inputNames.first ?? ""]?.shape.first ?? 1
+            if k.count == inputNames.count { key = k }
         }
         if enforceMaxBatchSize && rows > maxBatchSize {
             throw ServerError.badRequest("inference request batch-size must be <= \(maxBatchSize) for '\(model)', got \(rows)")

@@ -1,5 +1,6 @@
 import BerthEngine
 import BerthONNX
+import BerthProtocol
 import Foundation
 import Logging
 
@@ -21,6 +22,8 @@ public final class Servable: Sendable {
     public let stats: ModelStatistics
     /// The repository fingerprint of the files it was loaded from.
     public let fingerprint: String
+    /// What requests are checked against: the session's inputs and outputs.
+    public let interface: ModelInterface
     let batcher: Batcher
     private let gate = RequestGate()
 
@@ -31,6 +34,8 @@ public final class Servable: Sendable {
         self.session = session
         self.config = config
         self.fingerprint = fingerprint
+        self.interface = ModelInterface(name: model, inputs: session.inputs.map(TensorSpec.init),
+                                        outputs: session.outputs.map(TensorSpec.init))
         self.maxBatchSize = config.maxBatchSize ?? Self.defaultMaxBatchSize(session)
         let stats = ModelStatistics()
         self.stats = stats
@@ -71,3 +76,10 @@ public final class Servable: Sendable {
     }
 }
 
+
+extension TensorSpec {
+    /// The spec of a tensor the ONNX graph declares.
+    init(_ info: ValueInfo) {
+        self.init(name: info.name, dtype: info.dtype, shape: info.shape.map { $0.map(\.value) })
+    }
+}

@@ -19,4 +19,4 @@ final class Locked<Value>: @unchecked Sendable {
 
 /// Monotonic nanoseconds, for queue and compute durations.
 @inline(__always)
-func monotonicNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+public func monotonicNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }

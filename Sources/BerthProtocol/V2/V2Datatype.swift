@@ -1,3 +1,5 @@
+import BerthTensor
+
 extension DType {
     /// The Open Inference Protocol datatype name (`FP32`, `INT64`, `BYTES` ...).
     public var v2Name: String {

@@ -1,6 +1,5 @@
 import BerthTensor
-import HTTPTypes
-import Hummingbird
+import NIOCore
 
 /// Appends JSON to a `ByteBuffer` without building intermediate objects; tensor data is written
 /// element by element from typed arrays.

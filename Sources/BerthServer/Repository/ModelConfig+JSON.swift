@@ -1,0 +1,129 @@
+import BerthProtocol
+import Foundation
+
+extension ModelConfig {
+    /// Parses `config.json` bytes; the error names the offending field.
+    public init(json data: Data) throws {
+        let file: ConfigFile
+        do { file = try CodableJSON.decode(ConfigFile.self, from: data) } catch let e as DecodingError {
+            if case .typeMismatch(_, let c) = e, c.codingPath.isEmpty { throw ServerError.badRequest("config.json must be a JSON object") }
+            throw ServerError.badRequest("config.json: \(e.fieldMessage)")
+        } catch let e as ServerError {
+            throw e
+        }
+        try self.init(file)
+    }
+
+    private init(_ f: ConfigFile) throws {
+        self.init()
+        func bad(_ m: String) -> ServerError { ServerError.badRequest("config.json: \(m)") }
+        if let m = f.maxBatchSize {
+            guard m >= 0 else { throw bad("'max_batch_size' must be >= 0") }
+            maxBatchSize = m
+        }
+        if let d = f.dynamicBatching {
+            var b = DynamicBatching()
+            if let v = d.maxQueueDelayUs ?? d.maxQueueDelayMicroseconds {
+                guard v >= 0 else { throw bad("'max_queue_delay_us' must be >= 0") }
+                b.maxQueueDelayMicroseconds = v
+            }
+            b.preferredBatchSizes = d.preferredBatchSizes ?? d.preferredBatchSize ?? []
+            if let v = d.maxQueueSize {
+                guard v > 0 else { throw bad("'max_queue_size' must be > 0") }
+                b.maxQueueSize = v
+            }
+            dynamicBatching = b
+        }
+        if let n = f.instanceCount {
+            instanceCount = n
+        } else if let groups = f.instanceGroup {
+            instanceCount = groups.reduce(0) { $0 + ($1.count ?? 1) }
+        }
+        guard instanceCount >= 1 else { throw bad("'instance_count' must be >= 1") }
+        if let t = f.threads {
+            guard t >= 1 else { throw bad("'threads' must be >= 1") }
+            threads = t
+        }
+        if let p = f.versionPolicy {
+            switch p {
+            case let .latest(n):
+                guard n >= 1 else { throw bad("'version_policy.latest' must be >= 1") }
+                versionPolicy = .latest(n)
+            case .all: versionPolicy = .all
+            case let .specific(list):
+                guard !list.isEmpty else { throw bad("'version_policy.specific' lists no versions") }
+                versionPolicy = .specific(list)
+            }
+        }
+    }
+}
+
+/// `config.json` as written: Berth's spellings and Triton's (`preferred_batch_size`,
+/// `max_queue_delay_microseconds`, `instance_group`, `{"latest": {"num_versions": N}}`).
+private struct ConfigFile: Decodable {
+    struct Batching: Decodable {
+        var maxQueueDelayUs: Int?
+        var maxQueueDelayMicroseconds: Int?
+        var preferredBatchSizes: [Int]?
+        var preferredBatchSize: [Int]?
+        var maxQueueSize: Int?
+        enum CodingKeys: String, CodingKey {
+            case maxQueueDelayUs = "max_queue_delay_us", maxQueueDelayMicroseconds = "max_queue_delay_microseconds"
+            case preferredBatchSizes = "preferred_batch_sizes", preferredBatchSize = "preferred_batch_size"
+            case maxQueueSize = "max_queue_size"
+        }
+    }
+
+    struct Group: Decodable { var count: Int? }
+
+    /// `"all"`, `{"all": {}}`, `{"latest": N}` / `{"latest": {"num_versions": N}}`,
+    /// `{"specific": [..]}` / `{"specific": {"versions": [..]}}`.
+    enum Policy: Decodable {
+        case latest(Int), all, specific([Int])
+
+        private struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        private enum Inner: String, CodingKey { case numVersions = "num_versions", versions }
+
+        init(from decoder: Decoder) throws {
+            let usage = "'version_policy' must be {\"latest\": N}, \"all\" or {\"specific\": [..]}"
+            if let s = try? decoder.singleValueContainer().decode(String.self) {
+                guard s == "all" else { throw ServerError.badRequest("config.json: \(usage)") }
+                self = .all
+                return
+            }
+            guard let c = try? decoder.container(keyedBy: Key.self), c.allKeys.count == 1, let key = c.allKeys.first else {
+                throw ServerError.badRequest("config.json: \(usage)")
+            }
+            switch key.stringValue {
+            case "all": self = .all
+            case "latest":
+                if let n = try? c.decode(Int.self, forKey: key) { self = .latest(n); return }
+                let inner = try c.nestedContainer(keyedBy: Inner.self, forKey: key)
+                self = .latest(try inner.decodeIfPresent(Int.self, forKey: .numVersions) ?? 1)
+            case "specific":
+                if let v = try? c.decode([Int].self, forKey: key) { self = .specific(v); return }
+                let inner = try c.nestedContainer(keyedBy: Inner.self, forKey: key)
+                self = .specific(try inner.decodeIfPresent([Int].self, forKey: .versions) ?? [])
+            default:
+                throw ServerError.badRequest("config.json: unknown version_policy '\(key.stringValue)'")
+            }
+        }
+    }
+
+    var maxBatchSize: Int?
+    var dynamicBatching: Batching?
+    var instanceCount: Int?
+    var instanceGroup: [Group]?
+    var threads: Int?
+    var versionPolicy: Policy?
+
+    enum CodingKeys: String, CodingKey {
+        case maxBatchSize = "max_batch_size", dynamicBatching = "dynamic_batching", instanceCount = "instance_count"
+        case instanceGroup = "instance_group", threads, versionPolicy = "version_policy"
+    }
+}

@@ -1,0 +1,190 @@
+"""HTTP framing, limits and hostile requests against the real `berth serve --demo`, over raw sockets.
+
+Each request here once took the server down or answered 500 (found by fuzzing the release build):
+a binary input declaring `binary_data_size` near Int64.max (arithmetic overflow trap), a BYTES
+input of shape [2^31] with one element (a 32 GiB reserve), a malformed chunked body or
+`Transfer-Encoding: gzip` (500, counted as an internal error). Also: slow-loris and idle
+connections are closed by the header and idle timeouts, the Host header is checked, and the
+CORS-safelisted content types a browser sends cross-site without a preflight are refused.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+
+import pytest
+from conftest import berth_path
+import berthpy
+
+HEADER_TIMEOUT = 1.0
+IDLE_TIMEOUT = 2.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = berthpy.free_port()
+    log = tmp_path_factory.mktemp("edges") / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(berth_path()), "serve", "--demo", "--port", str(port),
+                                 "--header-timeout", str(HEADER_TIMEOUT), "--idle-timeout", str(IDLE_TIMEOUT)],
+                                stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if raw(port, b"GET /v2/health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")[0] == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    yield port, proc
+    berthpy.stop_process(proc)
+    assert proc.returncode == 0, log.read_text()
+
+
+def raw(port: int, data: bytes, timeout: float = 10.0) -> tuple[int, dict, bytes]:
+    """Sends `data` as is, reads one response (Content-Length framed) and closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed without a response: {buf!r}")
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+        length = int(headers.get("content-length", "0"))
+        while len(body) < length:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return status, headers, body
+
+
+def post(port: int, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+    h = {"Host": "127.0.0.1", "Content-Type": "application/json", "Content-Length": str(len(body)), **(headers or {})}
+    head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items() if v is not None) + "\r\n"
+    return raw(port, head.encode() + body)
+
+
+def internal_errors(port: int) -> float:
+    status, _, body = raw(port, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert status == 200
+    samples = berthpy.prometheus_samples(body.decode(), "berth_inference_requests_total")
+    return sum(v for labels, v in samples if labels.get("reason") == "internal")
+
+
+def zero_request(port: int) -> tuple[int, dict, bytes]:
+    body = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": [0.0] * 64}]}).encode()
+    return post(port, "/v2/models/digits/infer", body)
+
+
+def assert_alive(port: int, proc) -> None:
+    assert proc.poll() is None, "the server died"
+    status, _, body = zero_request(port)
+    assert status == 200, body
+
+
+def test_binary_size_near_int64_max_answers_400(server):
+    port, proc = server
+    for size in (2**63 - 1, 2**63 - 4):
+        header = json.dumps({"inputs": [
+            {"name": "input", "datatype": "FP32", "shape": [1, 64], "parameters": {"binary_data_size": 256}},
+            {"name": "extra", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": size}},
+        ]}).encode()
+        status, _, body = post(port, "/v2/models/digits/infer", header + bytes(260),
+                               {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"})
+        assert status == 400, body
+        assert "error" in json.loads(body)
+    assert_alive(port, proc)
+
+
+def test_huge_bytes_shape_answers_400(server):
+    port, proc = server
+    # The demo model's input is FP32, so a BYTES input is refused by its datatype here; the decoder's
+    # own regression test (Tests/BerthProtocolTests) covers BYTES. Huge declared shapes, JSON and binary:
+    for dtype, data in (("BYTES", ["x"]), ("FP32", [1.0])):
+        body = json.dumps({"inputs": [{"name": "input", "datatype": dtype, "shape": [2147483648], "data": data}]}).encode()
+        status, _, answer = post(port, "/v2/models/digits/infer", body)
+        assert status == 400, answer
+    header = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [33554432, 64],
+                                     "parameters": {"binary_data_size": 4}}]}).encode()
+    status, _, answer = post(port, "/v2/models/digits/infer", header + bytes(4),
+                             {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"})
+    assert status == 400, answer
+    assert_alive(port, proc)
+
+
+def test_malformed_chunked_body_answers_400_not_500(server):
+    port, proc = server
+    before = internal_errors(port)
+    head = (b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    status, _, body = raw(port, head + b"zz\r\n{}\r\n0\r\n\r\n")
+    assert status == 400, body
+    gzip = (b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: gzip\r\n\r\n{}")
+    status, _, body = raw(port, gzip)
+    assert status == 400, body
+    assert internal_errors(port) == before
+    assert_alive(port, proc)
+
+
+def closed_within(port: int, first: bytes, seconds: float) -> float:
+    """Sends `first`, then waits for the server to close; returns how long it took."""
+    with socket.create_connection(("127.0.0.1", port), timeout=seconds + 5) as s:
+        start = time.monotonic()
+        s.sendall(first)
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+        return time.monotonic() - start
+
+
+def test_slow_headers_are_cut_off_by_the_header_timeout(server):
+    port, proc = server
+    took = closed_within(port, b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", HEADER_TIMEOUT)
+    assert HEADER_TIMEOUT * 0.8 <= took < HEADER_TIMEOUT + 4, took
+    assert_alive(port, proc)
+
+
+def test_idle_connections_are_closed_by_the_idle_timeout(server):
+    port, proc = server
+    # One complete request, then nothing: the connection is kept alive until the idle timeout.
+    took = closed_within(port, b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", IDLE_TIMEOUT)
+    assert IDLE_TIMEOUT * 0.8 <= took < IDLE_TIMEOUT + 4, took
+    assert_alive(port, proc)
+
+
+def test_host_header_is_checked(server):
+    port, proc = server
+    status, _, body = raw(port, b"GET /v2 HTTP/1.1\r\n\r\n")
+    assert status == 400 and b"Host" in body, body
+    # Bound to loopback, the server answers loopback names only (a DNS-rebinding page is refused).
+    status, _, body = raw(port, b"GET /v2 HTTP/1.1\r\nHost: attacker.example:8000\r\n\r\n")
+    assert status == 421, body
+    for host in (b"localhost:1", b"127.0.0.1", b"[::1]:8000"):
+        status, _, body = raw(port, b"GET /v2 HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+        assert status == 200, (host, body)
+    assert_alive(port, proc)
+
+
+def test_simple_cross_site_content_types_are_refused(server):
+    port, proc = server
+    body = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": [0.0] * 64}]}).encode()
+    for ctype in ("text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        status, _, answer = post(port, "/v2/models/digits/infer", body, {"Content-Type": ctype})
+        assert status == 415, (ctype, answer)
+    status, _, answer = post(port, "/v2/models/digits/infer", body, {"Content-Type": None})
+    assert status == 200, answer
+    assert_alive(port, proc)

@@ -118,18 +118,33 @@ let package = Package(
             dependencies: ["BerthProtocol", "BerthTensor", .product(name: "NIOCore", package: "swift-nio")],
             path: "bench/CodecBench"
         ),
+        // One ONNX test-model builder and one live-server harness for every test target.
+        .target(
+            name: "BerthTestSupport",
+            dependencies: [
+                "BerthONNX",
+                "BerthTensor",
+                "BerthServer",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/BerthTestSupport"
+        ),
         .testTarget(name: "BerthTensorTests", dependencies: ["BerthTensor"]),
         .testTarget(name: "BerthONNXTests", dependencies: ["BerthONNX"]),
         .testTarget(
             name: "BerthProtocolTests",
             dependencies: ["BerthProtocol", "BerthTensor", .product(name: "NIOCore", package: "swift-nio")]
         ),
-        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX"]),
+        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX", "BerthTensor", "BerthTestSupport"]),
         .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthTensor", "BerthONNX"]),
         .testTarget(
             name: "BerthRegistryTests",
             dependencies: [
                 "BerthRegistry",
+                "BerthTestSupport",
                 "BerthEval",
                 "BerthONNX",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -141,6 +156,7 @@ let package = Package(
             name: "BerthServerTests",
             dependencies: [
                 "BerthServer",
+                "BerthTestSupport",
                 "BerthProtocol",
                 "BerthEngine",
                 "BerthEval",

@@ -66,7 +66,7 @@ final class BadInputTests: RegistryTestCase {
         var m = TestModels.proto(inputs: [], outputs: [])
         m.clearGraph()
         try assertRefused("no graph", { try push("digits", try m.serializedData()) }, matches: isInvalidModel)
-        let noOutputs = try TestModels.proto(inputs: [TestModels.Tensor("X", .float, [.fixed(1)])], outputs: []).serializedData()
+        let noOutputs = try TestModels.proto(inputs: [TestModels.Tensor("X", .float32, [.fixed(1)])], outputs: []).serializedData()
         try assertRefused("no outputs", { try push("digits", noOutputs) }, matches: isInvalidModel)
     }
 

@@ -18,15 +18,15 @@ final class SignatureTests: RegistryTestCase {
 
     func testSignatureIsReadFromTheONNXFile() throws {
         let bytes = TestModels.bytes(
-            inputs: [T("pixels", .float, [.symbolic("batch"), .fixed(8), .fixed(8)]), T("ids", .int64, [.unknown]), T("text", .string, [.fixed(1)])],
-            outputs: [T("label", .int64, [.symbolic("batch")]), T("probabilities", .double, [.symbolic("batch"), .fixed(10)])])
+            inputs: [T("pixels", .float32, [.symbolic("batch"), .fixed(8), .fixed(8)]), T("ids", .int64, [.unknown]), T("text", .string, [.fixed(1)])],
+            outputs: [T("label", .int64, [.symbolic("batch")]), T("probabilities", .float64, [.symbolic("batch"), .fixed(10)])])
         let s = try ModelSignature(onnxFile: try inputFile(bytes))
         XCTAssertEqual(s.inputs, [spec("pixels", "FP32", [-1, 8, 8]), spec("ids", "INT64", [-1]), spec("text", "BYTES", [1])])
         XCTAssertEqual(s.outputs, [spec("label", "INT64", [-1]), spec("probabilities", "FP64", [-1, 10])])
     }
 
     func testPushRecordsTheSignature() throws {
-        let bytes = TestModels.bytes(inputs: [T("x", .float, [.symbolic("N"), .fixed(64)])],
+        let bytes = TestModels.bytes(inputs: [T("x", .float32, [.symbolic("N"), .fixed(64)])],
                                      outputs: [T("label", .int64, [.symbolic("N")])])
         let v = try push("digits", bytes)
         let expected = ModelSignature(inputs: [spec("x", "FP32", [-1, 64])], outputs: [spec("label", "INT64", [-1])])
@@ -35,7 +35,7 @@ final class SignatureTests: RegistryTestCase {
     }
 
     func testInputsWithAnInitializerAreNotPartOfTheSignature() throws {
-        let bytes = TestModels.bytes(inputs: [T("X", .float, [.symbolic("N"), .fixed(4)]), T("scale", .float, [.fixed(1)])],
+        let bytes = TestModels.bytes(inputs: [T("X", .float32, [.symbolic("N"), .fixed(4)]), T("scale", .float32, [.fixed(1)])],
                                      initializers: ["scale"])
         let s = try ModelSignature(onnxFile: try inputFile(bytes))
         XCTAssertEqual(s.inputs.map(\.name), ["X"])
@@ -107,7 +107,7 @@ final class SignatureTests: RegistryTestCase {
     // MARK: Push
 
     private let original = TestModels.bytes(producer: "v1")
-    private let retyped = TestModels.bytes(producer: "v2", inputs: [T("X", .double, [.symbolic("N"), .fixed(4)])])
+    private let retyped = TestModels.bytes(producer: "v2", inputs: [T("X", .float64, [.symbolic("N"), .fixed(4)])])
 
     func testPushWithAChangedSignatureIsRefusedAndWritesNothing() throws {
         try push("digits", original)
@@ -130,8 +130,8 @@ final class SignatureTests: RegistryTestCase {
 
     func testRenamedAndReshapedInputsAreRefusedOnPush() throws {
         try push("digits", original)
-        let renamed = TestModels.bytes(producer: "r", inputs: [T("input", .float, [.symbolic("N"), .fixed(4)])])
-        let reranked = TestModels.bytes(producer: "k", inputs: [T("X", .float, [.symbolic("N"), .fixed(2), .fixed(2)])])
+        let renamed = TestModels.bytes(producer: "r", inputs: [T("input", .float32, [.symbolic("N"), .fixed(4)])])
+        let reranked = TestModels.bytes(producer: "k", inputs: [T("X", .float32, [.symbolic("N"), .fixed(2), .fixed(2)])])
         for bytes in [renamed, reranked] {
             guard case .signatureChanged(model: "digits", against: 1, _)? = registryError({ try push("digits", bytes) }) else {
                 return XCTFail("expected signatureChanged")
@@ -142,8 +142,8 @@ final class SignatureTests: RegistryTestCase {
 
     func testDynamicAgainstFixedDimensionIsAcceptedOnPush() throws {
         try push("digits", original)
-        let fixedBatch = TestModels.bytes(producer: "fixed", inputs: [T("X", .float, [.fixed(16), .fixed(4)])],
-                                          outputs: [T("Y", .float, [.fixed(16), .fixed(4)])])
+        let fixedBatch = TestModels.bytes(producer: "fixed", inputs: [T("X", .float32, [.fixed(16), .fixed(4)])],
+                                          outputs: [T("Y", .float32, [.fixed(16), .fixed(4)])])
         XCTAssertEqual(try push("digits", fixedBatch).version, 2)
     }
 
@@ -161,7 +161,7 @@ final class SignatureTests: RegistryTestCase {
         try push("digits", retyped, allowSignatureChange: true)          // 2: FP64 (latest)
         try registry.setAlias("digits", "production", version: 1, change: Change(actor: "ana"))
         // Matches latest, not production: refused against version 1.
-        let sameAsLatest = TestModels.bytes(producer: "v3", inputs: [T("X", .double, [.symbolic("N"), .fixed(4)])])
+        let sameAsLatest = TestModels.bytes(producer: "v3", inputs: [T("X", .float64, [.symbolic("N"), .fixed(4)])])
         guard case .signatureChanged(model: "digits", against: 1, _)? = registryError({ try push("digits", sameAsLatest) }) else {
             return XCTFail("expected signatureChanged against production (1)")
         }

@@ -55,7 +55,7 @@ final class RegistryFixture: Sendable {
     @discardableResult
     func push(offset: Float, metrics: [String: Double] = [:], producer: String = "berth-server-tests") async throws -> VersionRecord {
         let url = scratch.appendingPathComponent("inputs").appendingPathComponent(UUID().uuidString + ".onnx")
-        try RegistryTestModels.adder(offset: offset, producer: producer).write(to: url)
+        try TestModels.adder(offset: offset, producer: producer).write(to: url)
         return try await deployer.push(try registry.store.stage(copying: url), PushRequest(model: name, metrics: metrics, actor: "test"))
     }
 
@@ -672,7 +672,7 @@ final class RegistryServingTests: XCTestCase {
         let f = try RegistryFixture()
         try await f.push(offset: 1)
         try await f.push(offset: 2)
-        let bytes = RegistryTestModels.adder(offset: 3)
+        let bytes = TestModels.adder(offset: 3)
         let sha = RegistryFixture.sha256Hex(bytes)
         try await f.run { client in
             var headers = HTTPFields()

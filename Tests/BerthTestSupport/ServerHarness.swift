@@ -6,15 +6,18 @@ import Logging
 import XCTest
 
 /// Starts the real server on 127.0.0.1 with a free port over a temporary repository, and stops it.
-final class ServerHarness: @unchecked Sendable {
-    static var repoRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-    static var digitsModel: URL { repoRoot.appendingPathComponent("examples/digits_mlp.onnx") }
+public final class ServerHarness: @unchecked Sendable {
+    /// The repository's root folder.
+    public static var repoRoot: URL { TestModels.repoRoot }
+    /// The bundled digits MLP.
+    public static var digitsModel: URL { TestModels.digitsModel }
 
-    let root: URL
-    let port: Int
-    let manager: ModelManager
+    /// The model repository served.
+    public let root: URL
+    /// The bound port.
+    public let port: Int
+    /// The server's model manager.
+    public let manager: ModelManager
     private let task: Task<Void, Error>
 
     private init(root: URL, port: Int, manager: ModelManager, task: Task<Void, Error>) {
@@ -25,7 +28,7 @@ final class ServerHarness: @unchecked Sendable {
     }
 
     /// A repository folder with `models` (name → versions of the digits model) and configs.
-    static func makeRepository(models: [String: [Int]], configs: [String: String] = [:]) throws -> URL {
+    public static func makeRepository(models: [String: [Int]], configs: [String: String] = [:]) throws -> URL {
         let fm = FileManager.default
         let root = fm.temporaryDirectory.appendingPathComponent("berth-test-\(UUID().uuidString)")
         for (name, versions) in models {
@@ -39,13 +42,13 @@ final class ServerHarness: @unchecked Sendable {
         return root
     }
 
-    static func addVersion(root: URL, model: String, version: Int, contents: Data? = nil) throws {
+    public static func addVersion(root: URL, model: String, version: Int, contents: Data? = nil) throws {
         let dir = root.appendingPathComponent(model).appendingPathComponent(String(version))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try (contents ?? Data(contentsOf: digitsModel)).write(to: dir.appendingPathComponent("model.onnx"))
     }
 
-    static func start(root: URL, control: ModelControl = .none, startupModels: [String] = [],
+    public static func start(root: URL, control: ModelControl = .none, startupModels: [String] = [],
                       maxBodySize: Int = 1 << 20, pollInterval: Duration = .milliseconds(100)) async throws -> ServerHarness {
         var logger = Logger(label: "berth.test")
         logger.logLevel = .warning
@@ -73,25 +76,25 @@ final class ServerHarness: @unchecked Sendable {
         return h
     }
 
-    func stop() async {
+    public func stop() async {
         task.cancel()
         _ = try? await task.value
         try? FileManager.default.removeItem(at: root)
     }
 
-    func request(_ method: HTTPRequest.Method, _ path: String, body: ByteBuffer? = nil,
+    public func request(_ method: HTTPRequest.Method, _ path: String, body: ByteBuffer? = nil,
                  headers: HTTPFields = [:]) async throws -> TestClient.Response {
         try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
             try await client.execute(.init(path, method: method, authority: "127.0.0.1:\(self.port)", headers: headers, body: body))
         }
     }
 
-    func post(_ path: String, json: String) async throws -> TestClient.Response {
+    public func post(_ path: String, json: String) async throws -> TestClient.Response {
         try await request(.post, path, body: ByteBuffer(string: json))
     }
 
     /// The body parsed as a JSON object.
-    static func json(_ r: TestClient.Response) throws -> [String: Any] {
+    public static func json(_ r: TestClient.Response) throws -> [String: Any] {
         let bytes = r.body.map { Array($0.readableBytesView) } ?? []
         guard let o = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
             XCTFail("body is not a JSON object: \(String(decoding: bytes, as: UTF8.self))")
@@ -101,7 +104,7 @@ final class ServerHarness: @unchecked Sendable {
     }
 
     /// Waits until `condition` holds (polling), failing after `seconds`.
-    static func eventually(_ seconds: Double = 30, _ condition: () async throws -> Bool) async throws -> Bool {
+    public static func eventually(_ seconds: Double = 30, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if (try? await condition()) == true { return true }

@@ -52,15 +52,17 @@ let package = Package(
             // free of Sendable ceremony while the public API stays Sendable-annotated.
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
+        // Metric gates, shared by berth eval and registry promotions without the engine.
+        .target(name: "BerthGate"),
         .target(
             name: "BerthEval",
-            dependencies: ["BerthTensor", "BerthONNX", "BerthEngine"]
+            dependencies: ["BerthTensor", "BerthONNX", "BerthEngine", "BerthGate"]
         ),
         .target(
             name: "BerthRegistry",
             dependencies: [
                 "BerthONNX",
-                "BerthEval",
+                "BerthGate",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -71,6 +73,7 @@ let package = Package(
             dependencies: [
                 "BerthEngine",
                 "BerthRegistry",
+                "BerthGate",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -83,6 +86,7 @@ let package = Package(
                 "BerthEngine",
                 "BerthServer",
                 "BerthEval",
+                "BerthGate",
                 "BerthRegistry",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -94,12 +98,13 @@ let package = Package(
         .testTarget(name: "BerthTensorTests", dependencies: ["BerthTensor"]),
         .testTarget(name: "BerthONNXTests", dependencies: ["BerthONNX"]),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX"]),
-        .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthTensor", "BerthONNX"]),
+        .testTarget(name: "BerthGateTests", dependencies: ["BerthGate"]),
+        .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthGate", "BerthTensor", "BerthONNX"]),
         .testTarget(
             name: "BerthRegistryTests",
             dependencies: [
                 "BerthRegistry",
-                "BerthEval",
+                "BerthGate",
                 "BerthONNX",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -111,6 +116,7 @@ let package = Package(
             dependencies: [
                 "BerthServer",
                 "BerthRegistry",
+                "BerthGate",
                 "BerthONNX",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,5 +1,5 @@
 import ArgumentParser
-import BerthEval
+import BerthGate
 import BerthRegistry
 import Foundation
 

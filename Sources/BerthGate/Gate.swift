@@ -33,7 +33,7 @@ public struct Gate: Sendable, Equatable, Codable, CustomStringConvertible {
     public init(expression: String) throws {
         // Two-character operators first, so `>=` is not read as `>` followed by `=0.9`.
         for op in [Comparison.atLeast, .atMost, .above, .below] {
-            if let r = expression.range(of: op.rawValue) {
+            if let r = expression.firstRange(of: op.rawValue) {
                 try self.init(metric: String(expression[..<r.lowerBound]), comparison: op,
                               value: String(expression[r.upperBound...]), expression: expression)
                 return

@@ -1,83 +1,68 @@
+import BerthRegistry
 import HTTPTypes
 import Hummingbird
 
 /// The model repository extension: `POST /v2/repository/index`,
-/// `POST /v2/repository/models/{m}/load` and `.../unload`.
+/// `POST /v2/repository/models/{m}/load` and `.../unload`. Handlers throw; the group's
+/// ``RouteErrorMiddleware`` renders errors as `{"error": "..."}`.
 struct RepositoryRoutes: Sendable {
     let manager: ModelManager
     let configuration: ServerConfiguration
 
+    /// `POST /v2/repository/index` body: `{"ready": true}` lists ready versions only.
+    struct IndexRequest: Decodable {
+        var ready: Bool?
+    }
+
+    /// One row of the index answer; `version`, `state` and `reason` are left out (not null) for a
+    /// model that was never loaded, as Triton does.
+    struct IndexEntry: Encodable {
+        var name: String
+        var version: String?
+        var state: String?
+        var reason: String?
+    }
+
+    /// Load and unload bodies: Berth takes no `parameters`, and refuses the config and file overrides.
+    struct ChangeRequest: Decodable {
+        var parameters: [String: JSONNode]?
+    }
+
     func register(on router: Router<BasicRequestContext>) {
-        router.post("/v2/repository/index") { req, _ in await index(req) }
-        router.post("/v2/repository/models/:model/load") { req, ctx in
-            await change(req, model: ctx.parameters.get("model")!, load: true)
+        let repository = router.group("/v2/repository").add(middleware: RouteErrorMiddleware())
+        repository.post("index") { req, _ in try await index(req) }
+        repository.post("models/:model/load") { req, ctx in
+            try await change(req, model: try ctx.parameters.require("model"), load: true)
         }
-        router.post("/v2/repository/models/:model/unload") { req, ctx in
-            await change(req, model: ctx.parameters.get("model")!, load: false)
-        }
-    }
-
-    /// Reads an optional JSON object body.
-    private func optionalObject(_ req: Request) async throws -> JSONValue? {
-        let body = try await ResponseFactory.collect(req, limit: min(configuration.maxBodySize, 1 << 20))
-        guard body.readableBytes > 0 else { return nil }
-        let value: JSONValue = try body.withUnsafeReadableBytes { raw in
-            var r = JSONReader(raw.bindMemory(to: UInt8.self))
-            do { return try r.parse() } catch let e as JSONSyntaxError { throw ServerError.badRequest("\(e)") }
-        }
-        if value.isNull { return nil }
-        guard case .object = value else { throw ServerError.badRequest("the request body must be a JSON object") }
-        return value
-    }
-
-    func index(_ req: Request) async -> Response {
-        do {
-            let body = try await optionalObject(req)
-            var readyOnly = false
-            if let r = body?["ready"], !r.isNull {
-                guard let b = r.boolValue else { throw ServerError.badRequest("'ready' must be a boolean") }
-                readyOnly = b
-            }
-            var w = JSONWriter()
-            w.array(manager.index().lazy.filter { !readyOnly || $0.state == .ready }) { w, e in
-                w.raw("{\"name\":")
-                w.string(e.name)
-                if let v = e.version {
-                    w.raw(",\"version\":")
-                    w.string(String(v))
-                }
-                if let s = e.state {
-                    w.raw(",\"state\":")
-                    w.string(s.rawValue)
-                    w.raw(",\"reason\":")
-                    w.string(e.reason)
-                }
-                w.byte(0x7D)
-            }
-            return ResponseFactory.json(w)
-        } catch {
-            return ResponseFactory.error(ServerError.from(engine: error))
+        repository.post("models/:model/unload") { req, ctx in
+            try await change(req, model: try ctx.parameters.require("model"), load: false)
         }
     }
 
-    func change(_ req: Request, model: String, load: Bool) async -> Response {
-        do {
-            let body = try await optionalObject(req)
-            guard manager.repository != nil else {
-                throw ServerError.notAllowed("models are deployed from the registry: alias or promote a version "
-                                             + "through /api/v1 (or berth registry) instead of loading it")
-            }
-            guard configuration.modelControl == .explicit else {
-                throw ServerError.notAllowed("explicit model \(load ? "load" : "unload") is not allowed with --model-control "
-                                             + "\(configuration.modelControl.rawValue) (use --model-control explicit)")
-            }
-            if let p = body?["parameters"]?.objectValue, p.contains(where: { $0.0 == "config" || $0.0.hasPrefix("file:") }) {
-                throw ServerError.badRequest("overriding a model's config or files through the load request is not supported")
-            }
-            if load { try await manager.load(model) } else { try await manager.unload(model) }
-            return ResponseFactory.ok()
-        } catch {
-            return ResponseFactory.error(ServerError.from(engine: error))
+    private var bodyLimit: Int { min(configuration.maxBodySize, 1 << 20) }
+
+    func index(_ req: Request) async throws -> Response {
+        let readyOnly = try await JSONBody.read(IndexRequest.self, from: req, limit: bodyLimit)?.ready ?? false
+        let entries = manager.index().filter { !readyOnly || $0.state == .ready }.map { e in
+            IndexEntry(name: e.name, version: e.version.map(String.init), state: e.state?.rawValue, reason: e.state.map { _ in e.reason })
         }
+        return try Response.json(entries)
+    }
+
+    func change(_ req: Request, model: String, load: Bool) async throws -> Response {
+        let body = try await JSONBody.read(ChangeRequest.self, from: req, limit: bodyLimit)
+        guard manager.repository != nil else {
+            throw ServerError.notAllowed("models are deployed from the registry: alias or promote a version "
+                                         + "through /api/v1 (or berth registry) instead of loading it")
+        }
+        guard configuration.modelControl == .explicit else {
+            throw ServerError.notAllowed("explicit model \(load ? "load" : "unload") is not allowed with --model-control "
+                                         + "\(configuration.modelControl.rawValue) (use --model-control explicit)")
+        }
+        if let p = body?.parameters, p.keys.contains(where: { $0 == "config" || $0.hasPrefix("file:") }) {
+            throw ServerError.badRequest("overriding a model's config or files through the load request is not supported")
+        }
+        if load { try await manager.load(model) } else { try await manager.unload(model) }
+        return ResponseFactory.ok()
     }
 }

@@ -91,9 +91,12 @@ struct AdminRoutes: Sendable {
 
     /// `GET /api/v1/openapi.json`.
     func openAPIDocument() throws -> Response {
+        guard let data = OpenAPIDocument.data else {
+            throw HTTPError(.internalServerError, message: "the OpenAPI document is missing from the server's resource bundle")
+        }
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// `POST …/versions`: streams the body into the store's tmp/ while hashing it, then records

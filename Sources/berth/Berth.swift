@@ -1,4 +1,5 @@
 import ArgumentParser
+import NIOCore
 import NIOPosix
 
 /// The `berth` command: run, serve and maintain ONNX models.

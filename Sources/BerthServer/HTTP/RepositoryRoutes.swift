@@ -8,6 +8,15 @@ import Hummingbird
 struct RepositoryRoutes: Sendable {
     let manager: ModelManager
     let configuration: ServerConfiguration
+    /// Carries out explicit loads and unloads; nil when a registry deploys the models.
+    let source: RepositorySource?
+
+    init(manager: ModelManager, configuration: ServerConfiguration) {
+        self.manager = manager
+        self.configuration = configuration
+        // Explicit control only: the poller's file-watching state lives in ModelLoaderService's source.
+        source = manager.repository.map { RepositorySource(repository: $0, manager: manager) }
+    }
 
     /// `POST /v2/repository/index` body: `{"ready": true}` lists ready versions only.
     struct IndexRequest: Decodable {
@@ -51,7 +60,7 @@ struct RepositoryRoutes: Sendable {
 
     func change(_ req: Request, model: String, load: Bool) async throws -> Response {
         let body = try await JSONBody.read(ChangeRequest.self, from: req, limit: bodyLimit)
-        guard manager.repository != nil else {
+        guard let source else {
             throw ServerError.notAllowed("models are deployed from the registry: alias or promote a version "
                                          + "through /api/v1 (or berth registry) instead of loading it")
         }
@@ -62,7 +71,7 @@ struct RepositoryRoutes: Sendable {
         if let p = body?.parameters, p.keys.contains(where: { $0 == "config" || $0.hasPrefix("file:") }) {
             throw ServerError.badRequest("overriding a model's config or files through the load request is not supported")
         }
-        if load { try await manager.load(model) } else { try await manager.unload(model) }
+        if load { try await source.load(model) } else { try await source.unload(model) }
         return ResponseFactory.ok()
     }
 }

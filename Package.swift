@@ -62,16 +62,18 @@ let package = Package(
             // free of Sendable ceremony while the public API stays Sendable-annotated.
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
+        // Metric gates, shared by berth eval and registry promotions without the engine.
+        .target(name: "BerthGate"),
         .target(
             name: "BerthEval",
-            dependencies: ["BerthTensor", "BerthONNX", "BerthEngine"]
+            dependencies: ["BerthTensor", "BerthONNX", "BerthEngine", "BerthGate"]
         ),
         .target(
             name: "BerthRegistry",
             dependencies: [
                 "BerthONNX",
                 "BerthProtocol",
-                "BerthEval",
+                "BerthGate",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -85,7 +87,7 @@ let package = Package(
                 "BerthTensor",
                 "BerthProtocol",
                 "BerthRegistry",
-                "BerthEval",
+                "BerthGate",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -93,7 +95,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+            ],
+            resources: [.copy("Resources/openapi.json")]
         ),
         .executableTarget(
             name: "berth",
@@ -104,6 +107,7 @@ let package = Package(
                 "BerthEngine",
                 "BerthServer",
                 "BerthEval",
+                "BerthGate",
                 "BerthRegistry",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -139,13 +143,14 @@ let package = Package(
             dependencies: ["BerthProtocol", "BerthTensor", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX", "BerthTensor", "BerthTestSupport"]),
-        .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthTensor", "BerthONNX"]),
+        .testTarget(name: "BerthGateTests", dependencies: ["BerthGate"]),
+        .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthGate", "BerthTensor", "BerthONNX"]),
         .testTarget(
             name: "BerthRegistryTests",
             dependencies: [
                 "BerthRegistry",
                 "BerthTestSupport",
-                "BerthEval",
+                "BerthGate",
                 "BerthONNX",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -165,6 +170,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 "BerthRegistry",
+                "BerthGate",
                 "BerthONNX",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Crypto", package: "swift-crypto"),

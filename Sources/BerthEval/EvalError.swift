@@ -34,8 +34,6 @@ public enum EvalError: Error, CustomStringConvertible, Equatable {
     case outputs(String)
     /// The model failed on a batch of rows.
     case run(firstRow: Int, lastRow: Int, message: String)
-    /// A gate expression or threshold is malformed, or names an unknown metric.
-    case gate(expression: String, reason: String)
     /// Any other bad argument.
     case invalidArgument(String)
 
@@ -63,7 +61,6 @@ public enum EvalError: Error, CustomStringConvertible, Equatable {
             return "\(EvalError.place(row, line)), column '\(column)': label '\(value)' is not a number, but the model's labels are \(modelLabels)"
         case let .outputs(why): return why
         case let .run(first, last, message): return "rows \(first)-\(last): \(message)"
-        case let .gate(expression, reason): return "gate '\(expression)': \(reason)"
         case let .invalidArgument(why): return why
         }
     }

@@ -1,3 +1,5 @@
+import BerthGate
+
 /// The result of `berth eval`, as JSON: what was evaluated, every metric by name (gates read
 /// these), per-class numbers and the confusion matrix. Keys are snake_case; a metric that is
 /// undefined for the data (e.g. ROC-AUC when the data hold one class) is `null`.

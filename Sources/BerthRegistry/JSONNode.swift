@@ -1,3 +1,4 @@
+import BerthProtocol
 import Foundation
 
 /// Any JSON value, for record fields whose content the registry stores but does not interpret
@@ -40,17 +41,6 @@ public indirect enum JSONNode: Sendable, Equatable, Codable {
         }
     }
 
-    /// Parses JSON text.
-    public init(json data: Data) throws {
-        do { self = try JSONDecoder().decode(JSONNode.self, from: data) } catch {
-            throw RegistryError.badInput("not valid JSON: \(error.localizedDescription)")
-        }
-    }
-
-    /// The value as compact JSON text with sorted keys.
-    public var jsonData: Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)) ?? Data("null".utf8)
-    }
+    /// The value as compact JSON text with sorted keys (encoding a node cannot fail).
+    public var jsonData: Data { (try? CodableJSON.encoder.encode(self)) ?? Data("null".utf8) }
 }

@@ -1,4 +1,4 @@
-import BerthEval
+import BerthGate
 import Foundation
 
 /// What a push records besides the file.

@@ -1,4 +1,4 @@
-import BerthEval
+import BerthGate
 import Foundation
 import GRDB
 

@@ -7,7 +7,7 @@ import Foundation
 
 /// `berth bench`: load-tests a running Open Inference Protocol (KServe V2) server, like
 /// Triton's perf_analyzer: a concurrency sweep reporting throughput and latency percentiles.
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Load-test a V2 inference server: throughput and p50/p90/p99 latency per concurrency level.",
@@ -85,21 +85,8 @@ struct BenchCommand: ParsableCommand {
         return values
     }
 
-    // The root command is synchronous (like `serve`): run on the concurrency pool and wait.
-    func run() throws {
-        // Run Swift concurrency on NIO's event loops: no thread hop between the socket's event
-        // loop and the async handlers, which on this kind of machine costs tens of µs per request.
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        let box = BenchResultBox()
-        let done = DispatchSemaphore(value: 0)
-        let command = self
-        Task.detached {
-            do { try await command.runAsync() } catch { box.set(error) }
-            done.signal()
-        }
-        done.wait()
-        if let e = box.get() { throw e }
-    }
+    // Swift concurrency already runs on NIO's event loops (installed by `Berth.main`).
+    mutating func run() async throws { try await runAsync() }
 
     func runAsync() async throws {
         let base = url.hasSuffix("/") ? String(url.dropLast()) : url
@@ -201,12 +188,4 @@ enum BenchTable {
         String(format: "%11d %9d %7d %10.1f %11.1f %9.3f %9.3f %9.3f", r.concurrency, r.requests, r.errors,
                r.inferPerSecond, r.rowsPerSecond, r.p50Ms, r.p90Ms, r.p99Ms)
     }
-}
-
-/// Carries an error out of the benchmark task.
-private final class BenchResultBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var error: Error?
-    func set(_ e: Error) { lock.lock(); error = e; lock.unlock() }
-    func get() -> Error? { lock.lock(); defer { lock.unlock() }; return error }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BerthEngine
 import BerthEval
+import BerthGate
 import BerthTensor
 import Foundation
 

@@ -29,16 +29,16 @@ struct InspectCommand: ParsableCommand {
         let unsupported = Set(m.graph.nodes.filter { registry.factory(domain: $0.domain, op: $0.opType, opset: m.opset(for: $0.domain) ?? 0) == nil }
             .map { "\($0.canonicalDomain)::\($0.opType)" }).sorted()
         if json {
-            let obj: [String: Any] = [
-                "ir_version": m.irVersion,
-                "producer": "\(m.producerName) \(m.producerVersion)".trimmingCharacters(in: .whitespaces),
-                "opsets": m.opsetImports.reduce(into: [String: Int]()) { $0[$1.key.isEmpty ? "ai.onnx" : $1.key] = $1.value },
-                "inputs": m.graph.inputs.map(describe), "outputs": m.graph.outputs.map(describe),
-                "operators": histogram, "nodes": m.graph.nodes.count, "parameters": params, "file_bytes": size,
-                "unsupported_operators": unsupported,
-            ]
-            let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            let report = InspectReport(
+                irVersion: m.irVersion,
+                producer: "\(m.producerName) \(m.producerVersion)".trimmingCharacters(in: .whitespaces),
+                opsets: m.opsetImports.reduce(into: [String: Int]()) { $0[$1.key.isEmpty ? "ai.onnx" : $1.key] = $1.value },
+                inputs: m.graph.inputs.map(InspectReport.Value.init), outputs: m.graph.outputs.map(InspectReport.Value.init),
+                operators: histogram, nodes: m.graph.nodes.count, parameters: params, fileBytes: size,
+                unsupportedOperators: unsupported)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
         print("model:      \(url.lastPathComponent) (\(formatBytes(size)))")
@@ -54,10 +54,6 @@ struct InspectCommand: ParsableCommand {
             print("  \(op.padding(toLength: max(op.count, 28), withPad: " ", startingAt: 0)) \(n)")
         }
         if !unsupported.isEmpty { print("unsupported: \(unsupported.joined(separator: ", "))") }
-    }
-
-    private func describe(_ v: ValueInfo) -> [String: Any] {
-        ["name": v.name, "dtype": v.dtype?.onnxName ?? "unknown", "shape": (v.shape ?? []).map { d -> Any in d.value ?? d.description }]
     }
 }
 

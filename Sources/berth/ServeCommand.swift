@@ -1,14 +1,11 @@
 import ArgumentParser
-import NIOCore
-import NIOPosix
 import BerthRegistry
 import BerthServer
-import Dispatch
 import Foundation
 import Logging
 
 /// `berth serve`: serve a model repository over the Open Inference Protocol (KServe V2).
-struct ServeCommand: ParsableCommand {
+struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve ONNX models over the Open Inference Protocol (KServe V2 REST).",
@@ -81,10 +78,7 @@ struct ServeCommand: ParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
 
-    func run() throws {
-        // Run Swift concurrency on NIO's event loops: no thread hop between the socket's event
-        // loop and the async handlers, which on this kind of machine costs tens of µs per request.
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+    mutating func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
@@ -104,7 +98,7 @@ struct ServeCommand: ParsableCommand {
             do { store = try SQLiteRegistry(dataDirectory: dir) } catch { throw CLIError("\(error)") }
             let manager = ModelManager(repository: nil, defaultThreads: threads, logger: Logger(label: "berth.server.models"))
             let deployer = RegistryDeployer(registry: store, manager: manager, logger: Logger(label: "berth.server.registry"))
-            try Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, deployer: deployer, logger: logger))
+            try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, deployer: deployer, logger: logger))
             return
         }
         let root: URL
@@ -120,20 +114,12 @@ struct ServeCommand: ParsableCommand {
         let manager = ModelManager(repository: ModelRepository(root: root), defaultThreads: threads,
                                    logger: Logger(label: "berth.server.models"))
         defer { if demo { try? FileManager.default.removeItem(at: root) } }
-        try Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, logger: logger))
+        try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, logger: logger))
     }
 
-    /// Runs the server until it stops. The root command is synchronous, so the server runs on
-    /// the concurrency pool while this thread waits.
-    static func serve(_ server: BerthHTTPServer) throws {
-        let outcome = ErrorBox()
-        let done = DispatchSemaphore(value: 0)
-        Task.detached {
-            do { try await server.run() } catch { outcome.set(error) }
-            done.signal()
-        }
-        done.wait()
-        if let e = outcome.get() { throw CLIError("server failed: \(e)") }
+    /// Runs the server until it stops (SIGTERM or SIGINT).
+    static func serve(_ server: BerthHTTPServer) async throws {
+        do { try await server.run() } catch { throw CLIError("server failed: \(error)") }
     }
 
     /// Builds a temporary repository of symbolic links to the bundled example models.
@@ -183,12 +169,4 @@ struct ServeCommand: ParsableCommand {
         }
         return nil
     }
-}
-
-/// Carries an error out of the server task.
-private final class ErrorBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var error: Error?
-    func set(_ e: Error) { lock.lock(); error = e; lock.unlock() }
-    func get() -> Error? { lock.lock(); defer { lock.unlock() }; return error }
 }

@@ -1,4 +1,4 @@
-import BerthEval
+import BerthGate
 @testable import BerthRegistry
 import Foundation
 import XCTest

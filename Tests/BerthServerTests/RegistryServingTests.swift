@@ -1,4 +1,4 @@
-import BerthEval
+import BerthGate
 import BerthRegistry
 @testable import BerthServer
 import Crypto
@@ -642,6 +642,37 @@ final class RegistryServingTests: XCTestCase {
             // None of it changed anything.
             XCTAssertNil(try f.production())
             XCTAssertEqual(try f.registry.history(f.name, alias: nil).map(\.action), [.push])
+        }
+    }
+
+    /// A malformed body is a 400 whose message says what is wrong and where.
+    func testAdminMalformedBodiesNameTheProblem() async throws {
+        let f = try RegistryFixture()
+        try await f.push(offset: 1)
+        try await f.run { client in
+            func error(_ method: HTTPRequest.Method, _ path: String, _ body: String) async throws -> String {
+                let r = try await client.executeRequest(uri: path, method: method, headers: [:], body: RegistryFixture.jsonBody(body))
+                XCTAssertEqual(r.status, .badRequest, RegistryFixture.text(r))
+                return RegistryFixture.errorText(r)
+            }
+            let promote = "/api/v1/models/adder/promote"
+            var e = try await error(.post, promote, #"{"version": 1"#)
+            XCTAssertTrue(e.hasPrefix("the body is not valid JSON") && e.contains("at byte 13"), e)
+            e = try await error(.post, promote, #"{"gates": []}"#)
+            XCTAssertEqual(e, "the body needs 'version'")
+            e = try await error(.post, promote, #"{"version": "one"}"#)
+            XCTAssertEqual(e, "the body 'version' must be an integer")
+            e = try await error(.post, promote, #"{"version": 1, "gates": ["accuracy>=0.9", 3]}"#)
+            XCTAssertEqual(e, "the body 'gates[1]' must be a string")
+            e = try await error(.post, promote, "[1, 2]")
+            XCTAssertEqual(e, "the body must be an object")
+            e = try await error(.put, "/api/v1/models/adder/aliases/staging", "")
+            XCTAssertEqual(e, "the body needs 'version'")
+            e = try await error(.put, "/api/v1/models/adder/traffic", #"{"canary": {"alias": "candidate", "percent": true}}"#)
+            XCTAssertEqual(e, "the body 'canary.percent' must be a number")
+            e = try await error(.put, "/api/v1/models/adder/traffic", #"{"shadow": {"percent": 5}}"#)
+            XCTAssertEqual(e, "the body needs 'shadow.alias'")
+            XCTAssertEqual(try f.registry.history(f.name, alias: nil).map(\.action), [.push], "nothing changed")
         }
     }
 

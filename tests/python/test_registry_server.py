@@ -529,3 +529,16 @@ def test_serving_config_travels_with_the_version(tmp_path):
         assert status == 400 and "4" in err["error"], (status, err)
     finally:
         server.stop()
+
+
+def test_openapi_document_is_valid_openapi_31(tmp_path):
+    """The served document (Sources/BerthServer/Resources/openapi.json) passes a real OpenAPI 3.1 validator."""
+    validate = pytest.importorskip("openapi_spec_validator").validate
+    server = Server(tmp_path / "data", tmp_path / "server.log")
+    try:
+        doc = server.api("GET", "/openapi.json")
+        validate(doc)
+        source = Path(__file__).resolve().parents[2] / "Sources/BerthServer/Resources/openapi.json"
+        assert doc == json.loads(source.read_text()), "the server serves the resource file as it is"
+    finally:
+        server.stop()

@@ -19,6 +19,16 @@ struct FormQuery {
     /// Every value of `name`, in order.
     func getAll(_ name: String) -> [String] { pairs.filter { $0.0 == name }.map(\.1) }
 
+    /// The first value of `name` as an integer; nil when absent, a 400 naming `what` when it is not one.
+    func integer(_ name: String, what: String) throws -> Int? {
+        guard let text = get(name) else { return nil }
+        guard let n = Int(text) else { throw ServerError.badRequest("\(name) '\(text)' is not \(what)") }
+        return n
+    }
+
+    /// True when `name` is `true` or `1`.
+    func flag(_ name: String) -> Bool { get(name).map { $0 == "true" || $0 == "1" } ?? false }
+
     private static func decode(_ s: Substring) -> String {
         let spaced = s.replacingOccurrences(of: "+", with: " ")
         return spaced.removingPercentEncoding ?? spaced

@@ -74,26 +74,28 @@ public struct BerthHTTPServer: Sendable {
     }
 }
 
-/// Loads the startup models, polls the repository in `.poll` mode, and on graceful shutdown
-/// (after the HTTP server has finished its in-flight requests) drains every model.
+/// Loads the startup models through a ``RepositorySource``, polls the repository in `.poll`
+/// mode, and on graceful shutdown (after the HTTP server has finished its in-flight requests)
+/// drains every model.
 struct ModelLoaderService: Service {
     let manager: ModelManager
     let configuration: ServerConfiguration
     let logger: Logger
 
     func run() async throws {
+        let source = manager.repository.map { RepositorySource(repository: $0, manager: manager, logger: logger) }
         switch configuration.modelControl {
         case .none:
-            await manager.loadAll()
+            await source?.loadAll()
         case .poll:
-            await manager.poll()  // first look: remembers fingerprints
-            await manager.loadAll()
+            await source?.poll()  // first look: remembers fingerprints
+            await source?.loadAll()
         case .explicit:
             if configuration.startupModels.contains("*") {
-                await manager.loadAll()
+                await source?.loadAll()
             } else {
                 for name in configuration.startupModels {
-                    do { try await manager.load(name) } catch {
+                    do { try await source?.load(name) } catch {
                         logger.error("model failed to load", metadata: ["model": "\(name)", "error": "\(error)"])
                     }
                 }
@@ -105,7 +107,7 @@ struct ModelLoaderService: Service {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: configuration.pollInterval) }
                 if Task.isShuttingDownGracefully || Task.isCancelled { break }
-                await manager.poll()
+                await source?.poll()
             }
         } else {
             try? await gracefulShutdown()

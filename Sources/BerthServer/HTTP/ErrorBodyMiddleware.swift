@@ -13,9 +13,9 @@ struct ErrorBodyMiddleware<Context: RequestContext>: RouterMiddleware {
             throw e
         } catch let e as HTTPError where e.status == .notFound || e.status == .methodNotAllowed {
             let what = e.status == .notFound ? "no route" : "method not allowed"
-            return ResponseFactory.json(V2ErrorBody(error: "\(what): \(request.method) \(request.uri.path)"), status: e.status)
+            return ResponseFactory.error("\(what): \(request.method) \(request.uri.path)", status: e.status)
         } catch let e as HTTPResponseError {
-            return ResponseFactory.json(V2ErrorBody(error: "\(e)"), status: e.status)
+            return ResponseFactory.error("\(e)", status: e.status)
         } catch {
             return ResponseFactory.error(.from(engine: error))
         }

@@ -1,18 +1,30 @@
-import BerthProtocol
-import Foundation
+import BerthRegistry
 import HTTPTypes
 import Hummingbird
 
 /// The model repository extension: `POST /v2/repository/index`,
-/// `POST /v2/repository/models/{m}/load` and `.../unload`.
+/// `POST /v2/repository/models/{m}/load` and `.../unload`. Handlers throw; the group's
+/// ``ErrorBodyMiddleware`` (and ``ServerError`` itself) render errors as `{"error": "..."}`.
 struct RepositoryRoutes: Sendable {
     let manager: ModelManager
     let configuration: ServerConfiguration
+    /// Carries out explicit loads and unloads; nil when a registry deploys the models.
+    let source: RepositorySource?
 
-    /// `POST /v2/repository/index` body: `{"ready": true}` lists only ready versions.
-    struct IndexRequest: Decodable { var ready: Bool? }
+    init(manager: ModelManager, configuration: ServerConfiguration) {
+        self.manager = manager
+        self.configuration = configuration
+        // Explicit control only: the poller's file-watching state lives in ModelLoaderService's source.
+        source = manager.repository.map { RepositorySource(repository: $0, manager: manager) }
+    }
 
-    /// One row of the repository index.
+    /// `POST /v2/repository/index` body: `{"ready": true}` lists ready versions only.
+    struct IndexRequest: Decodable {
+        var ready: Bool?
+    }
+
+    /// One row of the index answer; `version`, `state` and `reason` are left out (not null) for a
+    /// model that was never loaded, as Triton does.
     struct IndexEntry: Encodable {
         var name: String
         var version: String?
@@ -20,39 +32,35 @@ struct RepositoryRoutes: Sendable {
         var reason: String?
     }
 
-    /// A load/unload body: `{"parameters": {...}}`.
-    struct ChangeRequest: Decodable { var parameters: [String: JSONIgnored]? }
+    /// Load and unload bodies: Berth takes no `parameters`, and refuses the config and file overrides.
+    struct ChangeRequest: Decodable {
+        var parameters: [String: JSONNode]?
+    }
 
     func register(on router: Router<BasicRequestContext>) {
-        router.post("/v2/repository/index") { req, _ in try await index(req) }
-        router.post("/v2/repository/models/:model/load") { req, ctx in try await change(req, model: ctx.model, load: true) }
-        router.post("/v2/repository/models/:model/unload") { req, ctx in try await change(req, model: ctx.model, load: false) }
-    }
-
-    /// Reads an optional JSON object body (empty or `null` gives nil).
-    private func optionalBody<T: Decodable>(_ req: Request, as: T.Type) async throws -> T? {
-        let body = try await ResponseFactory.collect(req, limit: min(configuration.maxBodySize, 1 << 20))
-        guard body.readableBytes > 0 else { return nil }
-        let data = Data(body.readableBytesView)
-        if (try? CodableJSON.decode(JSONIgnored?.self, from: data)) == .some(nil) { return nil }
-        do { return try CodableJSON.decode(T.self, from: data) } catch let e as DecodingError {
-            if case .typeMismatch(_, let c) = e, c.codingPath.isEmpty { throw ServerError.badRequest("the request body must be a JSON object") }
-            throw ServerError.badRequest(e.fieldMessage)
+        let repository = router.group("/v2/repository")
+        repository.post("index") { req, _ in try await index(req) }
+        repository.post("models/:model/load") { req, ctx in
+            try await change(req, model: try ctx.parameters.require("model"), load: true)
+        }
+        repository.post("models/:model/unload") { req, ctx in
+            try await change(req, model: try ctx.parameters.require("model"), load: false)
         }
     }
+
+    private var bodyLimit: Int { min(configuration.maxBodySize, 1 << 20) }
 
     func index(_ req: Request) async throws -> Response {
-        let readyOnly = try await optionalBody(req, as: IndexRequest.self)?.ready ?? false
+        let readyOnly = try await JSONBody.read(IndexRequest.self, from: req, limit: bodyLimit)?.ready ?? false
         let entries = manager.index().filter { !readyOnly || $0.state == .ready }.map { e in
-            IndexEntry(name: e.name, version: e.version.map(String.init), state: e.state?.rawValue,
-                       reason: e.state == nil ? nil : e.reason)
+            IndexEntry(name: e.name, version: e.version.map(String.init), state: e.state?.rawValue, reason: e.state.map { _ in e.reason })
         }
-        return ResponseFactory.json(entries)
+        return try Response.json(entries)
     }
 
     func change(_ req: Request, model: String, load: Bool) async throws -> Response {
-        let body = try await optionalBody(req, as: ChangeRequest.self)
-        guard manager.repository != nil else {
+        let body = try await JSONBody.read(ChangeRequest.self, from: req, limit: bodyLimit)
+        guard let source else {
             throw ServerError.notAllowed("models are deployed from the registry: alias or promote a version "
                                          + "through /api/v1 (or berth registry) instead of loading it")
         }
@@ -63,25 +71,7 @@ struct RepositoryRoutes: Sendable {
         if let p = body?.parameters, p.keys.contains(where: { $0 == "config" || $0.hasPrefix("file:") }) {
             throw ServerError.badRequest("overriding a model's config or files through the load request is not supported")
         }
-        if load { try await manager.load(model) } else { try await manager.unload(model) }
+        if load { try await source.load(model) } else { try await source.unload(model) }
         return ResponseFactory.ok()
-    }
-}
-
-/// Any JSON value, read and thrown away (a field whose presence matters, not its content).
-struct JSONIgnored: Decodable, Equatable {
-    init(from decoder: Decoder) throws {
-        if var a = try? decoder.unkeyedContainer() {
-            while !a.isAtEnd { _ = try a.decode(JSONIgnored.self) }
-        } else if let o = try? decoder.container(keyedBy: AnyKey.self) {
-            for k in o.allKeys { _ = try o.decode(JSONIgnored.self, forKey: k) }
-        }
-    }
-
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
     }
 }

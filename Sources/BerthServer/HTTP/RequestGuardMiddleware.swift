@@ -19,27 +19,27 @@ struct RequestGuardMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let authority = request.head.authority, !authority.isEmpty else {
-            return ResponseFactory.json(V2ErrorBody(error: "the request has no Host header"), status: .badRequest)
+            return ResponseFactory.error("the request has no Host header", status: .badRequest)
         }
         guard let host = Self.hostName(authority) else {
-            return ResponseFactory.json(V2ErrorBody(error: "malformed Host header '\(authority)'"), status: .badRequest)
+            return ResponseFactory.error("malformed Host header '\(authority)'", status: .badRequest)
         }
         if let allowedHosts, !allowedHosts.contains(host) {
-            return ResponseFactory.json(V2ErrorBody(error: "host '\(host)' is not served here (allowed: "
-                                                    + allowedHosts.sorted().joined(separator: ", ") + "; see --allowed-hosts)"),
+            return ResponseFactory.error("host '\(host)' is not served here (allowed: "
+                                                    + allowedHosts.sorted().joined(separator: ", ") + "; see --allowed-hosts)",
                                         status: .misdirectedRequest)
         }
         if let te = request.headers[.transferEncoding], te.lowercased() != "chunked" {
             // Only chunked framing is understood; a coded body (gzip, ...) would be read as garbage.
-            return ResponseFactory.json(V2ErrorBody(error: "Transfer-Encoding '\(te)' is not supported (only chunked)"),
+            return ResponseFactory.error("Transfer-Encoding '\(te)' is not supported (only chunked)",
                                         status: .badRequest)
         }
         if request.method == .post || request.method == .put || request.method == .patch,
            let type = request.headers[.contentType] {
             let media = type.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
             if Self.simpleContentTypes.contains(media) {
-                return ResponseFactory.json(V2ErrorBody(error: "Content-Type \(media) is not accepted: send application/json "
-                                                        + "(or application/octet-stream for binary tensors and model files)"),
+                return ResponseFactory.error("Content-Type \(media) is not accepted: send application/json "
+                                                        + "(or application/octet-stream for binary tensors and model files)",
                                             status: .unsupportedMediaType)
             }
         }

@@ -1,31 +1,16 @@
 import BerthProtocol
 import HTTPTypes
 import Hummingbird
-import Logging
 
 /// Builds the responses every route shares.
 enum ResponseFactory {
     /// The V2 error body `{"error": "..."}` with the error's status.
-    static func error(_ e: ServerError) -> Response {
-        json(V2ErrorBody(error: e.description), status: e.status)
-    }
+    static func error(_ e: ServerError) -> Response { error(e.description, status: e.status) }
 
-    /// A Codable value as a JSON body.
-    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
-        let data: [UInt8]
-        do { data = Array(try CodableJSON.encode(value)) } catch {
-            // Every body type is plain data with finite numbers; failing here is a programming error.
-            Logger(label: "berth.server").error("response encoding failed", metadata: ["error": "\(error)"])
-            return json(bytes: Array(#"{"error":"response encoding failed"}"#.utf8), status: .internalServerError)
-        }
-        return json(bytes: data, status: status)
-    }
-
-    /// A body that is JSON already.
-    static func json(bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    /// The V2 error body `{"error": message}` with `status`.
+    static func error(_ message: String, status: HTTPResponse.Status) -> Response {
+        // A body of one string cannot fail to encode.
+        (try? Response.json(V2ErrorBody(error: message), status: status)) ?? Self.status(status)
     }
 
     /// A JSON body already in a buffer (inference responses).

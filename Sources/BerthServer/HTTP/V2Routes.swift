@@ -22,7 +22,7 @@ struct V2Routes: Sendable {
             manager.isReady ? ResponseFactory.ok() : ResponseFactory.status(.badRequest)
         }
         router.get("/v2") { _, _ in
-            ResponseFactory.json(V2ServerMetadata(name: "berth", version: BerthHTTPServer.version, extensions: Self.extensions))
+            try Response.json(V2ServerMetadata(name: "berth", version: BerthHTTPServer.version, extensions: Self.extensions))
         }
         router.get("/v2/models/stats") { _, _ in try statistics(model: nil, version: nil) }
         router.get("/v2/models/:model") { _, ctx in try modelMetadata(ctx.model, nil) }
@@ -91,7 +91,7 @@ struct V2Routes: Sendable {
     func modelMetadata(_ model: String, _ version: String?) throws -> Response {
         let s = try manager.servable(model: model, version: version)
         let versions = version != nil ? [s.version] : try manager.readyVersions(model: model)
-        return ResponseFactory.json(V2ModelMetadata(
+        return try Response.json(V2ModelMetadata(
             name: model, versions: versions.map(String.init), platform: "onnxruntime_onnx",
             inputs: s.interface.inputs.map(V2TensorMetadata.init), outputs: s.interface.outputs.map(V2TensorMetadata.init)))
     }
@@ -112,7 +112,7 @@ struct V2Routes: Sendable {
         case let .specific(v): policy = .specific(v)
         }
         let b = c.dynamicBatching ?? .init()
-        return ResponseFactory.json(TritonModelConfig(
+        return try Response.json(TritonModelConfig(
             name: model, platform: "onnxruntime_onnx", backend: "berth", versionPolicy: policy, maxBatchSize: s.maxBatchSize,
             input: io(s.interface.inputs), output: io(s.interface.outputs),
             instanceGroup: [.init(name: model, kind: "KIND_CPU", count: c.instanceCount)],
@@ -137,7 +137,7 @@ struct V2Routes: Sendable {
                 if let v = entry.version, let s = try? manager.servable(model: entry.name, version: String(v)) { servables.append(s) }
             }
         }
-        return ResponseFactory.json(TritonStatistics(modelStats: servables.map { $0.stats.snapshot.triton(model: $0.model, version: $0.versionString) }))
+        return try Response.json(TritonStatistics(modelStats: servables.map { $0.stats.snapshot.triton(model: $0.model, version: $0.versionString) }))
     }
 }
 

@@ -9,14 +9,17 @@ extension PushRequest {
     public mutating func apply(tags: [String], params: [String], metricsJSON: Data?, configJSON: Data?) throws {
         self.tags = try Self.keyValues(tags, "tag")
         self.params = try Self.keyValues(params, "param")
-        if let metricsJSON { metrics = try MetricsFile.parse(metricsJSON) }
+        if let metricsJSON {
+            // Syntax first, so that a typo is reported where it is; then the two accepted shapes.
+            _ = try JSONBody.decode(JSONNode.self, from: metricsJSON, what: "the metrics")
+            metrics = try MetricsFile.parse(metricsJSON)
+        }
         if let configJSON {
-            let node = try JSONNode(json: configJSON)
-            guard case .object = node else { throw RegistryError.badInput("the serving configuration must be a JSON object") }
+            let object = try JSONBody.decode([String: JSONNode].self, from: configJSON, what: "the serving configuration")
             do { _ = try ModelConfig(json: configJSON) } catch {
                 throw RegistryError.badInput("invalid serving configuration: \(error)")
             }
-            servingConfig = node
+            servingConfig = .object(object)
         }
     }
 

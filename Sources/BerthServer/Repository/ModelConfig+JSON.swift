@@ -6,8 +6,7 @@ extension ModelConfig {
     public init(json data: Data) throws {
         let file: ConfigFile
         do { file = try CodableJSON.decode(ConfigFile.self, from: data) } catch let e as DecodingError {
-            if case .typeMismatch(_, let c) = e, c.codingPath.isEmpty { throw ServerError.badRequest("config.json must be a JSON object") }
-            throw ServerError.badRequest("config.json: \(e.fieldMessage)")
+            throw ServerError.badRequest("config.json \(e.message(in: data))")
         } catch let e as ServerError {
             throw e
         }

@@ -17,20 +17,29 @@ public struct VersionSource: Sendable {
     }
 }
 
-/// What a model should serve: exactly these versions, routed this way.
+/// What a model should serve: exactly these versions, routed this way. Sources (the
+/// ``RepositorySource``, the ``RegistryDeployer``) make plans; ``ModelManager/deploy(_:)``
+/// carries them out.
 public struct DeployPlan: Sendable {
     /// The model's name (its V2 name).
     public var model: String
     /// Version → where to load it from; loaded versions not listed are unloaded (empty: all).
     public var versions: [Int: VersionSource]
     /// How requests without a version are routed; its primary must be in `versions` and load.
-    public var route: TrafficRoute
+    /// nil (a repository model): the highest ready version answers, and every version of the
+    /// plan must load before anything is unloaded.
+    public var route: TrafficRoute?
+    /// Versions left out of `versions` that stay listed in the index as UNAVAILABLE with this
+    /// reason (a repository's versions the version policy does not serve); other versions left
+    /// out are forgotten. A model whose plan has neither versions nor unserved ones is dropped.
+    public var unserved: [Int: String]
 
     /// A plan for ``ModelManager/deploy(_:)`` to carry out.
-    public init(model: String, versions: [Int: VersionSource], route: TrafficRoute) {
+    public init(model: String, versions: [Int: VersionSource], route: TrafficRoute?, unserved: [Int: String] = [:]) {
         self.model = model
         self.versions = versions
         self.route = route
+        self.unserved = unserved
     }
 }
 
@@ -48,40 +57,58 @@ extension ModelManager {
     /// Makes a model serve exactly the plan's versions, TF Serving style: versions not loaded yet
     /// are loaded and warmed while the old ones keep serving; then the route switches in one
     /// step; then versions left out of the plan drain (their running requests finish) and unload.
-    /// When the plan's primary version cannot load, nothing switches and the error is thrown; a
-    /// canary or shadow that cannot load is left out of the route (and reported).
+    /// When the plan's primary version (without a route: any version of the plan) cannot load,
+    /// nothing switches or unloads and the error is thrown; a canary or shadow that cannot load
+    /// is left out of the route (and reported).
     public func deploy(_ plan: DeployPlan) async throws {
         try await serialized(plan.model) { try await self.performDeploy(plan) }
     }
 
     private func performDeploy(_ plan: DeployPlan) async throws {
         let name = plan.model
-        if !plan.versions.isEmpty, table.withLock({ $0[name] }) == nil { table.withLock { $0[name] = [:] } }
+        if !plan.versions.isEmpty { track(name) }
         var errors: [Int: String] = [:]
         for (v, source) in plan.versions.sorted(by: { $0.key < $1.key }) {
             errors[v] = await loadVersion(name, v, fingerprint: source.fingerprint, config: source.config, url: source.locate)
         }
         func ready(_ v: Int) -> Bool { table.withLock { $0[name]?[v]?.state == .ready } }
-        var route = plan.route
-        if let p = route.primary, !ready(p) {
-            throw ServerError.loadFailed(model: name, reason: "version \(p): \(errors[p] ?? "not ready"); the previous version keeps serving")
+        func failure() -> ServerError {
+            let list = errors.sorted { $0.key < $1.key }.map { "version \($0.key): \($0.value)" }.joined(separator: "; ")
+            return ServerError.loadFailed(model: name, reason: list)
         }
-        if let c = route.canary, !ready(c.version) { route.canary = nil }
-        if let s = route.shadow, !ready(s.version) { route.shadow = nil }
+        var route = plan.route
+        if var r = route {
+            if let p = r.primary, !ready(p) {
+                throw ServerError.loadFailed(model: name, reason: "version \(p): \(errors[p] ?? "not ready"); the previous version keeps serving")
+            }
+            if let c = r.canary, !ready(c.version) { r.canary = nil }
+            if let s = r.shadow, !ready(s.version) { r.shadow = nil }
+            route = r
+        } else if !errors.isEmpty {
+            // Without a route every version of the plan is wanted: what serves now keeps serving.
+            throw failure()
+        }
         // The switch: from here on new requests resolve through the new route.
         routes.withLock { $0[name] = plan.versions.isEmpty ? nil : route }
         let leaving = (table.withLock { $0[name] } ?? [:]).filter { plan.versions[$0.key] == nil }
         for (v, slot) in leaving {
-            setSlot(name, v, Slot(state: .unloading, servable: nil))
-            await retire(slot.servable, name: name, version: v)
-            setSlot(name, v, nil)
-            logger.info("model version unloaded", metadata: ["model": "\(name)", "version": "\(v)"])
+            let reason = plan.unserved[v]
+            if slot.state == .ready, let s = slot.servable {
+                setSlot(name, v, Slot(state: .unloading, servable: nil))
+                await retire(s, name: name, version: v)
+                setSlot(name, v, reason.map { Slot(state: .unavailable, reason: $0) })
+                logger.info("model version unloaded", metadata: ["model": "\(name)", "version": "\(v)"])
+            } else if reason == nil {
+                // A version that failed or was unloaded before, now gone from the plan's source.
+                setSlot(name, v, nil)
+                metrics.removeSeries(model: name, version: String(v))
+            }
         }
-        if plan.versions.isEmpty { table.withLock { $0[name] = nil } }
-        if !errors.isEmpty {
-            let list = errors.sorted { $0.key < $1.key }.map { "version \($0.key): \($0.value)" }.joined(separator: "; ")
-            throw ServerError.loadFailed(model: name, reason: list)
+        if plan.versions.isEmpty, plan.unserved.isEmpty {
+            table.withLock { $0[name] = nil }
+            routes.withLock { $0[name] = nil }
         }
+        if !errors.isEmpty { throw failure() }
     }
 
     /// The ready versions of a model (fingerprint and configuration they were loaded with).

@@ -22,8 +22,10 @@ public struct ModelIndexEntry: Sendable, Equatable {
 /// Moves model versions between states (loading → ready → unloading), TF Serving style: a new
 /// version becomes ready only after it loaded and ran one warm-up inference; then the serving
 /// table switches to it and the old version drains. A failed load leaves the previous versions
-/// serving. Operations on one model are serialized; the request path reads the serving table
-/// without entering the actor.
+/// serving. What should serve comes from sources as ``DeployPlan``s (``deploy(_:)``): the
+/// ``RepositorySource`` for a model repository, the ``RegistryDeployer`` for a registry; the
+/// manager alone loads, warms, switches and drains. Operations on one model are serialized; the
+/// request path reads the serving table without entering the actor.
 public actor ModelManager {
     struct Slot: Sendable {
         var state: ModelState
@@ -31,7 +33,8 @@ public actor ModelManager {
         var reason: String = ""
     }
 
-    /// Where models are read from; nil when a registry deploys them (``deploy(_:)``).
+    /// The repository whose models the index lists (its ``RepositorySource`` decides what loads);
+    /// nil when a registry deploys the models.
     public nonisolated let repository: ModelRepository?
     /// Where batchers report.
     public nonisolated let metrics: ServerMetrics
@@ -43,8 +46,6 @@ public actor ModelManager {
     private nonisolated let flags = Locked<(started: Bool, stopping: Bool)>((false, false))
 
     private var chains: [String: Task<Void, Never>] = [:]
-    private var failedFingerprints: [String: String] = [:]
-    private var lastSeen: [String: String] = [:]
 
     /// - Parameter defaultThreads: intra-op threads for models whose config sets none.
     public init(repository: ModelRepository?, metrics: ServerMetrics = ServerMetrics(), defaultThreads: Int = 1,
@@ -133,86 +134,30 @@ public actor ModelManager {
 
     // MARK: Operations
 
-    /// Loads (or reloads) a model from the repository according to its version policy. Versions
-    /// already loaded from identical files are kept; versions the policy drops are drained and
-    /// unloaded, unless some wanted version failed, in which case everything serving stays.
-    public func load(_ name: String) async throws {
-        try await serialized(name) { try await self.performLoad(name, candidates: nil) }
-    }
-
-    /// Drains and unloads every version of a model.
-    public func unload(_ name: String) async throws {
-        try await serialized(name) { try await self.performUnload(name, forget: false) }
-    }
-
-    /// Loads every model of the repository; failures are logged, not thrown.
-    public func loadAll() async {
-        await withTaskGroup(of: Void.self) { group in
-            for name in repository?.modelNames() ?? [] {
-                group.addTask {
-                    do { try await self.load(name) } catch {
-                        self.logger.error("model failed to load", metadata: ["model": "\(name)", "error": "\(error)"])
-                    }
-                }
-            }
-        }
-    }
-
-    /// One pass of `--model-control poll`: loads versions whose files were unchanged since the
-    /// previous pass (never a half-copied file), reloads changed ones, unloads removed ones.
-    public func poll() async {
-        guard let repository else { return }
-        let names = repository.modelNames()
-        var seen: [String: String] = [:]
-        for name in names {
-            var stable: [Int: String] = [:]
-            for v in repository.versions(of: name) {
-                let key = "\(name)/\(v)"
-                let fp = repository.fingerprint(model: name, version: v)
-                seen[key] = fp
-                if lastSeen[key] == fp, failedFingerprints[key] != fp { stable[v] = fp }
-            }
-            let slots = table.withLock { $0[name] } ?? [:]
-            let onDisk = Set(repository.versions(of: name))
-            guard let config = try? repository.config(of: name) else {
-                continue  // an invalid config.json: keep whatever serves until it is fixed
-            }
-            let wanted = config.versionPolicy.select(Array(stable.keys))
-            var needs = false
-            for v in wanted {
-                let s = slots[v]
-                if s?.state != .ready || s?.servable?.fingerprint != stable[v] || s?.servable?.config != config { needs = true }
-            }
-            for (v, slot) in slots where slot.state == .ready && !wanted.contains(v) {
-                // A ready version that is no longer wanted: gone from disk, or superseded by a stable one.
-                if !onDisk.contains(v) || !wanted.isEmpty { needs = true }
-            }
-            guard needs else { continue }
-            if wanted.isEmpty {
-                if onDisk.isEmpty { try? await serialized(name) { try await self.performUnload(name, forget: false) } }
-                continue
-            }
-            let candidates = stable
-            do {
-                try await serialized(name) { try await self.performLoad(name, candidates: candidates) }
-            } catch {
-                logger.error("poll: model failed to load; previous versions keep serving",
-                             metadata: ["model": "\(name)", "error": "\(error)"])
-            }
-        }
-        let present = Set(names)
-        for name in table.withLock({ Array($0.keys) }) where !present.contains(name) {
-            try? await serialized(name) { try await self.performUnload(name, forget: true) }
-        }
-        lastSeen = seen
-    }
-
-    /// Stops the server's readiness, then drains and unloads every model.
+    /// Stops the server's readiness, then drains and unloads every model (they stay listed, as
+    /// UNAVAILABLE).
     public func shutdown() async {
         flags.withLock { $0.stopping = true }
         for name in table.withLock({ Array($0.keys) }) {
-            try? await serialized(name) { try await self.performUnload(name, forget: false) }
+            try? await deploy(unloading: name)
         }
+    }
+
+    /// Drains and unloads every version of a model; the versions stay listed as UNAVAILABLE.
+    func deploy(unloading name: String) async throws {
+        let versions = table.withLock { $0[name].map { Array($0.keys) } } ?? []
+        try await deploy(DeployPlan(model: name, versions: [:], route: nil,
+                                    unserved: Dictionary(uniqueKeysWithValues: versions.map { ($0, "unloaded") })))
+    }
+
+    /// The models in the serving table, and the version numbers it lists for one.
+    nonisolated func modelNames() -> [String] { table.withLock { Array($0.keys) } }
+    nonisolated func listedVersions(of model: String) -> [Int]? { table.withLock { $0[model].map { Array($0.keys) } } }
+
+    /// Lists a model without versions, so that requests for a repository model whose load failed
+    /// before any version was tried get 503 with its state rather than 404.
+    nonisolated func track(_ name: String) {
+        table.withLock { t in if t[name] == nil { t[name] = [:] } }
     }
 
     // MARK: Internals
@@ -238,52 +183,6 @@ public actor ModelManager {
         }
     }
 
-    private func performLoad(_ name: String, candidates: [Int: String]?) async throws {
-        guard let repository else { throw ServerError.notAllowed("models are deployed from the registry: promote or alias a version instead") }
-        guard repository.contains(model: name) else { throw ServerError.modelNotFound(name) }
-        if table.withLock({ $0[name] }) == nil { table.withLock { $0[name] = [:] } }
-        let config: ModelConfig
-        do { config = try repository.config(of: name) } catch {
-            logger.error("invalid model config", metadata: ["model": "\(name)", "error": "\(error)"])
-            throw error
-        }
-        var available: [Int: String] = candidates ?? [:]
-        if candidates == nil {
-            for v in repository.versions(of: name) { available[v] = repository.fingerprint(model: name, version: v) }
-        }
-        let wanted = config.versionPolicy.select(Array(available.keys))
-        guard !wanted.isEmpty else {
-            throw ServerError.loadFailed(model: name, reason: "no version folder holds \(ModelRepository.modelFileName) "
-                                         + "(expected \(name)/<version>/\(ModelRepository.modelFileName))")
-        }
-        var errors: [String] = []
-        for v in wanted {
-            let fp = available[v]!
-            if let why = await loadVersion(name, v, fingerprint: fp, config: config, url: { repository.modelFile(model: name, version: v) }) {
-                errors.append("version \(v): \(why)")
-                failedFingerprints["\(name)/\(v)"] = fp
-            } else {
-                failedFingerprints["\(name)/\(v)"] = nil
-            }
-        }
-        if !errors.isEmpty { throw ServerError.loadFailed(model: name, reason: errors.joined(separator: "; ")) }
-        // Every wanted version serves: drain and drop the others.
-        let others = (table.withLock { $0[name] } ?? [:]).filter { !wanted.contains($0.key) }
-        for (v, slot) in others {
-            guard let s = slot.servable, slot.state == .ready else {
-                if !available.keys.contains(v) {
-                    setSlot(name, v, nil)
-                    metrics.removeSeries(model: name, version: String(v))
-                }
-                continue
-            }
-            setSlot(name, v, Slot(state: .unloading, servable: nil))
-            await retire(s, name: name, version: v)
-            setSlot(name, v, available.keys.contains(v) ? Slot(state: .unavailable, reason: "unloaded by version policy") : nil)
-            logger.info("model version unloaded", metadata: ["model": "\(name)", "version": "\(v)"])
-        }
-    }
-
     /// Loads one version unless a servable from the same files and config is already ready. The
     /// slot shows LOADING meanwhile (unless an older copy keeps serving); the new servable takes
     /// the slot once warmed and the older copy drains (the version's metric series carry on).
@@ -306,23 +205,6 @@ public actor ModelManager {
             logger.error("model version failed to load", metadata: ["model": "\(name)", "version": "\(v)", "error": "\(why)"])
             return why
         }
-    }
-
-    private func performUnload(_ name: String, forget: Bool) async throws {
-        guard let slots = table.withLock({ $0[name] }) else {
-            if repository?.contains(model: name) == true { return }
-            throw ServerError.modelNotFound(name)
-        }
-        for (v, slot) in slots {
-            setSlot(name, v, Slot(state: .unloading, servable: nil))
-            await retire(slot.servable, name: name, version: v)
-            setSlot(name, v, Slot(state: .unavailable, reason: "unloaded"))
-        }
-        if forget {
-            table.withLock { $0[name] = nil }
-            routes.withLock { $0[name] = nil }
-        }
-        logger.info("model unloaded", metadata: ["model": "\(name)"])
     }
 
     /// Takes a version out of service after it left the serving table: waits for the requests

@@ -1,5 +1,5 @@
 import ArgumentParser
-import BerthEval
+import BerthGate
 import BerthRegistry
 import Foundation
 
@@ -76,7 +76,7 @@ struct RegistryHistory: ParsableCommand {
     func run() throws {
         try runRegistry {
             let events = try options.open().history(name, alias: alias)
-            if options.json { try printJSON(["events": events]); return }
+            if options.json { try printJSON(EventList(events: events)); return }
             for e in events { print("\(e.id)  \(formatTime(e.at))  \(e.actor)  \(describe(e))\(e.reason.isEmpty ? "" : "  — \(e.reason)")") }
         }
     }

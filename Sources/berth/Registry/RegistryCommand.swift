@@ -1,3 +1,4 @@
+import BerthProtocol
 import ArgumentParser
 import BerthRegistry
 import Foundation
@@ -64,7 +65,7 @@ func runRegistry(_ body: () throws -> Void) throws {
 
 /// Prints a record as pretty JSON.
 func printJSON<T: Encodable>(_ value: T) throws {
-    print(String(decoding: try RegistryJSON.encode(value, pretty: true), as: UTF8.self))
+    print(String(decoding: try CodableJSON.encode(value, pretty: true), as: UTF8.self))
 }
 
 /// `2026-11-26 10:00:00` in UTC.

@@ -56,7 +56,7 @@ struct RegistryList: ParsableCommand {
     func run() throws {
         try runRegistry {
             let models = try options.open().models()
-            if options.json { try printJSON(["models": models]); return }
+            if options.json { try printJSON(ModelList(models: models)); return }
             if models.isEmpty { print("(no models)"); return }
             print("MODEL".padding(toLength: 24, withPad: " ", startingAt: 0) + " LATEST  ALIASES")
             for m in models {

@@ -1,7 +1,7 @@
-import Foundation
-
 /// A threshold a metric must meet, e.g. `accuracy >= 0.9` or `rmse <= 3`. Written as an
 /// expression (`accuracy>=0.9`, `rmse<3`) or, with `berth eval --min/--max`, as `NAME=VALUE`.
+/// `berth eval` checks gates against a report; the registry checks them against a version's
+/// recorded metrics before a promotion, which is why gates live apart from the engine.
 public struct Gate: Sendable, Equatable, Codable, CustomStringConvertible {
     /// How the metric is compared with the threshold.
     public enum Comparison: String, Sendable, Codable, CaseIterable {
@@ -33,13 +33,13 @@ public struct Gate: Sendable, Equatable, Codable, CustomStringConvertible {
     public init(expression: String) throws {
         // Two-character operators first, so `>=` is not read as `>` followed by `=0.9`.
         for op in [Comparison.atLeast, .atMost, .above, .below] {
-            if let r = expression.range(of: op.rawValue) {
+            if let r = expression.firstRange(of: op.rawValue) {
                 try self.init(metric: String(expression[..<r.lowerBound]), comparison: op,
                               value: String(expression[r.upperBound...]), expression: expression)
                 return
             }
         }
-        throw EvalError.gate(expression: expression, reason: "expected METRIC>=VALUE, METRIC<=VALUE, METRIC>VALUE or METRIC<VALUE")
+        throw GateError.invalid(expression: expression, reason: "expected METRIC>=VALUE, METRIC<=VALUE, METRIC>VALUE or METRIC<VALUE")
     }
 
     /// Parses `METRIC=VALUE` for `--min` (the metric must be at least VALUE).
@@ -50,28 +50,28 @@ public struct Gate: Sendable, Equatable, Codable, CustomStringConvertible {
 
     private static func assignment(_ text: String, _ comparison: Comparison) throws -> Gate {
         guard let eq = text.firstIndex(of: "="), !text.contains("<"), !text.contains(">") else {
-            throw EvalError.gate(expression: text, reason: "expected METRIC=VALUE, e.g. accuracy=0.9")
+            throw GateError.invalid(expression: text, reason: "expected METRIC=VALUE, e.g. accuracy=0.9")
         }
         return try Gate(metric: String(text[..<eq]), comparison: comparison, value: String(text[text.index(after: eq)...]),
                         expression: text)
     }
 
     private init(metric: String, comparison: Comparison, value: String, expression: String) throws {
-        let name = metric.trimmingCharacters(in: .whitespaces)
-        let valueText = value.trimmingCharacters(in: .whitespaces)
+        let name = Self.trimmed(metric)
+        let valueText = Self.trimmed(value)
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
-            throw EvalError.gate(expression: expression, reason: "'\(name)' is not a metric name")
+            throw GateError.invalid(expression: expression, reason: "'\(name)' is not a metric name")
         }
         guard let v = Double(valueText), v.isFinite else {
-            throw EvalError.gate(expression: expression, reason: "'\(valueText)' is not a number")
+            throw GateError.invalid(expression: expression, reason: "'\(valueText)' is not a number")
         }
         self.init(metric: name, comparison: comparison, threshold: v)
     }
 
-    /// Fails unless the metric is one of `names` (e.g. ``EvalTask/metricNames``).
+    /// Fails unless the metric is one of `names` (e.g. BerthEval's `EvalTask.metricNames`).
     public func validate(against names: [String]) throws {
         guard names.contains(metric) else {
-            throw EvalError.gate(expression: description, reason: "unknown metric '\(metric)'; the metrics are "
+            throw GateError.invalid(expression: description, reason: "unknown metric '\(metric)'; the metrics are "
                 + names.joined(separator: ", "))
         }
     }
@@ -87,31 +87,23 @@ public struct Gate: Sendable, Equatable, Codable, CustomStringConvertible {
         }
     }
 
-    /// Checks the gate against a report's metrics.
-    public func check(_ report: Report) -> GateResult {
-        let value = report.metric(metric)
-        return GateResult(gate: description, metric: metric, value: value, passed: isMet(by: value))
+    /// The outcome of checking the gate against a metric's value (nil: undefined).
+    public func result(for value: Double?) -> GateResult {
+        GateResult(gate: description, metric: metric, value: value, passed: isMet(by: value))
     }
 
     /// `accuracy >= 0.9`.
     public var description: String {
-        "\(metric) \(comparison.rawValue) \(threshold.formatted)"
+        "\(metric) \(comparison.rawValue) \(Self.shortest(threshold))"
     }
-}
 
-/// The outcome of one gate.
-public struct GateResult: Sendable, Codable, Equatable {
-    /// The gate, as `accuracy >= 0.9`.
-    public var gate: String
-    /// The metric's name.
-    public var metric: String
-    /// The metric's value; nil when undefined.
-    public var value: Double?
-    /// True when the value met the threshold.
-    public var passed: Bool
-}
-
-extension Double {
     /// The shortest text that reads back as the same number (`0.9`, `3`).
-    var formatted: String { rounded() == self && abs(self) < 1e15 ? String(Int64(self)) : String(self) }
+    private static func shortest(_ v: Double) -> String {
+        v.rounded() == v && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+
+    /// Spaces around a name or number are allowed (`rmse <= 3`).
+    private static func trimmed(_ s: String) -> String {
+        String(s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
 }

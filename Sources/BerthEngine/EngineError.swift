@@ -27,6 +27,8 @@ public enum EngineError: Error, CustomStringConvertible {
     case invalidGraph(String)
     /// Reading the model failed.
     case load(String)
+    /// A random input cannot be made from the input's declared shape.
+    case sampleInput(name: String, reason: String)
 
     public var description: String {
         switch self {
@@ -41,6 +43,7 @@ public enum EngineError: Error, CustomStringConvertible {
         case let .kernel(node, op, message): return "node '\(node)' (\(op)): \(message)"
         case let .invalidGraph(why): return "invalid graph: \(why)"
         case let .load(why): return "cannot load model: \(why)"
+        case let .sampleInput(name, why): return "cannot make a random input '\(name)': \(why)"
         }
     }
 }

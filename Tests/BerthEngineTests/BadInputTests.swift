@@ -63,6 +63,33 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// Sizes declared in the file must become errors, never traps or huge allocations: an
+    /// initializer whose byte count overflows (trapped in the loader before), and an input whose
+    /// declared shape `berth run --random` and warm-up would have allocated (2^62 floats).
+    func testHugeDeclaredSizesAreErrors() throws {
+        var w = Onnx_TensorProto()
+        w.name = "W"
+        w.dataType = Int32(DType.float32.rawValue)
+        w.dims = [1 << 31, 1 << 31]
+        w.rawData = Data(count: 16)
+        var m = TestModels.model(nodes: [TestModels.node("Add", ["X", "W"], ["Y"])])
+        m.graph.initializer = [w]
+        XCTAssertThrowsError(try Session(data: m.serializedData())) { e in
+            XCTAssertTrue("\(e)".contains("cannot load model") && "\(e)".contains("tensor 'W'"), "\(e)")
+        }
+
+        var huge = TestModels.model(nodes: [TestModels.node("Relu", ["X"], ["Y"])])
+        huge.graph.input = [TestModels.valueInfo("X", .float32, [.fixed(1 << 31), .fixed(1 << 31)])]
+        let session = try Session(data: huge.serializedData())
+        XCTAssertThrowsError(try session.sampleInputs()) { e in
+            XCTAssertTrue("\(e)".contains("random input 'X'") && "\(e)".contains("more than the limit"), "\(e)")
+        }
+        huge.graph.input = [TestModels.valueInfo("X", .float32, [.fixed(Int(Int64.max)), .fixed(4)])]
+        XCTAssertThrowsError(try Session(data: huge.serializedData()).sampleInputs()) { e in
+            XCTAssertTrue("\(e)".contains("overflows"), "\(e)")
+        }
+    }
+
     /// Mutates the bundled digits model 200 ways (byte flips, truncation, insertion, splices);
     /// each variant must load and run, or throw: the test fails by crashing otherwise.
     func testTwoHundredCorruptedModelsNeverCrash() throws {

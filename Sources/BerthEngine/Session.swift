@@ -51,8 +51,14 @@ public final class Session: Sendable {
         ])
     }
 
-    /// Fails with one error listing every (domain, op, opset) the registry cannot run.
+    /// Fails when the model imports an opset newer than the registry runs, else with one error
+    /// listing every (domain, op, opset) the registry cannot run.
     static func checkSupported(_ model: Model, registry: KernelRegistry) throws {
+        for (domain, version) in model.opsetImports.sorted(by: { $0.key < $1.key }) {
+            if let newest = registry.newestOpset(for: domain), version > newest {
+                throw EngineError.unsupportedOpset(domain: domain.isEmpty ? "ai.onnx" : domain, version: version, newest: newest)
+            }
+        }
         var missing: [UnsupportedOp] = []
         var seen = Set<UnsupportedOp>()
         for n in model.graph.nodes {

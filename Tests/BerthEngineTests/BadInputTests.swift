@@ -20,6 +20,23 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// An opset newer than Berth implements is refused at load, naming the domain and opset (it
+    /// loaded silently before, running older semantics); other domains set no limit.
+    func testNewerOpsetsAreRefusedAtLoad() throws {
+        var m = TestModels.model(nodes: [TestModels.node("Relu", ["X"], ["Y"])])
+        m.opsetImport[0].version = 99
+        XCTAssertThrowsError(try Session(data: m.serializedData())) { e in
+            XCTAssertTrue("\(e)".contains("model imports ai.onnx opset 99; Berth supports ai.onnx up to opset 21"), "\(e)")
+        }
+        m = TestModels.model(nodes: [TestModels.node("Relu", ["X"], ["Y"])], extraOpsets: ["ai.onnx.ml": 99])
+        XCTAssertThrowsError(try Session(data: m.serializedData())) { e in
+            XCTAssertTrue("\(e)".contains("ai.onnx.ml opset 99"), "\(e)")
+        }
+        m = TestModels.model(nodes: [TestModels.node("Relu", ["X"], ["Y"])], extraOpsets: ["ai.onnx.ml": 5, "com.example": 99])
+        m.opsetImport[0].version = 21
+        XCTAssertNoThrow(try Session(data: m.serializedData()))
+    }
+
     func testFeedErrorsNameTheInput() throws {
         let session = try Session(data: TestModels.model(nodes: [TestModels.node("Relu", ["X"], ["Y"])]).serializedData())
         let good = try Tensor(shape: [2, 4], values: [Float](repeating: -1, count: 8))

@@ -21,7 +21,18 @@ public struct KernelRegistry: Sendable {
     private struct Entry { var opsets: ClosedRange<Int>; var make: KernelFactory }
     private var entries: [Key: [Entry]] = [:]
 
+    /// The newest opset per domain the kernels were written against. A model importing a newer
+    /// one is refused at load, as ONNX Runtime refuses it: an operator may have changed meaning
+    /// in that opset, and a kernel registered as `n...Int.max` would silently run the old one.
+    /// Domains without an entry are not limited (their operators are checked one by one).
+    public var newestOpsets: [String: Int] = [:]
+
     public init() {}
+
+    /// The newest opset of `domain` this registry runs, or nil when it sets no limit.
+    public func newestOpset(for domain: String) -> Int? {
+        newestOpsets[domain.isEmpty ? "ai.onnx" : domain]
+    }
 
     /// Registers `factory` for `op` in `domain` for the opsets in `opsets`.
     public mutating func register(_ op: String, domain: String = "ai.onnx", opsets: ClosedRange<Int> = 1...Int.max, _ factory: @escaping KernelFactory) {
@@ -42,6 +53,8 @@ public struct KernelRegistry: Sendable {
     /// The registry with every kernel Berth ships.
     public static let standard: KernelRegistry = {
         var r = KernelRegistry()
+        // ai.onnx 21 and ai.onnx.ml 5 (TreeEnsemble); the conformance data needs 17 and 5.
+        r.newestOpsets = ["ai.onnx": 21, "ai.onnx.ml": 5]
         r.registerElementwiseKernels()
         r.registerMathKernels()
         r.registerNNKernels()

@@ -32,7 +32,7 @@ let package = Package(
         ),
         .target(
             name: "BerthTensor",
-            dependencies: ["COpenBLAS"]
+            dependencies: []
         ),
         .target(
             name: "BerthONNX",
@@ -44,6 +44,7 @@ let package = Package(
         .target(
             name: "BerthEngine",
             dependencies: [
+                "COpenBLAS",
                 "BerthTensor",
                 "BerthONNX",
                 .product(name: "Logging", package: "swift-log"),

@@ -1,11 +1,11 @@
 import COpenBLAS
 
 /// Single-precision matrix products through OpenBLAS. Row-major throughout.
-public enum BLAS {
+enum BLAS {
     /// `C = alpha * op(A) * op(B) + beta * C` with `op(A)` of shape [m, k] and `op(B)` [k, n].
     /// `lda`, `ldb`, `ldc` are the row strides of the stored matrices.
     @inline(__always)
-    public static func sgemm(
+    static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
@@ -44,7 +44,7 @@ public enum BLAS {
     /// Sets the number of threads OpenBLAS uses. It is process-wide, which is why sessions set it
     /// from their intra-op thread count before running. The call is skipped when the count is
     /// already set: OpenBLAS takes a lock and may touch its thread buffers on every call.
-    public static func setThreads(_ n: Int) {
+    static func setThreads(_ n: Int) {
         let want = Int32(max(1, n))
         // A racy read is harmless: the worst case is one redundant (idempotent) call.
         guard lastThreads != want else { return }

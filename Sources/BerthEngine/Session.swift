@@ -46,6 +46,12 @@ public final class Session: Sendable {
         self.outputs = model.graph.outputs
         self.options = options
         self.pool = pool
+        let blasThreads = BLAS.configureThreads(options.intraOpThreads)
+        if blasThreads != options.intraOpThreads {
+            options.logger.debug("OpenBLAS thread count is process-wide and already set; this session's matrix products use it", metadata: [
+                "blas_threads": "\(blasThreads)", "intra_op_threads": "\(options.intraOpThreads)",
+            ])
+        }
         options.logger.debug("session ready", metadata: [
             "nodes": "\(plan.steps.count)", "inputs": "\(inputs.map(\.name))", "outputs": "\(outputs.map(\.name))",
         ])
@@ -85,7 +91,6 @@ public final class Session: Sendable {
             guard let t = feeds[info.name] else { throw EngineError.missingInput(name: info.name) }
             try Session.check(t, against: info)
         }
-        BLAS.setThreads(options.intraOpThreads)
         return try plan.run(feeds: slotted, context: KernelContext(pool: pool))
     }
 

@@ -95,7 +95,7 @@ enum TFAxis: Sendable {
 /// Split and Gather are all this one loop with different axis tables, so every dtype (including
 /// string and bool) shares one well-optimised path. Offsets must be valid for `src`: callers build
 /// them from checked shapes and indices.
-struct TFStridedGather: TFElementBody {
+struct TFStridedGather: DTypeBody {
     var source: TensorStorage
     var dims: [Int]
     var axes: [TFAxis]
@@ -287,7 +287,7 @@ extension TensorFamily {
                 throw KernelError("internal: gather offsets \(lo)...\(hi) outside \(source.count) elements")
             }
         }
-        let storage = try source.dtype.tfDispatch(
+        let storage = try source.dtype.dispatch(
             TFStridedGather(source: source, dims: dims, axes: axes, fill: fill, pool: pool))
         return Tensor(unchecked: outShape, storage: storage)
     }

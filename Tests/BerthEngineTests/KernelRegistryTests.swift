@@ -1,7 +1,7 @@
 @testable import BerthEngine
 import XCTest
 
-final class RegistryTests: XCTestCase {
+final class KernelRegistryTests: XCTestCase {
     /// The ai.onnx operators the foundation issue requires; conformance runs their node tests.
     static let claimed = """
     Add Sub Mul Div Pow Sqrt Exp Log Abs Neg Reciprocal Floor Ceil Clip Erf Tanh Sigmoid Relu

@@ -35,7 +35,7 @@ let package = Package(
         ),
         .target(
             name: "BerthTensor",
-            dependencies: ["COpenBLAS"]
+            dependencies: []
         ),
         .target(
             name: "BerthProtocol",
@@ -54,6 +54,7 @@ let package = Package(
         .target(
             name: "BerthEngine",
             dependencies: [
+                "COpenBLAS",
                 "BerthTensor",
                 "BerthONNX",
                 .product(name: "Logging", package: "swift-log"),

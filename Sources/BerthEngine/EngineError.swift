@@ -11,6 +11,8 @@ public struct UnsupportedOp: Sendable, Hashable, CustomStringConvertible {
 
 /// Errors from loading or running a model in a ``Session``.
 public enum EngineError: Error, CustomStringConvertible {
+    /// The model imports an opset of a domain newer than Berth implements.
+    case unsupportedOpset(domain: String, version: Int, newest: Int)
     /// The model uses operators with no kernel; lists every one so the user sees them all at once.
     case unsupportedOperators([UnsupportedOp])
     /// A feed names no graph input.
@@ -27,9 +29,13 @@ public enum EngineError: Error, CustomStringConvertible {
     case invalidGraph(String)
     /// Reading the model failed.
     case load(String)
+    /// A random input cannot be made from the input's declared shape.
+    case sampleInput(name: String, reason: String)
 
     public var description: String {
         switch self {
+        case let .unsupportedOpset(domain, version, newest):
+            return "model imports \(domain) opset \(version); Berth supports \(domain) up to opset \(newest)"
         case let .unsupportedOperators(ops):
             return "model uses \(ops.count) unsupported operator(s): " + ops.map(\.description).joined(separator: ", ")
         case let .unknownInput(name, expected):
@@ -41,6 +47,7 @@ public enum EngineError: Error, CustomStringConvertible {
         case let .kernel(node, op, message): return "node '\(node)' (\(op)): \(message)"
         case let .invalidGraph(why): return "invalid graph: \(why)"
         case let .load(why): return "cannot load model: \(why)"
+        case let .sampleInput(name, why): return "cannot make a random input '\(name)': \(why)"
         }
     }
 }

@@ -2,6 +2,9 @@ import BerthONNX
 import BerthTensor
 
 extension Session {
+    /// The most elements ``sampleInputs(batch:dims:intRange:seed:)`` makes for one input (1 GiB of float32).
+    public static let maxSampleElements = 1 << 28
+
     /// Random feeds built from the input metadata, for `berth run --random`, `berth perf` and
     /// warm-up. The first symbolic dimension becomes `batch`; `dims` names other symbolic sizes;
     /// any other unknown dimension becomes 1. Integer inputs draw from `0..<intRange` so that
@@ -23,7 +26,14 @@ extension Session {
                     return 1
                 }
             }
-            let n = try Shape.elementCount(shape)
+            // Declared dimensions come from the file: an absurd one must be an error, not an allocation.
+            let n: Int
+            do { n = try Shape.elementCount(shape) } catch {
+                throw EngineError.sampleInput(name: info.name, reason: "\(error)")
+            }
+            guard n <= Self.maxSampleElements else {
+                throw EngineError.sampleInput(name: info.name, reason: "shape \(shape) has \(n) elements, more than the limit \(Self.maxSampleElements)")
+            }
             let dtype = info.dtype ?? .float32
             let storage: TensorStorage
             switch dtype {

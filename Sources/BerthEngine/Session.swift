@@ -46,13 +46,25 @@ public final class Session: Sendable {
         self.outputs = model.graph.outputs
         self.options = options
         self.pool = pool
+        let blasThreads = BLAS.configureThreads(options.intraOpThreads)
+        if blasThreads != options.intraOpThreads {
+            options.logger.debug("OpenBLAS thread count is process-wide and already set; this session's matrix products use it", metadata: [
+                "blas_threads": "\(blasThreads)", "intra_op_threads": "\(options.intraOpThreads)",
+            ])
+        }
         options.logger.debug("session ready", metadata: [
             "nodes": "\(plan.steps.count)", "inputs": "\(inputs.map(\.name))", "outputs": "\(outputs.map(\.name))",
         ])
     }
 
-    /// Fails with one error listing every (domain, op, opset) the registry cannot run.
+    /// Fails when the model imports an opset newer than the registry runs, else with one error
+    /// listing every (domain, op, opset) the registry cannot run.
     static func checkSupported(_ model: Model, registry: KernelRegistry) throws {
+        for (domain, version) in model.opsetImports.sorted(by: { $0.key < $1.key }) {
+            if let newest = registry.newestOpset(for: domain), version > newest {
+                throw EngineError.unsupportedOpset(domain: domain.isEmpty ? "ai.onnx" : domain, version: version, newest: newest)
+            }
+        }
         var missing: [UnsupportedOp] = []
         var seen = Set<UnsupportedOp>()
         for n in model.graph.nodes {
@@ -79,7 +91,6 @@ public final class Session: Sendable {
             guard let t = feeds[info.name] else { throw EngineError.missingInput(name: info.name) }
             try Session.check(t, against: info)
         }
-        BLAS.setThreads(options.intraOpThreads)
         return try plan.run(feeds: slotted, context: KernelContext(pool: pool))
     }
 

@@ -3,37 +3,41 @@ import Foundation
 
 extension Tensor {
     /// Decodes an ONNX `TensorProto`. `baseDirectory` resolves external data; nil forbids it.
+    ///
+    /// Every size in a model file is untrusted: the element and byte counts are computed with
+    /// overflow checks and compared with the bytes actually present (raw_data, the typed value
+    /// fields, the external file) before anything is allocated, so a bad file is an
+    /// ``ONNXError/badTensor(name:reason:)`` naming the tensor, never a trap.
     public init(proto p: Onnx_TensorProto, baseDirectory: URL?) throws {
         let name = p.name
-        guard let dtype = DType(rawValue: Int(p.dataType)) else {
-            throw ONNXError.badTensor(name: name, reason: "unsupported data type \(p.dataType)")
-        }
         let shape = p.dims.map { Int($0) }
-        let count: Int
-        do { count = try Shape.elementCount(shape) } catch {
-            throw ONNXError.badTensor(name: name, reason: "\(error)")
+        guard let dtype = DType(rawValue: Int(p.dataType)) else {
+            throw ONNXError.badTensor(name: name, reason: "dims \(shape): unsupported data type \(p.dataType)")
         }
-        func fail(_ why: String) -> ONNXError { .badTensor(name: name, reason: why) }
+        func fail(_ why: String) -> ONNXError { .badTensor(name: name, reason: "\(dtype)\(shape): \(why)") }
+        let count: Int, bytes: Int
+        do {
+            count = try Shape.elementCount(shape)
+            bytes = try Shape.byteCount(shape, dtype: dtype)
+        } catch let TensorError.invalidShape(_, reason) {
+            throw fail(reason)
+        }
 
         if p.dataLocation == .external {
-            let raw = try Self.readExternal(p, baseDirectory: baseDirectory)
             guard dtype != .string else { throw fail("string tensors cannot be external") }
-            guard raw.count == count * dtype.byteSize else {
-                throw fail("external data has \(raw.count) bytes, shape \(shape) of \(dtype) needs \(count * dtype.byteSize)")
-            }
+            let raw = try Self.readExternal(p, expectedBytes: bytes, describe: "\(dtype)\(shape)", baseDirectory: baseDirectory)
             try self.init(shape: shape, storage: TensorStorage.fromLittleEndian(raw, dtype: dtype, count: count))
             return
         }
-        if !p.rawData.isEmpty || (count > 0 && dtype != .string && Self.typedFieldCount(p, dtype) == 0) {
-            guard dtype != .string else { throw fail("string tensor in raw_data") }
-            guard p.rawData.count == count * dtype.byteSize else {
-                throw fail("raw_data has \(p.rawData.count) bytes, shape \(shape) of \(dtype) needs \(count * dtype.byteSize)")
-            }
+        let typed = Self.typedFieldCount(p, dtype)
+        if dtype == .string {
+            guard p.rawData.isEmpty else { throw fail("string tensors cannot use raw_data") }
+        } else if !p.rawData.isEmpty || (count > 0 && typed == 0) {
+            guard p.rawData.count == bytes else { throw fail("raw_data has \(p.rawData.count) bytes, \(bytes) expected") }
             try self.init(shape: shape, storage: TensorStorage.fromLittleEndian(p.rawData, dtype: dtype, count: count))
             return
         }
-        let got = Self.typedFieldCount(p, dtype)
-        guard got == count else { throw fail("holds \(got) values, shape \(shape) needs \(count)") }
+        guard typed == count else { throw fail("holds \(typed) values, \(count) expected") }
         let storage: TensorStorage
         switch dtype {
         case .float32: storage = .float32(p.floatData)
@@ -65,7 +69,8 @@ extension Tensor {
         }
     }
 
-    private static func readExternal(_ p: Onnx_TensorProto, baseDirectory: URL?) throws -> Data {
+    /// Reads exactly `expectedBytes` of external data, after checking the file holds them.
+    private static func readExternal(_ p: Onnx_TensorProto, expectedBytes: Int, describe: String, baseDirectory: URL?) throws -> Data {
         var entries: [String: String] = [:]
         for e in p.externalData { entries[e.key] = e.value }
         func fail(_ why: String) -> ONNXError { .externalData(tensor: p.name, reason: why) }
@@ -77,7 +82,11 @@ extension Tensor {
         let url = base.appendingPathComponent(location)
         guard let handle = try? FileHandle(forReadingFrom: url) else { throw fail("cannot open \(url.path)") }
         defer { try? handle.close() }
-        let offset = UInt64(entries["offset"].flatMap { UInt64($0) } ?? 0)
+        let offset: UInt64
+        if let o = entries["offset"] {
+            guard let v = UInt64(o) else { throw fail("bad offset '\(o)'") }
+            offset = v
+        } else { offset = 0 }
         let fileSize = (try? handle.seekToEnd()) ?? 0
         guard offset <= fileSize else { throw fail("offset \(offset) is past the end of \(location) (\(fileSize) bytes)") }
         let available = fileSize - offset
@@ -87,7 +96,12 @@ extension Tensor {
             guard v <= available else { throw fail("length \(v) at offset \(offset) is past the end of \(location) (\(fileSize) bytes)") }
             length = v
         } else { length = available }
+        guard length == UInt64(expectedBytes) else {
+            throw fail("\(location) has \(length) bytes at offset \(offset), \(describe) needs \(expectedBytes)")
+        }
         try handle.seek(toOffset: offset)
-        return try handle.read(upToCount: Int(length)) ?? Data()
+        let data = try handle.read(upToCount: expectedBytes) ?? Data()
+        guard data.count == expectedBytes else { throw fail("read \(data.count) of \(expectedBytes) bytes from \(location)") }
+        return data
     }
 }

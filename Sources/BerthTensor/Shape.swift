@@ -13,6 +13,14 @@ public enum Shape {
         return n
     }
 
+    /// The bytes `shape` needs in dense storage of `dtype` (0 for strings, which have no fixed
+    /// size), or an error if a dimension is negative or the element or byte count overflows.
+    public static func byteCount(_ shape: [Int], dtype: DType) throws -> Int {
+        let (bytes, overflow) = try elementCount(shape).multipliedReportingOverflow(by: dtype.byteSize)
+        guard !overflow else { throw TensorError.invalidShape(shape, reason: "byte count of \(dtype) elements overflows") }
+        return bytes
+    }
+
     /// Row-major strides of `shape` in elements.
     public static func strides(_ shape: [Int]) -> [Int] {
         var s = [Int](repeating: 1, count: shape.count)

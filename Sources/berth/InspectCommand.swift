@@ -18,7 +18,9 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
-    func run() throws {
+    func run() throws { try exitTwoOnBadInput(inspect) }
+
+    private func inspect() throws {
         let url = URL(fileURLWithPath: model)
         let m = try ModelReader.read(contentsOf: url)
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0

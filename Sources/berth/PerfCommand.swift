@@ -44,7 +44,9 @@ struct PerfCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() throws { try exitTwoOnBadInput(measure) }
+
+    private func measure() throws {
         let session = try Session(contentsOf: URL(fileURLWithPath: model),
                                   options: SessionOptions(intraOpThreads: threads, optimize: !noOptimize))
         let named = try parsePairs(dims, what: "--dim").reduce(into: [String: Int]()) { acc, p in

@@ -38,7 +38,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Disable graph optimizations (constant folding, identity elimination).")
     var noOptimize = false
 
-    func run() throws {
+    func run() throws { try exitTwoOnBadInput(runOnce) }
+
+    private func runOnce() throws {
         var options = SessionOptions(optimize: !noOptimize)
         if let threads { options.intraOpThreads = threads }
         let session = try Session(contentsOf: URL(fileURLWithPath: model), options: options)

@@ -20,6 +20,23 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// An opset newer than Berth implements is refused at load, naming the domain and opset (it
+    /// loaded silently before, running older semantics); other domains set no limit.
+    func testNewerOpsetsAreRefusedAtLoad() throws {
+        var m = TestModels.model(nodes: [TestModels.node("Relu", ["X"], ["Y"])])
+        m.opsetImport[0].version = 99
+        XCTAssertThrowsError(try Session(data: m.serializedData())) { e in
+            XCTAssertTrue("\(e)".contains("model imports ai.onnx opset 99; Berth supports ai.onnx up to opset 21"), "\(e)")
+        }
+        m = TestModels.model(nodes: [TestModels.node("Relu", ["X"], ["Y"])], extraOpsets: ["ai.onnx.ml": 99])
+        XCTAssertThrowsError(try Session(data: m.serializedData())) { e in
+            XCTAssertTrue("\(e)".contains("ai.onnx.ml opset 99"), "\(e)")
+        }
+        m = TestModels.model(nodes: [TestModels.node("Relu", ["X"], ["Y"])], extraOpsets: ["ai.onnx.ml": 5, "com.example": 99])
+        m.opsetImport[0].version = 21
+        XCTAssertNoThrow(try Session(data: m.serializedData()))
+    }
+
     func testFeedErrorsNameTheInput() throws {
         let session = try Session(data: TestModels.model(nodes: [TestModels.node("Relu", ["X"], ["Y"])]).serializedData())
         let good = try Tensor(shape: [2, 4], values: [Float](repeating: -1, count: 8))
@@ -60,6 +77,33 @@ final class BadInputTests: XCTestCase {
                                              TestModels.node("Relu", ["b"], ["Y"])])
         XCTAssertThrowsError(try Session(data: cycle.serializedData())) { e in
             XCTAssertTrue("\(e)".contains("cycle"), "\(e)")
+        }
+    }
+
+    /// Sizes declared in the file must become errors, never traps or huge allocations: an
+    /// initializer whose byte count overflows (trapped in the loader before), and an input whose
+    /// declared shape `berth run --random` and warm-up would have allocated (2^62 floats).
+    func testHugeDeclaredSizesAreErrors() throws {
+        var w = Onnx_TensorProto()
+        w.name = "W"
+        w.dataType = Int32(DType.float32.rawValue)
+        w.dims = [1 << 31, 1 << 31]
+        w.rawData = Data(count: 16)
+        var m = TestModels.model(nodes: [TestModels.node("Add", ["X", "W"], ["Y"])])
+        m.graph.initializer = [w]
+        XCTAssertThrowsError(try Session(data: m.serializedData())) { e in
+            XCTAssertTrue("\(e)".contains("cannot load model") && "\(e)".contains("tensor 'W'"), "\(e)")
+        }
+
+        var huge = TestModels.model(nodes: [TestModels.node("Relu", ["X"], ["Y"])])
+        huge.graph.input = [TestModels.valueInfo("X", .float32, [.fixed(1 << 31), .fixed(1 << 31)])]
+        let session = try Session(data: huge.serializedData())
+        XCTAssertThrowsError(try session.sampleInputs()) { e in
+            XCTAssertTrue("\(e)".contains("random input 'X'") && "\(e)".contains("more than the limit"), "\(e)")
+        }
+        huge.graph.input = [TestModels.valueInfo("X", .float32, [.fixed(Int(Int64.max)), .fixed(4)])]
+        XCTAssertThrowsError(try Session(data: huge.serializedData()).sampleInputs()) { e in
+            XCTAssertTrue("\(e)".contains("overflows"), "\(e)")
         }
     }
 

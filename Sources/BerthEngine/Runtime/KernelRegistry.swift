@@ -21,11 +21,51 @@ public struct KernelRegistry: Sendable {
     private struct Entry { var opsets: ClosedRange<Int>; var make: KernelFactory }
     private var entries: [Key: [Entry]] = [:]
 
+    /// The newest opset per domain the kernels were written against. A model importing a newer
+    /// one is refused at load, as ONNX Runtime refuses it: an operator may have changed meaning
+    /// in that opset, and a kernel registered as `n...Int.max` would silently run the old one.
+    /// Domains without an entry are not limited (their operators are checked one by one).
+    public var newestOpsets: [String: Int] = [:]
+
     public init() {}
 
-    /// Registers `factory` for `op` in `domain` for the opsets in `opsets`.
+    /// The newest opset of `domain` this registry runs, or nil when it sets no limit.
+    public func newestOpset(for domain: String) -> Int? {
+        newestOpsets[domain.isEmpty ? "ai.onnx" : domain]
+    }
+
+    /// Registers `factory` for `op` in `domain` for the opsets in `opsets`. A range that overlaps
+    /// one already registered for the same (domain, op) is a programming error and stops the
+    /// process (ONNX Runtime refuses such a registration too): which kernel ran would depend on
+    /// registration order. Use ``registerChecked(_:domain:opsets:_:)`` to get an error instead.
     public mutating func register(_ op: String, domain: String = "ai.onnx", opsets: ClosedRange<Int> = 1...Int.max, _ factory: @escaping KernelFactory) {
-        entries[Key(domain: domain, op: op), default: []].append(Entry(opsets: opsets, make: factory))
+        do { try registerChecked(op, domain: domain, opsets: opsets, factory) } catch { preconditionFailure("\(error)") }
+    }
+
+    /// Registers like ``register(_:domain:opsets:_:)``, throwing ``OverlappingOpsets`` when the
+    /// range overlaps one already registered for the same (domain, op).
+    public mutating func registerChecked(_ op: String, domain: String = "ai.onnx", opsets: ClosedRange<Int> = 1...Int.max,
+                                         _ factory: @escaping KernelFactory) throws {
+        let d = domain.isEmpty ? "ai.onnx" : domain
+        let key = Key(domain: d, op: op)
+        if let clash = entries[key]?.first(where: { $0.opsets.overlaps(opsets) }) {
+            throw OverlappingOpsets(domain: d, op: op, registered: clash.opsets, new: opsets)
+        }
+        entries[key, default: []].append(Entry(opsets: opsets, make: factory))
+    }
+
+    /// The opset ranges registered for (domain, op), in registration order.
+    public func opsetRanges(domain: String, op: String) -> [ClosedRange<Int>] {
+        entries[Key(domain: domain.isEmpty ? "ai.onnx" : domain, op: op)]?.map(\.opsets) ?? []
+    }
+
+    /// Two kernels registered for overlapping opsets of one (domain, op).
+    public struct OverlappingOpsets: Error, CustomStringConvertible {
+        public var domain: String, op: String, registered: ClosedRange<Int>, new: ClosedRange<Int>
+        public var description: String {
+            func text(_ r: ClosedRange<Int>) -> String { "\(r.lowerBound)...\(r.upperBound == Int.max ? "" : String(r.upperBound))" }
+            return "\(domain)::\(op): opsets \(text(new)) overlap the kernel already registered for \(text(registered))"
+        }
     }
 
     /// The factory for `op` at `opset`, or nil when none is registered.
@@ -42,6 +82,8 @@ public struct KernelRegistry: Sendable {
     /// The registry with every kernel Berth ships.
     public static let standard: KernelRegistry = {
         var r = KernelRegistry()
+        // ai.onnx 21 and ai.onnx.ml 5 (TreeEnsemble); the conformance data needs 17 and 5.
+        r.newestOpsets = ["ai.onnx": 21, "ai.onnx.ml": 5]
         r.registerElementwiseKernels()
         r.registerMathKernels()
         r.registerNNKernels()

@@ -20,7 +20,7 @@ extension ReductionFamily {
     private enum ArgMinFirst: ArgCompare { @inline(__always) static func better<T: Comparable>(_ c: T, _ b: T) -> Bool { c < b } }
     private enum ArgMinLast: ArgCompare { @inline(__always) static func better<T: Comparable>(_ c: T, _ b: T) -> Bool { c <= b } }
 
-    private struct ArgBody: RFNumericBody {
+    private struct ArgBody: NumericDTypeBody {
         var storage: TensorStorage, outer: Int, r: Int, inner: Int, isMax: Bool, selectLast: Bool, pool: ThreadPool
 
         func run<T: NumericElement>(_: T.Type) throws -> [Int64] {
@@ -84,12 +84,12 @@ extension ReductionFamily {
         let outer = TensorFamily.product(shape, 0..<axis), inner = TensorFamily.product(shape, (axis + 1)..<shape.count)
         if outer &* inner == 0 { return Tensor(unchecked: outShape, storage: .int64([])) }
         guard r > 0 else { throw KernelError("\(op) over axis \(axis) of size 0 in shape \(x.shape)") }
-        let res = try x.dtype.rfNumericDispatch(
+        let res = try x.dtype.dispatchNumeric(
             ArgBody(storage: x.storage, outer: outer, r: r, inner: inner, isMax: isMax, selectLast: selectLast, pool: pool), op: op)
         return Tensor(unchecked: outShape, storage: .int64(res))
     }
 
-    private struct TopKBody: RFNumericBody {
+    private struct TopKBody: NumericDTypeBody {
         var storage: TensorStorage, outer: Int, r: Int, inner: Int, k: Int, largest: Bool, pool: ThreadPool
 
         func run<T: NumericElement>(_: T.Type) throws -> (TensorStorage, [Int64]) {
@@ -167,7 +167,7 @@ extension ReductionFamily {
         if outer &* inner &* k == 0 {
             return [Tensor(unchecked: outShape, storage: .zeros(x.dtype, count: 0)), Tensor(unchecked: outShape, storage: .int64([]))]
         }
-        let (values, indices) = try x.dtype.rfNumericDispatch(
+        let (values, indices) = try x.dtype.dispatchNumeric(
             TopKBody(storage: x.storage, outer: outer, r: r, inner: inner, k: k, largest: largest, pool: pool), op: "TopK")
         return [Tensor(unchecked: outShape, storage: values), Tensor(unchecked: outShape, storage: .int64(indices))]
     }

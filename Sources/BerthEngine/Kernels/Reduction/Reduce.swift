@@ -59,7 +59,7 @@ enum ReductionFamily {
         if case let .float32(v) = data.storage {
             storage = .float32(compute(kind, v, outer: outer, r: r, inner: inner, pool: pool).map { Float($0) })
         } else {
-            struct Widen: RFNumericBody {
+            struct Widen: NumericDTypeBody {
                 var kind: Kind, data: TensorStorage, outer: Int, r: Int, inner: Int, pool: ThreadPool
                 func run<T: NumericElement>(_: T.Type) throws -> TensorStorage {
                     guard let v = T.values(in: data) else { throw KernelError("internal: dtype mismatch in \(kind.rawValue)") }
@@ -68,7 +68,7 @@ enum ReductionFamily {
                     return T.storage(res.map { T(fromDouble: $0) })  // integers: truncate and saturate
                 }
             }
-            storage = try data.dtype.rfNumericDispatch(
+            storage = try data.dtype.dispatchNumeric(
                 Widen(kind: kind, data: data.storage, outer: outer, r: r, inner: inner, pool: pool), op: kind.rawValue)
         }
         return Tensor(unchecked: outShape, storage: storage)

@@ -2,7 +2,7 @@ import BerthONNX
 import BerthTensor
 
 /// Concat copies, for each outer index, one contiguous block from each input in turn.
-private struct TFConcat: TFElementBody {
+private struct TFConcat: DTypeBody {
     var parts: [TensorStorage]
     /// Elements per outer index contributed by each part.
     var blocks: [Int]
@@ -65,7 +65,7 @@ extension TensorFamily {
         let outer = product(first.shape, 0..<axis)
         let inner = product(first.shape, (axis + 1)..<r)
         let blocks = xs.map { $0.shape[axis] &* inner }
-        let storage = try first.dtype.tfDispatch(
+        let storage = try first.dtype.dispatch(
             TFConcat(parts: xs.map(\.storage), blocks: blocks, outer: outer, total: total, pool: pool))
         return Tensor(unchecked: outShape, storage: storage)
     }

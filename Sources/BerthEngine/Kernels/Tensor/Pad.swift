@@ -77,14 +77,14 @@ extension TensorFamily {
         case .bool: return .bool([value != 0])
         case .string: return .string([""])
         default:
-            struct Make: TFElementBody {
+            struct Make: DTypeBody {
                 var value: Double
                 func run<T: TensorElement>(_: T.Type) throws -> TensorStorage {
                     guard let n = T.self as? any NumericElement.Type else { return T.storage([T.zero]) }
                     return n.storage1(value)
                 }
             }
-            return (try? dtype.tfDispatch(Make(value: value))) ?? .zeros(dtype, count: 1)
+            return (try? dtype.dispatch(Make(value: value))) ?? .zeros(dtype, count: 1)
         }
     }
 

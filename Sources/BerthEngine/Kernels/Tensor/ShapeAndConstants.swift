@@ -4,7 +4,7 @@ import BerthTensor
 /// Shape, Size, Constant, ConstantOfShape and Range.
 extension TensorFamily {
     /// Range for one numeric type: `n = max(ceil((limit - start) / delta), 0)` elements.
-    private struct TFRange: TFElementBody {
+    private struct TFRange: DTypeBody {
         var start: TensorStorage, limit: TensorStorage, delta: TensorStorage
 
         func run<T: TensorElement>(_: T.Type) throws -> TensorStorage {
@@ -120,7 +120,7 @@ extension TensorFamily {
                    let de = try? d.integers().first {
                     return [try integerRange(st, li, de, dtype: s.dtype)]
                 }
-                let storage = try s.dtype.tfDispatch(TFRange(start: s.storage, limit: l.storage, delta: d.storage))
+                let storage = try s.dtype.dispatch(TFRange(start: s.storage, limit: l.storage, delta: d.storage))
                 return [Tensor(unchecked: [storage.count], storage: storage)]
             }
         }

@@ -1,5 +1,6 @@
 import BerthONNX
 import BerthTensor
+import Foundation
 
 /// Helpers shared by the tensor and reduction kernels.
 enum TensorFamily {
@@ -32,9 +33,11 @@ enum TensorFamily {
         return out
     }
 
-    /// The largest output a shape kernel will allocate. Shapes come from model data, and an absurd
-    /// one must become an error rather than an allocation failure (which would crash the process).
-    static let maxElements = 1 << 32
+    /// The largest output a shape kernel will allocate. Shapes come from model data (and constant
+    /// folding runs these kernels at load), so an absurd one must become an error rather than an
+    /// allocation failure or the OOM killer: 2^32 elements, and at most 8-byte elements filling a
+    /// quarter of physical memory.
+    static let maxElements = min(1 << 32, Int(clamping: ProcessInfo.processInfo.physicalMemory / 32))
 
     /// The element count of an output shape, as a kernel error when it is negative, overflows or
     /// exceeds ``maxElements``.
@@ -92,7 +95,7 @@ enum TFAxis: Sendable {
 /// Split and Gather are all this one loop with different axis tables, so every dtype (including
 /// string and bool) shares one well-optimised path. Offsets must be valid for `src`: callers build
 /// them from checked shapes and indices.
-struct TFStridedGather: TFElementBody {
+struct TFStridedGather: DTypeBody {
     var source: TensorStorage
     var dims: [Int]
     var axes: [TFAxis]
@@ -284,7 +287,7 @@ extension TensorFamily {
                 throw KernelError("internal: gather offsets \(lo)...\(hi) outside \(source.count) elements")
             }
         }
-        let storage = try source.dtype.tfDispatch(
+        let storage = try source.dtype.dispatch(
             TFStridedGather(source: source, dims: dims, axes: axes, fill: fill, pool: pool))
         return Tensor(unchecked: outShape, storage: storage)
     }

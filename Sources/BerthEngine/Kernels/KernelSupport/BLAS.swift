@@ -1,11 +1,12 @@
 import COpenBLAS
+import Foundation
 
 /// Single-precision matrix products through OpenBLAS. Row-major throughout.
-public enum BLAS {
+enum BLAS {
     /// `C = alpha * op(A) * op(B) + beta * C` with `op(A)` of shape [m, k] and `op(B)` [k, n].
     /// `lda`, `ldb`, `ldc` are the row strides of the stored matrices.
     @inline(__always)
-    public static func sgemm(
+    static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
@@ -41,16 +42,25 @@ public enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// Sets the number of threads OpenBLAS uses. It is process-wide, which is why sessions set it
-    /// from their intra-op thread count before running. The call is skipped when the count is
-    /// already set: OpenBLAS takes a lock and may touch its thread buffers on every call.
-    public static func setThreads(_ n: Int) {
-        let want = Int32(max(1, n))
-        // A racy read is harmless: the worst case is one redundant (idempotent) call.
-        guard lastThreads != want else { return }
-        lastThreads = want
-        openblas_set_num_threads(want)
+    /// Sets OpenBLAS's thread count, once per process, and returns the count in force.
+    ///
+    /// The count is process state inside OpenBLAS, not per call, so it cannot follow each
+    /// session's `intraOpThreads`: setting it on every run (as before) let two models with
+    /// different settings flip it under each other mid-run. The kernels call sgemm outside the
+    /// intra-op pool (one product at a time, threaded by OpenBLAS), so it should match the pool
+    /// size; the first session's count is used (the CLI makes one session; the server gives every
+    /// model its `--threads` unless a model's config overrides it) and later calls only report it.
+    @discardableResult
+    static func configureThreads(_ n: Int) -> Int {
+        threadsLock.lock()
+        defer { threadsLock.unlock() }
+        if let configured = configuredThreads { return configured }
+        let want = max(1, n)
+        openblas_set_num_threads(Int32(want))
+        configuredThreads = want
+        return want
     }
 
-    nonisolated(unsafe) private static var lastThreads: Int32 = 0
+    private static let threadsLock = NSLock()
+    nonisolated(unsafe) private static var configuredThreads: Int?
 }

@@ -14,6 +14,8 @@ struct ErrorBodyMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let e as HTTPError where e.status == .notFound || e.status == .methodNotAllowed {
             let what = e.status == .notFound ? "no route" : "method not allowed"
             return ResponseFactory.error("\(what): \(request.method) \(request.uri.path)", status: e.status)
+        } catch let e as HTTPError {
+            return ResponseFactory.error(e.body ?? "\(e.status)", status: e.status)
         } catch let e as HTTPResponseError {
             return ResponseFactory.error("\(e)", status: e.status)
         } catch {

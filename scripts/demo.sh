@@ -13,19 +13,9 @@ $BERTH run examples/digits_mlp.onnx --input input=examples/digits_sample.npy | h
 echo "    (true labels: 2 0 4 9 4 1 2 4)"
 
 echo "==> berth serve --demo on http://127.0.0.1:$PORT"
-$BERTH serve --demo --port "$PORT" &
-SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$PORT/v2/health/ready" >/dev/null && break
-    sleep 0.2
-done
+start_server "http://127.0.0.1:$PORT" --demo --port "$PORT"
 echo "==> GET /v2/models/digits"
 curl -s "http://127.0.0.1:$PORT/v2/models/digits"; echo
-ZERO='{"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32",
-  "data": [0,0,5,13,9,1,0,0, 0,0,13,15,10,15,5,0, 0,3,15,2,0,11,8,0, 0,4,12,0,0,8,8,0,
-           0,5,8,0,0,9,8,0, 0,4,11,0,1,12,7,0, 0,2,14,5,10,12,0,0, 0,0,6,13,10,0,0,0]}],
-  "outputs": [{"name": "label"}]}'
 for model in digits digits_logreg; do
     echo "==> POST /v2/models/$model/infer (an 8x8 image of a 0)"
     curl -s -X POST "http://127.0.0.1:$PORT/v2/models/$model/infer" -H 'Content-Type: application/json' -d "$ZERO"; echo

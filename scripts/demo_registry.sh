@@ -16,17 +16,8 @@ $BERTH registry promote digits 1 --data-dir "$DATA" --reason "baseline"
 $BERTH registry list --data-dir "$DATA"
 
 echo "==> berth serve --registry on $URL"
-$BERTH serve --registry --data-dir "$DATA" --port "$PORT" --log-level warning &
-SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
-for _ in $(seq 1 100); do
-    curl -sf "$URL/v2/health/ready" >/dev/null && break
-    sleep 0.2
-done
-ZERO='{"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32",
-  "data": [0,0,5,13,9,1,0,0, 0,0,13,15,10,15,5,0, 0,3,15,2,0,11,8,0, 0,4,12,0,0,8,8,0,
-           0,5,8,0,0,9,8,0, 0,4,11,0,1,12,7,0, 0,2,14,5,10,12,0,0, 0,0,6,13,10,0,0,0]}],
-  "outputs": [{"name": "label"}]}'
+CLEANUP='rm -rf "$DATA"'
+start_server "$URL" --registry --data-dir "$DATA" --port "$PORT" --log-level warning
 infer() {
     echo -n "    answer: "
     curl -s -X POST "$URL/v2/models/digits/infer" -H 'Content-Type: application/json' -d "$ZERO"; echo

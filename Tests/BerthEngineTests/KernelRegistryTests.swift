@@ -59,14 +59,7 @@ final class KernelRegistryTests: XCTestCase {
     /// the process in `register`), and each op's ranges are disjoint and sorted by opset.
     func testEveryKernelFamilyRegistersDisjointOpsetRanges() {
         var r = KernelRegistry()
-        r.registerElementwiseKernels()
-        r.registerMathKernels()
-        r.registerNNKernels()
-        r.registerNormalizationKernels()
-        r.registerReductionKernels()
-        r.registerTensorKernels()
-        r.registerMLKernels()
-        r.registerFusedKernels()
+        r.registerEveryKernelFamily()
         XCTAssertEqual(r.supportedOps.count, KernelRegistry.standard.supportedOps.count)
         for (domain, op) in r.supportedOps {
             let ranges = r.opsetRanges(domain: domain, op: op).sorted { $0.lowerBound < $1.lowerBound }

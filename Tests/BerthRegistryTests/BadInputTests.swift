@@ -186,16 +186,21 @@ final class BadInputTests: RegistryTestCase {
 
     // MARK: Traffic
 
+    /// Both a canary and a shadow of `alias` at `percent` are refused as bad input.
+    private func assertTrafficRefused(alias: String, percent: Double) throws {
+        let isBadInput: (RegistryError) -> Bool = { if case .badInput = $0 { return true }; return false }
+        try assertRefused("canary \(alias) \(percent)", {
+            try registry.setTraffic("digits", TrafficPolicy(canary: .init(alias: alias, percent: percent)), change: by)
+        }, matches: isBadInput)
+        try assertRefused("shadow \(alias) \(percent)", {
+            try registry.setTraffic("digits", TrafficPolicy(shadow: .init(alias: alias, percent: percent)), change: by)
+        }, matches: isBadInput)
+    }
+
     func testTrafficPercentOutOfRange() throws {
         try populate()
         for percent in [-1, -0.001, 100.001, 101, 1000, Double.nan, Double.infinity, -Double.infinity] {
-            let isBadInput: (RegistryError) -> Bool = { if case .badInput = $0 { return true }; return false }
-            try assertRefused("canary \(percent)", {
-                try registry.setTraffic("digits", TrafficPolicy(canary: .init(alias: "candidate", percent: percent)), change: by)
-            }, matches: isBadInput)
-            try assertRefused("shadow \(percent)", {
-                try registry.setTraffic("digits", TrafficPolicy(shadow: .init(alias: "candidate", percent: percent)), change: by)
-            }, matches: isBadInput)
+            try assertTrafficRefused(alias: "candidate", percent: percent)
         }
         XCTAssertEqual(try registry.traffic("digits").canary?.percent, 10)
     }
@@ -208,13 +213,7 @@ final class BadInputTests: RegistryTestCase {
 
     func testProductionCannotBeTheCanaryOrShadow() throws {
         try populate()
-        let isBadInput: (RegistryError) -> Bool = { if case .badInput = $0 { return true }; return false }
-        try assertRefused("canary production", {
-            try registry.setTraffic("digits", TrafficPolicy(canary: .init(alias: "production", percent: 5)), change: by)
-        }, matches: isBadInput)
-        try assertRefused("shadow production", {
-            try registry.setTraffic("digits", TrafficPolicy(shadow: .init(alias: "production", percent: 5)), change: by)
-        }, matches: isBadInput)
+        try assertTrafficRefused(alias: "production", percent: 5)
     }
 
     // MARK: Delete

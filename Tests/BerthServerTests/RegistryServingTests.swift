@@ -310,18 +310,26 @@ final class RegistryServingTests: XCTestCase {
         }
     }
 
-    func testPromotionOfCorruptArtifactFailsAndOldVersionKeepsServing() async throws {
+    enum Byte { case first, last }
+
+    /// Versions 1–3 pushed, 1 in production, then version 3's artifact damaged after the push:
+    /// same size, one byte flipped.
+    static func threeVersionsWithCorruptThird(flipping byte: Byte) async throws -> RegistryFixture {
         let f = try RegistryFixture()
         try await f.push(offset: 1)
         try await f.push(offset: 2)
         let v3 = try await f.push(offset: 3)
         try await f.promote(1)
-        // Damage version 3's artifact after the push: same size, different bytes.
         let file = f.registry.store.url(sha256: v3.sha256)
         var bytes = try Data(contentsOf: file)
         XCTAssertEqual(Int64(bytes.count), v3.size)
-        bytes[bytes.count - 1] ^= 0xFF
+        bytes[byte == .first ? 0 : bytes.count - 1] ^= 0xFF
         try bytes.write(to: file)
+        return f
+    }
+
+    func testPromotionOfCorruptArtifactFailsAndOldVersionKeepsServing() async throws {
+        let f = try await Self.threeVersionsWithCorruptThird(flipping: .last)
         let historyBefore = try f.registry.history(f.name, alias: nil)
 
         try await f.run { client in
@@ -426,15 +434,7 @@ final class RegistryServingTests: XCTestCase {
     /// keeps serving the version it had, and an operator can still promote a healthy version
     /// through the server.
     func testExternalPromotionOfCorruptVersionKeepsOldVersionAndCanBeRecovered() async throws {
-        let f = try RegistryFixture()
-        try await f.push(offset: 1)
-        try await f.push(offset: 2)
-        let v3 = try await f.push(offset: 3)
-        try await f.promote(1)
-        let file = f.registry.store.url(sha256: v3.sha256)
-        var bytes = try Data(contentsOf: file)
-        bytes[0] ^= 0xFF
-        try bytes.write(to: file)
+        let f = try await Self.threeVersionsWithCorruptThird(flipping: .first)
         let cli = try SQLiteRegistry(dataDirectory: f.dataDirectory)
         try await f.run { client in
             try cli.promote(f.name, version: 3, gates: [], alias: "production", change: Change(actor: "cli"))

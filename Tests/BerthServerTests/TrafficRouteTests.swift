@@ -20,28 +20,22 @@ final class TrafficRouteTests: XCTestCase {
         XCTAssertNil(route.mirror(key: "a"))
     }
 
-    func testCanaryZeroPercentNeverPicksCanary() {
-        let route = TrafficRoute(primary: 1, canary: Share(version: 2, percent: 0))
+    /// Keyed and random picks of `route` always land on `version`, on `side`.
+    private func assertAlwaysPicks(_ route: TrafficRoute, version: Int, side: TrafficRoute.Side) {
         for i in 0..<5000 {
-            let keyed = route.pick(key: "k\(i)")
-            XCTAssertEqual(keyed?.version, 1)
-            XCTAssertEqual(keyed?.side, .production)
-            let random = route.pick(key: nil)
-            XCTAssertEqual(random?.version, 1)
-            XCTAssertEqual(random?.side, .production)
+            for pick in [route.pick(key: "k\(i)"), route.pick(key: nil)] {
+                XCTAssertEqual(pick?.version, version)
+                XCTAssertEqual(pick?.side, side)
+            }
         }
     }
 
+    func testCanaryZeroPercentNeverPicksCanary() {
+        assertAlwaysPicks(TrafficRoute(primary: 1, canary: Share(version: 2, percent: 0)), version: 1, side: .production)
+    }
+
     func testCanaryHundredPercentAlwaysPicksCanary() {
-        let route = TrafficRoute(primary: 1, canary: Share(version: 2, percent: 100))
-        for i in 0..<5000 {
-            let keyed = route.pick(key: "k\(i)")
-            XCTAssertEqual(keyed?.version, 2)
-            XCTAssertEqual(keyed?.side, .canary)
-            let random = route.pick(key: nil)
-            XCTAssertEqual(random?.version, 2)
-            XCTAssertEqual(random?.side, .canary)
-        }
+        assertAlwaysPicks(TrafficRoute(primary: 1, canary: Share(version: 2, percent: 100)), version: 2, side: .canary)
     }
 
     func testRoutingKeyIsSticky() {

@@ -84,14 +84,7 @@ public struct KernelRegistry: Sendable {
         var r = KernelRegistry()
         // ai.onnx 21 and ai.onnx.ml 5 (TreeEnsemble); the conformance data needs 17 and 5.
         r.newestOpsets = ["ai.onnx": 21, "ai.onnx.ml": 5]
-        r.registerElementwiseKernels()
-        r.registerMathKernels()
-        r.registerNNKernels()
-        r.registerNormalizationKernels()
-        r.registerReductionKernels()
-        r.registerTensorKernels()
-        r.registerMLKernels()
-        r.registerFusedKernels()
+        r.registerEveryKernelFamily()
         return r
     }()
 }
@@ -108,5 +101,19 @@ extension Array where Element == Tensor? {
     @inline(__always)
     public func optional(_ i: Int) -> Tensor? {
         i < count ? self[i] : nil
+    }
+}
+
+extension KernelRegistry {
+    /// Registers every kernel family Berth has (what ``standard`` holds).
+    mutating func registerEveryKernelFamily() {
+        registerElementwiseKernels()
+        registerMathKernels()
+        registerNNKernels()
+        registerNormalizationKernels()
+        registerReductionKernels()
+        registerTensorKernels()
+        registerMLKernels()
+        registerFusedKernels()
     }
 }

@@ -11,57 +11,47 @@ public struct TritonStatistics: Codable, Sendable, Equatable {
             self.count = count
             self.ns = ns
         }
+
+        /// Nothing counted.
+        public static let zero = Duration(count: 0, ns: 0)
     }
 
     /// Per-request durations by phase.
     public struct InferenceStats: Codable, Sendable, Equatable {
-        public var success: Duration
-        public var fail: Duration
-        public var queue: Duration
-        public var computeInput: Duration
-        public var computeInfer: Duration
-        public var computeOutput: Duration
+        public var success = Duration.zero
+        public var fail = Duration.zero
+        public var queue = Duration.zero
+        public var computeInput = Duration.zero
+        public var computeInfer = Duration.zero
+        public var computeOutput = Duration.zero
         /// Always zero: Berth has no response cache.
-        public var cacheHit = Duration(count: 0, ns: 0)
+        public var cacheHit = Duration.zero
         /// Always zero: Berth has no response cache.
-        public var cacheMiss = Duration(count: 0, ns: 0)
+        public var cacheMiss = Duration.zero
 
         enum CodingKeys: String, CodingKey {
             case success, fail, queue, computeInput = "compute_input", computeInfer = "compute_infer"
             case computeOutput = "compute_output", cacheHit = "cache_hit", cacheMiss = "cache_miss"
         }
 
-        /// Statistics from their parts.
-        public init(success: Duration, fail: Duration, queue: Duration, computeInput: Duration, computeInfer: Duration,
-                    computeOutput: Duration) {
-            self.success = success
-            self.fail = fail
-            self.queue = queue
-            self.computeInput = computeInput
-            self.computeInfer = computeInfer
-            self.computeOutput = computeOutput
-        }
+        /// Nothing counted yet; the server fills in the phases.
+        public init() {}
     }
 
     /// Execution durations for one batch size.
     public struct BatchStats: Codable, Sendable, Equatable {
         public var batchSize: Int
-        public var computeInput: Duration
-        public var computeInfer: Duration
-        public var computeOutput: Duration
+        public var computeInput = Duration.zero
+        public var computeInfer = Duration.zero
+        public var computeOutput = Duration.zero
 
         enum CodingKeys: String, CodingKey {
             case batchSize = "batch_size", computeInput = "compute_input", computeInfer = "compute_infer"
             case computeOutput = "compute_output"
         }
 
-        /// Statistics from their parts.
-        public init(batchSize: Int, computeInput: Duration, computeInfer: Duration, computeOutput: Duration) {
-            self.batchSize = batchSize
-            self.computeInput = computeInput
-            self.computeInfer = computeInfer
-            self.computeOutput = computeOutput
-        }
+        /// Nothing counted yet for this batch size.
+        public init(batchSize: Int) { self.batchSize = batchSize }
     }
 
     /// One model version's statistics.
@@ -69,29 +59,23 @@ public struct TritonStatistics: Codable, Sendable, Equatable {
         public var name: String
         public var version: String
         /// Milliseconds since the epoch of the last inference (0: none yet).
-        public var lastInference: UInt64
+        public var lastInference: UInt64 = 0
         /// Successful inferences counted in rows, as Triton does.
-        public var inferenceCount: Int
+        public var inferenceCount = 0
         /// Model executions (a merged batch is one).
-        public var executionCount: Int
-        public var inferenceStats: InferenceStats
-        public var batchStats: [BatchStats]
+        public var executionCount = 0
+        public var inferenceStats = InferenceStats()
+        public var batchStats: [BatchStats] = []
 
         enum CodingKeys: String, CodingKey {
             case name, version, lastInference = "last_inference", inferenceCount = "inference_count"
             case executionCount = "execution_count", inferenceStats = "inference_stats", batchStats = "batch_stats"
         }
 
-        /// Statistics from their parts.
-        public init(name: String, version: String, lastInference: UInt64, inferenceCount: Int, executionCount: Int,
-                    inferenceStats: InferenceStats, batchStats: [BatchStats]) {
+        /// Nothing counted yet for this version.
+        public init(name: String, version: String) {
             self.name = name
             self.version = version
-            self.lastInference = lastInference
-            self.inferenceCount = inferenceCount
-            self.executionCount = executionCount
-            self.inferenceStats = inferenceStats
-            self.batchStats = batchStats
         }
     }
 

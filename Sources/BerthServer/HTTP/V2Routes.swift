@@ -145,15 +145,24 @@ extension ModelStatistics.Snapshot {
     /// The counters as Triton's statistics extension reports them.
     func triton(model: String, version: String) -> TritonStatistics.ModelStats {
         func d(_ x: ModelStatistics.Duration) -> TritonStatistics.Duration { .init(count: x.count, ns: x.ns) }
-        return .init(
-            name: model, version: version, lastInference: lastInference, inferenceCount: inferenceCount,
-            executionCount: executionCount,
-            inferenceStats: .init(success: d(success), fail: d(fail), queue: d(queue), computeInput: d(computeInput),
-                                  computeInfer: d(computeInfer), computeOutput: d(computeOutput)),
-            batchStats: batches.sorted { $0.key < $1.key }.map {
-                .init(batchSize: $0.key, computeInput: d($0.value.computeInput), computeInfer: d($0.value.computeInfer),
-                      computeOutput: d($0.value.computeOutput))
-            })
+        var m = TritonStatistics.ModelStats(name: model, version: version)
+        m.lastInference = lastInference
+        m.inferenceCount = inferenceCount
+        m.executionCount = executionCount
+        m.inferenceStats.success = d(success)
+        m.inferenceStats.fail = d(fail)
+        m.inferenceStats.queue = d(queue)
+        m.inferenceStats.computeInput = d(computeInput)
+        m.inferenceStats.computeInfer = d(computeInfer)
+        m.inferenceStats.computeOutput = d(computeOutput)
+        m.batchStats = batches.sorted { $0.key < $1.key }.map { size, b in
+            var s = TritonStatistics.BatchStats(batchSize: size)
+            s.computeInput = d(b.computeInput)
+            s.computeInfer = d(b.computeInfer)
+            s.computeOutput = d(b.computeOutput)
+            return s
+        }
+        return m
     }
 }
 

@@ -13,21 +13,48 @@ import json
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from conftest import berth_path
 import berthpy
 
+REPO = Path(__file__).resolve().parents[2]
+
 HEADER_TIMEOUT = 1.0
 IDLE_TIMEOUT = 2.0
+
+
+def make_repository(root: Path) -> Path:
+    """digits (the bundled MLP), `pair` (y = a + b, two FP32 [N] inputs: a second binary input can
+    declare a size past the first) and `text` (y = Identity(s), a BYTES [N] input)."""
+    from onnx import TensorProto, helper
+    repo = root / "repo"
+    (repo / "digits" / "1").mkdir(parents=True)
+    (repo / "digits" / "1" / "model.onnx").symlink_to(REPO / "examples" / "digits_mlp.onnx")
+    def vi(name, t):
+        return helper.make_tensor_value_info(name, t, ["N"])
+    models = {
+        "pair": helper.make_graph([helper.make_node("Add", ["a", "b"], ["y"])], "pair",
+                                  [vi("a", TensorProto.FLOAT), vi("b", TensorProto.FLOAT)], [vi("y", TensorProto.FLOAT)]),
+        "text": helper.make_graph([helper.make_node("Identity", ["s"], ["y"])], "text",
+                                  [vi("s", TensorProto.STRING)], [vi("y", TensorProto.STRING)]),
+    }
+    for name, graph in models.items():
+        (repo / name / "1").mkdir(parents=True)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+        (repo / name / "1" / "model.onnx").write_bytes(model.SerializeToString())
+    return repo
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = berthpy.free_port()
-    log = tmp_path_factory.mktemp("edges") / "server.log"
+    root = tmp_path_factory.mktemp("edges")
+    repo = make_repository(root)
+    log = root / "server.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(berth_path()), "serve", "--demo", "--port", str(port),
+        proc = subprocess.Popen([str(berth_path()), "serve", "--model-repository", str(repo), "--port", str(port),
                                  "--header-timeout", str(HEADER_TIMEOUT), "--idle-timeout", str(IDLE_TIMEOUT)],
                                 stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
@@ -91,32 +118,41 @@ def assert_alive(port: int, proc) -> None:
     assert status == 200, body
 
 
+def binary_post(port: int, model: str, inputs: list[dict], tail: bytes) -> tuple[int, dict, bytes]:
+    header = json.dumps({"inputs": inputs}).encode()
+    return post(port, f"/v2/models/{model}/infer", header + tail,
+                {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"})
+
+
 def test_binary_size_near_int64_max_answers_400(server):
     port, proc = server
-    for size in (2**63 - 1, 2**63 - 4):
-        header = json.dumps({"inputs": [
-            {"name": "input", "datatype": "FP32", "shape": [1, 64], "parameters": {"binary_data_size": 256}},
-            {"name": "extra", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": size}},
-        ]}).encode()
-        status, _, body = post(port, "/v2/models/digits/infer", header + bytes(260),
-                               {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"})
-        assert status == 400, body
-        assert "error" in json.loads(body)
+    # The second input's size was added to the first's offset: a trap (the server died) on overflow.
+    for size in (2**63 - 1, 2**63 - 4, 2**62 + 1):
+        status, _, body = binary_post(port, "pair", [
+            {"name": "a", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": 4}},
+            {"name": "b", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": size}},
+        ], bytes(8))
+        assert status == 400 and b"exceeds" in body, body
     assert_alive(port, proc)
 
 
-def test_huge_bytes_shape_answers_400(server):
+def test_huge_bytes_shape_answers_400_without_reserving(server):
     port, proc = server
-    # The demo model's input is FP32, so a BYTES input is refused by its datatype here; the decoder's
-    # own regression test (Tests/BerthProtocolTests) covers BYTES. Huge declared shapes, JSON and binary:
-    for dtype, data in (("BYTES", ["x"]), ("FP32", [1.0])):
-        body = json.dumps({"inputs": [{"name": "input", "datatype": dtype, "shape": [2147483648], "data": data}]}).encode()
-        status, _, answer = post(port, "/v2/models/digits/infer", body)
-        assert status == 400, answer
-    header = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [33554432, 64],
-                                     "parameters": {"binary_data_size": 4}}]}).encode()
-    status, _, answer = post(port, "/v2/models/digits/infer", header + bytes(4),
-                             {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"})
+    # Shape [2^31] with one element reserved 32 GiB for the strings before counting them (an abort).
+    body = json.dumps({"inputs": [{"name": "s", "datatype": "BYTES", "shape": [2147483648], "data": ["x"]}]}).encode()
+    status, _, answer = post(port, "/v2/models/text/infer", body)
+    assert status == 400 and b"needs 2147483648 elements" in answer, answer
+    # The binary form: an 83-byte request in the report.
+    status, _, answer = binary_post(port, "text", [{"name": "s", "datatype": "BYTES", "shape": [2147483648],
+                                                    "parameters": {"binary_data_size": 5}}], b"\x01\x00\x00\x00x")
+    assert status == 400, answer
+    # Numeric shapes too, JSON and binary.
+    body = json.dumps({"inputs": [{"name": "a", "datatype": "FP32", "shape": [2147483648], "data": [1.0]},
+                                  {"name": "b", "datatype": "FP32", "shape": [1], "data": [1.0]}]}).encode()
+    status, _, answer = post(port, "/v2/models/pair/infer", body)
+    assert status == 400, answer
+    status, _, answer = binary_post(port, "digits", [{"name": "input", "datatype": "FP32", "shape": [33554432, 64],
+                                                      "parameters": {"binary_data_size": 4}}], bytes(4))
     assert status == 400, answer
     assert_alive(port, proc)
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthServer
 import NIOCore
 import NIOPosix
 
@@ -8,6 +9,7 @@ struct Berth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "Run, serve and maintain ONNX models.",
+        version: BerthHTTPServer.version,
         subcommands: [InspectCommand.self, RunCommand.self, PerfCommand.self, ServeCommand.self, BenchCommand.self, EvalCommand.self,
                       RegistryCommand.self]
     )

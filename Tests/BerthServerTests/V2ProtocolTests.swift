@@ -31,6 +31,13 @@ final class V2ProtocolTests: XCTestCase {
         let h = try await ServerHarness.start(root: try ServerHarness.makeRepository(models: ["digits": [1]]))
         let live = try await h.request(.get, "/v2/health/live")
         XCTAssertEqual(live.status, .ok)
+        // The V2 protocol's bodies (the kserve SDK reads `live` / `ready`), Triton's statuses.
+        XCTAssertEqual(try ServerHarness.json(live)["live"] as? Bool, true)
+        let ready = try await h.request(.get, "/v2/health/ready")
+        XCTAssertEqual(try ServerHarness.json(ready)["ready"] as? Bool, true)
+        let modelReady = try ServerHarness.json(try await h.request(.get, "/v2/models/digits/ready"))
+        XCTAssertEqual(modelReady["name"] as? String, "digits")
+        XCTAssertEqual(modelReady["ready"] as? Bool, true)
         let meta = try ServerHarness.json(try await h.request(.get, "/v2"))
         XCTAssertEqual(meta["name"] as? String, "berth")
         XCTAssertTrue((meta["extensions"] as? [String])?.contains("binary_tensor_data") == true)

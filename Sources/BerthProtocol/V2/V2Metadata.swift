@@ -69,3 +69,32 @@ public struct V2ErrorBody: Codable, Sendable, Equatable {
     /// An error body with its message.
     public init(error: String) { self.error = error }
 }
+
+/// `GET /v2/health/live`: `{"live": true}`.
+public struct V2LiveResponse: Codable, Sendable, Equatable {
+    /// Whether the server is live.
+    public var live: Bool
+    /// An answer.
+    public init(live: Bool) { self.live = live }
+}
+
+/// `GET /v2/health/ready`: `{"ready": bool}` (200 when ready, 400 when not, as Triton answers).
+public struct V2ReadyResponse: Codable, Sendable, Equatable {
+    /// Whether the server is ready.
+    public var ready: Bool
+    /// An answer.
+    public init(ready: Bool) { self.ready = ready }
+}
+
+/// `GET /v2/models/{name}[/versions/{v}]/ready`: `{"name": .., "ready": bool}`.
+public struct V2ModelReadyResponse: Codable, Sendable, Equatable {
+    /// The model's name.
+    public var name: String
+    /// Whether that model (version) is ready.
+    public var ready: Bool
+    /// An answer.
+    public init(name: String, ready: Bool) {
+        self.name = name
+        self.ready = ready
+    }
+}

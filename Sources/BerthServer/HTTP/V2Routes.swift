@@ -17,9 +17,12 @@ struct V2Routes: Sendable {
     static let extensions = ["binary_tensor_data", "model_repository", "statistics", "model_configuration"]
 
     func register(on router: Router<BasicRequestContext>) {
-        router.get("/v2/health/live") { _, _ in ResponseFactory.ok() }
+        // Bodies as the V2 protocol defines them (the kserve SDK reads them); the statuses are
+        // Triton's (tritonclient reads those).
+        router.get("/v2/health/live") { _, _ in try Response.json(V2LiveResponse(live: true)) }
         router.get("/v2/health/ready") { _, _ in
-            manager.isReady ? ResponseFactory.ok() : ResponseFactory.status(.badRequest)
+            let ready = manager.isReady
+            return try Response.json(V2ReadyResponse(ready: ready), status: ready ? .ok : .badRequest)
         }
         router.get("/v2") { _, _ in
             try Response.json(V2ServerMetadata(name: "berth", version: BerthHTTPServer.version, extensions: Self.extensions))
@@ -82,9 +85,9 @@ struct V2Routes: Sendable {
     func modelReady(_ model: String, _ version: String?) throws -> Response {
         do {
             _ = try manager.servable(model: model, version: version)
-            return ResponseFactory.ok()
+            return try Response.json(V2ModelReadyResponse(name: model, ready: true))
         } catch ServerError.notReady {
-            return ResponseFactory.status(.badRequest)
+            return try Response.json(V2ModelReadyResponse(name: model, ready: false), status: .badRequest)
         }
     }
 

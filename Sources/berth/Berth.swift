@@ -8,7 +8,7 @@ struct Berth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "Run, serve and maintain ONNX models.",
-        subcommands: [InspectCommand.self, RunCommand.self, PerfCommand.self, ServeCommand.self, BenchCommand.self, EvalCommand.self, DriftCommand.self,
+        subcommands: [InspectCommand.self, RunCommand.self, PerfCommand.self, ServeCommand.self, BenchCommand.self, EvalCommand.self, DriftCommand.self, MonitorCommand.self,
                       RegistryCommand.self]
     )
 

@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "BerthProtocol", targets: ["BerthProtocol"]),
         .library(name: "BerthEval", targets: ["BerthEval"]),
         .library(name: "BerthRegistry", targets: ["BerthRegistry"]),
+        .library(name: "BerthMonitor", targets: ["BerthMonitor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -69,6 +70,11 @@ let package = Package(
             name: "BerthEval",
             dependencies: ["BerthTensor", "BerthONNX", "BerthEngine", "BerthGate"]
         ),
+        // Drift statistics and performance estimation, offline (no HTTP, no registry).
+        .target(
+            name: "BerthMonitor",
+            dependencies: ["BerthTensor", "BerthEval", "BerthEngine"]
+        ),
         .target(
             name: "BerthRegistry",
             dependencies: [
@@ -110,6 +116,7 @@ let package = Package(
                 "BerthEval",
                 "BerthGate",
                 "BerthRegistry",
+                "BerthMonitor",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -146,6 +153,7 @@ let package = Package(
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX", "BerthTensor", "BerthTestSupport"]),
         .testTarget(name: "BerthGateTests", dependencies: ["BerthGate"]),
         .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthGate", "BerthTensor", "BerthONNX"]),
+        .testTarget(name: "BerthMonitorTests", dependencies: ["BerthMonitor", "BerthEval"]),
         .testTarget(
             name: "BerthRegistryTests",
             dependencies: [

@@ -11,6 +11,7 @@ struct Berth: AsyncParsableCommand {
         abstract: "Run, serve and maintain ONNX models.",
         version: BerthHTTPServer.version,
         subcommands: [InspectCommand.self, RunCommand.self, PerfCommand.self, ServeCommand.self, BenchCommand.self, EvalCommand.self,
+                      DriftCommand.self, MonitorCommand.self,
                       RegistryCommand.self]
     )
 

@@ -33,8 +33,8 @@ final class V2ProtocolTests: XCTestCase {
         XCTAssertEqual(live.status, .ok)
         // The V2 protocol's bodies (the kserve SDK reads `live` / `ready`), Triton's statuses.
         XCTAssertEqual(try ServerHarness.json(live)["live"] as? Bool, true)
-        let ready = try await h.request(.get, "/v2/health/ready")
-        XCTAssertEqual(try ServerHarness.json(ready)["ready"] as? Bool, true)
+        let serverReady = try await h.request(.get, "/v2/health/ready")
+        XCTAssertEqual(try ServerHarness.json(serverReady)["ready"] as? Bool, true)
         let modelReady = try ServerHarness.json(try await h.request(.get, "/v2/models/digits/ready"))
         XCTAssertEqual(modelReady["name"] as? String, "digits")
         XCTAssertEqual(modelReady["ready"] as? Bool, true)

@@ -90,7 +90,8 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
         }
     }
 
-    /// Maps an engine error from `Session.run`: input problems are the caller's (400).
+    /// Maps any error to the server's: engine input problems and protocol errors are the caller's
+    /// (400), registry errors keep their meaning, anything else is an internal failure (500).
     public static func from(engine error: Error) -> ServerError {
         if let s = error as? ServerError { return s }
         if let p = error as? V2RequestError { return .badRequest(p.message) }

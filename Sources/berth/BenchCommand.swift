@@ -154,12 +154,12 @@ struct BenchCommand: AsyncParsableCommand {
             let data = Data(body.readableBytesView)
             try await client.shutdown()
             guard response.status.code == 200 else {
-                let message = (try? JSONDecoder().decode(V2ErrorBody.self, from: data))?.error
+                let message = (try? CodableJSON.decoder.decode(V2ErrorBody.self, from: data))?.error
                     ?? String(decoding: data, as: UTF8.self)
                 throw CLIError("GET \(modelURL): HTTP \(response.status.code): \(message)")
             }
             do {
-                return try JSONDecoder().decode(V2ModelMetadata.self, from: data)
+                return try CodableJSON.decoder.decode(V2ModelMetadata.self, from: data)
             } catch {
                 throw CLIError("GET \(modelURL): not V2 model metadata: \(error)")
             }

@@ -46,7 +46,12 @@ enum BenchInputs {
                     return 1
                 }
             }
-            let n = shape.reduce(1, *)
+            var n = 1
+            for d in shape {
+                let (m, o) = n.multipliedReportingOverflow(by: d)
+                guard !o, m <= 1 << 28 else { throw CLIError("input \(info.name): shape \(shape) is too large for a benchmark request") }
+                n = m
+            }
             let storage: TensorStorage
             switch dtype {
             case .float32: storage = .float32((0..<n).map { _ in Float(rng.nextUnit()) })

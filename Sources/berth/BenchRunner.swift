@@ -154,7 +154,7 @@ struct BenchRunner: Sendable {
             let answer = try await response.body.collect(upTo: 256 << 20)
             guard response.status.code == 200 else {
                 let text = String(decoding: answer.readableBytesView, as: UTF8.self)
-                let message = (try? JSONDecoder().decode(V2ErrorBody.self, from: Data(text.utf8)))?.error ?? text
+                let message = (try? CodableJSON.decoder.decode(V2ErrorBody.self, from: Data(text.utf8)))?.error ?? text
                 return .httpError("HTTP \(response.status.code): \(message.prefix(500))")
             }
             return .ok

@@ -58,6 +58,9 @@ struct ServeCommand: AsyncParsableCommand {
                                valueName: "name,..."))
     var allowedHosts: String?
 
+    @Option(help: ArgumentHelp("Write one JSON line per inference request to FILE ('-': standard output).", valueName: "file"))
+    var accessLog: String?
+
     @Option(help: "Default intra-op threads per model (a model's config.json 'threads' overrides it).")
     var threads = 1
 
@@ -71,9 +74,17 @@ struct ServeCommand: AsyncParsableCommand {
         guard dataDir == nil || registry else { throw ValidationError("--data-dir goes with --registry") }
         guard ModelControl(rawValue: modelControl) != nil else { throw ValidationError("--model-control must be none, explicit or poll") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
-        guard idleTimeout > 0, headerTimeout > 0 else { throw ValidationError("--idle-timeout and --header-timeout must be positive") }
+        guard (0.001...86_400).contains(idleTimeout), (0.001...86_400).contains(headerTimeout) else {
+            throw ValidationError("--idle-timeout and --header-timeout must be between 0.001 and 86400 seconds")
+        }
         guard pollIntervalMs > 0, maxBodySize > 0, threads > 0 else {
             throw ValidationError("--poll-interval-ms, --max-body-size and --threads must be positive")
+        }
+        if let allowedHosts {
+            for name in allowedHosts.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) })
+            where name != "*" && !ServerConfiguration.isHostName(name) {
+                throw ValidationError("--allowed-hosts: '\(name)' is not a host name")
+            }
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
@@ -98,7 +109,8 @@ struct ServeCommand: AsyncParsableCommand {
             do { store = try SQLiteRegistry(dataDirectory: dir) } catch { throw CLIError("\(error)") }
             let manager = ModelManager(repository: nil, defaultThreads: threads, logger: Logger(label: "berth.server.models"))
             let deployer = RegistryDeployer(registry: store, manager: manager, logger: Logger(label: "berth.server.registry"))
-            try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, deployer: deployer, logger: logger))
+            try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, deployer: deployer,
+                                                 observers: try observers(), logger: logger))
             return
         }
         let root: URL
@@ -114,7 +126,14 @@ struct ServeCommand: AsyncParsableCommand {
         let manager = ModelManager(repository: ModelRepository(root: root), defaultThreads: threads,
                                    logger: Logger(label: "berth.server.models"))
         defer { if demo { try? FileManager.default.removeItem(at: root) } }
-        try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, logger: logger))
+        try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, observers: try observers(),
+                                             logger: logger))
+    }
+
+    /// The request observers the options ask for (the access log).
+    func observers() throws -> [any InferenceObserver] {
+        guard let accessLog else { return [] }
+        do { return [try AccessLog(path: accessLog)] } catch { throw CLIError("--access-log: \(error)") }
     }
 
     /// Runs the server until it stops (SIGTERM or SIGINT).

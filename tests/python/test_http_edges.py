@@ -4,8 +4,9 @@ Each request here once took the server down or answered 500 (found by fuzzing th
 a binary input declaring `binary_data_size` near Int64.max (arithmetic overflow trap), a BYTES
 input of shape [2^31] with one element (a 32 GiB reserve), a malformed chunked body or
 `Transfer-Encoding: gzip` (500, counted as an internal error). Also: slow-loris and idle
-connections are closed by the header and idle timeouts, the Host header is checked, and the
-CORS-safelisted content types a browser sends cross-site without a preflight are refused.
+connections are closed by the header and idle timeouts, the Host header is checked, cross-site
+browser requests that would change something are refused, and the access log has one line per
+inference request.
 """
 from __future__ import annotations
 
@@ -215,12 +216,64 @@ def test_host_header_is_checked(server):
     assert_alive(port, proc)
 
 
-def test_simple_cross_site_content_types_are_refused(server):
+def test_cross_site_browser_requests_are_refused(server):
     port, proc = server
     body = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": [0.0] * 64}]}).encode()
-    for ctype in ("text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
-        status, _, answer = post(port, "/v2/models/digits/infer", body, {"Content-Type": ctype})
-        assert status == 415, (ctype, answer)
-    status, _, answer = post(port, "/v2/models/digits/infer", body, {"Content-Type": None})
-    assert status == 200, answer
+    path = "/v2/models/digits/infer"
+    # What a page on another site makes a browser send: an Origin, or Sec-Fetch-Site, with or
+    # without a Content-Type (no-cors fetches send none and need no preflight).
+    for headers in ({"Origin": "https://attacker.example", "Content-Type": "text/plain"},
+                    {"Origin": "https://attacker.example", "Content-Type": None},
+                    {"Origin": "null"},
+                    {"Sec-Fetch-Site": "cross-site", "Content-Type": None},
+                    {"Origin": f"http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-site"}):
+        status, _, answer = post(port, path, body, headers)
+        assert status == 403, (headers, answer)
+    status, _, answer = post(port, "/v2/repository/models/digits/unload", b"", {"Origin": "https://attacker.example"})
+    assert status == 403, answer
+    # The server's own pages, and clients that are not browsers (curl -d sends a form type), pass.
+    for headers in ({"Origin": f"http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin"},
+                    {"Content-Type": "application/x-www-form-urlencoded"}, {"Content-Type": None}):
+        status, _, answer = post(port, path, body, headers)
+        assert status == 200, (headers, answer)
     assert_alive(port, proc)
+
+
+def test_compressed_bodies_are_refused_with_415(server):
+    port, proc = server
+    status, _, answer = post(port, "/v2/models/digits/infer", b"\x1f\x8b\x08\x00", {"Content-Encoding": "gzip"})
+    assert status == 415, answer
+    assert_alive(port, proc)
+
+
+def test_access_log_counts_exactly_the_requests(tmp_path):
+    port = berthpy.free_port()
+    log_path = tmp_path / "access.jsonl"
+    repo = make_repository(tmp_path)
+    proc = subprocess.Popen([str(berth_path()), "serve", "--model-repository", str(repo), "--port", str(port),
+                             "--access-log", str(log_path)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if raw(port, b"GET /v2/health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        good = json.dumps({"id": "r-ok", "inputs": [{"name": "input", "datatype": "FP32", "shape": [2, 64],
+                                                     "data": [0.0] * 128}]}).encode()
+        bad = json.dumps({"id": "r-bad", "inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3], "data": [0, 0, 0]}]}).encode()
+        for _ in range(5):
+            assert post(port, "/v2/models/digits/infer", good)[0] == 200
+        for _ in range(3):
+            assert post(port, "/v2/models/digits/infer", bad)[0] == 400
+        assert post(port, "/v2/models/nope/infer", good)[0] == 404
+    finally:
+        berthpy.stop_process(proc)
+    lines = [json.loads(l) for l in log_path.read_text().splitlines()]
+    assert len(lines) == 9, lines
+    ok = [l for l in lines if l["status"] == 200]
+    assert len(ok) == 5 and all(l["id"] == "r-ok" and l["rows"] == 2 and l["model"] == "digits" and l["version"] == "1"
+                                and l["compute_ms"] >= 0 and l["total_ms"] >= l["compute_ms"] for l in ok), ok
+    assert sum(l["status"] == 400 and "does not match" in l["error"] for l in lines) == 3, lines
+    assert sum(l["status"] == 404 and l["model"] == "nope" for l in lines) == 1, lines

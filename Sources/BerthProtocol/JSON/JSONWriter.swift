@@ -41,13 +41,6 @@ struct JSONWriter {
         byte(0x22)
     }
 
-    /// `"key":`
-    mutating func key(_ k: StaticString) {
-        byte(0x22)
-        buffer.writeStaticString(k)
-        raw("\":")
-    }
-
     mutating func int<I: BinaryInteger>(_ v: I) {
         if v == 0 { byte(0x30); return }
         var mag: UInt64

@@ -100,11 +100,18 @@ struct RequestDecoder {
             throw V2RequestError("input '\(name)': datatype \(dtName) does not match the model's \(expected.v2Name)")
         }
         let shape = try decodeShape(item, name: name, spec: spec)
+        // The product of the non-zero dimensions is bounded too: [2^31, 0] carries no data, but an
+        // op that reduces the empty axis would still allocate for the other one.
         var count = 1
+        var nonZero = 1
         for d in shape {
             let (c, o) = count.multipliedReportingOverflow(by: d)
-            guard !o, c <= V2InferenceRequest.maxElements else { throw V2RequestError("input '\(name)': shape \(shape) is too large") }
+            let (z, oz) = nonZero.multipliedReportingOverflow(by: max(d, 1))
+            guard !o, !oz, z <= V2InferenceRequest.maxElements else {
+                throw V2RequestError("input '\(name)': shape \(shape) is too large")
+            }
             count = c
+            nonZero = z
         }
         var binarySize: Int?
         if let p = item["parameters"], !p.isNull {

@@ -40,7 +40,8 @@ public struct V2InferenceRequest: Sendable {
     public var outputs: [RequestedOutput]?
     /// The request-level `binary_data_output` parameter.
     public var binaryDataOutput: Bool
-    /// Rows the request carries (``ModelInterface/rows(of:)``; 1 when not decoded against a model).
+    /// Rows the request carries: ``ModelInterface/rows(of:)`` when decoded against a model; built
+    /// by a client, dim 0 of its first input unless given.
     public var rows: Int
 
     /// A request from its parts.

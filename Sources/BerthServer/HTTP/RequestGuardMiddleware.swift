@@ -3,47 +3,65 @@ import HTTPTypes
 import Hummingbird
 
 /// Checks what every request must get right before any route sees it:
-/// - framing Berth understands: no `Transfer-Encoding` other than `chunked`;
-/// - a `Host` header (HTTP/1.1 requires one) naming an allowed host: a server bound to loopback
-///   answers only loopback names, so a web page cannot reach it through DNS rebinding;
-/// - a request body of a type a browser cannot send cross-site without a CORS preflight:
-///   `text/plain`, `application/x-www-form-urlencoded` and `multipart/form-data` are refused (415),
-///   so a page on another site cannot make a visitor's browser push a model or run inference.
+/// - framing Berth understands: no `Transfer-Encoding` other than `chunked`, no `Content-Encoding`
+///   (compressed bodies would be read as garbage);
+/// - when the server is restricted to some host names (by default, bound to loopback: loopback
+///   names and the bound address), a `Host` header naming one, so a web page cannot reach a local
+///   server through DNS rebinding;
+/// - no cross-site browser request that changes anything: a POST, PUT, PATCH or DELETE whose
+///   `Origin` is another site, or that the browser marks `Sec-Fetch-Site: cross-site` /
+///   `same-site`, is refused (403). Browsers send these headers on every such request — with or
+///   without a `Content-Type`, with or without a CORS preflight — and other clients (curl,
+///   tritonclient, the kserve SDK) send neither, so nothing they do is affected.
 struct RequestGuardMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Allowed host names (lowercase, without port); nil allows any.
     let allowedHosts: Set<String>?
 
-    /// The media types a browser may send cross-site without asking first (the Fetch standard's
-    /// CORS-safelisted `Content-Type` values).
-    static var simpleContentTypes: Set<String> { ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"] }
+    static var originField: HTTPField.Name { HTTPField.Name("Origin")! }
+    static var fetchSiteField: HTTPField.Name { HTTPField.Name("Sec-Fetch-Site")! }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let authority = request.head.authority, !authority.isEmpty else {
-            return ResponseFactory.error("the request has no Host header", status: .badRequest)
-        }
-        guard let host = Self.hostName(authority) else {
-            return ResponseFactory.error("malformed Host header '\(authority)'", status: .badRequest)
-        }
-        if let allowedHosts, !allowedHosts.contains(host) {
-            return ResponseFactory.error("host '\(host)' is not served here (allowed: "
-                                                    + allowedHosts.sorted().joined(separator: ", ") + "; see --allowed-hosts)",
-                                        status: .misdirectedRequest)
-        }
         if let te = request.headers[.transferEncoding], te.lowercased() != "chunked" {
-            // Only chunked framing is understood; a coded body (gzip, ...) would be read as garbage.
-            return ResponseFactory.error("Transfer-Encoding '\(te)' is not supported (only chunked)",
-                                        status: .badRequest)
+            return ResponseFactory.error("Transfer-Encoding '\(te)' is not supported (only chunked)", status: .badRequest)
         }
-        if request.method == .post || request.method == .put || request.method == .patch,
-           let type = request.headers[.contentType] {
-            let media = type.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-            if Self.simpleContentTypes.contains(media) {
-                return ResponseFactory.error("Content-Type \(media) is not accepted: send application/json "
-                                                        + "(or application/octet-stream for binary tensors and model files)",
-                                            status: .unsupportedMediaType)
+        if let ce = request.headers[.contentEncoding], ce.lowercased() != "identity" {
+            return ResponseFactory.error("Content-Encoding '\(ce)' is not supported: send the body uncompressed",
+                                         status: .unsupportedMediaType)
+        }
+        let host = request.head.authority.flatMap(Self.hostName)
+        if let allowedHosts {
+            guard let authority = request.head.authority, !authority.isEmpty else {
+                return ResponseFactory.error("the request has no Host header", status: .badRequest)
+            }
+            guard let host else { return ResponseFactory.error("malformed Host header '\(authority)'", status: .badRequest) }
+            guard allowedHosts.contains(host) else {
+                return ResponseFactory.error("host '\(host)' is not served here (allowed: \(allowedHosts.sorted().joined(separator: ", "))"
+                                             + "; see --allowed-hosts)", status: .misdirectedRequest)
             }
         }
+        if request.method != .get && request.method != .head && request.method != .options,
+           let refusal = crossSiteRefusal(request, host: host) {
+            return ResponseFactory.error(refusal, status: .forbidden)
+        }
         return try await next(request, context)
+    }
+
+    /// Why a browser request from another site is refused; nil when it is not one.
+    func crossSiteRefusal(_ request: Request, host: String?) -> String? {
+        if let site = request.headers[Self.fetchSiteField]?.lowercased(), site == "cross-site" || site == "same-site" {
+            return "cross-site browser requests may not change anything here (Sec-Fetch-Site: \(site))"
+        }
+        guard let origin = request.headers[Self.originField] else { return nil }
+        // "null" (sandboxed frames, file: pages) and anything unparsable count as foreign.
+        let originHost = Self.originHost(origin)
+        let allowed = originHost.map { allowedHosts?.contains($0) ?? ($0 == host) } ?? false
+        return allowed ? nil : "requests from the web origin '\(origin)' may not change anything here"
+    }
+
+    /// The host of an `Origin` value (`scheme://host[:port]`), lowercased.
+    static func originHost(_ origin: String) -> String? {
+        guard let r = origin.range(of: "://") else { return nil }
+        return hostName(String(origin[r.upperBound...]))
     }
 
     /// The host part of a `Host` value, lowercased: `name`, `name:port`, `[v6]` or `[v6]:port`.
@@ -60,8 +78,14 @@ struct RequestGuardMiddleware<Context: RequestContext>: RouterMiddleware {
             guard !port.isEmpty, port.allSatisfy(\.isNumber) else { return nil }
             a = a[..<colon]
         }
+        if a.hasSuffix(".") { a = a.dropLast() }  // a fully qualified name ("localhost.")
         guard !a.isEmpty, a.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" }) else { return nil }
         return String(a)
+    }
+
+    /// A bind address or configured name as it appears in a `Host` header (`::1` → `[::1]`).
+    static func normalizedHost(_ name: String) -> String? {
+        name.contains(":") && !name.hasPrefix("[") ? hostName("[\(name)]") : hostName(name)
     }
 
     /// The names a loopback-bound server answers to.
@@ -69,6 +93,6 @@ struct RequestGuardMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// Whether `host` (a bind address) is a loopback address.
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 }

@@ -20,10 +20,10 @@ enum ResponseFactory {
         return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))
     }
 
-    /// An empty 200 (health and repository operations).
+    /// An empty 200 (repository operations).
     static func ok() -> Response { status(.ok) }
 
-    /// An empty response with a status (health checks answering "no").
+    /// An empty response with a status.
     static func status(_ s: HTTPResponse.Status) -> Response {
         var headers = HTTPFields()
         headers[.contentLength] = "0"

@@ -37,10 +37,19 @@ public struct ServerConfiguration: Sendable {
     /// bound to a loopback address, else any host.
     public var allowedHosts: [String]?
 
+    /// Whether `name` can be an entry of ``allowedHosts`` (a host name or address, no port needed).
+    public static func isHostName(_ name: String) -> Bool {
+        RequestGuardMiddleware<BasicRequestContext>.normalizedHost(name) != nil
+    }
+
     /// The host names ``RequestGuardMiddleware`` lets through; nil: any.
     var effectiveAllowedHosts: Set<String>? {
-        if let allowedHosts { return allowedHosts.contains("*") ? nil : Set(allowedHosts.map { $0.lowercased() }) }
-        return RequestGuardMiddleware<BasicRequestContext>.isLoopback(host) ? RequestGuardMiddleware<BasicRequestContext>.loopbackNames : nil
+        typealias Guard = RequestGuardMiddleware<BasicRequestContext>
+        if let allowedHosts {
+            return allowedHosts.contains("*") ? nil : Set(allowedHosts.compactMap(Guard.normalizedHost))
+        }
+        guard Guard.isLoopback(host) else { return nil }
+        return Guard.loopbackNames.union([Guard.normalizedHost(host)].compactMap { $0 })
     }
 
     public init(host: String = "127.0.0.1", port: Int = 8000, maxBodySize: Int = 64 << 20,

@@ -13,22 +13,28 @@ extension ModelConfig {
         try self.init(file)
     }
 
+    /// Most worker threads (instances) or intra-op threads one model may ask for.
+    static let maxInstances = 256
+    /// Largest `max_batch_size`.
+    static let maxBatchSizeLimit = 1 << 20
+
     private init(_ f: ConfigFile) throws {
         self.init()
         func bad(_ m: String) -> ServerError { ServerError.badRequest("config.json: \(m)") }
+        // Upper bounds keep a pushed config from spawning a thousand threads or overflowing a delay.
         if let m = f.maxBatchSize {
-            guard m >= 0 else { throw bad("'max_batch_size' must be >= 0") }
+            guard (0...Self.maxBatchSizeLimit).contains(m) else { throw bad("'max_batch_size' must be 0...\(Self.maxBatchSizeLimit)") }
             maxBatchSize = m
         }
         if let d = f.dynamicBatching {
             var b = DynamicBatching()
             if let v = d.maxQueueDelayUs ?? d.maxQueueDelayMicroseconds {
-                guard v >= 0 else { throw bad("'max_queue_delay_us' must be >= 0") }
+                guard (0...60_000_000).contains(v) else { throw bad("'max_queue_delay_us' must be 0...60000000 (60 s)") }
                 b.maxQueueDelayMicroseconds = v
             }
             b.preferredBatchSizes = d.preferredBatchSizes ?? d.preferredBatchSize ?? []
             if let v = d.maxQueueSize {
-                guard v > 0 else { throw bad("'max_queue_size' must be > 0") }
+                guard (1...(1 << 20)).contains(v) else { throw bad("'max_queue_size' must be 1...\(1 << 20)") }
                 b.maxQueueSize = v
             }
             dynamicBatching = b
@@ -36,11 +42,17 @@ extension ModelConfig {
         if let n = f.instanceCount {
             instanceCount = n
         } else if let groups = f.instanceGroup {
-            instanceCount = groups.reduce(0) { $0 + ($1.count ?? 1) }
+            var total = 0
+            for g in groups {
+                let (t, o) = total.addingReportingOverflow(g.count ?? 1)
+                guard !o else { throw bad("'instance_group' counts overflow") }
+                total = t
+            }
+            instanceCount = total
         }
-        guard instanceCount >= 1 else { throw bad("'instance_count' must be >= 1") }
+        guard (1...Self.maxInstances).contains(instanceCount) else { throw bad("'instance_count' must be 1...\(Self.maxInstances)") }
         if let t = f.threads {
-            guard t >= 1 else { throw bad("'threads' must be >= 1") }
+            guard (1...Self.maxInstances).contains(t) else { throw bad("'threads' must be 1...\(Self.maxInstances)") }
             threads = t
         }
         if let p = f.versionPolicy {

@@ -49,7 +49,8 @@ public struct RoutedServable: Sendable {
     public let servable: Servable
     /// Which side of the split chose it (a metric label); nil for a repository model (no route).
     public let side: TrafficRoute.Side?
-    /// Acquired for the caller; release it when the mirrored request is done.
+    /// The shadow to mirror to, acquired for the caller, who releases it when the request is done
+    /// (the mirrored run takes a hold of its own).
     public let shadow: Servable?
 }
 

@@ -7,13 +7,18 @@ struct ShadowMirror: InferenceObserver {
     func finished(_ event: InferenceEvent) {
         guard event.error == nil, let shadow = event.shadow, let request = event.request,
               let production = event.outputs else { return }
-        // The service releases its hold when the request ends; the mirrored run takes its own.
-        guard shadow.acquire() else { return }
         let metrics = self.metrics
+        // The service releases its hold when the request ends; the mirrored run takes its own
+        // (a shadow that began draining meanwhile drops the copy, and says so).
+        guard shadow.acquire() else {
+            metrics.traffic.recordShadow(model: shadow.model, version: shadow.versionString, outcome: .dropped, maxAbsDiff: nil)
+            return
+        }
         Task {
             defer { shadow.release() }
             do {
-                let result = try await shadow.batcher.submit(request.feeds, rows: request.rows)
+                // Rows counted by the shadow's own interface: its signature may differ from production's.
+                let result = try await shadow.batcher.submit(request.feeds)
                 let (agree, diff) = ShadowComparison.compare(production: production, shadow: result.outputs)
                 metrics.traffic.recordShadow(model: shadow.model, version: shadow.versionString,
                                              outcome: agree ? .agree : .disagree, maxAbsDiff: diff)

@@ -2,6 +2,8 @@ import ArgumentParser
 import BerthRegistry
 import BerthServer
 import Foundation
+import NIOCore
+import NIOPosix
 import Logging
 
 /// `berth serve`: serve a model repository over the Open Inference Protocol (KServe V2).
@@ -97,6 +99,7 @@ struct ServeCommand: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "berth.server")
+        try await Self.checkPortIsFree(host: host, port: port)
         var configuration = ServerConfiguration(host: host, port: port, maxBodySize: maxBodySize,
                                                 modelControl: ModelControl(rawValue: modelControl)!,
                                                 pollInterval: .milliseconds(pollIntervalMs), startupModels: loadModels)
@@ -134,6 +137,22 @@ struct ServeCommand: AsyncParsableCommand {
     func observers() throws -> [any InferenceObserver] {
         guard let accessLog else { return [] }
         do { return [try AccessLog(path: accessLog)] } catch { throw CLIError("--access-log: \(error)") }
+    }
+
+    /// Says so at once, before any model loads, when the port cannot be bound (in use, or not
+    /// ours to take); exit 2. A port freed between this check and the server's bind is harmless.
+    static func checkPortIsFree(host: String, port: Int) async throws {
+        guard port != 0 else { return }
+        do {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: host, port: port).get()
+            try await channel.close()
+        } catch {
+            let message = "Error: cannot listen on \(host):\(port): \(error) (is another server using it? pick a port with --port)\n"
+            FileHandle.standardError.write(Data(message.utf8))
+            throw ExitCode(2)
+        }
     }
 
     /// Runs the server until it stops (SIGTERM or SIGINT).

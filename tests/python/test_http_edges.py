@@ -277,3 +277,14 @@ def test_access_log_counts_exactly_the_requests(tmp_path):
                                 and l["compute_ms"] >= 0 and l["total_ms"] >= l["compute_ms"] for l in ok), ok
     assert sum(l["status"] == 400 and "does not match" in l["error"] for l in lines) == 3, lines
     assert sum(l["status"] == 404 and l["model"] == "nope" for l in lines) == 1, lines
+
+
+def test_port_in_use_is_named_before_models_load(server, tmp_path):
+    port, proc = server
+    repo = make_repository(tmp_path)
+    out = subprocess.run([str(berth_path()), "serve", "--model-repository", str(repo), "--port", str(port)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert f"127.0.0.1:{port}" in out.stderr and "in use" in out.stderr, out.stderr
+    assert "loading model" not in out.stderr, out.stderr  # said before any model loads
+    assert_alive(port, proc)

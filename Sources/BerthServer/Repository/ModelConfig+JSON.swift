@@ -1,16 +1,9 @@
-import BerthProtocol
 import Foundation
 
 extension ModelConfig {
     /// Parses `config.json` bytes; the error names the offending field.
     public init(json data: Data) throws {
-        let file: ConfigFile
-        do { file = try CodableJSON.decode(ConfigFile.self, from: data) } catch let e as DecodingError {
-            throw ServerError.badRequest("config.json \(e.message(in: data))")
-        } catch let e as ServerError {
-            throw e
-        }
-        try self.init(file)
+        try self.init(try JSONBody.decode(ConfigFile.self, from: data, what: "config.json"))
     }
 
     /// Most worker threads (instances) or intra-op threads one model may ask for.

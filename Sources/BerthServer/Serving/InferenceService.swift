@@ -63,9 +63,7 @@ public struct InferenceService: Sendable {
             return reply
         } catch {
             let e = ServerError.from(engine: error)
-            event.error = e
-            event.endNs = monotonicNanos()
-            for o in observers { o.finished(event) }
+            finish(event, failedWith: e)
             throw e
         }
     }
@@ -73,7 +71,12 @@ public struct InferenceService: Sendable {
     /// Lets the observers see a request the adapter refused before it reached the service (its
     /// body too large or malformed), so it counts like any other failure.
     public func recordRefused(_ target: InferenceTarget, _ error: ServerError, startNs: UInt64) {
-        var event = InferenceEvent(target: target, startNs: startNs)
+        finish(InferenceEvent(target: target, startNs: startNs), failedWith: error)
+    }
+
+    /// Ends a failed request: its error and end time, then every observer.
+    private func finish(_ event: InferenceEvent, failedWith error: ServerError) {
+        var event = event
         event.error = error
         event.endNs = monotonicNanos()
         for o in observers { o.finished(event) }

@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -70,10 +71,15 @@ let package = Package(
             name: "BerthEval",
             dependencies: ["BerthTensor", "BerthONNX", "BerthEngine", "BerthGate"]
         ),
-        // Drift statistics and performance estimation, offline (no HTTP, no registry).
+        // Drift statistics, performance estimation, the prediction log and alert rules (no HTTP, no registry).
         .target(
             name: "BerthMonitor",
-            dependencies: ["BerthTensor", "BerthEval", "BerthEngine"]
+            dependencies: [
+                "BerthTensor", "BerthProtocol", "BerthEval", "BerthEngine",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
         .target(
             name: "BerthRegistry",
@@ -94,7 +100,9 @@ let package = Package(
                 "BerthTensor",
                 "BerthProtocol",
                 "BerthRegistry",
+                "BerthMonitor",
                 "BerthGate",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -153,7 +161,7 @@ let package = Package(
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX", "BerthTensor", "BerthTestSupport"]),
         .testTarget(name: "BerthGateTests", dependencies: ["BerthGate"]),
         .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthGate", "BerthTensor", "BerthONNX"]),
-        .testTarget(name: "BerthMonitorTests", dependencies: ["BerthMonitor", "BerthEval"]),
+        .testTarget(name: "BerthMonitorTests", dependencies: ["BerthMonitor", "BerthEval", "BerthTensor"]),
         .testTarget(
             name: "BerthRegistryTests",
             dependencies: [

@@ -4,7 +4,7 @@ import ArgumentParser
 struct MonitorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "monitor",
-        abstract: "Monitor a model offline: estimate its performance on data without labels.",
-        subcommands: [MonitorEstimateCommand.self]
+        abstract: "Monitor a model: estimate its performance without labels; export the prediction log.",
+        subcommands: [MonitorEstimateCommand.self, MonitorLogCommand.self]
     )
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthMonitor
 import BerthRegistry
 import BerthServer
 import Foundation
@@ -63,6 +64,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write one JSON line per inference request to FILE ('-': standard output).", valueName: "file"))
     var accessLog: String?
 
+    @Option(help: ArgumentHelp("Log this fraction of inference requests (0…1) with inputs and outputs to DATA_DIR/predictions.sqlite, for feedback, live accuracy and berth monitor log.", valueName: "rate"))
+    var predictionLogSample = 0.0
+
+    @Option(help: "Prediction log records kept at most (oldest deleted first).")
+    var predictionLogMaxRows = 1_000_000
+
+    @Option(help: ArgumentHelp("Prediction log records older than this are deleted (e.g. 7d, 12h, 3600s).", valueName: "age"))
+    var predictionLogMaxAge = "30d"
+
+    @Option(name: .customLong("prediction-log-mask"), help: ArgumentHelp("What the prediction log keeps of an input: NAME=drop|hash|keep (repeatable).", valueName: "rule"))
+    var predictionLogMasks: [String] = []
+
+    @Option(help: ArgumentHelp("Alert rules (YAML) evaluated every --alert-interval-ms; actions: log, rollback, stop_canary, webhook.", valueName: "file"))
+    var alertRules: String?
+
+    @Option(help: "How often alert rules are evaluated, in milliseconds.")
+    var alertIntervalMs = 1000
+
     @Option(help: "Default intra-op threads per model (a model's config.json 'threads' overrides it).")
     var threads = 1
 
@@ -73,7 +92,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard [demo, modelRepository != nil, registry].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --model-repository, --demo and --registry")
         }
-        guard dataDir == nil || registry else { throw ValidationError("--data-dir goes with --registry") }
+        guard dataDir == nil || registry || predictionLogSample > 0 || alertRules != nil else {
+            throw ValidationError("--data-dir goes with --registry, --prediction-log-sample or --alert-rules")
+        }
+
         guard ModelControl(rawValue: modelControl) != nil else { throw ValidationError("--model-control must be none, explicit or poll") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard (0.001...86_400).contains(idleTimeout), (0.001...86_400).contains(headerTimeout) else {
@@ -99,6 +121,10 @@ struct ServeCommand: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "berth.server")
+        let dir = URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["BERTH_DATA_DIR"] ?? "berth-data")
+        // Bad rule files and monitoring flags are refused before any port is bound or model loaded.
+        var monitor: MonitorSetup?
+        try exitTwoOnBadInput { monitor = try monitorSetup(dataDir: dir) }
         try await Self.checkPortIsFree(host: host, port: port)
         var configuration = ServerConfiguration(host: host, port: port, maxBodySize: maxBodySize,
                                                 modelControl: ModelControl(rawValue: modelControl)!,
@@ -106,14 +132,15 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         configuration.headerTimeout = .milliseconds(Int64(headerTimeout * 1000))
         configuration.allowedHosts = allowedHosts.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        configuration.alertInterval = .milliseconds(alertIntervalMs)
         if registry {
-            let dir = URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["BERTH_DATA_DIR"] ?? "berth-data")
             let store: SQLiteRegistry
             do { store = try SQLiteRegistry(dataDirectory: dir) } catch { throw CLIError("\(error)") }
             let manager = ModelManager(repository: nil, defaultThreads: threads, logger: Logger(label: "berth.server.models"))
             let deployer = RegistryDeployer(registry: store, manager: manager, logger: Logger(label: "berth.server.registry"))
             try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, deployer: deployer,
-                                                 observers: try observers(), logger: logger))
+                                                 observers: try observers(), monitoring: monitor?.monitoring(manager),
+                                                 logger: logger))
             return
         }
         let root: URL
@@ -130,13 +157,55 @@ struct ServeCommand: AsyncParsableCommand {
                                    logger: Logger(label: "berth.server.models"))
         defer { if demo { try? FileManager.default.removeItem(at: root) } }
         try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, observers: try observers(),
-                                             logger: logger))
+                                             monitoring: monitor?.monitoring(manager), logger: logger))
     }
 
     /// The request observers the options ask for (the access log).
     func observers() throws -> [any InferenceObserver] {
         guard let accessLog else { return [] }
         do { return [try AccessLog(path: accessLog)] } catch { throw CLIError("--access-log: \(error)") }
+    }
+
+    /// The prediction log and alert rules the options ask for; nil when neither is on.
+    func monitorSetup(dataDir: URL) throws -> MonitorSetup? {
+        guard (0...1).contains(predictionLogSample) else { throw CLIError("--prediction-log-sample must be between 0 and 1") }
+        guard predictionLogMaxRows > 0, alertIntervalMs > 0 else {
+            throw CLIError("--prediction-log-max-rows and --alert-interval-ms must be positive")
+        }
+        guard let maxAge = DurationText.seconds(predictionLogMaxAge), maxAge > 0 else {
+            throw CLIError("--prediction-log-max-age '\(predictionLogMaxAge)' is not an age such as 7d, 12h or 3600s")
+        }
+        var rules: [AlertRule] = []
+        if let alertRules {
+            let text: String
+            do { text = try String(contentsOfFile: alertRules, encoding: .utf8) } catch {
+                throw CLIError("--alert-rules: cannot read \(alertRules): \(error.localizedDescription)")
+            }
+            do { rules = try AlertRule.parseFile(text, source: alertRules) } catch { throw CLIError("--alert-rules: \(error)") }
+            if predictionLogSample == 0, let live = rules.first(where: { $0.condition.metric.isLive }) {
+                throw CLIError("--alert-rules: rule '\(live.name)' watches \(live.condition.metric.rawValue), which needs feedback joined to logged predictions: add --prediction-log-sample RATE")
+            }
+        }
+        guard predictionLogSample > 0 || !rules.isEmpty else { return nil }
+        var log: PredictionLog?
+        if predictionLogSample > 0 {
+            let masking: LogMasking
+            do { masking = try LogMasking(parsing: predictionLogMasks) } catch { throw CLIError("--prediction-log-mask: \(error)") }
+            let settings = PredictionLogSettings(sampleRate: predictionLogSample, maxRows: predictionLogMaxRows, maxAge: maxAge,
+                                                 masking: masking)
+            log = try PredictionLog(directory: dataDir, settings: settings)
+        }
+        return MonitorSetup(log: log, rules: rules)
+    }
+
+    /// What `--prediction-log-*` and `--alert-rules` set up, before the server exists.
+    struct MonitorSetup {
+        var log: PredictionLog?
+        var rules: [AlertRule]
+
+        func monitoring(_ manager: ModelManager) -> Monitoring {
+            Monitoring(log: log, rules: rules, registry: manager.metrics.registry)
+        }
     }
 
     /// Says so at once, before any model loads, when the port cannot be bound (in use, or not

@@ -20,15 +20,20 @@ public struct BerthHTTPServer: Sendable {
     public let deployer: RegistryDeployer?
     /// The request path every inference takes, whatever protocol carried it.
     public let service: InferenceService
+    /// The prediction log, live metrics and alert rules; nil when monitoring is off.
+    public let monitoring: Monitoring?
 
     /// A server of `manager`'s models; with a `deployer`, the registry decides what is served and
     /// the admin API is mounted under `/api/v1`. `observers` see every request after the standard
-    /// ones (statistics, metrics, shadow mirroring).
+    /// ones (statistics, metrics, shadow mirroring), then `monitoring`'s.
     public init(manager: ModelManager, configuration: ServerConfiguration, deployer: RegistryDeployer? = nil,
-                observers: [any InferenceObserver] = [], logger: Logger = Logger(label: "berth.server")) {
+                observers: [any InferenceObserver] = [], monitoring: Monitoring? = nil,
+                logger: Logger = Logger(label: "berth.server")) {
         self.manager = manager
+        self.monitoring = monitoring
         self.service = InferenceService(manager: manager,
-                                        observers: InferenceService.standardObservers(metrics: manager.metrics) + observers)
+                                        observers: InferenceService.standardObservers(metrics: manager.metrics) + observers
+                                            + (monitoring.map { [$0.observer] } ?? []))
         self.deployer = deployer
         self.metrics = manager.metrics
         self.configuration = configuration
@@ -43,6 +48,7 @@ public struct BerthHTTPServer: Sendable {
         V2Routes(manager: manager, service: service, metrics: metrics, configuration: configuration).register(on: router)
         RepositoryRoutes(manager: manager, configuration: configuration).register(on: router)
         if let deployer { AdminRoutes(deployer: deployer, configuration: configuration).register(on: router) }
+        if let monitoring { MonitorRoutes(monitoring: monitoring, manager: manager).register(on: router) }
         return router
     }
 
@@ -50,14 +56,19 @@ public struct BerthHTTPServer: Sendable {
     /// `onListening` receives the bound port (useful with port 0).
     public func makeApplication(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let logger = self.logger
+        var services: [any Service] = [deployer.map { RegistryService(deployer: $0, configuration: configuration, logger: logger) as any Service }
+                                       ?? ModelLoaderService(manager: manager, configuration: configuration, logger: logger)]
+        if let monitoring, !monitoring.alerts.isEmpty {
+            services.append(AlertService(monitoring: monitoring, manager: manager, deployer: deployer,
+                                         interval: configuration.alertInterval, logger: Logger(label: "berth.server.alerts")))
+        }
         return Application(
             router: makeRouter(),
             server: .http1(configuration: .init(
                 additionalChannelHandlers: [HeaderTimeoutHandler(timeout: TimeAmount(configuration.headerTimeout))],
                 idleTimeout: TimeAmount(configuration.idleTimeout))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "berth"),
-            services: [deployer.map { RegistryService(deployer: $0, configuration: configuration, logger: logger) as any Service }
-                       ?? ModelLoaderService(manager: manager, configuration: configuration, logger: logger)],
+            services: services,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.notice("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])

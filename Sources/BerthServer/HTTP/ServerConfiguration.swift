@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     /// Host names the server answers to (the `Host` header, without port). nil: loopback names when
     /// bound to a loopback address, else any host.
     public var allowedHosts: [String]?
+    /// How often alert rules are evaluated.
+    public var alertInterval: Duration = .seconds(1)
 
     /// Whether `name` can be an entry of ``allowedHosts`` (a host name or address, no port needed).
     public static func isHostName(_ name: String) -> Bool {

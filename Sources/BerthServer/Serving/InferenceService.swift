@@ -1,5 +1,6 @@
 import BerthProtocol
 import BerthTensor
+import Foundation
 
 /// The protocol-independent request path every inference takes, whatever carried it (REST now,
 /// gRPC later): resolve the route (production / canary / a named version), check the request once
@@ -47,7 +48,9 @@ public struct InferenceService: Sendable {
             event.servable = r.servable
             event.side = r.side
             event.shadow = r.shadow
-            let request = try decode(r.servable.interface)
+            var request = try decode(r.servable.interface)
+            // Every answer carries an id, so feedback can name the prediction it labels.
+            if request.id == nil { request.id = UUID().uuidString }
             event.request = request
             event.rows = request.rows
             for o in observers { try o.admit(event) }

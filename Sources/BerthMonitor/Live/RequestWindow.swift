@@ -1,0 +1,63 @@
+import Foundation
+
+/// The recent requests of every model (time, latency, success), for rules on error rate,
+/// latency percentiles and request rate. Memory is bounded: entries older than `horizon` go,
+/// and at most `capacity` per model are kept.
+public final class RequestWindow: @unchecked Sendable {
+    // @unchecked: `entries` is guarded by `lock`.
+    struct Entry { var time: TimeInterval; var latencyMs: Double; var failed: Bool }
+
+    /// Oldest entries kept, in seconds.
+    public let horizon: TimeInterval
+    /// Entries kept per model at most.
+    public let capacity: Int
+    private let lock = NSLock()
+    private var entries: [String: [Entry]] = [:]
+
+    /// A window keeping `horizon` seconds, at most `capacity` requests per model.
+    public init(horizon: TimeInterval = 3600, capacity: Int = 100_000) {
+        self.horizon = horizon
+        self.capacity = capacity
+    }
+
+    /// Records one finished request of `model`.
+    public func record(model: String, latencyMs: Double, failed: Bool, at time: Date = Date()) {
+        let t = time.timeIntervalSince1970
+        lock.withLock {
+            var list = entries[model, default: []]
+            list.append(Entry(time: t, latencyMs: latencyMs, failed: failed))
+            // Trim in chunks so appends stay amortised O(1).
+            if list.count > capacity + capacity / 8 { list.removeFirst(list.count - capacity) }
+            if let first = list.first, first.time < t - horizon - 60 { list.removeAll { $0.time < t - horizon } }
+            entries[model] = list
+        }
+    }
+
+    /// Statistics of `model`'s requests in the last `seconds`.
+    public struct Summary: Sendable, Equatable {
+        public var requests: Int
+        public var failures: Int
+        public var errorRate: Double?
+        public var requestRate: Double
+        public var p50LatencyMs: Double?
+        public var p99LatencyMs: Double?
+    }
+
+    /// The summary over the last `seconds` ending at `now`.
+    public func summary(model: String, seconds: TimeInterval, now: Date = Date()) -> Summary {
+        let from = now.timeIntervalSince1970 - seconds
+        let recent = lock.withLock { (entries[model] ?? []).filter { $0.time >= from } }
+        let failures = recent.filter(\.failed).count
+        let latencies = recent.filter { !$0.failed }.map(\.latencyMs).sorted()
+        func quantile(_ q: Double) -> Double? {
+            // Nearest rank, as Prometheus-style summaries report it.
+            guard !latencies.isEmpty else { return nil }
+            let rank = Int((q * Double(latencies.count)).rounded(.up))
+            return latencies[min(max(rank - 1, 0), latencies.count - 1)]
+        }
+        return Summary(requests: recent.count, failures: failures,
+                       errorRate: recent.isEmpty ? nil : Double(failures) / Double(recent.count),
+                       requestRate: Double(recent.count) / max(seconds, 1e-9),
+                       p50LatencyMs: quantile(0.5), p99LatencyMs: quantile(0.99))
+    }
+}

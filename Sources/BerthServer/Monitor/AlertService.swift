@@ -1,0 +1,155 @@
+import AsyncHTTPClient
+import BerthMonitor
+import BerthProtocol
+import BerthRegistry
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Evaluates the alert rules every `interval` against each rule's model's production version
+/// (the newest ready version of a repository model) and runs the actions of a rule that fires.
+/// Actions run in their own task, so a slow webhook never delays the next evaluation.
+struct AlertService: Service {
+    let monitoring: Monitoring
+    let manager: ModelManager
+    let deployer: RegistryDeployer?
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            if Task.isShuttingDownGracefully || Task.isCancelled { break }
+            await evaluate()
+        }
+    }
+
+    /// The version a rule watches now.
+    func watchedVersion(_ model: String) -> String? {
+        if let primary = manager.route(of: model)?.primary { return String(primary) }
+        return (try? manager.readyVersions(model: model))?.max().map(String.init)
+    }
+
+    /// One evaluation of every rule.
+    func evaluate(now: Date = Date()) async {
+        let count = monitoring.trackers.withLock { $0.count }
+        for i in 0..<count {
+            let rule = monitoring.trackers.withLock { $0[i].rule }
+            let version = watchedVersion(rule.model)
+            var value: Double?, samples = 0
+            if let version {
+                if rule.condition.metric.isLive {
+                    if let p = try? monitoring.performance(model: rule.model, version: version, window: rule.window) {
+                        value = p.value(rule.condition.metric.performanceMetric)
+                        samples = p.samples
+                    }
+                } else {
+                    let s = monitoring.window.summary(model: rule.model, seconds: Double(rule.window), now: now)
+                    samples = s.requests
+                    switch rule.condition.metric {
+                    case .errorRate: value = s.errorRate
+                    case .p99LatencyMs: value = s.p99LatencyMs
+                    case .p50LatencyMs: value = s.p50LatencyMs
+                    case .requestRate: value = s.requestRate
+                    default: value = nil
+                    }
+                }
+            }
+            let transition = monitoring.trackers.withLock { $0[i].observe(value: value, samples: samples, version: version, now: now) }
+            switch transition {
+            case .fired?:
+                monitoring.metrics.setFiring(rule: rule.name, model: rule.model, firing: true)
+                logger.warning("alert fired", metadata: ["rule": "\(rule.name)", "model": "\(rule.model)", "version": "\(version ?? "-")",
+                                                         "condition": "\(rule.condition)", "value": "\(value ?? .nan)", "samples": "\(samples)"])
+                let outcomes = await act(rule, version: version, value: value ?? .nan, samples: samples)
+                monitoring.trackers.withLock { $0[i].recordActions(outcomes) }
+            case .resolved?:
+                monitoring.metrics.setFiring(rule: rule.name, model: rule.model, firing: false)
+                logger.notice("alert resolved", metadata: ["rule": "\(rule.name)", "model": "\(rule.model)"])
+            case nil:
+                break
+            }
+        }
+    }
+
+    /// Runs the rule's actions in order; returns one outcome line per action.
+    func act(_ rule: AlertRule, version: String?, value: Double, samples: Int) async -> [String] {
+        let reason = "alert rule '\(rule.name)': \(rule.condition) (value \(value) over \(samples) samples, version \(version ?? "-"))"
+        let change = Change(actor: "rule:\(rule.name)", reason: reason)
+        var outcomes: [String] = []
+        for action in rule.actions {
+            switch action {
+            case .log:
+                outcomes.append("log: written")
+            case .rollback:
+                guard let deployer else { outcomes.append("rollback: skipped (not a registry server)"); continue }
+                do {
+                    let event = try await deployer.rollback(rule.model, alias: "production", change: change)
+                    outcomes.append("rollback: production \(event.from.map(String.init) ?? "-") → \(event.to.map(String.init) ?? "-")")
+                    logger.warning("alert rolled back", metadata: ["rule": "\(rule.name)", "model": "\(rule.model)"])
+                } catch {
+                    outcomes.append("rollback: failed (\(error))")
+                    logger.error("alert rollback failed", metadata: ["rule": "\(rule.name)", "error": "\(error)"])
+                }
+            case .stopCanary:
+                guard let deployer else { outcomes.append("stop_canary: skipped (not a registry server)"); continue }
+                do {
+                    let model = rule.model
+                    _ = try await deployer.change { registry in
+                        let current = try registry.traffic(model)
+                        return try registry.setTraffic(model, TrafficPolicy(model: model, canary: nil, shadow: current.shadow), change: change)
+                    }
+                    outcomes.append("stop_canary: canary share set to 0")
+                } catch {
+                    outcomes.append("stop_canary: failed (\(error))")
+                }
+            case .webhook:
+                guard let url = rule.webhookURL else { continue }
+                let body = WebhookAlert(rule: rule.name, model: rule.model, version: version, condition: rule.condition.description,
+                                        value: value.isFinite ? value : nil, samples: samples, firedAt: Date())
+                let logger = self.logger
+                // Retries in the background: the evaluation loop must not wait for a slow receiver.
+                Task { await Self.post(body, to: url, logger: logger) }
+                outcomes.append("webhook: posting to \(url)")
+            }
+        }
+        return outcomes
+    }
+
+    /// The JSON a webhook receives.
+    struct WebhookAlert: Encodable {
+        var rule: String
+        var model: String
+        var version: String?
+        var condition: String
+        var value: Double?
+        var samples: Int
+        var firedAt: Date
+        var state = "firing"
+        enum CodingKeys: String, CodingKey {
+            case rule, model, version, condition, value, samples, state
+            case firedAt = "fired_at"
+        }
+    }
+
+    /// POSTs `alert` with up to 4 attempts (1 s, 2 s, 4 s apart) until a 2xx answer.
+    static func post(_ alert: WebhookAlert, to url: String, logger: Logger) async {
+        guard let data = try? CodableJSON.encoder.encode(alert) else { return }
+        for attempt in 0..<4 {
+            if attempt > 0 { try? await Task.sleep(for: .seconds(1 << (attempt - 1))) }
+            var request = HTTPClientRequest(url: url)
+            request.method = .POST
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: data))
+            do {
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                if (200..<300).contains(response.status.code) { return }
+                logger.warning("webhook answered \(response.status.code)", metadata: ["url": "\(url)", "attempt": "\(attempt + 1)"])
+            } catch {
+                logger.warning("webhook failed", metadata: ["url": "\(url)", "attempt": "\(attempt + 1)", "error": "\(error)"])
+            }
+        }
+        logger.error("webhook gave up after 4 attempts", metadata: ["url": "\(url)", "rule": "\(alert.rule)"])
+    }
+}

@@ -1,0 +1,301 @@
+"""Monitoring end to end: the prediction log, feedback and live metrics, `berth monitor log`,
+and alert rules that roll a registry model back.
+
+- Live accuracy / macro F1 / ROC-AUC (a scikit-learn logistic regression exported with skl2onnx)
+  and RMSE / MAE (a linear regression) from feedback equal `sklearn.metrics` on the same rows
+  within 1e-9.
+- Every answer carries an id (the client's, or a generated UUID) that feedback can name.
+- `berth monitor log` exports exactly the rows sent, with labels, masking applied.
+- A rule `live_accuracy < 0.8` on a registry model whose promoted v2 is wrong rolls production
+  back to v1 within the rule's window; the history names the rule as actor; no request fails.
+- Bad feedback, bad rule files and bad flags: clear 4xx / exit 2.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import berth_path
+import berthpy
+from skl2onnx import to_onnx
+from sklearn.datasets import make_classification, make_regression
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn import metrics as skm
+from test_registry_cli import NAME, model_bytes, weights
+
+TOL = 1e-9
+
+
+class Server:
+    """`berth serve ARGS` on 127.0.0.1 and a free port, ready; the log goes to a file."""
+
+    def __init__(self, args: list[str], log: Path, env: dict | None = None):
+        self.port = berthpy.free_port()
+        self.log_path = log
+        self._log = open(log, "ab")
+        base = {k: v for k, v in os.environ.items() if k != "BERTH_DATA_DIR"}
+        self.proc = subprocess.Popen([str(berth_path()), "serve", "--port", str(self.port), *args],
+                                     stdout=self._log, stderr=subprocess.STDOUT, env={**base, **(env or {})})
+        deadline = time.time() + 120
+        while time.time() < deadline and self.proc.poll() is None:
+            try:
+                if self.call("GET", "/v2/health/ready", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"berth serve did not become ready (exit {self.proc.returncode}):\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def call(self, method: str, path: str, body=None, timeout: float = 60):
+        return berthpy.http_json(method, f"http://127.0.0.1:{self.port}{path}", body, timeout=timeout)
+
+    def ok(self, method: str, path: str, body=None, want: int = 200):
+        status, doc = self.call(method, path, body)
+        assert status == want, f"{method} {path} -> {status} {doc}\n{self.log()}"
+        return doc
+
+    def infer(self, model: str, x: np.ndarray, request_id: str | None = None, name: str = "X"):
+        body = {"inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]}
+        if request_id:
+            body["id"] = request_id
+        return self.ok("POST", f"/v2/models/{model}/infer", body)
+
+    def stop(self) -> None:
+        berthpy.stop_process(self.proc)
+        self._log.close()
+
+
+def metrics_text(server: Server) -> str:
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=30) as r:
+        return r.read().decode()
+
+
+def repository(tmp_path: Path):
+    """A repository with a binary classifier (`clf`: label + probabilities) and a regressor (`reg`)."""
+    xc, yc = make_classification(n_samples=400, n_features=4, n_informative=3, n_redundant=0, random_state=3)
+    clf = LogisticRegression(max_iter=500).fit(xc[:200], yc[:200])
+    xr, yr = make_regression(n_samples=300, n_features=4, noise=8.0, random_state=5)
+    reg = LinearRegression().fit(xr[:150], yr[:150])
+    repo = tmp_path / "repo"
+    for name, model, x in [("clf", clf, xc), ("reg", reg, xr)]:
+        (repo / name / "1").mkdir(parents=True)
+        onx = to_onnx(model, x[:1].astype(np.float32), options={id(model): {"zipmap": False}} if name == "clf" else None,
+                      target_opset={"": 17, "ai.onnx.ml": 3})
+        (repo / name / "1" / "model.onnx").write_bytes(onx.SerializeToString())
+    return repo, (xc[200:].astype(np.float32), yc[200:]), (xr[150:].astype(np.float32), yr[150:])
+
+
+def test_feedback_live_metrics_match_sklearn_and_log_exports(tmp_path):
+    repo, (xc, yc), (xr, yr) = repository(tmp_path)
+    data = tmp_path / "data"
+    server = Server(["--model-repository", str(repo), "--prediction-log-sample", "1", "--data-dir", str(data),
+                     "--prediction-log-mask", "X=hash"], tmp_path / "serve.log")
+    try:
+        # Classifier: batches of 1-5 rows, half with a client id; the answer carries the id.
+        rng = np.random.default_rng(11)
+        sent, i, ids = [], 0, []
+        predicted, scores = [], []
+        while i < len(xc):
+            n = int(rng.integers(1, 6))
+            rows = xc[i:i + n]
+            rid = f"client-{i}" if rng.random() < 0.5 else None
+            doc = server.infer("clf", rows, rid)
+            if rid:
+                assert doc["id"] == rid
+            else:
+                uuid.UUID(doc["id"])  # a generated UUID
+            outs = {o["name"]: o for o in doc["outputs"]}
+            predicted += outs["label"]["data"]
+            probs = np.asarray(outs["probabilities"]["data"]).reshape(-1, 2)
+            scores += probs[:, 1].tolist()
+            labels = yc[i:i + n].tolist()
+            ids.append(doc["id"])
+            sent.append({"id": doc["id"], "label": labels[0] if n == 1 else labels})
+            i += n
+        result = server.ok("POST", "/api/v1/models/clf/feedback", {"feedback": sent + [{"id": "never-sent", "label": 1}]})
+        assert result == {"accepted": len(sent), "unknown": ["never-sent"], "rejected": []}
+        perf = server.ok("GET", f"/api/v1/models/clf/performance?window={len(xc)}")
+        realized = perf["versions"][0]["realized"]
+        assert perf["versions"][0]["version"] == "1" and realized["samples"] == len(xc)
+        assert abs(realized["accuracy"] - skm.accuracy_score(yc, predicted)) <= TOL
+        assert abs(realized["f1_macro"] - skm.f1_score(yc, predicted, average="macro")) <= TOL
+        assert abs(realized["roc_auc"] - skm.roc_auc_score(yc, scores)) <= TOL
+        # A window of the newest 50 rows (feedback was sent in one batch: newest = last sent).
+        w = server.ok("GET", "/api/v1/models/clf/performance?window=50")["versions"][0]["realized"]
+        assert w["samples"] == 50
+        assert abs(w["accuracy"] - skm.accuracy_score(yc[-50:], predicted[-50:])) <= TOL
+
+        # Regressor: one row per request, labels as numbers.
+        values, fb = [], []
+        for k in range(len(xr)):
+            doc = server.infer("reg", xr[k:k + 1])
+            values.append(doc["outputs"][0]["data"][0])
+            fb.append({"id": doc["id"], "label": float(yr[k])})
+        assert server.ok("POST", "/api/v1/models/reg/feedback", {"feedback": fb})["accepted"] == len(fb)
+        r = server.ok("GET", "/api/v1/models/reg/performance?version=1&window=100000")["versions"][0]["realized"]
+        assert r["task"] == "regression" and r["samples"] == len(xr)
+        assert abs(r["rmse"] - skm.mean_squared_error(yr, values) ** 0.5) <= 1e-6 * max(1, r["rmse"])
+        assert abs(r["mae"] - skm.mean_absolute_error(yr, values)) <= 1e-6 * max(1, r["mae"])
+
+        # Gauges follow feedback.
+        text = metrics_text(server)
+        acc = [v for labels, v in berthpy.prometheus_samples(text, "berth_live_accuracy") if labels.get("model") == "clf"]
+        assert acc and abs(acc[0] - skm.accuracy_score(yc, predicted)) <= 1e-6
+
+        # Bad feedback: wrong label count, malformed JSON, missing field, unknown model, bad window.
+        multi = next(s for s in sent if isinstance(s["label"], list))
+        bad = server.ok("POST", "/api/v1/models/clf/feedback", {"feedback": [{"id": multi["id"], "label": 1}]})
+        assert bad["accepted"] == 0 and bad["rejected"][0]["id"] == multi["id"] and "rows" in bad["rejected"][0]["reason"]
+        for body, word in [(b'{"feedback": [', "body"), ({"feedback": [{"label": 1}]}, "id"), ({"fb": []}, "feedback")]:
+            status, doc = server.call("POST", "/api/v1/models/clf/feedback", body)
+            assert status == 400 and word in doc["error"], (body, status, doc)
+        status, doc = server.call("POST", "/api/v1/models/nope/feedback", {"feedback": []})
+        assert status == 404 and "nope" in doc["error"]
+        status, doc = server.call("GET", "/api/v1/models/clf/performance?window=0")
+        assert status == 400 and "window" in doc["error"]
+        assert server.call("GET", "/v2/health/ready")[0] == 200
+    finally:
+        server.stop()
+
+    # The export has one line per row sent, labels joined, and the input hashed (never the value).
+    out = subprocess.run([str(berth_path()), "monitor", "log", "clf", "--data-dir", str(data)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert len(rows) == len(xc)
+    assert [float(r["label"]) for r in rows] == [float(v) for v in yc]
+    assert all(len(r["X_0"]) == 16 and r["X_0"] != "" for r in rows), rows[0]
+    assert {r["id"] for r in rows} == set(ids)
+    jl = subprocess.run([str(berth_path()), "monitor", "log", "reg", "--format", "jsonl", "--since", "1h", "--data-dir", str(data)],
+                        capture_output=True, text=True, timeout=60)
+    assert jl.returncode == 0, jl.stderr
+    lines = [json.loads(line) for line in jl.stdout.splitlines()]
+    assert len(lines) == len(xr) and lines[0]["labels"] == [float(yr[0])]
+    assert lines[0]["outputs"][0]["shape"] == [1, 1]
+    for args, word in [(["monitor", "log", "clf", "--data-dir", str(tmp_path / "none")], "no prediction log"),
+                       (["monitor", "log", "clf", "--data-dir", str(data), "--format", "xml"], "--format"),
+                       (["monitor", "log", "clf", "--data-dir", str(data), "--since", "yesterday"], "--since")]:
+        p = subprocess.run([str(berth_path()), *args], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2 and word in p.stderr, (args, p.returncode, p.stderr)
+
+
+def registry_with_two_versions(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    for k in (1, 2):
+        (tmp_path / f"m{k}.onnx").write_bytes(model_bytes(k))
+        p = subprocess.run([str(berth_path()), "registry", "push", NAME, str(tmp_path / f"m{k}.onnx"), "--data-dir", str(data)],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+    for k in (1, 2):
+        p = subprocess.run([str(berth_path()), "registry", "promote", NAME, str(k), "--data-dir", str(data)],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+    return data
+
+
+def v1_class(x: np.ndarray) -> np.ndarray:
+    w, b = weights(1)
+    return np.argmax(x @ w + b, axis=1)
+
+
+def test_alert_rule_rolls_back_a_bad_promotion(tmp_path):
+    data = registry_with_two_versions(tmp_path)  # production: v2, history: v1 then v2
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(f"""rules:
+  - name: accuracy-drop
+    model: {NAME}
+    when: live_accuracy < 0.8
+    min_samples: 40
+    window: 40
+    for: 1s
+    actions: [rollback, log]
+""")
+    server = Server(["--registry", "--data-dir", str(data), "--poll-interval-ms", "200", "--prediction-log-sample", "1",
+                     "--alert-rules", str(rules), "--alert-interval-ms", "200"], tmp_path / "serve.log")
+    failures, stop = [], threading.Event()
+
+    def background():
+        rng = np.random.default_rng(1)
+        while not stop.is_set():
+            x = rng.standard_normal((1, 4)).astype(np.float32)
+            body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": x.ravel().tolist()}]}
+            status, doc = server.call("POST", f"/v2/models/{NAME}/infer", body)
+            if status != 200:
+                failures.append((status, doc))
+
+    t = threading.Thread(target=background)
+    t.start()
+    try:
+        alerts = server.ok("GET", "/api/v1/alerts")["alerts"]
+        assert [a["name"] for a in alerts] == ["accuracy-drop"] and alerts[0]["status"]["state"] == "insufficient_data"
+        # The truth is what v1 answers; v2 (production) disagrees on most rows.
+        rng = np.random.default_rng(2)
+        fb = []
+        for _ in range(60):
+            x = rng.standard_normal((1, 4)).astype(np.float32)
+            doc = server.infer(NAME, x, name="x")
+            assert doc["model_version"] == "2"
+            fb.append({"id": doc["id"], "label": int(v1_class(x)[0])})
+        assert server.ok("POST", f"/api/v1/models/{NAME}/feedback", {"feedback": fb})["accepted"] == 60
+        deadline, production = time.time() + 30, None
+        while time.time() < deadline:
+            production = server.ok("GET", f"/api/v1/models/{NAME}")["aliases"].get("production")
+            if production == 1:
+                break
+            time.sleep(0.2)
+        assert production == 1, f"production is still {production}\n{server.log()}"
+        history = server.ok("GET", f"/api/v1/models/{NAME}/history")["events"]
+        last = history[-1]
+        assert last["action"] == "rollback" and last["actor"] == "rule:accuracy-drop" and "live_accuracy" in last["reason"], last
+        alert = server.ok("GET", "/api/v1/alerts")["alerts"][0]["status"]
+        assert alert["fired"] == 1 and any(a.startswith("rollback: production 2") for a in alert["last_actions"]), alert
+        # v1 now answers, and the alert resolves (too few labelled rows on v1 to judge it).
+        deadline = time.time() + 10
+        while time.time() < deadline and server.ok("GET", "/api/v1/alerts")["alerts"][0]["status"]["state"] == "firing":
+            time.sleep(0.2)
+        assert server.ok("GET", "/api/v1/alerts")["alerts"][0]["status"]["state"] != "firing"
+        assert server.infer(NAME, np.zeros((1, 4), np.float32), name="x")["model_version"] == "1"
+        firing = berthpy.prometheus_samples(metrics_text(server), "berth_alert_firing")
+        assert firing == [({"model": NAME, "rule": "accuracy-drop"}, 0.0)], firing
+    finally:
+        stop.set()
+        t.join()
+        server.stop()
+    assert failures == [], failures[:3]
+
+
+def test_bad_rule_files_and_flags_exit_2(tmp_path):
+    repo, _, _ = repository(tmp_path)
+    cases = [
+        ("rules:\n  - name: a\n    model: clf\n    when: live_acuracy < 0.8\n", ["--prediction-log-sample", "1"], "rules.yaml:4"),
+        ("rules:\n  - name: a\n    model: clf\n    when: live_accuracy < 0.8\n", [], "--prediction-log-sample"),
+        ("rules:\n  - name: a\n    model: clf\n    when: error_rate > 0.1\n    actions: [retrain]\n", [], "retrain"),
+        ("rules: [\n", [], "not valid YAML"),
+    ]
+    for text, extra, word in cases:
+        f = tmp_path / "rules.yaml"
+        f.write_text(text)
+        p = subprocess.run([str(berth_path()), "serve", "--model-repository", str(repo), "--port", "0", "--alert-rules", str(f),
+                            "--data-dir", str(tmp_path / "d"), *extra], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2 and word in p.stderr, (text, p.returncode, p.stderr)
+    for extra, word in [(["--prediction-log-sample", "1.5"], "between 0 and 1"),
+                        (["--prediction-log-sample", "1", "--prediction-log-mask", "X=encrypt"], "NAME=drop|hash|keep"),
+                        (["--prediction-log-sample", "1", "--prediction-log-max-age", "soon"], "--prediction-log-max-age"),
+                        (["--alert-rules", str(tmp_path / "missing.yaml")], "cannot read")]:
+        p = subprocess.run([str(berth_path()), "serve", "--model-repository", str(repo), "--port", "0", *extra],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2 and word in p.stderr, (extra, p.returncode, p.stderr)

@@ -33,12 +33,14 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
     case noProduction(model: String)
     /// A registry operation failed.
     case registry(RegistryError)
+    /// Something else the request names does not exist (a reference sample, say); the message says what.
+    case notFound(String)
 
     /// The HTTP status this error is reported with.
     public var status: HTTPResponse.Status {
         switch self {
         case .badRequest, .loadFailed, .notAllowed: return .badRequest
-        case .modelNotFound, .versionNotFound, .versionNotDeployed: return .notFound
+        case .modelNotFound, .versionNotFound, .versionNotDeployed, .notFound: return .notFound
         case .notReady, .queueFull, .shuttingDown: return .serviceUnavailable
         case .bodyTooLarge: return .contentTooLarge
         case .inferenceFailed: return .internalServerError
@@ -57,7 +59,7 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
     public var failureReason: FailureReason {
         switch self {
         case .badRequest, .loadFailed, .notAllowed: return .badRequest
-        case .modelNotFound, .versionNotFound, .versionNotDeployed: return .notFound
+        case .modelNotFound, .versionNotFound, .versionNotDeployed, .notFound: return .notFound
         case .notReady, .shuttingDown: return .notReady
         case .queueFull: return .queueFull
         case .bodyTooLarge: return .tooLarge
@@ -87,6 +89,7 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
             return "model '\(m)' has no production version (promote one: berth registry promote \(m) VERSION); "
                 + "its other aliased versions are served at /v2/models/\(m)/versions/N"
         case let .registry(e): return e.description
+        case let .notFound(m): return m
         }
     }
 

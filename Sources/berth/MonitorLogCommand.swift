@@ -73,36 +73,6 @@ struct MonitorLogCommand: ParsableCommand {
         }
     }
 
-    /// Columns of one stored tensor list: per tensor, its per-row width and values.
-    struct Columns {
-        var names: [String] = []
-        var rows: [[String]] = []
-    }
-
-    static func columns(_ json: String, rows: Int) throws -> Columns {
-        guard let list = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]] else { return Columns() }
-        var c = Columns(names: [], rows: Array(repeating: [], count: rows))
-        for t in list {
-            guard let name = t["name"] as? String, let shape = t["shape"] as? [Int], let data = t["data"] as? [Any] else { continue }
-            let width = rows > 0 && data.count % rows == 0 ? data.count / rows : 0
-            guard width > 0 else { continue }
-            let flatShape = shape.count <= 1 || (shape.count == 2 && shape[1] == 1)
-            c.names += flatShape && width == 1 ? [name] : (0..<width).map { "\(name)_\($0)" }
-            for r in 0..<rows { c.rows[r] += data[r * width ..< (r + 1) * width].map(text) }
-        }
-        return c
-    }
-
-    static func text(_ v: Any) -> String {
-        if let n = v as? NSNumber {
-            let d = n.doubleValue
-            if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
-            return "\(d)"
-        }
-        if v is NSNull { return "" }
-        return "\(v)"
-    }
-
     /// CSV with a header; fields quoted when they hold a comma, quote or line break.
     static func csv(_ records: [LoggedPrediction]) throws -> String {
         func field(_ s: String) -> String {
@@ -112,7 +82,7 @@ struct MonitorLogCommand: ParsableCommand {
         var lines: [String] = [], header: [String]?
         let time = ISO8601DateFormatter()
         for r in records {
-            let inputs = try columns(r.inputs, rows: r.rows), outputs = try columns(r.outputs, rows: r.rows)
+            let inputs = LoggedColumns(json: r.inputs, rows: r.rows), outputs = LoggedColumns(json: r.outputs, rows: r.rows)
             let names = ["id", "time", "version", "route", "latency_ms"] + inputs.names + outputs.names + ["label"]
             if header == nil {
                 header = names

@@ -182,8 +182,8 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CLIError("--alert-rules: cannot read \(alertRules): \(error.localizedDescription)")
             }
             do { rules = try AlertRule.parseFile(text, source: alertRules) } catch { throw CLIError("--alert-rules: \(error)") }
-            if predictionLogSample == 0, let live = rules.first(where: { $0.condition.metric.isLive }) {
-                throw CLIError("--alert-rules: rule '\(live.name)' watches \(live.condition.metric.rawValue), which needs feedback joined to logged predictions: add --prediction-log-sample RATE")
+            if predictionLogSample == 0, let live = rules.first(where: { $0.condition.metric.needsLog }) {
+                throw CLIError("--alert-rules: rule '\(live.name)' watches \(live.condition.metric.rawValue), which needs the prediction log: add --prediction-log-sample RATE")
             }
         }
         guard predictionLogSample > 0 || !rules.isEmpty else { return nil }
@@ -195,16 +195,18 @@ struct ServeCommand: AsyncParsableCommand {
                                                  masking: masking)
             log = try PredictionLog(directory: dataDir, settings: settings)
         }
-        return MonitorSetup(log: log, rules: rules)
+        return MonitorSetup(log: log, rules: rules, dataDir: dataDir)
     }
 
     /// What `--prediction-log-*` and `--alert-rules` set up, before the server exists.
     struct MonitorSetup {
         var log: PredictionLog?
         var rules: [AlertRule]
+        var dataDir: URL
 
         func monitoring(_ manager: ModelManager) -> Monitoring {
-            Monitoring(log: log, rules: rules, registry: manager.metrics.registry)
+            Monitoring(log: log, references: log.map { _ in ReferenceStore(dataDirectory: dataDir) }, rules: rules,
+                       registry: manager.metrics.registry)
         }
     }
 

@@ -29,6 +29,10 @@ final class AlertRuleTests: XCTestCase {
         XCTAssertEqual(rules[0].line, 2)
         XCTAssertEqual(rules[1].window, 120)
         XCTAssertEqual(rules[1].webhookURL, "http://127.0.0.1:9/alert")
+        let drift = try RuleCondition(parsing: "feature_drift(age) > 0")
+        XCTAssertEqual(drift.metric, .featureDrift)
+        XCTAssertEqual(drift.feature, "age")
+        XCTAssertEqual(drift.description, "feature_drift(age) > 0.0")
     }
 
     /// Each bad file is refused with its line and a reason naming the fault.
@@ -37,7 +41,8 @@ final class AlertRuleTests: XCTestCase {
             ("rules:\n  - name: a\n    model: m\n    when: live_acuracy < 0.8\n", "rules.yaml:4", "unknown metric 'live_acuracy'"),
             ("rules:\n  - name: a\n    model: m\n    when: live_accuracy << 0.8\n", "rules.yaml:4", "unknown comparison"),
             ("rules:\n  - name: a\n    model: m\n    when: live_accuracy < high\n", "rules.yaml:4", "'high' is not a number"),
-            ("rules:\n  - name: a\n    model: m\n    when: feature_drift(age) > 0.1\n", "rules.yaml:4", "reference profile"),
+            ("rules:\n  - name: a\n    model: m\n    when: feature_drift > 0\n", "rules.yaml:4", "feature_drift(NAME)"),
+            ("rules:\n  - name: a\n    model: m\n    when: drift_share(age) > 0\n", "rules.yaml:4", "takes no argument"),
             ("rules:\n  - name: a\n    when: error_rate > 0.1\n", "rules.yaml:2", "needs 'model'"),
             ("rules:\n  - name: a\n    model: m\n    when: error_rate > 0.1\n    actions: [explode]\n", "rules.yaml:5", "unknown action 'explode'"),
             ("rules:\n  - name: a\n    model: m\n    when: error_rate > 0.1\n    for: soon\n", "rules.yaml:5", "'for' must be a duration"),

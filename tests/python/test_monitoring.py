@@ -299,3 +299,113 @@ def test_bad_rule_files_and_flags_exit_2(tmp_path):
         p = subprocess.run([str(berth_path()), "serve", "--model-repository", str(repo), "--port", "0", *extra],
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 2 and word in p.stderr, (extra, p.returncode, p.stderr)
+
+
+def put_csv(server: Server, path: str, text: str):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.request("PUT", path, body=text.encode(), headers={"Content-Type": "text/csv"})
+        r = conn.getresponse()
+        return r.status, json.loads(r.read() or b"null")
+    finally:
+        conn.close()
+
+
+def test_online_drift_and_estimate_equal_the_offline_commands(tmp_path):
+    """The drift API and the label-free estimate on logged traffic equal `berth drift` and
+    `berth monitor estimate` on the exported log: one implementation, online and offline."""
+    x, y = make_classification(n_samples=3000, n_features=4, n_informative=3, n_redundant=0, random_state=8)
+    x = x.astype(np.float32)
+    clf = LogisticRegression(max_iter=500).fit(x[:400], y[:400])
+    repo = tmp_path / "repo"
+    (repo / "clf" / "1").mkdir(parents=True)
+    onx = to_onnx(clf, x[:1], options={id(clf): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3})
+    model = repo / "clf" / "1" / "model.onnx"
+    model.write_bytes(onx.SerializeToString())
+    names = ["f0", "f1", "f2", "f3"]
+    ref = tmp_path / "ref.csv"
+    ref.write_text(",".join(names + ["y"]) + "\n" + "".join(
+        ",".join([repr(float(v)) for v in row] + [str(int(t))]) + "\n" for row, t in zip(x[400:700], y[400:700])))
+    # Covariate shift that keeps P(y | x): the live rows are drawn where f0 is above its median.
+    pool_x, pool_y = x[700:], y[700:]
+    pick = np.flatnonzero(pool_x[:, 0] > np.median(pool_x[:, 0]))[:400]
+    shifted, shifted_y = pool_x[pick], pool_y[pick]
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: drifted\n    model: clf\n    when: drift_share >= 0.25\n    window: 400\n"
+                     "    min_samples: 400\n    actions: [log]\n  - name: f0\n    model: clf\n    when: feature_drift(f0) > 0\n"
+                     "    window: 400\n    min_samples: 400\n")
+    data = tmp_path / "data"
+    server = Server(["--model-repository", str(repo), "--prediction-log-sample", "1", "--data-dir", str(data),
+                     "--alert-rules", str(rules), "--alert-interval-ms", "200"], tmp_path / "serve.log")
+    try:
+        status, doc = put_csv(server, "/api/v1/models/clf/versions/1/reference?label=y", ref.read_text())
+        assert status == 201 and doc["rows"] == 300 and doc["label"] == "y" and doc["columns"] == names + ["y"], doc
+        assert server.ok("GET", "/api/v1/models/clf/versions/1/reference")["sha256"] == doc["sha256"]
+        for i in range(0, len(shifted), 8):
+            server.infer("clf", shifted[i:i + 8])
+        online = server.ok("GET", "/api/v1/models/clf/drift?window=400")
+        perf = server.ok("GET", "/api/v1/models/clf/performance?window=400")["versions"][0]
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            states = {a["name"]: a["status"]["state"] for a in server.ok("GET", "/api/v1/alerts")["alerts"]}
+            if states == {"drifted": "firing", "f0": "firing"}:
+                break
+            time.sleep(0.2)
+        assert states == {"drifted": "firing", "f0": "firing"}, (states, server.log())
+        share = [v for labels, v in berthpy.prometheus_samples(metrics_text(server), "berth_drift_share") if labels["model"] == "clf"]
+        assert share == [online["drift_share"]]
+
+        # Bad input: unknown version, missing label column, a header only, no reference yet.
+        assert put_csv(server, "/api/v1/models/clf/versions/9/reference", ref.read_text())[0] == 404
+        status, doc = put_csv(server, "/api/v1/models/clf/versions/1/reference?label=target", ref.read_text())
+        assert status == 400 and "target" in doc["error"], doc
+        status, doc = put_csv(server, "/api/v1/models/clf/versions/1/reference", "f0,f1\n")
+        assert status == 400 and "no data rows" in doc["error"], doc
+        status, doc = put_csv(server, "/api/v1/models/clf/versions/1/reference", "a,b\n1,\"2\n")
+        assert status == 400, doc
+        status, doc = server.call("GET", "/api/v1/models/clf/drift?window=0")
+        assert status == 400 and "window" in doc["error"]
+    finally:
+        server.stop()
+    assert online["features"]["f0"]["drifted"] is True and online["dataset_drift"] == (online["drift_share"] >= 0.5), online
+
+    # Offline on the exported log: the same report, the same estimate.
+    out = subprocess.run([str(berth_path()), "monitor", "log", "clf", "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    cur = tmp_path / "cur.csv"
+    cur.write_text(",".join(names) + "\n" + "".join(",".join(r[f"X_{k}"] for k in range(4)) + "\n" for r in rows))
+    ref_features = tmp_path / "ref_features.csv"
+    ref_features.write_text("".join(",".join(line.split(",")[:4]) + "\n" for line in ref.read_text().splitlines()))
+    offline = subprocess.run([str(berth_path()), "drift", "--reference", str(ref_features), "--current", str(cur), "--json"],
+                             capture_output=True, text=True, timeout=60)
+    assert offline.returncode == 0, offline.stderr
+    assert json.loads(offline.stdout) == online
+    est = subprocess.run([str(berth_path()), "monitor", "estimate", str(model), "--reference", str(ref), "--analysis", str(cur),
+                          "--label", "y", "--json"], capture_output=True, text=True, timeout=60)
+    assert est.returncode == 0, est.stderr
+    offline_est = json.loads(est.stdout)["metrics"]
+    assert perf.get("estimated_reason") is None, perf
+    for metric in ("accuracy", "f1_macro", "roc_auc"):
+        assert abs(perf["estimated"][metric] - offline_est[metric]["estimated"]) <= 1e-12, (metric, perf, offline_est)
+    # The estimate tracks the realized accuracy on the shifted rows (NannyML agreement is tested offline).
+    realized = skm.accuracy_score(shifted_y, clf.predict(shifted))
+    reference_accuracy = skm.accuracy_score(y[400:700], clf.predict(x[400:700]))
+    assert abs(perf["estimated"]["accuracy"] - realized) <= 0.05, (perf, realized, reference_accuracy)
+
+
+def test_registry_push_reference_data(tmp_path):
+    data = tmp_path / "data"
+    (tmp_path / "m1.onnx").write_bytes(model_bytes(1))
+    ref = tmp_path / "ref.csv"
+    ref.write_text("a,b,c,d,y\n" + "".join(f"{i},{i + 1},{i * 2},{-i},{i % 3}\n" for i in range(20)))
+    base = [str(berth_path()), "registry", "push", NAME, str(tmp_path / "m1.onnx"), "--data-dir", str(data), "--reference-data", str(ref)]
+    bad = subprocess.run(base + ["--label", "target"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "target" in bad.stderr, bad.stderr
+    listed = subprocess.run([str(berth_path()), "registry", "list", "--json", "--data-dir", str(data)], capture_output=True, text=True)
+    assert json.loads(listed.stdout)["models"] == [], "a bad reference sample must push nothing"
+    good = subprocess.run(base + ["--label", "y"], capture_output=True, text=True, timeout=60)
+    assert good.returncode == 0, good.stderr
+    info = json.loads((data / "references" / NAME / "1.json").read_text())
+    assert info["rows"] == 20 and info["label"] == "y" and info["columns"] == ["a", "b", "c", "d", "y"]

@@ -20,6 +20,12 @@ public struct PerformanceEstimator: Sendable {
         self.labelColumn = labelColumn
     }
 
+    /// An estimator over an already loaded model (a served version's session).
+    public init(evaluator: Evaluator, labelColumn: String) {
+        self.evaluator = evaluator
+        self.labelColumn = labelColumn
+    }
+
     /// Estimated (and, when the analysis data has labels, realized) metrics.
     public func estimate(reference: Table, analysis: Table) throws -> PerformanceEstimate {
         let ref = try run(reference, labelled: true)

@@ -133,11 +133,21 @@ public final class PredictionLog: @unchecked Sendable {
 
     /// The newest labelled records of `model`'s `version` covering at least `rows` rows, newest first.
     public func labelled(model: String, version: String, rows: Int) throws -> [LoggedPrediction] {
+        try newest(model: model, version: version, rows: rows, labelledOnly: true)
+    }
+
+    /// The newest records of `model`'s `version` covering at least `rows` rows, newest first.
+    public func recent(model: String, version: String, rows: Int) throws -> [LoggedPrediction] {
+        try newest(model: model, version: version, rows: rows, labelledOnly: false)
+    }
+
+    private func newest(model: String, version: String, rows: Int, labelledOnly: Bool) throws -> [LoggedPrediction] {
         flush()
+        let sql = labelledOnly
+            ? "SELECT * FROM prediction WHERE model = ? AND version = ? AND labels IS NOT NULL ORDER BY label_time DESC, seq DESC"
+            : "SELECT * FROM prediction WHERE model = ? AND version = ? ORDER BY seq DESC"
         return try pool.read { db in
-            let cursor = try Row.fetchCursor(db, sql: """
-                SELECT * FROM prediction WHERE model = ? AND version = ? AND labels IS NOT NULL ORDER BY label_time DESC, seq DESC
-                """, arguments: [model, version])
+            let cursor = try Row.fetchCursor(db, sql: sql, arguments: [model, version])
             var out: [LoggedPrediction] = [], covered = 0
             while covered < rows, let row = try cursor.next() {
                 let p = Self.logged(row)

@@ -41,16 +41,26 @@ public struct RuleCondition: Sendable, Equatable, CustomStringConvertible {
     public enum Metric: String, Sendable, CaseIterable {
         case liveAccuracy = "live_accuracy", liveF1 = "live_f1", liveROCAUC = "live_roc_auc"
         case liveRMSE = "live_rmse", liveMAE = "live_mae"
+        case estimatedAccuracy = "estimated_accuracy", estimatedF1 = "estimated_f1", estimatedROCAUC = "estimated_roc_auc"
+        case driftShare = "drift_share", featureDrift = "feature_drift"
         case errorRate = "error_rate", p99LatencyMs = "p99_latency_ms", p50LatencyMs = "p50_latency_ms"
         case requestRate = "request_rate"
 
-        /// Computed from feedback (windows in labelled rows) rather than from requests (seconds).
+        /// Computed from feedback (windows in labelled rows).
         public var isLive: Bool { rawValue.hasPrefix("live_") }
-        /// The ``RealizedPerformance`` metric a live condition reads.
+        /// Computed from the logged traffic against the version's reference sample (windows in rows).
+        public var needsReference: Bool { rawValue.hasPrefix("estimated_") || self == .driftShare || self == .featureDrift }
+        /// Needs the prediction log; its window counts rows rather than seconds.
+        public var needsLog: Bool { isLive || needsReference }
+        /// The metric a live or estimated condition reads (`accuracy`, `f1_macro`, `roc_auc`, `rmse`, `mae`).
         public var performanceMetric: String {
             switch self {
-            case .liveF1: return "f1_macro"
-            default: return String(rawValue.dropFirst(5))
+            case .liveF1, .estimatedF1: return "f1_macro"
+            case .liveAccuracy, .estimatedAccuracy: return "accuracy"
+            case .liveROCAUC, .estimatedROCAUC: return "roc_auc"
+            case .liveRMSE: return "rmse"
+            case .liveMAE: return "mae"
+            default: return rawValue
             }
         }
     }
@@ -70,16 +80,17 @@ public struct RuleCondition: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var metric: Metric
+    /// The feature of `feature_drift(NAME)`.
+    public var feature: String?
     public var comparison: Comparison
     public var threshold: Double
 
     /// True when `value` meets the condition.
     public func holds(_ value: Double) -> Bool { comparison.holds(value, threshold) }
 
-    public var description: String { "\(metric.rawValue) \(comparison.rawValue) \(threshold)" }
-
-    /// Metrics the issue names that need data this server does not keep yet (a reference profile).
-    static let needsReference = ["estimated_accuracy", "estimated_f1", "estimated_roc_auc", "drift_share", "feature_drift"]
+    public var description: String {
+        "\(metric.rawValue)\(feature.map { "(\($0))" } ?? "") \(comparison.rawValue) \(threshold)"
+    }
 
     /// Parses `metric op number`.
     public init(parsing text: String) throws {
@@ -87,14 +98,22 @@ public struct RuleCondition: Sendable, Equatable, CustomStringConvertible {
         guard tokens.count == 3 else {
             throw MonitorError.invalidArgument("'\(text)' is not 'METRIC OP NUMBER' (e.g. 'live_accuracy < 0.8')")
         }
-        guard let metric = Metric(rawValue: tokens[0]) else {
-            let base = tokens[0].split(separator: "(").first.map(String.init) ?? tokens[0]
-            if Self.needsReference.contains(base) {
-                throw MonitorError.invalidArgument("'\(tokens[0])' needs a reference profile stored with the version, which this server does not keep yet; known metrics: "
-                    + Metric.allCases.map(\.rawValue).joined(separator: ", "))
-            }
+        var name = tokens[0], feature: String?
+        if let open = name.firstIndex(of: "("), name.hasSuffix(")") {
+            feature = String(name[name.index(after: open)..<name.index(before: name.endIndex)])
+            name = String(name[..<open])
+        }
+        guard let metric = Metric(rawValue: name) else {
             throw MonitorError.invalidArgument("unknown metric '\(tokens[0])'; known: " + Metric.allCases.map(\.rawValue).joined(separator: ", "))
         }
+        if metric == .featureDrift {
+            guard let feature, !feature.isEmpty else {
+                throw MonitorError.invalidArgument("feature_drift needs a feature: feature_drift(NAME) > 0 (1 when NAME drifted, else 0)")
+            }
+        } else if feature != nil {
+            throw MonitorError.invalidArgument("'\(name)' takes no argument")
+        }
+        self.feature = feature
         guard let comparison = Comparison(rawValue: tokens[1]) else {
             throw MonitorError.invalidArgument("unknown comparison '\(tokens[1])'; use <, <=, > or >=")
         }

@@ -44,7 +44,7 @@ extension AlertRule {
             do { condition = try RuleCondition(parsing: try string("when")!) } catch {
                 throw fail(m["when"]?.mark?.line, "rule '\(name)': \(error)")
             }
-            var minSamples = condition.metric.isLive ? 50 : 1
+            var minSamples = condition.metric.needsLog ? 50 : 1
             if let n = m["min_samples"] {
                 guard let v = n.int, v >= 1 else { throw fail(n.mark?.line, "'min_samples' must be a whole number ≥ 1") }
                 minSamples = v
@@ -56,10 +56,10 @@ extension AlertRule {
                 }
                 holdFor = d
             }
-            var window = condition.metric.isLive ? 200 : 60
+            var window = condition.metric.isLive ? 200 : condition.metric.needsReference ? 500 : 60
             if let n = m["window"] {
-                if condition.metric.isLive {
-                    guard let v = n.int, v >= 1 else { throw fail(n.mark?.line, "'window' of a live metric is a count of labelled rows ≥ 1") }
+                if condition.metric.needsLog {
+                    guard let v = n.int, v >= 1 else { throw fail(n.mark?.line, "'window' of \(condition.metric.rawValue) is a count of rows ≥ 1") }
                     window = v
                 } else {
                     guard let s = n.string, let d = DurationText.seconds(s), d >= 1 else {

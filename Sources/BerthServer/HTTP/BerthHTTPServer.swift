@@ -48,7 +48,7 @@ public struct BerthHTTPServer: Sendable {
         V2Routes(manager: manager, service: service, metrics: metrics, configuration: configuration).register(on: router)
         RepositoryRoutes(manager: manager, configuration: configuration).register(on: router)
         if let deployer { AdminRoutes(deployer: deployer, configuration: configuration).register(on: router) }
-        if let monitoring { MonitorRoutes(monitoring: monitoring, manager: manager).register(on: router) }
+        if let monitoring { MonitorRoutes(monitoring: monitoring, manager: manager, registry: deployer?.registry).register(on: router) }
         return router
     }
 

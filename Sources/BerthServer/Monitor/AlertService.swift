@@ -39,22 +39,7 @@ struct AlertService: Service {
             let version = watchedVersion(rule.model)
             var value: Double?, samples = 0
             if let version {
-                if rule.condition.metric.isLive {
-                    if let p = try? monitoring.performance(model: rule.model, version: version, window: rule.window) {
-                        value = p.value(rule.condition.metric.performanceMetric)
-                        samples = p.samples
-                    }
-                } else {
-                    let s = monitoring.window.summary(model: rule.model, seconds: Double(rule.window), now: now)
-                    samples = s.requests
-                    switch rule.condition.metric {
-                    case .errorRate: value = s.errorRate
-                    case .p99LatencyMs: value = s.p99LatencyMs
-                    case .p50LatencyMs: value = s.p50LatencyMs
-                    case .requestRate: value = s.requestRate
-                    default: value = nil
-                    }
-                }
+                (value, samples) = measure(rule, version: version, now: now)
             }
             let transition = monitoring.trackers.withLock { $0[i].observe(value: value, samples: samples, version: version, now: now) }
             switch transition {
@@ -69,6 +54,37 @@ struct AlertService: Service {
                 logger.notice("alert resolved", metadata: ["rule": "\(rule.name)", "model": "\(rule.model)"])
             case nil:
                 break
+            }
+        }
+    }
+
+    /// The rule's metric for `version` and the samples behind it; nil when it cannot be computed
+    /// (no data yet, no reference sample), which leaves the rule in `insufficient_data`.
+    func measure(_ rule: AlertRule, version: String, now: Date) -> (Double?, Int) {
+        let metric = rule.condition.metric
+        switch metric {
+        case .liveAccuracy, .liveF1, .liveROCAUC, .liveRMSE, .liveMAE:
+            guard let p = try? monitoring.performance(model: rule.model, version: version, window: rule.window) else { return (nil, 0) }
+            return (p.value(metric.performanceMetric), p.samples)
+        case .driftShare, .featureDrift:
+            guard let (report, rows) = try? monitoring.drift(model: rule.model, version: version, window: rule.window) else { return (nil, 0) }
+            if metric == .driftShare { return (report.driftShare, rows) }
+            guard let f = rule.condition.feature, let d = report.features[f] else { return (nil, rows) }
+            return (d.drifted ? 1 : 0, rows)
+        case .estimatedAccuracy, .estimatedF1, .estimatedROCAUC:
+            guard let s = try? manager.servable(model: rule.model, version: version),
+                  let e = try? monitoring.estimate(model: rule.model, version: version, window: rule.window, session: s.session) else {
+                return (nil, 0)
+            }
+            let m = metric == .estimatedAccuracy ? e.accuracy : metric == .estimatedF1 ? e.f1Macro : e.rocAUC
+            return (m.estimated, e.rows)
+        case .errorRate, .p99LatencyMs, .p50LatencyMs, .requestRate:
+            let s = monitoring.window.summary(model: rule.model, seconds: Double(rule.window), now: now)
+            switch metric {
+            case .errorRate: return (s.errorRate, s.requests)
+            case .p99LatencyMs: return (s.p99LatencyMs, s.requests)
+            case .p50LatencyMs: return (s.p50LatencyMs, s.requests)
+            default: return (s.requestRate, s.requests)
             }
         }
     }

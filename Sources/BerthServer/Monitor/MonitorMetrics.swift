@@ -22,6 +22,27 @@ final class MonitorMetrics: Sendable {
         }
     }
 
+    /// The last online drift check of one version.
+    func setDrift(model: String, version: String, _ r: DriftReport) {
+        let labels = [("model", model), ("version", version)]
+        gauge("berth_drift_share", "Share of features that drifted in the last online drift check.", labels).set(to: r.driftShare)
+        gauge("berth_dataset_drift", "1 when the last online drift check found dataset drift.", labels).set(to: r.datasetDrift ? 1.0 : 0.0)
+        for (feature, d) in r.features {
+            let l = labels + [("feature", feature)]
+            gauge("berth_feature_drift_statistic", "The statistic of a feature's last drift test (a p-value or a distance; see method).",
+                  l + [("method", d.method.rawValue)]).set(to: d.pValue ?? d.statistic)
+            gauge("berth_feature_drifted", "1 when a feature drifted in the last online drift check.", l).set(to: d.drifted ? 1.0 : 0.0)
+        }
+    }
+
+    /// The last label-free estimate of one version.
+    func setEstimate(model: String, version: String, _ e: PerformanceEstimate) {
+        let labels = [("model", model), ("version", version)]
+        for (metric, m) in [("accuracy", e.accuracy), ("f1_macro", e.f1Macro), ("roc_auc", e.rocAUC)] {
+            if let v = m.estimated { gauge("berth_estimated_" + metric, "Estimated \(metric) without labels (CBPE) on logged traffic.", labels).set(to: v) }
+        }
+    }
+
     /// 1 while `rule` fires, else 0.
     func setFiring(rule: String, model: String, firing: Bool) {
         gauge(Self.alertFiring, "1 while an alert rule fires.", [("rule", rule), ("model", model)]).set(to: firing ? 1.0 : 0.0)

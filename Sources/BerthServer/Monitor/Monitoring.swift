@@ -1,3 +1,5 @@
+import BerthEngine
+import BerthEval
 import BerthMonitor
 import Foundation
 import Prometheus
@@ -8,6 +10,8 @@ import Prometheus
 public final class Monitoring: Sendable {
     /// Sampled requests and their feedback; nil when `--prediction-log-sample` is 0.
     public let log: PredictionLog?
+    /// Reference samples per version (beside the log, in the data directory).
+    public let references: ReferenceStore?
     /// Every recent request's latency and outcome, per model.
     public let window: RequestWindow
     /// Labelled rows the live-metric gauges cover.
@@ -16,8 +20,10 @@ public final class Monitoring: Sendable {
     let metrics: MonitorMetrics
 
     /// Monitoring with an optional prediction log and alert rules; gauges go to `registry`.
-    public init(log: PredictionLog?, rules: [AlertRule], registry: PrometheusCollectorRegistry, gaugeWindow: Int = 500) {
+    public init(log: PredictionLog?, references: ReferenceStore?, rules: [AlertRule], registry: PrometheusCollectorRegistry,
+                gaugeWindow: Int = 500) {
         self.log = log
+        self.references = references
         self.window = RequestWindow()
         self.gaugeWindow = gaugeWindow
         self.trackers = Locked(rules.map { AlertTracker(rule: $0) })
@@ -35,6 +41,55 @@ public final class Monitoring: Sendable {
     public func performance(model: String, version: String, window: Int) throws -> RealizedPerformance? {
         guard let log else { return nil }
         return RealizedPerformance.compute(try log.labelled(model: model, version: version, rows: window), window: window)
+    }
+
+    /// The version's reference sample; a 404-style error when none was stored.
+    func reference(model: String, version: String) throws -> (table: Table, info: ReferenceInfo) {
+        guard let references else { throw ServerError.badRequest("the prediction log is off; serve with --prediction-log-sample RATE") }
+        guard let ref = try references.get(model: model, version: version) else {
+            throw ServerError.notFound("model '\(model)' version \(version) has no reference sample; store one with PUT /api/v1/models/\(model)/versions/\(version)/reference (a CSV) or berth registry push --reference-data")
+        }
+        return ref
+    }
+
+    /// The newest `window` logged rows of `model`'s `version` under the reference's feature names.
+    func liveTable(model: String, version: String, window: Int, reference: ReferenceInfo) throws -> Table {
+        guard let log else { throw ServerError.badRequest("the prediction log is off; serve with --prediction-log-sample RATE") }
+        var records = try log.recent(model: model, version: version, rows: window)
+        records.reverse()
+        do { return try LiveTable.build(records, reference: reference) } catch { throw ServerError.badRequest("\(error)") }
+    }
+
+    /// Drift of the version's newest `window` logged rows against its reference sample, with
+    /// `berth drift`'s defaults; also the number of current rows.
+    func drift(model: String, version: String, window: Int) throws -> (report: DriftReport, rows: Int) {
+        let ref = try reference(model: model, version: version)
+        let current = try liveTable(model: model, version: version, window: window, reference: ref.info)
+        guard current.rowCount > 0 else { throw ServerError.badRequest("model '\(model)' version \(version) has no logged traffic yet") }
+        let referenceFeatures = ref.info.label.map { ref.table.removing($0) } ?? ref.table
+        do {
+            let data = try DriftData(reference: referenceFeatures, current: current)
+            let report = try DriftDetector().report(features: data.features)
+            metrics.setDrift(model: model, version: version, report)
+            return (report, current.rowCount)
+        } catch let e as ServerError { throw e } catch { throw ServerError.badRequest("\(error)") }
+    }
+
+    /// CBPE estimate (accuracy, macro F1, ROC-AUC) of the version's newest `window` logged rows,
+    /// calibrated on its labelled reference sample and run through `session` (the served model).
+    func estimate(model: String, version: String, window: Int, session: Session) throws -> PerformanceEstimate {
+        let ref = try reference(model: model, version: version)
+        guard let label = ref.info.label else {
+            throw ServerError.badRequest("the reference sample of '\(model)' version \(version) has no label column; store it with ?label=COLUMN to estimate performance")
+        }
+        let current = try liveTable(model: model, version: version, window: window, reference: ref.info)
+        guard current.rowCount > 0 else { throw ServerError.badRequest("model '\(model)' version \(version) has no logged traffic yet") }
+        do {
+            let estimate = try PerformanceEstimator(evaluator: Evaluator(session: session), labelColumn: label)
+                .estimate(reference: ref.table, analysis: current)
+            metrics.setEstimate(model: model, version: version, estimate)
+            return estimate
+        } catch { throw ServerError.badRequest("\(error)") }
     }
 
     /// Recomputes the live gauges of `model`'s logged versions (after feedback).

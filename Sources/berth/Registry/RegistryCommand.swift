@@ -26,11 +26,11 @@ struct RegistryOptions: ParsableArguments {
     @Flag(help: "Print records as JSON.")
     var json = false
 
+    /// The data directory.
+    var directory: URL { URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["BERTH_DATA_DIR"] ?? "berth-data") }
+
     /// Opens the registry.
-    func open() throws -> SQLiteRegistry {
-        let dir = dataDir ?? ProcessInfo.processInfo.environment["BERTH_DATA_DIR"] ?? "berth-data"
-        return try SQLiteRegistry(dataDirectory: URL(fileURLWithPath: dir))
-    }
+    func open() throws -> SQLiteRegistry { try SQLiteRegistry(dataDirectory: directory) }
 }
 
 /// Who makes a change and why.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthMonitor
 import BerthRegistry
 import BerthServer
 import Foundation
@@ -25,9 +26,21 @@ struct RegistryPush: ParsableCommand {
     @Option(help: ArgumentHelp("How to serve it: a config.json as in a model repository (max_batch_size, dynamic_batching, instance_count, threads).",
                                valueName: "config.json"))
     var config: String?
+    @Option(help: ArgumentHelp("A reference sample (CSV, columns as berth eval reads them) that live traffic is compared with for drift and label-free estimates.",
+                               valueName: "ref.csv"))
+    var referenceData: String?
+    @Option(help: ArgumentHelp("With --reference-data: its label column (kept for performance estimation, not a feature).", valueName: "column"))
+    var label: String?
 
     func run() throws {
         try runRegistry {
+            guard label == nil || referenceData != nil else { throw RegistryError.badInput("--label goes with --reference-data") }
+            // The sample is checked before anything is recorded: a bad file pushes nothing.
+            let reference = try referenceData.map { path -> [UInt8] in
+                guard let data = FileManager.default.contents(atPath: path) else { throw RegistryError.badInput("cannot read \(path)") }
+                _ = try ReferenceStore.check(csv: Array(data), label: label, source: path)
+                return Array(data)
+            }
             guard trainingData == nil || trainingDataDigest == nil else {
                 throw RegistryError.badInput("give --training-data or --training-data-digest, not both")
             }
@@ -43,6 +56,10 @@ struct RegistryPush: ParsableCommand {
             try request.apply(tags: tag, params: param, metricsJSON: try contents(metrics), configJSON: try contents(config))
             let registry = try options.open()
             let record = try registry.push(file: URL(fileURLWithPath: file), request)
+            if let reference {
+                try ReferenceStore(dataDirectory: options.directory).put(model: record.model, version: String(record.version),
+                                                                         csv: reference, label: label)
+            }
             if options.json { try printJSON(record) } else { print("\(record.model) version \(record.version) (sha256 \(record.sha256.prefix(12)))") }
         }
     }

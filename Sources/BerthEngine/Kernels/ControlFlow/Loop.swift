@@ -56,9 +56,9 @@ func controlFlowLoop(_ node: Node, subgraphs: SubgraphCompiler) throws -> Kernel
         }
         var results = state
         for (k, parts) in scans.enumerated() {
-            results.append(parts.isEmpty
+            results.append(try parts.isEmpty
                 ? Tensor.controlFlowEmptyStack(declared: body.outputs[1 + carried + k], axis: 0)
-                : try Tensor.controlFlowStack(parts, axis: 0, what: "Loop scan output \(k)"))
+                : Tensor.controlFlowStack(parts, axis: 0, what: "Loop scan output \(k)"))
         }
         return results
     }

@@ -102,7 +102,7 @@ func controlFlowScan(_ node: Node, opset: Int, subgraphs: SubgraphCompiler) thro
             guard let axis = Shape.normalizeAxis(outAxes[j], rank: first.rank + 1) else {
                 throw KernelError("Scan output axis \(outAxes[j]) is out of range for per-iteration shape \(first.shape)")
             }
-            results.append(try Tensor.controlFlowStack(outDirs[j] == 1 ? parts.reversed() : parts, axis: axis, what: "Scan output \(j)"))
+            results.append(try Tensor.controlFlowStack(outDirs[j] == 1 ? Array(parts.reversed()) : parts, axis: axis, what: "Scan output \(j)"))
         }
         return results
     }
@@ -146,8 +146,8 @@ func controlFlowScan8(_ node: Node, subgraphs: SubgraphCompiler) throws -> Kerne
             for (j, parts) in perStep.enumerated() { outputs[j].append(parts) }
         }
         var results = try finalStates.enumerated().map { i, parts in
-            parts.isEmpty ? Tensor.controlFlowEmptyStack(declared: setup.body.outputs[i], axis: 0)
-                : try Tensor.controlFlowStack(parts, axis: 0, what: "Scan state \(i)")
+            try parts.isEmpty ? Tensor.controlFlowEmptyStack(declared: setup.body.outputs[i], axis: 0)
+                : Tensor.controlFlowStack(parts, axis: 0, what: "Scan state \(i)")
         }
         for (j, perBatch) in outputs.enumerated() {
             guard let step = perBatch.lazy.compactMap(\.first).first else {

@@ -165,8 +165,9 @@ struct RNNProblem {
         }
         if let sl = inputs.optional(4) {
             let l = try sl.integers()
-            guard sl.rank == 1, l.count == batch, l.allSatisfy({ (0...seq).contains($0) }) else {
-                throw KernelError("\(op) sequence_lens must be [\(batch)] lengths in 0...\(seq), got \(sl)")
+            let (n, s) = (batch, seq)
+            guard sl.rank == 1, l.count == n, l.allSatisfy({ (0...s).contains($0) }) else {
+                throw KernelError("\(op) sequence_lens must be [\(n)] lengths in 0...\(s), got \(sl)")
             }
             lengths = l
         } else {
@@ -252,7 +253,7 @@ func rnnFloats(_ t: Tensor) throws -> [Float] {
     switch t.storage {
     case let .float32(v): return v
     case let .float16(v): return v.map(Float.init)
-    case let .float64(v): return v.map(Float.init)
+    case let .float64(v): return v.map { Float($0) }
     default: throw KernelError("expected a floating-point tensor, got \(t.dtype)")
     }
 }
@@ -261,7 +262,7 @@ func rnnFloats(_ t: Tensor) throws -> [Float] {
 func rnnTensor(_ shape: [Int], _ v: [Float], _ dtype: DType) -> Tensor {
     switch dtype {
     case .float16: return Tensor(unchecked: shape, storage: .float16(v.map { Float16($0) }))
-    case .float64: return Tensor(unchecked: shape, storage: .float64(v.map(Double.init)))
+    case .float64: return Tensor(unchecked: shape, storage: .float64(v.map { Double($0) }))
     default: return Tensor(unchecked: shape, storage: .float32(v))
     }
 }

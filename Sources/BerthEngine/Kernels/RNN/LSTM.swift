@@ -5,7 +5,7 @@ import BerthTensor
 /// initial_c, P (peepholes [dirs, 3*hidden] in i, o, f order); outputs Y, Y_h, Y_c. Gates in W,
 /// R and B are ordered i, o, f, c. Per step: i = f(Xi + Hr·Ri + Pi⊙C), f = f(Xf + Hr·Rf +
 /// Pf⊙C) (or 1 - i with input_forget), c = g(Xc + Hr·Rc), C' = f⊙C + i⊙c, o = f(Xo + Hr·Ro +
-/// Po⊙C'), H' = o⊙h(C'). `clip` bounds the gate sums before the peepholes, as ONNX Runtime does.
+/// Po⊙C'), H' = o⊙h(C'). `clip` bounds each gate's whole sum (peephole term included) before its activation, as ONNX Runtime does.
 func rnnLSTM(_ node: Node, opset: Int) throws -> Kernel {
     let attrs = try RNNAttributes(node, opset: opset, gates: 4, defaultActivations: ["Sigmoid", "Tanh", "Tanh"])
     let inputForget = try node.int("input_forget", default: 0) != 0
@@ -45,18 +45,17 @@ func rnnLSTM(_ node: Node, opset: Int) throws -> Kernel {
                     let gb = b * gh, hb = b * hidden
                     for j in 0..<hidden {
                         let cPrev = c[hb + j]
-                        var i = attrs.clipped(gates[gb + j]), o = attrs.clipped(gates[gb + hidden + j])
-                        var f = attrs.clipped(gates[gb + 2 * hidden + j])
+                        var i = gates[gb + j], o = gates[gb + hidden + j], f = gates[gb + 2 * hidden + j]
                         let cc = attrs.clipped(gates[gb + 3 * hidden + j])
                         if let pp = peepholes {
                             i += pp[pBase + j] * cPrev
                             f += pp[pBase + 2 * hidden + j] * cPrev
                         }
-                        let it = fa(i)
-                        let ft = inputForget ? 1 - it : fa(f)
+                        let it = fa(attrs.clipped(i))
+                        let ft = inputForget ? 1 - it : fa(attrs.clipped(f))
                         let cNew = ft * cPrev + it * ga(cc)
                         if let pp = peepholes { o += pp[pBase + hidden + j] * cNew }
-                        let hNew = fa(o) * ha(cNew)
+                        let hNew = fa(attrs.clipped(o)) * ha(cNew)
                         c[hb + j] = cNew
                         h[hb + j] = hNew
                         y[((t * dirs + d) * batch + b) * hidden + j] = hNew

@@ -107,6 +107,25 @@ final class ControlFlowTests: XCTestCase {
         expectError(try growing.run(["M": .scalar(Int64(1_000_000_000_000)), "y0": y0]), "scan outputs exceed 400 bytes")
     }
 
+    /// A body that doubles its loop-carried value is stopped by the byte bound, not by memory.
+    func testLoopStateThatKeepsGrowingIsAnError() throws {
+        var concat = TestModels.node("Concat", ["y_in", "y_in"], ["y_out"])
+        var axis = Onnx_AttributeProto()
+        axis.name = "axis"
+        axis.type = .int
+        axis.i = 0
+        concat.attribute = [axis]
+        let body = graph("body", [TestModels.node("Identity", ["cond_in"], ["cond_out"]), concat],
+                         inputs: [T("i", .int64, []), T("cond_in", .bool, []), T("y_in", .float32, [.unknown])],
+                         outputs: [T("cond_out", .bool, []), T("y_out", .float32, [.unknown])])
+        var loop = TestModels.node("Loop", ["M", "", "y0"], ["y"])
+        loop.attribute = [attribute("body", body)]
+        let m = TestModels.model(nodes: [loop], inputs: [T("y0", .float32, [.fixed(1)])], outputs: [T("y", .float32, [.unknown])],
+                                 initializers: [int64("M", 1_000_000_000_000)])
+        let s = try Session(data: m.serializedData(), options: SessionOptions(intraOpThreads: 1, limits: RunLimits(maxScanOutputBytes: 4096)))
+        expectError(try s.run(["y0": try Tensor(shape: [1], values: [Float(1)])]), "loop-carried values exceed 4096 bytes")
+    }
+
     func testSubgraphOutputCountMismatchIsAnError() throws {
         var m = loopModel(scan: false)
         m.graph.node[0].output = ["y", "extra"]

@@ -131,3 +131,46 @@ def test_loop_and_scan_match_ort(berth_bin, tmp_path):
     rng = np.random.default_rng(9)
     assert_matches_ort(berth_bin, model, {"x": rng.standard_normal(3).astype(np.float32),
                                           "rows": rng.standard_normal((5, 3)).astype(np.float32)}, tmp_path)
+
+
+def test_nested_if_in_loop_matches_ort(berth_bin, tmp_path):
+    """A Loop body holding an If whose branches read the main graph's x and the body's acc_in."""
+    then_g = helper.make_graph([helper.make_node("Add", ["acc_in", "x"], ["t"])], "then", [],
+                               [helper.make_tensor_value_info("t", F, [3])])
+    else_g = helper.make_graph([helper.make_node("Sub", ["acc_in", "x"], ["e"])], "else", [],
+                               [helper.make_tensor_value_info("e", F, [3])])
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Mod", ["i", "two"], ["parity"]),
+         helper.make_node("Equal", ["parity", "zero"], ["even"]),
+         helper.make_node("If", ["even"], ["acc_out"], then_branch=then_g, else_branch=else_g)],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", F, [3])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("acc_out", F, [3])])
+    inits = [numpy_helper.from_array(np.array(5, np.int64), "M"), numpy_helper.from_array(np.array(2, np.int64), "two"),
+             numpy_helper.from_array(np.array(0, np.int64), "zero"), numpy_helper.from_array(np.ones(3, np.float32), "acc0")]
+    graph = helper.make_graph([helper.make_node("Loop", ["M", "", "acc0"], ["acc"], body=body)], "nested",
+                              [helper.make_tensor_value_info("x", F, [3])], [helper.make_tensor_value_info("acc", F, [3])], inits)
+    model = _save(graph, tmp_path / "nested.onnx", opset=16)
+    assert_matches_ort(berth_bin, model, {"x": np.array([0.5, -1.0, 2.0], np.float32)}, tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["knn_classifier", "knn_regressor", "gaussian_process"])
+def test_skl2onnx_scan_models_match_ort(berth_bin, tmp_path, kind):
+    """skl2onnx writes KNeighbors* and GaussianProcessRegressor with Scan (pairwise distances)."""
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_iris
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    model = {"knn_classifier": KNeighborsClassifier(3), "knn_regressor": KNeighborsRegressor(3),
+             "gaussian_process": GaussianProcessRegressor(alpha=1e-2)}[kind].fit(x, y)
+    options = {id(model): {"zipmap": False}} if kind == "knn_classifier" else None
+    onx = to_onnx(model, x[:1], target_opset=15, options=options)
+    assert any(n.op_type == "Scan" for n in onx.graph.node)
+    path = tmp_path / f"{kind}.onnx"
+    onnx.save_model(onx, str(path))
+    assert_matches_ort(berth_bin, path, {onx.graph.input[0].name: x[::7]}, tmp_path)

@@ -28,7 +28,9 @@ public struct SessionOptions: Sendable {
 public struct RunLimits: Sendable {
     /// Iterations one Loop node may run in one call.
     public var maxLoopIterations: Int
-    /// Bytes the scan outputs of one Loop or Scan node may accumulate in one call.
+    /// Bytes the scan outputs of one Loop or Scan node may accumulate in one call; also the most
+    /// a Loop's loop-carried values may hold after an iteration (a body that doubles its state
+    /// would otherwise exhaust memory long before the iteration bound).
     public var maxScanOutputBytes: Int
 
     public init(maxLoopIterations: Int = 10_000_000, maxScanOutputBytes: Int = 1 << 30) {

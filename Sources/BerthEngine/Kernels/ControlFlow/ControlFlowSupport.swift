@@ -80,11 +80,14 @@ extension Tensor {
 struct ControlFlowOutputBudget {
     let limit: Int
     let op: String
+    /// What is counted, for the message.
+    let what: String
     private(set) var used = 0
 
-    init(limit: Int, op: String) {
+    init(limit: Int, op: String, what: String = "scan outputs") {
         self.limit = limit
         self.op = op
+        self.what = what
     }
 
     /// Charges one iteration's outputs; throws when the total passes the limit.
@@ -95,7 +98,7 @@ struct ControlFlowOutputBudget {
             let (bytes, o1) = t.count.multipliedReportingOverflow(by: size)
             let (total, o2) = used.addingReportingOverflow(bytes)
             guard !o1, !o2, total <= limit else {
-                throw KernelError("\(op) scan outputs exceed \(limit) bytes (the session's RunLimits.maxScanOutputBytes)")
+                throw KernelError("\(op) \(what) exceed \(limit) bytes (the session's RunLimits.maxScanOutputBytes)")
             }
             used = total
         }

@@ -49,6 +49,8 @@ func controlFlowLoop(_ node: Node, subgraphs: SubgraphCompiler) throws -> Kernel
             }
             cond = try controlFlowCondition(out[0], "Loop body's condition output")
             state = Array(out[1..<(1 + carried)])
+            var stateBudget = ControlFlowOutputBudget(limit: ctx.limits.maxScanOutputBytes, op: op, what: "loop-carried values")
+            try stateBudget.charge(state)
             let perIteration = out[(1 + carried)...]
             try budget.charge(perIteration)
             for (k, t) in perIteration.enumerated() { scans[k].append(t) }

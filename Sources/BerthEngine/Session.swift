@@ -67,7 +67,8 @@ public final class Session: Sendable {
         }
         var missing: [UnsupportedOp] = []
         var seen = Set<UnsupportedOp>()
-        for n in model.graph.nodes {
+        // Subgraph nodes too, so a Loop body's unsupported op is listed with the others.
+        for n in model.graph.allNodes {
             let opset = model.opset(for: n.domain) ?? 0
             if registry.factory(domain: n.domain, op: n.opType, opset: opset) == nil {
                 let op = UnsupportedOp(domain: n.canonicalDomain, opType: n.opType, opset: opset)
@@ -91,7 +92,7 @@ public final class Session: Sendable {
             guard let t = feeds[info.name] else { throw EngineError.missingInput(name: info.name) }
             try Session.check(t, against: info)
         }
-        return try plan.run(feeds: slotted, context: KernelContext(pool: pool))
+        return try plan.run(feeds: slotted, context: KernelContext(pool: pool, limits: options.limits))
     }
 
     /// Checks a feed's dtype, rank and fixed dimensions against the declaration.

@@ -28,7 +28,7 @@ struct InspectCommand: ParsableCommand {
         for n in m.graph.nodes { histogram[(n.domain.isEmpty ? "" : n.domain + "::") + n.opType, default: 0] += 1 }
         let params = m.graph.initializers.values.reduce(0) { $0 + $1.count }
         let registry = KernelRegistry.standard
-        let unsupported = Set(m.graph.nodes.filter { registry.factory(domain: $0.domain, op: $0.opType, opset: m.opset(for: $0.domain) ?? 0) == nil }
+        let unsupported = Set(m.graph.allNodes.filter { registry.factory(domain: $0.domain, op: $0.opType, opset: m.opset(for: $0.domain) ?? 0) == nil }
             .map { "\($0.canonicalDomain)::\($0.opType)" }).sorted()
         if json {
             let report = InspectReport(

@@ -33,11 +33,21 @@ struct GraphOptimizer {
 }
 
 extension Graph {
-    /// Names every value the graph reads as an input of some node or as a graph output.
+    /// Names every value the graph reads as an input of some node, from a node's subgraph, or
+    /// as a graph output.
     var consumedNames: Set<String> {
         var s = Set(outputs.map(\.name))
-        for n in nodes { for i in n.inputs where !i.isEmpty { s.insert(i) } }
+        for n in nodes {
+            for i in n.inputs where !i.isEmpty { s.insert(i) }
+            s.formUnion(n.outerScopeReads)
+        }
         return s
+    }
+
+    /// Names the graph's subgraphs read from it: a pass must keep these names (it cannot
+    /// rename a value inside a subgraph), as it keeps the graph outputs.
+    var subgraphReads: Set<String> {
+        Set(nodes.flatMap(\.outerScopeReads))
     }
 }
 
@@ -45,7 +55,8 @@ extension Graph {
 struct GraphIndex {
     /// Node index producing each value.
     var producer: [String: Int] = [:]
-    /// Node indices reading each value (a node reading a value twice appears twice).
+    /// Node indices reading each value (a node reading a value twice appears twice; a node
+    /// whose subgraphs read it counts as a reader).
     var consumers: [String: [Int]] = [:]
     /// Values that are graph outputs; a fusion must not hide them.
     var graphOutputs: Set<String>
@@ -55,6 +66,7 @@ struct GraphIndex {
         for (i, n) in g.nodes.enumerated() {
             for o in n.outputs where !o.isEmpty { producer[o] = i }
             for v in n.inputs where !v.isEmpty { consumers[v, default: []].append(i) }
+            for v in n.outerScopeReads { consumers[v, default: []].append(i) }
         }
     }
 

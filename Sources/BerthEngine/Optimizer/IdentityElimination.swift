@@ -1,12 +1,13 @@
 import BerthONNX
 
 /// Removes Identity nodes and inference-mode Dropout (one output, no mask used) by renaming their
-/// consumers' inputs. Precondition: the node's output is not a graph output (that name must stay).
+/// consumers' inputs. Precondition: the node's output is not a graph output and no subgraph reads
+/// it (those names must stay).
 struct IdentityElimination: OptimizerPass {
     let name = "identity-elimination"
 
     func apply(_ graph: Graph, context: OptimizerContext) throws -> Graph {
-        let graphOutputs = Set(graph.outputs.map(\.name))
+        let graphOutputs = Set(graph.outputs.map(\.name)).union(graph.subgraphReads)
         var rename: [String: String] = [:]
         var kept: [Node] = []
         for n in graph.nodes {

@@ -7,7 +7,10 @@ struct ExecutionPlan: Sendable {
     struct Step: Sendable {
         var node: Node
         var kernel: Kernel
-        /// Slot per node input; nil for an omitted optional input.
+        /// The names the kernel reads: the node's inputs, then the values its subgraphs read
+        /// from enclosing scopes (``Node/outerScopeReads``), which the kernel gets after its inputs.
+        var reads: [String]
+        /// Slot per read; nil for an omitted optional input.
         var inputs: [Int?]
         /// Slot per node output; nil for an unused optional output.
         var outputs: [Int?]
@@ -20,10 +23,14 @@ struct ExecutionPlan: Sendable {
     var slotCount: Int
     var constants: [(slot: Int, tensor: Tensor)]
     var inputSlots: [String: Int]
+    /// For a subgraph: the slots of the values it reads from enclosing scopes, fed like inputs.
+    var outerSlots: [String: Int]
     var outputSlots: [(name: String, slot: Int)]
 
     /// Orders nodes topologically (Kahn) and builds kernels. Throws on dangling values or cycles.
-    init(graph: Graph, opsetFor: (String) -> Int?, registry: KernelRegistry) throws {
+    /// `outerScope` names the values a subgraph reads from enclosing scopes; they are fed with
+    /// the inputs on every run (see ``Subgraph``).
+    init(graph: Graph, opsetFor: @escaping (String) -> Int?, registry: KernelRegistry, outerScope: [String] = []) throws {
         var slotOf: [String: Int] = [:]
         func slot(_ name: String) -> Int {
             if let s = slotOf[name] { return s }
@@ -42,6 +49,12 @@ struct ExecutionPlan: Sendable {
             inputSlots[i.name] = slot(i.name)
             available.insert(i.name)
         }
+        var outerSlots: [String: Int] = [:]
+        for name in outerScope where !available.contains(name) {
+            outerSlots[name] = slot(name)
+            available.insert(name)
+        }
+        let reads = graph.nodes.map { $0.inputs + $0.outerScopeReads }
 
         // Kahn's algorithm, stable with respect to file order.
         var producers: [String: Int] = [:]
@@ -56,9 +69,10 @@ struct ExecutionPlan: Sendable {
         var pending = [Int](repeating: 0, count: graph.nodes.count)
         var consumers: [String: [Int]] = [:]
         for (i, n) in graph.nodes.enumerated() {
-            for inp in Set(n.inputs) where !inp.isEmpty && !available.contains(inp) {
+            for inp in Set(reads[i]) where !inp.isEmpty && !available.contains(inp) {
                 guard producers[inp] != nil else {
-                    throw EngineError.invalidGraph("node '\(n.name)' (\(n.opType)) reads '\(inp)', which no node, input or initializer provides")
+                    let via = n.inputs.contains(inp) ? "" : " in a subgraph"
+                    throw EngineError.invalidGraph("node '\(n.name)' (\(n.opType)) reads '\(inp)'\(via), which no node, input or initializer provides")
                 }
                 pending[i] += 1
                 consumers[inp, default: []].append(i)
@@ -85,15 +99,16 @@ struct ExecutionPlan: Sendable {
 
         var steps: [Step] = []
         steps.reserveCapacity(order.count)
+        let compiler = SubgraphCompiler(registry: registry, opsetFor: opsetFor)
         for i in order {
             let n = graph.nodes[i]
             let opset = opsetFor(n.domain) ?? 0
-            guard let factory = registry.factory(domain: n.domain, op: n.opType, opset: opset) else {
+            let made: Kernel?
+            do { made = try registry.makeKernel(n, opset: opset, subgraphs: compiler) } catch { throw EngineError.wrap(error, node: n) }
+            guard let kernel = made else {
                 throw EngineError.unsupportedOperators([UnsupportedOp(domain: n.canonicalDomain, opType: n.opType, opset: opset)])
             }
-            let kernel: Kernel
-            do { kernel = try factory(n, opset) } catch { throw EngineError.wrap(error, node: n) }
-            steps.append(Step(node: n, kernel: kernel, inputs: n.inputs.map { $0.isEmpty ? nil : slot($0) },
+            steps.append(Step(node: n, kernel: kernel, reads: reads[i], inputs: reads[i].map { $0.isEmpty ? nil : slot($0) },
                               outputs: n.outputs.map { $0.isEmpty ? nil : slot($0) }, release: []))
         }
         var outputSlots: [(String, Int)] = []
@@ -115,11 +130,19 @@ struct ExecutionPlan: Sendable {
         self.slotCount = slotOf.count
         self.constants = constants
         self.inputSlots = inputSlots
+        self.outerSlots = outerSlots
         self.outputSlots = outputSlots
     }
 
     /// Runs the steps over `feeds` (slot → tensor) and returns the graph outputs by name.
     func run(feeds: [(Int, Tensor)], context: KernelContext) throws -> [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        for (k, t) in try runOrdered(feeds: feeds, context: context).enumerated() { out[outputSlots[k].name] = t }
+        return out
+    }
+
+    /// Runs the steps over `feeds` (slot → tensor) and returns the graph outputs in order.
+    func runOrdered(feeds: [(Int, Tensor)], context: KernelContext) throws -> [Tensor] {
         var slots = [Tensor?](repeating: nil, count: slotCount)
         for (s, t) in constants { slots[s] = t }
         for (s, t) in feeds { slots[s] = t }
@@ -129,7 +152,7 @@ struct ExecutionPlan: Sendable {
             for (k, input) in step.inputs.enumerated() {
                 guard let s = input else { args.append(nil); continue }
                 guard let t = slots[s] else {
-                    throw EngineError.kernel(node: step.node.name, op: step.node.opType, message: "input '\(step.node.inputs[k])' has no value")
+                    throw EngineError.kernel(node: step.node.name, op: step.node.opType, message: "input '\(step.reads[k])' has no value")
                 }
                 args.append(t)
             }
@@ -144,12 +167,10 @@ struct ExecutionPlan: Sendable {
             }
             for s in step.release { slots[s] = nil }
         }
-        var out: [String: Tensor] = [:]
-        for (name, s) in outputSlots {
+        return try outputSlots.map { name, s in
             guard let t = slots[s] else { throw EngineError.invalidGraph("graph output '\(name)' has no value") }
-            out[name] = t
+            return t
         }
-        return out
     }
 }
 

@@ -8,17 +8,31 @@ public typealias Kernel = @Sendable (_ inputs: [Tensor?], _ context: KernelConte
 /// Builds a kernel for one node at plan time, given the opset the model imports for its domain.
 public typealias KernelFactory = @Sendable (_ node: Node, _ opset: Int) throws -> Kernel
 
+/// Builds a kernel for a node with subgraphs (If, Loop, Scan): like ``KernelFactory``, plus the
+/// plan builder's ``SubgraphCompiler``, so the node's graphs are compiled once, at plan time,
+/// with the registry and opsets of the enclosing plan.
+typealias SubgraphKernelFactory = @Sendable (_ node: Node, _ opset: Int, _ subgraphs: SubgraphCompiler) throws -> Kernel
+
 /// What a kernel may use while it runs.
 public struct KernelContext: Sendable {
     /// The intra-op pool.
     public let pool: ThreadPool
-    public init(pool: ThreadPool) { self.pool = pool }
+    /// Bounds on work whose size the model decides at run time (Loop iterations and output).
+    public let limits: RunLimits
+    public init(pool: ThreadPool, limits: RunLimits = RunLimits()) {
+        self.pool = pool
+        self.limits = limits
+    }
 }
 
 /// Kernels by (domain, op type, opset range), like ONNX Runtime's kernel registry.
 public struct KernelRegistry: Sendable {
     private struct Key: Hashable { var domain: String; var op: String }
-    private struct Entry { var opsets: ClosedRange<Int>; var make: KernelFactory }
+    private struct Entry { var opsets: ClosedRange<Int>; var make: Make }
+    private enum Make {
+        case plain(KernelFactory)
+        case withSubgraphs(SubgraphKernelFactory)
+    }
     private var entries: [Key: [Entry]] = [:]
 
     /// The newest opset per domain the kernels were written against. A model importing a newer
@@ -46,12 +60,22 @@ public struct KernelRegistry: Sendable {
     /// range overlaps one already registered for the same (domain, op).
     public mutating func registerChecked(_ op: String, domain: String = "ai.onnx", opsets: ClosedRange<Int> = 1...Int.max,
                                          _ factory: @escaping KernelFactory) throws {
+        try add(op, domain: domain, opsets: opsets, .plain(factory))
+    }
+
+    /// Registers an op whose nodes carry subgraphs; the execution plan hands its factory a
+    /// ``SubgraphCompiler``. Overlapping ranges stop the process, as in ``register(_:domain:opsets:_:)``.
+    mutating func register(_ op: String, domain: String = "ai.onnx", opsets: ClosedRange<Int>, subgraphs factory: @escaping SubgraphKernelFactory) {
+        do { try add(op, domain: domain, opsets: opsets, .withSubgraphs(factory)) } catch { preconditionFailure("\(error)") }
+    }
+
+    private mutating func add(_ op: String, domain: String, opsets: ClosedRange<Int>, _ make: Make) throws {
         let d = domain.isEmpty ? "ai.onnx" : domain
         let key = Key(domain: d, op: op)
         if let clash = entries[key]?.first(where: { $0.opsets.overlaps(opsets) }) {
             throw OverlappingOpsets(domain: d, op: op, registered: clash.opsets, new: opsets)
         }
-        entries[key, default: []].append(Entry(opsets: opsets, make: factory))
+        entries[key, default: []].append(Entry(opsets: opsets, make: make))
     }
 
     /// The opset ranges registered for (domain, op), in registration order.
@@ -68,10 +92,31 @@ public struct KernelRegistry: Sendable {
         }
     }
 
-    /// The factory for `op` at `opset`, or nil when none is registered.
+    /// The factory for `op` at `opset`, or nil when none is registered. An op with subgraphs
+    /// gets a factory that throws: its kernel can only be built by an execution plan, which
+    /// compiles the subgraphs (constant folding never folds such nodes).
     public func factory(domain: String, op: String, opset: Int) -> KernelFactory? {
+        switch entry(domain: domain, op: op, opset: opset)?.make {
+        case nil: return nil
+        case let .plain(f)?: return f
+        case .withSubgraphs?:
+            return { node, _ in throw KernelError("\(node.opType) has subgraphs; only an execution plan can build its kernel") }
+        }
+    }
+
+    /// The kernel for `node` at `opset`, compiling its subgraphs with `subgraphs` when the op
+    /// has them; nil when no kernel is registered.
+    func makeKernel(_ node: Node, opset: Int, subgraphs: SubgraphCompiler) throws -> Kernel? {
+        switch entry(domain: node.domain, op: node.opType, opset: opset)?.make {
+        case nil: return nil
+        case let .plain(f)?: return try f(node, opset)
+        case let .withSubgraphs(f)?: return try f(node, opset, subgraphs)
+        }
+    }
+
+    private func entry(domain: String, op: String, opset: Int) -> Entry? {
         let d = domain.isEmpty ? "ai.onnx" : domain
-        return entries[Key(domain: d, op: op)]?.first(where: { $0.opsets.contains(opset) })?.make
+        return entries[Key(domain: d, op: op)]?.first(where: { $0.opsets.contains(opset) })
     }
 
     /// Every (domain, op) with at least one kernel, sorted.
@@ -115,5 +160,7 @@ extension KernelRegistry {
         registerTensorKernels()
         registerMLKernels()
         registerFusedKernels()
+        registerControlFlowKernels()
+        registerRNNKernels()
     }
 }

@@ -92,10 +92,16 @@ private func preluApply<T: NumericElement & BitwiseCopyable>(_ x: [T], _ xShape:
 extension KernelRegistry {
     /// Registers PRelu (slope broadcast unidirectionally to the input).
     mutating func registerElementwisePRelu() {
-        register("PRelu") { _, _ in
+        register("PRelu") { _, opset in
             { inputs, ctx in
                 let x = try inputs.required(0)
-                let slope = try inputs.required(1)
+                var slope = try inputs.required(1)
+                // Before opset 7 a 1-D slope of C values is per channel (axis 1), as PyTorch's
+                // exporter wrote it (pytorch-converted test_PReLU_*_multiparam); opset 7 made
+                // PRelu broadcast like NumPy, where [C] would align with the last axis.
+                if opset < 7, slope.rank == 1, slope.count > 1, x.rank >= 2, slope.count == x.shape[1] {
+                    slope = try slope.reshaped([slope.count] + [Int](repeating: 1, count: x.rank - 2))
+                }
                 guard x.dtype == slope.dtype else {
                     throw KernelError("PRelu slope dtype \(slope.dtype) differs from input dtype \(x.dtype)")
                 }

@@ -409,3 +409,61 @@ def test_registry_push_reference_data(tmp_path):
     assert good.returncode == 0, good.stderr
     info = json.loads((data / "references" / NAME / "1.json").read_text())
     assert info["rows"] == 20 and info["label"] == "y" and info["columns"] == ["a", "b", "c", "d", "y"]
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        for d in os.environ.get("PATH", "").split(os.pathsep):
+            if (Path(d) / name).exists():
+                return str(Path(d) / name)
+    pytest.fail("the dashboard test needs Chromium (Debian package `chromium`; scripts/setup.sh installs it)", pytrace=False)
+
+
+def test_dashboard_draws_charts_in_chromium(tmp_path):
+    """After traffic, feedback, a rollback and a drifted feature, headless Chromium renders the
+    dashboard with data in every chart and no script error; the screenshot is kept."""
+    data = registry_with_two_versions(tmp_path)
+    rng = np.random.default_rng(5)
+    ref_x = rng.standard_normal((300, 4)).astype(np.float32)
+    ref = "a,b,c,d\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in ref_x)
+    server = Server(["--registry", "--data-dir", str(data), "--poll-interval-ms", "200", "--prediction-log-sample", "1"],
+                    tmp_path / "serve.log")
+    try:
+        assert put_csv(server, f"/api/v1/models/{NAME}/versions/2/reference", ref)[0] == 201
+        fb = []
+        for _ in range(150):
+            x = rng.standard_normal((1, 4)).astype(np.float32)
+            x[0, 0] += 2  # feature a drifts
+            doc = server.infer(NAME, x, name="x")
+            fb.append({"id": doc["id"], "label": int(v1_class(x)[0])})
+        server.ok("POST", f"/api/v1/models/{NAME}/feedback", {"feedback": fb})
+        for _ in range(5):  # a failed request shows on the error line
+            server.call("POST", f"/v2/models/{NAME}/infer", {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]})
+        dash = server.ok("GET", "/api/v1/dashboard")
+        model = next(m for m in dash["models"] if m["name"] == NAME)
+        assert model["aliases"]["production"] == 2 and model["drift"]["report"]["features"]["a"]["drifted"] is True, model.get("drift_reason")
+        assert sum(model["series"]["request_rate"]) > 0 and model["performance"]["timeline"]["value"], model["performance"]
+
+        url = f"http://127.0.0.1:{server.port}/dashboard"
+        common = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+                  "--virtual-time-budget=8000", "--enable-logging=stderr", "--v=0", f"--user-data-dir={tmp_path / 'chrome'}"]
+        dom = subprocess.run(common + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        html = dom.stdout
+        assert 'data-loaded="true"' in html, html[:2000]
+        assert '<div id="errors"></div>' in html, html[html.find('id="errors"') - 20:][:400]
+        console_errors = [line for line in dom.stderr.splitlines() if "CONSOLE" in line and ("Uncaught" in line or "rror" in line)]
+        assert console_errors == [], console_errors
+        import re
+        points = [int(n) for n in re.findall(r'<svg class="chart"[^>]*data-points="(\d+)"', html)]
+        titles = re.findall(r'<text x="8" y="16" class="chart-title">([^<]*)</text>', html)
+        assert len(points) >= 4 and all(p > 0 for p in points), list(zip(titles, points))
+        assert any(t.startswith("a: reference vs current") and "drifted" in t for t in titles), titles
+        assert "Alias history" in html and "promote" in html
+        shots = Path(os.environ.get("BERTH_ARTIFACTS", Path(__file__).resolve().parents[2] / ".build" / "artifacts"))
+        shots.mkdir(parents=True, exist_ok=True)
+        shot = subprocess.run(common + ["--window-size=1280,1900", f"--screenshot={shots / 'dashboard.png'}", url],
+                              capture_output=True, text=True, timeout=120)
+        assert shot.returncode == 0 and (shots / "dashboard.png").stat().st_size > 20_000, shot.stderr[-2000:]
+    finally:
+        server.stop()

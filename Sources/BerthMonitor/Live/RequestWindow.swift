@@ -60,4 +60,42 @@ public final class RequestWindow: @unchecked Sendable {
                        requestRate: Double(recent.count) / max(seconds, 1e-9),
                        p50LatencyMs: quantile(0.5), p99LatencyMs: quantile(0.99))
     }
+
+    /// Per-bucket request counts, failures and latency percentiles of `model`: `count` buckets of
+    /// `bucket` seconds ending at `now`, oldest first (the dashboard's time series).
+    public struct Series: Sendable, Equatable, Encodable {
+        /// Each bucket's end, in seconds since 1970.
+        public var time: [Double]
+        /// Requests per second in the bucket.
+        public var requestRate: [Double]
+        /// Failed requests per second.
+        public var errorRate: [Double]
+        /// Latency percentiles of the bucket's successful requests (nil without any).
+        public var p50LatencyMs: [Double?]
+        public var p99LatencyMs: [Double?]
+
+        enum CodingKeys: String, CodingKey {
+            case time, requestRate = "request_rate", errorRate = "error_rate"
+            case p50LatencyMs = "p50_latency_ms", p99LatencyMs = "p99_latency_ms"
+        }
+    }
+
+    /// See ``Series``.
+    public func series(model: String, bucket: TimeInterval, count: Int, now: Date = Date()) -> Series {
+        let end = now.timeIntervalSince1970, start = end - bucket * Double(count)
+        let recent = lock.withLock { (entries[model] ?? []).filter { $0.time > start && $0.time <= end } }
+        var buckets = [[Entry]](repeating: [], count: count)
+        for e in recent { buckets[min(count - 1, max(0, Int((e.time - start) / bucket)))].append(e) }
+        var out = Series(time: [], requestRate: [], errorRate: [], p50LatencyMs: [], p99LatencyMs: [])
+        for (i, b) in buckets.enumerated() {
+            out.time.append(start + bucket * Double(i + 1))
+            out.requestRate.append(Double(b.count) / bucket)
+            out.errorRate.append(Double(b.filter(\.failed).count) / bucket)
+            let l = b.filter { !$0.failed }.map(\.latencyMs).sorted()
+            func q(_ p: Double) -> Double? { l.isEmpty ? nil : l[min(max(Int((p * Double(l.count)).rounded(.up)) - 1, 0), l.count - 1)] }
+            out.p50LatencyMs.append(q(0.5))
+            out.p99LatencyMs.append(q(0.99))
+        }
+        return out
+    }
 }

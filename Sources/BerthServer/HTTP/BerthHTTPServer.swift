@@ -49,6 +49,7 @@ public struct BerthHTTPServer: Sendable {
         RepositoryRoutes(manager: manager, configuration: configuration).register(on: router)
         if let deployer { AdminRoutes(deployer: deployer, configuration: configuration).register(on: router) }
         if let monitoring { MonitorRoutes(monitoring: monitoring, manager: manager, registry: deployer?.registry).register(on: router) }
+        DashboardRoutes(manager: manager, monitoring: monitoring, registry: deployer?.registry).register(on: router)
         return router
     }
 

@@ -178,6 +178,7 @@ let package = Package(
             name: "BerthServerTests",
             dependencies: [
                 "BerthServer",
+                "BerthMonitor",
                 "BerthTestSupport",
                 "BerthProtocol",
                 "BerthEngine",

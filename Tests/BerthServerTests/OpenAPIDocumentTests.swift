@@ -1,3 +1,4 @@
+import BerthMonitor
 import BerthRegistry
 @testable import BerthServer
 import Foundation
@@ -29,7 +30,10 @@ final class OpenAPIDocumentTests: XCTestCase {
         logger.logLevel = .critical
         let manager = ModelManager(repository: nil, logger: logger)
         let deployer = RegistryDeployer(registry: try SQLiteRegistry(dataDirectory: scratch), manager: manager, logger: logger)
-        let router = BerthHTTPServer(manager: manager, configuration: ServerConfiguration(), deployer: deployer, logger: logger).makeRouter()
+        let log = try PredictionLog(directory: scratch)
+        let monitoring = Monitoring(log: log, references: ReferenceStore(dataDirectory: scratch), rules: [], registry: manager.metrics.registry)
+        let router = BerthHTTPServer(manager: manager, configuration: ServerConfiguration(), deployer: deployer, monitoring: monitoring,
+                                     logger: logger).makeRouter()
         return Set(router.routes.map { ($0.method.rawValue.lowercased(), Self.openAPIPath("\($0.path)")) }
             .filter { $0.1.hasPrefix("/api/") }.map { "\($0.0) \($0.1)" })
     }

@@ -10,5 +10,6 @@ extension KernelRegistry {
         registerElementwiseClip()
         registerElementwiseCast()
         registerElementwisePRelu()
+        registerElementwiseShrink()
     }
 }

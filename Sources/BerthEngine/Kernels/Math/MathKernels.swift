@@ -43,6 +43,10 @@ extension KernelRegistry {
         registerMathVariadic("Sum", .add)
         registerMathVariadic("Mean", .add, mean: true)
 
+        registerCumSum()
+        registerDet()
+        registerBitShift()
+
         register("MatMul") { _, _ in
             { inputs, ctx in [try mathMatMul(try inputs.required(0), try inputs.required(1), pool: ctx.pool)] }
         }

@@ -10,6 +10,7 @@ extension KernelRegistry {
         registerQuantizedConvKernels()
         registerPoolingKernels()
         registerSoftmaxKernels()
+        registerHardmaxKernels()
         registerDropoutKernels()
         registerLRNKernels()
         registerMaxUnpoolKernels()

@@ -9,6 +9,15 @@ extension KernelRegistry {
         TensorFamily.registerConcatSplit(&self)
         TensorFamily.registerGatherOps(&self)
         TensorFamily.registerPad(&self)
+        TensorFamily.registerResize(&self)
+        TensorFamily.registerScatter(&self)
+        TensorFamily.registerSpaceDepth(&self)
+        TensorFamily.registerTrilu(&self)
+        TensorFamily.registerEyeLike(&self)
+        TensorFamily.registerCompress(&self)
+        TensorFamily.registerNonZero(&self)
+        TensorFamily.registerReverseSequence(&self)
+        TensorFamily.registerOneHot(&self)
         TensorFamily.registerShapeAndConstants(&self)
     }
 }

@@ -46,6 +46,7 @@ extension KernelRegistry {
         registerCumSum()
         registerDet()
         registerBitShift()
+        registerEinsum()
 
         register("MatMul") { _, _ in
             { inputs, ctx in [try mathMatMul(try inputs.required(0), try inputs.required(1), pool: ctx.pool)] }

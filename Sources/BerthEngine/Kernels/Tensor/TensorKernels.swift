@@ -18,6 +18,7 @@ extension KernelRegistry {
         TensorFamily.registerNonZero(&self)
         TensorFamily.registerReverseSequence(&self)
         TensorFamily.registerOneHot(&self)
+        TensorFamily.registerUnique(&self)
         TensorFamily.registerShapeAndConstants(&self)
     }
 }

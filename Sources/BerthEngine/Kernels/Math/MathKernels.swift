@@ -4,7 +4,7 @@ import BerthTensor
 extension KernelRegistry {
     /// Registers the math family: broadcasting arithmetic (Add Sub Mul Div Pow Mod), comparisons
     /// (Equal Less Greater LessOrEqual GreaterOrEqual), logic (And Or Xor), Where, the variadic
-    /// Max Min Sum Mean, MatMul and Gemm.
+    /// Max Min Sum Mean, MatMul and Gemm, CumSum, Det, BitShift and Einsum.
     mutating func registerMathKernels() {
         registerMathBinary("Add") { try mathArithmetic(.add, $0, $1, pool: $2) }
         registerMathBinary("Sub") { try mathArithmetic(.sub, $0, $1, pool: $2) }

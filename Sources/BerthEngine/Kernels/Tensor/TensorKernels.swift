@@ -2,7 +2,8 @@ import BerthONNX
 import BerthTensor
 
 extension KernelRegistry {
-    /// Registers the tensor family: shape manipulation, data movement and constant producers.
+    /// Registers the tensor family: shape manipulation, data movement (including Resize, the
+    /// scatters, DepthToSpace/SpaceToDepth, Compress, NonZero, Unique ...) and constant producers.
     mutating func registerTensorKernels() {
         TensorFamily.registerReshapeOps(&self)
         TensorFamily.registerDataMovementOps(&self)

@@ -20,7 +20,6 @@ func elementwiseShrink(_ x: Tensor, bias: Double, lambd: Double) throws -> Tenso
     guard let s = try x.dtype.dispatchNumeric(Body(x: x, bias: bias, lambd: lambd)) else {
         throw KernelError("Shrink needs a numeric input, got \(x.dtype)")
     }
-    _ = f
     return Tensor(unchecked: x.shape, storage: s)
 }
 

@@ -30,11 +30,9 @@ extension TensorFamily {
     static func registerEyeLike(_ r: inout KernelRegistry) {
         r.register("EyeLike", opsets: 9...Int.max) { node, _ in
             let k = try node.int("k", default: 0)
-            var dtype: DType? = nil
-            if let code = try node.ints("dtype")?.first {
-                guard let d = DType(rawValue: code), d != .string else { throw KernelError("EyeLike dtype \(code) is not supported") }
-                dtype = d
-            }
+            let code = try node.ints("dtype")?.first
+            let dtype = code.flatMap { DType(rawValue: $0) }
+            guard code == nil || (dtype != nil && dtype != .string) else { throw KernelError("EyeLike dtype \(code!) is not supported") }
             return { inputs, _ in
                 let x = try inputs.required(0)
                 return [try eyeLike(x, dtype: dtype ?? x.dtype, k: k)]

@@ -23,23 +23,22 @@ extension TensorFamily {
             slices = x.count
         }
         let width = slices == 0 ? 0 : moved.count / slices
-        struct Groups: DTypeBody {
-            var storage: TensorStorage, slices: Int, width: Int
-            func run<T: TensorElement>(_: T.Type) throws -> [[Int]] {
-                let v = T.values(in: storage)!
-                if let b = v as? [Bool] { return TensorFamily.uniqueGroups(b.map { $0 ? 1 : 0 }, slices: slices, width: width) }
-                if let s = v as? [String] { return TensorFamily.uniqueGroups(s, slices: slices, width: width) }
-                struct Num: NumericDTypeBody {
-                    var storage: TensorStorage, slices: Int, width: Int
-                    func run<N: NumericElement>(_: N.Type) throws -> [[Int]] {
-                        TensorFamily.uniqueGroups(N.values(in: storage)!, slices: slices, width: width)
-                    }
+        let storage = moved.storage
+        let groupsSorted: [[Int]]
+        switch storage {
+        case let .bool(b): groupsSorted = uniqueGroups(b.map { $0 ? 1 : 0 }, slices: slices, width: width)
+        case let .string(s): groupsSorted = uniqueGroups(s, slices: slices, width: width)
+        default:
+            struct Num: NumericDTypeBody {
+                var storage: TensorStorage, slices: Int, width: Int
+                func run<N: NumericElement>(_: N.Type) throws -> [[Int]] {
+                    TensorFamily.uniqueGroups(N.values(in: storage)!, slices: slices, width: width)
                 }
-                return try storage.dtype.dispatchNumeric(Num(storage: storage, slices: slices, width: width))!
             }
+            groupsSorted = try storage.dtype.dispatchNumeric(Num(storage: storage, slices: slices, width: width)) ?? []
         }
         // Each group lists its slice indices in input order; groups are in sorted order.
-        var groups = try x.dtype.dispatch(Groups(storage: moved.storage, slices: slices, width: width))
+        var groups = groupsSorted
         if !sorted { groups.sort { $0[0] < $1[0] } }
         var inverse = [Int64](repeating: 0, count: slices)
         for (g, members) in groups.enumerated() { for m in members { inverse[m] = Int64(g) } }

@@ -90,10 +90,14 @@ struct ResizeAxisTable: Sendable {
     var isIdentity: Bool {
         guard !anyOutside, index.count == outLength * taps else { return false }
         for j in 0..<outLength {
+            // Every weight on index j, summing to 1 (an edge tap may be split 0.5 / 0.5).
+            var sum: Float = 0
             for k in 0..<taps {
                 let w = weight[j * taps + k]
-                if w != 0 && (index[j * taps + k] != j || w != 1) { return false }
+                if w != 0 && index[j * taps + k] != j { return false }
+                sum += w
             }
+            if sum != 1 { return false }
         }
         return true
     }
@@ -141,7 +145,8 @@ extension TensorFamily {
             for (i, ax) in axes.enumerated() {
                 let s = scales[i]
                 guard s > 0, s.isFinite else { throw KernelError("\(a.op) scales \(scales) must be positive and finite") }
-                let n = (Double(s) * Double(shape[ax])).rounded(.down)
+                // The product in Float, as ONNX Runtime computes it (1.8 x 5 gives 9, not 8).
+                let n = Double((s * Float(shape[ax])).rounded(.down))
                 guard n < 1e15 else { throw KernelError("\(a.op) output size \(n) on axis \(ax) is too large") }
                 out[ax] = Int(n)
                 sc[ax] = s
@@ -243,12 +248,12 @@ extension TensorFamily {
             if a.mode == .linear && !widen {
                 // Clamping the coordinate equals the reference's edge padding for two taps.
                 x = min(max(x, 0), lastF)
-                let i0 = Int(x)
-                let t = x - Float(i0)
+                // ONNX Runtime's weights: the distance to the other tap each, 0.5 / 0.5 at the edge.
+                let i0 = Int(x), i1 = min(i0 + 1, last)
                 index[row] = i0
-                index[row + 1] = min(i0 + 1, last)
-                weight[row] = 1 - t
-                weight[row + 1] = t
+                index[row + 1] = i1
+                weight[row] = i0 == i1 ? 0.5 : abs(x - Float(i1))
+                weight[row + 1] = i0 == i1 ? 0.5 : x - Float(i0)
                 continue
             }
             let base = x.rounded(.down)
@@ -301,10 +306,25 @@ extension TensorFamily {
             return try resizeNearest(x, outShape: outShape, tables: tables, a, pool: pool)
         }
         guard x.dtype != .bool && x.dtype != .string else { throw KernelError("\(a.op) mode \(a.mode.rawValue) needs a numeric input, got \(x.dtype)") }
-        if case let .float32(v) = x.storage, r >= 2, (0..<(r - 2)).allSatisfy({ tables[$0] == nil }),
-           a.mode == .linear, !a.antialias, tables[r - 2]?.anyOutside != true, tables[r - 1]?.anyOutside != true {
-            let out = resizeBilinear(v, shape: x.shape, outShape: outShape, tables: tables, a, pool: pool)
-            return Tensor(unchecked: outShape, storage: .float32(out))
+        if r >= 2, (0..<(r - 2)).allSatisfy({ tables[$0] == nil }), a.mode == .linear, !a.antialias,
+           tables[r - 2]?.anyOutside != true, tables[r - 1]?.anyOutside != true {
+            if case let .float32(v) = x.storage {
+                return Tensor(unchecked: outShape, storage: .float32(resizeBilinear(v, shape: x.shape, outShape: outShape, tables: tables, pool: pool)))
+            }
+            if x.dtype != .float64 {
+                // Other types go through Float and truncate back, as ONNX Runtime's int8/uint8/int32 kernels do.
+                struct Body: NumericDTypeBody {
+                    var x: Tensor, outShape: [Int], tables: [ResizeAxisTable?], pool: ThreadPool
+                    func run<T: NumericElement>(_: T.Type) throws -> TensorStorage {
+                        let f = try x.values(T.self).map { Float($0.doubleValue) }
+                        let out = TensorFamily.resizeBilinear(f, shape: x.shape, outShape: outShape, tables: tables, pool: pool)
+                        return T.storage(out.map { T(fromDouble: Double($0)) })
+                    }
+                }
+                if let s = try x.dtype.dispatchNumeric(Body(x: x, outShape: outShape, tables: tables, pool: pool)) {
+                    return Tensor(unchecked: outShape, storage: s)
+                }
+            }
         }
         struct Body: NumericDTypeBody {
             var x: Tensor, outShape: [Int], tables: [ResizeAxisTable?], fill: Float, pool: ThreadPool
@@ -317,9 +337,8 @@ extension TensorFamily {
                 let f: [Float] = T.self == Float.self ? unsafeBitCast(v, to: [Float].self) : v.map { Float($0.doubleValue) }
                 let out = TensorFamily.resizeSeparable(f, shape: x.shape, tables: tables, fill: fill, pool: pool)
                 if T.self == Float.self { return .float32(out) }
-                // Integers round to nearest (and saturate) rather than truncate.
-                let integer = !T.dtype.isFloatingPoint
-                return T.storage(out.map { T(fromDouble: integer ? Double($0).rounded() : Double($0)) })
+                // Integers truncate toward zero (and saturate), as ONNX Runtime's int8/uint8/int32 kernels do.
+                return T.storage(out.map { T(fromDouble: Double($0)) })
             }
         }
         guard let storage = try x.dtype.dispatchNumeric(Body(x: x, outShape: outShape, tables: tables, fill: a.extrapolation, pool: pool)) else {
@@ -344,44 +363,47 @@ extension TensorFamily {
     /// Bilinear over the last two axes of float32 data (the other axes unchanged): the per-row and
     /// per-column taps are read from the tables, so each output element is four loads and three lerps.
     static func resizeBilinear(_ src: [Float], shape: [Int], outShape: [Int], tables: [ResizeAxisTable?],
-                               _ a: ResizeAttributes, pool: ThreadPool) -> [Float] {
+                               pool: ThreadPool) -> [Float] {
         let r = shape.count
         let ih = shape[r - 2], iw = shape[r - 1], oh = outShape[r - 2], ow = outShape[r - 1]
         let planes = product(shape, 0..<(r - 2))
-        func taps(_ t: ResizeAxisTable?, _ n: Int) -> (i0: [Int], i1: [Int], w: [Float]) {
-            guard let t else { return (Array(0..<n), Array(0..<n), [Float](repeating: 0, count: n)) }
-            var i0 = [Int](repeating: 0, count: n), i1 = i0, w = [Float](repeating: 0, count: n)
-            for j in 0..<n {
-                // Two taps with weights (1 - t, t); fold a single-tap table the same way.
-                i0[j] = t.index[j * t.taps]
-                i1[j] = t.taps > 1 ? t.index[j * t.taps + 1] : i0[j]
-                w[j] = t.taps > 1 ? t.weight[j * t.taps + 1] : 0
+        func taps(_ t: ResizeAxisTable?, _ n: Int) -> (i0: [Int], i1: [Int], w0: [Float], w1: [Float]) {
+            guard let t, t.taps == 2 else {
+                return (Array(0..<n), Array(0..<n), [Float](repeating: 1, count: n), [Float](repeating: 0, count: n))
             }
-            return (i0, i1, w)
+            var i0 = [Int](repeating: 0, count: n), i1 = i0, w0 = [Float](repeating: 0, count: n), w1 = w0
+            for j in 0..<n {
+                i0[j] = t.index[2 * j]
+                i1[j] = t.index[2 * j + 1]
+                w0[j] = t.weight[2 * j]
+                w1[j] = t.weight[2 * j + 1]
+            }
+            return (i0, i1, w0, w1)
         }
-        let (y0, y1, wy) = taps(tables[r - 2], oh)
-        let (x0, x1, wx) = taps(tables[r - 1], ow)
+        let (y0, y1, wy0, wy1) = taps(tables[r - 2], oh)
+        let (x0, x1, wx0, wx1) = taps(tables[r - 1], ow)
         let total = planes * oh * ow
         return src.withUnsafeBufferPointer { sp in
             [Float](unsafeUninitializedCapacity: total) { out, initialized in
                 let s = sp.baseAddress!, o = out.baseAddress!
-                x0.withUnsafeBufferPointer { x0p in x1.withUnsafeBufferPointer { x1p in wx.withUnsafeBufferPointer { wxp in
+                x0.withUnsafeBufferPointer { x0p in x1.withUnsafeBufferPointer { x1p in
+                wx0.withUnsafeBufferPointer { c0p in wx1.withUnsafeBufferPointer { c1p in
                     pool.parallelFor(planes * oh, minChunk: max(1, 8192 / max(1, ow))) { range in
                         for row in range {
                             let p = row / oh, y = row - p * oh
                             let r0 = s + (p * ih + y0[y]) * iw, r1 = s + (p * ih + y1[y]) * iw
-                            let b = wy[y], a1 = 1 - b
+                            let b0 = wy0[y], b1 = wy1[y]
                             let d = o + row * ow
+                            // ONNX Runtime's order of products, so integer types truncate alike.
                             for xx in 0..<ow {
-                                let c = wxp[xx], c1 = 1 - c
+                                let c0 = c0p[xx], c1 = c1p[xx]
                                 let i = x0p[xx], j = x1p[xx]
-                                let top = r0[i] * c1 + r0[j] * c
-                                let bottom = r1[i] * c1 + r1[j] * c
-                                (d + xx).initialize(to: top * a1 + bottom * b)
+                                let v = r0[i] * c0 * b0 + r0[j] * c1 * b0 + r1[i] * c0 * b1 + r1[j] * c1 * b1
+                                (d + xx).initialize(to: v)
                             }
                         }
                     }
-                } } }
+                } } } }
                 initialized = total
             }
         }

@@ -48,6 +48,15 @@ final class ConformanceTests: XCTestCase {
         XCTAssertEqual(count, 8, "every committed ai.onnx.ml node test must run")
     }
 
+    /// Resize and Upsample cases the 1.12 data lacks (opsets 18/19: antialias, axes,
+    /// keep_aspect_ratio_policy, half_pixel_symmetric; integer dtypes; Resize-10, Upsample-7/9),
+    /// with ONNX Runtime 1.32's outputs as expected values (scripts/make_resize_cases.py).
+    func testResizeMatchesONNXRuntime() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Data/resize-ort").path
+        let count = try runSuite(dataDir: dir, missing: "the committed Resize cases are missing")
+        XCTAssertEqual(count, 124, "every committed Resize case must run")
+    }
+
     /// Runs every node test under `dataDir` whose ops Berth registers; returns how many ran.
     @discardableResult
     func runSuite(dataDir: String, missing: String) throws -> Int {

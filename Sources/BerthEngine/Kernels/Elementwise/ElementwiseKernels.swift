@@ -2,7 +2,7 @@ import BerthONNX
 import BerthTensor
 
 extension KernelRegistry {
-    /// Registers the elementwise family: unary math, activations, Clip, Cast/CastLike, PRelu,
+    /// Registers the elementwise family: unary math, activations, Clip, Cast/CastLike, PRelu, Shrink,
     /// the float predicates (IsNaN, IsInf), Not and Identity.
     mutating func registerElementwiseKernels() {
         registerElementwiseMath()
@@ -10,5 +10,6 @@ extension KernelRegistry {
         registerElementwiseClip()
         registerElementwiseCast()
         registerElementwisePRelu()
+        registerElementwiseShrink()
     }
 }

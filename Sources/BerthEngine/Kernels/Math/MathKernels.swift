@@ -4,7 +4,8 @@ import BerthTensor
 extension KernelRegistry {
     /// Registers the math family: broadcasting arithmetic (Add Sub Mul Div Pow Mod), comparisons
     /// (Equal Less Greater LessOrEqual GreaterOrEqual), logic (And Or Xor), Where, the variadic
-    /// Max Min Sum Mean, MatMul and Gemm.
+    /// Max Min Sum Mean, MatMul and Gemm, CumSum, Det, BitShift, Einsum, Quantize/DequantizeLinear,
+    /// DynamicQuantizeLinear, MatMulInteger and QLinearMatMul.
     mutating func registerMathKernels() {
         registerMathBinary("Add") { try mathArithmetic(.add, $0, $1, pool: $2) }
         registerMathBinary("Sub") { try mathArithmetic(.sub, $0, $1, pool: $2) }
@@ -42,6 +43,13 @@ extension KernelRegistry {
         registerMathVariadic("Min", .min)
         registerMathVariadic("Sum", .add)
         registerMathVariadic("Mean", .add, mean: true)
+
+        registerCumSum()
+        registerDet()
+        registerBitShift()
+        registerEinsum()
+        registerQuantizeLinear()
+        registerIntegerMatMul()
 
         register("MatMul") { _, _ in
             { inputs, ctx in [try mathMatMul(try inputs.required(0), try inputs.required(1), pool: ctx.pool)] }

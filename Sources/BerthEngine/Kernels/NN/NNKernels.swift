@@ -3,13 +3,17 @@ import BerthTensor
 
 extension KernelRegistry {
     /// Registers the nn family: Conv, ConvTranspose, ConvInteger, QLinearConv, the pooling ops,
-    /// MaxUnpool, Softmax/LogSoftmax, Dropout and LRN.
+    /// MaxUnpool, Softmax/LogSoftmax, Hardmax, Dropout, LRN, NonMaxSuppression, GridSample and RoiAlign.
     mutating func registerNNKernels() {
         registerConvKernels()
         registerConvTransposeKernels()
         registerQuantizedConvKernels()
         registerPoolingKernels()
         registerSoftmaxKernels()
+        registerHardmaxKernels()
+        registerNonMaxSuppressionKernels()
+        registerGridSampleKernels()
+        registerRoiAlignKernels()
         registerDropoutKernels()
         registerLRNKernels()
         registerMaxUnpoolKernels()

@@ -7,7 +7,7 @@ import Foundation
 // opset >= 13 normalises along the single axis `axis`.
 
 /// The [outer, axis, inner] split of `shape` for the opset's semantics.
-private func nnSoftmaxView(_ shape: [Int], axis: Int, flatten: Bool, op: String) throws -> (outer: Int, len: Int, inner: Int) {
+func nnSoftmaxView(_ shape: [Int], axis: Int, flatten: Bool, op: String) throws -> (outer: Int, len: Int, inner: Int) {
     let rank = max(shape.count, 1)
     let dims = shape.isEmpty ? [1] : shape
     guard let a = Shape.normalizeAxis(axis, rank: rank) else { throw KernelError("\(op) axis \(axis) is out of range for shape \(shape)") }

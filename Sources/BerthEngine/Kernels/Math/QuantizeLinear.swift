@@ -1,0 +1,156 @@
+import BerthONNX
+import BerthTensor
+
+/// QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear for 8- and 16-bit integers, with
+/// per-tensor, per-axis (opset 13) and blocked (opset 21) scales. Rounding is half to even and
+/// results saturate, as ONNX Runtime computes them (x / scale in Float, then nearbyint).
+enum MathQuantization {
+    /// For each element of a tensor of `shape`, the index of its scale / zero point.
+    static func paramIndex(shape: [Int], params: [Int], axis axisAttr: Int, blockSize: Int, _ op: String) throws -> (Int) -> Int {
+        let count = params.reduce(1, *)
+        if count == 1 && params.count <= 1 { return { _ in 0 } }
+        let r = shape.count
+        let axis = try TensorFamily.axis(axisAttr, rank: max(r, 1), "\(op) axis")
+        guard r > 0 else { throw KernelError("\(op) scale of shape \(params) needs a tensor input, got a scalar") }
+        let strides = TensorFamily.strides(shape)
+        let dim = shape[axis]
+        if blockSize <= 0 {
+            guard params == [dim] else {
+                throw KernelError("\(op) per-axis scale shape \(params) must be [\(dim)] (axis \(axis) of \(shape))")
+            }
+            let stride = strides[axis]
+            return { i in (i / stride) % dim }
+        }
+        // Blocked: the scale has the input's shape except ceil(dim / block) along the axis.
+        var want = shape
+        want[axis] = (dim + blockSize - 1) / blockSize
+        guard params == want else { throw KernelError("\(op) blocked scale shape \(params) must be \(want) for block_size \(blockSize)") }
+        let pstrides = TensorFamily.strides(want)
+        return { i in
+            var rem = i, p = 0
+            for k in 0..<r {
+                let c = rem / strides[k]
+                rem -= c * strides[k]
+                p += (k == axis ? c / blockSize : c) * pstrides[k]
+            }
+            return p
+        }
+    }
+
+    /// The integer range of a quantized dtype Berth stores.
+    static func range(_ d: DType, _ op: String) throws -> (lo: Double, hi: Double) {
+        switch d {
+        case .uint8: return (0, 255)
+        case .int8: return (-128, 127)
+        case .uint16: return (0, 65535)
+        case .int16: return (-32768, 32767)
+        case .int32: return (Double(Int32.min), Double(Int32.max))
+        default: throw KernelError("\(op) does not support quantized type \(d)")
+        }
+    }
+
+    static func quantize(_ x: Tensor, scale: Tensor, zeroPoint: Tensor?, outType: DType?, axis: Int, blockSize: Int) throws -> Tensor {
+        guard x.dtype.isFloatingPoint || x.dtype == .int32, scale.dtype.isFloatingPoint else {
+            throw KernelError("QuantizeLinear needs a float (or int32) input and a float scale, got \(x.dtype) and \(scale.dtype)")
+        }
+        let dtype = zeroPoint?.dtype ?? outType ?? .uint8
+        if let zeroPoint, let outType, outType != zeroPoint.dtype {
+            throw KernelError("QuantizeLinear output_dtype \(outType) differs from the zero point's \(zeroPoint.dtype)")
+        }
+        guard dtype != .int32 else { throw KernelError("QuantizeLinear does not produce int32") }
+        let (lo, hi) = try range(dtype, "QuantizeLinear")
+        let at = try paramIndex(shape: x.shape, params: scale.shape, axis: axis, blockSize: blockSize, "QuantizeLinear")
+        if let zeroPoint, zeroPoint.shape != scale.shape {
+            throw KernelError("QuantizeLinear zero point shape \(zeroPoint.shape) differs from the scale's \(scale.shape)")
+        }
+        let s = scale.doubles.map { Float($0) }, z = zeroPoint?.doubles ?? [Double](repeating: 0, count: s.count)
+        let v = x.doubles
+        var q = [Double](repeating: 0, count: v.count)
+        for i in 0..<v.count {
+            let p = at(i)
+            let r = (Float(v[i]) / s[p]).rounded(.toNearestOrEven)
+            q[i] = r.isNaN ? z[p] : min(max(Double(r) + z[p], lo), hi)
+        }
+        return try store(q, shape: x.shape, dtype: dtype)
+    }
+
+    static func store(_ q: [Double], shape: [Int], dtype: DType) throws -> Tensor {
+        switch dtype {
+        case .uint8: return Tensor(unchecked: shape, storage: .uint8(q.map { UInt8($0) }))
+        case .int8: return Tensor(unchecked: shape, storage: .int8(q.map { Int8($0) }))
+        case .uint16: return Tensor(unchecked: shape, storage: .uint16(q.map { UInt16($0) }))
+        case .int16: return Tensor(unchecked: shape, storage: .int16(q.map { Int16($0) }))
+        default: throw KernelError("QuantizeLinear does not support output type \(dtype)")
+        }
+    }
+
+    static func dequantize(_ x: Tensor, scale: Tensor, zeroPoint: Tensor?, axis: Int, blockSize: Int) throws -> Tensor {
+        _ = try range(x.dtype, "DequantizeLinear")
+        guard scale.dtype.isFloatingPoint else { throw KernelError("DequantizeLinear scale must be float, got \(scale.dtype)") }
+        if let zeroPoint {
+            guard zeroPoint.dtype == x.dtype, zeroPoint.shape == scale.shape else {
+                throw KernelError("DequantizeLinear zero point \(zeroPoint.dtype)\(zeroPoint.shape) must match the input type and the scale shape \(scale.shape)")
+            }
+        }
+        let at = try paramIndex(shape: x.shape, params: scale.shape, axis: axis, blockSize: blockSize, "DequantizeLinear")
+        let s = scale.doubles.map { Float($0) }, z = zeroPoint?.doubles.map { Float($0) } ?? [Float](repeating: 0, count: s.count)
+        if x.dtype == .int32, z.contains(where: { $0 != 0 }) { throw KernelError("DequantizeLinear int32 input needs a zero point of 0") }
+        let v = x.doubles
+        var out = [Float](repeating: 0, count: v.count)
+        for i in 0..<v.count {
+            let p = at(i)
+            out[i] = (Float(v[i]) - z[p]) * s[p]
+        }
+        switch scale.dtype {
+        case .float16: return Tensor(unchecked: x.shape, storage: .float16(out.map { Float16($0) }))
+        case .float64: return Tensor(unchecked: x.shape, storage: .float64(out.map { Double($0) }))
+        default: return Tensor(unchecked: x.shape, storage: .float32(out))
+        }
+    }
+
+    /// uint8 quantization of `x` over [min(0, x), max(0, x)]: (y, scale, zero point).
+    static func dynamic(_ x: Tensor) throws -> [Tensor] {
+        guard case let .float32(v) = x.storage else { throw KernelError("DynamicQuantizeLinear needs a float input, got \(x.dtype)") }
+        let lo = min(0, v.min() ?? 0), hi = max(0, v.max() ?? 0)
+        let scale: Float = hi == lo ? 1 : (hi - lo) / 255
+        let zp = min(max((0 - lo / scale).rounded(.toNearestOrEven), 0), 255)
+        let y = v.map { e -> UInt8 in
+            let r = (e / scale).rounded(.toNearestOrEven)
+            return r.isNaN ? UInt8(zp) : UInt8(min(max(r + zp, 0), 255))
+        }
+        return [Tensor(unchecked: x.shape, storage: .uint8(y)), .scalar(scale), .scalar(UInt8(zp))]
+    }
+}
+
+extension KernelRegistry {
+    mutating func registerQuantizeLinear() {
+        // 10: per-tensor; 13: axis; 19: float8 types and saturate (float8 is not a Berth dtype);
+        // 21: block_size, output_dtype and 16-bit types.
+        for range in [10...12, 13...18, 19...20, 21...Int.max] {
+            register("QuantizeLinear", opsets: range) { node, opset in
+                let axis = opset >= 13 ? try node.int("axis", default: 1) : 1
+                let block = opset >= 21 ? try node.int("block_size", default: 0) : 0
+                guard block >= 0 else { throw KernelError("QuantizeLinear block_size must not be negative, got \(block)") }
+                let code = opset >= 21 ? try node.int("output_dtype", default: 0) : 0
+                let outType: DType? = code == 0 ? nil : DType(rawValue: code)
+                guard code == 0 || outType != nil else { throw KernelError("QuantizeLinear output_dtype \(code) is not supported") }
+                return { inputs, _ in
+                    [try MathQuantization.quantize(try inputs.required(0), scale: try inputs.required(1), zeroPoint: inputs.optional(2),
+                                                   outType: outType, axis: axis, blockSize: block)]
+                }
+            }
+            register("DequantizeLinear", opsets: range) { node, opset in
+                let axis = opset >= 13 ? try node.int("axis", default: 1) : 1
+                let block = opset >= 21 ? try node.int("block_size", default: 0) : 0
+                guard block >= 0 else { throw KernelError("DequantizeLinear block_size must not be negative, got \(block)") }
+                return { inputs, _ in
+                    [try MathQuantization.dequantize(try inputs.required(0), scale: try inputs.required(1), zeroPoint: inputs.optional(2),
+                                                     axis: axis, blockSize: block)]
+                }
+            }
+        }
+        register("DynamicQuantizeLinear", opsets: 11...Int.max) { _, _ in
+            { inputs, _ in try MathQuantization.dynamic(try inputs.required(0)) }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+	J6fpÇçñiRñøCN`yîqaû√-4@`áoeë¨`VFN[G7<?xpdmzT;[nÉÇÅê§kKè∏

@@ -13,7 +13,8 @@ $BERTH run examples/digits_mlp.onnx --input input=examples/digits_sample.npy | h
 echo "    (true labels: 2 0 4 9 4 1 2 4)"
 
 echo "==> berth serve --demo on http://127.0.0.1:$PORT"
-start_server "http://127.0.0.1:$PORT" --demo --port "$PORT"
+# No gRPC unless asked: demo_registry.sh serves REST on 8001, which --port 8000 would give gRPC.
+start_server "http://127.0.0.1:$PORT" --demo --port "$PORT" --grpc-port "${GRPC_PORT:-0}"
 echo "==> GET /v2/models/digits"
 curl -s "http://127.0.0.1:$PORT/v2/models/digits"; echo
 for model in digits digits_logreg; do

@@ -38,6 +38,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to bind (0 picks a free one).")
     var port = 8000
 
+    @Option(help: ArgumentHelp("gRPC port (Open Inference Protocol, tritonclient.grpc) on --host; 0: no gRPC. "
+                               + "Default: 8001 with --port 8000, else a free port (the 'listening' log line names it).",
+                               valueName: "port"))
+    var grpcPort: Int?
+
     @Option(help: ArgumentHelp("none: load all at startup; explicit: load/unload through the API; poll: follow the repository.",
                                valueName: "none|explicit|poll"))
     var modelControl = "none"
@@ -98,6 +103,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         guard ModelControl(rawValue: modelControl) != nil else { throw ValidationError("--model-control must be none, explicit or poll") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard (0...65535).contains(grpcPort ?? 0) else { throw ValidationError("--grpc-port must be 0...65535") }
         guard (0.001...86_400).contains(idleTimeout), (0.001...86_400).contains(headerTimeout) else {
             throw ValidationError("--idle-timeout and --header-timeout must be between 0.001 and 86400 seconds")
         }
@@ -126,6 +132,10 @@ struct ServeCommand: AsyncParsableCommand {
         var monitor: MonitorSetup?
         try exitTwoOnBadInput { monitor = try monitorSetup(dataDir: dir) }
         try await Self.checkPortIsFree(host: host, port: port)
+        // Triton's pair (8000, 8001) by default; any other REST port gets a free gRPC port, so
+        // servers started side by side on chosen ports never collide on 8001.
+        let grpc: Int? = grpcPort.map { $0 == 0 ? nil : $0 } ?? (port == 8000 ? 8001 : 0)
+        if let grpc, grpc != 0 { try await Self.checkPortIsFree(host: host, port: grpc) }
         var configuration = ServerConfiguration(host: host, port: port, maxBodySize: maxBodySize,
                                                 modelControl: ModelControl(rawValue: modelControl)!,
                                                 pollInterval: .milliseconds(pollIntervalMs), startupModels: loadModels)
@@ -133,6 +143,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.headerTimeout = .milliseconds(Int64(headerTimeout * 1000))
         configuration.allowedHosts = allowedHosts.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         configuration.alertInterval = .milliseconds(alertIntervalMs)
+        configuration.grpcPort = grpc
         if registry {
             let store: SQLiteRegistry
             do { store = try SQLiteRegistry(dataDirectory: dir) } catch { throw CLIError("\(error)") }

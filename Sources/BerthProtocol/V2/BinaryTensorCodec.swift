@@ -59,6 +59,21 @@ public enum BinaryTensorCodec {
         return s.count * s.dtype.byteSize
     }
 
+    /// A tensor's elements in the extension's layout, as one value (gRPC's `raw_output_contents`).
+    public static func data(_ s: TensorStorage) -> Data {
+        func raw<T>(_ v: [T]) -> Data { v.withUnsafeBytes { Data($0) } }
+        switch s {
+        case let .float32(v): return raw(v)
+        case let .float64(v): return raw(v)
+        case let .int64(v): return raw(v)
+        case let .int32(v): return raw(v)
+        default:
+            var buffer = ByteBufferAllocator().buffer(capacity: byteCount(s))
+            write(s, to: &buffer)
+            return Data(buffer.readableBytesView)
+        }
+    }
+
     /// Appends a tensor's elements in the extension's layout.
     public static func write(_ s: TensorStorage, to buffer: inout ByteBuffer) {
         func raw<T>(_ v: [T]) { v.withUnsafeBytes { _ = buffer.writeBytes($0) } }

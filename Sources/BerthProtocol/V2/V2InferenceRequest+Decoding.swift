@@ -77,9 +77,7 @@ struct RequestDecoder {
             throw V2RequestError("the body has \(binary.count - binaryOffset) bytes of binary data no input claims "
                                  + "(check binary_data_size and Inference-Header-Content-Length)")
         }
-        for spec in model.inputs where feeds[spec.name] == nil {
-            throw V2RequestError("missing input '\(spec.name)' for model '\(model.name)'")
-        }
+        try model.checkComplete(feeds)
         request.rows = model.rows(of: feeds)
         if let outs = root["outputs"], !outs.isNull { request.outputs = try decodeOutputs(outs) }
         return request
@@ -89,30 +87,10 @@ struct RequestDecoder {
                                       seen: [String: Tensor]) throws -> V2InferenceRequest.Input {
         guard case .object = item else { throw V2RequestError("inputs[\(i)] must be an object") }
         guard let name = item["name"]?.stringValue else { throw V2RequestError("inputs[\(i)] has no string 'name'") }
-        guard let spec = model.inputs.first(where: { $0.name == name }) else {
-            throw V2RequestError("unknown input '\(name)' for model '\(model.name)'; the model's inputs are "
-                                 + model.inputs.map { "'\($0.name)'" }.joined(separator: ", "))
-        }
-        guard seen[name] == nil else { throw V2RequestError("input '\(name)' is given twice") }
         guard let dtName = item["datatype"]?.stringValue else { throw V2RequestError("input '\(name)' has no string 'datatype'") }
-        guard let dtype = DType(v2Name: dtName) else { throw V2RequestError("input '\(name)': unsupported datatype '\(dtName)'") }
-        if let expected = spec.dtype, expected != dtype {
-            throw V2RequestError("input '\(name)': datatype \(dtName) does not match the model's \(expected.v2Name)")
-        }
-        let shape = try decodeShape(item, name: name, spec: spec)
-        // The product of the non-zero dimensions is bounded too: [2^31, 0] carries no data, but an
-        // op that reduces the empty axis would still allocate for the other one.
-        var count = 1
-        var nonZero = 1
-        for d in shape {
-            let (c, o) = count.multipliedReportingOverflow(by: d)
-            let (z, oz) = nonZero.multipliedReportingOverflow(by: max(d, 1))
-            guard !o, !oz, z <= V2InferenceRequest.maxElements else {
-                throw V2RequestError("input '\(name)': shape \(shape) is too large")
-            }
-            count = c
-            nonZero = z
-        }
+        let checked = try model.checkInput(name: name, datatype: dtName, shape: try decodeShape(item, name: name),
+                                           alreadyGiven: seen[name] != nil)
+        let (dtype, shape, count) = (checked.dtype, checked.shape, checked.count)
         var binarySize: Int?
         if let p = item["parameters"], !p.isNull {
             guard case .object = p else { throw V2RequestError("input '\(name)': 'parameters' must be an object") }
@@ -140,21 +118,14 @@ struct RequestDecoder {
         return .init(name: name, tensor: Tensor(unchecked: shape, storage: storage))
     }
 
-    private func decodeShape(_ item: JSONValue, name: String, spec: TensorSpec) throws -> [Int] {
+    /// The `shape` array as integers; ``ModelInterface/checkInput(name:datatype:shape:alreadyGiven:)`` checks it.
+    private func decodeShape(_ item: JSONValue, name: String) throws -> [Int] {
         guard let shapeList = item["shape"]?.arrayValue else { throw V2RequestError("input '\(name)' has no 'shape' array") }
         var shape: [Int] = []
         shape.reserveCapacity(shapeList.count)
         for d in shapeList {
             guard let n = d.intValue, n >= 0 else { throw V2RequestError("input '\(name)': shape must hold non-negative integers") }
             shape.append(n)
-        }
-        if let dims = spec.shape {
-            var ok = dims.count == shape.count
-            if ok { for (d, n) in zip(dims, shape) { if let v = d, v != n { ok = false } } }
-            if !ok {
-                throw V2RequestError("input '\(name)': shape \(shape) does not match the model's "
-                                     + "[\(dims.map { $0.map(String.init) ?? "-1" }.joined(separator: ", "))]")
-            }
         }
         return shape
     }
@@ -164,10 +135,7 @@ struct RequestDecoder {
         var requested: [V2InferenceRequest.RequestedOutput] = []
         for (i, o) in list.enumerated() {
             guard let name = o["name"]?.stringValue else { throw V2RequestError("outputs[\(i)] has no string 'name'") }
-            guard model.outputs.contains(where: { $0.name == name }) else {
-                throw V2RequestError("unknown output '\(name)' for model '\(model.name)'; the model's outputs are "
-                                     + model.outputs.map { "'\($0.name)'" }.joined(separator: ", "))
-            }
+            try model.checkOutput(name)
             var r = V2InferenceRequest.RequestedOutput(name: name)
             if let p = o["parameters"], !p.isNull {
                 guard case .object = p else { throw V2RequestError("output '\(name)': 'parameters' must be an object") }

@@ -53,8 +53,10 @@ public struct BerthHTTPServer: Sendable {
         return router
     }
 
-    /// The application: routes, plus the service that loads models (and polls the repository).
-    /// `onListening` receives the bound port (useful with port 0).
+    /// The application: routes, plus the service that loads models (and polls the repository),
+    /// and the gRPC server when ``ServerConfiguration/grpcPort`` is set (shut down before the
+    /// models are drained, like the REST server). `onListening` receives the bound REST port
+    /// (useful with port 0); the `listening` log line also names the bound gRPC port.
     public func makeApplication(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let logger = self.logger
         var services: [any Service] = [deployer.map { RegistryService(deployer: $0, configuration: configuration, logger: logger) as any Service }
@@ -62,6 +64,15 @@ public struct BerthHTTPServer: Sendable {
         if let monitoring, !monitoring.alerts.isEmpty {
             services.append(AlertService(monitoring: monitoring, manager: manager, deployer: deployer,
                                          interval: configuration.alertInterval, logger: Logger(label: "berth.server.alerts")))
+        }
+        let grpc = configuration.grpcPort.map { _ in GRPCEndpoint() }
+        if let grpcPort = configuration.grpcPort, let endpoint = grpc {
+            // Last of the extra services: ServiceGroup stops them in reverse, so the gRPC server
+            // finishes its RPCs before the loader drains the models.
+            services.append(GRPCServerService(
+                host: configuration.host, port: grpcPort, maxMessageSize: configuration.maxBodySize,
+                service: InferenceGRPCService(manager: manager, service: service, configuration: configuration),
+                endpoint: endpoint, logger: Logger(label: "berth.server.grpc")))
         }
         return Application(
             router: makeRouter(),
@@ -72,7 +83,13 @@ public struct BerthHTTPServer: Sendable {
             services: services,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
-                logger.notice("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
+                var metadata: Logger.Metadata = ["host": "\(configuration.host)", "port": "\(port)"]
+                if let grpc {
+                    if let grpcPort = await grpc.port() { metadata["grpc_port"] = "\(grpcPort)" } else {
+                        logger.error("gRPC server could not listen", metadata: ["grpc_port": "\(configuration.grpcPort ?? 0)"])
+                    }
+                }
+                logger.notice("listening", metadata: metadata)
                 await onListening(port)
             },
             logger: logger

@@ -6,16 +6,12 @@ import Hummingbird
 /// `POST /v2/repository/models/{m}/load` and `.../unload`. Handlers throw; the group's
 /// ``ErrorBodyMiddleware`` (and ``ServerError`` itself) render errors as `{"error": "..."}`.
 struct RepositoryRoutes: Sendable {
-    let manager: ModelManager
     let configuration: ServerConfiguration
-    /// Carries out explicit loads and unloads; nil when a registry deploys the models.
-    let source: RepositorySource?
+    let control: RepositoryControl
 
     init(manager: ModelManager, configuration: ServerConfiguration) {
-        self.manager = manager
         self.configuration = configuration
-        // Explicit control only: the poller's file-watching state lives in ModelLoaderService's source.
-        source = manager.repository.map { RepositorySource(repository: $0, manager: manager) }
+        control = RepositoryControl(manager: manager, configuration: configuration)
     }
 
     /// `POST /v2/repository/index` body: `{"ready": true}` lists ready versions only.
@@ -52,7 +48,7 @@ struct RepositoryRoutes: Sendable {
 
     func index(_ req: Request) async throws -> Response {
         let readyOnly = try await JSONBody.read(IndexRequest.self, from: req, limit: bodyLimit)?.ready ?? false
-        let entries = manager.index().filter { !readyOnly || $0.state == .ready }.map { e in
+        let entries = control.index(readyOnly: readyOnly).map { e in
             IndexEntry(name: e.name, version: e.version.map(String.init), state: e.state?.rawValue, reason: e.state.map { _ in e.reason })
         }
         return try Response.json(entries)
@@ -60,18 +56,7 @@ struct RepositoryRoutes: Sendable {
 
     func change(_ req: Request, model: String, load: Bool) async throws -> Response {
         let body = try await JSONBody.read(ChangeRequest.self, from: req, limit: bodyLimit)
-        guard let source else {
-            throw ServerError.notAllowed("models are deployed from the registry: alias or promote a version "
-                                         + "through /api/v1 (or berth registry) instead of loading it")
-        }
-        guard configuration.modelControl == .explicit else {
-            throw ServerError.notAllowed("explicit model \(load ? "load" : "unload") is not allowed with --model-control "
-                                         + "\(configuration.modelControl.rawValue) (use --model-control explicit)")
-        }
-        if let p = body?.parameters, p.keys.contains(where: { $0 == "config" || $0.hasPrefix("file:") }) {
-            throw ServerError.badRequest("overriding a model's config or files through the load request is not supported")
-        }
-        if load { try await source.load(model) } else { try await source.unload(model) }
+        try await control.change(model: model, load: load, parameterNames: body?.parameters.map { Array($0.keys) } ?? [])
         return ResponseFactory.ok()
     }
 }

@@ -17,7 +17,11 @@ public struct ServerConfiguration: Sendable {
     public var host: String
     /// Port to bind (0 picks a free port; ``BerthHTTPServer`` reports the bound one).
     public var port: Int
-    /// Largest accepted request body in bytes; larger bodies get 413.
+    /// The gRPC port beside the REST one, on the same host (0 picks a free port; the `listening`
+    /// log line reports it); nil serves no gRPC.
+    public var grpcPort: Int?
+    /// Largest accepted request body in bytes; larger bodies get 413 (gRPC: the largest request
+    /// message, larger ones get RESOURCE_EXHAUSTED).
     public var maxBodySize: Int
     /// The model control mode.
     public var modelControl: ModelControl

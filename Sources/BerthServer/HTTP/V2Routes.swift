@@ -92,11 +92,7 @@ struct V2Routes: Sendable {
     }
 
     func modelMetadata(_ model: String, _ version: String?) throws -> Response {
-        let s = try manager.servable(model: model, version: version)
-        let versions = version != nil ? [s.version] : try manager.readyVersions(model: model)
-        return try Response.json(V2ModelMetadata(
-            name: model, versions: versions.map(String.init), platform: "onnxruntime_onnx",
-            inputs: s.interface.inputs.map(V2TensorMetadata.init), outputs: s.interface.outputs.map(V2TensorMetadata.init)))
+        try Response.json(manager.metadata(model: model, version: version))
     }
 
     /// Triton's model configuration JSON (`GET .../config`).
@@ -116,7 +112,7 @@ struct V2Routes: Sendable {
         }
         let b = c.dynamicBatching ?? .init()
         return try Response.json(TritonModelConfig(
-            name: model, platform: "onnxruntime_onnx", backend: "berth", versionPolicy: policy, maxBatchSize: s.maxBatchSize,
+            name: model, platform: ModelManager.platform, backend: "berth", versionPolicy: policy, maxBatchSize: s.maxBatchSize,
             input: io(s.interface.inputs), output: io(s.interface.outputs),
             instanceGroup: [.init(name: model, kind: "KIND_CPU", count: c.instanceCount)],
             dynamicBatching: batched ? .init(preferredBatchSize: b.preferredBatchSizes,
@@ -126,21 +122,7 @@ struct V2Routes: Sendable {
 
     /// Triton's statistics extension (`GET /v2/models[/{m}[/versions/{v}]]/stats`).
     func statistics(model: String?, version: String?) throws -> Response {
-        var servables: [Servable] = []
-        if let model {
-            if let version {
-                servables = [try manager.servable(model: model, version: version)]
-            } else {
-                for v in try manager.readyVersions(model: model) {
-                    servables.append(try manager.servable(model: model, version: String(v)))
-                }
-            }
-        } else {
-            for entry in manager.index() where entry.state == .ready {
-                if let v = entry.version, let s = try? manager.servable(model: entry.name, version: String(v)) { servables.append(s) }
-            }
-        }
-        return try Response.json(TritonStatistics(modelStats: servables.map { $0.stats.snapshot.triton(model: $0.model, version: $0.versionString) }))
+        try Response.json(manager.statistics(model: model, version: version))
     }
 }
 

@@ -1,0 +1,37 @@
+import BerthProtocol
+
+/// The answers every protocol adapter gives from the manager alone (model metadata, Triton's
+/// statistics), built once here so REST and gRPC report the same thing.
+extension ModelManager {
+    /// The platform every model reports in its metadata.
+    static let platform = "onnxruntime_onnx"
+
+    /// A model's metadata: the named version, or the default one with every ready version listed.
+    /// Throws ``ServerError`` (unknown model or version, not ready).
+    public nonisolated func metadata(model: String, version: String?) throws -> V2ModelMetadata {
+        let s = try servable(model: model, version: version)
+        let versions = version != nil ? [s.version] : try readyVersions(model: model)
+        return V2ModelMetadata(name: model, versions: versions.map(String.init), platform: Self.platform,
+                               inputs: s.interface.inputs.map(V2TensorMetadata.init), outputs: s.interface.outputs.map(V2TensorMetadata.init))
+    }
+
+    /// Triton's statistics extension: one version, every ready version of `model`, or (no model)
+    /// every ready version of every model.
+    public nonisolated func statistics(model: String?, version: String?) throws -> TritonStatistics {
+        var servables: [Servable] = []
+        if let model {
+            if let version {
+                servables = [try servable(model: model, version: version)]
+            } else {
+                for v in try readyVersions(model: model) {
+                    servables.append(try servable(model: model, version: String(v)))
+                }
+            }
+        } else {
+            for entry in index() where entry.state == .ready {
+                if let v = entry.version, let s = try? servable(model: entry.name, version: String(v)) { servables.append(s) }
+            }
+        }
+        return TritonStatistics(modelStats: servables.map { $0.stats.snapshot.triton(model: $0.model, version: $0.versionString) })
+    }
+}

@@ -1,0 +1,91 @@
+"""The gRPC Open Inference Protocol (inference.GRPCInferenceService) driven by tritonclient.grpc
+against the real binary: health, metadata, inference equal to the REST answer, error statuses,
+repository index and statistics. Needs tritonclient[grpc] (grpcio, scripts/requirements.txt)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+import berthpy
+from conftest import berth_path
+
+grpcclient = pytest.importorskip("tritonclient.grpc", reason="tritonclient[grpc] (grpcio) is not installed")
+import tritonclient.http as httpclient  # noqa: E402
+from tritonclient.utils import InferenceServerException  # noqa: E402
+
+from pathlib import Path  # noqa: E402
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits_sample.npy"
+
+
+@pytest.fixture(scope="module")
+def server():
+    port, gport = berthpy.free_port(), berthpy.free_port()
+    proc = subprocess.Popen([str(berth_path()), "serve", "--demo", "--port", str(port), "--grpc-port", str(gport)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    for line in proc.stdout:
+        if "listening" in line and "grpc_port" in line:
+            assert re.search(r"grpc_port=(\d+)", line).group(1) == str(gport)
+            break
+        if time.time() > deadline:
+            break
+    else:
+        pytest.fail(f"berth serve exited with {proc.wait()}")
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{gport}")
+    while not client.is_server_ready() and time.time() < deadline:
+        time.sleep(0.1)
+    yield client, httpclient.InferenceServerClient(f"127.0.0.1:{port}")
+    berthpy.stop_process(proc)
+
+
+def test_health_and_metadata(server):
+    c, _ = server
+    assert c.is_server_live() and c.is_server_ready() and c.is_model_ready("digits")
+    assert not c.is_model_ready("nope")
+    assert c.get_server_metadata().name == "berth"
+    md = c.get_model_metadata("digits")
+    assert md.versions == ["1"] and md.inputs[0].datatype == "FP32" and list(md.inputs[0].shape) == [-1, 64]
+
+
+def test_infer_matches_rest(server):
+    c, h = server
+    x = np.load(SAMPLE).astype(np.float32)[:4]
+    gi = grpcclient.InferInput("input", list(x.shape), "FP32")
+    gi.set_data_from_numpy(x)
+    hi = httpclient.InferInput("input", list(x.shape), "FP32")
+    hi.set_data_from_numpy(x)
+    g, r = c.infer("digits", [gi]), h.infer("digits", [hi])
+    for name in ("label", "probabilities"):
+        np.testing.assert_array_equal(g.as_numpy(name), r.as_numpy(name))
+    assert g.as_numpy("label").dtype == np.int64
+    only = c.infer("digits", [gi], outputs=[grpcclient.InferRequestedOutput("label")])
+    assert only.as_numpy("probabilities") is None and only.as_numpy("label") is not None
+
+
+def test_errors_map_to_grpc_status(server):
+    c, _ = server
+    x = np.zeros((4, 3), np.float32)
+    bad = grpcclient.InferInput("input", [4, 3], "FP32")
+    bad.set_data_from_numpy(x)
+    with pytest.raises(InferenceServerException) as e:
+        c.infer("digits", [bad])
+    assert "INVALID_ARGUMENT" in str(e.value.status()) and "does not match" in e.value.message()
+    with pytest.raises(InferenceServerException) as e:
+        c.infer("nope", [bad])
+    assert "NOT_FOUND" in str(e.value.status())
+
+
+def test_repository_and_statistics(server):
+    c, _ = server
+    names = {m.name for m in c.get_model_repository_index().models}
+    assert "digits" in names
+    stats = c.get_inference_statistics("digits").model_stats[0]
+    assert stats.name == "digits" and stats.inference_count >= 4
+    with pytest.raises(InferenceServerException) as e:
+        c.load_model("digits")
+    assert "not allowed" in e.value.message()

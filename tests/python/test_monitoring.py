@@ -168,6 +168,8 @@ def test_feedback_live_metrics_match_sklearn_and_log_exports(tmp_path):
         status, doc = server.call("GET", "/api/v1/models/clf/performance?window=0")
         assert status == 400 and "window" in doc["error"]
         assert server.call("GET", "/v2/health/ready")[0] == 200
+        # Three last requests, still batched in memory when SIGTERM arrives: written at shutdown.
+        late = [server.infer("clf", xc[k:k + 1])["id"] for k in range(3)]
     finally:
         server.stop()
 
@@ -176,6 +178,8 @@ def test_feedback_live_metrics_match_sklearn_and_log_exports(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [r["id"] for r in rows[-3:]] == late and all(r["label"] == "" for r in rows[-3:])
+    rows = rows[:-3]
     assert len(rows) == len(xc)
     assert [float(r["label"]) for r in rows] == [float(v) for v in yc]
     assert all(len(r["X_0"]) == 16 and r["X_0"] != "" for r in rows), rows[0]

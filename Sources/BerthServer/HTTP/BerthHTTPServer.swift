@@ -99,6 +99,8 @@ public struct BerthHTTPServer: Sendable {
     /// Serves until SIGTERM/SIGINT, then shuts down gracefully.
     public func run() async throws {
         try await makeApplication().runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        // Records still batched in memory are written before the process exits.
+        monitoring?.log?.flush()
         logger.notice("server stopped")
     }
 }

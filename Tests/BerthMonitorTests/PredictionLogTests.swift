@@ -99,3 +99,17 @@ final class PredictionLogTests: XCTestCase {
         XCTAssertEqual(s.requestRate, 125.0 / 60, accuracy: 1e-12)
     }
 }
+
+extension PredictionLogTests {
+    /// A writer that falls behind drops records beyond the memory budget instead of growing.
+    func testPendingRecordsAreBoundedInBytes() throws {
+        var settings = PredictionLogSettings()
+        settings.flushInterval = 30  // nothing is written during the test
+        settings.maxPendingBytes = 10_000
+        let log = try PredictionLog(directory: dir, settings: settings)
+        let big = [Float](repeating: 1, count: 500)  // ≈ 4 KB a record
+        for i in 0..<5 { log.append(try record("r\(i)", x: big, labels: [0])) }
+        XCTAssertEqual(log.dropped, 3)
+        XCTAssertEqual(try log.records(model: "m").map(\.id), ["r0", "r1"])
+    }
+}

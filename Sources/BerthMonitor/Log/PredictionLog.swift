@@ -17,6 +17,7 @@ public final class PredictionLog: @unchecked Sendable {
     let pool: DatabasePool
     private let lock = NSLock()
     private var pending: [PredictionRecord] = []
+    private var pendingBytes = 0
     private var flushScheduled = false
     private var droppedCount = 0
     private let writer = DispatchQueue(label: "berth.prediction-log")
@@ -54,9 +55,11 @@ public final class PredictionLog: @unchecked Sendable {
 
     /// Queues `record` for the next batch; never blocks on the disk.
     public func append(_ record: PredictionRecord) {
+        let size = record.approximateBytes
         let schedule: Bool = lock.withLock {
-            guard pending.count < settings.maxPending else { droppedCount += 1; return false }
+            guard pending.count < settings.maxPending, pendingBytes + size <= settings.maxPendingBytes else { droppedCount += 1; return false }
             pending.append(record)
+            pendingBytes += size
             if flushScheduled { return false }
             flushScheduled = true
             return true
@@ -71,6 +74,7 @@ public final class PredictionLog: @unchecked Sendable {
     private func writePending() {
         let batch: [PredictionRecord] = lock.withLock {
             flushScheduled = false
+            pendingBytes = 0
             defer { pending.removeAll(keepingCapacity: true) }
             return pending
         }

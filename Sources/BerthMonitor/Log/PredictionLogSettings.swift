@@ -17,6 +17,8 @@ public struct PredictionLogSettings: Sendable, Equatable {
     /// Records held in memory at most while the writer falls behind; beyond it new records are
     /// dropped (and counted), so a slow disk never slows or fails requests.
     public var maxPending = 20_000
+    /// The same bound in bytes of tensor data (large inputs such as images reach it first).
+    public var maxPendingBytes = 256 << 20
 
     /// Settings from their parts; defaults keep a million records for 30 days.
     public init(sampleRate: Double = 1, maxRows: Int = 1_000_000, maxAge: TimeInterval = 30 * 86_400,

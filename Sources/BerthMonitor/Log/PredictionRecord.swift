@@ -67,3 +67,13 @@ public struct LoggedPrediction: Sendable, Codable, Equatable {
         case latencyMs = "latency_ms"
     }
 }
+
+extension PredictionRecord {
+    /// Bytes the record holds in memory, roughly: 8 per tensor element (strings by length).
+    var approximateBytes: Int {
+        (inputs + outputs).reduce(256) { total, item in
+            if case let .string(v) = item.tensor.storage { return total + v.reduce(0) { $0 + $1.utf8.count + 16 } }
+            return total + item.tensor.count * 8
+        }
+    }
+}

@@ -32,10 +32,19 @@ extension TensorFamily {
         guard indices.rank == r else {
             throw KernelError("GatherElements indices rank \(indices.rank) differs from data rank \(r)")
         }
+        let offsets = try elementOffsets(data, indices, axis: axis, "GatherElements")
+        return Tensor(unchecked: indices.shape, storage: data.storage.gather(offsets))
+    }
+
+    /// The flat offset in `data` of every element `indices` names along `axis` (the other axes
+    /// taken from the element's own position), as GatherElements and ScatterElements read them.
+    /// `indices` must have the data's rank; it may not exceed the data on any other axis.
+    static func elementOffsets(_ data: Tensor, _ indices: Tensor, axis: Int, _ op: String) throws -> [Int] {
+        let r = data.rank
         for k in 0..<r where k != axis && indices.shape[k] > data.shape[k] {
-            throw KernelError("GatherElements indices shape \(indices.shape) exceeds data shape \(data.shape) on axis \(k)")
+            throw KernelError("\(op) indices shape \(indices.shape) exceeds data shape \(data.shape) on axis \(k)")
         }
-        let idx = try ints(indices, "GatherElements indices")
+        let idx = try ints(indices, "\(op) indices")
         let dataStrides = TensorFamily.strides(data.shape)
         let dim = data.shape[axis]
         var offsets = [Int](repeating: 0, count: idx.count)
@@ -43,7 +52,7 @@ extension TensorFamily {
         for n in 0..<idx.count {
             var off = 0
             for k in 0..<r where k != axis { off &+= pos[k] &* dataStrides[k] }
-            off &+= try checkedIndex(idx[n], dim: dim, "GatherElements") &* dataStrides[axis]
+            off &+= try checkedIndex(idx[n], dim: dim, op) &* dataStrides[axis]
             offsets[n] = off
             var k = r - 1
             while k >= 0 {
@@ -53,7 +62,7 @@ extension TensorFamily {
                 k -= 1
             }
         }
-        return Tensor(unchecked: indices.shape, storage: data.storage.gather(offsets))
+        return offsets
     }
 
     static func gatherND(_ data: Tensor, _ indices: Tensor, batchDims b: Int, pool: ThreadPool) throws -> Tensor {

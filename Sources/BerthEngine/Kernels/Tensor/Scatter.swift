@@ -61,26 +61,7 @@ extension TensorFamily {
         guard indices.rank == r, updates.shape == indices.shape else {
             throw KernelError("\(op) needs indices and updates of one shape with the data's rank: data \(data.shape), indices \(indices.shape), updates \(updates.shape)")
         }
-        for k in 0..<r where k != axis && indices.shape[k] > data.shape[k] {
-            throw KernelError("\(op) indices shape \(indices.shape) exceeds data shape \(data.shape) on axis \(k)")
-        }
-        let idx = try ints(indices, "\(op) indices")
-        let strides = TensorFamily.strides(data.shape)
-        let dim = data.shape[axis]
-        var offsets = [Int](repeating: 0, count: idx.count)
-        var pos = [Int](repeating: 0, count: r)
-        for n in 0..<idx.count {
-            var off = 0
-            for k in 0..<r where k != axis { off &+= pos[k] &* strides[k] }
-            offsets[n] = off &+ (try checkedIndex(idx[n], dim: dim, op)) &* strides[axis]
-            var k = r - 1
-            while k >= 0 {
-                pos[k] += 1
-                if pos[k] < indices.shape[k] { break }
-                pos[k] = 0
-                k -= 1
-            }
-        }
+        let offsets = try elementOffsets(data, indices, axis: axis, op)
         return try scatter(data, updates, offsets: offsets, slice: 1, reduction: reduction, op)
     }
 

@@ -87,6 +87,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How often alert rules are evaluated, in milliseconds.")
     var alertIntervalMs = 1000
 
+    @Flag(help: "Serve without authentication: anyone who reaches the port may infer, push, promote and load models (logged as a warning).")
+    var insecureNoAuth = false
+
     @Option(help: "Default intra-op threads per model (a model's config.json 'threads' overrides it).")
     var threads = 1
 

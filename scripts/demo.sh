@@ -14,7 +14,8 @@ echo "    (true labels: 2 0 4 9 4 1 2 4)"
 
 echo "==> berth serve --demo on http://127.0.0.1:$PORT"
 # No gRPC unless asked: demo_registry.sh serves REST on 8001, which --port 8000 would give gRPC.
-start_server "http://127.0.0.1:$PORT" --demo --port "$PORT" --grpc-port "${GRPC_PORT:-0}"
+# The demo runs open (a warning says so); a shared server uses keys: docs/security.md.
+start_server "http://127.0.0.1:$PORT" --demo --port "$PORT" --grpc-port "${GRPC_PORT:-0}" --insecure-no-auth
 echo "==> GET /v2/models/digits"
 curl -s "http://127.0.0.1:$PORT/v2/models/digits"; echo
 for model in digits digits_logreg; do

@@ -14,20 +14,23 @@ $BERTH registry push digits examples/digits_logreg.onnx --data-dir "$DATA" --tag
 $BERTH registry push digits examples/digits_mlp.onnx --data-dir "$DATA" --tag kind=mlp --parent 1
 $BERTH registry promote digits 1 --data-dir "$DATA" --reason "baseline"
 $BERTH registry list --data-dir "$DATA"
+echo "==> berth keys create (the server refuses requests without a key)"
+KEY=$($BERTH keys create --tenant demo --role deployer --data-dir "$DATA" | tail -1)
+AUTH="Authorization: Bearer $KEY"
 
 echo "==> berth serve --registry on $URL"
 CLEANUP='rm -rf "$DATA"'
 start_server "$URL" --registry --data-dir "$DATA" --port "$PORT" --log-level warning
 infer() {
     echo -n "    answer: "
-    curl -s -X POST "$URL/v2/models/digits/infer" -H 'Content-Type: application/json' -d "$ZERO"; echo
+    curl -s -X POST "$URL/v2/models/digits/infer" -H "$AUTH" -H 'Content-Type: application/json' -d "$ZERO"; echo
 }
 infer
 echo "==> POST /api/v1/models/digits/promote {\"version\": 2}"
-curl -s -X POST "$URL/api/v1/models/digits/promote" -H 'x-berth-actor: demo' -H 'Content-Type: application/json' -d '{"version": 2, "reason": "try the MLP"}'; echo
+curl -s -X POST "$URL/api/v1/models/digits/promote" -H "$AUTH" -H 'x-berth-actor: demo' -H 'Content-Type: application/json' -d '{"version": 2, "reason": "try the MLP"}'; echo
 infer
 echo "==> POST /api/v1/models/digits/rollback"
-curl -s -X POST "$URL/api/v1/models/digits/rollback" -H 'x-berth-actor: demo' -H 'Content-Type: application/json' -d '{"reason": "back to the baseline"}'; echo
+curl -s -X POST "$URL/api/v1/models/digits/rollback" -H "$AUTH" -H 'x-berth-actor: demo' -H 'Content-Type: application/json' -d '{"reason": "back to the baseline"}'; echo
 infer
 echo "==> berth registry history digits"
 $BERTH registry history digits --data-dir "$DATA"

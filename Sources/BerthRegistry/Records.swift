@@ -16,9 +16,11 @@ public struct ModelRecord: Sendable, Codable, Equatable {
     public var createdAt: Date
     /// The actor of that first push (`--by` or the `x-berth-actor` header).
     public var createdBy: String
+    /// The tenant that owns the model (its first pusher's); nil: no owner (pushed without authentication).
+    public var tenant: String? = nil
 
     enum CodingKeys: String, CodingKey {
-        case name, description, tags, aliases
+        case name, description, tags, aliases, tenant
         case latestVersion = "latest_version"
         case createdAt = "created_at"
         case createdBy = "created_by"
@@ -95,9 +97,12 @@ public struct VersionRecord: Sendable, Codable, Equatable {
     public var createdAt: Date
     /// Who pushed it (`--by`, default `$USER`, or the `x-berth-actor` header, default `api`).
     public var createdBy: String
+    /// An Ed25519 signature over ``sha256`` (`berth registry sign`); nil: unsigned.
+    public var artifactSignature: ArtifactSignature? = nil
 
     enum CodingKeys: String, CodingKey {
         case model, version, sha256, size, signature, metrics, parent, params, tags, aliases
+        case artifactSignature = "artifact_signature"
         case trainingDataDigest = "training_data_digest"
         case servingConfig = "serving_config"
         case createdAt = "created_at"
@@ -111,6 +116,8 @@ public struct RegistryEvent: Sendable, Codable, Equatable {
     public enum Action: String, Sendable, Codable, CaseIterable {
         /// Push of a version; alias set, removed, promoted, rolled back; version deleted; split set.
         case push, alias, unalias, promote, rollback, delete, traffic
+        /// A signature recorded on a version (`to`).
+        case sign
     }
     /// Increasing across the registry.
     public var id: Int64

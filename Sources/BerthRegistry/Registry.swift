@@ -26,6 +26,10 @@ public struct PushRequest: Sendable {
     public var actor: String
     /// Why, for the history; may be empty.
     public var reason: String
+    /// The tenant that owns the model when this push creates it (the pushing key's); nil: none.
+    public var tenant: String?
+    /// A signature over the artifact's digest, recorded with the version.
+    public var artifactSignature: ArtifactSignature?
 
     /// Only the model and the actor are required; everything else defaults to empty, nil or false.
     public init(model: String, description: String? = nil, tags: [String: String] = [:], params: [String: String] = [:],
@@ -106,6 +110,8 @@ public protocol Registry: Sendable {
     func deployments() throws -> [Deployment]
     /// A number that changes with every write (servers poll it).
     func revision() throws -> Int64
+    /// Records `signature` (already checked by the caller) on a version, replacing any other.
+    func setArtifactSignature(_ model: String, _ version: Int, _ signature: ArtifactSignature, change: Change) throws -> VersionRecord
 }
 
 extension Registry {

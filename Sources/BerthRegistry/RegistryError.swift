@@ -23,6 +23,8 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
     case corruptArtifact(model: String, version: Int, reason: String)
     /// The database or the file system failed.
     case storage(String)
+    /// A version that is unsigned or wrongly signed where signatures are required (nil version: not pushed yet).
+    case untrusted(model: String, version: Int?, reason: String)
 
     public var description: String {
         switch self {
@@ -40,6 +42,7 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .badInput(why): return why
         case let .corruptArtifact(m, v, why): return "artifact of '\(m)' version \(v) is unusable: \(why)"
         case let .storage(why): return "registry storage error: \(why)"
+        case let .untrusted(m, v, why): return "'\(m)'\(v.map { " version \($0)" } ?? "") is refused: \(why)"
         }
     }
 

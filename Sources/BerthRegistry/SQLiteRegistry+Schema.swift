@@ -71,6 +71,50 @@ extension SQLiteRegistry {
             // NULL: the server's defaults. Older registries gain the column with every version at NULL.
             try db.execute(sql: "ALTER TABLE version ADD COLUMN serving_config TEXT")
         }
+        m.registerMigration("v3: keys, tenants, quotas, audit") { db in
+            try db.execute(sql: """
+                -- The tenant whose key first pushed the model; NULL: pushed without authentication.
+                ALTER TABLE model ADD COLUMN tenant TEXT;
+                -- An Ed25519 signature over the artifact's digest, KEYID:BASE64; NULL: unsigned.
+                ALTER TABLE version ADD COLUMN artifact_signature TEXT;
+                -- Keys are stored as SHA-256 hashes: the secret is shown once, at creation.
+                CREATE TABLE api_key (
+                    id TEXT PRIMARY KEY,
+                    hash TEXT NOT NULL UNIQUE,
+                    tenant TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    models TEXT NOT NULL DEFAULT '*',
+                    description TEXT NOT NULL DEFAULT '',
+                    created_at REAL NOT NULL,
+                    expires_at REAL,
+                    revoked_at REAL
+                );
+                CREATE TABLE tenant_quota (
+                    tenant TEXT NOT NULL,
+                    model TEXT NOT NULL DEFAULT '*',
+                    requests_per_second REAL,
+                    rows_per_second REAL,
+                    max_concurrent INTEGER,
+                    weight REAL NOT NULL DEFAULT 1,
+                    PRIMARY KEY (tenant, model)
+                );
+                CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at REAL NOT NULL,
+                    key_id TEXT,
+                    tenant TEXT,
+                    role TEXT,
+                    action TEXT NOT NULL,
+                    target TEXT,
+                    status INTEGER NOT NULL,
+                    source TEXT NOT NULL
+                );
+                CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                """)
+        }
         return m
     }
 }

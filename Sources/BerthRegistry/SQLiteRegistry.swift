@@ -74,8 +74,8 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
             if let id = try findModel(db, request.model) {
                 modelID = id
             } else {
-                try db.execute(sql: "INSERT INTO model (name, created_at, created_by) VALUES (?, ?, ?)",
-                               arguments: [request.model, now.timeIntervalSince1970, request.actor])
+                try db.execute(sql: "INSERT INTO model (name, created_at, created_by, tenant) VALUES (?, ?, ?, ?)",
+                               arguments: [request.model, now.timeIntervalSince1970, request.actor, request.tenant])
                 modelID = db.lastInsertedRowID
             }
             if let d = request.description {
@@ -94,11 +94,12 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
             try db.execute(sql: "UPDATE model SET next_version = ? WHERE id = ?", arguments: [number + 1, modelID])
             try db.execute(sql: """
                 INSERT INTO version (model_id, version, sha256, size, signature, metrics, parent, training_data_digest,
-                                     params, tags, serving_config, created_at, created_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     params, tags, serving_config, created_at, created_by, artifact_signature)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [modelID, number, staged.sha256, staged.size, try Self.json(signature), try Self.json(request.metrics),
                                  request.parent, request.trainingDataDigest, try Self.json(request.params), try Self.json(request.tags),
-                                 try request.servingConfig.map(Self.json), now.timeIntervalSince1970, request.actor])
+                                 try request.servingConfig.map(Self.json), now.timeIntervalSince1970, request.actor,
+                                 request.artifactSignature?.text])
             try recordChange(db, modelID, request.model, .push, alias: nil, from: nil, to: number,
                        change: Change(actor: request.actor, reason: request.reason), at: now)
             // The file enters the store last, still inside the transaction: if the commit fails
@@ -108,7 +109,7 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
             return VersionRecord(model: request.model, version: number, sha256: staged.sha256, size: staged.size, signature: signature,
                                  metrics: request.metrics, parent: request.parent, trainingDataDigest: request.trainingDataDigest,
                                  params: request.params, tags: request.tags, servingConfig: request.servingConfig, aliases: [],
-                                 createdAt: now, createdBy: request.actor)
+                                 createdAt: now, createdBy: request.actor, artifactSignature: request.artifactSignature)
         }
         return record
     }
@@ -387,7 +388,7 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
         try Int64.fetchOne(db, sql: "SELECT id FROM model WHERE name = ?", arguments: [name])
     }
 
-    private func requireModel(_ db: Database, _ name: String) throws -> Int64 {
+    func requireModel(_ db: Database, _ name: String) throws -> Int64 {
         guard let id = try findModel(db, name) else { throw RegistryError.modelNotFound(name) }
         return id
     }
@@ -423,7 +424,8 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
         for (v, names) in try aliasesByVersion(db, id) { for n in names { aliases[n] = v } }
         return ModelRecord(name: row["name"], description: row["description"], tags: try Self.decode([String: String].self, row["tags"]),
                            latestVersion: try Int.fetchOne(db, sql: "SELECT MAX(version) FROM version WHERE model_id = ?", arguments: [id]),
-                           aliases: aliases, createdAt: Date(timeIntervalSince1970: row["created_at"]), createdBy: row["created_by"])
+                           aliases: aliases, createdAt: Date(timeIntervalSince1970: row["created_at"]), createdBy: row["created_by"],
+                           tenant: row["tenant"])
     }
 
     private func versionRecord(_ row: Row, model: String, aliases: [Int: [String]]) throws -> VersionRecord {
@@ -435,7 +437,8 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
                              tags: try Self.decode([String: String].self, row["tags"]),
                              servingConfig: try (row["serving_config"] as String?).map { try Self.decode(JSONNode.self, $0) },
                              aliases: aliases[number] ?? [],
-                             createdAt: Date(timeIntervalSince1970: row["created_at"]), createdBy: row["created_by"])
+                             createdAt: Date(timeIntervalSince1970: row["created_at"]), createdBy: row["created_by"],
+                             artifactSignature: try (row["artifact_signature"] as String?).map { try ArtifactSignature(text: $0) })
     }
 
     private func trafficPolicy(_ db: Database, _ id: Int64, _ model: String) throws -> TrafficPolicy {
@@ -452,7 +455,7 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
 
     /// Appends a change to the history and bumps the revision servers poll: every write does both.
     @discardableResult
-    private func recordChange(_ db: Database, _ id: Int64, _ model: String, _ action: RegistryEvent.Action, alias: String?,
+    func recordChange(_ db: Database, _ id: Int64, _ model: String, _ action: RegistryEvent.Action, alias: String?,
                         from: Int?, to: Int?, change: Change, at: Date = Date()) throws -> RegistryEvent {
         try db.execute(sql: """
             INSERT INTO event (model_id, action, alias, from_version, to_version, actor, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)

@@ -33,6 +33,14 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
     case noProduction(model: String)
     /// A registry operation failed.
     case registry(RegistryError)
+    /// No usable key came with the request (401 / UNAUTHENTICATED); the message says how to get one.
+    case unauthenticated(String)
+    /// The key's role may not do this (403 / PERMISSION_DENIED).
+    case forbidden(String)
+    /// A tenant's quota is used up (429 / RESOURCE_EXHAUSTED); retry after the given seconds.
+    case rateLimited(String, retryAfter: Double)
+    /// The access store cannot be read (503 / UNAVAILABLE).
+    case authUnavailable(String)
     /// Something else the request names does not exist (a reference sample, say); the message says what.
     case notFound(String)
 
@@ -44,12 +52,16 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
         case .notReady, .queueFull, .shuttingDown: return .serviceUnavailable
         case .bodyTooLarge: return .contentTooLarge
         case .inferenceFailed: return .internalServerError
-        case .noProduction: return .serviceUnavailable
+        case .noProduction, .authUnavailable: return .serviceUnavailable
+        case .unauthenticated: return .unauthorized
+        case .forbidden: return .forbidden
+        case .rateLimited: return .tooManyRequests
         case let .registry(e):
             switch e {
             case .modelNotFound, .versionNotFound, .aliasNotFound: return .notFound
             case .invalidName, .invalidModel, .badInput: return .badRequest
             case .signatureChanged, .gateFailed, .conflict: return .conflict
+            case .untrusted: return .forbidden
             case .corruptArtifact, .storage: return .internalServerError
             }
         }
@@ -64,7 +76,9 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
         case .queueFull: return .queueFull
         case .bodyTooLarge: return .tooLarge
         case .inferenceFailed: return .internalError
-        case .noProduction: return .notReady
+        case .noProduction, .authUnavailable: return .notReady
+        case .unauthenticated, .forbidden: return .denied
+        case .rateLimited: return .rateLimited
         case let .registry(e): return e.isClientError ? .badRequest : .internalError
         }
     }
@@ -90,6 +104,7 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
                 + "its other aliased versions are served at /v2/models/\(m)/versions/N"
         case let .registry(e): return e.description
         case let .notFound(m): return m
+        case let .unauthenticated(m), let .forbidden(m), let .rateLimited(m, _), let .authUnavailable(m): return m
         }
     }
 

@@ -90,6 +90,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Serve without authentication: anyone who reaches the port may infer, push, promote and load models (logged as a warning).")
     var insecureNoAuth = false
 
+    @Option(help: ArgumentHelp("Serve REST and gRPC over TLS with this PEM certificate chain (re-read on SIGHUP).", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The PEM private key of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(help: ArgumentHelp("Require client certificates signed by this PEM CA bundle (mutual TLS).", valueName: "file"))
+    var tlsClientCa: String?
+
+    @Flag(help: "With --registry: push and load only versions signed by a --trusted-key (berth registry sign).")
+    var requireSigned = false
+
+    @Option(name: .customLong("trusted-key"), help: ArgumentHelp("An Ed25519 public key whose signatures --require-signed accepts (repeatable).", valueName: "file"))
+    var trustedKeys: [String] = []
+
     @Option(help: "Default intra-op threads per model (a model's config.json 'threads' overrides it).")
     var threads = 1
 
@@ -99,9 +114,6 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         guard [demo, modelRepository != nil, registry].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --model-repository, --demo and --registry")
-        }
-        guard dataDir == nil || registry || predictionLogSample > 0 || alertRules != nil else {
-            throw ValidationError("--data-dir goes with --registry, --prediction-log-sample or --alert-rules")
         }
 
         guard ModelControl(rawValue: modelControl) != nil else { throw ValidationError("--model-control must be none, explicit or poll") }
@@ -120,6 +132,12 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard tlsClientCa == nil || tlsCert != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+        guard !requireSigned || (registry && !trustedKeys.isEmpty) else {
+            throw ValidationError("--require-signed needs --registry and at least one --trusted-key")
+        }
+        guard trustedKeys.isEmpty || requireSigned else { throw ValidationError("--trusted-key goes with --require-signed") }
     }
 
     mutating func run() async throws {
@@ -134,6 +152,14 @@ struct ServeCommand: AsyncParsableCommand {
         // Bad rule files and monitoring flags are refused before any port is bound or model loaded.
         var monitor: MonitorSetup?
         try exitTwoOnBadInput { monitor = try monitorSetup(dataDir: dir) }
+        let keyStore: SQLiteRegistry?
+        do { keyStore = insecureNoAuth && !registry ? nil : try SQLiteRegistry(dataDirectory: dir) } catch { throw CLIError("\(error)") }
+        let access = AccessControl(store: insecureNoAuth ? nil : keyStore, logger: Logger(label: "berth.server.auth"))
+        if insecureNoAuth {
+            logger.warning("\(AccessControl.openWarning)")
+        } else if (try? keyStore?.hasUsableKeys()) != true {
+            logger.warning("no API keys yet: every request but /v2/health/* is refused; create the first admin key with 'berth keys create --tenant admin --role admin --data-dir \(dir.path)' (or start with --insecure-no-auth)")
+        }
         try await Self.checkPortIsFree(host: host, port: port)
         // Triton's pair (8000, 8001) by default; any other REST port gets a free gRPC port, so
         // servers started side by side on chosen ports never collide on 8001.
@@ -147,14 +173,21 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.allowedHosts = allowedHosts.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         configuration.alertInterval = .milliseconds(alertIntervalMs)
         configuration.grpcPort = grpc
+        // Certificates and trusted keys are read before anything binds: a bad file exits 2.
+        try exitTwoOnBadInput {
+            if let tlsCert, let tlsKey {
+                configuration.tls = try FileCertificateReloader(TLSFiles(certificate: tlsCert, key: tlsKey, clientCA: tlsClientCa))
+            }
+        }
+        var trust: ArtifactTrust?
+        if requireSigned { try exitTwoOnBadInput { trust = ArtifactTrust(keys: try trustedKeys.map(readPublicKey)) } }
         if registry {
-            let store: SQLiteRegistry
-            do { store = try SQLiteRegistry(dataDirectory: dir) } catch { throw CLIError("\(error)") }
+            let store = keyStore!
             let manager = ModelManager(repository: nil, defaultThreads: threads, logger: Logger(label: "berth.server.models"))
-            let deployer = RegistryDeployer(registry: store, manager: manager, logger: Logger(label: "berth.server.registry"))
+            let deployer = RegistryDeployer(registry: store, manager: manager, trust: trust, logger: Logger(label: "berth.server.registry"))
             try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, deployer: deployer,
                                                  observers: try observers(), monitoring: monitor?.monitoring(manager),
-                                                 logger: logger))
+                                                 access: access, logger: logger))
             return
         }
         let root: URL
@@ -171,7 +204,7 @@ struct ServeCommand: AsyncParsableCommand {
                                    logger: Logger(label: "berth.server.models"))
         defer { if demo { try? FileManager.default.removeItem(at: root) } }
         try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, observers: try observers(),
-                                             monitoring: monitor?.monitoring(manager), logger: logger))
+                                             monitoring: monitor?.monitoring(manager), access: access, logger: logger))
     }
 
     /// The request observers the options ask for (the access log).

@@ -59,7 +59,7 @@ public final class ServerHarness: @unchecked Sendable {
                                                pollInterval: pollInterval, startupModels: startupModels),
             logger: logger)
         let (ports, cont) = AsyncStream<Int>.makeStream()
-        let app = server.makeApplication { port in cont.yield(port) }
+        let app = try server.makeApplication { port in cont.yield(port) }
         let task = Task { try await app.run() }
         var it = ports.makeAsyncIterator()
         guard let port = await it.next() else {

@@ -55,7 +55,7 @@ def server(tmp_path_factory):
     repo = make_repository(root)
     log = root / "server.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(berth_path()), "serve", "--model-repository", str(repo), "--port", str(port),
+        proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--model-repository", str(repo), "--port", str(port),
                                  "--header-timeout", str(HEADER_TIMEOUT), "--idle-timeout", str(IDLE_TIMEOUT)],
                                 stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
@@ -250,7 +250,7 @@ def test_access_log_counts_exactly_the_requests(tmp_path):
     port = berthpy.free_port()
     log_path = tmp_path / "access.jsonl"
     repo = make_repository(tmp_path)
-    proc = subprocess.Popen([str(berth_path()), "serve", "--model-repository", str(repo), "--port", str(port),
+    proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--model-repository", str(repo), "--port", str(port),
                              "--access-log", str(log_path)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 120
@@ -282,7 +282,7 @@ def test_access_log_counts_exactly_the_requests(tmp_path):
 def test_port_in_use_is_named_before_models_load(server, tmp_path):
     port, proc = server
     repo = make_repository(tmp_path)
-    out = subprocess.run([str(berth_path()), "serve", "--model-repository", str(repo), "--port", str(port)],
+    out = subprocess.run([str(berth_path()), "serve", "--insecure-no-auth", "--model-repository", str(repo), "--port", str(port)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
     assert f"127.0.0.1:{port}" in out.stderr and "in use" in out.stderr, out.stderr

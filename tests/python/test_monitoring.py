@@ -43,7 +43,7 @@ class Server:
         self.log_path = log
         self._log = open(log, "ab")
         base = {k: v for k, v in os.environ.items() if k != "BERTH_DATA_DIR"}
-        self.proc = subprocess.Popen([str(berth_path()), "serve", "--port", str(self.port), *args],
+        self.proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--port", str(self.port), *args],
                                      stdout=self._log, stderr=subprocess.STDOUT, env={**base, **(env or {})})
         deadline = time.time() + 120
         while time.time() < deadline and self.proc.poll() is None:
@@ -293,14 +293,14 @@ def test_bad_rule_files_and_flags_exit_2(tmp_path):
     for text, extra, word in cases:
         f = tmp_path / "rules.yaml"
         f.write_text(text)
-        p = subprocess.run([str(berth_path()), "serve", "--model-repository", str(repo), "--port", "0", "--alert-rules", str(f),
+        p = subprocess.run([str(berth_path()), "serve", "--insecure-no-auth", "--model-repository", str(repo), "--port", "0", "--alert-rules", str(f),
                             "--data-dir", str(tmp_path / "d"), *extra], capture_output=True, text=True, timeout=60)
         assert p.returncode == 2 and word in p.stderr, (text, p.returncode, p.stderr)
     for extra, word in [(["--prediction-log-sample", "1.5"], "between 0 and 1"),
                         (["--prediction-log-sample", "1", "--prediction-log-mask", "X=encrypt"], "NAME=drop|hash|keep"),
                         (["--prediction-log-sample", "1", "--prediction-log-max-age", "soon"], "--prediction-log-max-age"),
                         (["--alert-rules", str(tmp_path / "missing.yaml")], "cannot read")]:
-        p = subprocess.run([str(berth_path()), "serve", "--model-repository", str(repo), "--port", "0", *extra],
+        p = subprocess.run([str(berth_path()), "serve", "--insecure-no-auth", "--model-repository", str(repo), "--port", "0", *extra],
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 2 and word in p.stderr, (extra, p.returncode, p.stderr)
 

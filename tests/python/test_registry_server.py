@@ -58,18 +58,23 @@ def cli_setup(tmp_path: Path, n: int, aliases: dict[str, int]) -> Path:
 class Server:
     """`berth serve --registry` on 127.0.0.1 and a free port; the log goes to a file."""
 
-    def __init__(self, data: Path, log: Path):
+    def __init__(self, data: Path, log: Path, *extra: str, auth: bool = False, ssl_context=None, ready: bool = True):
+        """`auth`: keys required (else --insecure-no-auth); `ssl_context`: talk HTTPS with it
+        (the server gets its --tls-* options in `extra`); `ready`: wait for /v2/health/ready
+        (else only for /v2/health/live, for a server whose models may not load)."""
         self.port = berthpy.free_port()
         self.log_path = log
         self._log = open(log, "ab")
+        self.ssl_context = ssl_context
         env = {k: v for k, v in os.environ.items() if k != "BERTH_DATA_DIR"}
-        self.proc = subprocess.Popen([str(berth_path()), "serve", "--registry", "--data-dir", str(data),
-                                      "--port", str(self.port), *POLL],
+        self.proc = subprocess.Popen([str(berth_path()), "serve", *([] if auth else ["--insecure-no-auth"]), "--registry",
+                                      "--data-dir", str(data), "--port", str(self.port), *POLL, *extra],
                                      stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        probe = "/v2/health/ready" if ready else "/v2/health/live"
         deadline = time.time() + 120
         while time.time() < deadline and self.proc.poll() is None:
             try:
-                if self.request("GET", "/v2/health/ready", timeout=2)[0] == 200:
+                if self.request("GET", probe, timeout=2)[0] == 200:
                     return
             except OSError:
                 pass
@@ -82,7 +87,8 @@ class Server:
 
     def request(self, method: str, path: str, body=None, headers: dict | None = None, timeout: float = 60):
         """(status, headers, body bytes); a dict/list body is sent as JSON, bytes/str as they are."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = (http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.ssl_context)
+                if self.ssl_context else http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout))
         try:
             hdrs = dict(headers or {})
             if isinstance(body, (dict, list)):

@@ -25,7 +25,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits_sample.npy"
 @pytest.fixture(scope="module")
 def server():
     port, gport = berthpy.free_port(), berthpy.free_port()
-    proc = subprocess.Popen([str(berth_path()), "serve", "--demo", "--port", str(port), "--grpc-port", str(gport)],
+    proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--demo", "--port", str(port), "--grpc-port", str(gport)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     for line in proc.stdout:

@@ -50,7 +50,7 @@ class Server:
         self.log_path = log
         self._log = open(log, "wb")
         self.proc = subprocess.Popen(
-            [str(berth_path()), "serve", "--model-repository", str(repo), "--port", str(self.port), *extra],
+            [str(berth_path()), "serve", "--insecure-no-auth", "--model-repository", str(repo), "--port", str(self.port), *extra],
             stdout=self._log, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 120

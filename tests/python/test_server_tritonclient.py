@@ -34,7 +34,7 @@ def _start(repo: Path | None, *extra: str) -> tuple[subprocess.Popen, str]:
     port = berthpy.free_port()
     source = ["--model-repository", str(repo)] if repo is not None else ["--demo"]
     proc = subprocess.Popen(
-        [str(berth_path()), "serve", *source, "--port", str(port), *extra],
+        [str(berth_path()), "serve", "--insecure-no-auth", *source, "--port", str(port), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"127.0.0.1:{port}"

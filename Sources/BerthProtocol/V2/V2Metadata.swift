@@ -6,6 +6,8 @@ public struct V2ServerMetadata: Codable, Sendable, Equatable {
     public var version: String
     /// The protocol extensions the server supports.
     public var extensions: [String]
+    /// Set when the server runs without authentication (Berth's addition; clients ignore it).
+    public var warning: String? = nil
 
     /// Metadata from its parts.
     public init(name: String, version: String, extensions: [String]) {

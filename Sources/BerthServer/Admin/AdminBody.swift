@@ -3,6 +3,11 @@ import BerthRegistry
 /// The JSON bodies of the admin API (docs/registry.md), decoded by ``JSONBody``. Absent optional
 /// fields take the documented defaults; unknown fields are ignored.
 enum AdminBody {
+    /// `PUT …/models/{name}/tenant` (admin): the model's new owner.
+    struct SetTenant: Decodable {
+        var tenant: String
+    }
+
     /// `PUT …/aliases/{alias}`.
     struct SetAlias: Decodable {
         var version: Int

@@ -18,16 +18,29 @@ struct AdminRoutes: Sendable {
     /// Largest JSON body of an admin call.
     static let jsonLimit = 1 << 20
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<BerthRequestContext>) {
         let api = router.group("/api/v1")
         api.get("openapi.json") { _, _ in try openAPIDocument() }
-        api.get("models") { _, _ in try Response.json(ModelList(models: try registry.models())) }
+        api.get("models") { _, ctx in try Response.json(ModelList(models: try registry.models().filter { ctx.maySee($0.name) })) }
         api.get("models/:name") { _, ctx in
             let name = try ctx.parameters.require("name")
             return try Response.json(ModelDetail(model: try registry.model(name), versions: try registry.versions(of: name),
                                                  traffic: try registry.traffic(name)))
         }
-        api.post("models/:name/versions") { req, ctx in try await push(req, name: try ctx.parameters.require("name")) }
+        api.post("models/:name/versions") { req, ctx in try await push(req, ctx, name: try ctx.parameters.require("name")) }
+        api.put("models/:name/tenant") { req, ctx in
+            guard let body = try await JSONBody.read(AdminBody.SetTenant.self, from: req, limit: Self.jsonLimit) else {
+                throw ServerError.badRequest("the body needs 'tenant'")
+            }
+            let name = try ctx.parameters.require("name")
+            guard let store = ctx.access?.store else {
+                throw ServerError.notAllowed("model ownership needs authentication (the server runs with --insecure-no-auth)")
+            }
+            _ = try registry.model(name)
+            try store.setOwner(model: name, tenant: body.tenant)
+            ctx.access?.noteOwner(body.tenant, of: name)
+            return try Response.json(try registry.model(name))
+        }
         api.get("models/:name/versions") { _, ctx in
             try Response.json(VersionList(versions: try registry.versions(of: try ctx.parameters.require("name"))))
         }
@@ -40,7 +53,7 @@ struct AdminRoutes: Sendable {
         api.delete("models/:name/versions/:ref") { req, ctx in
             let name = try ctx.parameters.require("name")
             guard let v = Int(try ctx.parameters.require("ref")) else { throw RegistryError.badInput("delete needs a version number") }
-            let change = Change(actor: actor(req))
+            let change = Change(actor: actor(req, ctx))
             _ = try await deployer.change { try $0.deleteVersion(name, v, change: change) }
             return try Response.json(AdminBody.Deleted(deleted: v))
         }
@@ -49,13 +62,13 @@ struct AdminRoutes: Sendable {
                 throw ServerError.badRequest("the body needs 'version'")
             }
             return try Response.json(try await deployer.setAlias(try ctx.parameters.require("name"), try ctx.parameters.require("alias"),
-                                                                 version: body.version, change: change(req, body.reason)))
+                                                                 version: body.version, change: change(req, ctx, body.reason)))
         }
         api.delete("models/:name/aliases/:alias") { req, ctx in
             let name = try ctx.parameters.require("name")
             let alias = try ctx.parameters.require("alias")
             let body = try await JSONBody.read(AdminBody.RemoveAlias.self, from: req, limit: Self.jsonLimit)
-            let change = change(req, body?.reason)
+            let change = change(req, ctx, body?.reason)
             return try Response.json(try await deployer.change { try $0.removeAlias(name, alias, change: change) })
         }
         api.post("models/:name/promote") { req, ctx in
@@ -65,12 +78,12 @@ struct AdminRoutes: Sendable {
             let gates: [Gate]
             do { gates = try (body.gates ?? []).map(Gate.init(expression:)) } catch { throw RegistryError.badInput("\(error)") }
             return try Response.json(try await deployer.promote(try ctx.parameters.require("name"), version: body.version, gates: gates,
-                                                                alias: body.alias ?? "production", change: change(req, body.reason)))
+                                                                alias: body.alias ?? "production", change: change(req, ctx, body.reason)))
         }
         api.post("models/:name/rollback") { req, ctx in
             let body = try await JSONBody.read(AdminBody.Rollback.self, from: req, limit: Self.jsonLimit)
             return try Response.json(try await deployer.rollback(try ctx.parameters.require("name"), alias: body?.alias ?? "production",
-                                                                 change: change(req, body?.reason)))
+                                                                 change: change(req, ctx, body?.reason)))
         }
         api.get("models/:name/history") { req, ctx in
             let events = try registry.history(try ctx.parameters.require("name"), alias: FormQuery(req.uri.query).get("alias"))
@@ -82,7 +95,7 @@ struct AdminRoutes: Sendable {
             let body = try await JSONBody.read(AdminBody.Traffic.self, from: req, limit: Self.jsonLimit)
             func split(_ s: AdminBody.Traffic.Split?) -> TrafficPolicy.Split? { s.map { .init(alias: $0.alias, percent: $0.percent) } }
             let policy = TrafficPolicy(model: name, canary: split(body?.canary), shadow: split(body?.shadow))
-            let change = change(req, body?.reason)
+            let change = change(req, ctx, body?.reason)
             return try Response.json(try await deployer.change { try $0.setTraffic(name, policy, change: change) })
         }
     }
@@ -101,12 +114,15 @@ struct AdminRoutes: Sendable {
 
     /// `POST …/versions`: streams the body into the store's tmp/ while hashing it, then records
     /// the version. A connection that dies mid-upload leaves only a temporary file.
-    func push(_ req: Request, name: String) async throws -> Response {
+    func push(_ req: Request, _ ctx: BerthRequestContext, name: String) async throws -> Response {
         let q = FormQuery(req.uri.query)
-        var request = PushRequest(model: name, description: q.get("description"), actor: actor(req), reason: q.get("reason") ?? "")
+        var request = PushRequest(model: name, description: q.get("description"), actor: actor(req, ctx), reason: q.get("reason") ?? "")
+        // A model belongs to the tenant whose key first pushed it (an admin may reassign it).
+        request.tenant = ctx.principal.tenant
         try request.apply(tags: q.getAll("tag"), params: q.getAll("param"), metricsJSON: q.get("metrics").map { Data($0.utf8) },
                           configJSON: q.get("config").map { Data($0.utf8) })
         request.parent = try q.integer("parent", what: "a version number")
+        request.artifactSignature = try q.get("signature").map { try ArtifactSignature(text: $0) }
         request.trainingDataDigest = q.get("training_data_digest")
         request.allowSignatureChange = q.flag("allow_signature_change")
         let writer = try registry.store.makeWriter()
@@ -123,7 +139,15 @@ struct AdminRoutes: Sendable {
             writer.abandon()
             throw error
         }
-        return try Response.json(try await deployer.push(staged, request), status: .created)
+        if let trust = deployer.trust {
+            do { try trust.check(model: name, version: nil, sha256: staged.sha256, signature: request.artifactSignature) } catch {
+                writer.abandon()
+                throw error
+            }
+        }
+        let record = try await deployer.push(staged, request)
+        if (try? registry.model(name))?.tenant == request.tenant { ctx.access?.noteOwner(request.tenant, of: name) }
+        return try Response.json(record, status: .created)
     }
 
     /// `GET …/versions/{ref}/artifact`: the verified ONNX bytes.
@@ -141,7 +165,16 @@ struct AdminRoutes: Sendable {
 
     // MARK: Helpers
 
-    func actor(_ req: Request) -> String { req.headers[Self.actorField] ?? "api" }
+    /// Who acts, for the history: the key (`key:ID@TENANT`, which a header cannot forge), with the
+    /// `x-berth-actor` header's name after it when given; an open server takes the header alone.
+    func actor(_ req: Request, _ ctx: BerthRequestContext) -> String {
+        let named = req.headers[Self.actorField]
+        guard let key = ctx.principal.keyID else { return named ?? "api" }
+        let who = "key:\(key)@\(ctx.principal.tenant ?? "")"
+        return named.map { "\(who) (\($0))" } ?? who
+    }
 
-    func change(_ req: Request, _ reason: String?) -> Change { Change(actor: actor(req), reason: reason ?? "") }
+    func change(_ req: Request, _ ctx: BerthRequestContext, _ reason: String?) -> Change {
+        Change(actor: actor(req, ctx), reason: reason ?? "")
+    }
 }

@@ -16,10 +16,10 @@ struct DashboardRoutes: Sendable {
     /// Labelled rows per point of the accuracy chart, and rows of the drift check.
     static let timelineChunk = 50, driftWindow = 1_000
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<BerthRequestContext>) {
         router.get("dashboard") { _, _ in try Self.file("dashboard/index.html", type: "text/html; charset=utf-8") }
         router.get("dashboard/charts.js") { _, _ in try Self.file("dashboard/charts.js", type: "text/javascript; charset=utf-8") }
-        router.get("api/v1/dashboard") { _, _ in try Response.json(try data()) }
+        router.get("api/v1/dashboard") { _, ctx in try Response.json(try data(maySee: ctx.maySee)) }
     }
 
     static func file(_ path: String, type: String) throws -> Response {
@@ -32,9 +32,9 @@ struct DashboardRoutes: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
-    func data() throws -> DashboardData {
+    func data(maySee: (String) -> Bool) throws -> DashboardData {
         var versionsByModel: [String: [DashboardData.Version]] = [:]
-        for e in manager.index() {
+        for e in manager.index() where maySee(e.name) {
             versionsByModel[e.name, default: []].append(.init(version: e.version ?? 0, state: (e.state?.rawValue ?? "unavailable").lowercased()))
         }
         let models = try versionsByModel.keys.sorted().map { name in try model(name, versions: versionsByModel[name] ?? []) }

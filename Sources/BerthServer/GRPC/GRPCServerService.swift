@@ -13,13 +13,26 @@ struct GRPCServerService: Service {
     let port: Int
     let maxMessageSize: Int
     let service: InferenceGRPCService
+    /// The REST listener's certificate: gRPC is served over TLS when it is.
+    let tls: FileCertificateReloader?
     /// Told the bound port once the transport listens (or nil when it could not bind).
     let endpoint: GRPCEndpoint
     let logger: Logger
 
+    /// Plaintext, TLS, or mTLS with the REST listener's files.
+    private var security: HTTP2ServerTransport.Posix.TransportSecurity {
+        get throws {
+            guard let tls else { return .plaintext }
+            if let ca = tls.files.clientCA {
+                return try .mTLS(certificateReloader: tls) { $0.trustRoots = .certificates([.file(path: ca, format: .pem)]) }
+            }
+            return try .tls(certificateReloader: tls)
+        }
+    }
+
     func run() async throws {
         let transport = HTTP2ServerTransport.Posix(
-            address: Self.address(host: host, port: port), transportSecurity: .plaintext,
+            address: Self.address(host: host, port: port), transportSecurity: try security,
             config: .defaults { $0.rpc.maxRequestPayloadSize = maxMessageSize })
         let server = GRPCServer(transport: transport, services: [service])
         try await withThrowingDiscardingTaskGroup { group in

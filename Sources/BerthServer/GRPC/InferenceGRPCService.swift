@@ -1,4 +1,5 @@
 import BerthProtocol
+import BerthRegistry
 import Foundation
 import GRPCCore
 
@@ -12,12 +13,15 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
     let manager: ModelManager
     let service: InferenceService
     let repository: RepositoryControl
+    /// Who may call what: the same decision as REST's (``AccessControl/authorize``).
+    let access: AccessControl
 
     /// The metadata key that makes a registry model's traffic split sticky (REST: the `x-berth-routing-key` header).
     static let routingKeyMetadata = "x-berth-routing-key"
 
-    init(manager: ModelManager, service: InferenceService, configuration: ServerConfiguration) {
+    init(manager: ModelManager, service: InferenceService, configuration: ServerConfiguration, access: AccessControl) {
         self.manager = manager
+        self.access = access
         self.service = service
         repository = RepositoryControl(manager: manager, configuration: configuration)
     }
@@ -27,6 +31,15 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
         do { return ServerResponse(message: try await body()) } catch let e as RPCError { throw e } catch {
             throw ServerError.from(engine: error).rpcError
         }
+    }
+
+    /// The caller of an RPC, from its `authorization` metadata, allowed `permission` on `model`;
+    /// throws the gRPC status (UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND) otherwise.
+    private func authorize(_ metadata: Metadata, _ permission: Permission, model: String?) throws -> Principal {
+        do {
+            return try access.authorize(authorization: metadata[stringValues: "authorization"].first(where: { _ in true }),
+                                        permission: permission, model: model)
+        } catch let e as ServerError { throw e.rpcError }
     }
 
     // MARK: Health and metadata
@@ -46,13 +59,15 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
         // REST answers 404 or 400 for an unknown or unready model, which tritonclient reads as
         // "not ready"; gRPC has a body for that: ready = false, as Triton answers.
         let m = request.message
+        _ = try authorize(request.metadata, .read, model: m.name)
         let ready = (try? manager.servable(model: m.name, version: m.version.isEmpty ? nil : m.version)) != nil
         return ServerResponse(message: .with { $0.ready = ready })
     }
 
     func serverMetadata(request: ServerRequest<Inference_ServerMetadataRequest>,
                         context: ServerContext) async throws -> ServerResponse<Inference_ServerMetadataResponse> {
-        ServerResponse(message: .with {
+        _ = try authorize(request.metadata, .read, model: nil)
+        return ServerResponse(message: .with {
             $0.name = "berth"
             $0.version = BerthHTTPServer.version
             $0.extensions = V2Routes.extensions
@@ -63,6 +78,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
                        context: ServerContext) async throws -> ServerResponse<Inference_ModelMetadataResponse> {
         try await answer {
             let m = request.message
+            _ = try authorize(request.metadata, .read, model: m.name)
             let md = try manager.metadata(model: m.name, version: m.version.isEmpty ? nil : m.version)
             func tensors(_ list: [V2TensorMetadata]?) -> [Inference_ModelMetadataResponse.TensorMetadata] {
                 (list ?? []).map { t in .with { $0.name = t.name; $0.datatype = t.datatype; $0.shape = (t.shape ?? []).map(Int64.init) } }
@@ -82,9 +98,18 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
     func modelInfer(request: ServerRequest<Inference_ModelInferRequest>,
                     context: ServerContext) async throws -> ServerResponse<Inference_ModelInferResponse> {
         let m = request.message
-        let target = InferenceTarget(model: m.modelName, version: m.modelVersion.isEmpty ? nil : m.modelVersion,
+        var target = InferenceTarget(model: m.modelName, version: m.modelVersion.isEmpty ? nil : m.modelVersion,
                                      routingKey: request.metadata[stringValues: Self.routingKeyMetadata].first(where: { _ in true }),
                                      transport: "grpc")
+        do {
+            target.caller = try access.authorize(authorization: request.metadata[stringValues: "authorization"].first(where: { _ in true }),
+                                                 permission: .infer, model: m.modelName)
+        } catch let e as ServerError {
+            // Counted like any refused inference (reason `denied`) when the model is served, so an
+            // anonymous caller cannot mint series for made-up names; REST refuses before the request path.
+            if (try? manager.servable(model: m.modelName, version: nil)) != nil { service.recordRefused(target, e, startNs: monotonicNanos()) }
+            throw e.rpcError
+        }
         do {
             return ServerResponse(message: try await service.infer(target, decode: { try m.v2Request(for: $0) },
                                                                    encode: { $0.grpcResponse }))
@@ -99,14 +124,18 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
                          context: ServerContext) async throws -> ServerResponse<Inference_ModelStatisticsResponse> {
         try await answer {
             let m = request.message
+            let caller = try authorize(request.metadata, .read, model: m.name.isEmpty ? nil : m.name)
             let stats = try manager.statistics(model: m.name.isEmpty ? nil : m.name, version: m.version.isEmpty ? nil : m.version)
-            return .with { $0.modelStats = stats.modelStats.map(Inference_ModelStatistics.init) }
+            return .with {
+                $0.modelStats = stats.modelStats.filter { access.maySee(caller, model: $0.name) }.map(Inference_ModelStatistics.init)
+            }
         }
     }
 
     func repositoryIndex(request: ServerRequest<Inference_RepositoryIndexRequest>,
                          context: ServerContext) async throws -> ServerResponse<Inference_RepositoryIndexResponse> {
-        let entries = repository.index(readyOnly: request.message.ready)
+        let caller = try authorize(request.metadata, .read, model: nil)
+        let entries = repository.index(readyOnly: request.message.ready).filter { access.maySee(caller, model: $0.name) }
         return ServerResponse(message: .with {
             $0.models = entries.map { e in
                 .with {
@@ -123,6 +152,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
                              context: ServerContext) async throws -> ServerResponse<Inference_RepositoryModelLoadResponse> {
         try await answer {
             let m = request.message
+            _ = try authorize(request.metadata, .admin, model: m.modelName)
             try await repository.change(model: m.modelName, load: true, parameterNames: Array(m.parameters.keys))
             return Inference_RepositoryModelLoadResponse()
         }
@@ -132,6 +162,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
                                context: ServerContext) async throws -> ServerResponse<Inference_RepositoryModelUnloadResponse> {
         try await answer {
             let m = request.message
+            _ = try authorize(request.metadata, .admin, model: m.modelName)
             try await repository.change(model: m.modelName, load: false, parameterNames: Array(m.parameters.keys))
             return Inference_RepositoryModelUnloadResponse()
         }

@@ -6,6 +6,9 @@ extension ServerError {
     /// full, too large, internal).
     var rpcCode: RPCError.Code {
         switch status.code {
+        case 401: return .unauthenticated
+        case 403: return .permissionDenied
+        case 429: return .resourceExhausted
         case 400: return .invalidArgument
         case 404: return .notFound
         case 503: return .unavailable

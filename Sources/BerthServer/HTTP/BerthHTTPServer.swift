@@ -1,6 +1,8 @@
 import BerthRegistry
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import NIOCore
 import Logging
 import ServiceLifecycle
@@ -22,17 +24,22 @@ public struct BerthHTTPServer: Sendable {
     public let service: InferenceService
     /// The prediction log, live metrics and alert rules; nil when monitoring is off.
     public let monitoring: Monitoring?
+    /// Who may do what; open (everyone is admin) unless built over an ``AccessStore``.
+    public let access: AccessControl
 
     /// A server of `manager`'s models; with a `deployer`, the registry decides what is served and
     /// the admin API is mounted under `/api/v1`. `observers` see every request after the standard
     /// ones (statistics, metrics, shadow mirroring), then `monitoring`'s.
     public init(manager: ModelManager, configuration: ServerConfiguration, deployer: RegistryDeployer? = nil,
                 observers: [any InferenceObserver] = [], monitoring: Monitoring? = nil,
-                logger: Logger = Logger(label: "berth.server")) {
+                access: AccessControl = AccessControl(store: nil), logger: Logger = Logger(label: "berth.server")) {
         self.manager = manager
+        self.access = access
         self.monitoring = monitoring
+        // Quotas first among the deciding hooks: a refused request reaches no other observer's work.
+        let quotas: [any InferenceObserver] = access.store.map { [QuotaObserver(store: $0, metrics: manager.metrics)] } ?? []
         self.service = InferenceService(manager: manager,
-                                        observers: InferenceService.standardObservers(metrics: manager.metrics) + observers
+                                        observers: quotas + InferenceService.standardObservers(metrics: manager.metrics) + observers
                                             + (monitoring.map { [$0.observer] } ?? []))
         self.deployer = deployer
         self.metrics = manager.metrics
@@ -41,10 +48,11 @@ public struct BerthHTTPServer: Sendable {
     }
 
     /// The router with every route.
-    public func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    public func makeRouter() -> Router<BerthRequestContext> {
+        let router = Router(context: BerthRequestContext.self)
         router.add(middleware: ErrorBodyMiddleware())
         router.add(middleware: RequestGuardMiddleware(allowedHosts: configuration.effectiveAllowedHosts))
+        router.add(middleware: AuthMiddleware(access: access))
         V2Routes(manager: manager, service: service, metrics: metrics, configuration: configuration).register(on: router)
         RepositoryRoutes(manager: manager, configuration: configuration).register(on: router)
         if let deployer { AdminRoutes(deployer: deployer, configuration: configuration).register(on: router) }
@@ -57,7 +65,7 @@ public struct BerthHTTPServer: Sendable {
     /// and the gRPC server when ``ServerConfiguration/grpcPort`` is set (shut down before the
     /// models are drained, like the REST server). `onListening` receives the bound REST port
     /// (useful with port 0); the `listening` log line also names the bound gRPC port.
-    public func makeApplication(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    public func makeApplication(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let logger = self.logger
         var services: [any Service] = [deployer.map { RegistryService(deployer: $0, configuration: configuration, logger: logger) as any Service }
                                        ?? ModelLoaderService(manager: manager, configuration: configuration, logger: logger)]
@@ -71,14 +79,16 @@ public struct BerthHTTPServer: Sendable {
             // finishes its RPCs before the loader drains the models.
             services.append(GRPCServerService(
                 host: configuration.host, port: grpcPort, maxMessageSize: configuration.maxBodySize,
-                service: InferenceGRPCService(manager: manager, service: service, configuration: configuration),
-                endpoint: endpoint, logger: Logger(label: "berth.server.grpc")))
+                service: InferenceGRPCService(manager: manager, service: service, configuration: configuration, access: access),
+                tls: configuration.tls, endpoint: endpoint, logger: Logger(label: "berth.server.grpc")))
         }
+        if let tls = configuration.tls { services.append(CertificateReloadService(reloader: tls, logger: logger)) }
+        let http1 = HTTPServerBuilder.http1(configuration: .init(
+            additionalChannelHandlers: [HeaderTimeoutHandler(timeout: TimeAmount(configuration.headerTimeout))],
+            idleTimeout: TimeAmount(configuration.idleTimeout)))
         return Application(
             router: makeRouter(),
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [HeaderTimeoutHandler(timeout: TimeAmount(configuration.headerTimeout))],
-                idleTimeout: TimeAmount(configuration.idleTimeout))),
+            server: try configuration.tls.map { try .tls(http1, tlsConfiguration: try $0.serverConfiguration()) } ?? http1,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "berth"),
             services: services,
             onServerRunning: { channel in

@@ -33,9 +33,9 @@ struct RepositoryRoutes: Sendable {
         var parameters: [String: JSONNode]?
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<BerthRequestContext>) {
         let repository = router.group("/v2/repository")
-        repository.post("index") { req, _ in try await index(req) }
+        repository.post("index") { req, ctx in try await index(req, ctx) }
         repository.post("models/:model/load") { req, ctx in
             try await change(req, model: try ctx.parameters.require("model"), load: true)
         }
@@ -46,9 +46,9 @@ struct RepositoryRoutes: Sendable {
 
     private var bodyLimit: Int { min(configuration.maxBodySize, 1 << 20) }
 
-    func index(_ req: Request) async throws -> Response {
+    func index(_ req: Request, _ ctx: BerthRequestContext) async throws -> Response {
         let readyOnly = try await JSONBody.read(IndexRequest.self, from: req, limit: bodyLimit)?.ready ?? false
-        let entries = control.index(readyOnly: readyOnly).map { e in
+        let entries = control.index(readyOnly: readyOnly).filter { ctx.maySee($0.name) }.map { e in
             IndexEntry(name: e.name, version: e.version.map(String.init), state: e.state?.rawValue, reason: e.state.map { _ in e.reason })
         }
         return try Response.json(entries)

@@ -5,7 +5,15 @@ import Hummingbird
 /// Builds the responses every route shares.
 enum ResponseFactory {
     /// The V2 error body `{"error": "..."}` with the error's status.
-    static func error(_ e: ServerError) -> Response { error(e.description, status: e.status) }
+    static func error(_ e: ServerError) -> Response {
+        var response = error(e.description, status: e.status)
+        switch e {
+        case .unauthenticated: response.headers[.wwwAuthenticate] = "Bearer realm=\"berth\""
+        case let .rateLimited(_, after): response.headers[.retryAfter] = String(max(1, Int(after.rounded(.up))))
+        default: break
+        }
+        return response
+    }
 
     /// The V2 error body `{"error": message}` with `status`.
     static func error(_ message: String, status: HTTPResponse.Status) -> Response {

@@ -42,6 +42,8 @@ public struct ServerConfiguration: Sendable {
     public var allowedHosts: [String]?
     /// How often alert rules are evaluated.
     public var alertInterval: Duration = .seconds(1)
+    /// Serve REST and gRPC over TLS with this certificate and key (re-read on SIGHUP); nil: plaintext.
+    public var tls: FileCertificateReloader?
 
     /// Whether `name` can be an entry of ``allowedHosts`` (a host name or address, no port needed).
     public static func isHostName(_ name: String) -> Bool {

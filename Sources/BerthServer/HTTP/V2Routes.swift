@@ -16,7 +16,7 @@ struct V2Routes: Sendable {
     /// The extensions `GET /v2` lists.
     static let extensions = ["binary_tensor_data", "model_repository", "statistics", "model_configuration"]
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<BerthRequestContext>) {
         // Bodies as the V2 protocol defines them (the kserve SDK reads them); the statuses are
         // Triton's (tritonclient reads those).
         router.get("/v2/health/live") { _, _ in try Response.json(V2LiveResponse(live: true)) }
@@ -24,10 +24,16 @@ struct V2Routes: Sendable {
             let ready = manager.isReady
             return try Response.json(V2ReadyResponse(ready: ready), status: ready ? .ok : .badRequest)
         }
-        router.get("/v2") { _, _ in
-            try Response.json(V2ServerMetadata(name: "berth", version: BerthHTTPServer.version, extensions: Self.extensions))
+        router.get("/v2") { _, ctx in
+            var metadata = V2ServerMetadata(name: "berth", version: BerthHTTPServer.version, extensions: Self.extensions)
+            if ctx.access?.isOpen == true { metadata.warning = AccessControl.openWarning }
+            return try Response.json(metadata)
         }
-        router.get("/v2/models/stats") { _, _ in try statistics(model: nil, version: nil) }
+        router.get("/v2/models/stats") { _, ctx in
+            var all = try manager.statistics(model: nil, version: nil)
+            all.modelStats.removeAll { !ctx.maySee($0.name) }
+            return try Response.json(all)
+        }
         router.get("/v2/models/:model") { _, ctx in try modelMetadata(ctx.model, nil) }
         router.get("/v2/models/:model/versions/:version") { _, ctx in try modelMetadata(ctx.model, ctx.version) }
         router.get("/v2/models/:model/ready") { _, ctx in try modelReady(ctx.model, nil) }
@@ -36,14 +42,16 @@ struct V2Routes: Sendable {
         router.get("/v2/models/:model/versions/:version/config") { _, ctx in try modelConfig(ctx.model, ctx.version) }
         router.get("/v2/models/:model/stats") { _, ctx in try statistics(model: ctx.model, version: nil) }
         router.get("/v2/models/:model/versions/:version/stats") { _, ctx in try statistics(model: ctx.model, version: ctx.version) }
-        router.post("/v2/models/:model/infer") { req, ctx in try await infer(req, model: ctx.model, version: nil) }
+        router.post("/v2/models/:model/infer") { req, ctx in try await infer(req, ctx, model: ctx.model, version: nil) }
         router.post("/v2/models/:model/versions/:version/infer") { req, ctx in
-            try await infer(req, model: ctx.model, version: ctx.version)
+            try await infer(req, ctx, model: ctx.model, version: ctx.version)
         }
-        router.get("/metrics") { _, _ in
+        router.get("/metrics") { _, ctx in
             var headers = HTTPFields()
             headers[.contentType] = ServerMetrics.contentType
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+            var text = metrics.exposition()
+            if ctx.principal.role != .admin { text = MetricsFilter.filter(text, maySee: ctx.maySee) }
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
     }
 
@@ -54,8 +62,9 @@ struct V2Routes: Sendable {
     /// The header carrying the JSON part's length when binary tensors follow it.
     static let headerLengthField = HTTPField.Name(V2InferenceRequest.headerLengthField)!
 
-    func infer(_ req: Request, model: String, version: String?) async throws -> Response {
-        let target = InferenceTarget(model: model, version: version, routingKey: req.headers[Self.routingKeyField])
+    func infer(_ req: Request, _ ctx: BerthRequestContext, model: String, version: String?) async throws -> Response {
+        var target = InferenceTarget(model: model, version: version, routingKey: req.headers[Self.routingKeyField])
+        target.caller = ctx.principal
         let start = monotonicNanos()
         // The body is read before routing so a client that sends it slowly holds no version.
         let body: ByteBuffer
@@ -151,7 +160,7 @@ extension ModelStatistics.Snapshot {
     }
 }
 
-extension BasicRequestContext {
+extension BerthRequestContext {
     /// The `:model` path parameter (every route that reads it declares it).
     var model: String { parameters.get("model") ?? "" }
     /// The `:version` path parameter.

@@ -2,13 +2,15 @@ import Foundation
 import Prometheus
 
 /// Why a request failed, as a Prometheus label value.
-public enum FailureReason: String, Sendable {
+public enum FailureReason: String, Sendable, CaseIterable {
     case badRequest = "bad_request"
     case notFound = "not_found"
     case notReady = "not_ready"
     case queueFull = "queue_full"
     case tooLarge = "too_large"
     case internalError = "internal"
+    case denied = "denied"
+    case rateLimited = "rate_limited"
 }
 
 /// The server's Prometheus metrics (names documented in docs/metrics.md).
@@ -192,9 +194,9 @@ final class ModelSeries: Sendable {
 }
 
 extension FailureReason {
-    /// Every reason, so failure series exist (at 0) from a model's first request on.
-    static let allReasons: [FailureReason] = [.badRequest, .notFound, .notReady, .queueFull, .tooLarge,
-                                              .internalError]
+    /// Every reason, so failure series exist (at 0) from a model's first request on. Derived from
+    /// the cases, so a new reason can never miss its counter.
+    static let allReasons = FailureReason.allCases
 }
 
 /// (model, version) → ``ModelSeries``, behind a lock. A lookup is one hash under the lock;

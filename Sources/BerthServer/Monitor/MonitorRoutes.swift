@@ -53,7 +53,7 @@ struct MonitorRoutes: Sendable {
 
     struct AlertsBody: Encodable { var alerts: [AlertEntry] }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<BerthRequestContext>) {
         let api = router.group("/api/v1")
         api.post("models/:name/feedback") { req, ctx in try await feedback(req, model: try ctx.parameters.require("name")) }
         api.get("models/:name/performance") { req, ctx in try performance(req, model: try ctx.parameters.require("name")) }
@@ -66,8 +66,8 @@ struct MonitorRoutes: Sendable {
             return try Response.json(try monitoring.reference(model: model, version: version).info)
         }
         api.get("models/:name/drift") { req, ctx in try drift(req, model: try ctx.parameters.require("name")) }
-        api.get("alerts") { _, _ in
-            try Response.json(AlertsBody(alerts: monitoring.alerts.map {
+        api.get("alerts") { _, ctx in
+            try Response.json(AlertsBody(alerts: monitoring.alerts.filter { ctx.maySee($0.rule.model) }.map {
                 AlertEntry(name: $0.rule.name, model: $0.rule.model, when: $0.rule.condition.description,
                            actions: $0.rule.actions.map(\.rawValue), status: $0.status)
             }))

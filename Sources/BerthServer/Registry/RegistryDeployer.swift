@@ -21,11 +21,14 @@ public actor RegistryDeployer {
     /// How long a deployment that failed to load waits before a poll tries it again (a disk or
     /// memory hiccup should not keep a model down until the registry next changes).
     public nonisolated let retryInterval: Duration
+    /// Set with `--require-signed`: only versions signed by a trusted key are pushed or loaded.
+    public nonisolated let trust: ArtifactTrust?
 
     /// Loads nothing by itself: the server calls ``sync(force:)`` at start and on every poll.
     public init(registry: any Registry, manager: ModelManager, retryInterval: Duration = .seconds(30),
-                logger: Logger = Logger(label: "berth.server.registry")) {
+                trust: ArtifactTrust? = nil, logger: Logger = Logger(label: "berth.server.registry")) {
         self.registry = registry
+        self.trust = trust
         self.manager = manager
         self.retryInterval = retryInterval
         self.logger = logger
@@ -154,10 +157,15 @@ public actor RegistryDeployer {
         revision = now
     }
 
-    /// A version's artifact, checked against its SHA-256 when it is loaded.
+    /// A version's artifact, checked against its SHA-256 (and, with `--require-signed`, its
+    /// signature) when it is loaded: a failed check fails the load, and what serves keeps serving.
     private nonisolated func source(_ model: String, _ version: Int, _ sha: String, _ config: ModelConfig) -> VersionSource {
-        let registry = self.registry
-        return VersionSource(fingerprint: sha, config: config) { try registry.artifact(model, .number(version)).url }
+        let registry = self.registry, trust = self.trust
+        return VersionSource(fingerprint: sha, config: config) {
+            let (record, url) = try registry.artifact(model, .number(version))
+            try trust?.check(record)
+            return url
+        }
     }
 
     /// A version's serving configuration (validated when it was pushed; defaults when absent).

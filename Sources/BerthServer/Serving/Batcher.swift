@@ -29,6 +29,9 @@ final class Batcher: @unchecked Sendable {
         var key: [[Int]]?
         var enqueued: UInt64
         var continuation: CheckedContinuation<Result, Error>
+        /// The caller's tenant (nil: none) and its start tag in the fair queue.
+        var tenant: String?
+        var tag: Double
     }
 
     let model: String
@@ -47,7 +50,13 @@ final class Batcher: @unchecked Sendable {
     private let logger: Logger
 
     private let cond = NSCondition()
+    /// Waiting jobs in start-tag order (weighted fair queueing across tenants; see ``submit(_:rows:tenant:weight:)``).
     private var queue: [Job] = []
+    /// The fair queue's virtual time (the tag of the last job taken) and each tenant's next start tag.
+    private var virtualTime = 0.0
+    private var nextTag: [String: Double] = [:]
+    /// Jobs waiting per tenant.
+    private var queuedBy: [String: Int] = [:]
     private var stopping = false
     /// Executions in progress (workers and inline callers); never more than `instances`.
     private var running = 0
@@ -109,7 +118,14 @@ final class Batcher: @unchecked Sendable {
 
     /// Queues `feeds` (already checked against the model) and waits for its outputs. `rows` is
     /// ``ModelInterface/rows(of:)`` of the feeds, as the decoder computed it.
-    func submit(_ feeds: [String: Tensor], rows: Int) async throws -> Result {
+    ///
+    /// Tenants share the queue fairly (start-time fair queueing): a job's tag is its tenant's
+    /// previous finish tag or the queue's virtual time, whichever is later, and a tenant's finish
+    /// tag advances by rows / `weight`; workers take the smallest tag first. So a tenant that
+    /// queues a burst waits behind its own burst, while another tenant's next request is served
+    /// after at most one job per competing tenant. The bound is shared too: when the queue is
+    /// full, a tenant still holding less than an equal share may queue.
+    func submit(_ feeds: [String: Tensor], rows: Int, tenant: String? = nil, weight: Double = 1) async throws -> Result {
         // Requests merge when every input has the same dim 0 (the rows): the key is the rest of the shapes.
         var key: [[Int]]? = nil
         if maxBatchSize > 0 && rows > 0 {
@@ -132,18 +148,61 @@ final class Batcher: @unchecked Sendable {
                 c.resume(throwing: ServerError.notReady(model: model, version: version, state: "unloading"))
                 return
             }
-            if queue.count >= capacity {
+            if queue.count >= capacity && !underFairShare(tenant) {
                 cond.unlock()
                 c.resume(throwing: ServerError.queueFull(model: model, version: version, capacity: capacity))
                 return
             }
-            queue.append(Job(feeds: feeds, rows: rows, key: key, enqueued: monotonicNanos(), continuation: c))
+            enqueue(Job(feeds: feeds, rows: rows, key: key, enqueued: monotonicNanos(), continuation: c, tenant: tenant, tag: 0),
+                    weight: weight)
             // Set under the lock, like the worker does when it takes jobs: set after unlocking, a
             // stale count could land after the worker's and leave the gauge at 1 with an empty queue.
             metrics.setPending(model: model, version: version, count: queue.count)
             cond.signal()
             cond.unlock()
         }
+    }
+
+    /// Inserts `job` at its fair-queue position (after every job with the same or a smaller tag). Under the lock.
+    private func enqueue(_ job: Job, weight: Double) {
+        var job = job
+        let name = job.tenant ?? ""
+        let start = max(virtualTime, nextTag[name] ?? 0)
+        job.tag = start
+        nextTag[name] = start + Double(max(1, job.rows)) / (weight.isFinite && weight > 0 ? weight : 1)
+        queuedBy[name, default: 0] += 1
+        var lo = 0, hi = queue.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if queue[mid].tag <= start { lo = mid + 1 } else { hi = mid }
+        }
+        queue.insert(job, at: lo)
+    }
+
+    /// Removes the job at `index`, advancing the virtual time. Under the lock.
+    private func take(at index: Int) -> Job {
+        let job = queue.remove(at: index)
+        let name = job.tenant ?? ""
+        virtualTime = max(virtualTime, job.tag)
+        if let n = queuedBy[name], n > 1 { queuedBy[name] = n - 1 } else {
+            queuedBy[name] = nil
+            // An idle tenant's finish tag is forgotten once the queue has moved past it.
+            if let t = nextTag[name], t <= virtualTime { nextTag[name] = nil }
+        }
+        if queue.isEmpty {
+            // Nothing waits: restart the clock, so tags stay small.
+            virtualTime = 0
+            nextTag.removeAll(keepingCapacity: true)
+        }
+        return job
+    }
+
+    /// Whether `tenant` holds less than an equal share of the queue's capacity. Under the lock.
+    private func underFairShare(_ tenant: String?) -> Bool {
+        let name = tenant ?? ""
+        let mine = queuedBy[name] ?? 0
+        let tenants = queuedBy.count + (mine == 0 ? 1 : 0)
+        return tenants > 1 && mine < capacity / tenants
     }
 
     /// Runs `feeds` on the calling thread when the batcher is idle and the model is fast; nil when
@@ -219,7 +278,7 @@ final class Batcher: @unchecked Sendable {
             cond.wait()
         }
         running += 1
-        let first = queue.removeFirst()
+        let first = take(at: 0)
         var batch = [first]
         guard maxBatchSize > 0, let key = first.key, first.rows < maxBatchSize else {
             metrics.setPending(model: model, version: version, count: queue.count)
@@ -233,9 +292,8 @@ final class Batcher: @unchecked Sendable {
             while i < queue.count && rows < maxBatchSize {
                 let j = queue[i]
                 if j.key == key && rows + j.rows <= maxBatchSize {
-                    batch.append(j)
+                    batch.append(take(at: i))
                     rows += j.rows
-                    queue.remove(at: i)
                 } else {
                     i += 1
                 }

@@ -53,8 +53,9 @@ public struct InferenceService: Sendable {
             if request.id == nil { request.id = UUID().uuidString }
             event.request = request
             event.rows = request.rows
-            for o in observers { try o.admit(event) }
-            let result = try await r.servable.batcher.submit(request.feeds, rows: request.rows)
+            for o in observers { try o.admit(&event) }
+            let result = try await r.servable.batcher.submit(request.feeds, rows: request.rows,
+                                                             tenant: target.caller.tenant, weight: event.fairWeight)
             event.outputs = result.outputs
             event.timing = result.timing
             let response = V2InferenceResponse(request: request, modelName: r.servable.model,
@@ -105,6 +106,8 @@ public struct InferenceTarget: Sendable {
     public var routingKey: String?
     /// The protocol that carried the request (`rest`, `grpc`), for observers.
     public var transport: String
+    /// Who sent it, as the adapter's auth check found (quotas are per tenant); open by default.
+    public var caller: Principal = .open
 
     /// A target from its parts.
     public init(model: String, version: String? = nil, routingKey: String? = nil, transport: String = "rest") {
@@ -120,6 +123,9 @@ public struct InferenceTarget: Sendable {
 public struct InferenceEvent: Sendable {
     /// Where the request was sent.
     public var target: InferenceTarget
+    /// Unique in this process: lets an observer match `finished` to its own `admit` (a quota's
+    /// concurrency slot is released only by the request that took it).
+    public let serial: UInt64 = InferenceEvent.nextSerial()
     /// When it began (monotonic nanoseconds).
     public var startNs: UInt64
     /// When its answer was ready (0 until then).
@@ -134,6 +140,9 @@ public struct InferenceEvent: Sendable {
     public var request: V2InferenceRequest?
     /// Rows the request carries (1 until it is decoded).
     public var rows = 1
+    /// The caller's tenant's share of the batching queue against other tenants (set by the quota
+    /// observer from `berth tenants quota --weight`).
+    public var fairWeight = 1.0
     /// The model's outputs.
     public var outputs: [String: Tensor]?
     /// Time spent queued and computing.
@@ -143,6 +152,9 @@ public struct InferenceEvent: Sendable {
 
     /// The request's wall time so far.
     public var totalNs: UInt64 { endNs >= startNs ? endNs - startNs : 0 }
+
+    private static let serials = Locked<UInt64>(0)
+    private static func nextSerial() -> UInt64 { serials.withLock { $0 &+= 1; return $0 } }
 }
 
 /// A hook on the request path. `admit` runs after the request is decoded and before the model
@@ -150,12 +162,12 @@ public struct InferenceEvent: Sendable {
 /// success or failure, before the reply is sent: keep it cheap and hand slow work to a task.
 public protocol InferenceObserver: Sendable {
     /// Refuses a request by throwing (a ``ServerError``), or lets it run.
-    func admit(_ event: InferenceEvent) throws
+    func admit(_ event: inout InferenceEvent) throws
     /// Records a finished request.
     func finished(_ event: InferenceEvent)
 }
 
 extension InferenceObserver {
     /// Admits every request.
-    public func admit(_ event: InferenceEvent) throws {}
+    public func admit(_ event: inout InferenceEvent) throws {}
 }

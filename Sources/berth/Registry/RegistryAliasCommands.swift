@@ -126,6 +126,7 @@ func describe(_ e: RegistryEvent) -> String {
     case .push: return "push \(e.model) \(v(e.to))"
     case .delete: return "delete \(e.model) \(v(e.from))"
     case .traffic: return "traffic \(e.model)"
+    case .sign: return "sign \(e.model) \(v(e.to))"
     case .alias, .unalias, .promote, .rollback:
         return "\(e.action.rawValue) \(e.model) \(e.alias ?? ""): \(v(e.from)) → \(v(e.to))"
     }

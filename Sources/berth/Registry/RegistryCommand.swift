@@ -14,7 +14,8 @@ struct RegistryCommand: ParsableCommand {
             Exit status: 0 on success, 1 when a gate refuses a promotion, 2 on bad input or a refused change.
             """,
         subcommands: [RegistryPush.self, RegistryList.self, RegistryShow.self, RegistryAlias.self, RegistryPromote.self,
-                      RegistryRollback.self, RegistryHistory.self, RegistryDelete.self, RegistryPull.self, RegistryTraffic.self]
+                      RegistryRollback.self, RegistryHistory.self, RegistryDelete.self, RegistryPull.self, RegistryTraffic.self,
+                      RegistryKeygen.self, RegistrySign.self, RegistryVerify.self]
     )
 }
 

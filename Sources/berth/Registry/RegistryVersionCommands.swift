@@ -31,6 +31,8 @@ struct RegistryPush: ParsableCommand {
     var referenceData: String?
     @Option(help: ArgumentHelp("With --reference-data: its label column (kept for performance estimation, not a feature).", valueName: "column"))
     var label: String?
+    @Option(help: ArgumentHelp("Sign the artifact with this Ed25519 private key (as berth registry sign does).", valueName: "file"))
+    var signKey: String?
 
     func run() throws {
         try runRegistry {
@@ -54,6 +56,11 @@ struct RegistryPush: ParsableCommand {
                 return data
             }
             try request.apply(tags: tag, params: param, metricsJSON: try contents(metrics), configJSON: try contents(config))
+            if let signKey {
+                let key = try readSigningKey(signKey)
+                let digest = try FileDigest.sha256(of: URL(fileURLWithPath: file)).sha256
+                request.artifactSignature = try ArtifactSignature.sign(sha256: digest, with: key)
+            }
             let registry = try options.open()
             let record = try registry.push(file: URL(fileURLWithPath: file), request)
             if let reference {

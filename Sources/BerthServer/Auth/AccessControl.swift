@@ -1,0 +1,111 @@
+import BerthRegistry
+import Foundation
+import Logging
+
+/// Authentication and the per-model visibility rule, shared by the REST hook
+/// (``AuthMiddleware``) and the gRPC interceptor, so both decide alike. Keys are looked up in the
+/// ``AccessStore`` on every request (one indexed read), so a revoked or expired key is refused at
+/// once, by every process sharing the database.
+public final class AccessControl: Sendable {
+    /// Why a request was not authenticated (401).
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case missing, malformed, unknown, revoked, expired, noKeys, storage(String)
+
+        public var description: String {
+            switch self {
+            case .missing: return "authentication required: send 'Authorization: Bearer KEY' (create a key with: berth keys create --tenant T --role R)"
+            case .malformed: return "the Authorization header is not 'Bearer KEY' with a Berth key"
+            case .unknown: return "unknown API key"
+            case .revoked: return "this API key was revoked"
+            case .expired: return "this API key has expired"
+            case .noKeys:
+                return "this server has no API keys yet: create the first admin key with "
+                    + "'berth keys create --tenant admin --role admin --data-dir DIR' (or start with --insecure-no-auth)"
+            case let .storage(why): return "cannot check the API key: \(why)"
+            }
+        }
+    }
+
+    /// nil: authentication is off (`--insecure-no-auth`), everyone is ``Principal/open``.
+    public let store: (any AccessStore)?
+    private let owners = Locked(OwnerCache())
+    private let auditQueue = DispatchQueue(label: "berth.audit")
+    private let logger: Logger
+
+    /// Access control over `store`; nil turns authentication off.
+    public init(store: (any AccessStore)?, logger: Logger = Logger(label: "berth.server.auth")) {
+        self.store = store
+        self.logger = logger
+    }
+
+    /// What an open server says in its log and its `/v2` metadata.
+    public static let openWarning = "authentication is off (--insecure-no-auth): anyone who reaches this port may infer, push, promote and load models"
+
+    /// Whether every caller is let in.
+    public var isOpen: Bool { store == nil }
+
+    /// The caller an `Authorization` header value names.
+    public func authenticate(authorization: String?) -> Result<Principal, Failure> {
+        guard let store else { return .success(.open) }
+        guard let authorization, !authorization.isEmpty else {
+            return .failure((try? store.hasUsableKeys()) == false ? .noKeys : .missing)
+        }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer",
+              let secret = APIKeySecret(parsing: parts[1].trimmingCharacters(in: .whitespaces)) else { return .failure(.malformed) }
+        let record: APIKeyRecord?
+        do { record = try store.key(for: secret) } catch { return .failure(.storage("\(error)")) }
+        guard let record else { return .failure(.unknown) }
+        if record.revokedAt != nil { return .failure(.revoked) }
+        if let e = record.expiresAt, e <= Date() { return .failure(.expired) }
+        return .success(Principal(record))
+    }
+
+    /// Whether `principal` may see `model` (another tenant's model is as if it did not exist).
+    public func maySee(_ principal: Principal, model: String) -> Bool {
+        if principal.role == .admin && principal != .nobody { return true }
+        return principal.maySee(model: model, owner: owner(of: model))
+    }
+
+    /// The tenant owning `model`; nil when it has none (or authentication is off). Owners are
+    /// cached for a second: ownership changes rarely, and a model pushed through this server is
+    /// noted at once (``noteOwner(_:of:)``).
+    public func owner(of model: String) -> String? {
+        guard let store else { return nil }
+        let now = Date()
+        if let cached = owners.withLock({ $0.fresh(at: now) }) { return cached[model] }
+        let map = (try? store.owners()) ?? [:]
+        owners.withLock { $0 = OwnerCache(map: map, loadedAt: now) }
+        return map[model]
+    }
+
+    /// Records that `tenant` now owns `model`.
+    public func noteOwner(_ tenant: String?, of model: String) {
+        guard let tenant else { return }
+        owners.withLock { $0.map?[model] = tenant }
+    }
+
+    /// Appends to the audit log off the request path; a failure is logged, never thrown at the caller.
+    public func audit(_ entry: AuditEntry) {
+        guard let store else { return }
+        let logger = self.logger
+        auditQueue.async {
+            do { try store.audit(entry) } catch {
+                logger.error("cannot write the audit log", metadata: ["error": "\(error)", "action": "\(entry.action)"])
+            }
+        }
+    }
+
+    /// Waits until every audit entry handed over so far is written (tests, shutdown).
+    public func flushAudit() { auditQueue.sync {} }
+
+    private struct OwnerCache {
+        var map: [String: String]?
+        var loadedAt = Date.distantPast
+
+        func fresh(at now: Date) -> [String: String]? {
+            guard let map, now.timeIntervalSince(loadedAt) < 1 else { return nil }
+            return map
+        }
+    }
+}

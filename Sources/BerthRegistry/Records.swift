@@ -233,6 +233,7 @@ extension ModelRecord {
         try c.encode(aliases, forKey: .aliases)
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(createdBy, forKey: .createdBy)
+        try c.encode(tenant, forKey: .tenant)
     }
 }
 
@@ -253,6 +254,7 @@ extension VersionRecord {
         try c.encode(aliases, forKey: .aliases)
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(createdBy, forKey: .createdBy)
+        try c.encode(artifactSignature, forKey: .artifactSignature)
     }
 }
 

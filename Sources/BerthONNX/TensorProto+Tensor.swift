@@ -76,11 +76,7 @@ extension Tensor {
         func fail(_ why: String) -> ONNXError { .externalData(tensor: p.name, reason: why) }
         guard let base = baseDirectory else { throw fail("model was loaded from bytes, so external files cannot be resolved") }
         guard let location = entries["location"], !location.isEmpty else { throw fail("no location") }
-        // The location must stay inside the model's folder: a model file must not read arbitrary files.
-        let parts = location.split(separator: "/")
-        guard !location.hasPrefix("/"), !parts.contains("..") else { throw fail("location '\(location)' leaves the model folder") }
-        let url = base.appendingPathComponent(location)
-        guard let handle = try? FileHandle(forReadingFrom: url) else { throw fail("cannot open \(url.path)") }
+        let handle = try ExternalDataFile.open(location, in: base, fail: fail)
         defer { try? handle.close() }
         let offset: UInt64
         if let o = entries["offset"] {

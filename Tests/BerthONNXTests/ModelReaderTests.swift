@@ -78,6 +78,39 @@ final class ModelReaderTests: XCTestCase {
         XCTAssertThrowsError(try ModelReader.read(Self.tinyModel(externalWeightsAt: "w.bin").serializedData()))
     }
 
+    /// Links and special files cannot smuggle a file from outside the model folder in.
+    func testExternalDataStaysInTheFolderThroughLinks() throws {
+        let fm = FileManager.default
+        let outside = fm.temporaryDirectory.appendingPathComponent("berth-outside-\(UUID().uuidString)")
+        let dir = fm.temporaryDirectory.appendingPathComponent("berth-ext-\(UUID().uuidString)")
+        try fm.createDirectory(at: outside, withIntermediateDirectories: true)
+        try fm.createDirectory(at: dir.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        defer {
+            try? fm.removeItem(at: dir)
+            try? fm.removeItem(at: outside)
+        }
+        let weights = [Float(4), 5, 6].withUnsafeBytes { Data($0) }
+        try weights.write(to: outside.appendingPathComponent("secret.bin"))
+        try weights.write(to: dir.appendingPathComponent("sub/w.bin"))
+        let modelURL = dir.appendingPathComponent("m.onnx")
+        func read(_ location: String) throws -> [Float]? {
+            try Self.tinyModel(externalWeightsAt: location).serializedData().write(to: modelURL)
+            return try ModelReader.read(contentsOf: modelURL).graph.initializers["W"]?.values(Float.self)
+        }
+        XCTAssertEqual(try read("sub/w.bin"), [4, 5, 6])
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("inside-link.bin").path, withDestinationPath: "sub/w.bin")
+        XCTAssertEqual(try read("inside-link.bin"), [4, 5, 6], "a link that stays inside is fine")
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("escape.bin").path,
+                                  withDestinationPath: outside.appendingPathComponent("secret.bin").path)
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("dirlink").path, withDestinationPath: outside.path)
+        try fm.linkItem(at: outside.appendingPathComponent("secret.bin"), to: dir.appendingPathComponent("hard.bin"))
+        XCTAssertEqual(mkfifo(dir.appendingPathComponent("fifo.bin").path, 0o600), 0)
+        for (location, words) in [("escape.bin", "outside"), ("dirlink/secret.bin", "outside"), ("hard.bin", "hard links"),
+                                  ("fifo.bin", "regular file"), ("sub\\w.bin", "leaves"), ("sub/../../x", "leaves"), ("/etc/passwd", "leaves")] {
+            XCTAssertThrowsError(try read(location), location) { e in XCTAssertTrue("\(e)".contains(words), "\(location): \(e)") }
+        }
+    }
+
     func testChecksIRVersion() throws {
         XCTAssertThrowsError(try ModelReader.read(Self.tinyModel(irVersion: 99).serializedData())) { e in
             XCTAssertTrue("\(e)".contains("ir_version 99"), "\(e)")

@@ -24,6 +24,7 @@ final class MigrationTests: XCTestCase {
             let old = try SQLiteRegistry(dataDirectory: directory)
             try old.pool.write { db in
                 try db.execute(sql: "DROP TABLE grdb_migrations")
+                try db.execute(sql: "DROP TABLE api_key; DROP TABLE tenant_quota; DROP TABLE audit")
                 try db.execute(sql: "DROP TABLE traffic; DROP TABLE revision; DROP TABLE alias")
                 try db.execute(sql: "DROP TRIGGER event_no_update; DROP TRIGGER event_no_delete; DROP TABLE event; DROP TABLE version; DROP TABLE model")
             }
@@ -49,7 +50,7 @@ final class MigrationTests: XCTestCase {
 
         let registry = try SQLiteRegistry(dataDirectory: directory)
         let applied = try registry.pool.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid") }
-        XCTAssertEqual(applied.count, 2)
+        XCTAssertEqual(applied.count, 3)
         let v1 = try registry.version("digits", .alias("production"))
         XCTAssertEqual(v1.version, 1)
         XCTAssertNil(v1.servingConfig)

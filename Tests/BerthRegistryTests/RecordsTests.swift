@@ -26,7 +26,7 @@ final class RecordsTests: XCTestCase {
                               tags: ["team": "ml"], aliases: ["production"], createdAt: Date(), createdBy: "ana")
         let o = try jsonObject(v)
         XCTAssertEqual(Set(o.keys), ["model", "version", "sha256", "size", "signature", "metrics", "parent", "training_data_digest",
-                                     "params", "tags", "serving_config", "aliases", "created_at", "created_by"])
+                                     "params", "tags", "serving_config", "aliases", "created_at", "created_by", "artifact_signature"])
         XCTAssertEqual(o["training_data_digest"] as? String, "cd")
         let signature = try XCTUnwrap(o["signature"] as? [String: Any])
         let input = try XCTUnwrap((signature["inputs"] as? [[String: Any]])?.first)
@@ -38,7 +38,7 @@ final class RecordsTests: XCTestCase {
         let m = ModelRecord(name: "digits", description: "", tags: [:], latestVersion: 2, aliases: ["production": 2],
                             createdAt: Date(), createdBy: "ana")
         let o = try jsonObject(m)
-        XCTAssertEqual(Set(o.keys), ["name", "description", "tags", "latest_version", "aliases", "created_at", "created_by"])
+        XCTAssertEqual(Set(o.keys), ["name", "description", "tags", "latest_version", "aliases", "created_at", "created_by", "tenant"])
         XCTAssertEqual(o["latest_version"] as? Int, 2)
     }
 

@@ -90,6 +90,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Serve without authentication: anyone who reaches the port may infer, push, promote and load models (logged as a warning).")
     var insecureNoAuth = false
 
+    @Option(help: ArgumentHelp("Serve the admin API (/api/v1), repository control, the dashboard and /metrics on this port instead of --port (0: a free port).", valueName: "port"))
+    var adminPort: Int?
+
+    @Option(help: ArgumentHelp("With --admin-port: the address it binds (default: --host).", valueName: "host"))
+    var adminHost: String?
+
     @Option(help: ArgumentHelp("Serve REST and gRPC over TLS with this PEM certificate chain (re-read on SIGHUP).", valueName: "file"))
     var tlsCert: String?
 
@@ -132,6 +138,8 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard (0...65535).contains(adminPort ?? 0) else { throw ValidationError("--admin-port must be 0...65535") }
+        guard adminHost == nil || adminPort != nil else { throw ValidationError("--admin-host goes with --admin-port") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard tlsClientCa == nil || tlsCert != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
         guard !requireSigned || (registry && !trustedKeys.isEmpty) else {
@@ -165,6 +173,7 @@ struct ServeCommand: AsyncParsableCommand {
         // servers started side by side on chosen ports never collide on 8001.
         let grpc: Int? = grpcPort.map { $0 == 0 ? nil : $0 } ?? (port == 8000 ? 8001 : 0)
         if let grpc, grpc != 0 { try await Self.checkPortIsFree(host: host, port: grpc) }
+        if let adminPort, adminPort != 0 { try await Self.checkPortIsFree(host: adminHost ?? host, port: adminPort) }
         var configuration = ServerConfiguration(host: host, port: port, maxBodySize: maxBodySize,
                                                 modelControl: ModelControl(rawValue: modelControl)!,
                                                 pollInterval: .milliseconds(pollIntervalMs), startupModels: loadModels)
@@ -173,6 +182,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.allowedHosts = allowedHosts.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         configuration.alertInterval = .milliseconds(alertIntervalMs)
         configuration.grpcPort = grpc
+        configuration.adminPort = adminPort
+        configuration.adminHost = adminHost
         // Certificates and trusted keys are read before anything binds: a bad file exits 2.
         try exitTwoOnBadInput {
             if let tlsCert, let tlsKey {

@@ -325,3 +325,49 @@ def test_quota_answers_429_with_retry_after_and_spares_other_tenants(tmp_path):
         assert 'reason="rate_limited"' in metrics
     finally:
         server.stop()
+
+
+def test_admin_api_on_its_own_listener(tmp_path):
+    """--admin-port: the admin API, repository control, dashboard and /metrics move off the inference port."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        admin_port = s.getsockname()[1]
+    data = tmp_path / "data"
+    key = create_key(data, "a", "admin")
+    (tmp_path / "m.onnx").write_bytes(model_bytes(1))
+    for args in (["push", NAME, str(tmp_path / "m.onnx")], ["promote", NAME, "1"]):
+        subprocess.run([str(berth_path()), "registry", *args, "--data-dir", str(data)], check=True, capture_output=True)
+    server = Server(data, tmp_path / "server.log", "--grpc-port", "0", "--admin-port", str(admin_port),
+                    "--prediction-log-sample", "1", auth=True)
+    import http.client
+    def admin(method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=30)
+        try:
+            conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                         headers={**bearer(key), "Content-Type": "application/json"})
+            r = conn.getresponse()
+            return r.status, r.read()
+        finally:
+            conn.close()
+    try:
+        for path in ["/api/v1/models", "/metrics", "/dashboard"]:
+            assert call(server, "GET", path, None, key)[0] == 404, path
+            assert admin("GET", path)[0] == 200, path
+        assert call(server, "POST", "/v2/repository/index", {}, key)[0] == 404
+        assert admin("POST", "/v2/repository/index", {})[0] == 200
+        status, _, raw = call(server, "POST", f"/v2/models/{NAME}/infer", INFER, key)
+        assert status == 200, raw
+        assert admin("POST", f"/v2/models/{NAME}/infer", json.loads(INFER))[0] == 404
+        # Feedback stays beside inference: the clients that infer send it.
+        rid = json.loads(raw)["id"]
+        status, _, raw = call(server, "POST", f"/api/v1/models/{NAME}/feedback", {"feedback": [{"id": rid, "label": 1}]}, key)
+        assert status == 200, raw
+        # Anonymous callers are refused on both listeners.
+        assert call(server, "GET", "/v2", None, None)[0] == 401
+        conn = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=30)
+        conn.request("GET", "/api/v1/models")
+        assert conn.getresponse().status == 401
+        assert "admin listening" in server.log()
+    finally:
+        server.stop()

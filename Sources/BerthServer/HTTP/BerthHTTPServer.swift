@@ -47,17 +47,35 @@ public struct BerthHTTPServer: Sendable {
         self.logger = logger
     }
 
-    /// The router with every route.
-    public func makeRouter() -> Router<BerthRequestContext> {
+    /// Which routes a listener serves.
+    public enum RouterPart: Sendable {
+        /// Every route (one listener).
+        case all
+        /// Health, server and model metadata, inference, feedback: what clients of a model call.
+        case inference
+        /// The admin API, repository control, monitoring reads, the dashboard and `/metrics`
+        /// (``ServerConfiguration/adminPort``).
+        case admin
+    }
+
+    /// The router with the routes of `part`.
+    public func makeRouter(_ part: RouterPart = .all) -> Router<BerthRequestContext> {
         let router = Router(context: BerthRequestContext.self)
         router.add(middleware: ErrorBodyMiddleware())
         router.add(middleware: RequestGuardMiddleware(allowedHosts: configuration.effectiveAllowedHosts))
         router.add(middleware: AuthMiddleware(access: access))
-        V2Routes(manager: manager, service: service, metrics: metrics, configuration: configuration).register(on: router)
-        RepositoryRoutes(manager: manager, configuration: configuration).register(on: router)
-        if let deployer { AdminRoutes(deployer: deployer, configuration: configuration).register(on: router) }
-        if let monitoring { MonitorRoutes(monitoring: monitoring, manager: manager, registry: deployer?.registry).register(on: router) }
-        DashboardRoutes(manager: manager, monitoring: monitoring, registry: deployer?.registry).register(on: router)
+        let monitor = monitoring.map { MonitorRoutes(monitoring: $0, manager: manager, registry: deployer?.registry) }
+        if part != .admin {
+            V2Routes(manager: manager, service: service, metrics: metrics, configuration: configuration).register(on: router)
+            monitor?.registerFeedback(on: router)
+        }
+        if part != .inference {
+            RepositoryRoutes(manager: manager, configuration: configuration).register(on: router)
+            if let deployer { AdminRoutes(deployer: deployer, configuration: configuration).register(on: router) }
+            monitor?.register(on: router)
+            DashboardRoutes(manager: manager, monitoring: monitoring, registry: deployer?.registry).register(on: router)
+            MetricsRoutes(metrics: metrics).register(on: router)
+        }
         return router
     }
 
@@ -86,9 +104,21 @@ public struct BerthHTTPServer: Sendable {
         let http1 = HTTPServerBuilder.http1(configuration: .init(
             additionalChannelHandlers: [HeaderTimeoutHandler(timeout: TimeAmount(configuration.headerTimeout))],
             idleTimeout: TimeAmount(configuration.idleTimeout)))
+        let server = try configuration.tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: try $0.serverConfiguration()) } ?? http1
+        if let adminPort = configuration.adminPort {
+            // The admin listener is one more service: stopped (after its requests finish) before the models drain.
+            let host = configuration.adminHost ?? configuration.host
+            services.append(Application(
+                router: makeRouter(.admin), server: server,
+                configuration: .init(address: .hostname(host, port: adminPort), serverName: "berth"),
+                onServerRunning: { channel in
+                    logger.notice("admin listening", metadata: ["host": "\(host)", "port": "\(channel.localAddress?.port ?? 0)"])
+                },
+                logger: logger))
+        }
         return Application(
-            router: makeRouter(),
-            server: try configuration.tls.map { try .tls(http1, tlsConfiguration: try $0.serverConfiguration()) } ?? http1,
+            router: makeRouter(configuration.adminPort == nil ? .all : .inference),
+            server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "berth"),
             services: services,
             onServerRunning: { channel in

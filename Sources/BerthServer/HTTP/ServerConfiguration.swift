@@ -42,6 +42,11 @@ public struct ServerConfiguration: Sendable {
     public var allowedHosts: [String]?
     /// How often alert rules are evaluated.
     public var alertInterval: Duration = .seconds(1)
+    /// Serve the admin API, repository control, monitoring reads, the dashboard and `/metrics` on
+    /// this port (of ``adminHost``, default ``host``) instead of the inference listener; nil: one listener.
+    public var adminPort: Int?
+    /// The admin listener's address (default: ``host``).
+    public var adminHost: String?
     /// Serve REST and gRPC over TLS with this certificate and key (re-read on SIGHUP); nil: plaintext.
     public var tls: FileCertificateReloader?
 

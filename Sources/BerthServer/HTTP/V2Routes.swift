@@ -46,13 +46,6 @@ struct V2Routes: Sendable {
         router.post("/v2/models/:model/versions/:version/infer") { req, ctx in
             try await infer(req, ctx, model: ctx.model, version: ctx.version)
         }
-        router.get("/metrics") { _, ctx in
-            var headers = HTTPFields()
-            headers[.contentType] = ServerMetrics.contentType
-            var text = metrics.exposition()
-            if ctx.principal.role != .admin { text = MetricsFilter.filter(text, maySee: ctx.maySee) }
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
-        }
     }
 
     // MARK: Inference

@@ -53,9 +53,14 @@ struct MonitorRoutes: Sendable {
 
     struct AlertsBody: Encodable { var alerts: [AlertEntry] }
 
+    /// Feedback: sent by the clients that infer, so it stays on the inference listener.
+    func registerFeedback(on router: Router<BerthRequestContext>) {
+        router.group("/api/v1").post("models/:name/feedback") { req, ctx in try await feedback(req, model: try ctx.parameters.require("name")) }
+    }
+
+    /// Everything else: reads and reference data (the admin listener when there is one).
     func register(on router: Router<BerthRequestContext>) {
         let api = router.group("/api/v1")
-        api.post("models/:name/feedback") { req, ctx in try await feedback(req, model: try ctx.parameters.require("name")) }
         api.get("models/:name/performance") { req, ctx in try performance(req, model: try ctx.parameters.require("name")) }
         api.put("models/:name/versions/:ref/reference") { req, ctx in
             try await putReference(req, model: try ctx.parameters.require("name"), ref: try ctx.parameters.require("ref"))

@@ -90,6 +90,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Serve without authentication: anyone who reaches the port may infer, push, promote and load models (logged as a warning).")
     var insecureNoAuth = false
 
+    @Option(help: ArgumentHelp("Also accept bearer JWTs (claims tenant, role, models, exp) signed with this key: an HS256 secret or a PEM public key (ES256, EdDSA, RS256).", valueName: "file"))
+    var jwtKey: String?
+
+    @Option(help: ArgumentHelp("With --jwt-key: the required `iss` claim.", valueName: "issuer"))
+    var jwtIssuer: String?
+
+    @Option(help: ArgumentHelp("With --jwt-key: an audience the `aud` claim must include.", valueName: "audience"))
+    var jwtAudience: String?
+
     @Option(help: ArgumentHelp("Serve the admin API (/api/v1), repository control, the dashboard and /metrics on this port instead of --port (0: a free port).", valueName: "port"))
     var adminPort: Int?
 
@@ -138,6 +147,8 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard jwtKey != nil || (jwtIssuer == nil && jwtAudience == nil) else { throw ValidationError("--jwt-issuer and --jwt-audience go with --jwt-key") }
+        guard jwtKey == nil || !insecureNoAuth else { throw ValidationError("--jwt-key and --insecure-no-auth contradict each other") }
         guard (0...65535).contains(adminPort ?? 0) else { throw ValidationError("--admin-port must be 0...65535") }
         guard adminHost == nil || adminPort != nil else { throw ValidationError("--admin-host goes with --admin-port") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -162,7 +173,14 @@ struct ServeCommand: AsyncParsableCommand {
         try exitTwoOnBadInput { monitor = try monitorSetup(dataDir: dir) }
         let keyStore: SQLiteRegistry?
         do { keyStore = insecureNoAuth && !registry ? nil : try SQLiteRegistry(dataDirectory: dir) } catch { throw CLIError("\(error)") }
-        let access = AccessControl(store: insecureNoAuth ? nil : keyStore, logger: Logger(label: "berth.server.auth"))
+        var jwt: JWTVerifier?
+        if let jwtKey {
+            do { jwt = try await JWTVerifier.load(keyFile: jwtKey, issuer: jwtIssuer, audience: jwtAudience) } catch {
+                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+        let access = AccessControl(store: insecureNoAuth ? nil : keyStore, jwt: jwt, logger: Logger(label: "berth.server.auth"))
         if insecureNoAuth {
             logger.warning("\(AccessControl.openWarning)")
         } else if (try? keyStore?.hasUsableKeys()) != true {

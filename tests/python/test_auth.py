@@ -371,3 +371,42 @@ def test_admin_api_on_its_own_listener(tmp_path):
         assert "admin listening" in server.log()
     finally:
         server.stop()
+
+
+def test_jwt_bearer_tokens_carry_the_same_claims(tmp_path):
+    """--jwt-key: tokens issued by PyJWT (the reference issuer), HS256 and ES256, with iss/aud/exp checked."""
+    jwt = pytest.importorskip("jwt")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    data = tmp_path / "data"
+    (tmp_path / "m.onnx").write_bytes(model_bytes(1))
+    for args in (["push", NAME, str(tmp_path / "m.onnx")], ["promote", NAME, "1"]):
+        subprocess.run([str(berth_path()), "registry", *args, "--data-dir", str(data)], check=True, capture_output=True)
+    subprocess.run([str(berth_path()), "tenants", "assign", NAME, "--tenant", "a", "--data-dir", str(data)], check=True, capture_output=True)
+    secret = "s" * 40
+    (tmp_path / "hs.key").write_text(secret)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "es.pub").write_bytes(ec_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                        serialization.PublicFormat.SubjectPublicKeyInfo))
+    path = f"/v2/models/{NAME}/infer"
+    for key_file, sign in [("hs.key", lambda c: jwt.encode(c, secret, algorithm="HS256")),
+                           ("es.pub", lambda c: jwt.encode(c, ec_key, algorithm="ES256"))]:
+        server = Server(data, tmp_path / f"{key_file}.log", "--grpc-port", "0", "--jwt-key", str(tmp_path / key_file),
+                        "--jwt-issuer", "https://idp.example", "--jwt-audience", "berth", auth=True)
+        try:
+            now = int(time.time())
+            base = {"iss": "https://idp.example", "aud": "berth", "exp": now + 60, "sub": "ci", "tenant": "a", "role": "invoker"}
+            assert call(server, "POST", path, INFER, sign(base))[0] == 200
+            assert call(server, "POST", path, INFER, sign({**base, "role": "viewer"}))[0] == 403
+            assert call(server, "POST", path, INFER, sign({**base, "tenant": "b"}))[0] == 404
+            assert call(server, "POST", path, INFER, sign({**base, "models": "other-*"}))[0] == 404
+            for bad in [{**base, "exp": now - 5}, {**base, "aud": "someone-else"}, {**base, "iss": "https://evil"},
+                        {**base, "role": "root"}, {k: v for k, v in base.items() if k != "exp"}]:
+                status, _, raw = call(server, "POST", path, INFER, sign(bad))
+                assert status == 401 and "token" in json.loads(raw)["error"], (bad, status, raw)
+            forged = jwt.encode(base, "x" * 40, algorithm="HS256")
+            assert call(server, "POST", path, INFER, forged)[0] == 401
+            unsigned = jwt.encode(base, None, algorithm="none")
+            assert call(server, "POST", path, INFER, unsigned)[0] == 401
+        finally:
+            server.stop()

@@ -6,11 +6,11 @@ extension AccessControl {
     /// ``ServerError/modelNotFound(_:)`` an unknown model gets, so existence is not leaked).
     /// `hidden` builds the not-found error the adapter would give for an unknown `model`.
     public func authorize(authorization: String?, permission: Permission, model: String?,
-                          hidden: (String) -> ServerError = { .modelNotFound($0) }) throws -> Principal {
+                          hidden: (String) -> ServerError = { .modelNotFound($0) }) async throws -> Principal {
         if isOpen { return .open }
         if permission == .anonymous { return .nobody }
         let principal: Principal
-        switch authenticate(authorization: authorization) {
+        switch await authenticate(authorization: authorization) {
         case let .success(p): principal = p
         case let .failure(f):
             if case .storage = f { throw ServerError.authUnavailable(f.description) }

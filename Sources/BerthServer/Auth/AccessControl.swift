@@ -9,7 +9,7 @@ import Logging
 public final class AccessControl: Sendable {
     /// Why a request was not authenticated (401).
     public enum Failure: Error, Equatable, CustomStringConvertible {
-        case missing, malformed, unknown, revoked, expired, noKeys, storage(String)
+        case missing, malformed, unknown, revoked, expired, noKeys, storage(String), invalidToken(String)
 
         public var description: String {
             switch self {
@@ -22,19 +22,23 @@ public final class AccessControl: Sendable {
                 return "this server has no API keys yet: create the first admin key with "
                     + "'berth keys create --tenant admin --role admin --data-dir DIR' (or start with --insecure-no-auth)"
             case let .storage(why): return "cannot check the API key: \(why)"
+            case let .invalidToken(why): return "the bearer token was refused: \(why)"
             }
         }
     }
 
     /// nil: authentication is off (`--insecure-no-auth`), everyone is ``Principal/open``.
     public let store: (any AccessStore)?
+    /// Set with `--jwt-key`: bearer JWTs are accepted beside API keys.
+    public let jwt: JWTVerifier?
     private let owners = Locked(OwnerCache())
     private let auditQueue = DispatchQueue(label: "berth.audit")
     private let logger: Logger
 
     /// Access control over `store`; nil turns authentication off.
-    public init(store: (any AccessStore)?, logger: Logger = Logger(label: "berth.server.auth")) {
+    public init(store: (any AccessStore)?, jwt: JWTVerifier? = nil, logger: Logger = Logger(label: "berth.server.auth")) {
         self.store = store
+        self.jwt = jwt
         self.logger = logger
     }
 
@@ -45,14 +49,21 @@ public final class AccessControl: Sendable {
     public var isOpen: Bool { store == nil }
 
     /// The caller an `Authorization` header value names.
-    public func authenticate(authorization: String?) -> Result<Principal, Failure> {
+    public func authenticate(authorization: String?) async -> Result<Principal, Failure> {
         guard let store else { return .success(.open) }
         guard let authorization, !authorization.isEmpty else {
-            return .failure((try? store.hasUsableKeys()) == false ? .noKeys : .missing)
+            return .failure(jwt == nil && (try? store.hasUsableKeys()) == false ? .noKeys : .missing)
         }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer",
-              let secret = APIKeySecret(parsing: parts[1].trimmingCharacters(in: .whitespaces)) else { return .failure(.malformed) }
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return .failure(.malformed) }
+        let credential = parts[1].trimmingCharacters(in: .whitespaces)
+        guard let secret = APIKeySecret(parsing: credential) else {
+            // Not a Berth key: a JWT when the server accepts them (three base64url parts).
+            guard let jwt, credential.split(separator: ".", omittingEmptySubsequences: false).count == 3 else { return .failure(.malformed) }
+            do { return .success(try await jwt.principal(for: credential)) } catch let f as Failure { return .failure(f) } catch {
+                return .failure(.invalidToken("\(error)"))
+            }
+        }
         let record: APIKeyRecord?
         do { record = try store.key(for: secret) } catch { return .failure(.storage("\(error)")) }
         guard let record else { return .failure(.unknown) }

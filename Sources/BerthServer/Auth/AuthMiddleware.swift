@@ -21,7 +21,7 @@ struct AuthMiddleware: RouterMiddleware {
         let model = context.parameters.get("model") ?? context.parameters.get("name")
         let audited = RoutePermissions.isAdminAction(permission) && !access.isOpen
         do {
-            context.principal = try access.authorize(
+            context.principal = try await access.authorize(
                 authorization: request.headers[.authorization], permission: permission, model: model,
                 hidden: { route?.hasPrefix("/api/v1") == true ? .registry(.modelNotFound($0)) : .modelNotFound($0) })
         } catch let e as ServerError {

@@ -35,9 +35,9 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
 
     /// The caller of an RPC, from its `authorization` metadata, allowed `permission` on `model`;
     /// throws the gRPC status (UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND) otherwise.
-    private func authorize(_ metadata: Metadata, _ permission: Permission, model: String?) throws -> Principal {
+    private func authorize(_ metadata: Metadata, _ permission: Permission, model: String?) async throws -> Principal {
         do {
-            return try access.authorize(authorization: metadata[stringValues: "authorization"].first(where: { _ in true }),
+            return try await access.authorize(authorization: metadata[stringValues: "authorization"].first(where: { _ in true }),
                                         permission: permission, model: model)
         } catch let e as ServerError { throw e.rpcError }
     }
@@ -59,14 +59,14 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
         // REST answers 404 or 400 for an unknown or unready model, which tritonclient reads as
         // "not ready"; gRPC has a body for that: ready = false, as Triton answers.
         let m = request.message
-        _ = try authorize(request.metadata, .read, model: m.name)
+        _ = try await authorize(request.metadata, .read, model: m.name)
         let ready = (try? manager.servable(model: m.name, version: m.version.isEmpty ? nil : m.version)) != nil
         return ServerResponse(message: .with { $0.ready = ready })
     }
 
     func serverMetadata(request: ServerRequest<Inference_ServerMetadataRequest>,
                         context: ServerContext) async throws -> ServerResponse<Inference_ServerMetadataResponse> {
-        _ = try authorize(request.metadata, .read, model: nil)
+        _ = try await authorize(request.metadata, .read, model: nil)
         return ServerResponse(message: .with {
             $0.name = "berth"
             $0.version = BerthHTTPServer.version
@@ -78,7 +78,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
                        context: ServerContext) async throws -> ServerResponse<Inference_ModelMetadataResponse> {
         try await answer {
             let m = request.message
-            _ = try authorize(request.metadata, .read, model: m.name)
+            _ = try await authorize(request.metadata, .read, model: m.name)
             let md = try manager.metadata(model: m.name, version: m.version.isEmpty ? nil : m.version)
             func tensors(_ list: [V2TensorMetadata]?) -> [Inference_ModelMetadataResponse.TensorMetadata] {
                 (list ?? []).map { t in .with { $0.name = t.name; $0.datatype = t.datatype; $0.shape = (t.shape ?? []).map(Int64.init) } }
@@ -102,7 +102,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
                                      routingKey: request.metadata[stringValues: Self.routingKeyMetadata].first(where: { _ in true }),
                                      transport: "grpc")
         do {
-            target.caller = try access.authorize(authorization: request.metadata[stringValues: "authorization"].first(where: { _ in true }),
+            target.caller = try await access.authorize(authorization: request.metadata[stringValues: "authorization"].first(where: { _ in true }),
                                                  permission: .infer, model: m.modelName)
         } catch let e as ServerError {
             // Counted like any refused inference (reason `denied`) when the model is served, so an
@@ -124,7 +124,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
                          context: ServerContext) async throws -> ServerResponse<Inference_ModelStatisticsResponse> {
         try await answer {
             let m = request.message
-            let caller = try authorize(request.metadata, .read, model: m.name.isEmpty ? nil : m.name)
+            let caller = try await authorize(request.metadata, .read, model: m.name.isEmpty ? nil : m.name)
             let stats = try manager.statistics(model: m.name.isEmpty ? nil : m.name, version: m.version.isEmpty ? nil : m.version)
             return .with {
                 $0.modelStats = stats.modelStats.filter { access.maySee(caller, model: $0.name) }.map(Inference_ModelStatistics.init)
@@ -134,7 +134,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
 
     func repositoryIndex(request: ServerRequest<Inference_RepositoryIndexRequest>,
                          context: ServerContext) async throws -> ServerResponse<Inference_RepositoryIndexResponse> {
-        let caller = try authorize(request.metadata, .read, model: nil)
+        let caller = try await authorize(request.metadata, .read, model: nil)
         let entries = repository.index(readyOnly: request.message.ready).filter { access.maySee(caller, model: $0.name) }
         return ServerResponse(message: .with {
             $0.models = entries.map { e in
@@ -152,7 +152,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
                              context: ServerContext) async throws -> ServerResponse<Inference_RepositoryModelLoadResponse> {
         try await answer {
             let m = request.message
-            _ = try authorize(request.metadata, .admin, model: m.modelName)
+            _ = try await authorize(request.metadata, .admin, model: m.modelName)
             try await repository.change(model: m.modelName, load: true, parameterNames: Array(m.parameters.keys))
             return Inference_RepositoryModelLoadResponse()
         }
@@ -162,7 +162,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
                                context: ServerContext) async throws -> ServerResponse<Inference_RepositoryModelUnloadResponse> {
         try await answer {
             let m = request.message
-            _ = try authorize(request.metadata, .admin, model: m.modelName)
+            _ = try await authorize(request.metadata, .admin, model: m.modelName)
             try await repository.change(model: m.modelName, load: false, parameterNames: Array(m.parameters.keys))
             return Inference_RepositoryModelUnloadResponse()
         }

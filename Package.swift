@@ -155,6 +155,14 @@ let package = Package(
             dependencies: ["BerthProtocol", "BerthTensor", .product(name: "NIOCore", package: "swift-nio")],
             path: "bench/CodecBench"
         ),
+        // libFuzzer harnesses for the ONNX reader and the V2 request decoder (docs/security.md):
+        // built with -DFUZZING -sanitize=fuzzer,address by scripts/fuzz.sh; without them, a corpus replayer.
+        .target(name: "CBerthFuzz", path: "Fuzz/CShim"),
+        .executableTarget(
+            name: "berth-fuzz",
+            dependencies: ["BerthONNX", "BerthProtocol", "BerthTensor", "CBerthFuzz", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/Sources"
+        ),
         // One ONNX test-model builder and one live-server harness for every test target.
         .target(
             name: "BerthTestSupport",

@@ -8,7 +8,7 @@ echo "==> swift build"
 mkdir -p .build
 # Build the berth binary and the test bundle by product: a plain `swift build --build-tests`
 # would also compile swift-protobuf's bundled protoc (C++, twice), which Berth never uses.
-if ! { swift build --product berth && swift build --product BerthPackageTests; } > .build/build.log 2>&1; then
+if ! { swift build --product berth && swift build --product berth-fuzz && swift build --product BerthPackageTests; } > .build/build.log 2>&1; then
     grep -E "error" .build/build.log | sort -u | head -40
     echo "build failed (full log: .build/build.log)" >&2
     exit 1
@@ -18,3 +18,5 @@ echo "==> swift test"
 swift test --skip-build
 echo "==> python cross-checks against ONNX Runtime"
 BERTH_BIN="$PWD/.build/debug/berth" .venv/bin/python -m pytest tests/python -q
+echo "==> libFuzzer harnesses, ${BERTH_FUZZ_SECONDS:-60} s each"
+scripts/fuzz.sh "${BERTH_FUZZ_SECONDS:-60}"

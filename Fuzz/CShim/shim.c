@@ -1,0 +1,1 @@
+// Headers only (include/CBerthFuzz.h); SwiftPM needs one source file per C target.

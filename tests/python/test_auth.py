@@ -410,3 +410,44 @@ def test_jwt_bearer_tokens_carry_the_same_claims(tmp_path):
             assert call(server, "POST", path, INFER, unsigned)[0] == 401
         finally:
             server.stop()
+
+
+@pytest.mark.parametrize("name", ["..%2Fsecret", "%2e%2e%2Fsecret", "..%252Fsecret", "..%2F..%2Fetc", "%2e%2e", "%252e%252e", "m%2F..%2F..%2Fsecret", ".hidden", "m%00", "m%5C..%5Csecret"])
+def test_model_names_cannot_escape_the_repository(tmp_path, name):
+    """Names are validated before any path is built: encoded separators, dot segments and double
+    encoding reach no file outside the repository (a model sits beside it, named `secret`)."""
+    import http.client
+    import shutil
+    from test_http_edges import make_repository
+    repo = make_repository(tmp_path / "r")
+    secret = repo.parent / "secret" / "1"  # reachable as <repo>/../secret
+    secret.mkdir(parents=True)
+    shutil.copy(next(repo.glob("*/1/model.onnx")), secret / "model.onnx")
+    port_sock = __import__("socket").socket()
+    port_sock.bind(("127.0.0.1", 0))
+    port = port_sock.getsockname()[1]
+    port_sock.close()
+    proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--model-repository", str(repo), "--port", str(port),
+                             "--grpc-port", "0", "--model-control", "explicit"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/v2/health/live")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        for path in [f"/v2/repository/models/{name}/load", f"/v2/models/{name}", f"/v2/models/{name}/infer"]:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("POST" if "load" in path or "infer" in path else "GET", path, body=b"{}")
+            status = c.getresponse().status
+            assert status in (400, 404), (path, status)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("POST", "/v2/repository/index", body=b"{}")
+        names = {e["name"] for e in json.loads(c.getresponse().read())}
+        assert "secret" not in names and not any(".." in n for n in names), names
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -41,6 +41,8 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
     case rateLimited(String, retryAfter: Double)
     /// The access store cannot be read (503 / UNAVAILABLE).
     case authUnavailable(String)
+    /// The request did not arrive in time (408).
+    case requestTimeout(String)
     /// Something else the request names does not exist (a reference sample, say); the message says what.
     case notFound(String)
 
@@ -56,6 +58,7 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
         case .unauthenticated: return .unauthorized
         case .forbidden: return .forbidden
         case .rateLimited: return .tooManyRequests
+        case .requestTimeout: return .requestTimeout
         case let .registry(e):
             switch e {
             case .modelNotFound, .versionNotFound, .aliasNotFound: return .notFound
@@ -79,6 +82,7 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
         case .noProduction, .authUnavailable: return .notReady
         case .unauthenticated, .forbidden: return .denied
         case .rateLimited: return .rateLimited
+        case .requestTimeout: return .timeout
         case let .registry(e): return e.isClientError ? .badRequest : .internalError
         }
     }
@@ -104,7 +108,7 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
                 + "its other aliased versions are served at /v2/models/\(m)/versions/N"
         case let .registry(e): return e.description
         case let .notFound(m): return m
-        case let .unauthenticated(m), let .forbidden(m), let .rateLimited(m, _), let .authUnavailable(m): return m
+        case let .unauthenticated(m), let .forbidden(m), let .rateLimited(m, _), let .authUnavailable(m), let .requestTimeout(m): return m
         }
     }
 

@@ -62,6 +62,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "A new connection must send a complete request head within this many seconds.")
     var headerTimeout = 10.0
 
+    @Option(help: "An inference request's whole body must arrive within this many seconds (else 408).")
+    var bodyTimeout = 60.0
+
     @Option(help: ArgumentHelp("Host names to answer (the Host header; '*' for any). Default: loopback names when bound to loopback, else any.",
                                valueName: "name,..."))
     var allowedHosts: String?
@@ -134,8 +137,8 @@ struct ServeCommand: AsyncParsableCommand {
         guard ModelControl(rawValue: modelControl) != nil else { throw ValidationError("--model-control must be none, explicit or poll") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard (0...65535).contains(grpcPort ?? 0) else { throw ValidationError("--grpc-port must be 0...65535") }
-        guard (0.001...86_400).contains(idleTimeout), (0.001...86_400).contains(headerTimeout) else {
-            throw ValidationError("--idle-timeout and --header-timeout must be between 0.001 and 86400 seconds")
+        guard (0.001...86_400).contains(idleTimeout), (0.001...86_400).contains(headerTimeout), (0.001...86_400).contains(bodyTimeout) else {
+            throw ValidationError("--idle-timeout, --header-timeout and --body-timeout must be between 0.001 and 86400 seconds")
         }
         guard pollIntervalMs > 0, maxBodySize > 0, threads > 0 else {
             throw ValidationError("--poll-interval-ms, --max-body-size and --threads must be positive")
@@ -197,6 +200,7 @@ struct ServeCommand: AsyncParsableCommand {
                                                 pollInterval: .milliseconds(pollIntervalMs), startupModels: loadModels)
         configuration.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         configuration.headerTimeout = .milliseconds(Int64(headerTimeout * 1000))
+        configuration.bodyTimeout = .milliseconds(Int64(bodyTimeout * 1000))
         configuration.allowedHosts = allowedHosts.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         configuration.alertInterval = .milliseconds(alertIntervalMs)
         configuration.grpcPort = grpc

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 HEADER_TIMEOUT = 1.0
 IDLE_TIMEOUT = 2.0
+BODY_TIMEOUT = 3.0
 
 
 def make_repository(root: Path) -> Path:
@@ -56,7 +57,8 @@ def server(tmp_path_factory):
     log = root / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--model-repository", str(repo), "--port", str(port),
-                                 "--header-timeout", str(HEADER_TIMEOUT), "--idle-timeout", str(IDLE_TIMEOUT)],
+                                 "--header-timeout", str(HEADER_TIMEOUT), "--idle-timeout", str(IDLE_TIMEOUT),
+                                 "--body-timeout", str(BODY_TIMEOUT)],
                                 stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -200,6 +202,37 @@ def test_idle_connections_are_closed_by_the_idle_timeout(server):
     # One complete request, then nothing: the connection is kept alive until the idle timeout.
     took = closed_within(port, b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", IDLE_TIMEOUT)
     assert IDLE_TIMEOUT * 0.8 <= took < IDLE_TIMEOUT + 4, took
+    assert_alive(port, proc)
+
+
+def test_a_trickled_body_gets_408_at_the_body_timeout(server):
+    """A byte every 0.5 s never trips the idle timeout (2 s); the body deadline (3 s) answers 408."""
+    port, proc = server
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    start = time.monotonic()
+    s.sendall(b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 1000\r\n\r\n{")
+    s.setblocking(False)
+    answer = b""
+    while time.monotonic() - start < BODY_TIMEOUT + 6:
+        try:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+            if b"\r\n\r\n" in answer:
+                break
+        except BlockingIOError:
+            try:
+                s.send(b" ")
+            except OSError:
+                break
+            time.sleep(0.5)
+    took = time.monotonic() - start
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert BODY_TIMEOUT * 0.8 <= took < BODY_TIMEOUT + 4, took
     assert_alive(port, proc)
 
 

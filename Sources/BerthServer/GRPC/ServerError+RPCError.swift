@@ -14,6 +14,7 @@ extension ServerError {
         case 503: return .unavailable
         case 413: return .resourceExhausted
         case 409: return .failedPrecondition
+        case 408: return .deadlineExceeded
         default: return .internalError
         }
     }

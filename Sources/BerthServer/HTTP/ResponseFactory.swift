@@ -40,10 +40,28 @@ enum ResponseFactory {
 
     /// Reads the body up to `limit` bytes; a larger body is a 413, a body whose framing is broken
     /// (a bad chunk size, an unsupported transfer coding) a 400.
-    static func collect(_ request: Request, limit: Int) async throws -> ByteBuffer {
+    static func collect(_ request: Request, limit: Int, timeout: Duration? = nil) async throws -> ByteBuffer {
         var request = request
         do {
-            return try await request.collectBody(upTo: limit)
+            guard let timeout else { return try await request.collectBody(upTo: limit) }
+            // A deadline for the whole body: the idle timeout bounds each chunk, but a client
+            // trickling a byte every few seconds would otherwise hold the request open forever.
+            let body = request
+            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask {
+                    var r = body
+                    return try await r.collectBody(upTo: limit)
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let buffer = first else {
+                    throw ServerError.requestTimeout("the request body did not arrive within \(timeout) (--body-timeout)")
+                }
+                return buffer
+            }
         } catch let e as HTTPResponseError where e.status == .contentTooLarge {
             throw ServerError.bodyTooLarge(limit: limit)
         } catch let e as ServerError {

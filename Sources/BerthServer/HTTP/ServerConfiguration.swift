@@ -37,6 +37,8 @@ public struct ServerConfiguration: Sendable {
     /// A new connection must send a complete request head within this time (slow-loris clients
     /// that dribble their headers are cut off).
     public var headerTimeout: Duration = .seconds(10)
+    /// An inference request's whole body must arrive within this (408 otherwise).
+    public var bodyTimeout: Duration = .seconds(60)
     /// Host names the server answers to (the `Host` header, without port). nil: loopback names when
     /// bound to a loopback address, else any host.
     public var allowedHosts: [String]?

@@ -61,7 +61,7 @@ struct V2Routes: Sendable {
         let start = monotonicNanos()
         // The body is read before routing so a client that sends it slowly holds no version.
         let body: ByteBuffer
-        do { body = try await ResponseFactory.collect(req, limit: configuration.maxBodySize) } catch let e as ServerError {
+        do { body = try await ResponseFactory.collect(req, limit: configuration.maxBodySize, timeout: configuration.bodyTimeout) } catch let e as ServerError {
             service.recordRefused(target, e, startNs: start)
             throw e
         }

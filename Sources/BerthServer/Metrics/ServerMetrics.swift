@@ -11,6 +11,7 @@ public enum FailureReason: String, Sendable, CaseIterable {
     case internalError = "internal"
     case denied = "denied"
     case rateLimited = "rate_limited"
+    case timeout = "timeout"
 }
 
 /// The server's Prometheus metrics (names documented in docs/metrics.md).

@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "BerthEval", targets: ["BerthEval"]),
         .library(name: "BerthRegistry", targets: ["BerthRegistry"]),
         .library(name: "BerthMonitor", targets: ["BerthMonitor"]),
+        .library(name: "BerthOptimize", targets: ["BerthOptimize"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -69,6 +70,11 @@ let package = Package(
             // Kernels share raw buffers across the intra-op pool; Swift 5 mode keeps those loops
             // free of Sendable ceremony while the public API stays Sendable-annotated.
             swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // Compression written back as standard ONNX: quantization (and later pruning, graph passes).
+        .target(
+            name: "BerthOptimize",
+            dependencies: ["BerthONNX", "BerthTensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         // Metric gates, shared by berth eval and registry promotions without the engine.
         .target(name: "BerthGate"),
@@ -141,9 +147,11 @@ let package = Package(
                 "BerthGate",
                 "BerthRegistry",
                 "BerthMonitor",
+                "BerthOptimize",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -185,6 +193,7 @@ let package = Package(
         ),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX", "BerthTensor", "BerthTestSupport"]),
         .testTarget(name: "BerthGateTests", dependencies: ["BerthGate"]),
+        .testTarget(name: "BerthOptimizeTests", dependencies: ["BerthOptimize", "BerthONNX", "BerthEngine", "BerthTensor", "BerthTestSupport"]),
         .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthGate", "BerthTensor", "BerthONNX"]),
         .testTarget(name: "BerthMonitorTests", dependencies: ["BerthMonitor", "BerthEval", "BerthTensor"]),
         .testTarget(

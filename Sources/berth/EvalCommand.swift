@@ -106,25 +106,7 @@ struct EvalCommand: ParsableCommand {
             }
         }
 
-        let dataURL = URL(fileURLWithPath: data)
-        let dataset: Dataset
-        if dataURL.pathExtension.lowercased() == "npy" {
-            var index: Int?
-            if labels != nil && label != nil {
-                throw EvalError.invalidArgument("for .npy data give --labels FILE.npy or --label COLUMN-INDEX, not both")
-            }
-            if let label {
-                guard let i = Int(label) else {
-                    throw EvalError.invalidArgument("--label '\(label)': for .npy data give a column index, or the labels with --labels FILE.npy")
-                }
-                index = i
-            }
-            dataset = try Dataset.npy(contentsOf: dataURL, labelsURL: labels.map { URL(fileURLWithPath: $0) }, labelIndex: index)
-        } else {
-            guard let label else { throw EvalError.invalidArgument("--label COLUMN is required for CSV data") }
-            if labels != nil { throw EvalError.invalidArgument("--labels is for .npy data; a CSV holds its labels in --label's column") }
-            dataset = try Dataset(table: try CSVReader.read(contentsOf: dataURL), labelColumn: label)
-        }
+        let dataset = try loadDataset(data: data, label: label, labels: labels)
 
         var sessionOptions = SessionOptions()
         if let threads { sessionOptions.intraOpThreads = threads }
@@ -179,4 +161,26 @@ struct EvalCommand: ParsableCommand {
         }
         return try Tensor(shape: [labels.count], values: numbers)
     }
+}
+
+/// Reads labelled data as `berth eval` does: a CSV with a header (the label in column `label`) or
+/// a .npy array (labels from `labels`, or the column index `label` of a 2-D array).
+func loadDataset(data: String, label: String?, labels: String?) throws -> Dataset {
+    let dataURL = URL(fileURLWithPath: data)
+    if dataURL.pathExtension.lowercased() == "npy" {
+        var index: Int?
+        if labels != nil && label != nil {
+            throw EvalError.invalidArgument("for .npy data give --labels FILE.npy or --label COLUMN-INDEX, not both")
+        }
+        if let label {
+            guard let i = Int(label) else {
+                throw EvalError.invalidArgument("--label '\(label)': for .npy data give a column index, or the labels with --labels FILE.npy")
+            }
+            index = i
+        }
+        return try Dataset.npy(contentsOf: dataURL, labelsURL: labels.map { URL(fileURLWithPath: $0) }, labelIndex: index)
+    }
+    guard let label else { throw EvalError.invalidArgument("--label COLUMN is required for CSV data") }
+    if labels != nil { throw EvalError.invalidArgument("--labels is for .npy data; a CSV holds its labels in --label's column") }
+    return try Dataset(table: try CSVReader.read(contentsOf: dataURL), labelColumn: label)
 }

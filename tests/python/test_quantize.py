@@ -1,0 +1,126 @@
+"""`berth quantize --mode dynamic` (issue 15) against real references: onnx.checker accepts the file,
+ONNX Runtime runs it with outputs equal to Berth's on the same file, its accuracy on scikit-learn's
+digits stays within 1 point of the float model's (and of ONNX Runtime's own quantize_dynamic), and
+bad input exits 2 leaving no output file."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from conftest import berth_path
+
+REPO = Path(__file__).resolve().parents[2]
+MLP = REPO / "examples" / "digits_mlp.onnx"
+
+
+def digits():
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    return d.data.astype(np.float32), d.target.astype(np.int64)
+
+
+def quantize(tmp: Path, src: Path, *extra: str, name: str = "q.onnx") -> tuple[Path, dict]:
+    out = tmp / name
+    p = subprocess.run([str(berth_path()), "quantize", str(src), str(out), "--json", *extra], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return out, json.loads(p.stdout)
+
+
+def berth_outputs(tmp: Path, model: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    np.save(tmp / "x.npy", x)
+    out = tmp / "out"
+    name = onnx.load(str(model)).graph.input[0].name
+    p = subprocess.run([str(berth_path()), "run", str(model), "--input", f"{name}={tmp / 'x.npy'}", "--output-dir", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return {f.stem: np.load(f) for f in out.glob("*.npy")}
+
+
+def ort_outputs(model: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    s = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in s.get_outputs()], s.run(None, {s.get_inputs()[0].name: x})))
+
+
+def probabilities(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    return next(v for v in outputs.values() if v.dtype.kind == "f" and v.ndim == 2)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_dynamic_int8_runs_in_ort_equal_to_berth_and_keeps_accuracy(tmp_path, per_channel):
+    x, y = digits()
+    q, report = quantize(tmp_path, MLP, *(["--per-channel"] if per_channel else []), "--iterations", "3")
+    onnx.checker.check_model(onnx.load(str(q)), full_check=True)
+    ops = [n.op_type for n in onnx.load(str(q)).graph.node]
+    assert "MatMulInteger" in ops and "DynamicQuantizeLinear" in ops and "MatMul" not in ops, ops
+    assert report["size_after"] < report["size_before"] / 2 and len(report["quantized"]) == 2, report
+    # Same file, two runtimes: DynamicQuantizeLinear and MatMulInteger are exact integer work, so
+    # only the float epilogue (scale, bias, ReLU, softmax) can differ: 1e-5 on probabilities.
+    b, o = berth_outputs(tmp_path, q, x), ort_outputs(q, x)
+    np.testing.assert_allclose(probabilities(b), probabilities(o), rtol=1e-5, atol=1e-5)
+    # Accuracy: within 1 point of the float model, and no worse than ORT's own quantizer by > 1 point.
+    float_acc = (probabilities(ort_outputs(MLP, x)).argmax(1) == y).mean()
+    int8_acc = (probabilities(b).argmax(1) == y).mean()
+    assert int8_acc >= float_acc - 0.01, (float_acc, int8_acc)
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    ref = tmp_path / "ort_q.onnx"
+    quantize_dynamic(str(MLP), str(ref), weight_type=QuantType.QInt8, per_channel=per_channel)
+    ort_acc = (probabilities(ort_outputs(ref, x)).argmax(1) == y).mean()
+    assert int8_acc >= ort_acc - 0.01, (int8_acc, ort_acc)
+    print(f"digits MLP accuracy: float {float_acc:.4f}, berth int8 {int8_acc:.4f}, ORT quantize_dynamic {ort_acc:.4f}")
+
+
+def test_report_with_eval_data_shows_the_metric_change(tmp_path):
+    x, y = digits()
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    _, report = quantize(tmp_path, MLP, "--eval-data", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"),
+                         "--iterations", "3")
+    acc_before, acc_after = report["metrics_before"]["accuracy"], report["metrics_after"]["accuracy"]
+    float_acc = (probabilities(ort_outputs(MLP, x)).argmax(1) == y).mean()
+    assert abs(acc_before - float_acc) < 1e-9 and acc_after >= acc_before - 0.01, report
+    assert [l["batch"] for l in report["latency"]] == [1, 32] and all(l["after_p50_ms"] > 0 for l in report["latency"])
+
+
+def test_gemm_with_transposed_weights_and_bias(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(8, 16)).astype(np.float32)  # transB: [N, K]
+    c = rng.normal(size=(8,)).astype(np.float32)
+    g = helper.make_graph([helper.make_node("Gemm", ["x", "w", "c"], ["y"], transB=1)], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(c, "c")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    src = tmp_path / "gemm.onnx"
+    onnx.save(m, str(src))
+    q, _ = quantize(tmp_path, src, "--iterations", "0")
+    x = rng.normal(size=(5, 16)).astype(np.float32)
+    b, o = berth_outputs(tmp_path, q, x)["y"], ort_outputs(q, x)["y"]
+    np.testing.assert_allclose(b, o, rtol=1e-5, atol=1e-5)
+    # Dequantized result within the quantization error of the float Gemm: |x|·(w step) per term.
+    exact = x @ w.T + c
+    bound = np.abs(x).sum(1, keepdims=True) * (np.abs(w).max() / 127) + np.abs(x).max() / 127 * np.abs(w).sum(1)
+    assert (np.abs(b - exact) <= bound).all()
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path):
+    cases = [
+        ([str(REPO / "examples" / "digits_logreg.onnx"), str(tmp_path / "a.onnx")], "nothing to quantize"),
+        ([str(tmp_path / "missing.onnx"), str(tmp_path / "b.onnx")], "cannot read"),
+        ([str(MLP), str(tmp_path / "c.onnx"), "--mode", "static"], "static"),
+        ([str(MLP), str(MLP)], "overwrite the input"),
+    ]
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    cases.append(([str(tmp_path / "junk.onnx"), str(tmp_path / "d.onnx")], "cannot rewrite"))
+    before = MLP.read_bytes()
+    for args, word in cases:
+        p = subprocess.run([str(berth_path()), "quantize", *args], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and word in p.stderr, (args, p.returncode, p.stderr)
+    assert MLP.read_bytes() == before
+    assert not any(tmp_path.glob("[abcd].onnx")) and not any(tmp_path.glob(".*.part"))

@@ -74,7 +74,7 @@ let package = Package(
         // Compression written back as standard ONNX: quantization (and later pruning, graph passes).
         .target(
             name: "BerthOptimize",
-            dependencies: ["BerthONNX", "BerthTensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: ["BerthONNX", "BerthTensor", "BerthEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         // Metric gates, shared by berth eval and registry promotions without the engine.
         .target(name: "BerthGate"),

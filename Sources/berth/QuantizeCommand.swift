@@ -14,6 +14,10 @@ struct QuantizeCommand: ParsableCommand {
             --mode dynamic: weights become symmetric int8 (per tensor, or per output column with --per-channel); \
             activations are quantized per request by DynamicQuantizeLinear, so no calibration data is needed. \
             The output is standard ONNX (DynamicQuantizeLinear + MatMulInteger) that ONNX Runtime runs too. \
+            --mode static: activations get a scale and zero point calibrated on --calibration DATA.npy (rows of \
+            the model's input; --calibrate minmax or percentile) and the model is written in the QDQ format \
+            (QuantizeLinear/DequantizeLinear around each MatMul/Gemm, signed int8 activations and weights); \
+            --reduce-range uses 7-bit activations for CPUs without VNNI. \
             The report gives the file size, Berth's in-process latency at batch 1 and 32 before and after (same run) \
             and, with --eval-data, the metrics before and after (data as berth eval reads it). \
             Exit status: 0 on success, 2 on bad input (nothing quantizable, unreadable model); the output file \
@@ -22,7 +26,11 @@ struct QuantizeCommand: ParsableCommand {
 
     @Argument(help: "The .onnx model to quantize.") var input: String
     @Argument(help: "Where to write the quantized model.") var output: String
-    @Option(help: "dynamic (static calibration is not built yet).") var mode = "dynamic"
+    @Option(help: "dynamic or static.") var mode = "dynamic"
+    @Option(help: ArgumentHelp("With --mode static: rows of the model's input (.npy) to calibrate activation ranges on.", valueName: "file.npy"))
+    var calibration: String?
+    @Option(help: "With --mode static: minmax or percentile.") var calibrate = "minmax"
+    @Flag(help: "With --mode static: 7-bit activations (CPUs without VNNI).") var reduceRange = false
     @Flag(help: "One scale per output column instead of one per weight matrix.") var perChannel = false
     @Option(help: ArgumentHelp("Labelled data for the accuracy report (.npy or .csv, as berth eval reads it).", valueName: "file"))
     var evalData: String?
@@ -36,14 +44,31 @@ struct QuantizeCommand: ParsableCommand {
     func run() throws { try exitTwoOnBadInput(quantize) }
 
     private func quantize() throws {
-        guard mode == "dynamic" else { throw CLIError("--mode \(mode): only 'dynamic' is built (static calibration is not)") }
+        guard mode == "dynamic" || mode == "static" else { throw CLIError("--mode must be dynamic or static, got '\(mode)'") }
+        guard (mode == "static") == (calibration != nil) else {
+            throw CLIError(mode == "static" ? "--mode static needs --calibration DATA.npy" : "--calibration goes with --mode static")
+        }
+        guard let method = Calibration.Method(rawValue: calibrate) else { throw CLIError("--calibrate must be minmax or percentile") }
+        guard !reduceRange || mode == "static" else { throw CLIError("--reduce-range goes with --mode static") }
         guard iterations >= 0 else { throw CLIError("--iterations must be 0 or more") }
         guard labels == nil && label == nil || evalData != nil else { throw CLIError("--label and --labels go with --eval-data") }
         let inURL = URL(fileURLWithPath: input), outURL = URL(fileURLWithPath: output)
         // Data problems are found before anything is written.
         let dataset = try evalData.map { try loadDataset(data: $0, label: label, labels: labels) }
         let proto = try ModelFile.read(inURL)
-        let result = try DynamicQuantization.apply(proto, options: .init(perChannel: perChannel), baseDirectory: inURL.deletingLastPathComponent())
+        let base = inURL.deletingLastPathComponent()
+        let result: DynamicQuantization.Result
+        if let calibration {
+            let data: Tensor
+            do { data = try NPY.read(try Data(contentsOf: URL(fileURLWithPath: calibration))) } catch {
+                throw CLIError("--calibration \(calibration): \(error)")
+            }
+            result = try StaticQuantization.apply(proto, calibration: data,
+                                                  options: .init(perChannel: perChannel, method: method, reduceRange: reduceRange),
+                                                  baseDirectory: base)
+        } else {
+            result = try DynamicQuantization.apply(proto, options: .init(perChannel: perChannel), baseDirectory: base)
+        }
         try ModelFile.write(result.model, to: outURL, input: inURL)
         var report = QuantizeReport(input: input, output: output, mode: mode, perChannel: perChannel,
                                     sizeBefore: fileSize(inURL), sizeAfter: fileSize(outURL),

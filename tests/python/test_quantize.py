@@ -124,3 +124,55 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path):
         assert p.returncode == 2 and word in p.stderr, (args, p.returncode, p.stderr)
     assert MLP.read_bytes() == before
     assert not any(tmp_path.glob("[abcd].onnx")) and not any(tmp_path.glob(".*.part"))
+
+
+@pytest.mark.parametrize("method,per_channel", [("minmax", False), ("minmax", True), ("percentile", False)])
+def test_static_qdq_runs_in_ort_and_keeps_accuracy(tmp_path, method, per_channel):
+    """QDQ with calibrated activations: ORT fuses it into int8 kernels, Berth runs the Q/DQ ops as
+    written; both agree to 1e-3 on probabilities (ORT's integer kernels round the dequantized
+    products differently from float math) and accuracy stays within 1 point of float and of ORT's
+    own quantize_static on the same calibration rows."""
+    x, y = digits()
+    np.save(tmp_path / "cal.npy", x[:300])
+    q, report = quantize(tmp_path, MLP, "--mode", "static", "--calibration", str(tmp_path / "cal.npy"), "--calibrate", method,
+                         *(["--per-channel"] if per_channel else []), "--iterations", "0")
+    model = onnx.load(str(q))
+    onnx.checker.check_model(model, full_check=True)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("QuantizeLinear") == 2 and ops.count("DequantizeLinear") == 4 and ops.count("MatMul") == 2, ops
+    assert report["size_after"] < report["size_before"] / 2
+    b, o = berth_outputs(tmp_path, q, x), ort_outputs(q, x)
+    np.testing.assert_allclose(probabilities(b), probabilities(o), atol=1e-3)
+    float_acc = (probabilities(ort_outputs(MLP, x)).argmax(1) == y).mean()
+    int8_acc = (probabilities(b).argmax(1) == y).mean()
+    assert int8_acc >= float_acc - 0.01, (float_acc, int8_acc)
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    name = onnx.load(str(MLP)).graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.rows = iter([{name: x[i:i + 1]} for i in range(300)])
+
+        def get_next(self):
+            return next(self.rows, None)
+    ref = tmp_path / "ort_static.onnx"
+    quantize_static(str(MLP), str(ref), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
+                    weight_type=QuantType.QInt8, per_channel=per_channel,
+                    calibrate_method=CalibrationMethod.Percentile if method == "percentile" else CalibrationMethod.MinMax)
+    ort_acc = (probabilities(ort_outputs(ref, x)).argmax(1) == y).mean()
+    assert int8_acc >= ort_acc - 0.01, (int8_acc, ort_acc)
+    print(f"static {method} per_channel={per_channel}: float {float_acc:.4f}, berth int8 {int8_acc:.4f}, ORT quantize_static {ort_acc:.4f}")
+
+
+def test_static_calibration_data_of_the_wrong_shape_or_dtype_exits_2(tmp_path):
+    for name, arr, word in [("ints.npy", np.zeros((10, 64), np.int64), "int64"), ("narrow.npy", np.zeros((10, 5), np.float32), "calibration"),
+                            ("empty.npy", np.zeros((0, 64), np.float32), "no rows")]:
+        np.save(tmp_path / name, arr)
+        p = subprocess.run([str(berth_path()), "quantize", str(MLP), str(tmp_path / "o.onnx"), "--mode", "static",
+                            "--calibration", str(tmp_path / name)], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and word in p.stderr, (name, p.stderr)
+        assert not (tmp_path / "o.onnx").exists()
+    p = subprocess.run([str(berth_path()), "quantize", str(MLP), str(tmp_path / "o.onnx"), "--mode", "static"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "--calibration" in p.stderr

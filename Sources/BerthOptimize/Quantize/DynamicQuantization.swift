@@ -135,7 +135,14 @@ public enum DynamicQuantization {
         }
         graph.node = nodes
         graph.initializer += newInitializers
-        // Float weights no node reads any more (subgraphs included) are dropped.
+        graph = droppingUnusedInitializers(graph)
+        model.graph = graph
+        return Result(model: model, quantized: quantized, skipped: skipped)
+    }
+
+    /// `graph` without the initializers no node reads any more (subgraphs included) and their inputs.
+    static func droppingUnusedInitializers(_ graph: Onnx_GraphProto) -> Onnx_GraphProto {
+        var graph = graph
         var used = Set(graph.output.map(\.name))
         func collect(_ g: Onnx_GraphProto) {
             for n in g.node {
@@ -150,8 +157,7 @@ public enum DynamicQuantization {
         let dropped = Set(graph.initializer.map(\.name).filter { !used.contains($0) })
         graph.initializer.removeAll { dropped.contains($0.name) }
         graph.input.removeAll { dropped.contains($0.name) }
-        model.graph = graph
-        return Result(model: model, quantized: quantized, skipped: skipped)
+        return graph
     }
 
     /// How one MatMul or Gemm maps onto MatMulInteger.

@@ -1,0 +1,155 @@
+import BerthONNX
+import BerthTensor
+import Foundation
+
+/// Static int8 quantization in the QDQ format ONNX Runtime writes (`QuantFormat.QDQ`, signed int8
+/// activations and weights): each MatMul / Gemm with a float matrix weight reads its activation
+/// through QuantizeLinear → DequantizeLinear with a scale and zero point calibrated on sample data
+/// (``Calibration``), and its weight as a symmetric int8 initializer through DequantizeLinear (per
+/// tensor, or per output channel with `axis`). Runtimes that fuse QDQ (ONNX Runtime) run int8
+/// kernels; any runtime gets the same numbers by running the Q/DQ ops as written.
+public enum StaticQuantization {
+    public struct Options: Sendable {
+        public var perChannel: Bool
+        public var method: Calibration.Method
+        /// 7-bit activations ([-64, 63]) for CPUs without VNNI, whose u8×s8 instructions can saturate.
+        public var reduceRange: Bool
+        public init(perChannel: Bool = false, method: Calibration.Method = .minmax, reduceRange: Bool = false) {
+            self.perChannel = perChannel
+            self.method = method
+            self.reduceRange = reduceRange
+        }
+    }
+
+    /// Rewrites `model`, calibrating on `data` (rows of its first input).
+    public static func apply(_ model: Onnx_ModelProto, calibration data: Tensor, options: Options = Options(),
+                             baseDirectory: URL?) throws -> DynamicQuantization.Result {
+        let opset = model.opsetImport.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }?.version ?? 0
+        var graph = model.graph
+        var initializers: [String: Int] = [:]
+        for (i, t) in graph.initializer.enumerated() { initializers[t.name] = i }
+        // Which nodes qualify, and their activations.
+        var plans: [(index: Int, plan: DynamicQuantization.GemmPlan, weight: Tensor)] = []
+        var skipped: [(node: String, reason: String)] = []
+        for (i, node) in graph.node.enumerated() where node.domain.isEmpty && (node.opType == "MatMul" || node.opType == "Gemm") {
+            let label = node.name.isEmpty ? "\(node.opType) → \(node.output.first ?? "?")" : node.name
+            switch DynamicQuantization.GemmPlan.make(node) {
+            case let .failure(why): skipped.append((label, why.description))
+            case let .success(plan):
+                guard let j = initializers[plan.weight] else {
+                    skipped.append((label, "its weight '\(plan.weight)' is computed, not an initializer"))
+                    continue
+                }
+                let w: Tensor
+                do { w = try Tensor(proto: graph.initializer[j], baseDirectory: baseDirectory) } catch {
+                    throw OptimizeError.invalidModel("initializer '\(plan.weight)': \(error)")
+                }
+                guard w.dtype == .float32, w.rank == 2, w.count > 0 else {
+                    skipped.append((label, "its weight is \(w.dtype) \(w.shape), not a float matrix"))
+                    continue
+                }
+                plans.append((i, plan, w))
+            }
+        }
+        guard !plans.isEmpty else {
+            let reasons = skipped.isEmpty ? "it has no MatMul or Gemm" : skipped.map { "\($0.node): \($0.reason)" }.joined(separator: "; ")
+            throw OptimizeError.nothingToDo("nothing to quantize: \(reasons)")
+        }
+        // Per-axis DequantizeLinear arrived in opset 13.
+        let needed: Int64 = options.perChannel ? 13 : 10
+        guard opset >= needed else {
+            throw OptimizeError.badInput("the model imports opset \(opset); QDQ quantization\(options.perChannel ? " per channel" : "") needs opset \(needed): convert it first")
+        }
+        let activations = Array(Set(plans.map(\.plan.activation))).sorted()
+        let ranges = try Calibration.ranges(of: activations, model: model, data: data, method: options.method, baseDirectory: baseDirectory)
+
+        var taken = Set(graph.node.flatMap { $0.output } + graph.input.map(\.name) + graph.initializer.map(\.name))
+        func fresh(_ base: String) -> String {
+            var name = base, k = 1
+            while taken.contains(name) { k += 1; name = "\(base)_\(k)" }
+            taken.insert(name)
+            return name
+        }
+        var before: [Int: [Onnx_NodeProto]] = [:]  // nodes inserted ahead of node i
+        var newInitializers: [Onnx_TensorProto] = []
+        var dequantizedActivation: [String: String] = [:]
+        var dequantizedWeight: [String: String] = [:]
+        var quantized: [String] = []
+        let (qmin, qmax): (Float, Float) = options.reduceRange ? (-64, 63) : (-128, 127)
+        for (index, plan, w) in plans {
+            let node = graph.node[index]
+            let label = node.name.isEmpty ? "\(node.opType) → \(node.output.first ?? "?")" : node.name
+            guard let range = ranges[plan.activation] else {
+                skipped.append((label, "its input '\(plan.activation)' is not a float the calibration run produced"))
+                continue
+            }
+            if dequantizedActivation[plan.activation] == nil {
+                // Asymmetric int8 over a range that contains 0, so 0 is exact.
+                let lo = min(0, range.min), hi = max(0, range.max)
+                let scale = hi > lo ? (hi - lo) / (qmax - qmin) : 1
+                let zero = Int8(max(qmin, min(qmax, (qmin - lo / scale).rounded(.toNearestOrEven))))
+                let s = fresh("\(plan.activation)_scale"), z = fresh("\(plan.activation)_zero_point")
+                let q = fresh("\(plan.activation)_QuantizeLinear"), dq = fresh("\(plan.activation)_DequantizeLinear")
+                newInitializers.append(.float(s, shape: [], [scale]))
+                newInitializers.append(.int8(z, shape: [], [zero]))
+                before[index, default: []].append(.make("QuantizeLinear", name: fresh("\(plan.activation)_Q"),
+                                                        inputs: [plan.activation, s, z], outputs: [q]))
+                before[index, default: []].append(.make("DequantizeLinear", name: fresh("\(plan.activation)_DQ"),
+                                                        inputs: [q, s, z], outputs: [dq]))
+                dequantizedActivation[plan.activation] = dq
+            }
+            if dequantizedWeight[plan.weight] == nil {
+                // Weights keep their stored layout ([K, N] for MatMul, [N, K] for Gemm with transB):
+                // the output channel is axis 1 or 0.
+                let k = w.shape[0], n = w.shape[1]
+                var values = w.floats
+                let channelAxis = plan.transposeWeight ? 0 : 1
+                if plan.transposeWeight {  // quantize per row: transpose, quantize per column, transpose back
+                    var t = [Float](repeating: 0, count: values.count)
+                    for i in 0..<k { for j in 0..<n { t[j * k + i] = values[i * n + j] } }
+                    values = t
+                }
+                let qw = QuantizedWeights(values, rows: plan.transposeWeight ? n : k, columns: plan.transposeWeight ? k : n,
+                                          perChannel: options.perChannel)
+                var stored = qw.values
+                if plan.transposeWeight {
+                    var t = [Int8](repeating: 0, count: stored.count)
+                    for i in 0..<n { for j in 0..<k { t[j * n + i] = stored[i * k + j] } }
+                    stored = t
+                }
+                let qn = fresh("\(plan.weight)_quantized"), s = fresh("\(plan.weight)_scale"), z = fresh("\(plan.weight)_zero_point")
+                let dq = fresh("\(plan.weight)_DequantizeLinear")
+                newInitializers.append(.int8(qn, shape: [k, n], stored))
+                newInitializers.append(.float(s, shape: qw.scales.count == 1 ? [] : [qw.scales.count], qw.scales))
+                newInitializers.append(.int8(z, shape: qw.scales.count == 1 ? [] : [qw.scales.count], [Int8](repeating: 0, count: qw.scales.count)))
+                var d = Onnx_NodeProto.make("DequantizeLinear", name: fresh("\(plan.weight)_DQ"), inputs: [qn, s, z], outputs: [dq])
+                if qw.scales.count > 1 {
+                    var axis = Onnx_AttributeProto()
+                    axis.name = "axis"
+                    axis.type = .int
+                    axis.i = Int64(channelAxis)
+                    d.attribute = [axis]
+                }
+                before[index, default: []].append(d)
+                dequantizedWeight[plan.weight] = dq
+            }
+            graph.node[index].input[0] = dequantizedActivation[plan.activation]!
+            graph.node[index].input[1] = dequantizedWeight[plan.weight]!
+            quantized.append(label)
+        }
+        guard !quantized.isEmpty else {
+            throw OptimizeError.nothingToDo("nothing to quantize: " + skipped.map { "\($0.node): \($0.reason)" }.joined(separator: "; "))
+        }
+        var nodes: [Onnx_NodeProto] = []
+        for (i, node) in graph.node.enumerated() {
+            nodes += before[i] ?? []
+            nodes.append(node)
+        }
+        graph.node = nodes
+        graph.initializer += newInitializers
+        var result = model
+        result.graph = graph
+        result.graph = DynamicQuantization.droppingUnusedInitializers(result.graph)
+        return DynamicQuantization.Result(model: result, quantized: quantized, skipped: skipped)
+    }
+}

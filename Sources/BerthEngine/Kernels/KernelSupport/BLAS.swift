@@ -51,6 +51,16 @@ enum BLAS {
     /// size; the first session's count is used (the CLI makes one session; the server gives every
     /// model its `--threads` unless a model's config overrides it) and later calls only report it.
     @discardableResult
+    /// Double-precision `C = A · B` (row-major, no transposes): exact for integer operands whose
+    /// products and sums stay below 2^53, which is how integer MatMuls too large for float use BLAS.
+    static func dgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) {
+        guard m > 0, n > 0, k > 0 else {
+            if m > 0, n > 0 { c.initialize(repeating: 0, count: m * n) }
+            return
+        }
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, c, Int32(n))
+    }
+
     static func configureThreads(_ n: Int) -> Int {
         threadsLock.lock()
         defer { threadsLock.unlock() }

@@ -34,7 +34,34 @@ enum MathIntegerMatMul {
     static func matMulInteger(_ inputs: [Tensor?], pool: ThreadPool) throws -> Tensor {
         let a = try shifted(try inputs.required(0), zeroPoint: inputs.optional(2), perRow: true, "MatMulInteger")
         let b = try shifted(try inputs.required(1), zeroPoint: inputs.optional(3), perRow: false, "MatMulInteger")
-        return try mathMatMul(a, b, pool: pool)
+        return try exactIntegerMatMul(a, b, pool: pool)
+    }
+
+    /// The int32 product of shifted 8-bit operands through BLAS, exactly: in float when every
+    /// partial sum stays below 2^24 (K · max|a| · max|b|), otherwise in double (below 2^53 for any
+    /// realistic K), rounding back to int32. The generic integer loop is the fallback.
+    static func exactIntegerMatMul(_ a: Tensor, _ b: Tensor, pool: ThreadPool) throws -> Tensor {
+        guard case let .int32(av) = a.storage, case let .int32(bv) = b.storage else { return try mathMatMul(a, b, pool: pool) }
+        let plan = try MathMatMulPlan(a.shape, b.shape)
+        let maxA = Double(av.lazy.map { abs(Int64($0)) }.max() ?? 0), maxB = Double(bv.lazy.map { abs(Int64($0)) }.max() ?? 0)
+        let bound = Double(plan.k) * maxA * maxB
+        if bound < 16_777_216 {
+            let r = mathMatMulFloat(av.map(Float.init), bv.map(Float.init), plan)
+            return Tensor(unchecked: plan.outShape, storage: .int32(r.map { Int32($0) }))
+        }
+        guard bound < 2_147_483_647, plan.bIsSingleMatrix else { return try mathMatMul(a, b, pool: pool) }
+        // Below Int32.max: the sums fit the output type; double holds them exactly.
+        let rows = plan.batch.count * plan.m
+        let ad = av.map(Double.init), bd = bv.map(Double.init)
+        var out = [Double](repeating: 0, count: rows * plan.n)
+        ad.withUnsafeBufferPointer { pa in
+            bd.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { po in
+                    BLAS.dgemm(m: rows, n: plan.n, k: plan.k, a: pa.baseAddress!, b: pb.baseAddress!, c: po.baseAddress!)
+                }
+            }
+        }
+        return Tensor(unchecked: plan.outShape, storage: .int32(out.map { Int32($0) }))
     }
 
     static func qlinearMatMul(_ inputs: [Tensor?], pool: ThreadPool) throws -> Tensor {
@@ -53,7 +80,7 @@ enum MathIntegerMatMul {
         }
         let n = bq.shape[bq.rank - 1]
         guard sb.count == 1 || sb.count == n else { throw KernelError("QLinearMatMul b_scale must be a scalar or [\(n)], got \(sb.count) elements") }
-        let acc = try mathMatMul(a, b, pool: pool)
+        let acc = try exactIntegerMatMul(a, b, pool: pool)
         guard case let .int32(sums) = acc.storage else { throw KernelError("internal: QLinearMatMul sums are \(acc.dtype)") }
         let (lo, hi) = try MathQuantization.range(yzp.dtype, "QLinearMatMul")
         let z = Float(try yzp.integers()[0])

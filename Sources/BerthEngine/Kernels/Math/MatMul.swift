@@ -5,7 +5,7 @@ import BerthTensor
 // wrapping arithmetic of `MathScalar`.
 
 /// The shapes of one MatMul: batch broadcast, matrix sizes, and the output shape.
-private struct MathMatMulPlan {
+struct MathMatMulPlan {
     let m: Int, k: Int, n: Int
     /// Broadcast of the batch dims of A and B (both may be empty).
     let batch: BroadcastLayout
@@ -55,7 +55,7 @@ private struct MathMatMulPlan {
 
 /// float32 MatMul through sgemm. Batches run one after another: OpenBLAS threads each product
 /// itself, and concurrent calls into its shared thread server do not speed things up.
-private func mathMatMulFloat(_ a: [Float], _ b: [Float], _ plan: MathMatMulPlan) -> [Float] {
+func mathMatMulFloat(_ a: [Float], _ b: [Float], _ plan: MathMatMulPlan) -> [Float] {
     let (m, k, n) = (plan.m, plan.k, plan.n)
     let total = plan.batch.count * m * n
     guard total > 0 else { return [] }

@@ -57,6 +57,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Per-request timeout in seconds.")
     var timeoutSeconds = 30
 
+    @Option(help: ArgumentHelp("Send 'Authorization: Bearer KEY' (default: $BERTH_API_KEY).", valueName: "key"))
+    var apiKey: String?
+
     @Flag(help: "Send tensors with Triton's binary tensor data extension instead of JSON.")
     var binary = false
 
@@ -109,7 +112,7 @@ struct BenchCommand: AsyncParsableCommand {
         let runner = BenchRunner(inferURL: "\(modelPath)/infer", body: encoded.bytes,
                                  contentType: encoded.contentType,
                                  inferenceHeaderLength: encoded.inferenceHeaderLength, rows: rows,
-                                 timeoutSeconds: Int64(timeoutSeconds), warmupPerLoop: warmup)
+                                 timeoutSeconds: Int64(timeoutSeconds), warmupPerLoop: warmup, authorization: authorization)
         let limit: BenchLimit
         if let n = requests { limit = .requests(n) } else { limit = .seconds(durationSeconds ?? 5) }
 
@@ -145,11 +148,18 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
+    /// The `Authorization` value: --api-key, else $BERTH_API_KEY; nil: none.
+    var authorization: String? {
+        (apiKey ?? ProcessInfo.processInfo.environment["BERTH_API_KEY"]).map { "Bearer \($0)" }
+    }
+
     /// GETs the V2 model metadata, with an error that says what went wrong.
     private func fetchMetadata(_ modelURL: String) async throws -> V2ModelMetadata {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
-            let response = try await client.execute(HTTPClientRequest(url: modelURL), timeout: .seconds(Int64(timeoutSeconds)))
+            var request = HTTPClientRequest(url: modelURL)
+            if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+            let response = try await client.execute(request, timeout: .seconds(Int64(timeoutSeconds)))
             let body = try await response.body.collect(upTo: 64 << 20)
             let data = Data(body.readableBytesView)
             try await client.shutdown()

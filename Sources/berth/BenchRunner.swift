@@ -50,6 +50,8 @@ struct BenchRunner: Sendable {
     var timeoutSeconds: Int64
     /// Untimed requests each loop sends first (opens connections, warms caches).
     var warmupPerLoop: Int
+    /// The `Authorization` header value, when the server needs a key.
+    var authorization: String? = nil
 
     /// Runs one concurrency level with its own client, whose connection pool has one
     /// connection per loop.
@@ -145,6 +147,7 @@ struct BenchRunner: Sendable {
         var request = HTTPClientRequest(url: inferURL)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: contentType)
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
         if let n = inferenceHeaderLength {
             request.headers.add(name: "Inference-Header-Content-Length", value: String(n))
         }

@@ -451,3 +451,17 @@ def test_model_names_cannot_escape_the_repository(tmp_path, name):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_berth_bench_sends_the_key(world):
+    server, k, _ = world
+    url = f"http://127.0.0.1:{server.port}"
+    base = [str(berth_path()), "bench", "--url", url, "--model", NAME, "--concurrency", "1", "--requests", "20", "--json"]
+    p = subprocess.run([*base, "--api-key", k["invoker"]], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)[0]["errors"] == 0
+    import os
+    p = subprocess.run(base, capture_output=True, text=True, timeout=120, env={**os.environ, "BERTH_API_KEY": k["invoker"]})
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run(base, capture_output=True, text=True, timeout=120, env={k2: v for k2, v in os.environ.items() if k2 != "BERTH_API_KEY"})
+    assert p.returncode != 0 and "401" in p.stderr, p.stderr

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""int8 vs fp32, Berth vs ONNX Runtime, in one run (issue 15).
+
+For each model (the digits MLP and the generated bench MLP and transformer, scripts/make_examples.py):
+quantize it with `berth quantize --mode dynamic` and with ORT's quantize_dynamic, then time at batch
+1 and 32 (1 thread): Berth fp32 and int8 (`berth perf --json`, on Berth's int8 file) and ORT fp32
+and int8 (in-process, on ORT's int8 file). Ratios from the same run are the signal.
+
+    .venv/bin/python bench/quantize_vs_ort.py [--berth PATH] [--iterations N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import berthpy  # noqa: E402
+
+
+def berth_p50(berth: str, model: Path, batch: int, iterations: int) -> float:
+    out = subprocess.run([berth, "perf", str(model), "--batch", str(batch), "--threads", "1", "--iterations", str(iterations),
+                          "--warmup", "5", "--json"], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["p50_ms"]
+
+
+def ort_p50(model: Path, batch: int, iterations: int) -> float:
+    o = ort.SessionOptions()
+    o.intra_op_num_threads = 1
+    o.inter_op_num_threads = 1
+    s = ort.InferenceSession(str(model), o, providers=["CPUExecutionProvider"])
+    feeds = {}
+    for i in s.get_inputs():
+        shape = [batch if not isinstance(d, int) else d for d in i.shape]
+        feeds[i.name] = (np.random.default_rng(0).integers(0, 10, shape) if "int" in i.type
+                         else np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+    for _ in range(5):
+        s.run(None, feeds)
+    t = []
+    for _ in range(iterations):
+        t0 = time.perf_counter()
+        s.run(None, feeds)
+        t.append((time.perf_counter() - t0) * 1000)
+    return float(np.percentile(t, 50))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--berth", default=None)
+    ap.add_argument("--iterations", type=int, default=100)
+    args = ap.parse_args()
+    berth = str(berthpy.require_berth(args.berth))
+    models = {"digits_mlp": ROOT / "examples" / "digits_mlp.onnx"}
+    gen = ROOT / "examples" / "generated"
+    gen.mkdir(parents=True, exist_ok=True)
+    if not (gen / "mlp.onnx").exists():
+        import onnx
+        onnx.save(berthpy.load_script("make_examples").make_mlp_model(), str(gen / "mlp.onnx"))
+    models["mlp"] = gen / "mlp.onnx"
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
+    isa = ",".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni") if f" {f}" in flags)
+    print(f"# {cpu} ({isa}), load {os.getloadavg()[0]:.1f}, berth {berth}, onnxruntime {ort.__version__}, 1 thread, p50 ms")
+    print(f"{'model':12} {'batch':>5} {'berth fp32':>11} {'berth int8':>11} {'ort fp32':>9} {'ort int8':>9} "
+          f"{'berth i8/fp32':>14} {'berth/ort int8':>15}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, path in models.items():
+            bq, oq = Path(tmp) / f"{name}_berth.onnx", Path(tmp) / f"{name}_ort.onnx"
+            subprocess.run([berth, "quantize", str(path), str(bq), "--iterations", "0"], check=True, capture_output=True)
+            quantize_dynamic(str(path), str(oq), weight_type=QuantType.QInt8)
+            for batch in (1, 32):
+                bf, bi = berth_p50(berth, path, batch, args.iterations), berth_p50(berth, bq, batch, args.iterations)
+                of, oi = ort_p50(path, batch, args.iterations), ort_p50(oq, batch, args.iterations)
+                print(f"{name:12} {batch:5d} {bf:11.3f} {bi:11.3f} {of:9.3f} {oi:9.3f} {bf / bi:14.2f}x {bi / oi:14.2f}x")
+
+
+if __name__ == "__main__":
+    main()

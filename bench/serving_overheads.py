@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""What monitoring and authentication cost on the request path (issues 12 and 14), in one run.
+
+Serves the digits MLP four ways from one repository, one server at a time, and measures each with
+`berth bench` (JSON bodies, batch-1 requests) at concurrency 1 and 16; the order is interleaved
+twice (plain, logged, keyed, keyed+logged, then again) and the better round of each kept:
+  plain        --insecure-no-auth
+  logged       --insecure-no-auth --prediction-log-sample 1 (every request logged to SQLite)
+  keyed        an API key checked on every request (one SQLite read)
+  keyed+logged both
+Prints throughput and p99 per setup and the throughput ratio to `plain`. Use a release build:
+
+    .venv/bin/python bench/serving_overheads.py [--berth PATH] [--seconds 5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import berthpy  # noqa: E402
+
+
+def serve_and_bench(berth: str, repo: Path, data: Path, extra: list[str], key: str | None, seconds: float) -> list[dict]:
+    port = berthpy.free_port()
+    proc = subprocess.Popen([berth, "serve", "--model-repository", str(repo), "--port", str(port), "--grpc-port", "0",
+                             "--data-dir", str(data), "--log-level", "error", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(600):
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        argv = [berth, "bench", "--url", f"http://127.0.0.1:{port}", "--model", "digits", "--concurrency", "1,16",
+                "--duration-seconds", str(seconds), "--json"] + (["--api-key", key] if key else [])
+        return json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--berth", default=None)
+    ap.add_argument("--seconds", type=float, default=5)
+    args = ap.parse_args()
+    berth = str(berthpy.require_berth(args.berth))
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "repo"
+        (repo / "digits" / "1").mkdir(parents=True)
+        (repo / "digits" / "1" / "model.onnx").write_bytes((ROOT / "examples" / "digits_mlp.onnx").read_bytes())
+        data = Path(tmp) / "data"
+        key = subprocess.run([berth, "keys", "create", "--tenant", "bench", "--role", "invoker", "--data-dir", str(data)],
+                             check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        setups = {"plain": (["--insecure-no-auth"], None),
+                  "logged": (["--insecure-no-auth", "--prediction-log-sample", "1"], None),
+                  "keyed": ([], key),
+                  "keyed+logged": (["--prediction-log-sample", "1"], key)}
+        best: dict[str, dict[int, dict]] = {}
+        for _ in range(2):
+            for name, (extra, k) in setups.items():
+                for level in serve_and_bench(berth, repo, data, extra, k, args.seconds):
+                    c = level["concurrency"]
+                    if c not in best.setdefault(name, {}) or level["infer_per_sec"] > best[name][c]["infer_per_sec"]:
+                        best[name][c] = level
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    print(f"# {cpu}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, berth {berth}; digits MLP, JSON, batch 1")
+    print(f"{'setup':14} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs plain':>9}")
+    for name in setups:
+        for c, level in sorted(best[name].items()):
+            ratio = level["infer_per_sec"] / best["plain"][c]["infer_per_sec"]
+            print(f"{name:14} {c:4d} {level['infer_per_sec']:9.0f} {level['p50_ms']:8.3f} {level['p99_ms']:8.3f} {ratio:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()

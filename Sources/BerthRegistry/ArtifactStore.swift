@@ -17,31 +17,43 @@ public final class ArtifactWriter {
     private let handle: FileHandle
     private var hasher = SHA256()
     private var size: Int64 = 0
+    /// Set when the store encrypts: plaintext is hashed, ciphertext written.
+    private var sink: EncryptingSink?
     /// The temporary file being written.
     public let url: URL
 
-    init(url: URL) throws {
-        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+    init(url: URL, cipher: ArtifactCipher? = nil) throws {
+        guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw RegistryError.storage("cannot create \(url.path)")
         }
         do { handle = try FileHandle(forWritingTo: url) } catch {
             throw RegistryError.storage("cannot open \(url.path): \(error.localizedDescription)")
         }
         self.url = url
+        if let cipher {
+            sink = EncryptingSink(cipher: cipher)
+            try put(sink!.header)
+        }
+    }
+
+    private func put(_ data: Data) throws {
+        guard !data.isEmpty else { return }
+        do { try handle.write(contentsOf: data) } catch {
+            throw RegistryError.storage("cannot write \(url.path): \(error.localizedDescription)")
+        }
     }
 
     /// Appends bytes.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         hasher.update(bufferPointer: bytes)
         size += Int64(bytes.count)
-        do { try handle.write(contentsOf: Data(bytes)) } catch {
-            throw RegistryError.storage("cannot write \(url.path): \(error.localizedDescription)")
-        }
+        if sink != nil { try put(try sink!.append(bytes)) } else { try put(Data(bytes)) }
     }
 
     /// Flushes the file to disk and returns it as a staged artifact.
     public func finish() throws -> StagedArtifact {
         do {
+            if sink != nil { try put(try sink!.finish()) }
             try handle.synchronize()
             try handle.close()
         } catch {
@@ -63,13 +75,16 @@ public final class ArtifactWriter {
 public struct ArtifactStore: Sendable {
     /// The data directory.
     public let root: URL
+    /// Set with `--artifact-key`: new artifacts are written encrypted, encrypted ones can be read.
+    public let cipher: ArtifactCipher?
     var artifactsDirectory: URL { root.appendingPathComponent("artifacts/sha256", isDirectory: true) }
     var temporaryDirectory: URL { root.appendingPathComponent("tmp", isDirectory: true) }
     static let temporarySuffix = ".part"
 
     /// Opens (creating folders as needed) the store under `root`.
-    public init(root: URL) throws {
+    public init(root: URL, cipher: ArtifactCipher? = nil) throws {
         self.root = root.standardizedFileURL
+        self.cipher = cipher
         for dir in [artifactsDirectory, temporaryDirectory] {
             do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
                 throw RegistryError.storage("cannot create \(dir.path): \(error.localizedDescription)")
@@ -86,7 +101,7 @@ public struct ArtifactStore: Sendable {
     /// A writer for a new temporary file.
     public func makeWriter() throws -> ArtifactWriter {
         let name = "\(getpid())-\(UUID().uuidString)\(Self.temporarySuffix)"
-        return try ArtifactWriter(url: temporaryDirectory.appendingPathComponent(name))
+        return try ArtifactWriter(url: temporaryDirectory.appendingPathComponent(name), cipher: cipher)
     }
 
     /// Copies `source` into `tmp/`, hashing it on the way.
@@ -123,16 +138,30 @@ public struct ArtifactStore: Sendable {
         return target
     }
 
+    /// Runs `body` on the staged file's bytes as a plain file (a decrypted copy, deleted after, when
+    /// the store encrypts).
+    public func withPlaintext<T>(of staged: StagedArtifact, _ body: (URL) throws -> T) throws -> T {
+        guard try ArtifactDecryption.isEncrypted(staged.url) else { return try body(staged.url) }
+        let plain = try ArtifactDecryption.decrypt(staged.url, cipher: cipher, into: temporaryDirectory, sha256: staged.sha256, size: staged.size)
+        defer { release(plain) }
+        return try body(plain)
+    }
+
     /// Deletes a staged file that will not be committed.
     public func discard(_ staged: StagedArtifact) {
         try? FileManager.default.removeItem(at: staged.url)
     }
 
-    /// The artifact's location after checking its size and SHA-256 against the record.
+    /// The artifact's location after checking its size and SHA-256 against the record. An
+    /// encrypted artifact is decrypted (and checked) into a private file under `tmp/`: hand it
+    /// back with ``release(_:)`` once read.
     public func verifiedURL(sha256: String, size: Int64) throws -> URL {
         let file = url(sha256: sha256)
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw RegistryError.storage("artifact \(sha256) is missing from \(artifactsDirectory.path)")
+        }
+        if try ArtifactDecryption.isEncrypted(file) {
+            return try ArtifactDecryption.decrypt(file, cipher: cipher, into: temporaryDirectory, sha256: sha256, size: size)
         }
         let (digest, seen): (String, Int64)
         do { (digest, seen) = try FileDigest.sha256(of: file) } catch {
@@ -142,6 +171,13 @@ public struct ArtifactStore: Sendable {
             throw RegistryError.storage("artifact \(sha256) is corrupt (\(seen) bytes hashing to \(digest), recorded \(size) bytes)")
         }
         return file
+    }
+
+    /// Deletes a decrypted copy ``verifiedURL(sha256:size:)`` made; does nothing for a stored file.
+    public func release(_ url: URL) {
+        guard url.deletingLastPathComponent().standardizedFileURL.path == temporaryDirectory.standardizedFileURL.path,
+              url.lastPathComponent.contains(ArtifactDecryption.marker) else { return }
+        try? FileManager.default.removeItem(at: url)
     }
 
     /// The digests of every artifact file in the store.

@@ -14,8 +14,8 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
 
     /// Opens (creating and migrating as needed) the registry in `dataDirectory`, then removes
     /// what a killed writer left behind: temporary files, and artifacts no version references.
-    public init(dataDirectory: URL) throws {
-        store = try ArtifactStore(root: dataDirectory)
+    public init(dataDirectory: URL, cipher: ArtifactCipher? = nil) throws {
+        store = try ArtifactStore(root: dataDirectory, cipher: cipher)
         var config = Configuration()
         config.busyMode = .timeout(30)
         config.prepareDatabase { db in
@@ -63,7 +63,7 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
         var committed = false
         defer { if !committed { store.discard(staged) } }
         try Names.checkModel(request.model)
-        let signature = try ModelSignature(onnxFile: staged.url)
+        let signature = try store.withPlaintext(of: staged) { try ModelSignature(onnxFile: $0) }
         switch request.servingConfig {
         case nil, .object?: break
         default: throw RegistryError.badInput("the serving configuration must be a JSON object")

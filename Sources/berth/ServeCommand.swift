@@ -117,6 +117,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Require client certificates signed by this PEM CA bundle (mutual TLS).", valueName: "file"))
     var tlsClientCa: String?
 
+    @Option(help: ArgumentHelp("With --registry: encrypt new artifacts at rest with this AES-256 key and read encrypted ones (default: $BERTH_ARTIFACT_KEY).", valueName: "file"))
+    var artifactKey: String?
+
     @Flag(help: "With --registry: push and load only versions signed by a --trusted-key (berth registry sign).")
     var requireSigned = false
 
@@ -175,7 +178,9 @@ struct ServeCommand: AsyncParsableCommand {
         var monitor: MonitorSetup?
         try exitTwoOnBadInput { monitor = try monitorSetup(dataDir: dir) }
         let keyStore: SQLiteRegistry?
-        do { keyStore = insecureNoAuth && !registry ? nil : try SQLiteRegistry(dataDirectory: dir) } catch { throw CLIError("\(error)") }
+        var cipher: ArtifactCipher?
+        try exitTwoOnBadInput { cipher = try artifactCipher(file: artifactKey) }
+        do { keyStore = insecureNoAuth && !registry ? nil : try SQLiteRegistry(dataDirectory: dir, cipher: cipher) } catch { throw CLIError("\(error)") }
         var jwt: JWTVerifier?
         if let jwtKey {
             do { jwt = try await JWTVerifier.load(keyFile: jwtKey, issuer: jwtIssuer, audience: jwtAudience) } catch {

@@ -232,3 +232,52 @@ def test_bad_tls_and_trust_files_exit_2(tmp_path):
         p = subprocess.run([str(berth_path()), "serve", "--insecure-no-auth", "--registry", "--data-dir", str(tmp_path / "d"),
                             "--port", "0", "--grpc-port", "0", *args], capture_output=True, text=True, timeout=60)
         assert p.returncode == 2 and "Error" in p.stderr, (args, p.returncode, p.stderr)
+
+
+def test_artifacts_encrypted_at_rest(tmp_path):
+    """--artifact-key / BERTH_ARTIFACT_KEY: stored files are AES-GCM ciphertext (no plaintext bytes
+    on disk), read back identical with the key, refused without it or with another, refused when
+    one byte changes; a server with the key serves them and leaves no decrypted copy behind."""
+    import os
+    data = tmp_path / "data"
+    key = subprocess.run(["openssl", "rand", "-base64", "32"], check=True, capture_output=True, text=True).stdout.strip()
+    (tmp_path / "other.key").write_text(subprocess.run(["openssl", "rand", "-hex", "32"], check=True, capture_output=True,
+                                                      text=True).stdout)
+    env = {**os.environ, "BERTH_ARTIFACT_KEY": key}
+    plain = model_bytes(1, pad_mb=3)  # > 1 MiB: several chunks
+    (tmp_path / "m1.onnx").write_bytes(plain)
+    def cli(*args, environ=env):
+        return subprocess.run([str(berth_path()), "registry", *args, "--data-dir", str(data)], capture_output=True, text=True,
+                              timeout=120, env=environ)
+    assert cli("push", NAME, str(tmp_path / "m1.onnx")).returncode == 0
+    assert cli("promote", NAME, "1").returncode == 0
+    stored = artifact_path(data, hashlib.sha256(plain).hexdigest())
+    blob = stored.read_bytes()
+    assert blob[:8] == b"BERTHAE1" and plain[100:164] not in blob and plain[-64:] not in blob
+    assert cli("pull", f"{NAME}@1", str(tmp_path / "back.onnx")).returncode == 0
+    assert (tmp_path / "back.onnx").read_bytes() == plain
+    no_key = {k: v for k, v in env.items() if k != "BERTH_ARTIFACT_KEY"}
+    p = cli("pull", f"{NAME}@1", str(tmp_path / "x.onnx"), environ=no_key)
+    assert p.returncode == 2 and "encrypted" in p.stderr, p.stderr
+    p = cli("pull", f"{NAME}@1", str(tmp_path / "x.onnx"), "--artifact-key", str(tmp_path / "other.key"), environ=no_key)
+    assert p.returncode == 2 and "another key" in p.stderr, p.stderr
+    # The server decrypts to load, answers, and removes the copy.
+    server = None
+    try:
+        os.environ["BERTH_ARTIFACT_KEY"] = key
+        server = Server(data, tmp_path / "server.log", "--grpc-port", "0")
+        status, _, raw = server.request("POST", f"/v2/models/{NAME}/infer", infer_body(X), headers={"Content-Type": "application/json"})
+        assert status == 200 and answer(raw)[0] == 1, raw
+        assert not [f for f in (data / "tmp").iterdir() if "decrypted" in f.name]
+    finally:
+        os.environ.pop("BERTH_ARTIFACT_KEY", None)
+        if server:
+            server.stop()
+    # One flipped byte in the ciphertext: authentication fails.
+    tampered = bytearray(blob)
+    tampered[len(tampered) // 2] ^= 1
+    stored.chmod(0o644)
+    stored.write_bytes(bytes(tampered))
+    p = cli("pull", f"{NAME}@1", str(tmp_path / "y.onnx"))
+    assert p.returncode == 2 and "authentication" in p.stderr, p.stderr
+    assert not (tmp_path / "y.onnx").exists()

@@ -155,6 +155,7 @@ struct AdminRoutes: Sendable {
         let registry = self.registry
         let (record, data) = try await blocking { () -> (VersionRecord, Data) in
             let (record, url) = try registry.artifact(name, VersionRef(ref))
+            defer { registry.store.release(url) }
             return (record, try Data(contentsOf: url))
         }
         var headers = HTTPFields()

@@ -23,6 +23,8 @@ public actor RegistryDeployer {
     public nonisolated let retryInterval: Duration
     /// Set with `--require-signed`: only versions signed by a trusted key are pushed or loaded.
     public nonisolated let trust: ArtifactTrust?
+    /// Decrypted copies of encrypted artifacts handed to the manager, deleted once it has loaded them.
+    private nonisolated let copies = Locked<[URL]>([])
 
     /// Loads nothing by itself: the server calls ``sync(force:)`` at start and on every poll.
     public init(registry: any Registry, manager: ModelManager, retryInterval: Duration = .seconds(30),
@@ -110,14 +112,14 @@ public actor RegistryDeployer {
         if serving[version]?.fingerprint != record.sha256 || serving[version]?.config != config {
             var staging = before
             staging.versions[version] = source(model, version, record.sha256, config)
-            do { try await manager.deploy(staging) } catch {
-                try? await manager.deploy(before)
+            do { try await deploy(staging) } catch {
+                try? await deploy(before)
                 throw error
             }
         }
         let event: RegistryEvent
         do { event = try await blocking(commit) } catch {
-            try? await manager.deploy(before)
+            try? await deploy(before)
             throw error
         }
         // The commit changed the revision: the sync switches this model (and only models whose
@@ -139,7 +141,7 @@ public actor RegistryDeployer {
             let retry = failedAt[d.model].map { clock.now - $0 >= retryInterval } ?? false
             guard force || retry || deployed[d.model] != d else { continue }
             do {
-                try await manager.deploy(plan(d))
+                try await deploy(plan(d))
                 failedAt[d.model] = nil
             } catch {
                 logger.error("registry deployment failed; retried in \(retryInterval) or when the registry changes",
@@ -150,7 +152,7 @@ public actor RegistryDeployer {
             deployed[d.model] = d
         }
         for name in deployed.keys where !seen.contains(name) {
-            try? await manager.deploy(DeployPlan(model: name, versions: [:], route: TrafficRoute(primary: nil)))
+            try? await deploy(DeployPlan(model: name, versions: [:], route: TrafficRoute(primary: nil)))
             deployed[name] = nil
             failedAt[name] = nil
         }
@@ -160,12 +162,22 @@ public actor RegistryDeployer {
     /// A version's artifact, checked against its SHA-256 (and, with `--require-signed`, its
     /// signature) when it is loaded: a failed check fails the load, and what serves keeps serving.
     private nonisolated func source(_ model: String, _ version: Int, _ sha: String, _ config: ModelConfig) -> VersionSource {
-        let registry = self.registry, trust = self.trust
+        let registry = self.registry, trust = self.trust, copies = self.copies
         return VersionSource(fingerprint: sha, config: config) {
             let (record, url) = try registry.artifact(model, .number(version))
+            copies.withLock { $0.append(url) }
             try trust?.check(record)
             return url
         }
+    }
+
+    /// Hands `plan` to the manager, then deletes the decrypted copies its loads read.
+    private func deploy(_ plan: DeployPlan) async throws {
+        defer {
+            let done = copies.withLock { c -> [URL] in defer { c.removeAll() }; return c }
+            for url in done { registry.store.release(url) }
+        }
+        try await manager.deploy(plan)
     }
 
     /// A version's serving configuration (validated when it was pushed; defaults when absent).

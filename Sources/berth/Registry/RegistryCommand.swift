@@ -27,11 +27,25 @@ struct RegistryOptions: ParsableArguments {
     @Flag(help: "Print records as JSON.")
     var json = false
 
+    @Option(help: ArgumentHelp("Encrypt new artifacts at rest and read encrypted ones with this AES-256 key (32 bytes: raw, base64 or hex; default: $BERTH_ARTIFACT_KEY).", valueName: "file"))
+    var artifactKey: String?
+
     /// The data directory.
     var directory: URL { URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["BERTH_DATA_DIR"] ?? "berth-data") }
 
     /// Opens the registry.
-    func open() throws -> SQLiteRegistry { try SQLiteRegistry(dataDirectory: directory) }
+    func open() throws -> SQLiteRegistry { try SQLiteRegistry(dataDirectory: directory, cipher: try artifactCipher(file: artifactKey)) }
+}
+
+/// The artifact cipher of `--artifact-key FILE`, else of `$BERTH_ARTIFACT_KEY` (the key itself,
+/// base64 or hex); nil when neither is set.
+func artifactCipher(file: String?) throws -> ArtifactCipher? {
+    if let file {
+        guard let data = FileManager.default.contents(atPath: file) else { throw RegistryError.badInput("cannot read the artifact key \(file)") }
+        return try ArtifactCipher(text: data)
+    }
+    guard let env = ProcessInfo.processInfo.environment["BERTH_ARTIFACT_KEY"], !env.isEmpty else { return nil }
+    return try ArtifactCipher(text: Data(env.utf8))
 }
 
 /// Who makes a change and why.

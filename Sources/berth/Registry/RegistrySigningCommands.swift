@@ -57,7 +57,8 @@ struct RegistrySign: ParsableCommand {
             let (name, ref) = try parseReference(reference, default: nil)
             let registry = try options.open()
             // The digest is checked against the file first: a tampered artifact is never signed.
-            let (record, _) = try registry.artifact(name, ref)
+            let (record, file) = try registry.artifact(name, ref)
+            registry.store.release(file)
             let signature = try ArtifactSignature.sign(sha256: record.sha256, with: signingKey)
             let signed = try registry.setArtifactSignature(name, record.version, signature, change: changeOptions.change)
             if options.json { try printJSON(signed) } else { print("\(name) version \(record.version) signed: \(signature.text)") }
@@ -84,7 +85,7 @@ struct RegistryVerify: ParsableCommand {
             let registry = try options.open()
             let record = try registry.version(name, ref)
             do {
-                _ = try registry.artifact(name, .number(record.version))
+                registry.store.release(try registry.artifact(name, .number(record.version)).url)
                 try trust.check(record)
                 print("\(name) version \(record.version): artifact intact, signed by trusted key \(record.artifactSignature!.keyID)")
             } catch let e as RegistryError {

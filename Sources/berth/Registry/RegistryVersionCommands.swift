@@ -162,7 +162,9 @@ struct RegistryPull: ParsableCommand {
     func run() throws {
         try runRegistry {
             let (name, ref) = try parseReference(reference, default: .alias("production"))
-            let (record, source) = try options.open().artifact(name, ref)
+            let registry = try options.open()
+            let (record, source) = try registry.artifact(name, ref)
+            defer { registry.store.release(source) }
             let target = URL(fileURLWithPath: file)
             let temporary = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).\(getpid()).part")
             let fm = FileManager.default

@@ -34,8 +34,6 @@ public enum DynamicQuantization {
         var model = model
         let opset = model.opsetImport.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }?.version ?? 0
         var graph = model.graph
-        var initializers: [String: Int] = [:]
-        for (i, t) in graph.initializer.enumerated() { initializers[t.name] = i }
         var taken = Set(graph.node.flatMap { $0.output } + graph.input.map(\.name) + graph.initializer.map(\.name))
         func fresh(_ base: String) -> String {
             var name = base, k = 1
@@ -49,34 +47,14 @@ public enum DynamicQuantization {
         var quantizedWeights: [String: (q: String, scale: String, zero: String)] = [:]
         var quantizedActivations: [String: (q: String, scale: String, zero: String)] = [:]
         var quantized: [String] = [], skipped: [(String, String)] = []
-        for node in graph.node {
+        let found = try candidates(in: graph, baseDirectory: baseDirectory)
+        skipped = found.skipped
+        for (index, node) in graph.node.enumerated() {
+            guard let (plan, w) = found.plans[index] else {
+                nodes.append(node)
+                continue
+            }
             let label = node.name.isEmpty ? "\(node.opType) → \(node.output.first ?? "?")" : node.name
-            guard node.domain.isEmpty, node.opType == "MatMul" || node.opType == "Gemm" else {
-                nodes.append(node)
-                continue
-            }
-            let plan: GemmPlan
-            switch GemmPlan.make(node) {
-            case let .failure(why):
-                skipped.append((label, why.description))
-                nodes.append(node)
-                continue
-            case let .success(p): plan = p
-            }
-            guard let index = initializers[plan.weight] else {
-                skipped.append((label, "its weight '\(plan.weight)' is computed, not an initializer"))
-                nodes.append(node)
-                continue
-            }
-            let w: Tensor
-            do { w = try Tensor(proto: graph.initializer[index], baseDirectory: baseDirectory) } catch {
-                throw OptimizeError.invalidModel("initializer '\(plan.weight)': \(error)")
-            }
-            guard w.dtype == .float32, w.rank == 2, w.count > 0 else {
-                skipped.append((label, "its weight is \(w.dtype) \(w.shape), not a float matrix"))
-                nodes.append(node)
-                continue
-            }
             guard opset >= minimumOpset else {
                 throw OptimizeError.badInput("the model imports opset \(opset); dynamic quantization needs DynamicQuantizeLinear "
                     + "(opset \(minimumOpset)): convert it first (onnx.version_converter)")
@@ -138,6 +116,36 @@ public enum DynamicQuantization {
         graph = droppingUnusedInitializers(graph)
         model.graph = graph
         return Result(model: model, quantized: quantized, skipped: skipped)
+    }
+
+    /// The MatMul and Gemm nodes (by index) whose weight is a float matrix initializer, with that
+    /// weight; the others with the reason they stay in float. Shared by dynamic and static modes.
+    static func candidates(in graph: Onnx_GraphProto, baseDirectory: URL?) throws
+        -> (plans: [Int: (GemmPlan, Tensor)], skipped: [(node: String, reason: String)]) {
+        var initializers: [String: Int] = [:]
+        for (i, t) in graph.initializer.enumerated() { initializers[t.name] = i }
+        var plans: [Int: (GemmPlan, Tensor)] = [:], skipped: [(node: String, reason: String)] = []
+        for (i, node) in graph.node.enumerated() where node.domain.isEmpty && (node.opType == "MatMul" || node.opType == "Gemm") {
+            let label = node.name.isEmpty ? "\(node.opType) → \(node.output.first ?? "?")" : node.name
+            switch GemmPlan.make(node) {
+            case let .failure(why): skipped.append((label, why.description))
+            case let .success(plan):
+                guard let j = initializers[plan.weight] else {
+                    skipped.append((label, "its weight '\(plan.weight)' is computed, not an initializer"))
+                    continue
+                }
+                let w: Tensor
+                do { w = try Tensor(proto: graph.initializer[j], baseDirectory: baseDirectory) } catch {
+                    throw OptimizeError.invalidModel("initializer '\(plan.weight)': \(error)")
+                }
+                guard w.dtype == .float32, w.rank == 2, w.count > 0 else {
+                    skipped.append((label, "its weight is \(w.dtype) \(w.shape), not a float matrix"))
+                    continue
+                }
+                plans[i] = (plan, w)
+            }
+        }
+        return (plans, skipped)
     }
 
     /// `graph` without the initializers no node reads any more (subgraphs included) and their inputs.

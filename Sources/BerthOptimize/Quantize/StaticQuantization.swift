@@ -26,31 +26,9 @@ public enum StaticQuantization {
                              baseDirectory: URL?) throws -> DynamicQuantization.Result {
         let opset = model.opsetImport.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }?.version ?? 0
         var graph = model.graph
-        var initializers: [String: Int] = [:]
-        for (i, t) in graph.initializer.enumerated() { initializers[t.name] = i }
-        // Which nodes qualify, and their activations.
-        var plans: [(index: Int, plan: DynamicQuantization.GemmPlan, weight: Tensor)] = []
-        var skipped: [(node: String, reason: String)] = []
-        for (i, node) in graph.node.enumerated() where node.domain.isEmpty && (node.opType == "MatMul" || node.opType == "Gemm") {
-            let label = node.name.isEmpty ? "\(node.opType) → \(node.output.first ?? "?")" : node.name
-            switch DynamicQuantization.GemmPlan.make(node) {
-            case let .failure(why): skipped.append((label, why.description))
-            case let .success(plan):
-                guard let j = initializers[plan.weight] else {
-                    skipped.append((label, "its weight '\(plan.weight)' is computed, not an initializer"))
-                    continue
-                }
-                let w: Tensor
-                do { w = try Tensor(proto: graph.initializer[j], baseDirectory: baseDirectory) } catch {
-                    throw OptimizeError.invalidModel("initializer '\(plan.weight)': \(error)")
-                }
-                guard w.dtype == .float32, w.rank == 2, w.count > 0 else {
-                    skipped.append((label, "its weight is \(w.dtype) \(w.shape), not a float matrix"))
-                    continue
-                }
-                plans.append((i, plan, w))
-            }
-        }
+        let found = try DynamicQuantization.candidates(in: graph, baseDirectory: baseDirectory)
+        let plans = found.plans.keys.sorted().map { (index: $0, plan: found.plans[$0]!.0, weight: found.plans[$0]!.1) }
+        var skipped = found.skipped
         guard !plans.isEmpty else {
             let reasons = skipped.isEmpty ? "it has no MatMul or Gemm" : skipped.map { "\($0.node): \($0.reason)" }.joined(separator: "; ")
             throw OptimizeError.nothingToDo("nothing to quantize: \(reasons)")

@@ -28,6 +28,9 @@ public struct PushRequest: Sendable {
     public var reason: String
     /// The tenant that owns the model when this push creates it (the pushing key's); nil: none.
     public var tenant: String?
+    /// Push only into a model `tenant` owns (or a new one): checked inside the write, so a cached
+    /// ownership elsewhere cannot let another tenant's key in. Off for admins and open servers.
+    public var enforceOwner = false
     /// A signature over the artifact's digest, recorded with the version.
     public var artifactSignature: ArtifactSignature?
 

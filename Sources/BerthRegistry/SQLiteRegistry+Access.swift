@@ -54,6 +54,11 @@ extension SQLiteRegistry: AccessStore {
 
     public func setQuota(_ q: TenantQuota) throws {
         try Names.checkTenant(q.tenant)
+        for (name, v) in [("requests per second", q.requestsPerSecond), ("rows per second", q.rowsPerSecond)] {
+            if let v, !(v.isFinite && v >= 0.001) { throw RegistryError.badInput("\(name) must be a number ≥ 0.001, got \(v)") }
+        }
+        if let c = q.maxConcurrent, c <= 0 { throw RegistryError.badInput("max concurrent must be positive, got \(c)") }
+        guard q.weight.isFinite, q.weight > 0 else { throw RegistryError.badInput("weight must be positive, got \(q.weight)") }
         if q.model != "*" { try Names.checkModel(q.model) }
         try write { db in
             try db.execute(sql: """
@@ -79,10 +84,12 @@ extension SQLiteRegistry: AccessStore {
         }
     }
 
-    public func owners() throws -> [String: String] {
+    public func owners() throws -> ModelOwners {
         try read { db in
-            var out: [String: String] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT name, tenant FROM model WHERE tenant IS NOT NULL") { out[r["name"]] = r["tenant"] }
+            var out = ModelOwners()
+            for r in try Row.fetchAll(db, sql: "SELECT name, tenant FROM model") {
+                if let t: String = r["tenant"] { out.owned[r["name"]] = t } else { out.unowned.insert(r["name"]) }
+            }
             return out
         }
     }

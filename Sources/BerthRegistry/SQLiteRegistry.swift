@@ -72,6 +72,14 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
         let record: VersionRecord = try write { db in
             let modelID: Int64
             if let id = try findModel(db, request.model) {
+                if request.enforceOwner {
+                    let owner = try String.fetchOne(db, sql: "SELECT tenant FROM model WHERE id = ?", arguments: [id])
+                    // Another tenant's model is answered as unknown, as everywhere else.
+                    guard let owner else {
+                        throw RegistryError.conflict("model '\(request.model)' has no owner tenant: an admin assigns one first (berth tenants assign)")
+                    }
+                    guard owner == request.tenant else { throw RegistryError.modelNotFound(request.model) }
+                }
                 modelID = id
             } else {
                 try db.execute(sql: "INSERT INTO model (name, created_at, created_by, tenant) VALUES (?, ?, ?, ?)",

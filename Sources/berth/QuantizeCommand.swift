@@ -17,7 +17,7 @@ struct QuantizeCommand: ParsableCommand {
             --mode static: activations get a scale and zero point calibrated on --calibration DATA.npy (rows of \
             the model's input; --calibrate minmax or percentile) and the model is written in the QDQ format \
             (QuantizeLinear/DequantizeLinear around each MatMul/Gemm, signed int8 activations and weights); \
-            --reduce-range uses 7-bit activations for CPUs without VNNI. \
+            --reduce-range uses 7-bit weights ([-63, 63], as ONNX Runtime's reduce_range) for CPUs without VNNI. \
             The report gives the file size, Berth's in-process latency at batch 1 and 32 before and after (same run) \
             and, with --eval-data, the metrics before and after (data as berth eval reads it). \
             Exit status: 0 on success, 2 on bad input (nothing quantizable, unreadable model); the output file \
@@ -30,7 +30,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --mode static: rows of the model's input (.npy) to calibrate activation ranges on.", valueName: "file.npy"))
     var calibration: String?
     @Option(help: "With --mode static: minmax or percentile.") var calibrate = "minmax"
-    @Flag(help: "With --mode static: 7-bit activations (CPUs without VNNI).") var reduceRange = false
+    @Flag(help: "With --mode static: 7-bit weights (CPUs without VNNI).") var reduceRange = false
     @Flag(help: "One scale per output column instead of one per weight matrix.") var perChannel = false
     @Option(help: ArgumentHelp("Labelled data for the accuracy report (.npy or .csv, as berth eval reads it).", valueName: "file"))
     var evalData: String?

@@ -465,3 +465,37 @@ def test_berth_bench_sends_the_key(world):
     assert p.returncode == 0, p.stderr
     p = subprocess.run(base, capture_output=True, text=True, timeout=120, env={k2: v for k2, v in os.environ.items() if k2 != "BERTH_API_KEY"})
     assert p.returncode != 0 and "401" in p.stderr, p.stderr
+
+
+def test_a_model_without_owner_is_readable_by_all_and_changed_by_admins_only(tmp_path):
+    """A model the CLI pushed has no owner tenant: any key whose scope names it may read and infer,
+    but deploy-level changes need an admin (or an owner assigned first); a push into another
+    tenant's model is refused inside the write, as unknown."""
+    data = tmp_path / "data"
+    admin, deployer, invoker = (create_key(data, "ops", "admin"), create_key(data, "a", "deployer"),
+                                create_key(data, "a", "invoker"))
+    other = create_key(data, "b", "deployer")
+    (tmp_path / "m.onnx").write_bytes(model_bytes(1))
+    for args in (["push", NAME, str(tmp_path / "m.onnx")], ["promote", NAME, "1"]):
+        subprocess.run([str(berth_path()), "registry", *args, "--data-dir", str(data)], check=True, capture_output=True)
+    server = Server(data, tmp_path / "server.log", "--grpc-port", "0", auth=True)
+    try:
+        assert call(server, "POST", f"/v2/models/{NAME}/infer", INFER, invoker)[0] == 200
+        status, _, raw = call(server, "POST", f"/api/v1/models/{NAME}/rollback", {}, deployer)
+        assert status == 403 and "no owner" in json.loads(raw)["error"], raw
+        status, _, raw = server.request("POST", f"/api/v1/models/{NAME}/versions", model_bytes(2),
+                                        headers={**bearer(deployer), "Content-Type": "application/octet-stream"})
+        assert status == 403, raw
+        # An admin assigns it; then its owner may change it and another tenant cannot even see it.
+        assert call(server, "PUT", f"/api/v1/models/{NAME}/tenant", {"tenant": "a"}, admin)[0] == 200
+        status, _, raw = server.request("POST", f"/api/v1/models/{NAME}/versions", model_bytes(2),
+                                        headers={**bearer(deployer), "Content-Type": "application/octet-stream"})
+        assert status == 201, raw
+        status, _, raw = server.request("POST", f"/api/v1/models/{NAME}/versions", model_bytes(3),
+                                        headers={**bearer(other), "Content-Type": "application/octet-stream"})
+        assert status == 404, raw
+        p = subprocess.run([str(berth_path()), "keys", "create", "--tenant", "x", "--role", "admin", "--models", "a*",
+                            "--data-dir", str(data)], capture_output=True, text=True)
+        assert p.returncode == 2 and "--models" in p.stderr
+    finally:
+        server.stop()

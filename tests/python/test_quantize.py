@@ -176,3 +176,16 @@ def test_static_calibration_data_of_the_wrong_shape_or_dtype_exits_2(tmp_path):
     p = subprocess.run([str(berth_path()), "quantize", str(MLP), str(tmp_path / "o.onnx"), "--mode", "static"],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "--calibration" in p.stderr
+
+
+def test_reduce_range_keeps_weights_within_7_bits(tmp_path):
+    x, y = digits()
+    np.save(tmp_path / "cal.npy", x[:300])
+    q, _ = quantize(tmp_path, MLP, "--mode", "static", "--calibration", str(tmp_path / "cal.npy"), "--reduce-range", "--iterations", "0")
+    model = onnx.load(str(q))
+    from onnx import numpy_helper
+    weights = [numpy_helper.to_array(t) for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2]
+    assert weights and max(int(np.abs(w).max()) for w in weights) <= 63
+    acc = (probabilities(berth_outputs(tmp_path, q, x)).argmax(1) == y).mean()
+    float_acc = (probabilities(ort_outputs(MLP, x)).argmax(1) == y).mean()
+    assert acc >= float_acc - 0.01, (acc, float_acc)

@@ -12,7 +12,8 @@ public enum StaticQuantization {
     public struct Options: Sendable {
         public var perChannel: Bool
         public var method: Calibration.Method
-        /// 7-bit activations ([-64, 63]) for CPUs without VNNI, whose u8×s8 instructions can saturate.
+        /// 7-bit weights ([-63, 63], ONNX Runtime's `reduce_range`) for CPUs without VNNI, whose
+        /// u8×s8 multiply-adds can saturate with full-range weights.
         public var reduceRange: Bool
         public init(perChannel: Bool = false, method: Calibration.Method = .minmax, reduceRange: Bool = false) {
             self.perChannel = perChannel
@@ -53,7 +54,7 @@ public enum StaticQuantization {
         var dequantizedActivation: [String: String] = [:]
         var dequantizedWeight: [String: String] = [:]
         var quantized: [String] = []
-        let (qmin, qmax): (Float, Float) = options.reduceRange ? (-64, 63) : (-128, 127)
+        let (qmin, qmax): (Float, Float) = (-128, 127)
         for (index, plan, w) in plans {
             let node = graph.node[index]
             let label = node.name.isEmpty ? "\(node.opType) → \(node.output.first ?? "?")" : node.name
@@ -64,7 +65,9 @@ public enum StaticQuantization {
             if dequantizedActivation[plan.activation] == nil {
                 // Asymmetric int8 over a range that contains 0, so 0 is exact.
                 let lo = min(0, range.min), hi = max(0, range.max)
-                let scale = hi > lo ? (hi - lo) / (qmax - qmin) : 1
+                // A floor on the scale, as ONNX Runtime keeps one: a range of (almost) nothing must
+                // not divide by zero.
+                let scale = max((hi - lo) / (qmax - qmin), Float.ulpOfOne)
                 let zero = Int8(max(qmin, min(qmax, (qmin - lo / scale).rounded(.toNearestOrEven))))
                 let s = fresh("\(plan.activation)_scale"), z = fresh("\(plan.activation)_zero_point")
                 let q = fresh("\(plan.activation)_QuantizeLinear"), dq = fresh("\(plan.activation)_DequantizeLinear")
@@ -88,7 +91,7 @@ public enum StaticQuantization {
                     values = t
                 }
                 let qw = QuantizedWeights(values, rows: plan.transposeWeight ? n : k, columns: plan.transposeWeight ? k : n,
-                                          perChannel: options.perChannel)
+                                          perChannel: options.perChannel, levels: options.reduceRange ? 63 : 127)
                 var stored = qw.values
                 if plan.transposeWeight {
                     var t = [Int8](repeating: 0, count: stored.count)

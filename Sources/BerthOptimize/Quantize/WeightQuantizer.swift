@@ -7,10 +7,12 @@ public struct QuantizedWeights: Sendable, Equatable {
     /// One scale, or one per column (N).
     public var scales: [Float]
 
-    /// Quantizes `w` ([K, N] row-major), per column when `perChannel`.
-    public init(_ w: [Float], rows k: Int, columns n: Int, perChannel: Bool) {
-        precondition(w.count == k * n)
-        func scale(_ absMax: Float) -> Float { absMax > 0 && absMax.isFinite ? absMax / 127 : 1 }
+    /// Quantizes `w` ([K, N] row-major), per column when `perChannel`, to [-`levels`, `levels`]
+    /// (127; 63 is ONNX Runtime's reduced range for CPUs without VNNI).
+    public init(_ w: [Float], rows k: Int, columns n: Int, perChannel: Bool, levels: Int = 127) {
+        precondition(w.count == k * n && (1...127).contains(levels))
+        let top = Float(levels)
+        func scale(_ absMax: Float) -> Float { absMax > 0 && absMax.isFinite ? absMax / top : 1 }
         if perChannel {
             var maxes = [Float](repeating: 0, count: n)
             for i in 0..<k { for j in 0..<n { maxes[j] = max(maxes[j], abs(w[i * n + j])) } }
@@ -23,7 +25,7 @@ public struct QuantizedWeights: Sendable, Equatable {
             for j in 0..<n {
                 let s = scales.count == 1 ? scales[0] : scales[j]
                 let q = (w[i * n + j] / s).rounded(.toNearestOrEven)
-                out[i * n + j] = Int8(max(-127, min(127, q.isFinite ? q : 0)))
+                out[i * n + j] = Int8(max(-top, min(top, q.isFinite ? q : 0)))
             }
         }
         values = out

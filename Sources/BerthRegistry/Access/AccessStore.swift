@@ -23,8 +23,8 @@ public protocol AccessStore: Sendable {
     /// Every limit.
     func quotas() throws -> [TenantQuota]
 
-    /// Owners of the registry's models (model → tenant; models without an owner are absent).
-    func owners() throws -> [String: String]
+    /// Who owns each registry model.
+    func owners() throws -> ModelOwners
     /// Makes `tenant` the owner of `model` (admin only).
     func setOwner(model: String, tenant: String) throws
 
@@ -32,6 +32,20 @@ public protocol AccessStore: Sendable {
     func audit(_ entry: AuditEntry) throws
     /// The log, oldest first, since `since` (all when nil), at most `limit` entries (the newest).
     func auditLog(since: Date?, limit: Int) throws -> [AuditEntry]
+}
+
+/// The registry's models by owner: a tenant's (pushed through the API with its key, or assigned),
+/// or none (pushed by the CLI, on an open server, or before ownership existed).
+public struct ModelOwners: Sendable, Equatable {
+    /// Model → owning tenant.
+    public var owned: [String: String]
+    /// Models without an owner.
+    public var unowned: Set<String>
+
+    public init(owned: [String: String] = [:], unowned: Set<String> = []) {
+        self.owned = owned
+        self.unowned = unowned
+    }
 }
 
 extension Names {

@@ -119,6 +119,7 @@ struct AdminRoutes: Sendable {
         var request = PushRequest(model: name, description: q.get("description"), actor: actor(req, ctx), reason: q.get("reason") ?? "")
         // A model belongs to the tenant whose key first pushed it (an admin may reassign it).
         request.tenant = ctx.principal.tenant
+        request.enforceOwner = ctx.principal.role != .admin && ctx.access?.isOpen == false
         try request.apply(tags: q.getAll("tag"), params: q.getAll("param"), metricsJSON: q.get("metrics").map { Data($0.utf8) },
                           configJSON: q.get("config").map { Data($0.utf8) })
         request.parent = try q.integer("parent", what: "a version number")

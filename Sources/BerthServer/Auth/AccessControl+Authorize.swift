@@ -21,7 +21,15 @@ extension AccessControl {
         guard principal.role.allows(permission) else {
             throw ServerError.forbidden("the key's role '\(principal.role.rawValue)' may not do this (needs \(permission.minimumRole.rawValue))")
         }
-        if let model, !maySee(principal, model: model) { throw hidden(model) }
+        if let model, principal.role != .admin {
+            let o = try ownership(of: model)
+            if !principal.maySee(model: model, ownership: o) { throw hidden(model) }
+            // A model without an owner is everyone's to read, no tenant's to change.
+            if o == .unowned, permission == .deploy || permission == .admin {
+                throw ServerError.forbidden("model '\(model)' has no owner tenant: an admin assigns one first "
+                    + "(berth tenants assign \(model) --tenant T, or PUT /api/v1/models/\(model)/tenant)")
+            }
+        }
         return principal
     }
 }

@@ -73,48 +73,80 @@ public final class AccessControl: Sendable {
     }
 
     /// Whether `principal` may see `model` (another tenant's model is as if it did not exist).
+    /// Fails closed: when ownership cannot be read, nobody but an admin sees the model.
     public func maySee(_ principal: Principal, model: String) -> Bool {
         if principal.role == .admin && principal != .nobody { return true }
-        return principal.maySee(model: model, owner: owner(of: model))
+        guard let o = try? ownership(of: model) else { return false }
+        return principal.maySee(model: model, ownership: o)
     }
 
-    /// The tenant owning `model`; nil when it has none (or authentication is off). Owners are
-    /// cached for a second: ownership changes rarely, and a model pushed through this server is
-    /// noted at once (``noteOwner(_:of:)``).
-    public func owner(of model: String) -> String? {
-        guard let store else { return nil }
+    /// Who owns `model`. Owners are cached for a second (ownership changes rarely, and a model
+    /// pushed through this server is noted at once, ``noteOwner(_:of:)``). A failed read keeps
+    /// the last good answer; with none, it throws (the caller refuses: fail closed).
+    public func ownership(of model: String) throws -> Ownership {
+        guard let store else { return .notInRegistry }
         let now = Date()
-        if let cached = owners.withLock({ $0.fresh(at: now) }) { return cached[model] }
-        let map = (try? store.owners()) ?? [:]
-        owners.withLock { $0 = OwnerCache(map: map, loadedAt: now) }
-        return map[model]
+        let map: ModelOwners
+        if let cached = owners.withLock({ $0.fresh(at: now) }) {
+            map = cached
+        } else if let loaded = try? store.owners() {
+            owners.withLock { $0 = OwnerCache(map: loaded, loadedAt: now) }
+            map = loaded
+        } else if let stale = owners.withLock({ $0.map }) {
+            map = stale
+        } else {
+            throw ServerError.authUnavailable("cannot read the models' owners from the registry database")
+        }
+        if let t = map.owned[model] { return .tenant(t) }
+        return map.unowned.contains(model) ? .unowned : .notInRegistry
     }
 
     /// Records that `tenant` now owns `model`.
     public func noteOwner(_ tenant: String?, of model: String) {
         guard let tenant else { return }
-        owners.withLock { $0.map?[model] = tenant }
+        owners.withLock {
+            $0.map?.owned[model] = tenant
+            $0.map?.unowned.remove(model)
+        }
     }
 
-    /// Appends to the audit log off the request path; a failure is logged, never thrown at the caller.
+    /// Appends to the audit log off the request path; a failure is logged, never thrown at the
+    /// caller. At most ``maxPendingAudits`` entries wait; beyond, entries are dropped and logged.
     public func audit(_ entry: AuditEntry) {
         guard let store else { return }
+        var entry = entry
+        if let t = entry.target, t.count > 256 { entry.target = String(t.prefix(256)) + "…" }
+        let admitted = pendingAudits.withLock { n -> Bool in
+            guard n < Self.maxPendingAudits else { return false }
+            n += 1
+            return true
+        }
         let logger = self.logger
+        guard admitted else {
+            logger.error("audit log backlog full; entry dropped", metadata: ["action": "\(entry.action)", "status": "\(entry.status)"])
+            return
+        }
+        let pending = pendingAudits, written = entry
         auditQueue.async {
-            do { try store.audit(entry) } catch {
-                logger.error("cannot write the audit log", metadata: ["error": "\(error)", "action": "\(entry.action)"])
+            defer { pending.withLock { $0 -= 1 } }
+            do { try store.audit(written) } catch {
+                logger.error("cannot write the audit log", metadata: ["error": "\(error)", "action": "\(written.action)"])
             }
         }
     }
+
+    /// Audit entries waiting to be written, and the most that may.
+    private let pendingAudits = Locked(0)
+    static let maxPendingAudits = 10_000
 
     /// Waits until every audit entry handed over so far is written (tests, shutdown).
     public func flushAudit() { auditQueue.sync {} }
 
     private struct OwnerCache {
-        var map: [String: String]?
+        var map: ModelOwners?
         var loadedAt = Date.distantPast
 
-        func fresh(at now: Date) -> [String: String]? {
+        func fresh(at now: Date) -> ModelOwners? {
             guard let map, now.timeIntervalSince(loadedAt) < 1 else { return nil }
             return map
         }

@@ -25,7 +25,9 @@ struct AuthMiddleware: RouterMiddleware {
                 authorization: request.headers[.authorization], permission: permission, model: model,
                 hidden: { route?.hasPrefix("/api/v1") == true ? .registry(.modelNotFound($0)) : .modelNotFound($0) })
         } catch let e as ServerError {
-            if audited { audit(request, context, nil, route: route, model: model, status: Int(e.status.code)) }
+            // Refusals of a known key are audited; anonymous or unknown-key 401s are not: anyone
+            // could flood the append-only log with them.
+            if audited, e.status != .unauthorized { audit(request, context, nil, route: route, model: model, status: Int(e.status.code)) }
             return ResponseFactory.error(e)
         }
         guard audited else { return try await next(request, context) }

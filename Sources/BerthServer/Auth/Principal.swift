@@ -28,12 +28,24 @@ public struct Principal: Sendable, Equatable {
     /// Nobody: what a request context holds until the auth hook ran (fails closed).
     public static let nobody = Principal(keyID: nil, tenant: nil, role: .viewer, models: try! ModelPattern("-"))
 
-    /// Whether the caller may see `model`, owned by `owner` (nil: a model without owner, such as a
-    /// repository's, which every tenant whose scope names it sees). Admins see every model.
-    public func maySee(model: String, owner: String?) -> Bool {
+    /// Whether the caller may see `model` of `ownership`: another tenant's model is invisible; a
+    /// model without an owner (a repository's, or one the CLI pushed) is seen by every key whose
+    /// scope names it (changing it needs an admin: ``AccessControl/authorize``). Admins see every model.
+    public func maySee(model: String, ownership: Ownership) -> Bool {
         if self == .nobody { return false }
         if role == .admin { return true }
         guard models.matches(model) else { return false }
-        return owner == nil || owner == tenant
+        if case let .tenant(t) = ownership { return t == tenant }
+        return true
     }
+}
+
+/// Who owns a model, as the access control sees it.
+public enum Ownership: Sendable, Equatable {
+    /// Not a registry model (a repository's, or a name nobody pushed yet).
+    case notInRegistry
+    /// A registry model without an owner tenant.
+    case unowned
+    /// A registry model of this tenant.
+    case tenant(String)
 }

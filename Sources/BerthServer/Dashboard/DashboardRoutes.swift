@@ -38,7 +38,7 @@ struct DashboardRoutes: Sendable {
             versionsByModel[e.name, default: []].append(.init(version: e.version ?? 0, state: (e.state?.rawValue ?? "unavailable").lowercased()))
         }
         let models = try versionsByModel.keys.sorted().map { name in try model(name, versions: versionsByModel[name] ?? []) }
-        let alerts = (monitoring?.alerts ?? []).map {
+        let alerts = (monitoring?.alerts ?? []).filter { maySee($0.rule.model) }.map {
             MonitorRoutes.AlertEntry(name: $0.rule.name, model: $0.rule.model, when: $0.rule.condition.description,
                                      actions: $0.rule.actions.map(\.rawValue), status: $0.status)
         }

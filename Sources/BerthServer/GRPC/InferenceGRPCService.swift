@@ -44,6 +44,30 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
 
     // MARK: Health and metadata
 
+    /// Runs an admin RPC after authorizing it, writing the outcome to the audit log as REST's
+    /// admin routes are (refusals of a known key included; anonymous ones are not logged).
+    private func audited(_ rpc: String, _ metadata: Metadata, _ context: ServerContext, model: String,
+                         _ body: () async throws -> Void) async throws {
+        let header = metadata[stringValues: "authorization"].first(where: { _ in true })
+        func record(_ p: Principal?, _ status: Int) {
+            guard !access.isOpen else { return }
+            access.audit(AuditEntry(keyID: p?.keyID, tenant: p?.tenant, role: p?.role, action: "gRPC \(rpc)", target: model,
+                                    status: status, source: context.remotePeer))
+        }
+        let caller: Principal
+        do { caller = try await access.authorize(authorization: header, permission: .admin, model: model) } catch let e as ServerError {
+            if e.status != .unauthorized { record(nil, Int(e.status.code)) }
+            throw e.rpcError
+        }
+        do {
+            try await body()
+            record(caller, 200)
+        } catch {
+            record(caller, Int(ServerError.from(engine: error).status.code))
+            throw error
+        }
+    }
+
     func serverLive(request: ServerRequest<Inference_ServerLiveRequest>,
                     context: ServerContext) async throws -> ServerResponse<Inference_ServerLiveResponse> {
         ServerResponse(message: .with { $0.live = true })
@@ -59,7 +83,10 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
         // REST answers 404 or 400 for an unknown or unready model, which tritonclient reads as
         // "not ready"; gRPC has a body for that: ready = false, as Triton answers.
         let m = request.message
-        _ = try await authorize(request.metadata, .read, model: m.name)
+        // Another tenant's model answers as an unknown one does here: not ready (no NOT_FOUND to probe with).
+        do { _ = try await authorize(request.metadata, .read, model: m.name) } catch let e as RPCError where e.code == .notFound {
+            return ServerResponse(message: .with { $0.ready = false })
+        }
         let ready = (try? manager.servable(model: m.name, version: m.version.isEmpty ? nil : m.version)) != nil
         return ServerResponse(message: .with { $0.ready = ready })
     }
@@ -152,8 +179,9 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
                              context: ServerContext) async throws -> ServerResponse<Inference_RepositoryModelLoadResponse> {
         try await answer {
             let m = request.message
-            _ = try await authorize(request.metadata, .admin, model: m.modelName)
-            try await repository.change(model: m.modelName, load: true, parameterNames: Array(m.parameters.keys))
+            try await audited("RepositoryModelLoad", request.metadata, context, model: m.modelName) {
+                try await repository.change(model: m.modelName, load: true, parameterNames: Array(m.parameters.keys))
+            }
             return Inference_RepositoryModelLoadResponse()
         }
     }
@@ -162,8 +190,9 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
                                context: ServerContext) async throws -> ServerResponse<Inference_RepositoryModelUnloadResponse> {
         try await answer {
             let m = request.message
-            _ = try await authorize(request.metadata, .admin, model: m.modelName)
-            try await repository.change(model: m.modelName, load: false, parameterNames: Array(m.parameters.keys))
+            try await audited("RepositoryModelUnload", request.metadata, context, model: m.modelName) {
+                try await repository.change(model: m.modelName, load: false, parameterNames: Array(m.parameters.keys))
+            }
             return Inference_RepositoryModelUnloadResponse()
         }
     }

@@ -9,7 +9,10 @@ enum ResponseFactory {
         var response = error(e.description, status: e.status)
         switch e {
         case .unauthenticated: response.headers[.wwwAuthenticate] = "Bearer realm=\"berth\""
-        case let .rateLimited(_, after): response.headers[.retryAfter] = String(max(1, Int(after.rounded(.up))))
+        case let .rateLimited(_, after):
+            // Clamped: a tiny rate must not ask for (or overflow into) a wait of centuries.
+            let seconds = after.isFinite ? min(max(1, after.rounded(.up)), 86_400) : 86_400
+            response.headers[.retryAfter] = String(Int(seconds))
         default: break
         }
         return response

@@ -148,7 +148,8 @@ final class Batcher: @unchecked Sendable {
                 c.resume(throwing: ServerError.notReady(model: model, version: version, state: "unloading"))
                 return
             }
-            if queue.count >= capacity && !underFairShare(tenant) {
+            // Past the bound only a tenant below an equal share may queue, and never past twice it.
+            if queue.count >= capacity && (!underFairShare(tenant) || queue.count >= 2 * capacity) {
                 cond.unlock()
                 c.resume(throwing: ServerError.queueFull(model: model, version: version, capacity: capacity))
                 return
@@ -179,11 +180,13 @@ final class Batcher: @unchecked Sendable {
         queue.insert(job, at: lo)
     }
 
-    /// Removes the job at `index`, advancing the virtual time. Under the lock.
-    private func take(at index: Int) -> Job {
+    /// Removes the job at `index`. Only the head of the queue advances the virtual time: jobs
+    /// merged into its batch from further back must not push other tenants' tags behind them.
+    /// Under the lock.
+    private func take(at index: Int, advancing: Bool) -> Job {
         let job = queue.remove(at: index)
         let name = job.tenant ?? ""
-        virtualTime = max(virtualTime, job.tag)
+        if advancing { virtualTime = max(virtualTime, job.tag) }
         if let n = queuedBy[name], n > 1 { queuedBy[name] = n - 1 } else {
             queuedBy[name] = nil
             // An idle tenant's finish tag is forgotten once the queue has moved past it.
@@ -278,7 +281,7 @@ final class Batcher: @unchecked Sendable {
             cond.wait()
         }
         running += 1
-        let first = take(at: 0)
+        let first = take(at: 0, advancing: true)
         var batch = [first]
         guard maxBatchSize > 0, let key = first.key, first.rows < maxBatchSize else {
             metrics.setPending(model: model, version: version, count: queue.count)
@@ -292,7 +295,7 @@ final class Batcher: @unchecked Sendable {
             while i < queue.count && rows < maxBatchSize {
                 let j = queue[i]
                 if j.key == key && rows + j.rows <= maxBatchSize {
-                    batch.append(take(at: i))
+                    batch.append(take(at: i, advancing: false))
                     rows += j.rows
                 } else {
                     i += 1

@@ -15,6 +15,7 @@ final class QuotaObserver: InferenceObserver, @unchecked Sendable {
         var quotas: [Key: TenantQuota] = [:]
         var loadedNs: UInt64 = 0
         var loaded = false
+        var reloading = false
         var requests: [Key: TokenBucket] = [:]
         var rows: [Key: TokenBucket] = [:]
         var inFlight: [Key: Int] = [:]
@@ -37,9 +38,13 @@ final class QuotaObserver: InferenceObserver, @unchecked Sendable {
     func admit(_ event: inout InferenceEvent) throws {
         guard let tenant = event.target.caller.tenant else { return }
         let now = monotonicNanos()
-        let fresh = needsReload(now) ? (try? store.quotas()) : nil
+        let claimed = claimReload(now)
+        let fresh = claimed ? (try? store.quotas()) : nil
         try state.withLock { s in
-            if let fresh { s.reload(fresh, now: now) }
+            if claimed {
+                if let fresh { s.reload(fresh, now: now) } else if s.loaded { s.loadedNs = now }  // a failed read keeps the old limits a period
+                s.reloading = false
+            }
             let keys = [Key(tenant: tenant, model: "*"), Key(tenant: tenant, model: event.target.model)].filter { s.quotas[$0] != nil }
             guard !keys.isEmpty else { return }
             // The most specific weight wins: the model's, else the tenant's.
@@ -80,8 +85,14 @@ final class QuotaObserver: InferenceObserver, @unchecked Sendable {
         }
     }
 
-    private func needsReload(_ now: UInt64) -> Bool {
-        state.withLock { s in !s.loaded || now &- s.loadedNs >= refreshNs }
+    /// Whether this caller should re-read the quotas: one caller per refresh period claims it
+    /// (the others go on with the limits they have), so the database is read once, not per request.
+    private func claimReload(_ now: UInt64) -> Bool {
+        state.withLock { s in
+            guard !s.reloading, !s.loaded || now &- s.loadedNs >= refreshNs else { return false }
+            s.reloading = true
+            return true
+        }
     }
 
     private static func format(_ v: Double) -> String { String(format: "%g", v) }

@@ -43,6 +43,9 @@ struct KeysCreate: ParsableCommand {
             guard let role = Role(rawValue: role) else {
                 throw RegistryError.badInput("unknown role '\(role)': use viewer, invoker, deployer or admin")
             }
+            guard role != .admin || models == "*" else {
+                throw RegistryError.badInput("an admin key acts on every model: --models does not apply to --role admin")
+            }
             var expiry: Date?
             if let expires {
                 guard let s = DurationText.seconds(expires), s > 0 else {

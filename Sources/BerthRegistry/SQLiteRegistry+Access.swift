@@ -52,6 +52,20 @@ extension SQLiteRegistry: AccessStore {
         }
     }
 
+    /// The database file's and its write-ahead log's size and modification time (nanoseconds):
+    /// every commit, by any process, appends to the WAL (or, at a checkpoint, rewrites the
+    /// database), so an unchanged stamp means no key was created, revoked or changed.
+    public func changeStamp() -> [Int64]? {
+        let db = store.root.appendingPathComponent(Self.databaseFileName).path
+        var out: [Int64] = []
+        for path in [db, db + "-wal"] {
+            var st = stat()
+            guard stat(path, &st) == 0 else { return nil }
+            out += [Int64(st.st_size), Int64(st.st_mtim.tv_sec), Int64(st.st_mtim.tv_nsec), Int64(st.st_ino)]
+        }
+        return out
+    }
+
     public func setQuota(_ q: TenantQuota) throws {
         try Names.checkTenant(q.tenant)
         for (name, v) in [("requests per second", q.requestsPerSecond), ("rows per second", q.rowsPerSecond)] {

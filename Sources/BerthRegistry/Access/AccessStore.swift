@@ -28,6 +28,10 @@ public protocol AccessStore: Sendable {
     /// Makes `tenant` the owner of `model` (admin only).
     func setOwner(model: String, tenant: String) throws
 
+    /// A value that changes whenever any process commits to the store (nil: unknown, so callers
+    /// must not cache). Cheap: callers compare it on every request to keep key lookups cached.
+    func changeStamp() -> [Int64]?
+
     /// Appends to the audit log.
     func audit(_ entry: AuditEntry) throws
     /// The log, oldest first, since `since` (all when nil), at most `limit` entries (the newest).

@@ -65,12 +65,47 @@ public final class AccessControl: Sendable {
             }
         }
         let record: APIKeyRecord?
-        do { record = try store.key(for: secret) } catch { return .failure(.storage("\(error)")) }
+        do { record = try cachedKey(secret, store) } catch { return .failure(.storage("\(error)")) }
         guard let record else { return .failure(.unknown) }
         if record.revokedAt != nil { return .failure(.revoked) }
         if let e = record.expiresAt, e <= Date() { return .failure(.expired) }
         return .success(Principal(record))
     }
+
+    /// The key record of `secret`, from a cache that is trusted only while the store's
+    /// ``AccessStore/changeStamp()`` is unchanged: any commit (a revocation by `berth keys` in
+    /// another process included) empties it, so a revoked key is still refused at once, while
+    /// steady traffic costs two `stat` calls instead of a database read per request.
+    private func cachedKey(_ secret: APIKeySecret, _ store: any AccessStore) throws -> APIKeyRecord? {
+        let stamp = store.changeStamp()
+        let hash = secret.hash
+        if let stamp, let hit = keys.withLock({ c -> APIKeyRecord?? in
+            guard c.stamp == stamp else { c = KeyCache(stamp: stamp); return nil }
+            return c.records[hash]
+        }) {
+            return hit
+        }
+        let record = try store.key(for: secret)
+        // Stored under the stamp taken before the read: a commit during the read changes the
+        // stamp, so the entry is never served for a newer state.
+        if let stamp {
+            keys.withLock { c in
+                guard c.stamp == stamp else { return }
+                if c.records.count >= Self.maxCachedKeys { c.records.removeAll() }
+                c.records[hash] = .some(record)
+            }
+        }
+        return record
+    }
+
+    private struct KeyCache {
+        var stamp: [Int64]?
+        /// Key hash → the record (nil: no such key).
+        var records: [String: APIKeyRecord?] = [:]
+    }
+
+    private let keys = Locked(KeyCache())
+    static let maxCachedKeys = 10_000
 
     /// Whether `principal` may see `model` (another tenant's model is as if it did not exist).
     /// Fails closed: when ownership cannot be read, nobody but an admin sees the model.

@@ -111,6 +111,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Log level.", valueName: "trace|debug|info|notice|warning|error"))
     var logLevel = "info"
 
+    // Triton / KServe drop-in options.
+    @Option(help: ArgumentHelp("Triton's strict readiness: /v2/health/ready and gRPC ServerReady answer not ready while any model that should serve failed to load; false: ready once startup loading finished.",
+                               valueName: "true|false"))
+    var strictReadiness = true
+
     func validate() throws {
         guard [demo, modelRepository != nil, registry].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --model-repository, --demo and --registry")
@@ -183,7 +188,7 @@ struct ServeCommand: AsyncParsableCommand {
         if requireSigned { try exitTwoOnBadInput { trust = ArtifactTrust(keys: try trustedKeys.map(readPublicKey)) } }
         if registry {
             let store = keyStore!
-            let manager = ModelManager(repository: nil, defaultThreads: threads, logger: Logger(label: "berth.server.models"))
+            let manager = ModelManager(repository: nil, defaultThreads: threads, strictReadiness: strictReadiness, logger: Logger(label: "berth.server.models"))
             let deployer = RegistryDeployer(registry: store, manager: manager, trust: trust, logger: Logger(label: "berth.server.registry"))
             try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, deployer: deployer,
                                                  observers: try observers(), monitoring: monitor?.monitoring(manager),
@@ -201,7 +206,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         let manager = ModelManager(repository: ModelRepository(root: root), defaultThreads: threads,
-                                   logger: Logger(label: "berth.server.models"))
+                                   strictReadiness: strictReadiness, logger: Logger(label: "berth.server.models"))
         defer { if demo { try? FileManager.default.removeItem(at: root) } }
         try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, observers: try observers(),
                                              monitoring: monitor?.monitoring(manager), access: access, logger: logger))

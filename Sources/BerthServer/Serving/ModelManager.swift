@@ -44,13 +44,21 @@ public actor ModelManager {
     /// Registry-deployed models: how requests without a version are routed.
     nonisolated let routes = Locked<[String: TrafficRoute]>([:])
     private nonisolated let flags = Locked<(started: Bool, stopping: Bool)>((false, false))
+    /// Triton's strict readiness: the server is not ready while a model that should serve failed.
+    nonisolated let strictReadiness: Bool
+    /// Model → why its latest load failed; cleared by a successful load or an unload.
+    nonisolated let loadFailures = Locked<[String: String]>([:])
 
     private var chains: [String: Task<Void, Never>] = [:]
 
-    /// - Parameter defaultThreads: intra-op threads for models whose config sets none.
+    /// - Parameters:
+    ///   - defaultThreads: intra-op threads for models whose config sets none.
+    ///   - strictReadiness: Triton's `--strict-readiness`: the server reports not ready while any
+    ///     model that should serve failed to load (and has no older version serving).
     public init(repository: ModelRepository?, metrics: ServerMetrics = ServerMetrics(), defaultThreads: Int = 1,
-                logger: Logger = Logger(label: "berth.server.models")) {
+                strictReadiness: Bool = true, logger: Logger = Logger(label: "berth.server.models")) {
         self.repository = repository
+        self.strictReadiness = strictReadiness
         self.metrics = metrics
         self.defaultThreads = max(1, defaultThreads)
         self.logger = logger
@@ -104,8 +112,24 @@ public actor ModelManager {
         return slots.filter { $0.value.state == .ready }.map(\.key).sorted()
     }
 
-    /// True once the startup loading finished and until shutdown begins.
-    public nonisolated var isReady: Bool { flags.withLock { $0.started && !$0.stopping } }
+    /// True once the startup loading finished and until shutdown begins; with strict readiness,
+    /// also only while no model that should serve failed to load (``failedModels()``).
+    public nonisolated var isReady: Bool {
+        guard flags.withLock({ $0.started && !$0.stopping }) else { return false }
+        return !strictReadiness || failedModels().isEmpty
+    }
+
+    /// Models whose latest load failed and that have no ready version, with the reason (a model
+    /// whose reload failed while an older version keeps serving is ready, as in Triton).
+    public nonisolated func failedModels() -> [String: String] {
+        loadFailures.withLock { $0 }.filter { servingVersions(of: $0.key).isEmpty }
+    }
+
+    /// Records the outcome of a source's attempt to load `model` (nil: it loaded, or it was
+    /// unloaded on purpose).
+    nonisolated func noteLoad(_ model: String, failure: String?) {
+        loadFailures.withLock { $0[model] = failure }
+    }
 
     /// Marks startup complete (the server reports ready from now on).
     public nonisolated func markStarted() { flags.withLock { $0.started = true } }

@@ -121,7 +121,7 @@ struct V2Routes: Sendable {
         }
         let b = c.dynamicBatching ?? .init()
         return try Response.json(TritonModelConfig(
-            name: model, platform: ModelManager.platform, backend: "berth", versionPolicy: policy, maxBatchSize: s.maxBatchSize,
+            name: model, platform: ModelManager.platform(of: s), backend: "berth", versionPolicy: policy, maxBatchSize: s.maxBatchSize,
             input: io(s.interface.inputs), output: io(s.interface.outputs),
             instanceGroup: [.init(name: model, kind: "KIND_CPU", count: c.instanceCount)],
             dynamicBatching: batched ? .init(preferredBatchSize: b.preferredBatchSizes,

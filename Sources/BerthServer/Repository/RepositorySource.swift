@@ -1,3 +1,4 @@
+import BerthONNX
 import Foundation
 import Logging
 
@@ -129,9 +130,19 @@ public actor RepositorySource {
             throw ServerError.loadFailed(model: name, reason: "no version folder holds \(ModelRepository.modelFileName) "
                                          + "(expected \(name)/<version>/\(ModelRepository.modelFileName))")
         }
+        if !config.ignoredFields.isEmpty {
+            // One warning per model and load: what the config sets that Berth does not act on.
+            logger.warning("config fields Berth does not honour (ignored)",
+                           metadata: ["model": "\(name)", "fields": "\(config.ignoredFields.joined(separator: ", "))"])
+        }
         var plan = DeployPlan(model: name, versions: [:], route: nil)
+        let compose: (@Sendable () throws -> Model)? = config.ensemble == nil ? nil : { @Sendable in
+            try EnsembleComposer(repository: repository).compose(name, config: config)
+        }
         for v in wanted {
-            plan.versions[v] = VersionSource(fingerprint: available[v]!, config: config) { repository.modelFile(model: name, version: v) }
+            plan.versions[v] = VersionSource(fingerprint: available[v]!, config: config, locate: {
+                repository.modelFile(model: name, version: v)
+            }, compose: compose)
         }
         for v in available.keys where !wanted.contains(v) { plan.unserved[v] = "unloaded by version policy" }
         defer {

@@ -54,8 +54,8 @@ public struct InferenceService: Sendable {
             event.request = request
             event.rows = request.rows
             for o in observers { try o.admit(&event) }
-            let result = try await r.servable.batcher.submit(request.feeds, rows: request.rows,
-                                                             tenant: target.caller.tenant, weight: event.fairWeight)
+            let result = try await r.servable.run(request.feeds, rows: request.rows,
+                                                  tenant: target.caller.tenant, weight: event.fairWeight)
             event.outputs = result.outputs
             event.timing = result.timing
             let response = V2InferenceResponse(request: request, modelName: r.servable.model,

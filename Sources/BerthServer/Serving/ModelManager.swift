@@ -1,4 +1,5 @@
 import BerthEngine
+import BerthONNX
 import Foundation
 import Logging
 
@@ -142,7 +143,9 @@ public actor ModelManager {
         var out: [ModelIndexEntry] = []
         for name in names.sorted() {
             guard let slots = snapshot[name], !slots.isEmpty else {
-                out.append(ModelIndexEntry(name: name, version: nil, state: nil, reason: ""))
+                // A model that failed before any version was tried (its config) says why.
+                let failure = loadFailures.withLock { $0[name] }
+                out.append(ModelIndexEntry(name: name, version: nil, state: failure == nil ? nil : .unavailable, reason: failure ?? ""))
                 continue
             }
             for (v, slot) in slots.sorted(by: { $0.key < $1.key }) {
@@ -212,13 +215,14 @@ public actor ModelManager {
     /// the slot once warmed and the older copy drains (the version's metric series carry on).
     /// Returns why the load failed, nil when the version is ready.
     func loadVersion(_ name: String, _ v: Int, fingerprint: String, config: ModelConfig,
-                     url: () throws -> URL) async -> String? {
+                     url: () throws -> URL, compose: (@Sendable () throws -> Model)? = nil) async -> String? {
         let current = table.withLock { $0[name]?[v] }
         if let s = current?.servable, current?.state == .ready, s.fingerprint == fingerprint, s.config == config { return nil }
         if current?.state != .ready { setSlot(name, v, Slot(state: .loading)) }
         logger.info("loading model", metadata: ["model": "\(name)", "version": "\(v)"])
         do {
-            let servable = try await makeServable(name, v, url: try url(), config: config, fingerprint: fingerprint)
+            let servable = try await makeServable(name, v, url: compose == nil ? try url() : nil, compose: compose, config: config,
+                                                  fingerprint: fingerprint)
             setSlot(name, v, Slot(state: .ready, servable: servable))
             logger.info("model ready", metadata: ["model": "\(name)", "version": "\(v)", "max_batch_size": "\(servable.maxBatchSize)"])
             if let old = current?.servable, current?.state == .ready { await old.drain() }
@@ -239,7 +243,8 @@ public actor ModelManager {
         metrics.removeSeries(model: name, version: String(version))
     }
 
-    private nonisolated func makeServable(_ name: String, _ version: Int, url: URL, config: ModelConfig, fingerprint: String) async throws -> Servable {
+    private nonisolated func makeServable(_ name: String, _ version: Int, url: URL?, compose: (@Sendable () throws -> Model)?,
+                                          config: ModelConfig, fingerprint: String) async throws -> Servable {
         let threads = config.threads ?? defaultThreads
         let metrics = self.metrics
         var logger = self.logger
@@ -251,9 +256,15 @@ public actor ModelManager {
                 c.resume(with: Result {
                     var engineLogger = log
                     engineLogger.logLevel = max(log.logLevel, .notice)
-                    let session = try Session(contentsOf: url, options: SessionOptions(intraOpThreads: threads, logger: engineLogger))
-                    // A version is ready only after one successful inference.
-                    _ = try session.run(try session.sampleInputs(batch: 1))
+                    let options = SessionOptions(intraOpThreads: threads, logger: engineLogger)
+                    let session: Session
+                    if let compose { session = try Session(model: try compose(), options: options) } else {
+                        session = try Session(contentsOf: url!, options: options)
+                    }
+                    let batched = (config.maxBatchSize ?? Servable.defaultMaxBatchSize(session)) > 0
+                    try Servable.check(config, against: session, batched: batched)
+                    // A version is ready only after its warm-up ran (by default one random sample).
+                    try Servable.warmUp(session, config: config, batched: batched)
                     return Servable(model: name, version: version, session: session, config: config,
                                     fingerprint: fingerprint, metrics: metrics, logger: log)
                 })

@@ -25,6 +25,8 @@ public final class Servable: Sendable {
     /// What requests are checked against: the session's inputs and outputs.
     public let interface: ModelInterface
     let batcher: Batcher
+    /// The config's `reshape`s, applied around every run.
+    let reshapes: TensorReshapes
     private let gate = RequestGate()
 
     init(model: String, version: Int, session: Session, config: ModelConfig, fingerprint: String,
@@ -34,9 +36,9 @@ public final class Servable: Sendable {
         self.session = session
         self.config = config
         self.fingerprint = fingerprint
-        self.interface = ModelInterface(name: model, inputs: session.inputs.map(TensorSpec.init),
-                                        outputs: session.outputs.map(TensorSpec.init))
         self.maxBatchSize = config.maxBatchSize ?? Self.defaultMaxBatchSize(session)
+        self.interface = Self.interface(model, session: session, config: config, batched: maxBatchSize > 0)
+        self.reshapes = TensorReshapes(config, batched: maxBatchSize > 0)
         let stats = ModelStatistics()
         self.stats = stats
         self.batcher = Batcher(model: model, version: String(version), session: session, maxBatchSize: maxBatchSize,

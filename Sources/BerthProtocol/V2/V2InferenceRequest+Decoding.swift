@@ -144,7 +144,10 @@ struct RequestDecoder {
                     r.binary = v
                 }
                 if let c = p["classification"], !c.isNull {
-                    throw V2RequestError("output '\(name)': the classification extension is not supported")
+                    guard let n = c.intValue, n >= 0 else {
+                        throw V2RequestError("output '\(name)': 'classification' must be a non-negative integer")
+                    }
+                    r.classCount = n == 0 ? nil : n
                 }
             }
             requested.append(r)

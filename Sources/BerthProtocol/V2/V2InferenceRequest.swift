@@ -24,11 +24,15 @@ public struct V2InferenceRequest: Sendable {
         public var name: String
         /// The `binary_data` parameter; nil when absent (the request-level default applies).
         public var binary: Bool?
+        /// The classification extension's `classification` parameter (tritonclient's
+        /// `class_count`): answer the top N classes as "score:index[:label]" strings; nil: off.
+        public var classCount: Int?
 
         /// A requested output from its parts.
-        public init(name: String, binary: Bool? = nil) {
+        public init(name: String, binary: Bool? = nil, classCount: Int? = nil) {
             self.name = name
             self.binary = binary
+            self.classCount = classCount
         }
     }
 

@@ -58,9 +58,13 @@ public struct InferenceService: Sendable {
                                                   tenant: target.caller.tenant, weight: event.fairWeight)
             event.outputs = result.outputs
             event.timing = result.timing
+            var results = result.outputs
+            if let requested = request.outputs, requested.contains(where: { $0.classCount != nil }) {
+                results = try r.servable.classify(results, requested: requested)
+            }
             let response = V2InferenceResponse(request: request, modelName: r.servable.model,
                                                modelVersion: r.servable.versionString,
-                                               outputOrder: r.servable.interface.outputs.map(\.name), results: result.outputs)
+                                               outputOrder: r.servable.interface.outputs.map(\.name), results: results)
             let reply = try encode(response)
             event.endNs = monotonicNanos()
             for o in observers { o.finished(event) }

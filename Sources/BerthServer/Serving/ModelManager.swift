@@ -265,8 +265,9 @@ public actor ModelManager {
                     try Servable.check(config, against: session, batched: batched)
                     // A version is ready only after its warm-up ran (by default one random sample).
                     try Servable.warmUp(session, config: config, batched: batched)
+                    let labels = try Servable.readLabels(config)
                     return Servable(model: name, version: version, session: session, config: config,
-                                    fingerprint: fingerprint, metrics: metrics, logger: log)
+                                    fingerprint: fingerprint, metrics: metrics, logger: log, labels: labels)
                 })
             }
         }

@@ -27,10 +27,13 @@ public final class Servable: Sendable {
     let batcher: Batcher
     /// The config's `reshape`s, applied around every run.
     let reshapes: TensorReshapes
+    /// Output name → class labels (the classification extension).
+    let labels: [String: [String]]
     private let gate = RequestGate()
 
     init(model: String, version: Int, session: Session, config: ModelConfig, fingerprint: String,
-         metrics: ServerMetrics, logger: Logger) {
+         metrics: ServerMetrics, logger: Logger, labels: [String: [String]] = [:]) {
+        self.labels = labels
         self.model = model
         self.version = version
         self.session = session

@@ -283,39 +283,43 @@ struct ServeCommand: AsyncParsableCommand {
         do { try await server.run() } catch { throw CLIError("server failed: \(error)") }
     }
 
-    /// Builds a temporary repository of symbolic links to the bundled example models.
+    /// Builds a temporary repository of the demo models built into the binary (``DemoModels``),
+    /// plus links to a checkout's examples/generated/*.onnx when one is found: works from any
+    /// directory, and from an installed binary without a checkout.
     static func makeDemoRepository(logger: Logger) throws -> URL {
-        guard let examples = findExamples() else {
-            throw CLIError("--demo: cannot find examples/digits_mlp.onnx (run from the Berth checkout)")
-        }
         let fm = FileManager.default
         let root = fm.temporaryDirectory.appendingPathComponent("berth-demo-\(ProcessInfo.processInfo.processIdentifier)")
         try? fm.removeItem(at: root)
-        func link(_ model: String, _ file: URL) throws {
+        func folder(_ model: String) throws -> URL {
             let dir = root.appendingPathComponent(model).appendingPathComponent("1")
             try fm.createDirectory(at: dir, withIntermediateDirectories: true)
-            try fm.createSymbolicLink(at: dir.appendingPathComponent("model.onnx"), withDestinationURL: file)
-            // External data files (e.g. transformer.onnx.data) sit beside the model under their own names.
-            let siblings = (try? fm.contentsOfDirectory(atPath: file.deletingLastPathComponent().path)) ?? []
-            for s in siblings where s.hasPrefix(file.lastPathComponent + ".") {
-                try fm.createSymbolicLink(at: dir.appendingPathComponent(s),
-                                          withDestinationURL: file.deletingLastPathComponent().appendingPathComponent(s))
-            }
+            return dir
         }
-        try link("digits", examples.appendingPathComponent("digits_mlp.onnx"))
-        let logreg = examples.appendingPathComponent("digits_logreg.onnx")
-        if fm.fileExists(atPath: logreg.path) { try link("digits_logreg", logreg) }
-        let generated = examples.appendingPathComponent("generated")
-        for f in ((try? fm.contentsOfDirectory(atPath: generated.path)) ?? []).sorted() where f.hasSuffix(".onnx") {
-            let name = String(f.dropLast(5))
-            guard name != "digits", name != "digits_logreg" else { continue }
-            try link(name, generated.appendingPathComponent(f))
+        for (name, base64) in DemoModels.all {
+            guard let bytes = DemoModels.bytes(base64) else { throw CLIError("--demo: the built-in model '\(name)' is corrupt") }
+            try bytes.write(to: try folder(name).appendingPathComponent("model.onnx"))
+        }
+        let builtIn = Set(DemoModels.all.map(\.name))
+        if let generated = findExamples()?.appendingPathComponent("generated") {
+            for f in ((try? fm.contentsOfDirectory(atPath: generated.path)) ?? []).sorted() where f.hasSuffix(".onnx") {
+                let name = String(f.dropLast(5))
+                guard !builtIn.contains(name) else { continue }
+                let file = generated.appendingPathComponent(f)
+                let dir = try folder(name)
+                try fm.createSymbolicLink(at: dir.appendingPathComponent("model.onnx"), withDestinationURL: file)
+                // External data files (e.g. transformer.onnx.data) sit beside the model under their own names.
+                let siblings = (try? fm.contentsOfDirectory(atPath: generated.path)) ?? []
+                for s in siblings where s.hasPrefix(f + ".") {
+                    try fm.createSymbolicLink(at: dir.appendingPathComponent(s), withDestinationURL: generated.appendingPathComponent(s))
+                }
+            }
         }
         logger.notice("demo repository", metadata: ["path": "\(root.path)"])
         return root
     }
 
-    /// `examples/` in the working directory or above the executable.
+    /// A checkout's `examples/` in the working directory or above the executable (for the
+    /// generated extras; the demo models themselves are built in).
     static func findExamples() -> URL? {
         let fm = FileManager.default
         var candidates = [URL(fileURLWithPath: fm.currentDirectoryPath)]

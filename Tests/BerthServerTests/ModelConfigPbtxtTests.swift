@@ -23,7 +23,7 @@ final class ModelConfigPbtxtTests: XCTestCase {
         version_policy: { latest: { num_versions: 2 } }
         input [ { name: "x" data_type: TYPE_FP32 dims: [ 2, 2 ] reshape: { shape: [ 4 ] } } ]
         output [ { name: "y" data_type: TYPE_INT64 dims: [ -1 ] } ]
-        dynamic_batching { preferred_batch_size: [ 2, 4 ] max_queue_delay_microseconds: 300 }
+        dynamic_batching { preferred_batch_size: [ 2, 4 ] max_queue_delay_microseconds: 300 priority_levels: 3 default_priority_level: 2 }
         instance_group [ { count: 2 kind: KIND_CPU }, { count: 1 } ]
         parameters { key: "intra_op_thread_count" value: { string_value: "3" } }
         model_warmup [ { name: "w" batch_size: 2 count: 5 inputs { key: "x" value: { data_type: TYPE_FP32 dims: [ 2, 2 ] zero_data: true } } } ]
@@ -32,7 +32,8 @@ final class ModelConfigPbtxtTests: XCTestCase {
         XCTAssertEqual(c.versionPolicy, .latest(2))
         XCTAssertEqual(c.inputs, [.init(name: "x", dtype: .float32, dims: [2, 2], reshape: [4])])
         XCTAssertEqual(c.outputs, [.init(name: "y", dtype: .int64, dims: [-1])])
-        XCTAssertEqual(c.dynamicBatching, .init(maxQueueDelayMicroseconds: 300, preferredBatchSizes: [2, 4]))
+        XCTAssertEqual(c.dynamicBatching, .init(maxQueueDelayMicroseconds: 300, preferredBatchSizes: [2, 4], priorityLevels: 3, defaultPriorityLevel: 2))
+        XCTAssertEqual([nil, 0, 1, 3, 4].map { c.dynamicBatching?.level($0) }, [2, 2, 1, 3, 2])
         XCTAssertEqual(c.instanceCount, 3)
         XCTAssertEqual(c.threads, 3)
         XCTAssertEqual(c.warmup.first?.count, 5)
@@ -46,11 +47,11 @@ final class ModelConfigPbtxtTests: XCTestCase {
         input [ { name: "a" format: FORMAT_NCHW dims: [ 3 ] }, { name: "b" format: FORMAT_NHWC dims: [ 3 ] } ]
         instance_group [ { kind: KIND_GPU gpus: [ 0, 1 ] } ]
         response_cache { enable: true }
-        dynamic_batching { priority_levels: 3 }
+        dynamic_batching { preserve_ordering: true }
         parameters { key: "custom" value: { string_value: "1" } }
         """)
         XCTAssertEqual(c.ignoredFields, ["input.format", "instance_group.gpus", "instance_group.kind",
-                                         "dynamic_batching.priority_levels", "response_cache.enable", "parameters.custom"])
+                                         "dynamic_batching.preserve_ordering", "response_cache.enable", "parameters.custom"])
     }
 
     func testErrorsNameTheFileTheLineAndTheField() {
@@ -59,6 +60,7 @@ final class ModelConfigPbtxtTests: XCTestCase {
         XCTAssertTrue(message("name: \"other\"").contains("'name' is 'other' but the model folder is 'm'"))
         XCTAssertTrue(message("platform: \"tensorflow_savedmodel\"").contains("'platform' 'tensorflow_savedmodel'"))
         XCTAssertTrue(message("platform: \"ensemble\"").contains("needs ensemble_scheduling"))
+        XCTAssertTrue(message("dynamic_batching { priority_levels: 2 }").contains("'dynamic_batching.default_priority_level' must be 1...2"))
         let selfStep = """
         platform: "ensemble"
         input [ { name: "a" dims: [ 1 ] } ]
@@ -73,8 +75,9 @@ final class ModelConfigPbtxtTests: XCTestCase {
     }
 
     func testConfigJSONUnknownKeysAreReported() throws {
-        let c = try ModelConfig(json: Data(#"{"max_batch_size": 2, "model_warmup": [], "dynamic_batching": {"priority_levels": 2}}"#.utf8))
+        let c = try ModelConfig(json: Data(#"{"max_batch_size": 2, "model_warmup": [], "dynamic_batching": {"priority_levels": 2, "preserve_ordering": true}}"#.utf8))
         XCTAssertEqual(c.maxBatchSize, 2)
-        XCTAssertEqual(c.ignoredFields, ["model_warmup", "dynamic_batching.priority_levels"])
+        XCTAssertEqual(c.ignoredFields, ["model_warmup", "dynamic_batching.preserve_ordering"])
+        XCTAssertEqual(c.dynamicBatching?.priorityLevels, 2)
     }
 }

@@ -27,6 +27,7 @@ import tritonclient.http as httpclient  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 RTOL, ATOL = 1e-5, 1e-6  # float32 against ORT
+SERVER_URL = [""]  # the module server's REST address, for tests that open their own clients
 
 
 def _model(path: Path, nodes, inputs, outputs, inits=()):
@@ -106,6 +107,24 @@ ensemble_scheduling {
 """
 
 
+SLOW = """
+max_batch_size: 0
+input [ { name: "x" data_type: TYPE_FP32 dims: [ -1, 512 ] } ]
+instance_group [ { count: 1 } ]
+dynamic_batching { priority_levels: 2 default_priority_level: 2 }
+"""
+
+
+def _slow(path: Path):
+    """256 layers sharing one 512×512 weight: much compute for few input bytes, so a long request
+    arrives quickly and then holds the only instance."""
+    w = numpy_helper.from_array((np.random.default_rng(5).normal(size=(512, 512)) / 23).astype(np.float32), "W")
+    nodes = [helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "W"], [f"h{i + 1}"]) for i in range(256)]
+    nodes.append(helper.make_node("ReduceMean", ["h256"], ["y"], axes=[1], keepdims=0))  # a small answer
+    _model(path, nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 512])],
+           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N"])], [w])
+
+
 def _ensemble(name: str, steps: list[tuple[str, str, str]]) -> str:
     body = ", ".join(f'{{ model_name: "{m}" model_version: -1 input_map {{ key: "x" value: "{i}" }} '
                      f'output_map {{ key: "probs" value: "{o}" }} }}' for m, i, o in steps)
@@ -130,8 +149,10 @@ def repo(tmp_path_factory) -> Path:
     (r / "pipeline" / "1").mkdir(parents=True)
     (r / "pipeline" / "config.pbtxt").write_text(PIPELINE)
     # config.json keys Berth does not read are reported too.
+    _slow(r / "slow" / "1" / "model.onnx")
+    (r / "slow" / "config.pbtxt").write_text(SLOW)
     _pre(r / "legacy" / "1" / "model.onnx")
-    (r / "legacy" / "config.json").write_text('{"max_batch_size": 4, "model_warmup": [], "dynamic_batching": {"priority_levels": 2}}')
+    (r / "legacy" / "config.json").write_text('{"max_batch_size": 4, "model_warmup": [], "dynamic_batching": {"preserve_ordering": true}}')
     # Bad inputs: each must fail to load with a message naming the file and the field.
     _pre(r / "badcfg" / "1" / "model.onnx")
     (r / "badcfg" / "config.pbtxt").write_text("max_batch_size: 8\ninput [ { name: \"INPUT0\" dimz: [ 4 ] } ]\n")
@@ -175,6 +196,7 @@ def server(repo):
                 break
         except Exception:
             time.sleep(0.05)
+    SERVER_URL[0] = f"127.0.0.1:{port}"
     yield h, grpcclient.InferenceServerClient(f"127.0.0.1:{gport}"), lines
     berthpy.stop_process(proc)
 
@@ -263,10 +285,50 @@ def test_one_warning_lists_the_fields_berth_does_not_honour(server):
     warnings = [l for l in lines if "does not honour" in l]
     classifier = [l for l in warnings if "model=classifier" in l]
     assert len(classifier) == 1, warnings
-    for field in ("response_cache.enable", "parameters.execution_mode", "dynamic_batching.priority_levels",
-                  "instance_group.kind", "instance_group.gpus"):
+    for field in ("response_cache.enable", "parameters.execution_mode", "instance_group.kind", "instance_group.gpus"):
         assert field in classifier[0], (field, classifier[0])
-    assert "intra_op_thread_count" not in classifier[0] and "model_warmup" not in classifier[0]
+    for honoured in ("intra_op_thread_count", "model_warmup", "priority_level", "max_batch_size", "version_policy"):
+        assert honoured not in classifier[0], (honoured, classifier[0])
     legacy = [l for l in warnings if "model=legacy" in l]
-    assert len(legacy) == 1 and "model_warmup" in legacy[0] and "dynamic_batching.priority_levels" in legacy[0]
+    assert len(legacy) == 1 and "model_warmup" in legacy[0] and "dynamic_batching.preserve_ordering" in legacy[0]
     assert not [l for l in warnings if "model=pre " in l or "model=pipeline" in l], warnings
+
+
+def test_priority_levels_serve_level_one_first(server):
+    """One instance busy with a long request; three requests at the default level 2 queue, then
+    one at level 1: it is served before all three (FIFO would serve it last)."""
+    h, _, _ = server
+    assert SERVER_URL[0]
+
+    def call(rows: int, priority: int, out: dict, key: str):
+        c = httpclient.InferenceServerClient(SERVER_URL[0])
+        x = np.full((rows, 512), 0.01, np.float32)
+        i = httpclient.InferInput("x", list(x.shape), "FP32")
+        i.set_data_from_numpy(x, binary_data=True)
+        c.infer("slow", [i], priority=priority)
+        out[key] = time.monotonic()
+        c.close()
+
+    # Size the blocking request to compute for about 3 s on this machine (the server's own
+    # compute time per row, from Triton's statistics).
+    def compute_ns() -> int:
+        return h.get_inference_statistics("slow")["model_stats"][0]["inference_stats"]["compute_infer"]["ns"]
+    before = compute_ns()
+    call(100, 0, {}, "probe")
+    per_row = (compute_ns() - before) / 1e9 / 100
+    rows = int(min(8000, max(100, 3.0 / max(per_row, 1e-9))))
+    done: dict = {}
+    threads = [threading.Thread(target=call, args=(rows, 0, done, "blocker"))]
+    threads[0].start()
+    time.sleep(0.5)
+    for k in range(3):
+        threads.append(threading.Thread(target=call, args=(1, 2, done, f"low{k}")))
+        threads[-1].start()
+        time.sleep(0.05)
+    time.sleep(0.1)
+    threads.append(threading.Thread(target=call, args=(1, 1, done, "high")))
+    threads[-1].start()
+    for th in threads:
+        th.join(120)
+    assert set(done) == {"blocker", "low0", "low1", "low2", "high"}, done
+    assert all(done["high"] < done[f"low{k}"] for k in range(3)), sorted(done, key=done.get)

@@ -44,6 +44,8 @@ public struct V2InferenceRequest: Sendable {
     public var outputs: [RequestedOutput]?
     /// The request-level `binary_data_output` parameter.
     public var binaryDataOutput: Bool
+    /// The request-level `priority` parameter (Triton's priority levels; 0 or nil: the model's default).
+    public var priority: Int?
     /// Rows the request carries: ``ModelInterface/rows(of:)`` when decoded against a model; built
     /// by a client, dim 0 of its first input unless given.
     public var rows: Int

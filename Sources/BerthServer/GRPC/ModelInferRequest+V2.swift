@@ -15,6 +15,13 @@ extension Inference_ModelInferRequest {
                                  + "(give raw data for every input or for none)")
         }
         var request = V2InferenceRequest(id: id.isEmpty ? nil : id, inputs: [])
+        if let p = parameters["priority"] {
+            switch p.parameterChoice {
+            case let .uint64Param(v)?: request.priority = Int(clamping: v)
+            case let .int64Param(v)? where v >= 0: request.priority = Int(clamping: v)
+            default: throw V2RequestError("parameter 'priority' must be a non-negative integer")
+            }
+        }
         var feeds: [String: Tensor] = [:]
         for (i, input) in inputs.enumerated() {
             var shape: [Int] = []

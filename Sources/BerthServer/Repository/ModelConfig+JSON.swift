@@ -31,6 +31,13 @@ extension ModelConfig {
                 guard (1...(1 << 20)).contains(v) else { throw bad("'max_queue_size' must be 1...\(1 << 20)") }
                 b.maxQueueSize = v
             }
+            if let levels = d.priorityLevels, levels > 0 {
+                guard levels <= 1000 else { throw bad("'priority_levels' must be at most 1000") }
+                let def = d.defaultPriorityLevel ?? levels
+                guard (1...levels).contains(def) else { throw bad("'default_priority_level' must be 1...\(levels)") }
+                b.priorityLevels = levels
+                b.defaultPriorityLevel = def
+            }
             dynamicBatching = b
         }
         if let n = f.instanceCount {
@@ -72,10 +79,12 @@ private struct ConfigFile: Decodable {
         var preferredBatchSizes: [Int]?
         var preferredBatchSize: [Int]?
         var maxQueueSize: Int?
+        var priorityLevels: Int?
+        var defaultPriorityLevel: Int?
         enum CodingKeys: String, CodingKey {
             case maxQueueDelayUs = "max_queue_delay_us", maxQueueDelayMicroseconds = "max_queue_delay_microseconds"
             case preferredBatchSizes = "preferred_batch_sizes", preferredBatchSize = "preferred_batch_size"
-            case maxQueueSize = "max_queue_size"
+            case maxQueueSize = "max_queue_size", priorityLevels = "priority_levels", defaultPriorityLevel = "default_priority_level"
         }
     }
 
@@ -150,7 +159,7 @@ private struct ConfigKeys: Decodable {
         let c = try decoder.container(keyedBy: Key.self)
         let known = Set(["max_batch_size", "dynamic_batching", "instance_count", "instance_group", "threads", "version_policy"])
         let batching = Set(["max_queue_delay_us", "max_queue_delay_microseconds", "preferred_batch_sizes", "preferred_batch_size",
-                            "max_queue_size"])
+                            "max_queue_size", "priority_levels", "default_priority_level"])
         for key in c.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !known.contains(key.stringValue) {
             unknown.append(key.stringValue)
         }

@@ -76,10 +76,17 @@ extension ModelConfig {
                 throw bad("'dynamic_batching.max_queue_delay_microseconds' must be at most 60000000 (60 s)")
             }
             guard d.preferredBatchSize.allSatisfy({ $0 > 0 }) else { throw bad("'dynamic_batching.preferred_batch_size' must be positive") }
+            guard d.priorityLevels <= 1000 else { throw bad("'dynamic_batching.priority_levels' must be at most 1000") }
+            if d.priorityLevels > 0, !(1...d.priorityLevels).contains(d.defaultPriorityLevel) {
+                throw bad("'dynamic_batching.default_priority_level' must be 1...\(d.priorityLevels) (priority_levels)")
+            }
             dynamicBatching = DynamicBatching(maxQueueDelayMicroseconds: Int(d.maxQueueDelayMicroseconds),
-                                              preferredBatchSizes: d.preferredBatchSize.map(Int.init))
+                                              preferredBatchSizes: d.preferredBatchSize.map(Int.init),
+                                              priorityLevels: Int(d.priorityLevels), defaultPriorityLevel: Int(d.defaultPriorityLevel))
             rest.dynamicBatching.preferredBatchSize = []
             rest.dynamicBatching.maxQueueDelayMicroseconds = 0
+            rest.dynamicBatching.priorityLevels = 0
+            rest.dynamicBatching.defaultPriorityLevel = 0
         }
         var instances = 0
         for (i, g) in c.instanceGroup.enumerated() {

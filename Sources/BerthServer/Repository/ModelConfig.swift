@@ -42,10 +42,25 @@ public struct ModelConfig: Sendable, Equatable {
         public var preferredBatchSizes: [Int] = []
         /// Requests allowed to wait; more are refused with 503.
         public var maxQueueSize: Int = 1024
-        public init(maxQueueDelayMicroseconds: Int = 0, preferredBatchSizes: [Int] = [], maxQueueSize: Int = 1024) {
+        /// Triton's priority levels (1 is served first); 0: one level.
+        public var priorityLevels: Int = 0
+        /// The level of a request that names none (or one out of range).
+        public var defaultPriorityLevel: Int = 0
+        public init(maxQueueDelayMicroseconds: Int = 0, preferredBatchSizes: [Int] = [], maxQueueSize: Int = 1024,
+                    priorityLevels: Int = 0, defaultPriorityLevel: Int = 0) {
             self.maxQueueDelayMicroseconds = maxQueueDelayMicroseconds
             self.preferredBatchSizes = preferredBatchSizes
             self.maxQueueSize = maxQueueSize
+            self.priorityLevels = priorityLevels
+            self.defaultPriorityLevel = defaultPriorityLevel
+        }
+
+        /// The queue level of a request asking for `priority` (Triton's rule: 0 or a level past
+        /// `priorityLevels` takes the default); 0 when the model has no levels.
+        public func level(_ priority: Int?) -> Int {
+            guard priorityLevels > 0 else { return 0 }
+            guard let p = priority, p > 0, p <= priorityLevels else { return defaultPriorityLevel }
+            return p
         }
     }
 

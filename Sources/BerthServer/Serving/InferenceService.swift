@@ -54,8 +54,8 @@ public struct InferenceService: Sendable {
             event.request = request
             event.rows = request.rows
             for o in observers { try o.admit(&event) }
-            let result = try await r.servable.run(request.feeds, rows: request.rows,
-                                                  tenant: target.caller.tenant, weight: event.fairWeight)
+            let result = try await r.servable.run(request.feeds, rows: request.rows, tenant: target.caller.tenant,
+                                                  weight: event.fairWeight, priority: request.priority)
             event.outputs = result.outputs
             event.timing = result.timing
             var results = result.outputs

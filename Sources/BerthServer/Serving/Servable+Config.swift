@@ -42,11 +42,13 @@ struct TensorReshapes: Sendable, Equatable {
 
 extension Servable {
     /// Runs checked feeds through the batcher, reshaped both ways as the config says.
-    func run(_ feeds: [String: Tensor], rows: Int, tenant: String? = nil, weight: Double = 1) async throws -> Batcher.Result {
-        guard !reshapes.isEmpty else { return try await batcher.submit(feeds, rows: rows, tenant: tenant, weight: weight) }
+    /// `priority` is the request's (Triton's priority levels, when the config has them).
+    func run(_ feeds: [String: Tensor], rows: Int, tenant: String? = nil, weight: Double = 1, priority: Int? = nil) async throws -> Batcher.Result {
+        let level = config.dynamicBatching?.level(priority) ?? 0
+        guard !reshapes.isEmpty else { return try await batcher.submit(feeds, rows: rows, tenant: tenant, weight: weight, priority: level) }
         var f = feeds
         for (name, shape) in reshapes.inputs { if let t = f[name] { f[name] = try reshapes.apply(t, shape, name: name) } }
-        var result = try await batcher.submit(f, rows: rows, tenant: tenant, weight: weight)
+        var result = try await batcher.submit(f, rows: rows, tenant: tenant, weight: weight, priority: level)
         for (name, shape) in reshapes.outputs {
             if let t = result.outputs[name] { result.outputs[name] = try reshapes.apply(t, shape, name: name) }
         }

@@ -6,6 +6,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Logging
+import ServiceLifecycle
 
 /// `berth serve`: serve a model repository over the Open Inference Protocol (KServe V2).
 struct ServeCommand: AsyncParsableCommand {
@@ -116,6 +117,13 @@ struct ServeCommand: AsyncParsableCommand {
                                valueName: "true|false"))
     var strictReadiness = true
 
+    @Option(help: ArgumentHelp("Export OpenTelemetry traces of every inference (infer → decode, queue, compute, encode; W3C traceparent honoured) to this OTLP collector URL.",
+                               valueName: "url"))
+    var otelEndpoint: String?
+
+    @Option(help: ArgumentHelp("OTLP protocol for --otel-endpoint.", valueName: "http/protobuf|http/json|grpc"))
+    var otelProtocol = "http/protobuf"
+
     func validate() throws {
         guard [demo, modelRepository != nil, registry].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --model-repository, --demo and --registry")
@@ -165,6 +173,10 @@ struct ServeCommand: AsyncParsableCommand {
         } else if (try? keyStore?.hasUsableKeys()) != true {
             logger.warning("no API keys yet: every request but /v2/health/* is refused; create the first admin key with 'berth keys create --tenant admin --role admin --data-dir \(dir.path)' (or start with --insecure-no-auth)")
         }
+        var tracing: (any Service)?
+        if let otelEndpoint {
+            try exitTwoOnBadInput { tracing = try OTelTracing.bootstrap(endpoint: otelEndpoint, protocol: otelProtocol, logger: Logger(label: "berth.otel")) }
+        }
         try await Self.checkPortIsFree(host: host, port: port)
         // Triton's pair (8000, 8001) by default; any other REST port gets a free gRPC port, so
         // servers started side by side on chosen ports never collide on 8001.
@@ -192,7 +204,7 @@ struct ServeCommand: AsyncParsableCommand {
             let deployer = RegistryDeployer(registry: store, manager: manager, trust: trust, logger: Logger(label: "berth.server.registry"))
             try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, deployer: deployer,
                                                  observers: try observers(), monitoring: monitor?.monitoring(manager),
-                                                 access: access, logger: logger))
+                                                 access: access, logger: logger), tracing: tracing)
             return
         }
         let root: URL
@@ -209,7 +221,7 @@ struct ServeCommand: AsyncParsableCommand {
                                    strictReadiness: strictReadiness, logger: Logger(label: "berth.server.models"))
         defer { if demo { try? FileManager.default.removeItem(at: root) } }
         try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, observers: try observers(),
-                                             monitoring: monitor?.monitoring(manager), access: access, logger: logger))
+                                             monitoring: monitor?.monitoring(manager), access: access, logger: logger), tracing: tracing)
     }
 
     /// The request observers the options ask for (the access log).
@@ -279,8 +291,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// Runs the server until it stops (SIGTERM or SIGINT).
-    static func serve(_ server: BerthHTTPServer) async throws {
-        do { try await server.run() } catch { throw CLIError("server failed: \(error)") }
+    static func serve(_ server: BerthHTTPServer, tracing: (any Service)? = nil) async throws {
+        do { try await OTelTracing.alongside(tracing) { try await server.run() } } catch { throw CLIError("server failed: \(error)") }
     }
 
     /// Builds a temporary repository of the demo models built into the binary (``DemoModels``),

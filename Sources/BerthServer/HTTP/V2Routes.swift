@@ -65,6 +65,8 @@ struct V2Routes: Sendable {
     func infer(_ req: Request, _ ctx: BerthRequestContext, model: String, version: String?) async throws -> Response {
         var target = InferenceTarget(model: model, version: version, routingKey: req.headers[Self.routingKeyField])
         target.caller = ctx.principal
+        let headers = req.headers
+        target.traceContext = TraceHeaderExtractor.context { HTTPField.Name($0).flatMap { headers[$0] } }
         let start = monotonicNanos()
         // The body is read before routing so a client that sends it slowly holds no version.
         let body: ByteBuffer

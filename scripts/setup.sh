@@ -26,10 +26,15 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 if [ "${BERTH_SKIP_VENV:-0}" != "1" ]; then
-    if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import onnxruntime, onnx, sklearn, skl2onnx, pytest, tritonclient.http, tritonclient.grpc, xgboost, lightgbm, catboost, onnxmltools, pandas, kserve' >/dev/null 2>&1; then
+    if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import onnxruntime, onnx, sklearn, skl2onnx, pytest, tritonclient.http, tritonclient.grpc, xgboost, lightgbm, catboost, onnxmltools, pandas' >/dev/null 2>&1; then
         echo "==> preparing Python venv .venv (onnx, onnxruntime, scikit-learn, skl2onnx, tritonclient, pytest)"
         [ -x .venv/bin/python ] || python3 -m venv .venv
         .venv/bin/pip install -q --upgrade pip >/dev/null
+        .venv/bin/pip install -q -r scripts/requirements.txt
+    fi
+    # A venv made before the kserve SDK joined requirements.txt (tests/python/test_kserve_readiness.py).
+    if ! .venv/bin/python -c 'import kserve' >/dev/null 2>&1; then
+        echo "==> adding the kserve SDK to .venv"
         .venv/bin/pip install -q -r scripts/requirements.txt
     fi
 fi

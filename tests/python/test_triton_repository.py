@@ -116,11 +116,11 @@ dynamic_batching { priority_levels: 2 default_priority_level: 2 }
 
 
 def _slow(path: Path):
-    """256 layers sharing one 512×512 weight: much compute for few input bytes, so a long request
-    arrives quickly and then holds the only instance."""
+    """1024 layers sharing one 512×512 weight: much compute for few input bytes, so a long request
+    arrives at once and then holds the only instance."""
     w = numpy_helper.from_array((np.random.default_rng(5).normal(size=(512, 512)) / 23).astype(np.float32), "W")
-    nodes = [helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "W"], [f"h{i + 1}"]) for i in range(256)]
-    nodes.append(helper.make_node("ReduceMean", ["h256"], ["y"], axes=[1], keepdims=0))  # a small answer
+    nodes = [helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "W"], [f"h{i + 1}"]) for i in range(1024)]
+    nodes.append(helper.make_node("ReduceMean", ["h1024"], ["y"], axes=[1], keepdims=0))  # a small answer
     _model(path, nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 512])],
            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N"])], [w])
 
@@ -314,9 +314,9 @@ def test_priority_levels_serve_level_one_first(server):
     def compute_ns() -> int:
         return h.get_inference_statistics("slow")["model_stats"][0]["inference_stats"]["compute_infer"]["ns"]
     before = compute_ns()
-    call(100, 0, {}, "probe")
-    per_row = (compute_ns() - before) / 1e9 / 100
-    rows = int(min(8000, max(100, 3.0 / max(per_row, 1e-9))))
+    call(8, 0, {}, "probe")
+    per_row = (compute_ns() - before) / 1e9 / 8
+    rows = int(min(4000, max(8, 3.0 / max(per_row, 1e-9))))
     done: dict = {}
     threads = [threading.Thread(target=call, args=(rows, 0, done, "blocker"))]
     threads[0].start()

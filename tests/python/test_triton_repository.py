@@ -162,6 +162,15 @@ def repo(tmp_path_factory) -> Path:
                         "missing_step": [("nope", "A", "B")]}.items():
         (r / name / "1").mkdir(parents=True)
         (r / name / "config.pbtxt").write_text(_ensemble(name, steps))
+    # Warm-up dims whose product overflows, and a reshape whose product does: errors, never a crash.
+    _classifier(r / "hugewarm" / "1" / "model.onnx", seed=9)
+    (r / "hugewarm" / "config.pbtxt").write_text(
+        'max_batch_size: 4\nmodel_warmup [ { name: "w" batch_size: 1000 inputs { key: "x" value: '
+        '{ data_type: TYPE_FP32 dims: [ 16777216, 16777216, 16777216, 16777216 ] zero_data: true } } } ]\n')
+    _pre(r / "hugereshape" / "1" / "model.onnx")
+    (r / "hugereshape" / "config.pbtxt").write_text(
+        'max_batch_size: 8\ninput [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] '
+        'reshape: { shape: [ 2147483647, 2147483647, 2147483647, -1 ] } } ]\n')
     _classifier(r / "badwarm" / "1" / "model.onnx", seed=9)
     (r / "badwarm" / "warmup").mkdir()
     (r / "badwarm" / "warmup" / "short.bin").write_bytes(b"\0" * 7)
@@ -275,7 +284,9 @@ def test_bad_configs_fail_with_clear_errors(server):
     assert "config.pbtxt" in r and "ensemble_scheduling.step[0].model_name" in r and "nope" in r
     r = _reason(h, "badwarm")
     assert "model_warmup" in r and "short.bin" in r
-    for name in ("badcfg", "wrongdims", "cycle_a", "cycle_b", "missing_step", "badwarm"):
+    assert "more than" in _reason(h, "hugewarm")
+    assert "hugereshape" not in [m["name"] for m in h.get_model_repository_index() if m.get("state") == "READY"]
+    for name in ("badcfg", "wrongdims", "cycle_a", "cycle_b", "missing_step", "badwarm", "hugewarm", "hugereshape"):
         assert not h.is_model_ready(name)
     assert h.is_server_live() and h.is_model_ready("classifier")
 

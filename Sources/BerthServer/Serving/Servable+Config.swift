@@ -26,12 +26,23 @@ struct TensorReshapes: Sendable, Equatable {
     /// `t` with the shape `target` (after the batch dimension); one -1 takes what is left.
     func apply(_ t: Tensor, _ target: [Int], name: String) throws -> Tensor {
         var shape = (batched && t.rank >= 1 ? [t.shape[0]] : []) + target
+        // Checked products: config dims are the user's numbers.
+        func product(_ dims: [Int]) -> Int? {
+            var n = 1
+            for d in dims {
+                let (m, o) = n.multipliedReportingOverflow(by: d)
+                guard !o else { return nil }
+                n = m
+            }
+            return n
+        }
         if let free = shape.firstIndex(of: -1) {
-            let known = shape.enumerated().reduce(1) { $1.offset == free ? $0 : $0 * $1.element }
-            guard known > 0, t.count % known == 0 else { throw reshapeError(t, target, name) }
+            var rest = shape
+            rest.remove(at: free)
+            guard let known = product(rest), known > 0, t.count % known == 0 else { throw reshapeError(t, target, name) }
             shape[free] = t.count / known
         }
-        guard shape.reduce(1, *) == t.count else { throw reshapeError(t, target, name) }
+        guard product(shape) == t.count else { throw reshapeError(t, target, name) }
         return try t.reshaped(shape)
     }
 
@@ -108,8 +119,9 @@ extension Servable {
             for (name, input) in w.inputs {
                 guard session.inputs.contains(where: { $0.name == name }) else { throw bad("'\(name)' is not an input of the model") }
                 let shape = (batched && w.batchSize > 0 ? [w.batchSize] : []) + input.dims
-                let n = shape.reduce(1, *)
-                guard n <= Session.maxSampleElements else { throw bad("input '\(name)' has \(n) elements, more than \(Session.maxSampleElements)") }
+                guard let n = try? Shape.elementCount(shape), n <= Session.maxSampleElements else {
+                    throw bad("input '\(name)' of shape \(shape) has more than \(Session.maxSampleElements) elements")
+                }
                 var t: Tensor
                 switch input.source {
                 case .zero:

@@ -32,4 +32,9 @@ if [ "${BERTH_SKIP_VENV:-0}" != "1" ]; then
         .venv/bin/pip install -q --upgrade pip >/dev/null
         .venv/bin/pip install -q -r scripts/requirements.txt
     fi
+    # A venv made before the kserve SDK joined requirements.txt (tests/python/test_kserve_readiness.py).
+    if ! .venv/bin/python -c 'import kserve' >/dev/null 2>&1; then
+        echo "==> adding the kserve SDK to .venv"
+        .venv/bin/pip install -q -r scripts/requirements.txt
+    fi
 fi

@@ -6,6 +6,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Logging
+import ServiceLifecycle
 
 /// `berth serve`: serve a model repository over the Open Inference Protocol (KServe V2).
 struct ServeCommand: AsyncParsableCommand {
@@ -132,6 +133,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Log level.", valueName: "trace|debug|info|notice|warning|error"))
     var logLevel = "info"
 
+    // Triton / KServe drop-in options.
+    @Option(help: ArgumentHelp("Triton's strict readiness: /v2/health/ready and gRPC ServerReady answer not ready while any model that should serve failed to load; false: ready once startup loading finished.",
+                               valueName: "true|false"))
+    var strictReadiness = true
+
+    @Option(help: ArgumentHelp("Export OpenTelemetry traces of every inference (infer → decode, queue, compute, encode; W3C traceparent honoured) to this OTLP collector URL.",
+                               valueName: "url"))
+    var otelEndpoint: String?
+
+    @Option(help: ArgumentHelp("OTLP protocol for --otel-endpoint.", valueName: "http/protobuf|http/json|grpc"))
+    var otelProtocol = "http/protobuf"
+
     func validate() throws {
         guard [demo, modelRepository != nil, registry].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --model-repository, --demo and --registry")
@@ -194,6 +207,10 @@ struct ServeCommand: AsyncParsableCommand {
         } else if (try? keyStore?.hasUsableKeys()) != true {
             logger.warning("no API keys yet: every request but /v2/health/* is refused; create the first admin key with 'berth keys create --tenant admin --role admin --data-dir \(dir.path)' (or start with --insecure-no-auth)")
         }
+        var tracing: (any Service)?
+        if let otelEndpoint {
+            try exitTwoOnBadInput { tracing = try OTelTracing.bootstrap(endpoint: otelEndpoint, protocol: otelProtocol, logger: Logger(label: "berth.otel")) }
+        }
         try await Self.checkPortIsFree(host: host, port: port)
         // Triton's pair (8000, 8001) by default; any other REST port gets a free gRPC port, so
         // servers started side by side on chosen ports never collide on 8001.
@@ -221,11 +238,11 @@ struct ServeCommand: AsyncParsableCommand {
         if requireSigned { try exitTwoOnBadInput { trust = ArtifactTrust(keys: try trustedKeys.map(readPublicKey)) } }
         if registry {
             let store = keyStore!
-            let manager = ModelManager(repository: nil, defaultThreads: threads, logger: Logger(label: "berth.server.models"))
+            let manager = ModelManager(repository: nil, defaultThreads: threads, strictReadiness: strictReadiness, logger: Logger(label: "berth.server.models"))
             let deployer = RegistryDeployer(registry: store, manager: manager, trust: trust, logger: Logger(label: "berth.server.registry"))
             try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, deployer: deployer,
                                                  observers: try observers(), monitoring: monitor?.monitoring(manager),
-                                                 access: access, logger: logger))
+                                                 access: access, logger: logger), tracing: tracing)
             return
         }
         let root: URL
@@ -239,10 +256,10 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         let manager = ModelManager(repository: ModelRepository(root: root), defaultThreads: threads,
-                                   logger: Logger(label: "berth.server.models"))
+                                   strictReadiness: strictReadiness, logger: Logger(label: "berth.server.models"))
         defer { if demo { try? FileManager.default.removeItem(at: root) } }
         try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, observers: try observers(),
-                                             monitoring: monitor?.monitoring(manager), access: access, logger: logger))
+                                             monitoring: monitor?.monitoring(manager), access: access, logger: logger), tracing: tracing)
     }
 
     /// The request observers the options ask for (the access log).
@@ -312,43 +329,47 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// Runs the server until it stops (SIGTERM or SIGINT).
-    static func serve(_ server: BerthHTTPServer) async throws {
-        do { try await server.run() } catch { throw CLIError("server failed: \(error)") }
+    static func serve(_ server: BerthHTTPServer, tracing: (any Service)? = nil) async throws {
+        do { try await OTelTracing.alongside(tracing) { try await server.run() } } catch { throw CLIError("server failed: \(error)") }
     }
 
-    /// Builds a temporary repository of symbolic links to the bundled example models.
+    /// Builds a temporary repository of the demo models built into the binary (``DemoModels``),
+    /// plus links to a checkout's examples/generated/*.onnx when one is found: works from any
+    /// directory, and from an installed binary without a checkout.
     static func makeDemoRepository(logger: Logger) throws -> URL {
-        guard let examples = findExamples() else {
-            throw CLIError("--demo: cannot find examples/digits_mlp.onnx (run from the Berth checkout)")
-        }
         let fm = FileManager.default
         let root = fm.temporaryDirectory.appendingPathComponent("berth-demo-\(ProcessInfo.processInfo.processIdentifier)")
         try? fm.removeItem(at: root)
-        func link(_ model: String, _ file: URL) throws {
+        func folder(_ model: String) throws -> URL {
             let dir = root.appendingPathComponent(model).appendingPathComponent("1")
             try fm.createDirectory(at: dir, withIntermediateDirectories: true)
-            try fm.createSymbolicLink(at: dir.appendingPathComponent("model.onnx"), withDestinationURL: file)
-            // External data files (e.g. transformer.onnx.data) sit beside the model under their own names.
-            let siblings = (try? fm.contentsOfDirectory(atPath: file.deletingLastPathComponent().path)) ?? []
-            for s in siblings where s.hasPrefix(file.lastPathComponent + ".") {
-                try fm.createSymbolicLink(at: dir.appendingPathComponent(s),
-                                          withDestinationURL: file.deletingLastPathComponent().appendingPathComponent(s))
-            }
+            return dir
         }
-        try link("digits", examples.appendingPathComponent("digits_mlp.onnx"))
-        let logreg = examples.appendingPathComponent("digits_logreg.onnx")
-        if fm.fileExists(atPath: logreg.path) { try link("digits_logreg", logreg) }
-        let generated = examples.appendingPathComponent("generated")
-        for f in ((try? fm.contentsOfDirectory(atPath: generated.path)) ?? []).sorted() where f.hasSuffix(".onnx") {
-            let name = String(f.dropLast(5))
-            guard name != "digits", name != "digits_logreg" else { continue }
-            try link(name, generated.appendingPathComponent(f))
+        for (name, base64) in DemoModels.all {
+            guard let bytes = DemoModels.bytes(base64) else { throw CLIError("--demo: the built-in model '\(name)' is corrupt") }
+            try bytes.write(to: try folder(name).appendingPathComponent("model.onnx"))
+        }
+        let builtIn = Set(DemoModels.all.map(\.name))
+        if let generated = findExamples()?.appendingPathComponent("generated") {
+            for f in ((try? fm.contentsOfDirectory(atPath: generated.path)) ?? []).sorted() where f.hasSuffix(".onnx") {
+                let name = String(f.dropLast(5))
+                guard !builtIn.contains(name) else { continue }
+                let file = generated.appendingPathComponent(f)
+                let dir = try folder(name)
+                try fm.createSymbolicLink(at: dir.appendingPathComponent("model.onnx"), withDestinationURL: file)
+                // External data files (e.g. transformer.onnx.data) sit beside the model under their own names.
+                let siblings = (try? fm.contentsOfDirectory(atPath: generated.path)) ?? []
+                for s in siblings where s.hasPrefix(f + ".") {
+                    try fm.createSymbolicLink(at: dir.appendingPathComponent(s), withDestinationURL: generated.appendingPathComponent(s))
+                }
+            }
         }
         logger.notice("demo repository", metadata: ["path": "\(root.path)"])
         return root
     }
 
-    /// `examples/` in the working directory or above the executable.
+    /// A checkout's `examples/` in the working directory or above the executable (for the
+    /// generated extras; the demo models themselves are built in).
     static func findExamples() -> URL? {
         let fm = FileManager.default
         var candidates = [URL(fileURLWithPath: fm.currentDirectoryPath)]

@@ -61,6 +61,10 @@ struct RequestDecoder {
                 guard let v = b.boolValue else { throw V2RequestError("parameter 'binary_data_output' must be a boolean") }
                 request.binaryDataOutput = v
             }
+            if let p = params["priority"], !p.isNull {
+                guard let v = p.intValue, v >= 0 else { throw V2RequestError("parameter 'priority' must be a non-negative integer") }
+                request.priority = v
+            }
         }
         guard let inputsValue = root["inputs"] else { throw V2RequestError("the request has no 'inputs'") }
         guard let inputList = inputsValue.arrayValue, !inputList.isEmpty else {
@@ -144,7 +148,10 @@ struct RequestDecoder {
                     r.binary = v
                 }
                 if let c = p["classification"], !c.isNull {
-                    throw V2RequestError("output '\(name)': the classification extension is not supported")
+                    guard let n = c.intValue, n >= 0 else {
+                        throw V2RequestError("output '\(name)': 'classification' must be a non-negative integer")
+                    }
+                    r.classCount = n == 0 ? nil : n
                 }
             }
             requested.append(r)

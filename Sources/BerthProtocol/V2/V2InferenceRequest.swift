@@ -24,11 +24,15 @@ public struct V2InferenceRequest: Sendable {
         public var name: String
         /// The `binary_data` parameter; nil when absent (the request-level default applies).
         public var binary: Bool?
+        /// The classification extension's `classification` parameter (tritonclient's
+        /// `class_count`): answer the top N classes as "score:index[:label]" strings; nil: off.
+        public var classCount: Int?
 
         /// A requested output from its parts.
-        public init(name: String, binary: Bool? = nil) {
+        public init(name: String, binary: Bool? = nil, classCount: Int? = nil) {
             self.name = name
             self.binary = binary
+            self.classCount = classCount
         }
     }
 
@@ -40,6 +44,8 @@ public struct V2InferenceRequest: Sendable {
     public var outputs: [RequestedOutput]?
     /// The request-level `binary_data_output` parameter.
     public var binaryDataOutput: Bool
+    /// The request-level `priority` parameter (Triton's priority levels; 0 or nil: the model's default).
+    public var priority: Int?
     /// Rows the request carries: ``ModelInterface/rows(of:)`` when decoded against a model; built
     /// by a client, dim 0 of its first input unless given.
     public var rows: Int

@@ -128,6 +128,8 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
         var target = InferenceTarget(model: m.modelName, version: m.modelVersion.isEmpty ? nil : m.modelVersion,
                                      routingKey: request.metadata[stringValues: Self.routingKeyMetadata].first(where: { _ in true }),
                                      transport: "grpc")
+        let metadata = request.metadata
+        target.traceContext = TraceHeaderExtractor.context { metadata[stringValues: $0].first(where: { _ in true }) }
         do {
             target.caller = try await access.authorize(authorization: request.metadata[stringValues: "authorization"].first(where: { _ in true }),
                                                  permission: .infer, model: m.modelName)

@@ -15,6 +15,13 @@ extension Inference_ModelInferRequest {
                                  + "(give raw data for every input or for none)")
         }
         var request = V2InferenceRequest(id: id.isEmpty ? nil : id, inputs: [])
+        if let p = parameters["priority"] {
+            switch p.parameterChoice {
+            case let .uint64Param(v)?: request.priority = Int(clamping: v)
+            case let .int64Param(v)? where v >= 0: request.priority = Int(clamping: v)
+            default: throw V2RequestError("parameter 'priority' must be a non-negative integer")
+            }
+        }
         var feeds: [String: Tensor] = [:]
         for (i, input) in inputs.enumerated() {
             var shape: [Int] = []
@@ -51,10 +58,20 @@ extension Inference_ModelInferRequest {
         if !outputs.isEmpty {
             request.outputs = try outputs.map { o in
                 try model.checkOutput(o.name)
-                if o.parameters["classification"] != nil {
-                    throw V2RequestError("output '\(o.name)': the classification extension is not supported")
+                var r = V2InferenceRequest.RequestedOutput(name: o.name)
+                if let p = o.parameters["classification"] {
+                    let n: Int64?
+                    switch p.parameterChoice {
+                    case let .int64Param(v)?: n = v
+                    case let .uint64Param(v)?: n = v <= UInt64(Int64.max) ? Int64(v) : nil
+                    default: n = nil
+                    }
+                    guard let n, n >= 0 else {
+                        throw V2RequestError("output '\(o.name)': 'classification' must be a non-negative integer")
+                    }
+                    r.classCount = n == 0 ? nil : Int(clamping: n)
                 }
-                return V2InferenceRequest.RequestedOutput(name: o.name)
+                return r
             }
         }
         return request

@@ -14,7 +14,7 @@ struct V2Routes: Sendable {
     let configuration: ServerConfiguration
 
     /// The extensions `GET /v2` lists.
-    static let extensions = ["binary_tensor_data", "model_repository", "statistics", "model_configuration"]
+    static let extensions = ["binary_tensor_data", "model_repository", "statistics", "model_configuration", "classification"]
 
     func register(on router: Router<BerthRequestContext>) {
         // Bodies as the V2 protocol defines them (the kserve SDK reads them); the statuses are
@@ -58,6 +58,8 @@ struct V2Routes: Sendable {
     func infer(_ req: Request, _ ctx: BerthRequestContext, model: String, version: String?) async throws -> Response {
         var target = InferenceTarget(model: model, version: version, routingKey: req.headers[Self.routingKeyField])
         target.caller = ctx.principal
+        let headers = req.headers
+        target.traceContext = TraceHeaderExtractor.context { HTTPField.Name($0).flatMap { headers[$0] } }
         let start = monotonicNanos()
         // The body is read before routing so a client that sends it slowly holds no version.
         let body: ByteBuffer
@@ -114,7 +116,7 @@ struct V2Routes: Sendable {
         }
         let b = c.dynamicBatching ?? .init()
         return try Response.json(TritonModelConfig(
-            name: model, platform: ModelManager.platform, backend: "berth", versionPolicy: policy, maxBatchSize: s.maxBatchSize,
+            name: model, platform: ModelManager.platform(of: s), backend: "berth", versionPolicy: policy, maxBatchSize: s.maxBatchSize,
             input: io(s.interface.inputs), output: io(s.interface.outputs),
             instanceGroup: [.init(name: model, kind: "KIND_CPU", count: c.instanceCount)],
             dynamicBatching: batched ? .init(preferredBatchSize: b.preferredBatchSizes,

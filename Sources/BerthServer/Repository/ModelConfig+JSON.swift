@@ -4,6 +4,7 @@ extension ModelConfig {
     /// Parses `config.json` bytes; the error names the offending field.
     public init(json data: Data) throws {
         try self.init(try JSONBody.decode(ConfigFile.self, from: data, what: "config.json"))
+        ignoredFields = try JSONBody.decode(ConfigKeys.self, from: data, what: "config.json").unknown
     }
 
     /// Most worker threads (instances) or intra-op threads one model may ask for.
@@ -29,6 +30,13 @@ extension ModelConfig {
             if let v = d.maxQueueSize {
                 guard (1...(1 << 20)).contains(v) else { throw bad("'max_queue_size' must be 1...\(1 << 20)") }
                 b.maxQueueSize = v
+            }
+            if let levels = d.priorityLevels, levels > 0 {
+                guard levels <= 1000 else { throw bad("'priority_levels' must be at most 1000") }
+                let def = d.defaultPriorityLevel ?? levels
+                guard (1...levels).contains(def) else { throw bad("'default_priority_level' must be 1...\(levels)") }
+                b.priorityLevels = levels
+                b.defaultPriorityLevel = def
             }
             dynamicBatching = b
         }
@@ -71,10 +79,12 @@ private struct ConfigFile: Decodable {
         var preferredBatchSizes: [Int]?
         var preferredBatchSize: [Int]?
         var maxQueueSize: Int?
+        var priorityLevels: Int?
+        var defaultPriorityLevel: Int?
         enum CodingKeys: String, CodingKey {
             case maxQueueDelayUs = "max_queue_delay_us", maxQueueDelayMicroseconds = "max_queue_delay_microseconds"
             case preferredBatchSizes = "preferred_batch_sizes", preferredBatchSize = "preferred_batch_size"
-            case maxQueueSize = "max_queue_size"
+            case maxQueueSize = "max_queue_size", priorityLevels = "priority_levels", defaultPriorityLevel = "default_priority_level"
         }
     }
 
@@ -129,5 +139,34 @@ private struct ConfigFile: Decodable {
     enum CodingKeys: String, CodingKey {
         case maxBatchSize = "max_batch_size", dynamicBatching = "dynamic_batching", instanceCount = "instance_count"
         case instanceGroup = "instance_group", threads, versionPolicy = "version_policy"
+    }
+}
+
+/// The keys of `config.json` that ``ConfigFile`` does not read (top level and in
+/// `dynamic_batching`), for the load warning: a misspelt or Triton-only key is never silently
+/// dropped.
+private struct ConfigKeys: Decodable {
+    var unknown: [String] = []
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        let known = Set(["max_batch_size", "dynamic_batching", "instance_count", "instance_group", "threads", "version_policy"])
+        let batching = Set(["max_queue_delay_us", "max_queue_delay_microseconds", "preferred_batch_sizes", "preferred_batch_size",
+                            "max_queue_size", "priority_levels", "default_priority_level"])
+        for key in c.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !known.contains(key.stringValue) {
+            unknown.append(key.stringValue)
+        }
+        if let d = try? c.nestedContainer(keyedBy: Key.self, forKey: Key(stringValue: "dynamic_batching")) {
+            for key in d.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !batching.contains(key.stringValue) {
+                unknown.append("dynamic_batching." + key.stringValue)
+            }
+        }
     }
 }

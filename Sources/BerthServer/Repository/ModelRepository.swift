@@ -4,8 +4,10 @@ import Foundation
 ///
 /// ```
 /// REPO/<model>/config.json            optional, see ``ModelConfig``
+/// REPO/<model>/config.pbtxt           or Triton's (``ModelConfig/init(pbtxt:model:directory:)``)
 /// REPO/<model>/<version>/model.onnx   version: a positive integer; external data files sit beside it
 /// ```
+/// An ensemble (`platform: "ensemble"` in config.pbtxt) has empty version folders.
 /// The repository only reads the file system; ``ModelManager`` decides what to load.
 public struct ModelRepository: Sendable {
     /// The repository's root folder.
@@ -32,14 +34,18 @@ public struct ModelRepository: Sendable {
         !name.isEmpty && !name.contains("/") && !name.hasPrefix(".") && isDirectory(root.appendingPathComponent(name))
     }
 
-    /// The version numbers of `model` that have a model file, ascending.
+    /// The version numbers of `model` that have a model file (an ensemble: every version
+    /// folder), ascending.
     public func versions(of model: String) -> [Int] {
         let dir = root.appendingPathComponent(model)
         guard let items = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
-        return items.compactMap { item -> Int? in
+        let folders = items.compactMap { item -> Int? in
             guard let v = Int(item), v > 0, String(v) == item else { return nil }
-            return FileManager.default.fileExists(atPath: modelFile(model: model, version: v).path) ? v : nil
+            return v
         }.sorted()
+        let withFile = folders.filter { FileManager.default.fileExists(atPath: modelFile(model: model, version: $0).path) }
+        if withFile.isEmpty, !folders.isEmpty, (try? config(of: model))?.ensemble != nil { return folders }
+        return withFile
     }
 
     /// The model file of one version.
@@ -47,10 +53,25 @@ public struct ModelRepository: Sendable {
         root.appendingPathComponent(model).appendingPathComponent(String(version)).appendingPathComponent(Self.modelFileName)
     }
 
-    /// The model's config (defaults when there is no config.json).
+    /// The model's config: its config.pbtxt (Triton's) or config.json; defaults when it has neither.
     public func config(of model: String) throws -> ModelConfig {
-        let url = root.appendingPathComponent(model).appendingPathComponent("config.json")
-        guard FileManager.default.fileExists(atPath: url.path) else { return ModelConfig() }
+        let dir = root.appendingPathComponent(model)
+        let url = dir.appendingPathComponent("config.json")
+        let pbtxt = dir.appendingPathComponent(Self.pbtxtFileName)
+        let fm = FileManager.default
+        if fm.fileExists(atPath: pbtxt.path) {
+            guard !fm.fileExists(atPath: url.path) else {
+                throw ServerError.loadFailed(model: model, reason: "both config.pbtxt and config.json are present; keep one")
+            }
+            do {
+                return try ModelConfig(pbtxt: String(contentsOf: pbtxt, encoding: .utf8), model: model, directory: dir)
+            } catch let e as ServerError {
+                throw ServerError.loadFailed(model: model, reason: e.description)
+            } catch {
+                throw ServerError.loadFailed(model: model, reason: "cannot read config.pbtxt: \(error.localizedDescription)")
+            }
+        }
+        guard fm.fileExists(atPath: url.path) else { return ModelConfig() }
         do {
             return try ModelConfig(json: Data(contentsOf: url))
         } catch let e as ServerError {
@@ -60,9 +81,17 @@ public struct ModelRepository: Sendable {
         }
     }
 
+    /// Triton's configuration file name.
+    public static let pbtxtFileName = "config.pbtxt"
+
     /// A summary of every file of a version folder (names, sizes, modification times) plus the
-    /// model's config.json; equal fingerprints on two polls mean nothing is being written.
+    /// model's config files, label files and warm-up files, and for an ensemble its steps' files;
+    /// equal fingerprints on two polls mean nothing is being written.
     public func fingerprint(model: String, version: Int) -> String {
+        fingerprint(model: model, version: version, depth: 0)
+    }
+
+    private func fingerprint(model: String, version: Int, depth: Int) -> String {
         let dir = root.appendingPathComponent(model).appendingPathComponent(String(version))
         var parts: [String] = []
         let fm = FileManager.default
@@ -71,7 +100,22 @@ public struct ModelRepository: Sendable {
                 parts.append(item + ":" + Self.stat(dir.appendingPathComponent(item).path))
             }
         }
-        parts.append("config:" + Self.stat(root.appendingPathComponent(model).appendingPathComponent("config.json").path))
+        let modelDir = root.appendingPathComponent(model)
+        parts.append("config:" + Self.stat(modelDir.appendingPathComponent("config.json").path))
+        parts.append("pbtxt:" + Self.stat(modelDir.appendingPathComponent(Self.pbtxtFileName).path))
+        for sub in ["warmup"] {
+            for item in ((try? fm.contentsOfDirectory(atPath: modelDir.appendingPathComponent(sub).path)) ?? []).sorted() {
+                parts.append("\(sub)/\(item):" + Self.stat(modelDir.appendingPathComponent(sub).appendingPathComponent(item).path))
+            }
+        }
+        if let config = try? config(of: model) {
+            for o in config.outputs { if let f = o.labelFile { parts.append("labels:" + Self.stat(f.path)) } }
+            // An ensemble is rebuilt when a step's files change (nesting is bounded: cycles fail at load).
+            for step in config.ensemble ?? [] where depth < 8 {
+                let v = step.version > 0 ? step.version : (versions(of: step.model).last ?? 0)
+                parts.append("step:\(step.model)/\(v)[" + fingerprint(model: step.model, version: v, depth: depth + 1) + "]")
+            }
+        }
         return parts.joined(separator: "|")
     }
 

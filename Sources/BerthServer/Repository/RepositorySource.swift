@@ -1,3 +1,4 @@
+import BerthONNX
 import Foundation
 import Logging
 
@@ -39,6 +40,7 @@ public actor RepositorySource {
             throw ServerError.modelNotFound(name)
         }
         try await manager.deploy(unloading: name)
+        manager.noteLoad(name, failure: nil)
         logger.info("model unloaded", metadata: ["model": "\(name)"])
     }
 
@@ -79,7 +81,10 @@ public actor RepositorySource {
             needs = needs || serving.keys.contains { v in !wanted.contains(v) && (!onDisk.contains(v) || !wanted.isEmpty) }
             guard needs else { continue }
             if wanted.isEmpty {
-                if onDisk.isEmpty { try? await manager.deploy(unloading: name) }
+                if onDisk.isEmpty {
+                    try? await manager.deploy(unloading: name)
+                    manager.noteLoad(name, failure: nil)
+                }
                 continue
             }
             do { try await deploy(name, candidates: stable) } catch {
@@ -90,6 +95,7 @@ public actor RepositorySource {
         let present = Set(names)
         for name in manager.modelNames() where !present.contains(name) {
             try? await manager.deploy(DeployPlan(model: name, versions: [:], route: nil))
+            manager.noteLoad(name, failure: nil)
             logger.info("model removed from the repository; unloaded", metadata: ["model": "\(name)"])
         }
         lastSeen = seen
@@ -101,6 +107,17 @@ public actor RepositorySource {
         let repository = self.repository
         guard repository.contains(model: name) else { throw ServerError.modelNotFound(name) }
         manager.track(name)
+        do {
+            try await deployPlan(name, candidates: candidates)
+            manager.noteLoad(name, failure: nil)
+        } catch {
+            manager.noteLoad(name, failure: (error as? ServerError)?.description ?? "\(error)")
+            throw error
+        }
+    }
+
+    private func deployPlan(_ name: String, candidates: [Int: String]?) async throws {
+        let repository = self.repository
         let config: ModelConfig
         do { config = try repository.config(of: name) } catch {
             logger.error("invalid model config", metadata: ["model": "\(name)", "error": "\(error)"])
@@ -113,9 +130,19 @@ public actor RepositorySource {
             throw ServerError.loadFailed(model: name, reason: "no version folder holds \(ModelRepository.modelFileName) "
                                          + "(expected \(name)/<version>/\(ModelRepository.modelFileName))")
         }
+        if !config.ignoredFields.isEmpty {
+            // One warning per model and load: what the config sets that Berth does not act on.
+            logger.warning("config fields Berth does not honour (ignored)",
+                           metadata: ["model": "\(name)", "fields": "\(config.ignoredFields.joined(separator: ", "))"])
+        }
         var plan = DeployPlan(model: name, versions: [:], route: nil)
+        let compose: (@Sendable () throws -> Model)? = config.ensemble == nil ? nil : { @Sendable in
+            try EnsembleComposer(repository: repository).compose(name, config: config)
+        }
         for v in wanted {
-            plan.versions[v] = VersionSource(fingerprint: available[v]!, config: config) { repository.modelFile(model: name, version: v) }
+            plan.versions[v] = VersionSource(fingerprint: available[v]!, config: config, locate: {
+                repository.modelFile(model: name, version: v)
+            }, compose: compose)
         }
         for v in available.keys where !wanted.contains(v) { plan.unserved[v] = "unloaded by version policy" }
         defer {

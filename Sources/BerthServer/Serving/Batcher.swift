@@ -32,6 +32,8 @@ final class Batcher: @unchecked Sendable {
         /// The caller's tenant (nil: none) and its start tag in the fair queue.
         var tenant: String?
         var tag: Double
+        /// Triton's priority level: lower levels are taken first (0: the model has none).
+        var priority = 0
     }
 
     let model: String
@@ -125,7 +127,7 @@ final class Batcher: @unchecked Sendable {
     /// queues a burst waits behind its own burst, while another tenant's next request is served
     /// after at most one job per competing tenant. The bound is shared too: when the queue is
     /// full, a tenant still holding less than an equal share may queue.
-    func submit(_ feeds: [String: Tensor], rows: Int, tenant: String? = nil, weight: Double = 1) async throws -> Result {
+    func submit(_ feeds: [String: Tensor], rows: Int, tenant: String? = nil, weight: Double = 1, priority: Int = 0) async throws -> Result {
         // Requests merge when every input has the same dim 0 (the rows): the key is the rest of the shapes.
         var key: [[Int]]? = nil
         if maxBatchSize > 0 && rows > 0 {
@@ -154,8 +156,8 @@ final class Batcher: @unchecked Sendable {
                 c.resume(throwing: ServerError.queueFull(model: model, version: version, capacity: capacity))
                 return
             }
-            enqueue(Job(feeds: feeds, rows: rows, key: key, enqueued: monotonicNanos(), continuation: c, tenant: tenant, tag: 0),
-                    weight: weight)
+            enqueue(Job(feeds: feeds, rows: rows, key: key, enqueued: monotonicNanos(), continuation: c, tenant: tenant, tag: 0,
+                        priority: priority), weight: weight)
             // Set under the lock, like the worker does when it takes jobs: set after unlocking, a
             // stale count could land after the worker's and leave the gauge at 1 with an empty queue.
             metrics.setPending(model: model, version: version, count: queue.count)
@@ -164,7 +166,8 @@ final class Batcher: @unchecked Sendable {
         }
     }
 
-    /// Inserts `job` at its fair-queue position (after every job with the same or a smaller tag). Under the lock.
+    /// Inserts `job` at its fair-queue position: after every job of a higher priority (a lower
+    /// level), and among its own level after every job with the same or a smaller tag. Under the lock.
     private func enqueue(_ job: Job, weight: Double) {
         var job = job
         let name = job.tenant ?? ""
@@ -175,7 +178,8 @@ final class Batcher: @unchecked Sendable {
         var lo = 0, hi = queue.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if queue[mid].tag <= start { lo = mid + 1 } else { hi = mid }
+            let m = queue[mid]
+            if m.priority < job.priority || (m.priority == job.priority && m.tag <= start) { lo = mid + 1 } else { hi = mid }
         }
         queue.insert(job, at: lo)
     }

@@ -1,6 +1,7 @@
 import BerthProtocol
 import BerthTensor
 import Foundation
+import Tracing
 
 /// The protocol-independent request path every inference takes, whatever carried it (REST now,
 /// gRPC later): resolve the route (production / canary / a named version), check the request once
@@ -36,6 +37,7 @@ public struct InferenceService: Sendable {
                              decode: (ModelInterface) throws -> V2InferenceRequest,
                              encode: (V2InferenceResponse) throws -> Reply) async throws -> Reply {
         var event = InferenceEvent(target: target, startNs: startNs)
+        let trace = RequestTrace(target, startNs: startNs)
         var routed: RoutedServable?
         // The versions are held until the observers have run: an unload drains them first.
         defer {
@@ -48,25 +50,38 @@ public struct InferenceService: Sendable {
             event.servable = r.servable
             event.side = r.side
             event.shadow = r.shadow
+            let decodeStart = monotonicNanos()
             var request = try decode(r.servable.interface)
+            trace?.span("decode", decodeStart, monotonicNanos())
             // Every answer carries an id, so feedback can name the prediction it labels.
             if request.id == nil { request.id = UUID().uuidString }
             event.request = request
             event.rows = request.rows
             for o in observers { try o.admit(&event) }
-            let result = try await r.servable.batcher.submit(request.feeds, rows: request.rows,
-                                                             tenant: target.caller.tenant, weight: event.fairWeight)
+            let result = try await r.servable.run(request.feeds, rows: request.rows, tenant: target.caller.tenant,
+                                                  weight: event.fairWeight, priority: request.priority)
+            trace?.batch(result.timing, arrivedNs: monotonicNanos())
             event.outputs = result.outputs
             event.timing = result.timing
+            var results = result.outputs
+            if let requested = request.outputs, requested.contains(where: { $0.classCount != nil }) {
+                results = try r.servable.classify(results, requested: requested)
+            }
             let response = V2InferenceResponse(request: request, modelName: r.servable.model,
                                                modelVersion: r.servable.versionString,
-                                               outputOrder: r.servable.interface.outputs.map(\.name), results: result.outputs)
+                                               outputOrder: r.servable.interface.outputs.map(\.name), results: results)
+            let encodeStart = monotonicNanos()
             let reply = try encode(response)
             event.endNs = monotonicNanos()
+            trace?.span("encode", encodeStart, event.endNs)
             for o in observers { o.finished(event) }
+            trace?.finish(event)
             return reply
         } catch {
             let e = ServerError.from(engine: error)
+            event.error = e
+            event.endNs = monotonicNanos()
+            trace?.finish(event)
             finish(event, failedWith: e)
             throw e
         }
@@ -108,6 +123,8 @@ public struct InferenceTarget: Sendable {
     public var transport: String
     /// Who sent it, as the adapter's auth check found (quotas are per tenant); open by default.
     public var caller: Principal = .open
+    /// The caller's W3C trace context (`traceparent`), the parent of the request's spans.
+    public var traceContext: InstrumentationContext?
 
     /// A target from its parts.
     public init(model: String, version: String? = nil, routingKey: String? = nil, transport: String = "rest") {

@@ -1,3 +1,4 @@
+import BerthONNX
 import Foundation
 
 /// Where one version of a deployment comes from.
@@ -8,12 +9,16 @@ public struct VersionSource: Sendable {
     public var config: ModelConfig
     /// Returns the model file after checking it (called only when the version is loaded).
     public var locate: @Sendable () throws -> URL
+    /// Builds the model instead of reading `locate`'s file (an ensemble's composed graph).
+    public var compose: (@Sendable () throws -> Model)?
 
     /// `config` defaults to the server's defaults.
-    public init(fingerprint: String, config: ModelConfig = ModelConfig(), locate: @escaping @Sendable () throws -> URL) {
+    public init(fingerprint: String, config: ModelConfig = ModelConfig(), locate: @escaping @Sendable () throws -> URL,
+                compose: (@Sendable () throws -> Model)? = nil) {
         self.fingerprint = fingerprint
         self.config = config
         self.locate = locate
+        self.compose = compose
     }
 }
 
@@ -70,7 +75,8 @@ extension ModelManager {
         if !plan.versions.isEmpty { track(name) }
         var errors: [Int: String] = [:]
         for (v, source) in plan.versions.sorted(by: { $0.key < $1.key }) {
-            errors[v] = await loadVersion(name, v, fingerprint: source.fingerprint, config: source.config, url: source.locate)
+            errors[v] = await loadVersion(name, v, fingerprint: source.fingerprint, config: source.config, url: source.locate,
+                                          compose: source.compose)
         }
         func ready(_ v: Int) -> Bool { table.withLock { $0[name]?[v]?.state == .ready } }
         func failure() -> ServerError {

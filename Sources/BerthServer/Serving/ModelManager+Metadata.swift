@@ -3,15 +3,18 @@ import BerthProtocol
 /// The answers every protocol adapter gives from the manager alone (model metadata, Triton's
 /// statistics), built once here so REST and gRPC report the same thing.
 extension ModelManager {
-    /// The platform every model reports in its metadata.
+    /// The platform every model with its own ONNX file reports in its metadata.
     static let platform = "onnxruntime_onnx"
+
+    /// Triton's platform name of a servable: `ensemble` for an ensemble, else ``platform``.
+    static func platform(of s: Servable) -> String { s.config.ensemble == nil ? platform : "ensemble" }
 
     /// A model's metadata: the named version, or the default one with every ready version listed.
     /// Throws ``ServerError`` (unknown model or version, not ready).
     public nonisolated func metadata(model: String, version: String?) throws -> V2ModelMetadata {
         let s = try servable(model: model, version: version)
         let versions = version != nil ? [s.version] : try readyVersions(model: model)
-        return V2ModelMetadata(name: model, versions: versions.map(String.init), platform: Self.platform,
+        return V2ModelMetadata(name: model, versions: versions.map(String.init), platform: Self.platform(of: s),
                                inputs: s.interface.inputs.map(V2TensorMetadata.init), outputs: s.interface.outputs.map(V2TensorMetadata.init))
     }
 

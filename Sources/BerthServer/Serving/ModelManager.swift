@@ -1,4 +1,5 @@
 import BerthEngine
+import BerthONNX
 import Foundation
 import Logging
 
@@ -44,13 +45,21 @@ public actor ModelManager {
     /// Registry-deployed models: how requests without a version are routed.
     nonisolated let routes = Locked<[String: TrafficRoute]>([:])
     private nonisolated let flags = Locked<(started: Bool, stopping: Bool)>((false, false))
+    /// Triton's strict readiness: the server is not ready while a model that should serve failed.
+    nonisolated let strictReadiness: Bool
+    /// Model → why its latest load failed; cleared by a successful load or an unload.
+    nonisolated let loadFailures = Locked<[String: String]>([:])
 
     private var chains: [String: Task<Void, Never>] = [:]
 
-    /// - Parameter defaultThreads: intra-op threads for models whose config sets none.
+    /// - Parameters:
+    ///   - defaultThreads: intra-op threads for models whose config sets none.
+    ///   - strictReadiness: Triton's `--strict-readiness`: the server reports not ready while any
+    ///     model that should serve failed to load (and has no older version serving).
     public init(repository: ModelRepository?, metrics: ServerMetrics = ServerMetrics(), defaultThreads: Int = 1,
-                logger: Logger = Logger(label: "berth.server.models")) {
+                strictReadiness: Bool = true, logger: Logger = Logger(label: "berth.server.models")) {
         self.repository = repository
+        self.strictReadiness = strictReadiness
         self.metrics = metrics
         self.defaultThreads = max(1, defaultThreads)
         self.logger = logger
@@ -104,8 +113,24 @@ public actor ModelManager {
         return slots.filter { $0.value.state == .ready }.map(\.key).sorted()
     }
 
-    /// True once the startup loading finished and until shutdown begins.
-    public nonisolated var isReady: Bool { flags.withLock { $0.started && !$0.stopping } }
+    /// True once the startup loading finished and until shutdown begins; with strict readiness,
+    /// also only while no model that should serve failed to load (``failedModels()``).
+    public nonisolated var isReady: Bool {
+        guard flags.withLock({ $0.started && !$0.stopping }) else { return false }
+        return !strictReadiness || failedModels().isEmpty
+    }
+
+    /// Models whose latest load failed and that have no ready version, with the reason (a model
+    /// whose reload failed while an older version keeps serving is ready, as in Triton).
+    public nonisolated func failedModels() -> [String: String] {
+        loadFailures.withLock { $0 }.filter { servingVersions(of: $0.key).isEmpty }
+    }
+
+    /// Records the outcome of a source's attempt to load `model` (nil: it loaded, or it was
+    /// unloaded on purpose).
+    nonisolated func noteLoad(_ model: String, failure: String?) {
+        loadFailures.withLock { $0[model] = failure }
+    }
 
     /// Marks startup complete (the server reports ready from now on).
     public nonisolated func markStarted() { flags.withLock { $0.started = true } }
@@ -118,7 +143,9 @@ public actor ModelManager {
         var out: [ModelIndexEntry] = []
         for name in names.sorted() {
             guard let slots = snapshot[name], !slots.isEmpty else {
-                out.append(ModelIndexEntry(name: name, version: nil, state: nil, reason: ""))
+                // A model that failed before any version was tried (its config) says why.
+                let failure = loadFailures.withLock { $0[name] }
+                out.append(ModelIndexEntry(name: name, version: nil, state: failure == nil ? nil : .unavailable, reason: failure ?? ""))
                 continue
             }
             for (v, slot) in slots.sorted(by: { $0.key < $1.key }) {
@@ -188,13 +215,14 @@ public actor ModelManager {
     /// the slot once warmed and the older copy drains (the version's metric series carry on).
     /// Returns why the load failed, nil when the version is ready.
     func loadVersion(_ name: String, _ v: Int, fingerprint: String, config: ModelConfig,
-                     url: () throws -> URL) async -> String? {
+                     url: () throws -> URL, compose: (@Sendable () throws -> Model)? = nil) async -> String? {
         let current = table.withLock { $0[name]?[v] }
         if let s = current?.servable, current?.state == .ready, s.fingerprint == fingerprint, s.config == config { return nil }
         if current?.state != .ready { setSlot(name, v, Slot(state: .loading)) }
         logger.info("loading model", metadata: ["model": "\(name)", "version": "\(v)"])
         do {
-            let servable = try await makeServable(name, v, url: try url(), config: config, fingerprint: fingerprint)
+            let servable = try await makeServable(name, v, url: compose == nil ? try url() : nil, compose: compose, config: config,
+                                                  fingerprint: fingerprint)
             setSlot(name, v, Slot(state: .ready, servable: servable))
             logger.info("model ready", metadata: ["model": "\(name)", "version": "\(v)", "max_batch_size": "\(servable.maxBatchSize)"])
             if let old = current?.servable, current?.state == .ready { await old.drain() }
@@ -215,7 +243,8 @@ public actor ModelManager {
         metrics.removeSeries(model: name, version: String(version))
     }
 
-    private nonisolated func makeServable(_ name: String, _ version: Int, url: URL, config: ModelConfig, fingerprint: String) async throws -> Servable {
+    private nonisolated func makeServable(_ name: String, _ version: Int, url: URL?, compose: (@Sendable () throws -> Model)?,
+                                          config: ModelConfig, fingerprint: String) async throws -> Servable {
         let threads = config.threads ?? defaultThreads
         let metrics = self.metrics
         var logger = self.logger
@@ -227,11 +256,18 @@ public actor ModelManager {
                 c.resume(with: Result {
                     var engineLogger = log
                     engineLogger.logLevel = max(log.logLevel, .notice)
-                    let session = try Session(contentsOf: url, options: SessionOptions(intraOpThreads: threads, logger: engineLogger))
-                    // A version is ready only after one successful inference.
-                    _ = try session.run(try session.sampleInputs(batch: 1))
+                    let options = SessionOptions(intraOpThreads: threads, logger: engineLogger)
+                    let session: Session
+                    if let compose { session = try Session(model: try compose(), options: options) } else {
+                        session = try Session(contentsOf: url!, options: options)
+                    }
+                    let batched = (config.maxBatchSize ?? Servable.defaultMaxBatchSize(session)) > 0
+                    try Servable.check(config, against: session, batched: batched)
+                    // A version is ready only after its warm-up ran (by default one random sample).
+                    try Servable.warmUp(session, config: config, batched: batched)
+                    let labels = try Servable.readLabels(config)
                     return Servable(model: name, version: version, session: session, config: config,
-                                    fingerprint: fingerprint, metrics: metrics, logger: log)
+                                    fingerprint: fingerprint, metrics: metrics, logger: log, labels: labels)
                 })
             }
         }

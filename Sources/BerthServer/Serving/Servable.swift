@@ -25,18 +25,23 @@ public final class Servable: Sendable {
     /// What requests are checked against: the session's inputs and outputs.
     public let interface: ModelInterface
     let batcher: Batcher
+    /// The config's `reshape`s, applied around every run.
+    let reshapes: TensorReshapes
+    /// Output name → class labels (the classification extension).
+    let labels: [String: [String]]
     private let gate = RequestGate()
 
     init(model: String, version: Int, session: Session, config: ModelConfig, fingerprint: String,
-         metrics: ServerMetrics, logger: Logger) {
+         metrics: ServerMetrics, logger: Logger, labels: [String: [String]] = [:]) {
+        self.labels = labels
         self.model = model
         self.version = version
         self.session = session
         self.config = config
         self.fingerprint = fingerprint
-        self.interface = ModelInterface(name: model, inputs: session.inputs.map(TensorSpec.init),
-                                        outputs: session.outputs.map(TensorSpec.init))
         self.maxBatchSize = config.maxBatchSize ?? Self.defaultMaxBatchSize(session)
+        self.interface = Self.interface(model, session: session, config: config, batched: maxBatchSize > 0)
+        self.reshapes = TensorReshapes(config, batched: maxBatchSize > 0)
         let stats = ModelStatistics()
         self.stats = stats
         self.batcher = Batcher(model: model, version: String(version), session: session, maxBatchSize: maxBatchSize,

@@ -1,3 +1,4 @@
+import BerthProtocol
 /// Re-runs a successful request's inputs on the shadow version in the background, after the
 /// caller got its answer, and records how the shadow's outputs compare with production's. A
 /// shadow with a full queue drops the copy.
@@ -18,7 +19,8 @@ struct ShadowMirror: InferenceObserver {
             defer { shadow.release() }
             do {
                 // Rows counted by the shadow's own interface: its signature may differ from production's.
-                let result = try await shadow.batcher.submit(request.feeds)
+                let feeds = request.feeds
+                let result = try await shadow.run(feeds, rows: ModelInterface.rows(of: feeds, firstInput: shadow.interface.inputs.first?.name))
                 let (agree, diff) = ShadowComparison.compare(production: production, shadow: result.outputs)
                 metrics.traffic.recordShadow(model: shadow.model, version: shadow.versionString,
                                              outcome: agree ? .agree : .disagree, maxAbsDiff: diff)

@@ -174,5 +174,8 @@ extension KernelRegistry {
         registerControlFlowKernels()
         registerRNNKernels()
         registerSequenceOps()
+        registerLossKernels()
+        registerSignalKernels()
+        registerRandomKernels()
     }
 }

@@ -134,6 +134,7 @@ public enum ModelReader {
         case .strings: return .strings(a.strings.map(text))
         case .tensors: return .tensors(try a.tensors.map { try Tensor(proto: $0, baseDirectory: baseDirectory) })
         case .graphs: return .graphs(try a.graphs.map { try convert($0, baseDirectory: baseDirectory) })
+        case .typeProto: return .type(kind(of: a.tp))
         default:
             throw ONNXError.attribute(node: node, name: a.name, reason: "unsupported attribute type \(a.type)")
         }

@@ -177,5 +177,6 @@ extension KernelRegistry {
         registerLossKernels()
         registerSignalKernels()
         registerRandomKernels()
+        registerTextKernels()
     }
 }

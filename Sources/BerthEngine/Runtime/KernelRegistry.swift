@@ -139,7 +139,7 @@ public struct KernelRegistry: Sendable {
     public static let standard: KernelRegistry = {
         var r = KernelRegistry()
         // ai.onnx 21 and ai.onnx.ml 5 (TreeEnsemble); the conformance data needs 17 and 5.
-        r.newestOpsets = ["ai.onnx": 21, "ai.onnx.ml": 5]
+        r.newestOpsets = ["ai.onnx": 21, "ai.onnx.ml": 5, "com.microsoft": 1]
         r.registerEveryKernelFamily()
         return r
     }()
@@ -178,5 +178,6 @@ extension KernelRegistry {
         registerSignalKernels()
         registerRandomKernels()
         registerTextKernels()
+        registerContribKernels()
     }
 }

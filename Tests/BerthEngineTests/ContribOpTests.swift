@@ -1,0 +1,53 @@
+import BerthEngine
+import BerthONNX
+import BerthTensor
+import Foundation
+import XCTest
+
+/// The com.microsoft contrib ops on bad inputs (values are checked against ONNX Runtime in
+/// tests/python/test_contrib_and_new_ops.py): clear errors, no crash.
+final class ContribOpTests: XCTestCase {
+    private typealias T = TestModels.Tensor
+
+    private func session(_ op: String, _ inputs: [T], attributes: [Onnx_AttributeProto] = []) throws -> Session {
+        var n = TestModels.node(op, inputs.map(\.name), ["Y"], domain: "com.microsoft")
+        n.attribute = attributes
+        let m = TestModels.model(nodes: [n], inputs: inputs, outputs: [T("Y", .float32, [.unknown])], extraOpsets: ["com.microsoft": 1])
+        return try Session(data: m.serializedData(), options: SessionOptions(intraOpThreads: 1))
+    }
+
+    private func floats(_ shape: [Int]) throws -> Tensor {
+        try Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { Float($0) / 10 })
+    }
+
+    private func expectError(_ body: @autoclosure () throws -> Any, _ needle: String, line: UInt = #line) {
+        XCTAssertThrowsError(try body(), line: line) { e in XCTAssertTrue("\(e)".contains(needle), "'\(e)' lacks '\(needle)'", line: line) }
+    }
+
+    func testCDist() throws {
+        let s = try session("CDist", [T("A", .float32, [.unknown, .unknown]), T("B", .float32, [.unknown, .unknown])])
+        let y = try XCTUnwrap(try s.run(["A": try floats([2, 3]), "B": try floats([1, 3])])["Y"])
+        XCTAssertEqual(y.shape, [2, 1])
+        XCTAssertEqual(try y.values(Float.self)[1], 0.27, accuracy: 1e-6)  // 3 · 0.3²
+        expectError(try s.run(["A": try floats([2, 3]), "B": try floats([2, 4])]), "CDist needs A [N, K] and B [M, K]")
+        var metric = Onnx_AttributeProto(); metric.name = "metric"; metric.type = .string; metric.s = Data("cosine".utf8)
+        expectError(try session("CDist", [T("A", .float32, [.unknown, .unknown]), T("B", .float32, [.unknown, .unknown])], attributes: [metric]),
+                    "sqeuclidean or euclidean")
+    }
+
+    func testSkipLayerNormalizationShapes() throws {
+        let s = try session("SkipLayerNormalization", [T("X", .float32, [.unknown, .unknown, .unknown]),
+                                                       T("S", .float32, [.unknown, .unknown]), T("G", .float32, [.unknown])])
+        XCTAssertEqual(try s.run(["X": try floats([2, 3, 4]), "S": try floats([3, 4]), "G": try floats([4])])["Y"]?.shape, [2, 3, 4])
+        expectError(try s.run(["X": try floats([2, 3, 4]), "S": try floats([2, 4]), "G": try floats([4])]), "does not broadcast")
+        expectError(try s.run(["X": try floats([2, 3, 4]), "S": try floats([3, 4]), "G": try floats([5])]), "gamma must be [4]")
+    }
+
+    func testFusedMatMulAndGeluErrors() throws {
+        let mm = try session("FusedMatMul", [T("A", .float32, [.unknown]), T("B", .float32, [.unknown, .unknown])],
+                             attributes: [{ var a = Onnx_AttributeProto(); a.name = "transA"; a.type = .int; a.i = 1; return a }()])
+        expectError(try mm.run(["A": try floats([4]), "B": try floats([4, 2])]), "rank >= 2 to be transposed")
+        let bg = try session("BiasGelu", [T("X", .float32, [.unknown, .unknown]), T("B", .float32, [.unknown])])
+        expectError(try bg.run(["X": try floats([2, 4]), "B": try floats([3])]), "bias must be 1-D of the input's last dimension")
+    }
+}

@@ -50,4 +50,30 @@ final class ContribOpTests: XCTestCase {
         let bg = try session("BiasGelu", [T("X", .float32, [.unknown, .unknown]), T("B", .float32, [.unknown])])
         expectError(try bg.run(["X": try floats([2, 4]), "B": try floats([3])]), "bias must be 1-D of the input's last dimension")
     }
+
+    private func intAttr(_ name: String, _ v: Int64) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto(); a.name = name; a.type = .int; a.i = v; return a
+    }
+
+    func testAttentionAndMatMulNBitsRefuseBadShapes() throws {
+        let att = try session("Attention", [T("X", .float32, [.unknown, .unknown, .unknown]), T("W", .float32, [.unknown, .unknown])],
+                              attributes: [intAttr("num_heads", 4)])
+        expectError(try att.run(["X": try floats([1, 2, 8]), "W": try floats([8, 30])]), "do not split into Q, K, V")
+        expectError(try att.run(["X": try floats([1, 2, 8]), "W": try floats([6, 24])]), "Attention needs input [B, S, D]")
+        XCTAssertEqual(try att.run(["X": try floats([1, 2, 8]), "W": try floats([8, 24])])["Y"]?.shape, [1, 2, 8])
+
+        expectError(try session("MatMulNBits", [T("A", .float32, [.unknown]), T("B", .uint8, [.unknown]), T("S", .float32, [.unknown])],
+                                attributes: [intAttr("K", 16), intAttr("N", 2), intAttr("bits", 3), intAttr("block_size", 16)]),
+                    "bits 2, 4 or 8")
+        let mm = try session("MatMulNBits", [T("A", .float32, [.unknown, .unknown]), T("B", .uint8, [.unknown, .unknown, .unknown]),
+                                             T("S", .float32, [.unknown])],
+                             attributes: [intAttr("K", 16), intAttr("N", 2), intAttr("bits", 4), intAttr("block_size", 16)])
+        let b = try Tensor(shape: [2, 1, 8], values: [UInt8](repeating: 0x98, count: 16))  // nibbles 8 and 9: 0 and 1
+        let y = try XCTUnwrap(try mm.run(["A": try Tensor(shape: [1, 16], values: [Float](repeating: 1, count: 16)), "B": b,
+                                          "S": try Tensor(shape: [2], values: [Float]([0.5, 2]))])["Y"])
+        XCTAssertEqual(try y.values(Float.self), [4, 16])  // 8 ones · 0.5, 8 ones · 2
+        expectError(try mm.run(["A": try floats([1, 15]), "B": b, "S": try floats([2])]), "A must be [..., 16]")
+        expectError(try mm.run(["A": try floats([1, 16]), "B": try Tensor(shape: [2, 1, 4], values: [UInt8](repeating: 0, count: 8)),
+                                "S": try floats([2])]), "B must be uint8 [2, 1, 8]")
+    }
 }

@@ -202,3 +202,107 @@ def test_tfidf_vectorizer(berth_bin, tmp_path, mode):
                             pool_int64s=[2, 3, 5, 7, 2, 3, 5, 7, 2, 3, 5], weights=[0.5, 1, 1.5, 2, 2.5, 3, 3.5])
     m = _model(tmp_path / "tfidf.onnx", [node], [_t("X", I64, [3, 12])], [_t("Y", F, None)])
     _check(berth_bin, m, {"X": rng.integers(1, 8, (3, 12)).astype(np.int64)}, tmp_path)
+
+
+# --- Attention and MatMulNBits (com.microsoft) ---------------------------------------------
+
+ATTENTION_CASES = {
+    "plain": {},
+    "no_bias": {"no_bias": True},
+    "lengths": {"mask": "1d"},
+    "raw_mask": {"mask": "2d"},
+    "mask_3d": {"mask": "3d"},
+    "causal": {"attrs": {"unidirectional": 1}},
+    "causal_raw_mask": {"mask": "2d", "attrs": {"unidirectional": 1}},
+    "attention_bias": {"attention_bias": True},
+    "qkv_sizes_scale": {"attrs": {"qkv_hidden_sizes": [16, 16, 8], "scale": 0.3}},
+    "present": {"present": True},
+}
+
+
+@pytest.mark.parametrize("case", list(ATTENTION_CASES), ids=str)
+def test_attention(berth_bin, tmp_path, case):
+    c = ATTENTION_CASES[case]
+    b, s, d, heads = 2, 5, 12, 4
+    attrs = {"num_heads": heads, **c.get("attrs", {})}
+    sizes = attrs.get("qkv_hidden_sizes", [16, 16, 16])
+    total = sum(sizes)
+    inits = [numpy_helper.from_array((rng.standard_normal((d, total)) * 0.3).astype(np.float32), "W")]
+    ins = ["X", "W"]
+    if not c.get("no_bias"):
+        inits.append(numpy_helper.from_array((rng.standard_normal(total) * 0.1).astype(np.float32), "bias"))
+        ins.append("bias")
+    else:
+        ins.append("")
+    feeds = {"X": rng.standard_normal((b, s, d)).astype(np.float32)}
+    graph_inputs = [_t("X", F, [b, s, d])]
+    mask = c.get("mask")
+    if mask:
+        m = {"1d": np.array([5, 3], np.int32), "2d": np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], np.int32),
+             "3d": rng.integers(0, 2, (b, s, s)).astype(np.int32)}[mask]
+        if mask == "3d":
+            m[:, :, 0] = 1  # every query keeps one key
+        inits.append(numpy_helper.from_array(m, "mask"))
+        ins.append("mask")
+    if c.get("attention_bias"):
+        ins += [""] * (4 - len(ins)) + ["", "ab"]
+        feeds["ab"] = rng.standard_normal((1, heads, s, s)).astype(np.float32)
+        graph_inputs.append(_t("ab", F, [1, heads, s, s]))
+    outs = ["Y", "present"] if c.get("present") else ["Y"]
+    node = helper.make_node("Attention", ins, outs, domain="com.microsoft", **attrs)
+    m = _model(tmp_path / "attention.onnx", [node], graph_inputs, [_t(o, F, None) for o in outs], inits, contrib=True)
+    _check(berth_bin, m, feeds, tmp_path)
+
+
+def _quantize_blocks(w: np.ndarray, bits: int, block: int, with_zero_points: bool):
+    """W [N, K] → (B uint8 [N, blocks, blob], scales [N·blocks], packed zero points or None)."""
+    n, k = w.shape
+    blocks = (k + block - 1) // block
+    padded = np.zeros((n, blocks * block), np.float32)
+    padded[:, :k] = w
+    wb = padded.reshape(n, blocks, block)
+    levels = (1 << bits) - 1
+    if with_zero_points:
+        lo, hi = np.minimum(wb.min(-1), 0), np.maximum(wb.max(-1), 0)
+        scales = np.maximum(hi - lo, 1e-6) / levels
+        zp = np.clip(np.round(-lo / scales), 0, levels).astype(np.uint8)
+    else:
+        scales = np.maximum(np.abs(wb).max(-1), 1e-6) / (1 << (bits - 1))
+        zp = np.full((n, blocks), 1 << (bits - 1), np.uint8)
+    q = np.clip(np.round(wb / scales[..., None]) + zp[..., None], 0, levels).astype(np.uint8)
+    per = 8 // bits
+    packed = np.zeros((n, blocks, block // per), np.uint8)
+    for i in range(per):
+        packed |= (q[..., i::per] << (i * bits)).astype(np.uint8)
+    zp_packed = None
+    if with_zero_points:
+        zcols = (blocks * bits + 7) // 8
+        zp_packed = np.zeros((n, zcols), np.uint8)
+        for blk in range(blocks):
+            zp_packed[:, blk // per] |= (zp[:, blk] << ((blk % per) * bits)).astype(np.uint8)
+    return packed, scales.astype(np.float32).ravel(), zp_packed
+
+
+@pytest.mark.parametrize("bits,block,k,zero_points,bias", [
+    (4, 32, 64, False, False), (4, 32, 72, True, True), (4, 16, 40, True, False), (8, 32, 64, True, True), (2, 16, 48, True, False),
+])
+def test_matmul_nbits(berth_bin, tmp_path, bits, block, k, zero_points, bias):
+    n = 10
+    qb, scales, zp = _quantize_blocks(rng.standard_normal((n, k)).astype(np.float32), bits, block, zero_points)
+    inits = [numpy_helper.from_array(qb, "B"), numpy_helper.from_array(scales, "scales")]
+    ins = ["A", "B", "scales"]
+    if zp is not None:
+        inits.append(numpy_helper.from_array(zp, "zp"))
+        ins.append("zp")
+    if bias:
+        inits.append(numpy_helper.from_array(rng.standard_normal(n).astype(np.float32), "bias"))
+        ins += [""] * (5 - len(ins)) + ["bias"]
+    node = helper.make_node("MatMulNBits", ins, ["Y"], domain="com.microsoft", K=k, N=n, bits=bits, block_size=block)
+    m = _model(tmp_path / "mmnb.onnx", [node], [_t("A", F, [2, 3, k])], [_t("Y", F, None)], inits, contrib=True)
+    try:
+        ort.InferenceSession(str(m), providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - ORT builds differ in the bit widths they register
+        if bits != 4:
+            pytest.skip(f"this ONNX Runtime has no MatMulNBits kernel for bits={bits}: {e}")
+        raise
+    _check(berth_bin, m, {"A": rng.standard_normal((2, 3, k)).astype(np.float32)}, tmp_path)

@@ -16,6 +16,8 @@ extension KernelRegistry {
         registerContribGelus()
         registerContribSkipLayerNormalization()
         registerContribCDist()
+        registerContribAttention()
+        registerContribMatMulNBits()
     }
 }
 

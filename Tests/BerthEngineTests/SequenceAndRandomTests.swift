@@ -93,6 +93,24 @@ final class SequenceAndRandomTests: XCTestCase {
         XCTAssertEqual(try a["B"]?.values(Float.self), [0, 1, 0, 1])
     }
 
+    /// Training-mode Dropout with a seed draws the same mask every run, scales the kept elements
+    /// by 1 / (1 - ratio) and refuses ratio 1.
+    func testTrainingDropout() throws {
+        var d = TestModels.node("Dropout", ["X", "R", "T"], ["Y", "M"])
+        d.attribute = [int("seed", 3)]
+        let s = try session([d], inputs: [T("X", .float32, [.fixed(200)]), T("R", .float32, []), T("T", .bool, [])],
+                            outputs: [T("Y", .float32, [.fixed(200)]), T("M", .bool, [.fixed(200)])])
+        let x = try Tensor(shape: [200], values: [Float](repeating: 2, count: 200))
+        let feeds: [String: Tensor] = ["X": x, "R": .scalar(Float(0.75)), "T": .scalar(true)]
+        let a = try s.run(feeds), b = try s.run(feeds)
+        let y = try XCTUnwrap(a["Y"]).values(Float.self), m = try XCTUnwrap(a["M"]).values(Bool.self)
+        XCTAssertEqual(m, try XCTUnwrap(b["M"]).values(Bool.self))
+        XCTAssertEqual(y, zip(m, [Float](repeating: 8, count: 200)).map { $0 ? $1 : 0 })
+        XCTAssertTrue((20...80).contains(m.filter { $0 }.count), "about a quarter of 200 kept, got \(m.filter { $0 }.count)")
+        XCTAssertEqual(try s.run(["X": x, "R": .scalar(Float(0.75)), "T": .scalar(false)])["Y"]?.values(Float.self), try x.values(Float.self))
+        expectError(try s.run(["X": x, "R": .scalar(Float(1)), "T": .scalar(true)]), "ratio must be in [0, 1)")
+    }
+
     func testLossAndSignalOpsRefuseBadInputs() throws {
         let nll = try session([TestModels.node("NegativeLogLikelihoodLoss", ["X", "T"], ["Y"])],
                               inputs: [T("X", .float32, [.fixed(2), .fixed(3)]), T("T", .int64, [.fixed(2)])], outputs: [T("Y", .float32, [])])

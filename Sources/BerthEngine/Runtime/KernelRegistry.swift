@@ -179,5 +179,6 @@ extension KernelRegistry {
         registerRandomKernels()
         registerTextKernels()
         registerContribKernels()
+        registerTrainingKernels()
     }
 }

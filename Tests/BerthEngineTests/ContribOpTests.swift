@@ -76,4 +76,27 @@ final class ContribOpTests: XCTestCase {
         expectError(try mm.run(["A": try floats([1, 16]), "B": try Tensor(shape: [2, 1, 4], values: [UInt8](repeating: 0, count: 8)),
                                 "S": try floats([2])]), "B must be uint8 [2, 1, 8]")
     }
+
+    func testTokenizer() throws {
+        func strings(_ name: String, _ v: [String]) -> Onnx_AttributeProto {
+            var a = Onnx_AttributeProto(); a.name = name; a.type = .strings; a.strings = v.map { Data($0.utf8) }; return a
+        }
+        func string(_ name: String, _ v: String) -> Onnx_AttributeProto {
+            var a = Onnx_AttributeProto(); a.name = name; a.type = .string; a.s = Data(v.utf8); return a
+        }
+        var n = TestModels.node("Tokenizer", ["X"], ["Y"], domain: "com.microsoft")
+        n.attribute = [intAttr("mark", 1), intAttr("mincharnum", 1), string("pad_value", "#"), strings("separators", [" ", ","])]
+        let m = TestModels.model(nodes: [n], inputs: [T("X", .string, [.unknown])], outputs: [T("Y", .string, [.unknown, .unknown])],
+                                 extraOpsets: ["com.microsoft": 1])
+        let s = try Session(data: m.serializedData(), options: SessionOptions(intraOpThreads: 1))
+        let y = try XCTUnwrap(try s.run(["X": try Tensor(shape: [2], values: ["a,b c", "d"])])["Y"])
+        XCTAssertEqual(y.shape, [2, 5])
+        XCTAssertEqual(try y.values(String.self), ["\u{2}", "a", "b", "c", "\u{3}", "\u{2}", "d", "\u{3}", "#", "#"])
+        XCTAssertEqual(try s.run(["X": try Tensor(shape: [2], values: [" ", ","])])["Y"]?.shape, [2, 0])
+
+        n.attribute = [intAttr("mark", 0), intAttr("mincharnum", 1), string("pad_value", "#"), string("tokenexp", "[")]
+        let bad = TestModels.model(nodes: [n], inputs: [T("X", .string, [.unknown])], outputs: [T("Y", .string, [.unknown, .unknown])],
+                                   extraOpsets: ["com.microsoft": 1])
+        expectError(try Session(data: bad.serializedData()), "Tokenizer cannot compile tokenexp '['")
+    }
 }

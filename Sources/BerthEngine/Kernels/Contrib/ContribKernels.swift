@@ -18,6 +18,7 @@ extension KernelRegistry {
         registerContribCDist()
         registerContribAttention()
         registerContribMatMulNBits()
+        registerContribTokenizer()
     }
 }
 

@@ -373,3 +373,57 @@ def test_string_concat_and_regex(berth_bin, tmp_path):
                [_t("Y", TensorProto.STRING, None), _t("M", TensorProto.BOOL, None)],
                [helper.make_tensor("suffix", TensorProto.STRING, [1], [b"!"])], opset=20)
     _check(berth_bin, m, {"X": STRINGS}, tmp_path)
+
+
+@pytest.mark.parametrize("opset", [18, 21])
+def test_group_normalization(berth_bin, tmp_path, opset):
+    c, groups = 6, 3
+    x = rng.standard_normal((2, c, 4, 5)).astype(np.float32)
+    n_params = c if opset >= 21 else groups
+    inits = [numpy_helper.from_array(rng.standard_normal(n_params).astype(np.float32), k) for k in ("scale", "bias")]
+    node = helper.make_node("GroupNormalization", ["X", "scale", "bias"], ["Y"], num_groups=groups, epsilon=1e-4)
+    m = _model(tmp_path / "gn.onnx", [node], [_t("X", F, x.shape)], [_t("Y", F, None)], inits, opset=opset)
+    _check(berth_bin, m, {"X": x}, tmp_path)
+
+
+@pytest.mark.parametrize("shape,axes", [([3, 8, 5], None), ([2, 3], [1, 2]), ([7], [-1])], ids=str)
+def test_center_crop_pad(berth_bin, tmp_path, shape, axes):
+    x = rng.standard_normal((3, 5, 6)).astype(np.float32)
+    attrs = {} if axes is None else {"axes": axes}
+    node = helper.make_node("CenterCropPad", ["X", "shape"], ["Y"], **attrs)
+    m = _model(tmp_path / "ccp.onnx", [node], [_t("X", F, x.shape)], [_t("Y", F, None)],
+               [numpy_helper.from_array(np.array(shape, np.int64), "shape")], opset=18)
+    _check(berth_bin, m, {"X": x}, tmp_path)
+
+
+@pytest.mark.parametrize("attrs", [{}, {"strides": [2, 1], "pads": [1, 0, 1, 2], "dilations": [1, 2]}], ids=str)
+def test_col2im(berth_bin, tmp_path, attrs):
+    image, block = [6, 7], [2, 3]
+    strides, pads, dil = attrs.get("strides", [1, 1]), attrs.get("pads", [0, 0, 0, 0]), attrs.get("dilations", [1, 1])
+    L = 1
+    for d in range(2):
+        L *= (image[d] + pads[d] + pads[d + 2] - (dil[d] * (block[d] - 1) + 1)) // strides[d] + 1
+    x = rng.standard_normal((2, 3 * 6, L)).astype(np.float32)
+    node = helper.make_node("Col2Im", ["X", "image", "block"], ["Y"], **attrs)
+    inits = [numpy_helper.from_array(np.array(image, np.int64), "image"), numpy_helper.from_array(np.array(block, np.int64), "block")]
+    m = _model(tmp_path / "col2im.onnx", [node], [_t("X", F, x.shape)], [_t("Y", F, None)], inits, opset=18)
+    _check(berth_bin, m, {"X": x}, tmp_path)
+
+
+@pytest.mark.parametrize("size", [[2, 3, 4, 5], [2, 1, 3, 4, 5]], ids=str)
+@pytest.mark.parametrize("align", [0, 1])
+def test_affine_grid(berth_bin, tmp_path, size, align):
+    dims = len(size) - 2
+    theta = rng.standard_normal((2, dims, dims + 1)).astype(np.float32)
+    node = helper.make_node("AffineGrid", ["theta", "size"], ["grid"], align_corners=align)
+    m = _model(tmp_path / "ag.onnx", [node], [_t("theta", F, theta.shape)], [_t("grid", F, None)],
+               [numpy_helper.from_array(np.array(size, np.int64), "size")], opset=20)
+    _check(berth_bin, m, {"theta": theta}, tmp_path)
+
+
+def test_max_roi_pool(berth_bin, tmp_path):
+    x = rng.standard_normal((2, 3, 10, 12)).astype(np.float32)
+    rois = np.array([[0, 1, 1, 8, 6], [1, 0, 0, 11, 9], [0, 3.4, 2.6, 5.2, 4.9], [1, 10, 8, 40, 30]], np.float32)
+    node = helper.make_node("MaxRoiPool", ["X", "rois"], ["Y"], pooled_shape=[3, 2], spatial_scale=0.5)
+    m = _model(tmp_path / "mrp.onnx", [node], [_t("X", F, x.shape), _t("rois", F, rois.shape)], [_t("Y", F, None)], opset=17)
+    _check(berth_bin, m, {"X": x, "rois": rois}, tmp_path)

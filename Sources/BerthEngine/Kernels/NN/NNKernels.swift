@@ -17,5 +17,7 @@ extension KernelRegistry {
         registerDropoutKernels()
         registerLRNKernels()
         registerMaxUnpoolKernels()
+        registerAffineGridKernels()
+        registerMaxRoiPoolKernels()
     }
 }

@@ -8,5 +8,6 @@ extension KernelRegistry {
         registerBatchNormalizationKernels()
         registerLayerNormalizationKernels()
         registerLpAndMeanVarianceKernels()
+        registerGroupNormalizationKernels()
     }
 }

@@ -76,5 +76,5 @@ func dft(_ x: Tensor, length: Tensor?, axis axisAttr: Int, _ o: DFTOptions) thro
             }
         }
     }
-    return try signalTensor(out, shape: outShape, dtype: x.dtype)
+    return try doublesTensor(out, shape: outShape, dtype: x.dtype)
 }

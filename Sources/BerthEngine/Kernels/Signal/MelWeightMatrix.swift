@@ -44,7 +44,7 @@ extension KernelRegistry {
                         for j in center..<high { out[j * bins + i] = Double(high - j) / Double(high - center) }
                     }
                 }
-                return [try signalTensor(out, shape: [spectrogramBins, bins], dtype: dtype)]
+                return [try doublesTensor(out, shape: [spectrogramBins, bins], dtype: dtype)]
             }
         }
     }

@@ -51,7 +51,7 @@ extension KernelRegistry {
                         }
                     }
                 }
-                return [try signalTensor(out, shape: outShape, dtype: x.dtype)]
+                return [try doublesTensor(out, shape: outShape, dtype: x.dtype)]
             }
         }
     }

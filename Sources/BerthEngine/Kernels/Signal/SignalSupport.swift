@@ -2,7 +2,7 @@ import BerthONNX
 import BerthTensor
 import Foundation
 
-// Shared by the signal family: scalar inputs, floating-point outputs, and a plain DFT.
+// Shared by the signal family: scalar inputs, the output_datatype attribute, and a plain DFT.
 
 /// The integer value of a scalar (or one-element) input.
 func signalInteger(_ t: Tensor, _ what: String) throws -> Int {
@@ -16,21 +16,6 @@ func signalInteger(_ t: Tensor, _ what: String) throws -> Int {
 func signalScalar(_ t: Tensor, _ what: String) throws -> Double {
     guard t.count == 1, t.dtype != .string else { throw KernelError("\(what) must be a single number, got \(t.dtype)\(t.shape)") }
     return t.storage.double(at: 0)
-}
-
-/// `values` as a tensor of `dtype` (an ONNX `output_datatype`): floating point, or integers
-/// truncated toward zero as a cast would.
-func signalTensor(_ values: [Double], shape: [Int], dtype: DType) throws -> Tensor {
-    let storage: TensorStorage
-    switch dtype {
-    case .float32: storage = .float32(values.map { Float($0) })
-    case .float64: storage = .float64(values)
-    case .float16: storage = .float16(values.map { Float16($0) })
-    case .int32: storage = .int32(values.map { Int32($0) })
-    case .int64: storage = .int64(values.map { Int64($0) })
-    default: throw KernelError("output_datatype \(dtype) is not supported here (float16, float32, float64, int32, int64)")
-    }
-    return try Tensor(shape: shape, storage: storage)
 }
 
 /// The `output_datatype` attribute (default float).

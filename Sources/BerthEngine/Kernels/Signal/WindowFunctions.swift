@@ -27,7 +27,7 @@ extension KernelRegistry {
                         let x = 2 * Double.pi * Double(i) / denominator
                         return a0 - a1 * cos(x) + a2 * cos(2 * x)
                     }
-                    return [try signalTensor(values, shape: [size], dtype: dtype)]
+                    return [try doublesTensor(values, shape: [size], dtype: dtype)]
                 }
             }
         }

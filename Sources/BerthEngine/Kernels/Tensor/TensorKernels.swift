@@ -21,5 +21,7 @@ extension KernelRegistry {
         TensorFamily.registerOneHot(&self)
         TensorFamily.registerUnique(&self)
         TensorFamily.registerShapeAndConstants(&self)
+        TensorFamily.registerCenterCropPad(&self)
+        TensorFamily.registerCol2Im(&self)
     }
 }

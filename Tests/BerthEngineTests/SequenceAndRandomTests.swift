@@ -93,6 +93,23 @@ final class SequenceAndRandomTests: XCTestCase {
         XCTAssertEqual(try a["B"]?.values(Float.self), [0, 1, 0, 1])
     }
 
+    /// Multinomial draws only classes with probability > 0, in proportion.
+    func testMultinomial() throws {
+        var m = TestModels.node("Multinomial", ["L"], ["Y"])
+        m.attribute = [int("sample_size", 4000), int("dtype", Int64(DType.int64.rawValue)), float("seed", 1)]
+        let s = try session([m], inputs: [T("L", .float32, [.fixed(2), .fixed(3)])], outputs: [T("Y", .int64, [.fixed(2), .fixed(4000)])])
+        // Row 0: class 1 impossible, classes 0 and 2 as 1 : 3; row 1: always class 1.
+        let logits = try Tensor(shape: [2, 3], values: [Float]([0, -.infinity, log(3), -.infinity, 0, -.infinity]))
+        let y = try XCTUnwrap(try s.run(["L": logits])["Y"])
+        XCTAssertEqual(y.shape, [2, 4000])
+        let v = try y.values(Int64.self)
+        let row0 = v[0..<4000], row1 = v[4000...]
+        XCTAssertFalse(row0.contains(1))
+        XCTAssertTrue(row1.allSatisfy { $0 == 1 })
+        let twos = Double(row0.filter { $0 == 2 }.count) / 4000
+        XCTAssertEqual(twos, 0.75, accuracy: 0.03)
+    }
+
     /// Training-mode Dropout with a seed draws the same mask every run, scales the kept elements
     /// by 1 / (1 - ratio) and refuses ratio 1.
     func testTrainingDropout() throws {

@@ -3,7 +3,8 @@ import BerthTensor
 
 extension KernelRegistry {
     /// Registers the nn family: Conv, ConvTranspose, ConvInteger, QLinearConv, the pooling ops,
-    /// MaxUnpool, Softmax/LogSoftmax, Hardmax, Dropout, LRN, NonMaxSuppression, GridSample and RoiAlign.
+    /// MaxUnpool, Softmax/LogSoftmax, Hardmax, Dropout, LRN, NonMaxSuppression, GridSample, RoiAlign,
+    /// AffineGrid and MaxRoiPool.
     mutating func registerNNKernels() {
         registerConvKernels()
         registerConvTransposeKernels()

@@ -3,7 +3,7 @@ import BerthTensor
 
 extension KernelRegistry {
     /// Registers the normalization family: BatchNormalization, InstanceNormalization,
-    /// LayerNormalization, LpNormalization and MeanVarianceNormalization.
+    /// LayerNormalization, LpNormalization, MeanVarianceNormalization and GroupNormalization.
     mutating func registerNormalizationKernels() {
         registerBatchNormalizationKernels()
         registerLayerNormalizationKernels()

@@ -4,10 +4,10 @@ import Foundation
 
 extension KernelRegistry {
     /// The random family: RandomUniform, RandomNormal (shape from the `shape` attribute),
-    /// RandomUniformLike, RandomNormalLike (shape of the input) and Bernoulli (opset 15; the
-    /// others since opset 1). With a `seed` attribute every run draws the same values (a fresh
-    /// SplitMix64 per run, so concurrent runs need no shared state); without one each run draws
-    /// from the system generator. Constant folding never folds these ops.
+    /// RandomUniformLike, RandomNormalLike (shape of the input), Multinomial (opset 7) and
+    /// Bernoulli (opset 15; the others since opset 1). With a `seed` attribute every run draws
+    /// the same values (a fresh SplitMix64 per run, so concurrent runs need no shared state);
+    /// without one each run draws from the system generator. Constant folding never folds these.
     mutating func registerRandomKernels() {
         register("RandomUniform", opsets: 1...Int.max) { node, _ in
             let p = try RandomOptions(node, defaultType: .float32)
@@ -35,6 +35,38 @@ extension KernelRegistry {
             return { inputs, _ in
                 let x = try inputs.required(0)
                 return [try p.draw(shape: x.shape, like: x) { mean + scale * Float($0.normal()) }]
+            }
+        }
+        register("Multinomial", opsets: 7...Int.max) { node, _ in
+            let p = try RandomOptions(node, defaultType: .int32)
+            guard p.dtype == .int32 || p.dtype == .int64 else { throw KernelError("Multinomial dtype must be int32 or int64") }
+            let samples = try node.int("sample_size", default: 1)
+            guard samples > 0 else { throw KernelError("Multinomial sample_size must be positive, got \(samples)") }
+            return { inputs, _ in
+                let x = try inputs.required(0)
+                // Indices travel through Float below: exact up to 2^24 classes.
+                guard x.dtype.isFloatingPoint, x.rank == 2, x.shape[1] > 0, x.shape[1] <= 1 << 24 else {
+                    throw KernelError("Multinomial input must be floating-point log-probabilities [batch, classes], got \(x.dtype)\(x.shape)")
+                }
+                let (batch, classes) = (x.shape[0], x.shape[1])
+                let logits = x.doubles
+                // Per row: the cumulative softmax, then one class per uniform draw.
+                var cdf = [Double](repeating: 0, count: classes)
+                var row = 0, k = 0
+                return [try p.draw(shape: [batch, samples]) { rng in
+                    if k == 0 {
+                        let base = row * classes
+                        let m = logits[base..<(base + classes)].max() ?? 0
+                        var total = 0.0
+                        for c in 0..<classes { total += exp(logits[base + c] - m); cdf[c] = total }
+                        for c in 0..<classes { cdf[c] /= total }
+                    }
+                    let u = rng.unit()
+                    let pick = cdf.firstIndex(where: { u < $0 }) ?? classes - 1
+                    k += 1
+                    if k == samples { k = 0; row += 1 }
+                    return Float(pick)
+                }]
             }
         }
         register("Bernoulli", opsets: 15...Int.max) { node, _ in

@@ -3,7 +3,7 @@ import BerthONNX
 import BerthTensor
 import XCTest
 
-/// GroupNormalization, CenterCropPad, Col2Im, AffineGrid and MaxRoiPool on bad inputs: a kernel
+/// GroupNormalization, CenterCropPad, Col2Im, AffineGrid, MaxRoiPool and DeformConv on bad inputs: a kernel
 /// error naming the problem, no crash and no huge allocation (values are checked against ONNX
 /// Runtime in tests/python/test_contrib_and_new_ops.py).
 final class Opset18to20BadInputTests: XCTestCase {
@@ -41,5 +41,13 @@ final class Opset18to20BadInputTests: XCTestCase {
         let roi = try Tensor(shape: [1, 5], values: [Float]([3, 0, 0, 2, 2]))
         expectError("MaxRoiPool", opset: 1, ["pooled_shape": .ints([2, 2])], [try floats([1, 1, 4, 4]), roi], "roi 0 names batch 3 of 1")
         expectError("MaxRoiPool", opset: 1, ["pooled_shape": .ints([2])], [try floats([1, 1, 4, 4]), roi], "pooled_shape [height, width]")
+        expectError("DeformConv", opset: 19, [:], [try floats([1, 2, 4, 4]), try floats([3, 2, 2, 2]), try floats([1, 8, 2, 3])],
+                    "offset must be [1, 8, 3, 3]")
+        expectError("DeformConv", opset: 19, ["group": .int(2)], [try floats([1, 3, 4, 4]), try floats([2, 1, 2, 2]), try floats([1, 8, 3, 3])],
+                    "do not agree")
+        // Zero offsets: an ordinary 2x2 convolution with ones.
+        let y = try run("DeformConv", opset: 19, [:], [try floats([1, 1, 3, 3]), try Tensor(shape: [1, 1, 2, 2], values: [Float](repeating: 1, count: 4)),
+                                                    try Tensor(shape: [1, 8, 2, 2], values: [Float](repeating: 0, count: 32))])[0]
+        XCTAssertEqual(y.floats, [8, 12, 20, 24])
     }
 }

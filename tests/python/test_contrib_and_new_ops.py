@@ -427,3 +427,29 @@ def test_max_roi_pool(berth_bin, tmp_path):
     node = helper.make_node("MaxRoiPool", ["X", "rois"], ["Y"], pooled_shape=[3, 2], spatial_scale=0.5)
     m = _model(tmp_path / "mrp.onnx", [node], [_t("X", F, x.shape), _t("rois", F, rois.shape)], [_t("Y", F, None)], opset=17)
     _check(berth_bin, m, {"X": x, "rois": rois}, tmp_path)
+
+
+@pytest.mark.parametrize("variant", ["plain", "bias_mask", "groups_strided"])
+def test_deform_conv(berth_bin, tmp_path, variant):
+    c, oc, kh, kw = 4, 6, 3, 2
+    attrs = {"kernel_shape": [kh, kw]}
+    group, offset_group = 1, 1
+    if variant == "groups_strided":
+        group, offset_group = 2, 2
+        attrs.update(group=2, offset_group=2, strides=[2, 1], pads=[1, 0, 1, 1], dilations=[1, 2])
+    x = rng.standard_normal((2, c, 7, 8)).astype(np.float32)
+    w = rng.standard_normal((oc, c // group, kh, kw)).astype(np.float32)
+    s, p, d = attrs.get("strides", [1, 1]), attrs.get("pads", [0, 0, 0, 0]), attrs.get("dilations", [1, 1])
+    oh = (7 + p[0] + p[2] - (d[0] * (kh - 1) + 1)) // s[0] + 1
+    ow = (8 + p[1] + p[3] - (d[1] * (kw - 1) + 1)) // s[1] + 1
+    offset = (rng.standard_normal((2, offset_group * 2 * kh * kw, oh, ow)) * 1.5).astype(np.float32)
+    ins, feeds = ["X", "W", "offset"], {"X": x, "W": w, "offset": offset}
+    infos = [_t("X", F, x.shape), _t("W", F, w.shape), _t("offset", F, offset.shape)]
+    if variant == "bias_mask":
+        feeds["B"] = rng.standard_normal(oc).astype(np.float32)
+        feeds["mask"] = rng.uniform(0, 1, (2, offset_group * kh * kw, oh, ow)).astype(np.float32)
+        ins += ["B", "mask"]
+        infos += [_t("B", F, [oc]), _t("mask", F, feeds["mask"].shape)]
+    node = helper.make_node("DeformConv", ins, ["Y"], **attrs)
+    m = _model(tmp_path / "deform.onnx", [node], infos, [_t("Y", F, None)], opset=19)
+    _check(berth_bin, m, feeds, tmp_path)

@@ -4,7 +4,7 @@ import BerthTensor
 extension KernelRegistry {
     /// Registers the nn family: Conv, ConvTranspose, ConvInteger, QLinearConv, the pooling ops,
     /// MaxUnpool, Softmax/LogSoftmax, Hardmax, Dropout, LRN, NonMaxSuppression, GridSample, RoiAlign,
-    /// AffineGrid and MaxRoiPool.
+    /// AffineGrid, MaxRoiPool and DeformConv.
     mutating func registerNNKernels() {
         registerConvKernels()
         registerConvTransposeKernels()
@@ -20,5 +20,6 @@ extension KernelRegistry {
         registerMaxUnpoolKernels()
         registerAffineGridKernels()
         registerMaxRoiPoolKernels()
+        registerDeformConvKernels()
     }
 }

@@ -39,7 +39,10 @@ final class Opset18to20BadInputTests: XCTestCase {
         expectError("Col2Im", opset: 18, [:], [try floats([1, 4, 1]), try int64([1, 1]), try int64([2, 2])], "does not fit image")
         expectError("AffineGrid", opset: 20, [:], [try floats([1, 2, 3]), try int64([2, 1, 4, 4])], "theta must be [2, 2, 3]")
         let roi = try Tensor(shape: [1, 5], values: [Float]([3, 0, 0, 2, 2]))
-        expectError("MaxRoiPool", opset: 1, ["pooled_shape": .ints([2, 2])], [try floats([1, 1, 4, 4]), roi], "roi 0 names batch 3 of 1")
+        expectError("MaxRoiPool", opset: 1, ["pooled_shape": .ints([2, 2])], [try floats([1, 1, 4, 4]), roi], "batch index outside [0, 1)")
+        let nan = try Tensor(shape: [1, 5], values: [Float]([0, .nan, 0, .infinity, 2]))
+        expectError("MaxRoiPool", opset: 1, ["pooled_shape": .ints([2, 2])], [try floats([1, 1, 4, 4]), nan], "non-finite or huge")
+        expectError("Col2Im", opset: 18, [:], [try floats([1, 4, 9]), try int64([1 << 40, 1 << 40]), try int64([2, 2])], "element count overflows")
         expectError("MaxRoiPool", opset: 1, ["pooled_shape": .ints([2])], [try floats([1, 1, 4, 4]), roi], "pooled_shape [height, width]")
         expectError("DeformConv", opset: 19, [:], [try floats([1, 2, 4, 4]), try floats([3, 2, 2, 2]), try floats([1, 8, 2, 3])],
                     "offset must be [1, 8, 3, 3]")

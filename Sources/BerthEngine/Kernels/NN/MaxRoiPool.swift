@@ -24,10 +24,13 @@ extension KernelRegistry {
                 var out = [Double](repeating: 0, count: try TensorFamily.count(outShape))
                 let v = x.doubles, roi = rois.doubles
                 for ri in 0..<r {
+                    // Coordinates come from the model's input: check them before converting to Int.
+                    let scaled = (1...4).map { (roi[ri * 5 + $0] * scale).rounded() }
+                    guard roi[ri * 5] >= 0, roi[ri * 5] < Double(n), scaled.allSatisfy({ abs($0) < 1e9 }) else {
+                        throw KernelError("MaxRoiPool roi \(ri) \(Array(roi[(ri * 5)..<(ri * 5 + 5)])) has a batch index outside [0, \(n)) or non-finite or huge coordinates")
+                    }
                     let b = Int(roi[ri * 5])
-                    guard b >= 0, b < n else { throw KernelError("MaxRoiPool roi \(ri) names batch \(b) of \(n)") }
-                    let x1 = Int((roi[ri * 5 + 1] * scale).rounded()), y1 = Int((roi[ri * 5 + 2] * scale).rounded())
-                    let x2 = Int((roi[ri * 5 + 3] * scale).rounded()), y2 = Int((roi[ri * 5 + 4] * scale).rounded())
+                    let (x1, y1, x2, y2) = (Int(scaled[0]), Int(scaled[1]), Int(scaled[2]), Int(scaled[3]))
                     let rh = max(y2 - y1 + 1, 1), rw = max(x2 - x1 + 1, 1)
                     let binH = Double(rh) / Double(ph), binW = Double(rw) / Double(pw)
                     for ci in 0..<c {

@@ -33,11 +33,11 @@ extension TensorFamily {
                     guard image[d] + pads[d] + pads[k + d] >= span else { throw KernelError("Col2Im block \(block) does not fit image \(image) with pads \(pads)") }
                     positions.append(p)
                 }
-                let l = positions.reduce(1, *)
+                let l = try TensorFamily.checkedCount(positions)
                 guard x.shape[2] == l else { throw KernelError("Col2Im input has \(x.shape[2]) columns; the geometry gives \(l)") }
                 let outShape = [n, c] + image
-                let imageSize = image.reduce(1, *)
                 var out = [Double](repeating: 0, count: try TensorFamily.count(outShape))
+                let imageSize = image.reduce(1, *)  // bounded: the output's count was checked
                 let v = x.doubles
                 var bidx = [Int](repeating: 0, count: k), pidx = bidx
                 for ni in 0..<n {

@@ -75,7 +75,9 @@ func tfIdfVectorizer(_ node: Node) throws -> Kernel {
         for r in 0..<rows {
             let row = tokens[(r * c)..<((r + 1) * c)]
             var startSize = minGram
-            for skip in 1...(maxSkip + 1) {
+            // A skip of c or more leaves no room for a second item: those passes count nothing
+            // (unigrams are counted in the first), so a huge max_skip_count costs no time.
+            for skip in 1...min(maxSkip + 1, max(1, c)) {
                 for s in row.indices {
                     guard s + skip * (startSize - 1) < row.endIndex else { break }
                     var gram: [NGramToken] = []

@@ -56,6 +56,30 @@ final class SequenceAndRandomTests: XCTestCase {
         expectError(try s.run(["X": x]), "value 'Y'", "is a sequence", "run(values:)")
     }
 
+    /// A model whose input is a sequence: sampleInputs names it instead of making a tensor, and a
+    /// tensor fed for it is refused by kind.
+    func testSequenceInput() throws {
+        var m = TestModels.model(nodes: [TestModels.node("SequenceLength", ["S"], ["Y"])], inputs: [], outputs: [T("Y", .int64, [])])
+        var seq = Onnx_ValueInfoProto()
+        seq.name = "S"
+        var tt = Onnx_TypeProto.Tensor()
+        tt.elemType = Int32(DType.float32.rawValue)
+        var elem = Onnx_TypeProto()
+        elem.tensorType = tt
+        var st = Onnx_TypeProto.Sequence()
+        st.elemType = elem
+        seq.type.sequenceType = st
+        m.graph.input = [seq]
+        let s = try Session(data: m.serializedData(), options: SessionOptions(intraOpThreads: 1))
+        XCTAssertEqual(s.inputs.first?.kind, .sequence(element: .float32))
+        expectError(try s.sampleInputs(), "random inputs are tensors only")
+        let t = try Tensor(shape: [1], values: [Float(1)])
+        expectError(try s.run(["S": t]), "value 'S'", "fed a tensor, declared a sequence(float")
+        let v = try s.run(values: ["S": .sequence(try TensorSequence(elementType: .float32, tensors: [t, t, t]))])
+        XCTAssertEqual(try v["Y"]?.tensor?.values(Int64.self), [3])
+        expectError(try s.run(values: ["S": .sequence(try TensorSequence(elementType: .int64))]), "fed a sequence of int64")
+    }
+
     func testSequenceOpsRefuseBadInputs() throws {
         var empty = TestModels.node("SequenceEmpty", [], ["E"])
         empty.attribute = [int("dtype", Int64(DType.int64.rawValue))]

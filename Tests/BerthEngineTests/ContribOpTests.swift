@@ -77,6 +77,19 @@ final class ContribOpTests: XCTestCase {
                                 "S": try floats([2])]), "B must be uint8 [2, 1, 8]")
     }
 
+    func testFusedConvAndGemmActivations() throws {
+        var act = Onnx_AttributeProto(); act.name = "activation"; act.type = .string; act.s = Data("Swish".utf8)
+        expectError(try session("FusedGemm", [T("A", .float32, [.unknown, .unknown]), T("B", .float32, [.unknown, .unknown])], attributes: [act]),
+                    "activation 'Swish' is not supported")
+        act.s = Data("Clip".utf8)
+        expectError(try session("FusedConv", [T("X", .float32, [.unknown, .unknown, .unknown, .unknown]), T("W", .float32, [.unknown, .unknown, .unknown, .unknown])],
+                                attributes: [act]), "Clip needs activation_params")
+        act.s = Data("Relu".utf8)
+        let gemm = try session("FusedGemm", [T("A", .float32, [.unknown, .unknown]), T("B", .float32, [.unknown, .unknown])], attributes: [act])
+        let a = try Tensor(shape: [1, 2], values: [Float]([1, -1])), b = try Tensor(shape: [2, 2], values: [Float]([1, 0, 3, 1]))
+        XCTAssertEqual(try gemm.run(["A": a, "B": b])["Y"]?.values(Float.self), [0, 0])  // [1 - 3, 0 - 1] through Relu
+    }
+
     func testTokenizer() throws {
         func strings(_ name: String, _ v: [String]) -> Onnx_AttributeProto {
             var a = Onnx_AttributeProto(); a.name = name; a.type = .strings; a.strings = v.map { Data($0.utf8) }; return a

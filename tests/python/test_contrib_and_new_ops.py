@@ -453,3 +453,40 @@ def test_deform_conv(berth_bin, tmp_path, variant):
     node = helper.make_node("DeformConv", ins, ["Y"], **attrs)
     m = _model(tmp_path / "deform.onnx", [node], infos, [_t("Y", F, None)], opset=19)
     _check(berth_bin, m, feeds, tmp_path)
+
+
+FUSED_ACTIVATIONS = [({}, "none"), ({"activation": "Relu"}, "relu"), ({"activation": "Tanh"}, "tanh"),
+                     ({"activation": "Sigmoid"}, "sigmoid"), ({"activation": "LeakyRelu", "activation_params": [0.2]}, "leaky"),
+                     ({"activation": "Clip", "activation_params": [-0.5, 0.7]}, "clip"),
+                     ({"activation": "HardSigmoid", "activation_params": [0.3, 0.4]}, "hardsigmoid")]
+
+
+@pytest.mark.parametrize("act", FUSED_ACTIVATIONS, ids=lambda a: a[1])
+@pytest.mark.parametrize("with_z", [False, True])
+def test_fused_conv(berth_bin, tmp_path, act, with_z):
+    x = rng.standard_normal((2, 4, 7, 7)).astype(np.float32)
+    inits = [numpy_helper.from_array((rng.standard_normal((6, 2, 3, 3)) * 0.3).astype(np.float32), "W"),
+             numpy_helper.from_array(rng.standard_normal(6).astype(np.float32), "B")]
+    ins, feeds, infos = ["X", "W", "B"], {"X": x}, [_t("X", F, x.shape)]
+    if with_z:
+        feeds["Z"] = rng.standard_normal((2, 6, 4, 4)).astype(np.float32)
+        ins.append("Z")
+        infos.append(_t("Z", F, [2, 6, 4, 4]))
+    node = helper.make_node("FusedConv", ins, ["Y"], domain="com.microsoft", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+                            group=2, **act[0])
+    m = _model(tmp_path / "fconv.onnx", [node], infos, [_t("Y", F, None)], inits, contrib=True)
+    _check(berth_bin, m, feeds, tmp_path)
+
+
+# ORT refuses a FusedGemm without an activation (its optimizer never writes one).
+@pytest.mark.parametrize("act", [({"activation": "Relu"}, "relu"), ({"activation": "Sigmoid"}, "sigmoid"),
+                                 ({"activation": "LeakyRelu", "activation_alpha": 0.3}, "leaky"),
+                                 ({"activation": "HardSigmoid", "activation_alpha": 0.3, "activation_beta": 0.4}, "hardsigmoid")],
+                         ids=lambda a: a[1])
+def test_fused_gemm(berth_bin, tmp_path, act):
+    a = rng.standard_normal((5, 8)).astype(np.float32)
+    inits = [numpy_helper.from_array(rng.standard_normal((6, 8)).astype(np.float32), "Bm"),
+             numpy_helper.from_array(rng.standard_normal(6).astype(np.float32), "C")]
+    node = helper.make_node("FusedGemm", ["A", "Bm", "C"], ["Y"], domain="com.microsoft", transB=1, alpha=0.5, beta=2.0, **act[0])
+    m = _model(tmp_path / "fgemm.onnx", [node], [_t("A", F, a.shape)], [_t("Y", F, None)], inits, contrib=True)
+    _check(berth_bin, m, {"A": a}, tmp_path)

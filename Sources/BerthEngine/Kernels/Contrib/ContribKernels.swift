@@ -19,6 +19,7 @@ extension KernelRegistry {
         registerContribAttention()
         registerContribMatMulNBits()
         registerContribTokenizer()
+        registerContribFusedConvGemm()
     }
 }
 

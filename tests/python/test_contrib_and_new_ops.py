@@ -490,3 +490,35 @@ def test_fused_gemm(berth_bin, tmp_path, act):
     node = helper.make_node("FusedGemm", ["A", "Bm", "C"], ["Y"], domain="com.microsoft", transB=1, alpha=0.5, beta=2.0, **act[0])
     m = _model(tmp_path / "fgemm.onnx", [node], [_t("A", F, a.shape)], [_t("Y", F, None)], inits, contrib=True)
     _check(berth_bin, m, {"A": a}, tmp_path)
+
+
+@pytest.mark.parametrize("variant", ["plain", "bias_sum", "skip_2d"])
+def test_skip_simplified_layer_normalization(berth_bin, tmp_path, variant):
+    b, s, h = 2, 3, 16
+    x = rng.standard_normal((b, s, h)).astype(np.float32)
+    skip = rng.standard_normal((s, h) if variant == "skip_2d" else (b, s, h)).astype(np.float32)
+    inits = [numpy_helper.from_array(rng.standard_normal(h).astype(np.float32), n) for n in ("gamma", "bias")]
+    ins = ["X", "S", "gamma"] + (["bias"] if variant == "bias_sum" else [])
+    outs = ["Y", "", "", "sum"] if variant == "bias_sum" else ["Y"]
+    node = helper.make_node("SkipSimplifiedLayerNormalization", ins, outs, domain="com.microsoft", epsilon=1e-6)
+    infos = [_t("Y", F, None)] + ([_t("sum", F, None)] if "sum" in outs else [])
+    m = _model(tmp_path / "ssln.onnx", [node], [_t("X", F, x.shape), _t("S", F, skip.shape)], infos, inits, contrib=True)
+    _check(berth_bin, m, {"X": x, "S": skip}, tmp_path)
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_simplified_layer_normalization(berth_bin, tmp_path, axis):
+    x = rng.standard_normal((2, 3, 8)).astype(np.float32)
+    scale = rng.standard_normal((8,) if axis == -1 else (3, 8)).astype(np.float32)
+    node = helper.make_node("SimplifiedLayerNormalization", ["X", "scale"], ["Y"], axis=axis, epsilon=1e-5)
+    m = _model(tmp_path / "sln.onnx", [node], [_t("X", F, x.shape)], [_t("Y", F, None)],
+               [numpy_helper.from_array(scale, "scale")], opset=17, contrib=True)
+    _check(berth_bin, m, {"X": x}, tmp_path)
+
+
+def test_quick_gelu(berth_bin, tmp_path):
+    x = (rng.standard_normal((3, 10)) * 3).astype(np.float32)
+    nodes = [helper.make_node("QuickGelu", ["X"], ["Y"], domain="com.microsoft"),
+             helper.make_node("QuickGelu", ["X"], ["Z"], domain="com.microsoft", alpha=1.0)]
+    m = _model(tmp_path / "qg.onnx", nodes, [_t("X", F, x.shape)], [_t("Y", F, None), _t("Z", F, None)], contrib=True)
+    _check(berth_bin, m, {"X": x}, tmp_path)

@@ -20,6 +20,7 @@ extension KernelRegistry {
         registerContribMatMulNBits()
         registerContribTokenizer()
         registerContribFusedConvGemm()
+        registerContribSimplifiedLayerNormalization()
     }
 }
 

@@ -3,7 +3,7 @@ import BerthTensor
 import Foundation
 
 extension KernelRegistry {
-    /// Gelu, BiasGelu and FastGelu. Gelu is exact (erf); BiasGelu is Gelu(A + B) with B of
+    /// Gelu, BiasGelu, FastGelu and QuickGelu. Gelu is exact (erf); BiasGelu is Gelu(A + B) with B of
     /// A's last dimension; FastGelu is the tanh approximation
     /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) of X (+ bias).
     mutating func registerContribGelus() {
@@ -15,6 +15,15 @@ extension KernelRegistry {
         }
         register("FastGelu", domain: ContribOps.domain, opsets: ContribOps.opsets) { _, _ in
             { inputs, _ in [try contribGelu(try inputs.required(0), bias: inputs.optional(1), fast: true, op: "FastGelu")] }
+        }
+        // QuickGelu: x · sigmoid(alpha · x), alpha 1.702 by default.
+        register("QuickGelu", domain: ContribOps.domain, opsets: ContribOps.opsets) { node, _ in
+            let alpha = try node.float("alpha", default: 1.702)
+            return { inputs, _ in
+                let x = try inputs.required(0)
+                let v = try contribFloats(x, "QuickGelu input").map { $0 / (1 + exp(-alpha * $0)) }
+                return [Tensor(unchecked: x.shape, storage: .float32(v))]
+            }
         }
     }
 }

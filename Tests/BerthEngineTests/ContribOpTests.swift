@@ -90,6 +90,18 @@ final class ContribOpTests: XCTestCase {
         XCTAssertEqual(try gemm.run(["A": a, "B": b])["Y"]?.values(Float.self), [0, 0])  // [1 - 3, 0 - 1] through Relu
     }
 
+    func testEmbedLayerNormalizationRefusesOutOfRangeIds() throws {
+        // Inputs are positional with gaps (no segment ids or table), so the node is built by hand.
+        let n = TestModels.node("EmbedLayerNormalization", ["I", "", "W", "P", "", "G"], ["Y"], domain: "com.microsoft")
+        let m = TestModels.model(nodes: [n], inputs: [T("I", .int32, [.unknown, .unknown]), T("W", .float32, [.unknown, .unknown]),
+                                                      T("P", .float32, [.unknown, .unknown]), T("G", .float32, [.unknown])],
+                                 outputs: [T("Y", .float32, [.unknown])], extraOpsets: ["com.microsoft": 1])
+        let eln = try Session(data: m.serializedData(), options: SessionOptions(intraOpThreads: 1))
+        let feeds: [String: Tensor] = ["I": try Tensor(shape: [1, 2], values: [Int32(0), 5]), "W": try floats([3, 2]),
+                                       "P": try floats([4, 2]), "G": try floats([2])]
+        expectError(try eln.run(feeds), "input id 5 is outside [0, 3)")
+    }
+
     func testTokenizer() throws {
         func strings(_ name: String, _ v: [String]) -> Onnx_AttributeProto {
             var a = Onnx_AttributeProto(); a.name = name; a.type = .strings; a.strings = v.map { Data($0.utf8) }; return a

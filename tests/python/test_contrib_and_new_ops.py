@@ -522,3 +522,30 @@ def test_quick_gelu(berth_bin, tmp_path):
              helper.make_node("QuickGelu", ["X"], ["Z"], domain="com.microsoft", alpha=1.0)]
     m = _model(tmp_path / "qg.onnx", nodes, [_t("X", F, x.shape)], [_t("Y", F, None), _t("Z", F, None)], contrib=True)
     _check(berth_bin, m, {"X": x}, tmp_path)
+
+
+@pytest.mark.parametrize("variant", ["full", "no_segment_no_mask", "position_ids"])
+def test_embed_layer_normalization(berth_bin, tmp_path, variant):
+    b, s, h, vocab = 2, 5, 8, 30
+    I32 = TensorProto.INT32
+    inits = [numpy_helper.from_array(rng.standard_normal((vocab, h)).astype(np.float32), "word"),
+             numpy_helper.from_array(rng.standard_normal((16, h)).astype(np.float32), "pos"),
+             numpy_helper.from_array(rng.standard_normal((2, h)).astype(np.float32), "seg"),
+             numpy_helper.from_array(rng.standard_normal(h).astype(np.float32), "gamma"),
+             numpy_helper.from_array(rng.standard_normal(h).astype(np.float32), "beta")]
+    feeds = {"ids": rng.integers(0, vocab, (b, s)).astype(np.int32)}
+    infos = [_t("ids", I32, [b, s])]
+    if variant == "no_segment_no_mask":
+        ins = ["ids", "", "word", "pos", "", "gamma", "beta"]
+    else:
+        feeds["segs"] = rng.integers(0, 2, (b, s)).astype(np.int32)
+        feeds["mask"] = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], np.int32)
+        infos += [_t("segs", I32, [b, s]), _t("mask", I32, [b, s])]
+        ins = ["ids", "segs", "word", "pos", "seg", "gamma", "beta", "mask"]
+        if variant == "position_ids":
+            feeds["pids"] = rng.integers(0, 16, (b, s)).astype(np.int32)
+            infos.append(_t("pids", I32, [b, s]))
+            ins.append("pids")
+    node = helper.make_node("EmbedLayerNormalization", ins, ["Y", "mask_index", "sum"], domain="com.microsoft", epsilon=1e-5)
+    m = _model(tmp_path / "eln.onnx", [node], infos, [_t("Y", F, None), _t("mask_index", I32, None), _t("sum", F, None)], inits, contrib=True)
+    _check(berth_bin, m, feeds, tmp_path)

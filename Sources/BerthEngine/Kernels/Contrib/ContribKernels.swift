@@ -21,6 +21,7 @@ extension KernelRegistry {
         registerContribTokenizer()
         registerContribFusedConvGemm()
         registerContribSimplifiedLayerNormalization()
+        registerContribEmbedLayerNormalization()
     }
 }
 

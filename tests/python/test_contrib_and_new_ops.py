@@ -549,3 +549,33 @@ def test_embed_layer_normalization(berth_bin, tmp_path, variant):
     node = helper.make_node("EmbedLayerNormalization", ins, ["Y", "mask_index", "sum"], domain="com.microsoft", epsilon=1e-5)
     m = _model(tmp_path / "eln.onnx", [node], infos, [_t("Y", F, None), _t("mask_index", I32, None), _t("sum", F, None)], inits, contrib=True)
     _check(berth_bin, m, feeds, tmp_path)
+
+
+@pytest.mark.parametrize("btype", [np.int8, np.uint8])
+@pytest.mark.parametrize("per_column", [False, True])
+def test_dynamic_quantize_matmul(berth_bin, tmp_path, btype, per_column):
+    k, n = 16, 6
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(btype))
+    info = np.iinfo(btype)
+    b = rng.integers(info.min, info.max, (k, n), dtype=btype, endpoint=True)
+    scale = rng.uniform(0.01, 0.05, n if per_column else 1).astype(np.float32)
+    zp = rng.integers(info.min // 4, info.max // 4, n if per_column else 1, dtype=btype) if btype == np.uint8 else np.zeros(n if per_column else 1, btype)
+    if not per_column:
+        scale, zp = scale.reshape(()), zp.reshape(())
+    inits = [numpy_helper.from_array(b, "B"), numpy_helper.from_array(scale, "bs"), numpy_helper.from_array(zp, "bz"),
+             numpy_helper.from_array(rng.standard_normal(n).astype(np.float32), "bias")]
+    node = helper.make_node("DynamicQuantizeMatMul", ["A", "B", "bs", "bz", "bias"], ["Y"], domain="com.microsoft")
+    m = _model(tmp_path / "dqmm.onnx", [node], [_t("A", F, [2, 3, k])], [_t("Y", F, None)], inits, contrib=True)
+    _check(berth_bin, m, {"A": rng.standard_normal((2, 3, k)).astype(np.float32)}, tmp_path)
+
+
+def test_matmul_integer_to_float(berth_bin, tmp_path):
+    k, n = 12, 5
+    a = rng.integers(0, 255, (4, k), dtype=np.uint8, endpoint=True)
+    inits = [numpy_helper.from_array(rng.integers(-128, 127, (k, n), dtype=np.int8, endpoint=True), "B"),
+             numpy_helper.from_array(np.array(0.02, np.float32), "as"), numpy_helper.from_array(rng.uniform(0.01, 0.03, n).astype(np.float32), "bs"),
+             numpy_helper.from_array(np.array(128, np.uint8), "az"), numpy_helper.from_array(np.zeros(n, np.int8), "bz"),
+             numpy_helper.from_array(rng.standard_normal(n).astype(np.float32), "bias")]
+    node = helper.make_node("MatMulIntegerToFloat", ["A", "B", "as", "bs", "az", "bz", "bias"], ["Y"], domain="com.microsoft")
+    m = _model(tmp_path / "mmitf.onnx", [node], [_t("A", TensorProto.UINT8, [4, k])], [_t("Y", F, None)], inits, contrib=True)
+    _check(berth_bin, m, {"A": a}, tmp_path)

@@ -22,6 +22,7 @@ extension KernelRegistry {
         registerContribFusedConvGemm()
         registerContribSimplifiedLayerNormalization()
         registerContribEmbedLayerNormalization()
+        registerContribQuantizedMatMul()
     }
 }
 

@@ -102,6 +102,17 @@ final class ContribOpTests: XCTestCase {
         expectError(try eln.run(feeds), "input id 5 is outside [0, 3)")
     }
 
+    func testQLinearOpsRefuseBadParameters() throws {
+        let s = try session("QLinearSigmoid", [T("X", .uint8, [.unknown]), T("XS", .float32, []), T("XZ", .uint8, []),
+                                               T("YS", .float32, []), T("YZ", .uint8, [])])
+        let x = try Tensor(shape: [3], values: [UInt8]([0, 128, 255]))
+        let ok: [String: Tensor] = ["X": x, "XS": .scalar(Float(0.05)), "XZ": .scalar(UInt8(128)), "YS": .scalar(Float(1.0 / 256)), "YZ": .scalar(UInt8(0))]
+        XCTAssertEqual(try s.run(ok)["Y"]?.values(UInt8.self), [0, 128, 255])  // sigmoid(-6.4), sigmoid(0), sigmoid(6.35) · 256, saturated
+        var bad = ok
+        bad["YS"] = .scalar(Float(0))
+        expectError(try s.run(bad), "scale must be positive")
+    }
+
     func testTokenizer() throws {
         func strings(_ name: String, _ v: [String]) -> Onnx_AttributeProto {
             var a = Onnx_AttributeProto(); a.name = name; a.type = .strings; a.strings = v.map { Data($0.utf8) }; return a

@@ -579,3 +579,75 @@ def test_matmul_integer_to_float(berth_bin, tmp_path):
     node = helper.make_node("MatMulIntegerToFloat", ["A", "B", "as", "bs", "az", "bz", "bias"], ["Y"], domain="com.microsoft")
     m = _model(tmp_path / "mmitf.onnx", [node], [_t("A", TensorProto.UINT8, [4, k])], [_t("Y", F, None)], inits, contrib=True)
     _check(berth_bin, m, {"A": a}, tmp_path)
+
+
+# --- QOperator-format quantized ops ---------------------------------------------------------
+# Quantized outputs must equal ORT's exactly: Berth rounds where ORT's kernels do (QLinearAdd
+# and QLinearMul add the output zero point before rounding half to even; the lookup-table ops
+# round first, as QuantizeLinear).
+
+def _check_quantized(berth_bin: Path, model: Path, feeds: dict[str, np.ndarray], work: Path) -> None:
+    proc, got = berthpy.berth_run(berth_bin, model, feeds, work / "out")
+    assert proc.returncode == 0, f"berth run failed on {model.name}:\n{proc.stderr}"
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    for name, want in zip(names, sess.run(names, feeds)):
+        out = got[berthpy.safe_output_name(name)]
+        assert out.dtype == want.dtype and out.shape == want.shape, f"{name}: {out.dtype}{out.shape}, ORT {want.dtype}{want.shape}"
+        diff = np.abs(out.astype(np.int32) - want.astype(np.int32))
+        assert diff.max(initial=0) == 0, f"{model.name}:{name}: {np.count_nonzero(diff)} of {diff.size} values differ (up to {diff.max()} steps)"
+
+
+def _q(name, v, dt):
+    return numpy_helper.from_array(np.array(v, dt), name)
+
+
+@pytest.mark.parametrize("op", ["QLinearAdd", "QLinearMul"])
+@pytest.mark.parametrize("dt", [np.uint8, np.int8])
+def test_qlinear_binary(berth_bin, tmp_path, op, dt):
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dt))
+    info = np.iinfo(dt)
+    a = rng.integers(info.min, info.max, (2, 3, 8), dtype=dt, endpoint=True)
+    b = rng.integers(info.min, info.max, (8,), dtype=dt, endpoint=True)
+    zs = (10, -5, 3) if dt == np.int8 else (128, 120, 130)
+    inits = [_q("as", 0.05, np.float32), _q("az", zs[0], dt), _q("bs", 0.03, np.float32), _q("bz", zs[1], dt),
+             _q("cs", 0.08 if op == "QLinearAdd" else 0.2, np.float32), _q("cz", zs[2], dt)]
+    node = helper.make_node(op, ["A", "as", "az", "B", "bs", "bz", "cs", "cz"], ["C"], domain="com.microsoft")
+    m = _model(tmp_path / "qbin.onnx", [node], [_t("A", elem, [2, 3, 8]), _t("B", elem, [8])], [_t("C", elem, None)], inits, contrib=True)
+    _check_quantized(berth_bin, m, {"A": a, "B": b}, tmp_path)
+
+
+@pytest.mark.parametrize("op", ["QLinearSigmoid", "QLinearLeakyRelu"])
+@pytest.mark.parametrize("dt", [np.uint8, np.int8])
+def test_qlinear_unary(berth_bin, tmp_path, op, dt):
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dt))
+    info = np.iinfo(dt)
+    x = np.arange(info.min, info.max + 1, dtype=np.int64).astype(dt).reshape(4, 64)  # every input value
+    zx, zy = (5, -100) if dt == np.int8 else (128, 20)
+    inits = [_q("xs", 0.05, np.float32), _q("xz", zx, dt), _q("ys", 1 / 200 if op == "QLinearSigmoid" else 0.04, np.float32), _q("yz", zy, dt)]
+    attrs = {"alpha": 0.1} if op == "QLinearLeakyRelu" else {}
+    node = helper.make_node(op, ["X", "xs", "xz", "ys", "yz"], ["Y"], domain="com.microsoft", **attrs)
+    m = _model(tmp_path / "qun.onnx", [node], [_t("X", elem, [4, 64])], [_t("Y", elem, None)], inits, contrib=True)
+    _check_quantized(berth_bin, m, {"X": x}, tmp_path)
+
+
+@pytest.mark.parametrize("channels_last", [0, 1])
+def test_qlinear_global_average_pool(berth_bin, tmp_path, channels_last):
+    shape = (2, 5, 5, 3) if channels_last else (2, 3, 5, 5)
+    x = rng.integers(0, 255, shape, dtype=np.uint8, endpoint=True)
+    inits = [_q("xs", 0.05, np.float32), _q("xz", 128, np.uint8), _q("ys", 0.02, np.float32), _q("yz", 100, np.uint8)]
+    node = helper.make_node("QLinearGlobalAveragePool", ["X", "xs", "xz", "ys", "yz"], ["Y"], domain="com.microsoft",
+                            channels_last=channels_last)
+    m = _model(tmp_path / "qgap.onnx", [node], [_t("X", TensorProto.UINT8, shape)], [_t("Y", TensorProto.UINT8, None)], inits, contrib=True)
+    _check_quantized(berth_bin, m, {"X": x}, tmp_path)
+
+
+def test_qlinear_concat(berth_bin, tmp_path):
+    a = rng.integers(0, 255, (2, 3, 4), dtype=np.uint8, endpoint=True)
+    b = rng.integers(0, 255, (2, 5, 4), dtype=np.uint8, endpoint=True)
+    inits = [_q("ys", 0.07, np.float32), _q("yz", 120, np.uint8), _q("as", 0.05, np.float32), _q("az", 128, np.uint8),
+             _q("bs", 0.09, np.float32), _q("bz", 100, np.uint8)]
+    node = helper.make_node("QLinearConcat", ["ys", "yz", "A", "as", "az", "B", "bs", "bz"], ["Y"], domain="com.microsoft", axis=1)
+    m = _model(tmp_path / "qcat.onnx", [node], [_t("A", TensorProto.UINT8, a.shape), _t("B", TensorProto.UINT8, b.shape)],
+               [_t("Y", TensorProto.UINT8, None)], inits, contrib=True)
+    _check_quantized(berth_bin, m, {"A": a, "B": b}, tmp_path)

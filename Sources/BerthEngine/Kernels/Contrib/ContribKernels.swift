@@ -23,6 +23,7 @@ extension KernelRegistry {
         registerContribSimplifiedLayerNormalization()
         registerContribEmbedLayerNormalization()
         registerContribQuantizedMatMul()
+        registerContribQLinearOps()
     }
 }
 

@@ -113,6 +113,16 @@ final class ContribOpTests: XCTestCase {
         expectError(try s.run(bad), "scale must be positive")
     }
 
+    func testMultiHeadAttentionRefusesUnsupportedForms() throws {
+        let heads = intAttr("num_heads", 2)
+        let packed = try session("MultiHeadAttention", [T("Q", .float32, [.unknown, .unknown, .unknown, .unknown, .unknown])], attributes: [heads])
+        expectError(try packed.run(["Q": try floats([1, 2, 2, 3, 2])]), "3-D query, key and value only")
+        let s = try session("MultiHeadAttention", [T("Q", .float32, [.unknown, .unknown, .unknown]), T("K", .float32, [.unknown, .unknown, .unknown]),
+                                                   T("V", .float32, [.unknown, .unknown, .unknown])], attributes: [heads])
+        expectError(try s.run(["Q": try floats([1, 2, 4]), "K": try floats([1, 3, 6]), "V": try floats([1, 3, 4])]), "do not agree over 2 heads")
+        XCTAssertEqual(try s.run(["Q": try floats([1, 2, 4]), "K": try floats([1, 3, 4]), "V": try floats([1, 3, 6])])["Y"]?.shape, [1, 2, 6])
+    }
+
     func testTokenizer() throws {
         func strings(_ name: String, _ v: [String]) -> Onnx_AttributeProto {
             var a = Onnx_AttributeProto(); a.name = name; a.type = .strings; a.strings = v.map { Data($0.utf8) }; return a

@@ -651,3 +651,48 @@ def test_qlinear_concat(berth_bin, tmp_path):
     m = _model(tmp_path / "qcat.onnx", [node], [_t("A", TensorProto.UINT8, a.shape), _t("B", TensorProto.UINT8, b.shape)],
                [_t("Y", TensorProto.UINT8, None)], inits, contrib=True)
     _check_quantized(berth_bin, m, {"A": a, "B": b}, tmp_path)
+
+
+MHA_CASES = {
+    "self": {},
+    "cross_bias": {"l": 7, "bias": True},
+    "key_lengths": {"mask": "1d"},
+    "key_mask": {"l": 6, "mask": "2d", "bias": True},
+    "attention_bias": {"attention_bias": True},
+    "causal": {"attrs": {"unidirectional": 1}},
+    "value_width_scale": {"dv": 8, "attrs": {"scale": 0.25}},
+    "present": {"present": True, "bias": True},
+}
+
+
+@pytest.mark.parametrize("case", list(MHA_CASES), ids=str)
+def test_multi_head_attention(berth_bin, tmp_path, case):
+    c = MHA_CASES[case]
+    b, s, d, heads = 2, 5, 16, 4
+    l, dv = c.get("l", s), c.get("dv", d)
+    feeds = {"Q": rng.standard_normal((b, s, d)).astype(np.float32), "K": rng.standard_normal((b, l, d)).astype(np.float32),
+             "V": rng.standard_normal((b, l, dv)).astype(np.float32)}
+    infos = [_t(n, F, list(a.shape)) for n, a in feeds.items()]
+    ins = ["Q", "K", "V", "", "", ""]
+    inits = []
+    if c.get("bias"):
+        inits.append(numpy_helper.from_array((rng.standard_normal(2 * d + dv) * 0.1).astype(np.float32), "bias"))
+        ins[3] = "bias"
+    if c.get("mask") == "1d":
+        inits.append(numpy_helper.from_array(np.array([l, 3], np.int32), "mask"))
+        ins[4] = "mask"
+    elif c.get("mask") == "2d":
+        m = np.ones((b, l), np.int32)
+        m[0, -2:] = 0
+        inits.append(numpy_helper.from_array(m, "mask"))
+        ins[4] = "mask"
+    if c.get("attention_bias"):
+        feeds["ab"] = rng.standard_normal((1, heads, s, l)).astype(np.float32)
+        infos.append(_t("ab", F, [1, heads, s, l]))
+        ins[5] = "ab"
+    while ins and ins[-1] == "":
+        ins.pop()
+    outs = ["Y", "pk", "pv"] if c.get("present") else ["Y"]
+    node = helper.make_node("MultiHeadAttention", ins, outs, domain="com.microsoft", num_heads=heads, **c.get("attrs", {}))
+    m = _model(tmp_path / "mha.onnx", [node], infos, [_t(o, F, None) for o in outs], inits, contrib=True)
+    _check(berth_bin, m, feeds, tmp_path)

@@ -24,6 +24,7 @@ extension KernelRegistry {
         registerContribEmbedLayerNormalization()
         registerContribQuantizedMatMul()
         registerContribQLinearOps()
+        registerContribMultiHeadAttention()
     }
 }
 

@@ -123,6 +123,15 @@ final class ContribOpTests: XCTestCase {
         XCTAssertEqual(try s.run(["Q": try floats([1, 2, 4]), "K": try floats([1, 3, 4]), "V": try floats([1, 3, 6])])["Y"]?.shape, [1, 2, 6])
     }
 
+    func testRotaryEmbeddingRefusesPositionsOutsideTheCache() throws {
+        let s = try session("RotaryEmbedding", [T("X", .float32, [.unknown, .unknown, .unknown]), T("P", .int64, [.unknown, .unknown]),
+                                                T("C", .float32, [.unknown, .unknown]), T("S", .float32, [.unknown, .unknown])],
+                            attributes: [intAttr("num_heads", 1)])
+        let feeds: [String: Tensor] = ["X": try floats([1, 2, 4]), "P": try Tensor(shape: [1, 2], values: [Int64(0), 9]),
+                                       "C": try floats([4, 2]), "S": try floats([4, 2])]
+        expectError(try s.run(feeds), "position 9 is outside [0, 4)")
+    }
+
     func testTokenizer() throws {
         func strings(_ name: String, _ v: [String]) -> Onnx_AttributeProto {
             var a = Onnx_AttributeProto(); a.name = name; a.type = .strings; a.strings = v.map { Data($0.utf8) }; return a

@@ -696,3 +696,32 @@ def test_multi_head_attention(berth_bin, tmp_path, case):
     node = helper.make_node("MultiHeadAttention", ins, outs, domain="com.microsoft", num_heads=heads, **c.get("attrs", {}))
     m = _model(tmp_path / "mha.onnx", [node], infos, [_t(o, F, None) for o in outs], inits, contrib=True)
     _check(berth_bin, m, feeds, tmp_path)
+
+
+ROTARY_CASES = {
+    "3d": {"rank": 3},
+    "3d_interleaved": {"rank": 3, "interleaved": 1},
+    "4d": {"rank": 4},
+    "3d_partial_rotary": {"rank": 3, "rot": 4},
+    "scalar_position": {"rank": 3, "scalar_pos": True},
+}
+
+
+@pytest.mark.parametrize("case", list(ROTARY_CASES), ids=str)
+def test_rotary_embedding(berth_bin, tmp_path, case):
+    c = ROTARY_CASES[case]
+    b, s, heads, h, max_pos = 2, 4, 3, 8, 16
+    rot = c.get("rot", h)
+    shape = (b, s, heads * h) if c["rank"] == 3 else (b, heads, s, h)
+    angles = np.arange(max_pos)[:, None] * (1.0 / 10000 ** (np.arange(rot // 2) / (rot // 2)))[None, :]
+    inits = [numpy_helper.from_array(np.cos(angles).astype(np.float32), "cos"), numpy_helper.from_array(np.sin(angles).astype(np.float32), "sin")]
+    pos = np.array([3], np.int64) if c.get("scalar_pos") else rng.integers(0, max_pos, (b, s)).astype(np.int64)
+    inits.append(numpy_helper.from_array(pos, "pos"))
+    attrs = {"interleaved": c.get("interleaved", 0)}
+    if c["rank"] == 3:
+        attrs["num_heads"] = heads
+    if "rot" in c:
+        attrs["rotary_embedding_dim"] = rot
+    node = helper.make_node("RotaryEmbedding", ["X", "pos", "cos", "sin"], ["Y"], domain="com.microsoft", **attrs)
+    m = _model(tmp_path / "rope.onnx", [node], [_t("X", F, list(shape))], [_t("Y", F, None)], inits, contrib=True)
+    _check(berth_bin, m, {"X": rng.standard_normal(shape).astype(np.float32)}, tmp_path)

@@ -25,6 +25,7 @@ extension KernelRegistry {
         registerContribQuantizedMatMul()
         registerContribQLinearOps()
         registerContribMultiHeadAttention()
+        registerContribRotaryEmbedding()
     }
 }
 

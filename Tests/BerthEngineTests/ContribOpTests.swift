@@ -132,6 +132,16 @@ final class ContribOpTests: XCTestCase {
         expectError(try s.run(feeds), "position 9 is outside [0, 4)")
     }
 
+    func testInverseAndExpandDims() throws {
+        let inv = try session("Inverse", [T("X", .float32, [.unknown, .unknown])])
+        XCTAssertEqual(try inv.run(["X": try Tensor(shape: [2, 2], values: [Float]([2, 0, 0, 4]))])["Y"]?.values(Float.self), [0.5, 0, 0, 0.25])
+        expectError(try inv.run(["X": try Tensor(shape: [2, 2], values: [Float]([1, 2, 2, 4]))]), "matrix 0 is singular")
+        expectError(try inv.run(["X": try floats([2, 3])]), "square matrices")
+        let ed = try session("ExpandDims", [T("X", .float32, [.unknown, .unknown]), T("A", .int32, [])])
+        XCTAssertEqual(try ed.run(["X": try floats([2, 3]), "A": .scalar(Int32(1))])["Y"]?.shape, [2, 1, 3])
+        expectError(try ed.run(["X": try floats([2, 3]), "A": .scalar(Int32(4))]), "ExpandDims axis")
+    }
+
     func testTokenizer() throws {
         func strings(_ name: String, _ v: [String]) -> Onnx_AttributeProto {
             var a = Onnx_AttributeProto(); a.name = name; a.type = .strings; a.strings = v.map { Data($0.utf8) }; return a

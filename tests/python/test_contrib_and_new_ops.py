@@ -725,3 +725,37 @@ def test_rotary_embedding(berth_bin, tmp_path, case):
     node = helper.make_node("RotaryEmbedding", ["X", "pos", "cos", "sin"], ["Y"], domain="com.microsoft", **attrs)
     m = _model(tmp_path / "rope.onnx", [node], [_t("X", F, list(shape))], [_t("Y", F, None)], inits, contrib=True)
     _check(berth_bin, m, {"X": rng.standard_normal(shape).astype(np.float32)}, tmp_path)
+
+
+def test_contrib_aliases(berth_bin, tmp_path):
+    """com.microsoft Trilu, GridSample, GatherND, Range and ExpandDims."""
+    I32 = TensorProto.INT32
+    nodes = [
+        helper.make_node("Trilu", ["M", "k"], ["tri"], domain="com.microsoft", upper=0),
+        helper.make_node("GridSample", ["img", "grid"], ["gs"], domain="com.microsoft", mode="bilinear", padding_mode="border",
+                         align_corners=1),
+        helper.make_node("GatherND", ["M", "idx"], ["gnd"], domain="com.microsoft"),
+        helper.make_node("Range", ["start", "limit"], ["rng"], domain="com.microsoft"),
+        helper.make_node("Range", ["fstart", "flimit", "fdelta"], ["frng"], domain="com.microsoft"),
+        helper.make_node("ExpandDims", ["M", "axis"], ["ed"], domain="com.microsoft"),
+    ]
+    inits = [numpy_helper.from_array(np.array(1, np.int64), "k"), numpy_helper.from_array(np.array([[0, 1], [2, 3]], np.int64), "idx"),
+             numpy_helper.from_array(np.array(2, np.int32), "start"), numpy_helper.from_array(np.array(9, np.int32), "limit"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "fstart"), numpy_helper.from_array(np.array(3.0, np.float32), "flimit"),
+             numpy_helper.from_array(np.array(0.75, np.float32), "fdelta"), numpy_helper.from_array(np.array(-1, np.int32), "axis")]
+    feeds = {"M": rng.standard_normal((4, 5)).astype(np.float32), "img": rng.standard_normal((1, 2, 4, 5)).astype(np.float32),
+             "grid": rng.uniform(-1.2, 1.2, (1, 3, 3, 2)).astype(np.float32)}
+    outs = ["tri", "gs", "gnd", "rng", "frng", "ed"]
+    m = _model(tmp_path / "aliases.onnx", nodes, [_t(n, F, list(a.shape)) for n, a in feeds.items()],
+               [_t(o, I32 if o == "rng" else F, None) for o in outs], inits, contrib=True)
+    _check(berth_bin, m, feeds, tmp_path)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inverse(berth_bin, tmp_path, dtype):
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    # Well-conditioned matrices (diagonally dominant), so float32 rounding stays within tolerance.
+    x = (rng.standard_normal((2, 3, 4, 4)) + 4 * np.eye(4)).astype(dtype)
+    node = helper.make_node("Inverse", ["X"], ["Y"], domain="com.microsoft")
+    m = _model(tmp_path / "inv.onnx", [node], [_t("X", elem, list(x.shape))], [_t("Y", elem, None)], contrib=True)
+    _check(berth_bin, m, {"X": x}, tmp_path)

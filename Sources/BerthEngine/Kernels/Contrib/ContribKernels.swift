@@ -26,6 +26,8 @@ extension KernelRegistry {
         registerContribQLinearOps()
         registerContribMultiHeadAttention()
         registerContribRotaryEmbedding()
+        registerContribAliases()
+        registerContribInverse()
     }
 }
 

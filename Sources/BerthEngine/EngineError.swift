@@ -31,6 +31,9 @@ public enum EngineError: Error, CustomStringConvertible {
     case load(String)
     /// A random input cannot be made from the input's declared shape.
     case sampleInput(name: String, reason: String)
+    /// A fed or returned value is not of the kind expected: a sequence or empty optional where
+    /// ``Session/run(_:)`` deals in tensors, or a feed whose kind differs from its declaration.
+    case valueKind(name: String, message: String)
 
     public var description: String {
         switch self {
@@ -48,6 +51,7 @@ public enum EngineError: Error, CustomStringConvertible {
         case let .invalidGraph(why): return "invalid graph: \(why)"
         case let .load(why): return "cannot load model: \(why)"
         case let .sampleInput(name, why): return "cannot make a random input '\(name)': \(why)"
+        case let .valueKind(name, message): return "value '\(name)': \(message)"
         }
     }
 }

@@ -13,6 +13,10 @@ extension Session {
         var rng = SplitMix64(seed: seed)
         var feeds: [String: Tensor] = [:]
         for info in inputs {
+            switch info.kind {
+            case .tensor, .optional(.tensor): break
+            default: throw EngineError.sampleInput(name: info.name, reason: "it is a \(info.kind); random inputs are tensors only")
+            }
             var batchUsed = false
             let shape: [Int] = (info.shape ?? []).map { d in
                 switch d {

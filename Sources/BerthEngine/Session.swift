@@ -79,20 +79,49 @@ public final class Session: Sendable {
     }
 
     /// Runs the model. `feeds` must name every graph input exactly once; returns every graph
-    /// output by name. Inputs are checked against the declared dtype and shape first.
+    /// output by name. Inputs are checked against the declared dtype and shape first. For models
+    /// whose inputs or outputs are sequences or optionals, use ``run(values:)``.
     public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
-        var slotted: [(Int, Tensor)] = []
-        for (name, tensor) in feeds {
+        let out = try run(values: feeds.mapValues(Value.tensor))
+        var tensors: [String: Tensor] = [:]
+        for (name, v) in out {
+            guard case let .tensor(t) = v else { throw EngineError.valueKind(name: name, message: "is a \(v.kindName); Session.run(_:) returns tensors only, use run(values:)") }
+            tensors[name] = t
+        }
+        return tensors
+    }
+
+    /// Runs the model over values of every kind (tensors, sequences, empty optionals). `feeds`
+    /// must name every graph input exactly once; each is checked against its declaration.
+    public func run(values feeds: [String: Value]) throws -> [String: Value] {
+        var slotted: [(Int, Value)] = []
+        for (name, value) in feeds {
             guard let slot = plan.inputSlots[name] else {
                 throw EngineError.unknownInput(name: name, expected: inputs.map(\.name))
             }
-            slotted.append((slot, tensor))
+            slotted.append((slot, value))
         }
         for info in inputs {
-            guard let t = feeds[info.name] else { throw EngineError.missingInput(name: info.name) }
-            try Session.check(t, against: info)
+            guard let v = feeds[info.name] else { throw EngineError.missingInput(name: info.name) }
+            try Session.check(v, against: info, kind: info.kind)
         }
         return try plan.run(feeds: slotted, context: KernelContext(pool: pool, limits: options.limits))
+    }
+
+    /// Checks a fed value against its declared kind (and a tensor against dtype and shape).
+    static func check(_ v: Value, against info: ValueInfo, kind: ValueKind) throws {
+        switch (kind, v) {
+        case let (.tensor, .tensor(t)): try check(t, against: info)
+        case let (.sequence(element), .sequence(s)):
+            if let element, element != s.elementType {
+                throw EngineError.valueKind(name: info.name, message: "fed a sequence of \(s.elementType), declared a sequence of \(element)")
+            }
+        case (.optional, .emptyOptional): return
+        case let (.optional(inner), _): try check(v, against: info, kind: inner)
+        case (.other, _): return
+        case (.tensor, _), (.sequence, _):
+            throw EngineError.valueKind(name: info.name, message: "fed a \(v.kindName), declared a \(kind)")
+        }
     }
 
     /// Checks a feed's dtype, rank and fixed dimensions against the declaration.

@@ -12,4 +12,6 @@ public indirect enum Attribute: Sendable {
     case strings([String])
     case tensors([Tensor])
     case graphs([Graph])
+    /// A type (`TYPE_PROTO`, e.g. Optional's `type`), as the kind of value it describes.
+    case type(ValueKind)
 }

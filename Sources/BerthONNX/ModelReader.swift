@@ -80,8 +80,29 @@ public enum ModelReader {
                case let .tensorType(val)? = map.valueType.value, val.elemType == Int32(DType.float32.rawValue) {
                 return ValueInfo(name: v.name, dtype: .float32, shape: [.unknown, .unknown])
             }
-            return ValueInfo(name: v.name, dtype: nil, shape: nil)
+            if case let .optionalType(o)? = v.type.value, case let .tensorType(t)? = o.elemType.value {
+                var info = tensorInfo(v.name, t)
+                info.kind = .optional(.tensor)
+                return info
+            }
+            return ValueInfo(name: v.name, dtype: nil, shape: nil, kind: kind(of: v.type))
         }
+        return tensorInfo(v.name, t)
+    }
+
+    /// The kind a declared type describes (tensor, sequence, optional or other).
+    static func kind(of type: Onnx_TypeProto) -> ValueKind {
+        switch type.value {
+        case .tensorType?: return .tensor
+        case let .sequenceType(s)?:
+            if case let .tensorType(t)? = s.elemType.value { return .sequence(element: DType(rawValue: Int(t.elemType))) }
+            return .sequence(element: nil)
+        case let .optionalType(o)?: return .optional(kind(of: o.elemType))
+        default: return .other
+        }
+    }
+
+    static func tensorInfo(_ name: String, _ t: Onnx_TypeProto.Tensor) -> ValueInfo {
         let dtype = DType(rawValue: Int(t.elemType))
         let shape: [Dim]? = t.hasShape ? t.shape.dim.map { d in
             switch d.value {
@@ -90,7 +111,7 @@ public enum ModelReader {
             case nil: return .unknown
             }
         } : nil
-        return ValueInfo(name: v.name, dtype: dtype, shape: shape)
+        return ValueInfo(name: name, dtype: dtype, shape: shape)
     }
 
     static func convert(_ a: Onnx_AttributeProto, node: String, baseDirectory: URL?) throws -> Attribute {
@@ -113,6 +134,7 @@ public enum ModelReader {
         case .strings: return .strings(a.strings.map(text))
         case .tensors: return .tensors(try a.tensors.map { try Tensor(proto: $0, baseDirectory: baseDirectory) })
         case .graphs: return .graphs(try a.graphs.map { try convert($0, baseDirectory: baseDirectory) })
+        case .typeProto: return .type(kind(of: a.tp))
         default:
             throw ONNXError.attribute(node: node, name: a.name, reason: "unsupported attribute type \(a.type)")
         }

@@ -6,8 +6,8 @@ import BerthTensor
 /// deterministic, so random ops are never folded.
 struct ConstantFolding: OptimizerPass {
     let name = "constant-folding"
-    /// Ops whose result changes between runs.
-    static let nondeterministic: Set<String> = ["RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"]
+    /// Ops whose result changes between runs (Dropout: in training mode).
+    static let nondeterministic: Set<String> = ["RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli", "Dropout"]
 
     func apply(_ graph: Graph, context: OptimizerContext) throws -> Graph {
         var g = graph

@@ -6,7 +6,7 @@ import BerthTensor
 struct ExecutionPlan: Sendable {
     struct Step: Sendable {
         var node: Node
-        var kernel: Kernel
+        var kernel: StepKernel
         /// The names the kernel reads: the node's inputs, then the values its subgraphs read
         /// from enclosing scopes (``Node/outerScopeReads``), which the kernel gets after its inputs.
         var reads: [String]
@@ -103,7 +103,7 @@ struct ExecutionPlan: Sendable {
         for i in order {
             let n = graph.nodes[i]
             let opset = opsetFor(n.domain) ?? 0
-            let made: Kernel?
+            let made: StepKernel?
             do { made = try registry.makeKernel(n, opset: opset, subgraphs: compiler) } catch { throw EngineError.wrap(error, node: n) }
             guard let kernel = made else {
                 throw EngineError.unsupportedOperators([UnsupportedOp(domain: n.canonicalDomain, opType: n.opType, opset: opset)])
@@ -134,30 +134,49 @@ struct ExecutionPlan: Sendable {
         self.outputSlots = outputSlots
     }
 
-    /// Runs the steps over `feeds` (slot → tensor) and returns the graph outputs by name.
-    func run(feeds: [(Int, Tensor)], context: KernelContext) throws -> [String: Tensor] {
-        var out: [String: Tensor] = [:]
-        for (k, t) in try runOrdered(feeds: feeds, context: context).enumerated() { out[outputSlots[k].name] = t }
+    /// Runs the steps over `feeds` (slot → value) and returns the graph outputs by name.
+    func run(feeds: [(Int, Value)], context: KernelContext) throws -> [String: Value] {
+        var out: [String: Value] = [:]
+        for (k, v) in try runOrdered(feeds: feeds, context: context).enumerated() { out[outputSlots[k].name] = v }
         return out
     }
 
-    /// Runs the steps over `feeds` (slot → tensor) and returns the graph outputs in order.
-    func runOrdered(feeds: [(Int, Tensor)], context: KernelContext) throws -> [Tensor] {
-        var slots = [Tensor?](repeating: nil, count: slotCount)
-        for (s, t) in constants { slots[s] = t }
-        for (s, t) in feeds { slots[s] = t }
+    /// Runs the steps over `feeds` (slot → value) and returns the graph outputs in order.
+    func runOrdered(feeds: [(Int, Value)], context: KernelContext) throws -> [Value] {
+        var slots = [Value?](repeating: nil, count: slotCount)
+        for (s, t) in constants { slots[s] = .tensor(t) }
+        for (s, v) in feeds { slots[s] = v }
         for step in steps {
-            var args = [Tensor?]()
-            args.reserveCapacity(step.inputs.count)
-            for (k, input) in step.inputs.enumerated() {
-                guard let s = input else { args.append(nil); continue }
-                guard let t = slots[s] else {
-                    throw EngineError.kernel(node: step.node.name, op: step.node.opType, message: "input '\(step.reads[k])' has no value")
-                }
-                args.append(t)
+            func missing(_ k: Int) -> EngineError {
+                .kernel(node: step.node.name, op: step.node.opType, message: "input '\(step.reads[k])' has no value")
             }
-            let results: [Tensor]
-            do { results = try step.kernel(args, context) } catch { throw EngineError.wrap(error, node: step.node) }
+            let results: [Value]
+            switch step.kernel {
+            case let .tensors(kernel):
+                var args = [Tensor?]()
+                args.reserveCapacity(step.inputs.count)
+                for (k, input) in step.inputs.enumerated() {
+                    guard let s = input else { args.append(nil); continue }
+                    switch slots[s] {
+                    case let .tensor(t)?: args.append(t)
+                    case .emptyOptional?: args.append(nil)  // an empty optional reads as an omitted input
+                    case .sequence?:
+                        throw EngineError.kernel(node: step.node.name, op: step.node.opType,
+                                                 message: "input '\(step.reads[k])' is a sequence; this operator takes tensors")
+                    case nil: throw missing(k)
+                    }
+                }
+                do { results = try kernel(args, context).map(Value.tensor) } catch { throw EngineError.wrap(error, node: step.node) }
+            case let .values(kernel):
+                var args = [Value?]()
+                args.reserveCapacity(step.inputs.count)
+                for (k, input) in step.inputs.enumerated() {
+                    guard let s = input else { args.append(nil); continue }
+                    guard let v = slots[s] else { throw missing(k) }
+                    args.append(v)
+                }
+                do { results = try kernel(args, context) } catch { throw EngineError.wrap(error, node: step.node) }
+            }
             for (k, out) in step.outputs.enumerated() {
                 guard let s = out else { continue }
                 guard k < results.count else {
@@ -168,8 +187,8 @@ struct ExecutionPlan: Sendable {
             for s in step.release { slots[s] = nil }
         }
         return try outputSlots.map { name, s in
-            guard let t = slots[s] else { throw EngineError.invalidGraph("graph output '\(name)' has no value") }
-            return t
+            guard let v = slots[s] else { throw EngineError.invalidGraph("graph output '\(name)' has no value") }
+            return v
         }
     }
 }

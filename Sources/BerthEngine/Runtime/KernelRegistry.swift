@@ -8,10 +8,20 @@ public typealias Kernel = @Sendable (_ inputs: [Tensor?], _ context: KernelConte
 /// Builds a kernel for one node at plan time, given the opset the model imports for its domain.
 public typealias KernelFactory = @Sendable (_ node: Node, _ opset: Int) throws -> Kernel
 
-/// Builds a kernel for a node with subgraphs (If, Loop, Scan): like ``KernelFactory``, plus the
-/// plan builder's ``SubgraphCompiler``, so the node's graphs are compiled once, at plan time,
+/// A kernel over values of every kind (tensors, sequences, empty optionals): the sequence and
+/// optional ops, and the control-flow ops whose subgraphs may carry such values.
+public typealias ValueKernel = @Sendable (_ inputs: [Value?], _ context: KernelContext) throws -> [Value]
+
+/// Builds a ``ValueKernel`` at plan time: like ``KernelFactory``, plus the plan builder's
+/// ``SubgraphCompiler``, so a node's graphs (If, Loop, Scan, SequenceMap) are compiled once,
 /// with the registry and opsets of the enclosing plan.
-typealias SubgraphKernelFactory = @Sendable (_ node: Node, _ opset: Int, _ subgraphs: SubgraphCompiler) throws -> Kernel
+typealias ValueKernelFactory = @Sendable (_ node: Node, _ opset: Int, _ subgraphs: SubgraphCompiler) throws -> ValueKernel
+
+/// The kernel of one plan step: over tensors (almost every op) or over values.
+enum StepKernel: Sendable {
+    case tensors(Kernel)
+    case values(ValueKernel)
+}
 
 /// What a kernel may use while it runs.
 public struct KernelContext: Sendable {
@@ -31,7 +41,7 @@ public struct KernelRegistry: Sendable {
     private struct Entry { var opsets: ClosedRange<Int>; var make: Make }
     private enum Make {
         case plain(KernelFactory)
-        case withSubgraphs(SubgraphKernelFactory)
+        case values(ValueKernelFactory)
     }
     private var entries: [Key: [Entry]] = [:]
 
@@ -63,10 +73,11 @@ public struct KernelRegistry: Sendable {
         try add(op, domain: domain, opsets: opsets, .plain(factory))
     }
 
-    /// Registers an op whose nodes carry subgraphs; the execution plan hands its factory a
-    /// ``SubgraphCompiler``. Overlapping ranges stop the process, as in ``register(_:domain:opsets:_:)``.
-    mutating func register(_ op: String, domain: String = "ai.onnx", opsets: ClosedRange<Int>, subgraphs factory: @escaping SubgraphKernelFactory) {
-        do { try add(op, domain: domain, opsets: opsets, .withSubgraphs(factory)) } catch { preconditionFailure("\(error)") }
+    /// Registers an op that takes or returns sequences or optionals, or whose nodes carry
+    /// subgraphs; the execution plan hands its factory a ``SubgraphCompiler``. Overlapping
+    /// ranges stop the process, as in ``register(_:domain:opsets:_:)``.
+    mutating func register(_ op: String, domain: String = "ai.onnx", opsets: ClosedRange<Int>, values factory: @escaping ValueKernelFactory) {
+        do { try add(op, domain: domain, opsets: opsets, .values(factory)) } catch { preconditionFailure("\(error)") }
     }
 
     private mutating func add(_ op: String, domain: String, opsets: ClosedRange<Int>, _ make: Make) throws {
@@ -92,25 +103,25 @@ public struct KernelRegistry: Sendable {
         }
     }
 
-    /// The factory for `op` at `opset`, or nil when none is registered. An op with subgraphs
-    /// gets a factory that throws: its kernel can only be built by an execution plan, which
-    /// compiles the subgraphs (constant folding never folds such nodes).
+    /// The factory for `op` at `opset`, or nil when none is registered. An op over values
+    /// (sequences, optionals, subgraphs) gets a factory that throws: its kernel can only be built
+    /// by an execution plan (constant folding never folds such nodes).
     public func factory(domain: String, op: String, opset: Int) -> KernelFactory? {
         switch entry(domain: domain, op: op, opset: opset)?.make {
         case nil: return nil
         case let .plain(f)?: return f
-        case .withSubgraphs?:
-            return { node, _ in throw KernelError("\(node.opType) has subgraphs; only an execution plan can build its kernel") }
+        case .values?:
+            return { node, _ in throw KernelError("\(node.opType) works on sequences or subgraphs; only an execution plan can build its kernel") }
         }
     }
 
     /// The kernel for `node` at `opset`, compiling its subgraphs with `subgraphs` when the op
     /// has them; nil when no kernel is registered.
-    func makeKernel(_ node: Node, opset: Int, subgraphs: SubgraphCompiler) throws -> Kernel? {
+    func makeKernel(_ node: Node, opset: Int, subgraphs: SubgraphCompiler) throws -> StepKernel? {
         switch entry(domain: node.domain, op: node.opType, opset: opset)?.make {
         case nil: return nil
-        case let .plain(f)?: return try f(node, opset)
-        case let .withSubgraphs(f)?: return try f(node, opset, subgraphs)
+        case let .plain(f)?: return .tensors(try f(node, opset))
+        case let .values(f)?: return .values(try f(node, opset, subgraphs))
         }
     }
 
@@ -128,7 +139,7 @@ public struct KernelRegistry: Sendable {
     public static let standard: KernelRegistry = {
         var r = KernelRegistry()
         // ai.onnx 21 and ai.onnx.ml 5 (TreeEnsemble); the conformance data needs 17 and 5.
-        r.newestOpsets = ["ai.onnx": 21, "ai.onnx.ml": 5]
+        r.newestOpsets = ["ai.onnx": 21, "ai.onnx.ml": 5, "com.microsoft": 1]
         r.registerEveryKernelFamily()
         return r
     }()
@@ -162,5 +173,12 @@ extension KernelRegistry {
         registerFusedKernels()
         registerControlFlowKernels()
         registerRNNKernels()
+        registerSequenceOps()
+        registerLossKernels()
+        registerSignalKernels()
+        registerRandomKernels()
+        registerTextKernels()
+        registerContribKernels()
+        registerTrainingKernels()
     }
 }

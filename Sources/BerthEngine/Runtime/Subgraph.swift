@@ -51,20 +51,30 @@ struct Subgraph: Sendable {
 
     /// Runs once. `inputs` are the formal inputs in order; `outerValues` the node's outer-scope
     /// values (the kernel's arguments after the node's own inputs). Returns the outputs in order.
-    func run(_ inputs: [Tensor], outerValues: ArraySlice<Tensor?>, context: KernelContext) throws -> [Tensor] {
+    func run(_ inputs: [Value], outerValues: ArraySlice<Value?>, context: KernelContext) throws -> [Value] {
         guard inputs.count == inputSlots.count else {
             throw KernelError("\(label) takes \(inputSlots.count) inputs, given \(inputs.count)")
         }
-        var feeds: [(Int, Tensor)] = []
+        var feeds: [(Int, Value)] = []
         feeds.reserveCapacity(inputs.count + outer.count)
-        for (s, t) in zip(inputSlots, inputs) { feeds.append((s, t)) }
+        for (s, v) in zip(inputSlots, inputs) { feeds.append((s, v)) }
         for (slot, index) in outer {
             let i = outerValues.startIndex + index
-            guard i < outerValues.endIndex, let t = outerValues[i] else {
+            guard i < outerValues.endIndex, let v = outerValues[i] else {
                 throw KernelError("\(label) reads an outer-scope value that has none")
             }
-            feeds.append((slot, t))
+            feeds.append((slot, v))
         }
         do { return try plan.runOrdered(feeds: feeds, context: context) } catch { throw KernelError("\(label): \(error)") }
+    }
+
+    /// Runs once over tensors only (Scan): like ``run(_:outerValues:context:)``, and throws when
+    /// an output is not a tensor.
+    func run(_ inputs: [Tensor], outerValues: ArraySlice<Tensor?>, context: KernelContext) throws -> [Tensor] {
+        let outer = ArraySlice(outerValues.map { $0.map(Value.tensor) })
+        return try run(inputs.map(Value.tensor), outerValues: outer, context: context).enumerated().map { k, v in
+            guard case let .tensor(t) = v else { throw KernelError("\(label) output \(k) is a \(v.kindName); a tensor is needed here") }
+            return t
+        }
     }
 }

@@ -3,8 +3,8 @@ import BerthTensor
 
 /// If (opsets 1–21): runs `then_branch` or `else_branch` by the single element of `cond` and
 /// returns that branch's outputs. Both branches are compiled at plan time; they take no inputs
-/// and read what they need from the enclosing scopes.
-func controlFlowIf(_ node: Node, subgraphs: SubgraphCompiler) throws -> Kernel {
+/// and read what they need from the enclosing scopes. Outputs may be sequences or optionals.
+func controlFlowIf(_ node: Node, subgraphs: SubgraphCompiler) throws -> ValueKernel {
     let thenBranch = try subgraphs.compile(node, attribute: "then_branch")
     let elseBranch = try subgraphs.compile(node, attribute: "else_branch")
     for branch in [thenBranch, elseBranch] {
@@ -15,7 +15,7 @@ func controlFlowIf(_ node: Node, subgraphs: SubgraphCompiler) throws -> Kernel {
     }
     let ownInputs = node.inputs.count
     return { inputs, ctx in
-        let cond = try controlFlowCondition(try inputs.required(0), "If condition")
+        let cond = try controlFlowCondition(try inputs.requiredTensor(0), "If condition")
         let branch = cond ? thenBranch : elseBranch
         return try branch.run([], outerValues: inputs[ownInputs...], context: ctx)
     }

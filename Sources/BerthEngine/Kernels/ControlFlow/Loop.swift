@@ -6,11 +6,11 @@ import BerthTensor
 /// stacking the body's K scan outputs along a new first axis.
 ///
 /// The body takes (iteration number, condition, N carried values) and returns (condition, N
-/// carried values, K scan outputs). Values are tensors only; a sequence or optional loop state
-/// fails when a kernel meets it. Because the model decides how long a loop runs (exporters
+/// carried values, K scan outputs). Loop-carried values may be sequences or optionals (opsets
+/// 13 and 16); scan outputs must be tensors. Because the model decides how long a loop runs (exporters
 /// write `M = 2^63-1` for `while` loops), iterations and accumulated scan output are bounded by
 /// the session's ``RunLimits``.
-func controlFlowLoop(_ node: Node, subgraphs: SubgraphCompiler) throws -> Kernel {
+func controlFlowLoop(_ node: Node, subgraphs: SubgraphCompiler) throws -> ValueKernel {
     guard node.inputs.count >= 2 else {
         throw KernelError("Loop needs inputs M and cond (either may be empty), got \(node.inputs.count) inputs")
     }
@@ -25,15 +25,15 @@ func controlFlowLoop(_ node: Node, subgraphs: SubgraphCompiler) throws -> Kernel
     let op = "Loop '\(node.name)'"
     return { inputs, ctx in
         var tripCount: Int?
-        if let m = inputs.optional(0) {
+        if let m = try inputs.optionalTensor(0) {
             let v = try controlFlowInteger(m, "Loop trip count M")
             guard v >= 0 else { throw KernelError("Loop trip count M must be >= 0, got \(v)") }
             tripCount = v
         }
-        var cond = try inputs.optional(1).map { try controlFlowCondition($0, "Loop condition") } ?? true
-        var state = try (0..<carried).map { k -> Tensor in
-            guard let t = inputs.optional(2 + k) else { throw KernelError("Loop loop-carried input \(k) is missing") }
-            return t
+        var cond = try inputs.optionalTensor(1).map { try controlFlowCondition($0, "Loop condition") } ?? true
+        var state = try (0..<carried).map { k -> Value in
+            guard 2 + k < inputs.count, let v = inputs[2 + k] else { throw KernelError("Loop loop-carried input \(k) is missing") }
+            return v
         }
         var scans = [[Tensor]](repeating: [], count: scanCount)
         var budget = ControlFlowOutputBudget(limit: ctx.limits.maxScanOutputBytes, op: op)
@@ -43,24 +43,34 @@ func controlFlowLoop(_ node: Node, subgraphs: SubgraphCompiler) throws -> Kernel
             guard i < ctx.limits.maxLoopIterations else {
                 throw KernelError("Loop ran \(i) iterations without ending (the session's RunLimits.maxLoopIterations)")
             }
-            let out = try body.run([Tensor.scalar(Int64(i)), Tensor.scalar(cond)] + state, outerValues: outer, context: ctx)
+            let out = try body.run([.tensor(Tensor.scalar(Int64(i))), .tensor(Tensor.scalar(cond))] + state, outerValues: outer, context: ctx)
             guard out.count == 1 + carried + scanCount else {
                 throw KernelError("Loop body returned \(out.count) values, expected \(1 + carried + scanCount)")
             }
-            cond = try controlFlowCondition(out[0], "Loop body's condition output")
+            guard case let .tensor(c) = out[0] else { throw KernelError("Loop body's condition output is a \(out[0].kindName)") }
+            cond = try controlFlowCondition(c, "Loop body's condition output")
             state = Array(out[1..<(1 + carried)])
             var stateBudget = ControlFlowOutputBudget(limit: ctx.limits.maxScanOutputBytes, op: op, what: "loop-carried values")
-            try stateBudget.charge(state)
-            let perIteration = out[(1 + carried)...]
+            try stateBudget.charge(state.flatMap { v -> [Tensor] in
+                switch v {
+                case let .tensor(t): return [t]
+                case let .sequence(s): return s.tensors
+                case .emptyOptional: return []
+                }
+            })
+            let perIteration = try out[(1 + carried)...].enumerated().map { k, v -> Tensor in
+                guard case let .tensor(t) = v else { throw KernelError("Loop scan output \(k) is a \(v.kindName); scan outputs must be tensors") }
+                return t
+            }
             try budget.charge(perIteration)
             for (k, t) in perIteration.enumerated() { scans[k].append(t) }
             i += 1
         }
         var results = state
         for (k, parts) in scans.enumerated() {
-            results.append(try parts.isEmpty
+            results.append(.tensor(try parts.isEmpty
                 ? Tensor.controlFlowEmptyStack(declared: body.outputs[1 + carried + k], axis: 0)
-                : Tensor.controlFlowStack(parts, axis: 0, what: "Loop scan output \(k)"))
+                : Tensor.controlFlowStack(parts, axis: 0, what: "Loop scan output \(k)")))
         }
         return results
     }

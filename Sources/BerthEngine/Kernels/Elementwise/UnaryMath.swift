@@ -124,6 +124,12 @@ extension KernelRegistry {
             }
         }
         // Tensors are copy-on-write values, so Identity shares the input's storage.
-        register("Identity") { _, _ in { inputs, _ in [try inputs.required(0)] } }
+        // Over values: Identity passes sequences and optionals through too (opsets 14 and 16).
+        register("Identity", opsets: 1...Int.max) { _, _, _ in
+            { inputs, _ in
+                guard let v = inputs.first ?? nil else { throw KernelError("required input 0 is missing") }
+                return [v]
+            }
+        }
     }
 }

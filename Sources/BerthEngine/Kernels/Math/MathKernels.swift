@@ -47,6 +47,7 @@ extension KernelRegistry {
         registerCumSum()
         registerDet()
         registerBitShift()
+        registerBitwise()
         registerEinsum()
         registerQuantizeLinear()
         registerIntegerMatMul()

@@ -3,7 +3,8 @@ import BerthTensor
 
 extension KernelRegistry {
     /// Registers the nn family: Conv, ConvTranspose, ConvInteger, QLinearConv, the pooling ops,
-    /// MaxUnpool, Softmax/LogSoftmax, Hardmax, Dropout, LRN, NonMaxSuppression, GridSample and RoiAlign.
+    /// MaxUnpool, Softmax/LogSoftmax, Hardmax, Dropout, LRN, NonMaxSuppression, GridSample, RoiAlign,
+    /// AffineGrid, MaxRoiPool and DeformConv.
     mutating func registerNNKernels() {
         registerConvKernels()
         registerConvTransposeKernels()
@@ -17,5 +18,8 @@ extension KernelRegistry {
         registerDropoutKernels()
         registerLRNKernels()
         registerMaxUnpoolKernels()
+        registerAffineGridKernels()
+        registerMaxRoiPoolKernels()
+        registerDeformConvKernels()
     }
 }

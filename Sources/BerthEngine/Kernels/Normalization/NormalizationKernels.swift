@@ -3,10 +3,11 @@ import BerthTensor
 
 extension KernelRegistry {
     /// Registers the normalization family: BatchNormalization, InstanceNormalization,
-    /// LayerNormalization, LpNormalization and MeanVarianceNormalization.
+    /// LayerNormalization, LpNormalization, MeanVarianceNormalization and GroupNormalization.
     mutating func registerNormalizationKernels() {
         registerBatchNormalizationKernels()
         registerLayerNormalizationKernels()
         registerLpAndMeanVarianceKernels()
+        registerGroupNormalizationKernels()
     }
 }

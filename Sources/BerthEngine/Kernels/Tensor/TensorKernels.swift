@@ -3,7 +3,8 @@ import BerthTensor
 
 extension KernelRegistry {
     /// Registers the tensor family: shape manipulation, data movement (including Resize, the
-    /// scatters, DepthToSpace/SpaceToDepth, Compress, NonZero, Unique ...) and constant producers.
+    /// scatters, DepthToSpace/SpaceToDepth, Compress, NonZero, Unique, CenterCropPad, Col2Im ...)
+    /// and constant producers.
     mutating func registerTensorKernels() {
         TensorFamily.registerReshapeOps(&self)
         TensorFamily.registerDataMovementOps(&self)
@@ -21,5 +22,7 @@ extension KernelRegistry {
         TensorFamily.registerOneHot(&self)
         TensorFamily.registerUnique(&self)
         TensorFamily.registerShapeAndConstants(&self)
+        TensorFamily.registerCenterCropPad(&self)
+        TensorFamily.registerCol2Im(&self)
     }
 }

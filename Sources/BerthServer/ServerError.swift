@@ -120,7 +120,7 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
         if let r = error as? RegistryError { return .registry(r) }
         if let e = error as? EngineError {
             switch e {
-            case .unknownInput, .missingInput, .inputDType, .inputShape, .kernel: return .badRequest(e.description)
+            case .unknownInput, .missingInput, .inputDType, .inputShape, .kernel, .valueKind: return .badRequest(e.description)
             default: return .inferenceFailed(e.description)
             }
         }

@@ -81,9 +81,20 @@ extension Tensor: CustomStringConvertible {
         let n = min(count, 8)
         let items: [String]
         if case let .string(v) = storage { items = v.prefix(n).map { "\"\($0)\"" } } else {
+            // Integers print exactly (through Double, a uint64 above Int64.max would trap).
             items = (0..<n).map { i in
-                let d = storage.double(at: i)
-                return dtype.isFloatingPoint ? String(format: "%.6g", d) : String(Int64(d))
+                switch storage {
+                case let .int8(v): return String(v[i])
+                case let .uint8(v): return String(v[i])
+                case let .int16(v): return String(v[i])
+                case let .uint16(v): return String(v[i])
+                case let .int32(v): return String(v[i])
+                case let .uint32(v): return String(v[i])
+                case let .int64(v): return String(v[i])
+                case let .uint64(v): return String(v[i])
+                case let .bool(v): return String(v[i])
+                default: return String(format: "%.6g", storage.double(at: i))
+                }
             }
         }
         return "\(dtype)\(shape) [\(items.joined(separator: ", "))\(count > n ? ", ..." : "")]"

@@ -16,6 +16,8 @@ $BERTH registry promote digits 1 --data-dir "$DATA" --reason "baseline"
 $BERTH registry list --data-dir "$DATA"
 echo "==> berth keys create (the server refuses requests without a key)"
 KEY=$($BERTH keys create --tenant demo --role deployer --data-dir "$DATA" | tail -1)
+# Pushed by the CLI, the model has no owner yet: the demo tenant takes it, so its key may promote.
+$BERTH tenants assign digits --tenant demo --data-dir "$DATA"
 AUTH="Authorization: Bearer $KEY"
 
 echo "==> berth serve --registry on $URL"

@@ -208,19 +208,14 @@ extension Onnx_NodeProto {
 }
 
 extension Onnx_TensorProto {
-    static func int8(_ name: String, shape: [Int], _ values: [Int8]) -> Onnx_TensorProto {
-        var t = Onnx_TensorProto()
-        t.name = name
-        t.dataType = Int32(DType.int8.rawValue)
-        t.dims = shape.map(Int64.init)
-        t.rawData = values.withUnsafeBufferPointer { Data(buffer: $0) }
-        return t
-    }
+    static func int8(_ name: String, shape: [Int], _ values: [Int8]) -> Onnx_TensorProto { raw(name, .int8, shape, values) }
+    static func float(_ name: String, shape: [Int], _ values: [Float]) -> Onnx_TensorProto { raw(name, .float32, shape, values) }
 
-    static func float(_ name: String, shape: [Int], _ values: [Float]) -> Onnx_TensorProto {
+    /// An initializer holding `values` as little-endian raw data.
+    private static func raw<T>(_ name: String, _ dtype: DType, _ shape: [Int], _ values: [T]) -> Onnx_TensorProto {
         var t = Onnx_TensorProto()
         t.name = name
-        t.dataType = Int32(DType.float32.rawValue)
+        t.dataType = Int32(dtype.rawValue)
         t.dims = shape.map(Int64.init)
         t.rawData = values.withUnsafeBufferPointer { Data(buffer: $0) }
         return t

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import AsyncHTTPClient
 import BerthProtocol
+import BerthServer
 import Foundation
 
 /// `berth bench`: load-tests a running Open Inference Protocol (KServe V2) server, like
@@ -15,14 +16,19 @@ struct BenchCommand: AsyncParsableCommand {
             Reads the model's metadata (GET /v2/models/NAME), builds one request from it (random values; \
             the first -1 dimension is --batch) or from .npy files, then for each concurrency level runs \
             that many request loops POSTing to /v2/models/NAME/infer. Works against any server that \
-            speaks the V2 REST protocol (Berth, Triton, MLServer, KServe). Non-200 answers count as \
-            errors; throughput and latency count successful requests only. Exits 1 when every \
-            request of a level failed.
+            speaks the V2 REST protocol (Berth, Triton, MLServer, KServe). With --protocol grpc it \
+            sends ModelInfer over gRPC instead (inputs as raw_input_contents, as tritonclient does; \
+            --url is then HOST:PORT, default 127.0.0.1:8001). Error answers count as errors; \
+            throughput and latency count successful requests only. Exits 1 when every request of a \
+            level failed.
             """
     )
 
-    @Option(help: "The server's base URL.")
-    var url = "http://127.0.0.1:8000"
+    @Option(help: "The server's base URL (REST), or HOST:PORT (gRPC).")
+    var url: String?
+
+    @Option(name: .customLong("protocol"), help: "rest (V2 over HTTP/1.1) or grpc (the Open Inference Protocol's gRPC service).")
+    var transport: BenchProtocol = .rest
 
     @Option(help: "The model name.")
     var model: String
@@ -76,6 +82,22 @@ struct BenchCommand: AsyncParsableCommand {
         if let d = durationSeconds, !(d > 0) { throw ValidationError("--duration-seconds must be positive") }
         if let n = requests, n <= 0 { throw ValidationError("--requests must be positive") }
         _ = try levels()
+        if transport == .grpc {
+            if binary { throw ValidationError("--binary is REST's binary extension; gRPC always sends raw_input_contents") }
+            _ = try grpcAddress()
+        }
+    }
+
+    /// Host and port for gRPC, from `--url` (`HOST:PORT`, an `http://` prefix tolerated).
+    func grpcAddress() throws -> (host: String, port: Int) {
+        var text = url ?? "127.0.0.1:8001"
+        for scheme in ["http://", "grpc://"] where text.hasPrefix(scheme) { text = String(text.dropFirst(scheme.count)) }
+        if text.hasSuffix("/") { text.removeLast() }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            throw ValidationError("--url '\(url ?? "")' must be HOST:PORT for --protocol grpc")
+        }
+        let host = String(text[..<colon]).trimmingCharacters(in: ["[", "]"])
+        return (host.isEmpty || host == "localhost" ? "127.0.0.1" : host, port)
     }
 
     /// The concurrency levels from `--concurrency`.
@@ -92,11 +114,12 @@ struct BenchCommand: AsyncParsableCommand {
     mutating func run() async throws { try await runAsync() }
 
     func runAsync() async throws {
-        let base = url.hasSuffix("/") ? String(url.dropLast()) : url
+        let restURL = url ?? "http://127.0.0.1:8000"
+        let base = restURL.hasSuffix("/") ? String(restURL.dropLast()) : restURL
         var modelPath = "\(base)/v2/models/\(percentEncoded(model))"
         if let v = modelVersion { modelPath += "/versions/\(percentEncoded(v))" }
 
-        let metadata = try await fetchMetadata(modelPath)
+        let metadata = transport == .grpc ? try await fetchGRPCMetadata() : try await fetchMetadata(modelPath)
         let files = Dictionary(try parsePairs(inputs, what: "--input"), uniquingKeysWith: { _, last in last })
         let shapeMap = try parsePairs(shapes, what: "--shape").reduce(into: [String: [Int]]()) { acc, p in
             let dims = p.1.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -107,12 +130,30 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let tensors = try BenchInputs.make(metadata: metadata, files: files, shapes: shapeMap, batch: batch,
                                            intRange: intRange)
-        let encoded = BenchRequestBody.encode(tensors, binary: binary)
         let rows = BenchInputs.rows(tensors)
-        let runner = BenchRunner(inferURL: "\(modelPath)/infer", body: encoded.bytes,
-                                 contentType: encoded.contentType,
-                                 inferenceHeaderLength: encoded.inferenceHeaderLength, rows: rows,
-                                 timeoutSeconds: Int64(timeoutSeconds), warmupPerLoop: warmup, authorization: authorization)
+        let bodyText: String
+        let connect: @Sendable (Int) throws -> any BenchTransport
+        switch transport {
+        case .rest:
+            let encoded = BenchRequestBody.encode(tensors, binary: binary)
+            bodyText = "\(binary ? "binary" : "JSON") body \(encoded.bytes.count) B"
+            let (inferURL, timeout, authorization) = ("\(modelPath)/infer", Int64(timeoutSeconds), authorization)
+            connect = { concurrency in
+                RESTBenchTransport(inferURL: inferURL, body: encoded.bytes, contentType: encoded.contentType,
+                                   inferenceHeaderLength: encoded.inferenceHeaderLength, timeoutSeconds: timeout,
+                                   authorization: authorization, concurrency: concurrency)
+            }
+        case .grpc:
+            let prepared = InferenceGRPCClient.prepare(model: model, version: modelVersion,
+                                                           inputs: tensors.map { ($0.name, $0.tensor) })
+            bodyText = "gRPC message \(prepared.byteCount) B"
+            let (address, authorization) = (try grpcAddress(), authorization)
+            connect = { concurrency in
+                try GRPCBenchTransport(host: address.host, port: address.port, authorization: authorization, request: prepared,
+                                       connections: min(concurrency, Self.grpcConnections))
+            }
+        }
+        let runner = BenchRunner(rows: rows, warmupPerLoop: warmup, connect: connect)
         let limit: BenchLimit
         if let n = requests { limit = .requests(n) } else { limit = .seconds(durationSeconds ?? 5) }
 
@@ -125,7 +166,7 @@ struct BenchCommand: AsyncParsableCommand {
             case let .requests(n): limitText = "\(n) requests"
             }
             print("model \(metadata.name)\(modelVersion.map { " version \($0)" } ?? "")  inputs \(inputText)  "
-                + "\(binary ? "binary" : "JSON") body \(encoded.bytes.count) B  \(limitText) per level")
+                + "\(bodyText)  \(limitText) per level")
             print(BenchTable.header)
         }
         var results: [BenchStepResult] = []
@@ -151,6 +192,23 @@ struct BenchCommand: AsyncParsableCommand {
     /// The `Authorization` value: --api-key, else $BERTH_API_KEY; nil: none.
     var authorization: String? {
         (apiKey ?? ProcessInfo.processInfo.environment["BERTH_API_KEY"]).map { "Bearer \($0)" }
+    }
+
+    /// HTTP/2 connections a gRPC level opens at most; loops share them round robin.
+    static let grpcConnections = 4
+
+    /// The model metadata over gRPC, with an error that names the address.
+    private func fetchGRPCMetadata() async throws -> V2ModelMetadata {
+        let address = try grpcAddress()
+        let client = try InferenceGRPCClient(host: address.host, port: address.port, authorization: authorization)
+        do {
+            let m = try await client.modelMetadata(name: model, version: modelVersion)
+            await client.close()
+            return m
+        } catch {
+            await client.close()
+            throw CLIError("ModelMetadata at \(address.host):\(address.port): \(error)")
+        }
     }
 
     /// GETs the V2 model metadata, with an error that says what went wrong.
@@ -185,6 +243,11 @@ struct BenchCommand: AsyncParsableCommand {
     private func percentEncoded(_ s: String) -> String {
         s.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? s
     }
+}
+
+/// The wire `berth bench` speaks.
+enum BenchProtocol: String, ExpressibleByArgument, Sendable {
+    case rest, grpc
 }
 
 /// The text table `berth bench` prints, one row per concurrency level.

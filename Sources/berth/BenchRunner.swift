@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import BerthProtocol
+import BerthServer
 import Foundation
 
 /// When a benchmark step ends.
@@ -39,44 +40,47 @@ struct BenchStepResult: Encodable {
     }
 }
 
+/// How one benchmark request ended.
+enum BenchOutcome: Sendable {
+    case ok
+    /// The server answered with an error (HTTP status other than 200, or a gRPC status).
+    case serverError(String)
+    /// No answer: connection refused or reset, timeout.
+    case transportError(String)
+}
+
+/// What sends the benchmark's request: one instance per concurrency level, shared by its loops.
+protocol BenchTransport: Sendable {
+    /// Sends the request once from loop `loop` and reads the whole answer.
+    func send(loop: Int) async -> BenchOutcome
+    /// Closes the connections.
+    func close() async
+}
+
 /// Sends the same V2 inference request from `concurrency` loops and measures latency and
 /// throughput, like Triton's perf_analyzer in concurrency mode.
 struct BenchRunner: Sendable {
-    var inferURL: String
-    var body: [UInt8]
-    var contentType: String
-    var inferenceHeaderLength: Int?
     var rows: Int
-    var timeoutSeconds: Int64
     /// Untimed requests each loop sends first (opens connections, warms caches).
     var warmupPerLoop: Int
-    /// The `Authorization` header value, when the server needs a key.
-    var authorization: String? = nil
+    /// Opens the transport of one level, given its concurrency.
+    var connect: @Sendable (Int) throws -> any BenchTransport
 
-    /// Runs one concurrency level with its own client, whose connection pool has one
-    /// connection per loop.
+    /// Runs one concurrency level with its own transport.
     func run(concurrency: Int, limit: BenchLimit) async throws -> BenchStepResult {
-        var config = HTTPClient.Configuration()
-        config.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = concurrency
-        config.timeout.connect = .seconds(10)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-        do {
-            let result = try await measure(client: client, concurrency: concurrency, limit: limit)
-            try await client.shutdown()
-            return result
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
+        let transport = try connect(concurrency)
+        let result = await measure(transport, concurrency: concurrency, limit: limit)
+        await transport.close()
+        return result
     }
 
-    private func measure(client: HTTPClient, concurrency: Int, limit: BenchLimit) async throws -> BenchStepResult {
-        // Warm-up: every loop at once, so the pool opens `concurrency` connections.
+    private func measure(_ transport: any BenchTransport, concurrency: Int, limit: BenchLimit) async -> BenchStepResult {
+        // Warm-up: every loop at once, so the transport opens its connections.
         await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<concurrency {
+            for loop in 0..<concurrency {
                 group.addTask {
                     for _ in 0..<warmupPerLoop {
-                        if case .transportError = await send(client) { break }
+                        if case .transportError = await transport.send(loop: loop) { break }
                     }
                 }
             }
@@ -90,19 +94,19 @@ struct BenchRunner: Sendable {
             return nil
         }()
         let loops = await withTaskGroup(of: LoopResult.self) { group in
-            for _ in 0..<concurrency {
+            for loop in 0..<concurrency {
                 group.addTask {
                     var r = LoopResult()
                     while budget.claim() {
                         if let deadline, clock.now >= deadline { break }
                         let t0 = clock.now
-                        let outcome = await send(client)
+                        let outcome = await transport.send(loop: loop)
                         let elapsed = clock.now - t0
                         switch outcome {
                         case .ok:
                             r.latenciesMs.append(Double(elapsed.components.seconds) * 1e3
                                 + Double(elapsed.components.attoseconds) / 1e15)
-                        case let .httpError(message):
+                        case let .serverError(message):
                             r.errors += 1
                             if r.firstError == nil { r.firstError = message }
                         case let .transportError(message):
@@ -133,17 +137,41 @@ struct BenchRunner: Sendable {
             firstError: loops.lazy.compactMap(\.firstError).first)
     }
 
-    /// How one request ended.
-    enum Outcome: Sendable {
-        case ok
-        /// The server answered with a status other than 200 (its `{"error": ...}` text).
-        case httpError(String)
-        /// No answer: connection refused or reset, timeout.
-        case transportError(String)
+    private struct LoopResult: Sendable {
+        var latenciesMs: [Double] = []
+        var errors = 0
+        var firstError: String?
+    }
+}
+
+/// POSTs the request to `/v2/models/NAME/infer` over HTTP/1.1, one connection per loop.
+struct RESTBenchTransport: BenchTransport {
+    var inferURL: String
+    var body: [UInt8]
+    var contentType: String
+    var inferenceHeaderLength: Int?
+    var timeoutSeconds: Int64
+    /// The `Authorization` header value, when the server needs a key.
+    var authorization: String?
+    let client: HTTPClient
+
+    init(inferURL: String, body: [UInt8], contentType: String, inferenceHeaderLength: Int?, timeoutSeconds: Int64,
+         authorization: String?, concurrency: Int) {
+        self.inferURL = inferURL
+        self.body = body
+        self.contentType = contentType
+        self.inferenceHeaderLength = inferenceHeaderLength
+        self.timeoutSeconds = timeoutSeconds
+        self.authorization = authorization
+        var config = HTTPClient.Configuration()
+        config.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = concurrency
+        config.timeout.connect = .seconds(10)
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
-    /// Sends one request and reads the whole answer.
-    private func send(_ client: HTTPClient) async -> Outcome {
+    func close() async { try? await client.shutdown() }
+
+    func send(loop: Int) async -> BenchOutcome {
         var request = HTTPClientRequest(url: inferURL)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: contentType)
@@ -158,18 +186,41 @@ struct BenchRunner: Sendable {
             guard response.status.code == 200 else {
                 let text = String(decoding: answer.readableBytesView, as: UTF8.self)
                 let message = (try? CodableJSON.decoder.decode(V2ErrorBody.self, from: Data(text.utf8)))?.error ?? text
-                return .httpError("HTTP \(response.status.code): \(message.prefix(500))")
+                return .serverError("HTTP \(response.status.code): \(message.prefix(500))")
             }
             return .ok
         } catch {
             return .transportError("\(error)")
         }
     }
+}
 
-    private struct LoopResult: Sendable {
-        var latenciesMs: [Double] = []
-        var errors = 0
-        var firstError: String?
+/// Sends `ModelInfer` over gRPC with the inputs as `raw_input_contents`. Loops share
+/// `connections` HTTP/2 connections round robin (each multiplexes its loops' calls), so the
+/// server spreads them over its event loops as it does REST's connections.
+struct GRPCBenchTransport: BenchTransport {
+    let clients: [InferenceGRPCClient]
+    let request: InferenceGRPCClient.PreparedInfer
+
+    init(host: String, port: Int, authorization: String?, request: InferenceGRPCClient.PreparedInfer, connections: Int) throws {
+        clients = try (0..<max(1, connections)).map { _ in try InferenceGRPCClient(host: host, port: port, authorization: authorization) }
+        self.request = request
+    }
+
+    func close() async {
+        for c in clients { await c.close() }
+    }
+
+    func send(loop: Int) async -> BenchOutcome {
+        do {
+            try await clients[loop % clients.count].infer(request)
+            return .ok
+        } catch let error as InferenceGRPCClient.CallError {
+            // The transport's own failures (refused, reset) arrive as `unavailable`.
+            return error.code == "unavailable" ? .transportError(error.description) : .serverError(error.description)
+        } catch {
+            return .transportError("\(error)")
+        }
     }
 }
 

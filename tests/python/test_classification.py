@@ -23,9 +23,11 @@ import tritonclient.http as httpclient  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 LABELS = ["cat", "dog", "bird", "fish"]
+# Named by the model file itself (metadata_props["labels"]), for models without config.pbtxt.
+META_LABELS = ["north", "east", "south", "west"]
 
 
-def _classifier(path: Path):
+def _classifier(path: Path, metadata: dict[str, str] | None = None):
     """probs = softmax(x W + b) on [N, 5] → [N, 4], and label = argmax."""
     rng = np.random.default_rng(4)
     w, b = rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=(4,)).astype(np.float32)
@@ -37,6 +39,8 @@ def _classifier(path: Path):
                            helper.make_tensor_value_info("label", TensorProto.INT64, ["N"])],
                           [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b")])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    if metadata:
+        onnx.helper.set_model_props(m, metadata)
     onnx.checker.check_model(m)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(m, str(path))
@@ -51,6 +55,9 @@ def server(tmp_path_factory):
         'max_batch_size: 8\n'
         'output [ { name: "probs" data_type: TYPE_FP32 dims: [ 4 ] label_filename: "labels.txt" } ]\n')
     _classifier(r / "unlabelled" / "1" / "model.onnx")
+    import json
+    _classifier(r / "meta" / "1" / "model.onnx", {"labels": json.dumps(META_LABELS)})
+    _sklearn_classifier(r / "iris" / "1" / "model.onnx")
     port, gport = berthpy.free_port(), berthpy.free_port()
     proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--model-repository", str(r),
                              "--port", str(port), "--grpc-port", str(gport)],
@@ -83,7 +90,23 @@ def _expected(probs: np.ndarray, k: int, labels: list[str] | None) -> np.ndarray
     return np.array(rows, dtype=object)
 
 
-@pytest.mark.parametrize("model,labels", [("animals", LABELS), ("unlabelled", None)])
+def _sklearn_classifier(path: Path):
+    """skl2onnx's LogisticRegression on iris with string classes: its LinearClassifier node names
+    the classes (classlabels_strings), in the column order of its probabilities output."""
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = LogisticRegression(max_iter=500).fit(x.astype(np.float32), names)
+    m = to_onnx(clf, x[:1].astype(np.float32), options={"zipmap": False}, target_opset={"": 15, "ai.onnx.ml": 3})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(m.SerializeToString())
+    return clf
+
+
+@pytest.mark.parametrize("model,labels", [("animals", LABELS), ("unlabelled", None), ("meta", META_LABELS)])
 @pytest.mark.parametrize("k", [1, 3, 10])
 def test_class_count_over_http_and_grpc_matches_onnxruntime(server, model, labels, k):
     repo, h, g, _ = server
@@ -110,6 +133,25 @@ def test_class_count_over_http_and_grpc_matches_onnxruntime(server, model, label
         assert (out["datatype"] if isinstance(out, dict) else out.datatype) == "BYTES"
         # The other requested output is untouched.
         np.testing.assert_array_equal(res.as_numpy("label"), probs.argmax(axis=1))
+
+
+def test_labels_from_a_sklearn_classifier(server):
+    """No label file: the labels are the classifier's own classes, in sklearn's order."""
+    repo, h, _, _ = server
+    from sklearn.datasets import load_iris
+
+    x = load_iris(return_X_y=True)[0][::10].astype(np.float32)
+    sess = ort.InferenceSession(str(repo / "iris" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    probs = sess.run(["probabilities"], {"X": x})[0]
+    i = httpclient.InferInput("X", list(x.shape), "FP32")
+    i.set_data_from_numpy(x)
+    got = h.infer("iris", [i], outputs=[httpclient.InferRequestedOutput("probabilities", class_count=2)]).as_numpy("probabilities")
+    want = _expected(probs, 2, ["setosa", "versicolor", "virginica"])
+    assert got.shape == want.shape
+    for g_row, w_row in zip(got, want):
+        for gs, ws in zip(g_row, w_row):
+            assert gs.decode().split(":")[1:] == ws.decode().split(":")[1:]
+            assert abs(float(gs.decode().split(":")[0]) - float(ws.decode().split(":")[0])) <= 1.5e-6
 
 
 def test_classification_errors(server):

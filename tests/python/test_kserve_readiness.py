@@ -150,3 +150,35 @@ def test_kserve_sdk_metadata_and_infer_over_rest_and_grpc(tmp_path):
                                   "outputs": ["label", "probabilities"]}, side
     finally:
         server.stop()
+
+
+def test_strict_readiness_covers_registry_models(tmp_path):
+    """A registry model whose production version cannot load (its stored artifact was damaged)
+    makes the server not ready, as a repository model does; `--strict-readiness false` is ready."""
+    data = tmp_path / "data"
+    b = str(berth_path())
+    subprocess.run([b, "registry", "push", "digits", str(DIGITS), "--data-dir", str(data)], check=True, capture_output=True)
+    subprocess.run([b, "registry", "promote", "digits", "1", "--data-dir", str(data)], check=True, capture_output=True)
+    artifacts = [p for p in (data / "artifacts").rglob("*.onnx")]
+    assert len(artifacts) == 1
+    artifacts[0].chmod(0o644)
+    artifacts[0].write_bytes(b"damaged on disk")
+    for extra, ready in (((), 400), (("--strict-readiness", "false"), 200)):
+        port = berthpy.free_port()
+        proc = subprocess.Popen([b, "serve", "--registry", "--insecure-no-auth", "--data-dir", str(data), "--port", str(port),
+                                 "--grpc-port", "0", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            deadline, status = time.time() + 60, None
+            while time.time() < deadline:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/v2/health/live", timeout=2).status_code == 200:
+                        # Startup loading is over once the deployer tried the model: readiness settles.
+                        time.sleep(1.0)
+                        status = httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2).status_code
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            assert status == ready, extra
+            assert httpx.get(f"http://127.0.0.1:{port}/v2/models/digits/ready", timeout=2).status_code != 200
+        finally:
+            berthpy.stop_process(proc)

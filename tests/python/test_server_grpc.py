@@ -39,12 +39,12 @@ def server():
     client = grpcclient.InferenceServerClient(f"127.0.0.1:{gport}")
     while not client.is_server_ready() and time.time() < deadline:
         time.sleep(0.1)
-    yield client, httpclient.InferenceServerClient(f"127.0.0.1:{port}")
+    yield client, httpclient.InferenceServerClient(f"127.0.0.1:{port}"), gport
     berthpy.stop_process(proc)
 
 
 def test_health_and_metadata(server):
-    c, _ = server
+    c, _, _ = server
     assert c.is_server_live() and c.is_server_ready() and c.is_model_ready("digits")
     assert not c.is_model_ready("nope")
     assert c.get_server_metadata().name == "berth"
@@ -53,7 +53,7 @@ def test_health_and_metadata(server):
 
 
 def test_infer_matches_rest(server):
-    c, h = server
+    c, h, _ = server
     x = np.load(SAMPLE).astype(np.float32)[:4]
     gi = grpcclient.InferInput("input", list(x.shape), "FP32")
     gi.set_data_from_numpy(x)
@@ -68,7 +68,7 @@ def test_infer_matches_rest(server):
 
 
 def test_errors_map_to_grpc_status(server):
-    c, _ = server
+    c, _, _ = server
     x = np.zeros((4, 3), np.float32)
     bad = grpcclient.InferInput("input", [4, 3], "FP32")
     bad.set_data_from_numpy(x)
@@ -81,7 +81,7 @@ def test_errors_map_to_grpc_status(server):
 
 
 def test_repository_and_statistics(server):
-    c, _ = server
+    c, _, _ = server
     names = {m.name for m in c.get_model_repository_index().models}
     assert "digits" in names
     stats = c.get_inference_statistics("digits").model_stats[0]
@@ -89,3 +89,26 @@ def test_repository_and_statistics(server):
     with pytest.raises(InferenceServerException) as e:
         c.load_model("digits")
     assert "not allowed" in e.value.message()
+
+
+def test_bench_over_grpc_sends_what_it_counts(server):
+    """`berth bench --protocol grpc`: every counted request reached the model over gRPC (the server's
+    own statistics grow by exactly the measured plus warm-up requests), with no errors."""
+    import json
+
+    c, _, gport = server
+
+    def count() -> int:
+        return c.get_inference_statistics("digits", as_json=True)["model_stats"][0]["inference_count"]
+
+    before = count()
+    out = subprocess.run([str(berth_path()), "bench", "--protocol", "grpc", "--url", f"127.0.0.1:{gport}", "--model", "digits",
+                          "--concurrency", "1,3", "--requests", "25", "--warmup", "2", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    levels = json.loads(out.stdout)
+    assert [(r["concurrency"], r["requests"], r["errors"]) for r in levels] == [(1, 25, 0), (3, 25, 0)]
+    assert int(count()) - int(before) == 25 * 2 + 2 * (1 + 3)
+    bad = subprocess.run([str(berth_path()), "bench", "--protocol", "grpc", "--url", f"127.0.0.1:{gport}", "--model", "nope",
+                          "--requests", "3"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "unknown model 'nope'" in bad.stderr

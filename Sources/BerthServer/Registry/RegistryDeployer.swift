@@ -143,7 +143,10 @@ public actor RegistryDeployer {
             do {
                 try await deploy(plan(d))
                 failedAt[d.model] = nil
+                manager.noteLoad(d.model, failure: nil)
             } catch {
+                // Strict readiness: a registry model that should serve and serves nothing makes the server not ready.
+                manager.noteLoad(d.model, failure: "\(error)")
                 logger.error("registry deployment failed; retried in \(retryInterval) or when the registry changes",
                              metadata: ["model": "\(d.model)", "error": "\(error)"])
                 failedAt[d.model] = clock.now
@@ -155,6 +158,7 @@ public actor RegistryDeployer {
             try? await deploy(DeployPlan(model: name, versions: [:], route: TrafficRoute(primary: nil)))
             deployed[name] = nil
             failedAt[name] = nil
+            manager.noteLoad(name, failure: nil)
         }
         revision = now
     }

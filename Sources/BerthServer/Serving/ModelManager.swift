@@ -265,7 +265,8 @@ public actor ModelManager {
                     try Servable.check(config, against: session, batched: batched)
                     // A version is ready only after its warm-up ran (by default one random sample).
                     try Servable.warmUp(session, config: config, batched: batched)
-                    let labels = try Servable.readLabels(config)
+                    // A label file in config.pbtxt wins over what the model file names.
+                    let labels = Servable.modelLabels(session.model).merging(try Servable.readLabels(config)) { _, file in file }
                     return Servable(model: name, version: version, session: session, config: config,
                                     fingerprint: fingerprint, metrics: metrics, logger: log, labels: labels)
                 })

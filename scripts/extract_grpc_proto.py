@@ -16,11 +16,12 @@ import sys
 from google.protobuf import descriptor_pb2
 from tritonclient.grpc import service_pb2
 
-# The RPCs Berth implements; the rest of Triton's service (shared memory, tracing, model config,
-# streaming) is left out, and with it model_config.proto.
+# The RPCs Berth implements; the rest of Triton's service (shared memory, tracing and log
+# settings) is left out. ModelConfig's answer is the message of model_config.proto, imported.
 METHODS = [
     "ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer",
-    "ModelStatistics", "RepositoryIndex", "RepositoryModelLoad", "RepositoryModelUnload",
+    "ModelStreamInfer", "ModelConfig", "ModelStatistics", "RepositoryIndex", "RepositoryModelLoad",
+    "RepositoryModelUnload",
 ]
 
 T = descriptor_pb2.FieldDescriptorProto
@@ -138,9 +139,18 @@ out = [
     "",
     f"package {fdp.package};",
     "",
+    'import "inference/model_config.proto";',
+    "",
     "service GRPCInferenceService {",
 ]
-out += [f"  rpc {m.name}({short(m.input_type)}) returns ({short(m.output_type)}) {{}}" for m in methods]
+
+
+def streamed(flag, name):
+    return f"stream {name}" if flag else name
+
+
+out += [f"  rpc {m.name}({streamed(m.client_streaming, short(m.input_type))}) returns "
+        f"({streamed(m.server_streaming, short(m.output_type))}) {{}}" for m in methods]
 out += ["}", ""]
 for e in fdp.enum_type:
     out += emit_enum(e, "") + [""]

@@ -112,3 +112,47 @@ def test_bench_over_grpc_sends_what_it_counts(server):
     bad = subprocess.run([str(berth_path()), "bench", "--protocol", "grpc", "--url", f"127.0.0.1:{gport}", "--model", "nope",
                           "--requests", "3"], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "unknown model 'nope'" in bad.stderr
+
+
+def test_model_config_equals_the_rest_answer(server):
+    c, h, _ = server
+    g = c.get_model_config("digits", as_json=True)["config"]
+    r = h.get_model_config("digits")
+    assert g["name"] == r["name"] == "digits"
+    assert g.get("max_batch_size", 0) == r["max_batch_size"] and g["platform"] == r["platform"]
+    for side in ("input", "output"):
+        assert [(t["name"], t["data_type"], [int(d) for d in t.get("dims", [])]) for t in g[side]] == \
+               [(t["name"], t["data_type"], t["dims"]) for t in r[side]]
+    with pytest.raises(InferenceServerException) as e:
+        c.get_model_config("nope")
+    assert "NOT_FOUND" in str(e.value.status())
+
+
+def test_stream_infer_answers_every_request_in_order(server):
+    """tritonclient's bidirectional stream: each request answered once, in order, equal to REST's
+    answer for the same rows; a bad request answers with an error and the stream goes on."""
+    import queue
+
+    c, h, _ = server
+    x = np.load(SAMPLE).astype(np.float32)
+    answers: queue.Queue = queue.Queue()
+    c.start_stream(callback=lambda result, error: answers.put((result, error)))
+    try:
+        for k in range(4):
+            i = grpcclient.InferInput("input", [2, 64], "FP32")
+            i.set_data_from_numpy(x[2 * k:2 * k + 2])
+            c.async_stream_infer("digits", [i], request_id=f"r{k}")
+        bad = grpcclient.InferInput("input", [1, 3], "FP32")
+        bad.set_data_from_numpy(np.zeros((1, 3), np.float32))
+        c.async_stream_infer("digits", [bad], request_id="bad")
+        got = [answers.get(timeout=30) for _ in range(5)]
+    finally:
+        c.stop_stream()
+    for k, (result, error) in enumerate(got[:4]):
+        assert error is None, error
+        assert result.get_response().id == f"r{k}"
+        rest = h.infer("digits", [httpclient.InferInput("input", [2, 64], "FP32").set_data_from_numpy(x[2 * k:2 * k + 2])])
+        np.testing.assert_array_equal(result.as_numpy("probabilities"), rest.as_numpy("probabilities"))
+        np.testing.assert_array_equal(result.as_numpy("label"), rest.as_numpy("label"))
+    result, error = got[4]
+    assert error is not None and "does not match" in str(error)

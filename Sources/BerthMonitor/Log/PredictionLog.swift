@@ -85,12 +85,12 @@ public final class PredictionLog: @unchecked Sendable {
             let rows = part.map(encode)
             do {
                 try pool.write { db in
-                    for r in rows {
-                        try db.execute(sql: """
-                            INSERT INTO prediction (id, time, model, version, route, transport, rows, latency_ms, inputs, outputs, outcome)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                            """, arguments: r)
-                    }
+                    // Compiled once per connection, not once per row.
+                    let insert = try db.cachedStatement(sql: """
+                        INSERT INTO prediction (id, time, model, version, route, transport, rows, latency_ms, inputs, outputs, outcome)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """)
+                    for r in rows { try insert.execute(arguments: r) }
                 }
             } catch {
                 lock.withLock { droppedCount += rows.count }
@@ -103,7 +103,7 @@ public final class PredictionLog: @unchecked Sendable {
     }
 
     private func encode(_ r: PredictionRecord) -> StatementArguments {
-        let outcome = (try? String(decoding: JSONEncoder().encode(RowOutcome.read(r.outputs)), as: UTF8.self)) ?? "\"unknown\""
+        let outcome = RowOutcome.read(r.outputs).jsonText ?? RowOutcome.unknown.jsonText!
         return [r.id, r.time.timeIntervalSince1970, r.model, r.version, r.route, r.transport, r.rows, r.latencyMs,
                 TensorListJSON.encode(settings.masking.apply(r.inputs)), TensorListJSON.encode(r.outputs), outcome]
     }
@@ -111,10 +111,18 @@ public final class PredictionLog: @unchecked Sendable {
     /// Deletes records older than the maximum age, then the oldest beyond the maximum count.
     func applyRetention(now: Date) throws {
         try pool.write { db in
-            try db.execute(sql: "DELETE FROM prediction WHERE time < ?", arguments: [now.timeIntervalSince1970 - settings.maxAge])
-            if let cut = try Int64.fetchOne(db, sql: "SELECT seq FROM prediction ORDER BY seq DESC LIMIT 1 OFFSET ?",
-                                            arguments: [settings.maxRows]) {
-                try db.execute(sql: "DELETE FROM prediction WHERE seq <= ?", arguments: [cut])
+            // Records are written in time order, so the expired ones are a prefix of `seq`: find its end by
+            // walking from the oldest (cost in proportion to what is deleted, no scan of the table).
+            let cutoff = now.timeIntervalSince1970 - settings.maxAge
+            if let firstKept = try Int64.fetchOne(db, sql: "SELECT seq FROM prediction WHERE time >= ? ORDER BY seq LIMIT 1",
+                                                  arguments: [cutoff]) {
+                try db.execute(sql: "DELETE FROM prediction WHERE seq < ?", arguments: [firstKept])
+            } else {
+                try db.execute(sql: "DELETE FROM prediction")
+            }
+            // Deletions only ever take a prefix, so the newest `maxRows` records are those above max(seq) - maxRows.
+            if let newest = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM prediction") {
+                try db.execute(sql: "DELETE FROM prediction WHERE seq <= ?", arguments: [newest - Int64(settings.maxRows)])
             }
         }
     }

@@ -27,7 +27,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
     }
 
     /// Runs `body`, reporting a ``ServerError`` (or any error, as the REST path classifies it) as its gRPC status.
-    private func answer<Out>(_ body: () async throws -> Out) async throws -> ServerResponse<Out> {
+    func answer<Out>(_ body: () async throws -> Out) async throws -> ServerResponse<Out> {
         do { return ServerResponse(message: try await body()) } catch let e as RPCError { throw e } catch {
             throw ServerError.from(engine: error).rpcError
         }
@@ -35,7 +35,7 @@ struct InferenceGRPCService: Inference_GRPCInferenceService.ServiceProtocol {
 
     /// The caller of an RPC, from its `authorization` metadata, allowed `permission` on `model`;
     /// throws the gRPC status (UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND) otherwise.
-    private func authorize(_ metadata: Metadata, _ permission: Permission, model: String?) async throws -> Principal {
+    func authorize(_ metadata: Metadata, _ permission: Permission, model: String?) async throws -> Principal {
         do {
             return try await access.authorize(authorization: metadata[stringValues: "authorization"].first(where: { _ in true }),
                                         permission: permission, model: model)

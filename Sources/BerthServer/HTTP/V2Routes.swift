@@ -101,27 +101,7 @@ struct V2Routes: Sendable {
 
     /// Triton's model configuration JSON (`GET .../config`).
     func modelConfig(_ model: String, _ version: String?) throws -> Response {
-        let s = try manager.servable(model: model, version: version)
-        let c = s.config
-        let batched = s.maxBatchSize > 0
-        func io(_ specs: [TensorSpec]) -> [TritonModelConfig.TensorConfig] {
-            specs.map { .init(name: $0.name, dataType: $0.dtype?.tritonConfigName ?? "TYPE_FP32",
-                              dims: Array($0.metadataShape.dropFirst(batched ? 1 : 0))) }
-        }
-        let policy: TritonModelConfig.VersionPolicy
-        switch c.versionPolicy {
-        case let .latest(n): policy = .latest(n)
-        case .all: policy = .all
-        case let .specific(v): policy = .specific(v)
-        }
-        let b = c.dynamicBatching ?? .init()
-        return try Response.json(TritonModelConfig(
-            name: model, platform: ModelManager.platform(of: s), backend: "berth", versionPolicy: policy, maxBatchSize: s.maxBatchSize,
-            input: io(s.interface.inputs), output: io(s.interface.outputs),
-            instanceGroup: [.init(name: model, kind: "KIND_CPU", count: c.instanceCount)],
-            dynamicBatching: batched ? .init(preferredBatchSize: b.preferredBatchSizes,
-                                             maxQueueDelayMicroseconds: b.maxQueueDelayMicroseconds, maxQueueSize: b.maxQueueSize) : nil,
-            parameters: ["intra_op_thread_count": .init(String(s.session.options.intraOpThreads))]))
+        try Response.json(manager.tritonConfig(model: model, version: version))
     }
 
     /// Triton's statistics extension (`GET /v2/models[/{m}[/versions/{v}]]/stats`).

@@ -18,6 +18,31 @@ extension ModelManager {
                                inputs: s.interface.inputs.map(V2TensorMetadata.init), outputs: s.interface.outputs.map(V2TensorMetadata.init))
     }
 
+    /// Triton's model configuration (`GET .../config`, gRPC `ModelConfig`) for the fields Berth serves with.
+    public nonisolated func tritonConfig(model: String, version: String?) throws -> TritonModelConfig {
+        let s = try servable(model: model, version: version)
+        let c = s.config
+        let batched = s.maxBatchSize > 0
+        func io(_ specs: [TensorSpec]) -> [TritonModelConfig.TensorConfig] {
+            specs.map { .init(name: $0.name, dataType: $0.dtype?.tritonConfigName ?? "TYPE_FP32",
+                              dims: Array($0.metadataShape.dropFirst(batched ? 1 : 0))) }
+        }
+        let policy: TritonModelConfig.VersionPolicy
+        switch c.versionPolicy {
+        case let .latest(n): policy = .latest(n)
+        case .all: policy = .all
+        case let .specific(v): policy = .specific(v)
+        }
+        let b = c.dynamicBatching ?? .init()
+        return TritonModelConfig(
+            name: model, platform: Self.platform(of: s), backend: "berth", versionPolicy: policy, maxBatchSize: s.maxBatchSize,
+            input: io(s.interface.inputs), output: io(s.interface.outputs),
+            instanceGroup: [.init(name: model, kind: "KIND_CPU", count: c.instanceCount)],
+            dynamicBatching: batched ? .init(preferredBatchSize: b.preferredBatchSizes,
+                                             maxQueueDelayMicroseconds: b.maxQueueDelayMicroseconds, maxQueueSize: b.maxQueueSize) : nil,
+            parameters: ["intra_op_thread_count": .init(String(s.session.options.intraOpThreads))])
+    }
+
     /// Triton's statistics extension: one version, every ready version of `model`, or (no model)
     /// every ready version of every model.
     public nonisolated func statistics(model: String?, version: String?) throws -> TritonStatistics {

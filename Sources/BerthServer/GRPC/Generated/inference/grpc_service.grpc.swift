@@ -102,6 +102,32 @@ internal enum Inference_GRPCInferenceService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ModelStreamInfer" metadata.
+        internal enum ModelStreamInfer: Sendable {
+            /// Request type for "ModelStreamInfer".
+            internal typealias Input = Inference_ModelInferRequest
+            /// Response type for "ModelStreamInfer".
+            internal typealias Output = Inference_ModelStreamInferResponse
+            /// Descriptor for "ModelStreamInfer".
+            internal static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "inference.GRPCInferenceService"),
+                method: "ModelStreamInfer",
+                type: .bidirectionalStreaming
+            )
+        }
+        /// Namespace for "ModelConfig" metadata.
+        internal enum ModelConfig: Sendable {
+            /// Request type for "ModelConfig".
+            internal typealias Input = Inference_ModelConfigRequest
+            /// Response type for "ModelConfig".
+            internal typealias Output = Inference_ModelConfigResponse
+            /// Descriptor for "ModelConfig".
+            internal static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "inference.GRPCInferenceService"),
+                method: "ModelConfig",
+                type: .unary
+            )
+        }
         /// Namespace for "ModelStatistics" metadata.
         internal enum ModelStatistics: Sendable {
             /// Request type for "ModelStatistics".
@@ -162,6 +188,8 @@ internal enum Inference_GRPCInferenceService: Sendable {
             ServerMetadata.descriptor,
             ModelMetadata.descriptor,
             ModelInfer.descriptor,
+            ModelStreamInfer.descriptor,
+            ModelConfig.descriptor,
             ModelStatistics.descriptor,
             RepositoryIndex.descriptor,
             RepositoryModelLoad.descriptor,
@@ -275,6 +303,34 @@ extension Inference_GRPCInferenceService {
             request: GRPCCore.StreamingServerRequest<Inference_ModelInferRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Inference_ModelInferResponse>
+
+        /// Handle the "ModelStreamInfer" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Inference_ModelInferRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Inference_ModelStreamInferResponse` messages.
+        func modelStreamInfer(
+            request: GRPCCore.StreamingServerRequest<Inference_ModelInferRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Inference_ModelStreamInferResponse>
+
+        /// Handle the "ModelConfig" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Inference_ModelConfigRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Inference_ModelConfigResponse` messages.
+        func modelConfig(
+            request: GRPCCore.StreamingServerRequest<Inference_ModelConfigRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Inference_ModelConfigResponse>
 
         /// Handle the "ModelStatistics" method.
         ///
@@ -425,6 +481,34 @@ extension Inference_GRPCInferenceService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Inference_ModelInferResponse>
 
+        /// Handle the "ModelStreamInfer" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Inference_ModelInferRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Inference_ModelStreamInferResponse` messages.
+        func modelStreamInfer(
+            request: GRPCCore.StreamingServerRequest<Inference_ModelInferRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Inference_ModelStreamInferResponse>
+
+        /// Handle the "ModelConfig" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Inference_ModelConfigRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Inference_ModelConfigResponse` message.
+        func modelConfig(
+            request: GRPCCore.ServerRequest<Inference_ModelConfigRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Inference_ModelConfigResponse>
+
         /// Handle the "ModelStatistics" method.
         ///
         /// - Parameters:
@@ -572,6 +656,35 @@ extension Inference_GRPCInferenceService {
             context: GRPCCore.ServerContext
         ) async throws -> Inference_ModelInferResponse
 
+        /// Handle the "ModelStreamInfer" method.
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Inference_ModelInferRequest` messages.
+        ///   - response: A response stream of `Inference_ModelStreamInferResponse` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func modelStreamInfer(
+            request: GRPCCore.RPCAsyncSequence<Inference_ModelInferRequest, any Swift.Error>,
+            response: GRPCCore.RPCWriter<Inference_ModelStreamInferResponse>,
+            context: GRPCCore.ServerContext
+        ) async throws
+
+        /// Handle the "ModelConfig" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Inference_ModelConfigRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Inference_ModelConfigResponse` to respond with.
+        func modelConfig(
+            request: Inference_ModelConfigRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Inference_ModelConfigResponse
+
         /// Handle the "ModelStatistics" method.
         ///
         /// - Parameters:
@@ -701,6 +814,28 @@ extension Inference_GRPCInferenceService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Inference_GRPCInferenceService.Method.ModelStreamInfer.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Inference_ModelInferRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Inference_ModelStreamInferResponse>(),
+            handler: { request, context in
+                try await self.modelStreamInfer(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Inference_GRPCInferenceService.Method.ModelConfig.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Inference_ModelConfigRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Inference_ModelConfigResponse>(),
+            handler: { request, context in
+                try await self.modelConfig(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Inference_GRPCInferenceService.Method.ModelStatistics.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Inference_ModelStatisticsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Inference_ModelStatisticsResponse>(),
@@ -810,6 +945,17 @@ extension Inference_GRPCInferenceService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Inference_ModelInferResponse> {
         let response = try await self.modelInfer(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    internal func modelConfig(
+        request: GRPCCore.StreamingServerRequest<Inference_ModelConfigRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Inference_ModelConfigResponse> {
+        let response = try await self.modelConfig(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -935,6 +1081,36 @@ extension Inference_GRPCInferenceService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Inference_ModelInferResponse> {
         return GRPCCore.ServerResponse<Inference_ModelInferResponse>(
             message: try await self.modelInfer(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    internal func modelStreamInfer(
+        request: GRPCCore.StreamingServerRequest<Inference_ModelInferRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Inference_ModelStreamInferResponse> {
+        return GRPCCore.StreamingServerResponse<Inference_ModelStreamInferResponse>(
+            metadata: [:],
+            producer: { writer in
+                try await self.modelStreamInfer(
+                    request: request.messages,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    internal func modelConfig(
+        request: GRPCCore.ServerRequest<Inference_ModelConfigRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Inference_ModelConfigResponse> {
+        return GRPCCore.ServerResponse<Inference_ModelConfigResponse>(
+            message: try await self.modelConfig(
                 request: request.message,
                 context: context
             ),
@@ -1116,6 +1292,44 @@ extension Inference_GRPCInferenceService {
             deserializer: some GRPCCore.MessageDeserializer<Inference_ModelInferResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Inference_ModelInferResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ModelStreamInfer" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Inference_ModelInferRequest` messages.
+        ///   - serializer: A serializer for `Inference_ModelInferRequest` messages.
+        ///   - deserializer: A deserializer for `Inference_ModelStreamInferResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func modelStreamInfer<Result>(
+            request: GRPCCore.StreamingClientRequest<Inference_ModelInferRequest>,
+            serializer: some GRPCCore.MessageSerializer<Inference_ModelInferRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Inference_ModelStreamInferResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Inference_ModelStreamInferResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ModelConfig" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Inference_ModelConfigRequest` message.
+        ///   - serializer: A serializer for `Inference_ModelConfigRequest` messages.
+        ///   - deserializer: A deserializer for `Inference_ModelConfigResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func modelConfig<Result>(
+            request: GRPCCore.ClientRequest<Inference_ModelConfigRequest>,
+            serializer: some GRPCCore.MessageSerializer<Inference_ModelConfigRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Inference_ModelConfigResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Inference_ModelConfigResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "ModelStatistics" method.
@@ -1384,6 +1598,64 @@ extension Inference_GRPCInferenceService {
             try await self.client.unary(
                 request: request,
                 descriptor: Inference_GRPCInferenceService.Method.ModelInfer.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ModelStreamInfer" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Inference_ModelInferRequest` messages.
+        ///   - serializer: A serializer for `Inference_ModelInferRequest` messages.
+        ///   - deserializer: A deserializer for `Inference_ModelStreamInferResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        internal func modelStreamInfer<Result>(
+            request: GRPCCore.StreamingClientRequest<Inference_ModelInferRequest>,
+            serializer: some GRPCCore.MessageSerializer<Inference_ModelInferRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Inference_ModelStreamInferResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Inference_ModelStreamInferResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.bidirectionalStreaming(
+                request: request,
+                descriptor: Inference_GRPCInferenceService.Method.ModelStreamInfer.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ModelConfig" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Inference_ModelConfigRequest` message.
+        ///   - serializer: A serializer for `Inference_ModelConfigRequest` messages.
+        ///   - deserializer: A deserializer for `Inference_ModelConfigResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        internal func modelConfig<Result>(
+            request: GRPCCore.ClientRequest<Inference_ModelConfigRequest>,
+            serializer: some GRPCCore.MessageSerializer<Inference_ModelConfigRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Inference_ModelConfigResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Inference_ModelConfigResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Inference_GRPCInferenceService.Method.ModelConfig.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -1666,6 +1938,54 @@ extension Inference_GRPCInferenceService.ClientProtocol {
         )
     }
 
+    /// Call the "ModelStreamInfer" method.
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Inference_ModelInferRequest` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func modelStreamInfer<Result>(
+        request: GRPCCore.StreamingClientRequest<Inference_ModelInferRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Inference_ModelStreamInferResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.modelStreamInfer(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Inference_ModelInferRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Inference_ModelStreamInferResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ModelConfig" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Inference_ModelConfigRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func modelConfig<Result>(
+        request: GRPCCore.ClientRequest<Inference_ModelConfigRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Inference_ModelConfigResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.modelConfig(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Inference_ModelConfigRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Inference_ModelConfigResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "ModelStatistics" method.
     ///
     /// - Parameters:
@@ -1938,6 +2258,63 @@ extension Inference_GRPCInferenceService.ClientProtocol {
             metadata: metadata
         )
         return try await self.modelInfer(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ModelStreamInfer" method.
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func modelStreamInfer<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Inference_ModelInferRequest>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Inference_ModelStreamInferResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Inference_ModelInferRequest>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.modelStreamInfer(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ModelConfig" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func modelConfig<Result>(
+        _ message: Inference_ModelConfigRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Inference_ModelConfigResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Inference_ModelConfigRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.modelConfig(
             request: request,
             options: options,
             onResponse: handleResponse

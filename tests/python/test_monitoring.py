@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 from conftest import berth_path
 import berthpy
@@ -380,12 +381,23 @@ def test_online_drift_and_estimate_equal_the_offline_commands(tmp_path):
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     cur = tmp_path / "cur.csv"
     cur.write_text(",".join(names) + "\n" + "".join(",".join(r[f"X_{k}"] for k in range(4)) + "\n" for r in rows))
+    # The prediction column: ONNX Runtime's classes on the reference rows and on the logged rows.
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    ref_x = np.array([[float(v) for v in line.split(",")[:4]] for line in ref.read_text().splitlines()[1:]], np.float32)
+    cur_x = np.array([[float(r[f"X_{k}"]) for k in range(4)] for r in rows], np.float32)
+    ref_pred, cur_pred = (sess.run(["label"], {"X": a})[0] for a in (ref_x, cur_x))
+    cur_with = tmp_path / "cur_with_prediction.csv"
+    cur_with.write_text(",".join(names + ["prediction"]) + "\n" + "".join(
+        ",".join([r[f"X_{k}"] for k in range(4)] + [str(int(p))]) + "\n" for r, p in zip(rows, cur_pred)))
     ref_features = tmp_path / "ref_features.csv"
-    ref_features.write_text("".join(",".join(line.split(",")[:4]) + "\n" for line in ref.read_text().splitlines()))
-    offline = subprocess.run([str(berth_path()), "drift", "--reference", str(ref_features), "--current", str(cur), "--json"],
-                             capture_output=True, text=True, timeout=60)
+    ref_lines = ref.read_text().splitlines()
+    ref_features.write_text(",".join(names + ["prediction"]) + "\n" + "".join(
+        ",".join(line.split(",")[:4] + [str(int(p))]) + "\n" for line, p in zip(ref_lines[1:], ref_pred)))
+    offline = subprocess.run([str(berth_path()), "drift", "--reference", str(ref_features), "--current", str(cur_with),
+                              "--prediction", "prediction", "--json"], capture_output=True, text=True, timeout=60)
     assert offline.returncode == 0, offline.stderr
-    assert json.loads(offline.stdout) == online
+    # Online drift tests the prediction too: the model's answers on the reference sample against the logged answers.
+    assert "prediction" in online and json.loads(offline.stdout) == online
     est = subprocess.run([str(berth_path()), "monitor", "estimate", str(model), "--reference", str(ref), "--analysis", str(cur),
                           "--label", "y", "--json"], capture_output=True, text=True, timeout=60)
     assert est.returncode == 0, est.stderr

@@ -20,6 +20,13 @@ public struct Dataset: Sendable {
     /// The number of rows.
     public var rowCount: Int { labels.count }
 
+    /// Features alone, to run a model on rows whose labels are unknown (every label empty).
+    public init(features table: Table) {
+        labels = Column(name: "", text: Array(repeating: "", count: table.rowCount))
+        features = .table(table)
+        source = table.source
+    }
+
     /// Splits a table into features (every other column, in file order) and the label column.
     public init(table: Table, labelColumn: String) throws {
         labels = try table.column(labelColumn, purpose: "the label column given with --label")

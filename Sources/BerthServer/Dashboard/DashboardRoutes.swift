@@ -70,7 +70,8 @@ struct DashboardRoutes: Sendable {
         }
         m.performance = performance
         do {
-            let (report, rows) = try monitoring.drift(model: name, version: version, window: Self.driftWindow)
+            let (report, rows) = try monitoring.drift(model: name, version: version, window: Self.driftWindow,
+                                                      session: (try? manager.servable(model: name, version: version))?.session)
             let ref = try monitoring.reference(model: name, version: version)
             let current = try monitoring.liveTable(model: name, version: version, window: Self.driftWindow, reference: ref.info)
             var histograms: [String: FeatureHistogram] = [:]

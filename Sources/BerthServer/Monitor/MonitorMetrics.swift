@@ -33,6 +33,12 @@ final class MonitorMetrics: Sendable {
                   l + [("method", d.method.rawValue)]).set(to: d.pValue ?? d.statistic)
             gauge("berth_feature_drifted", "1 when a feature drifted in the last online drift check.", l).set(to: d.drifted ? 1.0 : 0.0)
         }
+        if let d = r.prediction {
+            gauge("berth_prediction_drift_statistic", "The statistic of the prediction's last drift test (a p-value or a distance; see method).",
+                  labels + [("method", d.method.rawValue)]).set(to: d.pValue ?? d.statistic)
+            gauge("berth_prediction_drifted", "1 when the model's answers drifted from its answers on the reference sample.", labels)
+                .set(to: d.drifted ? 1.0 : 0.0)
+        }
     }
 
     /// The last label-free estimate of one version.

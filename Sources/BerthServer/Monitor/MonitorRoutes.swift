@@ -133,7 +133,9 @@ struct MonitorRoutes: Sendable {
         let window = try query.integer("window", what: "a row count") ?? 1_000
         guard (1...Self.maxWindow).contains(window) else { throw ServerError.badRequest("window must be 1...\(Self.maxWindow)") }
         let version = try watched(model, query.get("version"))
-        return try Response.json(try monitoring.drift(model: model, version: version, window: window).report)
+        // The prediction is tested when the version is loaded (its answers on the reference sample are needed).
+        let session = (try? manager.servable(model: model, version: version))?.session
+        return try Response.json(try monitoring.drift(model: model, version: version, window: window, session: session).report)
     }
 
     /// `POST /api/v1/models/{name}/feedback` with `{"feedback": [{"id": ..., "label": ...}]}`.

@@ -54,25 +54,61 @@ public final class Monitoring: Sendable {
 
     /// The newest `window` logged rows of `model`'s `version` under the reference's feature names.
     func liveTable(model: String, version: String, window: Int, reference: ReferenceInfo) throws -> Table {
-        guard let log else { throw ServerError.badRequest("the prediction log is off; serve with --prediction-log-sample RATE") }
-        var records = try log.recent(model: model, version: version, rows: window)
-        records.reverse()
+        try Self.table(try recentRecords(model: model, version: version, window: window), reference: reference)
+    }
+
+    /// Logged records as a table under the reference's feature names (a mismatch is the caller's 400).
+    static func table(_ records: [LoggedPrediction], reference: ReferenceInfo) throws -> Table {
         do { return try LiveTable.build(records, reference: reference) } catch { throw ServerError.badRequest("\(error)") }
     }
 
+    /// The newest logged records covering `window` rows, oldest first.
+    func recentRecords(model: String, version: String, window: Int) throws -> [LoggedPrediction] {
+        guard let log else { throw ServerError.badRequest("the prediction log is off; serve with --prediction-log-sample RATE") }
+        return try log.recent(model: model, version: version, rows: window).reversed()
+    }
+
     /// Drift of the version's newest `window` logged rows against its reference sample, with
-    /// `berth drift`'s defaults; also the number of current rows.
-    func drift(model: String, version: String, window: Int) throws -> (report: DriftReport, rows: Int) {
+    /// `berth drift`'s defaults; also the number of current rows. Given the served `session`, the
+    /// prediction is tested too: the model's answers on the reference sample against the logged
+    /// answers (the class, or the value of a regression).
+    func drift(model: String, version: String, window: Int, session: Session? = nil) throws -> (report: DriftReport, rows: Int) {
         let ref = try reference(model: model, version: version)
-        let current = try liveTable(model: model, version: version, window: window, reference: ref.info)
+        let records = try recentRecords(model: model, version: version, window: window)
+        let current = try Self.table(records, reference: ref.info)
         guard current.rowCount > 0 else { throw ServerError.badRequest("model '\(model)' version \(version) has no logged traffic yet") }
         let referenceFeatures = ref.info.label.map { ref.table.removing($0) } ?? ref.table
         do {
             let data = try DriftData(reference: referenceFeatures, current: current)
-            let report = try DriftDetector().report(features: data.features)
+            let prediction = try session.flatMap { try Self.predictionColumn($0, reference: referenceFeatures, logged: records) }
+            let report = try DriftDetector().report(features: data.features, prediction: prediction)
             metrics.setDrift(model: model, version: version, report)
             return (report, current.rowCount)
         } catch let e as ServerError { throw e } catch { throw ServerError.badRequest("\(error)") }
+    }
+
+    /// The prediction column: what `session` answers on the reference rows against what the
+    /// logged requests were answered, both read as the log reads outcomes. Nil when the model's
+    /// outputs are neither classes nor values (e.g. an embedding).
+    static func predictionColumn(_ session: Session, reference: Table, logged: [LoggedPrediction]) throws -> FeatureColumn? {
+        func texts(_ o: RowOutcome) -> [String]? {
+            switch o {
+            case let .classes(labels, _): return labels.map(\.description)
+            case let .values(v): return v.map { "\($0)" }
+            case .unknown: return nil
+            }
+        }
+        let outputs = try Evaluator(session: session).run(Dataset(features: reference), batchSize: 256)
+        let ordered = session.outputs.compactMap { o in outputs[o.name].map { (name: o.name, tensor: $0) } }
+        guard let referenceText = texts(RowOutcome.read(ordered)), !referenceText.isEmpty else { return nil }
+        var currentText: [String] = []
+        for r in logged {
+            guard let t = texts(r.outcome) else { return nil }
+            currentText += t
+        }
+        guard !currentText.isEmpty else { return nil }
+        return try FeatureColumn(reference: Column(name: "prediction", text: referenceText), current: Column(name: "prediction", text: currentText),
+                                 referenceSource: "the model's answers on the reference sample", currentSource: "the logged answers")
     }
 
     /// CBPE estimate (accuracy, macro F1, ROC-AUC) of the version's newest `window` logged rows,

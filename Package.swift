@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "BerthMonitor",
             dependencies: [
-                "BerthTensor", "BerthProtocol", "BerthEval", "BerthEngine",
+                "BerthTensor", "BerthProtocol", "BerthEval", "BerthEngine", "BerthGate",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),

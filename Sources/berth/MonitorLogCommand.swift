@@ -75,10 +75,7 @@ struct MonitorLogCommand: ParsableCommand {
 
     /// CSV with a header; fields quoted when they hold a comma, quote or line break.
     static func csv(_ records: [LoggedPrediction]) throws -> String {
-        func field(_ s: String) -> String {
-            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
-                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-        }
+        let field = CSVText.field
         var lines: [String] = [], header: [String]?
         let time = ISO8601DateFormatter()
         for r in records {

@@ -287,6 +287,13 @@ struct ServeCommand: AsyncParsableCommand {
             if predictionLogSample == 0, let live = rules.first(where: { $0.condition.metric.needsLog }) {
                 throw CLIError("--alert-rules: rule '\(live.name)' watches \(live.condition.metric.rawValue), which needs the prediction log: add --prediction-log-sample RATE")
             }
+            if let r = rules.first(where: { $0.actions.contains(.retrain) }) {
+                // Retraining reads labelled logged rows and pushes a version: it needs both.
+                guard predictionLogSample > 0 else {
+                    throw CLIError("--alert-rules: rule '\(r.name)' retrains from logged labelled rows: add --prediction-log-sample RATE")
+                }
+                guard registry else { throw CLIError("--alert-rules: rule '\(r.name)' retrains into the registry: serve with --registry") }
+            }
         }
         guard predictionLogSample > 0 || !rules.isEmpty else { return nil }
         var log: PredictionLog?

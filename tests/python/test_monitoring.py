@@ -283,12 +283,120 @@ def test_alert_rule_rolls_back_a_bad_promotion(tmp_path):
     assert failures == [], failures[:3]
 
 
+RETRAIN_SCRIPT = """
+import csv, os, sys
+import numpy as np, onnx
+from onnx import TensorProto, helper, numpy_helper
+from sklearn.linear_model import LogisticRegression
+rows = list(csv.DictReader(open(os.environ["BERTH_RETRAIN_DATA"])))
+label = os.environ["BERTH_RETRAIN_LABEL"]
+names = [k for k in rows[0] if k != label]
+x = np.array([[float(r[k]) for k in names] for r in rows], np.float32)
+y = np.array([int(float(r[label])) for r in rows])
+clf = LogisticRegression(max_iter=2000, C=100.0).fit(x, y)
+w = np.zeros((x.shape[1], 3), np.float32)
+b = np.full(3, -1e4, np.float32)
+for j, c in enumerate(clf.classes_):
+    w[:, c], b[c] = clf.coef_[j], clf.intercept_[j]
+g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["l"]),
+                       helper.make_node("Softmax", ["l"], ["y"], axis=-1)], "retrained",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+                      [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+m.ir_version = 8
+onnx.save(m, os.environ["BERTH_RETRAIN_OUTPUT"])
+print("trained on", len(rows), "rows;", os.environ["BERTH_MODEL"], os.environ["BERTH_VERSION"], os.environ["BERTH_RETRAIN_TASK"])
+"""
+
+
+def test_alert_rule_retrains_into_a_gated_canary(tmp_path):
+    """live accuracy falls (the truth is another linear rule) → the rule runs the retrain command on
+    the logged labelled rows → its model is pushed with the metrics of the newest held-out rows
+    (equal to ONNX Runtime's on the same rows), passes the gate and serves a canary share, while
+    production stays on v1."""
+    import onnxruntime as ort
+
+    data = tmp_path / "data"
+    (tmp_path / "m1.onnx").write_bytes(model_bytes(1))
+    b = str(berth_path())
+    for args in (["push", NAME, str(tmp_path / "m1.onnx")], ["promote", NAME, "1"]):
+        p = subprocess.run([b, "registry", *args, "--data-dir", str(data)], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+    script = tmp_path / "retrain.py"
+    script.write_text(RETRAIN_SCRIPT)
+    import sys
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(f"""rules:
+  - name: acc
+    model: {NAME}
+    when: live_accuracy < 0.8
+    min_samples: 200
+    window: 200
+    actions: [retrain]
+    retrain:
+      command: [{sys.executable}, {script}]
+      canary_percent: 25
+      gates: ["accuracy>=0.85"]
+      holdout: 0.2
+""")
+    server = Server(["--registry", "--data-dir", str(data), "--poll-interval-ms", "200", "--prediction-log-sample", "1",
+                     "--alert-rules", str(rules), "--alert-interval-ms", "200"], tmp_path / "serve.log")
+    w2, b2 = weights(2)
+    try:
+        rng = np.random.default_rng(11)
+        xs = rng.standard_normal((200, 4)).astype(np.float32)
+        truth = np.argmax(xs @ w2 + b2, axis=1)
+        fb = []
+        for x, t in zip(xs, truth):
+            doc = server.infer(NAME, x[None, :], name="x")
+            assert doc["model_version"] == "1"
+            fb.append({"id": doc["id"], "label": int(t)})
+        assert server.ok("POST", f"/api/v1/models/{NAME}/feedback", {"feedback": fb})["accepted"] == 200
+        deadline, model = time.time() + 120, {}
+        while time.time() < deadline:
+            model = server.ok("GET", f"/api/v1/models/{NAME}")
+            if model["aliases"].get("candidate") == 2 and (model.get("traffic") or {}).get("canary"):
+                break
+            time.sleep(0.3)
+        assert model["aliases"].get("candidate") == 2, f"{model}\n{server.log()}"
+        assert model["aliases"]["production"] == 1
+        v2 = server.ok("GET", f"/api/v1/models/{NAME}/versions/2")
+        assert v2["parent"] == 1 and v2["params"]["rule"] == "acc" and v2["params"]["holdout_rows"] == "40", v2
+        # The recorded accuracy is the new model's on the 40 newest labelled rows, as ONNX Runtime computes it.
+        artifact = tmp_path / "v2.onnx"
+        import urllib.request
+        artifact.write_bytes(urllib.request.urlopen(f"http://127.0.0.1:{server.port}/api/v1/models/{NAME}/versions/2/artifact").read())
+        probs = ort.InferenceSession(str(artifact), providers=["CPUExecutionProvider"]).run(["y"], {"x": xs[-40:]})[0]
+        assert abs(v2["metrics"]["accuracy"] - float(np.mean(probs.argmax(axis=1) == truth[-40:]))) <= 1e-12, v2["metrics"]
+        traffic = server.ok("GET", f"/api/v1/models/{NAME}/traffic")
+        assert traffic["canary"]["alias"] == "candidate" and traffic["canary"]["percent"] == 25, traffic
+        history = server.ok("GET", f"/api/v1/models/{NAME}/history")["events"]
+        assert {e["actor"] for e in history[-2:]} == {"rule:acc"}, history[-3:]
+        # The canary answers about a quarter of the requests; production keeps the rest.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            served = [server.infer(NAME, np.zeros((1, 4), np.float32), name="x")["model_version"] for _ in range(200)]
+            if "2" in served:
+                break
+        share = served.count("2") / len(served)
+        assert 0.1 <= share <= 0.45 and set(served) == {"1", "2"}, share
+    finally:
+        server.stop()
+
+
 def test_bad_rule_files_and_flags_exit_2(tmp_path):
     repo, _, _ = repository(tmp_path)
     cases = [
         ("rules:\n  - name: a\n    model: clf\n    when: live_acuracy < 0.8\n", ["--prediction-log-sample", "1"], "rules.yaml:4"),
         ("rules:\n  - name: a\n    model: clf\n    when: live_accuracy < 0.8\n", [], "--prediction-log-sample"),
         ("rules:\n  - name: a\n    model: clf\n    when: error_rate > 0.1\n    actions: [retrain]\n", [], "retrain"),
+        ("rules:\n  - name: a\n    model: clf\n    when: error_rate > 0.1\n    actions: [retrain]\n    retrain:\n      gates: [x]\n",
+         [], "needs a 'command'"),
+        ("rules:\n  - name: a\n    model: clf\n    when: error_rate > 0.1\n    actions: [retrain]\n    retrain:\n"
+         "      command: [true]\n      gates: [\"accuracy=>0.8\"]\n", [], "gate 'accuracy=>0.8'"),
+        ("rules:\n  - name: a\n    model: clf\n    when: error_rate > 0.1\n    actions: [retrain]\n    retrain:\n"
+         "      command: [true]\n", ["--prediction-log-sample", "1"], "--registry"),
         ("rules: [\n", [], "not valid YAML"),
     ]
     for text, extra, word in cases:

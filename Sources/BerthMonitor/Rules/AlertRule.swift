@@ -1,3 +1,4 @@
+import BerthGate
 import Foundation
 
 /// One alert rule of `berth serve --alert-rules FILE`: a condition on one model's production
@@ -19,6 +20,8 @@ public struct AlertRule: Sendable, Equatable {
     public var actions: [AlertAction]
     /// Where `webhook` posts.
     public var webhookURL: String?
+    /// What `retrain` runs and how its new version is routed.
+    public var retrain: RetrainSettings? = nil
     /// The file line the rule starts on, for messages.
     public var line: Int
 }
@@ -33,6 +36,9 @@ public enum AlertAction: String, Sendable, Equatable, CaseIterable {
     case webhook
     /// Sets the canary share of the model's traffic to 0.
     case stopCanary = "stop_canary"
+    /// Runs the rule's retrain command on the logged labelled rows and sends its new version to a
+    /// canary through the promotion gates (never straight to production).
+    case retrain
 }
 
 /// `live_accuracy < 0.8`: a metric, a comparison and a threshold.

@@ -1,9 +1,12 @@
+import BerthGate
 import Foundation
 import Yams
 
 extension AlertRule {
     /// Keys a rule may have.
-    static let keys: Set<String> = ["name", "model", "when", "min_samples", "for", "window", "actions", "webhook"]
+    static let keys: Set<String> = ["name", "model", "when", "min_samples", "for", "window", "actions", "webhook", "retrain"]
+    /// Keys of a rule's `retrain:` block.
+    static let retrainKeys: Set<String> = ["command", "canary_percent", "gates", "timeout", "rows", "holdout"]
 
     /// Parses a rules file (`rules: [ {name, model, when, min_samples, for, window, actions, webhook} ]`).
     /// Every error names `source`, the line and the reason.
@@ -73,9 +76,6 @@ extension AlertRule {
                 guard let seq = n.sequence else { throw fail(n.mark?.line, "'actions' must be a list") }
                 for a in seq {
                     guard let s = a.string, let action = AlertAction(rawValue: s) else {
-                        if a.string == "retrain" {
-                            throw fail(a.mark?.line, "the 'retrain' action is not supported by this server yet")
-                        }
                         throw fail(a.mark?.line, "unknown action '\(a.string ?? "?")'; actions: "
                             + AlertAction.allCases.map(\.rawValue).joined(separator: ", "))
                     }
@@ -90,9 +90,71 @@ extension AlertRule {
             } else if webhook != nil {
                 throw fail(m["webhook"]?.mark?.line, "rule '\(name)' names a webhook but its actions do not include 'webhook'")
             }
-            rules.append(AlertRule(name: name, model: model, condition: condition, minSamples: minSamples, holdFor: holdFor,
-                                   window: window, actions: actions, webhookURL: webhook, line: line))
+            var retrain: RetrainSettings?
+            if let n = m["retrain"] {
+                guard actions.contains(.retrain) else {
+                    throw fail(n.mark?.line, "rule '\(name)' has a 'retrain' block but its actions do not include 'retrain'")
+                }
+                retrain = try parseRetrain(n, rule: name, fail: fail)
+            } else if actions.contains(.retrain) {
+                throw fail(line, "rule '\(name)' has the retrain action but no 'retrain:' block with a 'command'")
+            }
+            var rule = AlertRule(name: name, model: model, condition: condition, minSamples: minSamples, holdFor: holdFor,
+                                 window: window, actions: actions, webhookURL: webhook, line: line)
+            rule.retrain = retrain
+            rules.append(rule)
         }
         return rules
+    }
+
+    /// Parses a rule's `retrain:` block; every error names the line.
+    static func parseRetrain(_ n: Node, rule: String, fail: (Int?, String) -> MonitorError) throws -> RetrainSettings {
+        guard let m = n.mapping else { throw fail(n.mark?.line, "rule '\(rule)': 'retrain' must be a mapping with a 'command'") }
+        for key in m.keys {
+            guard let k = key.string, retrainKeys.contains(k) else {
+                throw fail(key.mark?.line, "unknown key '\(key.string ?? "?")' in 'retrain'; it has " + retrainKeys.sorted().joined(separator: ", "))
+            }
+        }
+        var command: [String] = []
+        if let c = m["command"] {
+            if let seq = c.sequence {
+                command = seq.compactMap(\.string)
+                guard command.count == seq.count else { throw fail(c.mark?.line, "'command' must be a list of words") }
+            } else if let text = c.string {
+                command = ["/bin/sh", "-c", text]
+            }
+        }
+        guard let program = command.first, !program.isEmpty else {
+            throw fail(n.mark?.line, "rule '\(rule)': 'retrain' needs a 'command' (a list such as [python3, retrain.py])")
+        }
+        var settings = RetrainSettings(command: command)
+        if let c = m["canary_percent"] {
+            guard let v = c.float, v > 0, v <= 100 else { throw fail(c.mark?.line, "'canary_percent' must be a number in (0, 100]") }
+            settings.canaryPercent = v
+        }
+        if let g = m["gates"] {
+            guard let seq = g.sequence else { throw fail(g.mark?.line, "'gates' must be a list such as [\"accuracy>=0.8\"]") }
+            for item in seq {
+                guard let text = item.string else { throw fail(item.mark?.line, "a gate must be text such as accuracy>=0.8") }
+                do { settings.gates.append(try Gate(expression: text)) } catch {
+                    throw fail(item.mark?.line, "gate '\(text)': \(error)")
+                }
+            }
+        }
+        if let t = m["timeout"] {
+            guard let s = t.string, let d = DurationText.seconds(s), d >= 1 else {
+                throw fail(t.mark?.line, "'timeout' must be a duration such as 90s or 10m")
+            }
+            settings.timeout = d
+        }
+        if let r = m["rows"] {
+            guard let v = r.int, v >= 10 else { throw fail(r.mark?.line, "'rows' must be a whole number ≥ 10") }
+            settings.rows = v
+        }
+        if let h = m["holdout"] {
+            guard let v = h.float, v > 0, v < 1 else { throw fail(h.mark?.line, "'holdout' must be a fraction in (0, 1)") }
+            settings.holdout = v
+        }
+        return settings
     }
 }

@@ -120,6 +120,19 @@ struct AlertService: Service {
                 } catch {
                     outcomes.append("stop_canary: failed (\(error))")
                 }
+            case .retrain:
+                guard let deployer, let settings = rule.retrain, let version else {
+                    outcomes.append("retrain: skipped (needs a registry server and a watched version)")
+                    continue
+                }
+                // Training may take minutes: it runs on its own, the evaluation loop goes on.
+                let action = RetrainAction(monitoring: monitoring, deployer: deployer, logger: logger)
+                let logger = self.logger
+                Task {
+                    let outcome = await action.run(rule, settings: settings, version: version, change: change)
+                    logger.warning("alert retrain finished", metadata: ["rule": "\(rule.name)", "outcome": "\(outcome)"])
+                }
+                outcomes.append("retrain: started")
             case .webhook:
                 guard let url = rule.webhookURL else { continue }
                 let body = WebhookAlert(rule: rule.name, model: rule.model, version: version, condition: rule.condition.description,

@@ -180,11 +180,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     mutating func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        // Handlers follow LogSettings, so POST /v2/logging changes the level of a running server.
+        LogSettings.shared.level = level
+        LoggingSystem.bootstrap(LogSettings.handler)
         let logger = Logger(label: "berth.server")
         let dir = URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["BERTH_DATA_DIR"] ?? "berth-data")
         // Bad rule files and monitoring flags are refused before any port is bound or model loaded.

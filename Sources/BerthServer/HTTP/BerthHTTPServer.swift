@@ -75,6 +75,7 @@ public struct BerthHTTPServer: Sendable {
             monitor?.register(on: router)
             DashboardRoutes(manager: manager, monitoring: monitoring, registry: deployer?.registry).register(on: router)
             MetricsRoutes(metrics: metrics).register(on: router)
+            LoggingRoutes(settings: LogSettings.shared).register(on: router)
         }
         return router
     }

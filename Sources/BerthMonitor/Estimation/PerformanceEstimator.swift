@@ -2,9 +2,9 @@ import BerthEngine
 import BerthEval
 import Foundation
 
-/// Runs a binary classifier on labelled reference data and on analysis data (labels optional),
-/// fits ``CBPE`` on the reference and estimates accuracy, macro F1 and ROC-AUC on the analysis
-/// data; with labels there, the realized values too (as `berth eval` computes them).
+/// Runs a classifier on labelled reference data and on analysis data (labels optional), fits
+/// CBPE on the reference and estimates accuracy, macro F1 and ROC-AUC on the analysis data; with
+/// labels there, the realized values too (as `berth eval` computes them).
 ///
 /// Inputs are fed as `berth eval` feeds them (BerthEval's `FeedBuilder`); the positive class is
 /// the second of the probability output's classes in sorted order (scikit-learn's).
@@ -26,31 +26,45 @@ public struct PerformanceEstimator: Sendable {
         self.labelColumn = labelColumn
     }
 
-    /// Estimated (and, when the analysis data has labels, realized) metrics.
+    /// Estimated (and, when the analysis data has labels, realized) metrics. A binary model is
+    /// estimated on its positive class's scores (``CBPE``), a model with more classes one
+    /// class against the rest (``MulticlassCBPE``), as NannyML does each.
     public func estimate(reference: Table, analysis: Table) throws -> PerformanceEstimate {
         let ref = try run(reference, labelled: true)
         guard let refTruth = ref.truth else { throw MonitorError.invalidArgument("the reference data needs labels") }
         let hasLabels = analysis.names.contains(labelColumn)
         let cur = try run(analysis, labelled: hasLabels)
-        guard cur.positive == ref.positive else {
+        guard cur.classes == ref.classes else {
             throw MonitorError.invalidArgument("the model's classes differ between the two runs")
         }
-        let cbpe = try CBPE(referenceScores: ref.scores, referenceTruth: refTruth)
-        let estimated = try cbpe.estimate(scores: cur.scores, predicted: cur.predicted)
+        let k = ref.classes.count
+        let estimated: EstimatedMetrics
+        let calibrated: Bool
+        if k == 2 {
+            let cbpe = try CBPE(referenceScores: MulticlassCBPE.column(ref.probabilities, 1, 2), referenceTruth: refTruth.map { $0 == 1 })
+            estimated = try cbpe.estimate(scores: MulticlassCBPE.column(cur.probabilities, 1, 2), predicted: cur.predicted.map { $0 == 1 })
+            calibrated = cbpe.calibrator != nil
+        } else {
+            let cbpe = try MulticlassCBPE(referenceProbabilities: ref.probabilities, classes: k, referenceTruth: refTruth)
+            estimated = try cbpe.estimate(probabilities: cur.probabilities, predicted: cur.predicted)
+            calibrated = cbpe.calibrators.contains { $0 != nil }
+        }
         let realized = cur.report.map { r in (r.metrics["accuracy"] ?? nil, r.metrics["f1_macro"] ?? nil, r.metrics["roc_auc"] ?? nil) }
         return PerformanceEstimate(
             accuracy: .init(estimated: estimated.accuracy, realized: realized?.0),
             f1Macro: .init(estimated: estimated.f1Macro, realized: realized?.1),
             rocAUC: .init(estimated: estimated.rocAUC, realized: realized?.2),
-            calibrated: cbpe.calibrator != nil, positiveClass: ref.positive.description, rows: cur.scores.count)
+            calibrated: calibrated, positiveClass: k == 2 ? ref.classes[1].description : "",
+            rows: cur.predicted.count)
     }
 
-    /// One run: positive-class scores, predicted and true positives, the eval report when labelled.
+    /// One run: class probabilities (row-major `[n, classes]`), predicted and true class indices,
+    /// the eval report when labelled.
     private struct Run {
-        var scores: [Double]
-        var predicted: [Bool]
-        var truth: [Bool]?
-        var positive: ClassLabel
+        var probabilities: [Double]
+        var classes: [ClassLabel]
+        var predicted: [Int]
+        var truth: [Int]?
         var report: Report?
     }
 
@@ -63,20 +77,21 @@ public struct PerformanceEstimator: Sendable {
         let dataset = try Dataset(table: data, labelColumn: labelColumn)
         let (report, predictions) = try evaluator.evaluate(dataset, options: .init(task: .classification), model: "", data: table.source)
         guard case let .classification(p) = predictions, let probabilities = p.probabilities else {
-            throw MonitorError.invalidArgument("the model has no probability output (float [N, 2]); CBPE needs probabilities")
+            throw MonitorError.invalidArgument("the model has no probability output (float [N, C]); CBPE needs probabilities")
         }
-        guard p.classes.count == 2 else {
-            throw MonitorError.invalidArgument("CBPE here supports binary classifiers; the model has \(p.classes.count) classes")
-        }
-        let positive = p.classes[1]
+        let k = p.classes.count
+        guard k >= 2 else { throw MonitorError.invalidArgument("CBPE needs at least two classes; the model has \(k)") }
         let n = p.predicted.count
-        guard probabilities.count == 2 * n else { throw MonitorError.invalidArgument("the probability output does not have two columns per row") }
-        let scores = (0..<n).map { probabilities[2 * $0 + 1] }
-        if let i = scores.firstIndex(where: { !$0.isFinite }) {
-            throw MonitorError.invalidArgument("\(table.source): the model's probability for row \(i + 1) is \(scores[i])")
+        guard probabilities.count == k * n else {
+            throw MonitorError.invalidArgument("the probability output does not have \(k) columns per row")
         }
-        return Run(scores: scores, predicted: p.predicted.map { $0 == positive }, truth: labelled ? p.truth.map { $0 == positive } : nil,
-                   positive: positive, report: labelled ? report : nil)
+        if let i = probabilities.firstIndex(where: { !$0.isFinite }) {
+            throw MonitorError.invalidArgument("\(table.source): the model's probability for row \(i / k + 1) is \(probabilities[i])")
+        }
+        let index = Dictionary(p.classes.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        // A true label the model has no column for counts as no class (-1): never right.
+        return Run(probabilities: probabilities, classes: p.classes, predicted: p.predicted.map { index[$0] ?? -1 },
+                   truth: labelled ? p.truth.map { index[$0] ?? -1 } : nil, report: labelled ? report : nil)
     }
 }
 

@@ -24,12 +24,13 @@ public final class RequestWindow: @unchecked Sendable {
     public func record(model: String, latencyMs: Double, failed: Bool, at time: Date = Date()) {
         let t = time.timeIntervalSince1970
         lock.withLock {
-            var list = entries[model, default: []]
-            list.append(Entry(time: t, latencyMs: latencyMs, failed: failed))
+            // Mutated in place through the dictionary: a copy out and back would copy the whole
+            // list (up to `capacity` entries) on every request.
+            entries[model, default: []].append(Entry(time: t, latencyMs: latencyMs, failed: failed))
             // Trim in chunks so appends stay amortised O(1).
-            if list.count > capacity + capacity / 8 { list.removeFirst(list.count - capacity) }
-            if let first = list.first, first.time < t - horizon - 60 { list.removeAll { $0.time < t - horizon } }
-            entries[model] = list
+            let count = entries[model]!.count
+            if count > capacity + capacity / 8 { entries[model]!.removeFirst(count - capacity) }
+            if let first = entries[model]!.first, first.time < t - horizon - 60 { entries[model]!.removeAll { $0.time < t - horizon } }
         }
     }
 

@@ -14,8 +14,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,12 +40,7 @@ def main() -> None:
                              "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     best: dict[tuple[str, int], dict] = {}
     try:
-        for _ in range(600):
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
+        berthpy.wait_ready(port)
         for _ in range(args.rounds):
             for name, target in SETUPS.items():
                 out = subprocess.run([berth, "bench", *target(port, gport), "--model", "digits", "--concurrency", args.concurrency,

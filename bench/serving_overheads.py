@@ -21,8 +21,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,12 +33,7 @@ def serve_and_bench(berth: str, repo: Path, data: Path, extra: list[str], key: s
     proc = subprocess.Popen([berth, "serve", "--model-repository", str(repo), "--port", str(port), "--grpc-port", "0",
                              "--data-dir", str(data), "--log-level", "error", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        for _ in range(600):
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
+        berthpy.wait_ready(port)
         argv = [berth, "bench", "--url", f"http://127.0.0.1:{port}", "--model", "digits", "--concurrency", "1,16",
                 "--duration-seconds", str(seconds), "--json"] + (["--api-key", key] if key else [])
         return json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)

@@ -292,6 +292,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_ready(port: int, timeout: float = 60.0) -> bool:
+    """Polls `GET /v2/health/ready` on 127.0.0.1:`port` until it answers 200; False after `timeout` seconds."""
+    import time
+    import urllib.request
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status == 200:
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 def http_json(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 60.0):
     """One HTTP request on a fresh connection: (status, the answer parsed as JSON, or None if empty or not JSON).
 

@@ -33,7 +33,12 @@ struct GRPCServerService: Service {
     func run() async throws {
         let transport = HTTP2ServerTransport.Posix(
             address: Self.address(host: host, port: port), transportSecurity: try security,
-            config: .defaults { $0.rpc.maxRequestPayloadSize = maxMessageSize })
+            config: .defaults {
+                $0.rpc.maxRequestPayloadSize = maxMessageSize
+                // Inference is latency-bound: flush each response at once rather than coalescing
+                // flushes for up to 100 µs (measured: +0.5 ms per RPC at concurrency 1).
+                $0.connection.flushCoalescing = nil
+            })
         let server = GRPCServer(transport: transport, services: [service])
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {

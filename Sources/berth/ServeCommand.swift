@@ -85,11 +85,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("prediction-log-mask"), help: ArgumentHelp("What the prediction log keeps of an input: NAME=drop|hash|keep (repeatable).", valueName: "rule"))
     var predictionLogMasks: [String] = []
 
-    @Option(help: ArgumentHelp("Alert rules (YAML) evaluated every --alert-interval-ms; actions: log, rollback, stop_canary, webhook.", valueName: "file"))
+    @Option(help: ArgumentHelp("Alert rules (YAML) evaluated every --alert-interval-ms; actions: log, rollback, stop_canary, webhook, retrain.", valueName: "file"))
     var alertRules: String?
 
     @Option(help: "How often alert rules are evaluated, in milliseconds.")
     var alertIntervalMs = 1000
+
+    @Option(help: "With the prediction log: how often each model's drift against its reference sample refreshes the drift gauges, in milliseconds (0: only when asked).")
+    var driftIntervalMs = 60_000
 
     @Flag(help: "Serve without authentication: anyone who reaches the port may infer, push, promote and load models (logged as a warning).")
     var insecureNoAuth = false
@@ -223,6 +226,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.bodyTimeout = .milliseconds(Int64(bodyTimeout * 1000))
         configuration.allowedHosts = allowedHosts.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         configuration.alertInterval = .milliseconds(alertIntervalMs)
+        configuration.driftInterval = driftIntervalMs > 0 ? .milliseconds(driftIntervalMs) : nil
         configuration.grpcPort = grpc
         configuration.adminPort = adminPort
         configuration.adminHost = adminHost
@@ -272,6 +276,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard predictionLogMaxRows > 0, alertIntervalMs > 0 else {
             throw CLIError("--prediction-log-max-rows and --alert-interval-ms must be positive")
         }
+        guard driftIntervalMs >= 0 else { throw CLIError("--drift-interval-ms must be 0 (off) or positive") }
         guard let maxAge = DurationText.seconds(predictionLogMaxAge), maxAge > 0 else {
             throw CLIError("--prediction-log-max-age '\(predictionLogMaxAge)' is not an age such as 7d, 12h or 3600s")
         }

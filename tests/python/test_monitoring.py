@@ -450,13 +450,23 @@ def test_online_drift_and_estimate_equal_the_offline_commands(tmp_path):
                      "    window: 400\n    min_samples: 400\n")
     data = tmp_path / "data"
     server = Server(["--model-repository", str(repo), "--prediction-log-sample", "1", "--data-dir", str(data),
-                     "--alert-rules", str(rules), "--alert-interval-ms", "200"], tmp_path / "serve.log")
+                     "--alert-rules", str(rules), "--alert-interval-ms", "200", "--drift-interval-ms", "300"], tmp_path / "serve.log")
     try:
         status, doc = put_csv(server, "/api/v1/models/clf/versions/1/reference?label=y", ref.read_text())
         assert status == 201 and doc["rows"] == 300 and doc["label"] == "y" and doc["columns"] == names + ["y"], doc
         assert server.ok("GET", "/api/v1/models/clf/versions/1/reference")["sha256"] == doc["sha256"]
         for i in range(0, len(shifted), 8):
             server.infer("clf", shifted[i:i + 8])
+        # The drift service refreshes the gauges on its own (window 1,000 rows ⊇ the 400 sent), prediction included.
+        # (A drift rule's check sets the feature gauges too, but only this service tests the prediction.)
+        deadline, gauge, predicted = time.time() + 20, [], []
+        while time.time() < deadline and not (gauge and predicted):
+            text = metrics_text(server)
+            gauge = [v for labels, v in berthpy.prometheus_samples(text, "berth_feature_drifted")
+                     if labels.get("model") == "clf" and labels.get("feature") == "f0"]
+            predicted = [v for labels, v in berthpy.prometheus_samples(text, "berth_prediction_drifted") if labels.get("model") == "clf"]
+            time.sleep(0.2)
+        assert gauge == [1.0] and len(predicted) == 1, server.log()
         online = server.ok("GET", "/api/v1/models/clf/drift?window=400")
         perf = server.ok("GET", "/api/v1/models/clf/performance?window=400")["versions"][0]
         deadline = time.time() + 20

@@ -92,6 +92,9 @@ public struct BerthHTTPServer: Sendable {
             services.append(AlertService(monitoring: monitoring, manager: manager, deployer: deployer,
                                          interval: configuration.alertInterval, logger: Logger(label: "berth.server.alerts")))
         }
+        if let monitoring, monitoring.log != nil, let interval = configuration.driftInterval {
+            services.append(DriftService(monitoring: monitoring, manager: manager, interval: interval))
+        }
         let grpc = configuration.grpcPort.map { _ in GRPCEndpoint() }
         if let grpcPort = configuration.grpcPort, let endpoint = grpc {
             // Last of the extra services: ServiceGroup stops them in reverse, so the gRPC server

@@ -44,6 +44,8 @@ public struct ServerConfiguration: Sendable {
     public var allowedHosts: [String]?
     /// How often alert rules are evaluated.
     public var alertInterval: Duration = .seconds(1)
+    /// How often the drift gauges of every monitored model are refreshed (nil: only when asked).
+    public var driftInterval: Duration? = .seconds(60)
     /// Serve the admin API, repository control, monitoring reads, the dashboard and `/metrics` on
     /// this port (of ``adminHost``, default ``host``) instead of the inference listener; nil: one listener.
     public var adminPort: Int?

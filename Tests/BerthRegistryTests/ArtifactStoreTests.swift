@@ -175,7 +175,7 @@ final class ArtifactStoreTests: RegistryTestCase {
         XCTAssertEqual(files(under: "artifacts").count, 2)
 
         registry = nil
-        registry = try SQLiteRegistry(dataDirectory: dataDirectory)
+        registry = try openRegistry()
 
         let fm = FileManager.default
         XCTAssertFalse(fm.fileExists(atPath: orphan.path))
@@ -192,7 +192,7 @@ final class ArtifactStoreTests: RegistryTestCase {
         try push("digits", a)
         try push("iris", b)
         registry = nil
-        registry = try SQLiteRegistry(dataDirectory: dataDirectory)
+        registry = try openRegistry()
         XCTAssertEqual(store.storedDigests(), [sha256Hex(a), sha256Hex(b)])
     }
 }

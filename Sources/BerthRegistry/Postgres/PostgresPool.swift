@@ -41,12 +41,13 @@ final class PostgresPool: @unchecked Sendable {
 
     /// Closes every connection and stops the event loop.
     func shutdown() {
-        let connections: [PostgresConnection] = lock.withLock {
-            if closed { return [] }
+        let connections: [PostgresConnection]? = lock.withLock {
+            if closed { return nil }
             closed = true
             defer { idle.removeAll() }
             return idle
         }
+        guard let connections else { return }
         for c in connections { _ = try? wait(c.close()) }
         group.shutdownGracefully { _ in }
     }

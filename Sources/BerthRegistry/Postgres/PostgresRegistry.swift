@@ -19,15 +19,18 @@ public final class PostgresRegistry: Registry, @unchecked Sendable {
     /// The database's address (without its password).
     public var url: PostgresURL { pool.url }
 
-    /// Connects to `url` (migrating when `migrate`), then removes what a killed writer left in the
-    /// shared store: temporary files of dead processes, and artifacts no version references.
+    /// Connects to `url`; with `migrate` (the default), applies pending migrations, then removes
+    /// what a killed writer left in the shared store: temporary files of dead processes, and
+    /// artifacts no version references. Without it, only connects (`berth registry migrate`).
     /// Fails with ``RegistryError/unavailable(_:)`` when the database cannot be reached.
     public init(url: PostgresURL, dataDirectory: URL, cipher: ArtifactCipher? = nil, migrate: Bool = true,
                 logger: Logger = Logger(label: "berth.registry.postgres")) throws {
         store = try ArtifactStore(root: dataDirectory, cipher: cipher)
         pool = PostgresPool(url: url, logger: logger)
-        if migrate { try self.migrate() }
-        try collectGarbage()
+        if migrate {
+            try self.migrate()
+            try collectGarbage()
+        }
     }
 
     /// Closes the connections (also done when the registry is released).

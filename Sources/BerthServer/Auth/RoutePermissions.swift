@@ -34,7 +34,8 @@ enum RoutePermissions {
             "PUT /api/v1/models/{name}/traffic", "PUT /api/v1/models/{name}/versions/{ref}/reference")
         add(.admin,
             "POST /v2/repository/models/{model}/load", "POST /v2/repository/models/{model}/unload",
-            "PUT /api/v1/models/{name}/tenant")
+            "PUT /api/v1/models/{name}/tenant",
+            "GET /api/v1/cluster")
         return t
     }()
 

@@ -15,7 +15,7 @@ struct RegistryCommand: ParsableCommand {
             """,
         subcommands: [RegistryPush.self, RegistryList.self, RegistryShow.self, RegistryAlias.self, RegistryPromote.self,
                       RegistryRollback.self, RegistryHistory.self, RegistryDelete.self, RegistryPull.self, RegistryTraffic.self,
-                      RegistryKeygen.self, RegistrySign.self, RegistryVerify.self]
+                      RegistryKeygen.self, RegistrySign.self, RegistryVerify.self, RegistryMigrate.self]
     )
 }
 
@@ -23,6 +23,9 @@ struct RegistryCommand: ParsableCommand {
 struct RegistryOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The registry's data directory (default: $BERTH_DATA_DIR or ./berth-data).", valueName: "dir"))
     var dataDir: String?
+
+    @Option(help: ArgumentHelp("The registry's PostgreSQL database, shared by replicas (default: $BERTH_REGISTRY_URL; none: SQLite in --data-dir, which holds the artifacts either way).", valueName: "postgres://user:pass@host:port/db"))
+    var registryUrl: String?
 
     @Flag(help: "Print records as JSON.")
     var json = false
@@ -34,7 +37,9 @@ struct RegistryOptions: ParsableArguments {
     var directory: URL { URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["BERTH_DATA_DIR"] ?? "berth-data") }
 
     /// Opens the registry.
-    func open() throws -> SQLiteRegistry { try SQLiteRegistry(dataDirectory: directory, cipher: try artifactCipher(file: artifactKey)) }
+    func open() throws -> any RegistryStore {
+        try RegistryBackend.open(url: RegistryBackend.url(registryUrl), dataDirectory: directory, cipher: try artifactCipher(file: artifactKey))
+    }
 }
 
 /// The artifact cipher of `--artifact-key FILE`, else of `$BERTH_ARTIFACT_KEY` (the key itself,

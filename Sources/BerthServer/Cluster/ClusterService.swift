@@ -1,6 +1,7 @@
 import BerthRegistry
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 
 /// Membership in a shared registry: every heartbeat interval it (re)opens the LISTEN connection
@@ -15,6 +16,9 @@ struct ClusterService: Service {
     let logger: Logger
 
     func run() async throws {
+        // Prometheus tells pods apart by its own target labels; this series names the replica id
+        // the cluster API uses, so the two can be joined (`berth_replica_info{replica="…"} 1`).
+        deployer.manager.metrics.registry.makeGauge(name: "berth_replica_info", labels: [("replica", identity.id)]).set(1)
         var failing = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let record = ReplicaRecord(id: identity.id, address: identity.address, startedAt: identity.startedAt, heartbeatAt: Date(),

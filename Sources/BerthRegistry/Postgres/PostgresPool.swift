@@ -121,8 +121,7 @@ final class PostgresPool: @unchecked Sendable {
     /// Blocks the calling thread until `future` completes (or ``callTimeout`` passes).
     func wait<T>(_ future: EventLoopFuture<T>) throws -> T {
         precondition(!future.eventLoop.inEventLoop, "a blocking registry call on the registry's own event loop")
-        final class Box: @unchecked Sendable { var result: Result<T, Error>? }
-        let box = Box()
+        let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
         future.whenComplete { r in
             box.result = r
@@ -194,8 +193,15 @@ struct PostgresSession {
     /// The first column of the first row, if any.
     func scalar<T: PostgresDecodable>(_ type: T.Type, _ sql: String, _ arguments: [any PostgresArgument] = []) throws -> T? {
         guard let row = try query(sql, arguments).first, row.count > 0 else { return nil }
-        return try row[0].value(T?.self)
+        let cell = row[0]
+        return cell.bytes == nil ? nil : try cell.value(T.self)
     }
+}
+
+/// Carries a future's result from the event loop to the blocked caller (the semaphore orders the
+/// write before the read).
+private final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, Error>?
 }
 
 /// A value that can be a statement parameter (nil binds SQL NULL).

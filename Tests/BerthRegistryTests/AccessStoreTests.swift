@@ -5,13 +5,13 @@ import XCTest
 /// Keys, quotas, ownership and the audit log, on both backends (see ``RegistryTestCase``).
 final class AccessStoreTests: RegistryTestCase {
     func testKeyLifecycleAndLookup() throws {
-        let (record, secret) = try registry.createKey(tenant: "acme", role: .deploy, models: try ModelPattern("digits"),
+        let (record, secret) = try registry.createKey(tenant: "acme", role: .deployer, models: try ModelPattern("digits"),
                                                       description: "ci", expiresAt: nil)
         XCTAssertTrue(try registry.hasUsableKeys())
         XCTAssertEqual(try registry.keys().map(\.id), [record.id])
         let found = try XCTUnwrap(try registry.key(for: secret))
         XCTAssertEqual(found.tenant, "acme")
-        XCTAssertEqual(found.role, .deploy)
+        XCTAssertEqual(found.role, .deployer)
         XCTAssertEqual(found.models.description, "digits")
         // A secret with the right id but another body is no key.
         let forged = try XCTUnwrap(APIKeySecret(parsing: "brt_\(secret.id)_" + String(repeating: "a", count: 64)))
@@ -27,7 +27,7 @@ final class AccessStoreTests: RegistryTestCase {
     func testChangeStampFollowsKeyChangesFromAnotherProcess() throws {
         let before = try XCTUnwrap(registry.changeStamp())
         let other = try openRegistry()
-        let (record, _) = try other.createKey(tenant: "acme", role: .read, models: try ModelPattern("*"), description: "", expiresAt: nil)
+        let (record, _) = try other.createKey(tenant: "acme", role: .viewer, models: try ModelPattern("*"), description: "", expiresAt: nil)
         let afterCreate = try XCTUnwrap(registry.changeStamp())
         XCTAssertNotEqual(afterCreate, before)
         _ = try other.revokeKey(id: record.id)

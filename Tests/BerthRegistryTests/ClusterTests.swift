@@ -2,10 +2,15 @@
 import Foundation
 import XCTest
 
-/// Membership, change notifications and leadership: PostgreSQL only (SQLite registries are not
-/// shared between machines, so the SQLite run has nothing to check and returns).
+/// Membership, change notifications and leadership: PostgreSQL only (an SQLite registry is not
+/// shared between machines); skipped, saying why, without `BERTH_TEST_POSTGRES_URL`.
 final class ClusterTests: RegistryTestCase {
     private var coordinator: (any ClusterCoordinator)? { registry as? any ClusterCoordinator }
+
+    override func setUpWithError() throws {
+        try XCTSkipIf(backend == .sqlite, "PostgreSQL-only: BERTH_TEST_POSTGRES_URL is not set (scripts/postgres.sh start prints one)")
+        try super.setUpWithError()
+    }
 
     func testHeartbeatsListLiveReplicas() throws {
         guard let coordinator else { return }

@@ -34,17 +34,26 @@ extension PostgresRegistry: ClusterCoordinator {
 
     public func watchChanges(_ onChange: @escaping @Sendable () -> Void) throws {
         if let c = watch.withLock({ $0.connection }), !c.isClosed { return }
-        watch.withLock { $0 = WatchState() }
+        stopWatching()
         let c = try pool.connect()
-        c.addListener(channel: Self.changeChannel) { _, _ in onChange() }
+        let listener = c.addListener(channel: Self.changeChannel) { _, _ in onChange() }
         let s = PostgresSession(connection: c, pool: pool)
         do { try s.execute("LISTEN \(Self.changeChannel)") } catch {
+            listener.stop()
             c.close().whenComplete { _ in }
             throw error
         }
-        watch.withLock { $0.connection = c }
+        watch.withLock { $0 = WatchState(connection: c, listener: listener) }
         // Changes committed while nobody listened (before this connection) are found by the poll.
         onChange()
+    }
+
+    /// Ends the LISTEN connection (and with it the leadership), if any.
+    func stopWatching() {
+        let old = watch.withLock { w -> WatchState in defer { w = WatchState() }; return w }
+        // The listener's promise must be completed before its event loop goes away.
+        old.listener?.stop()
+        if let c = old.connection { _ = try? pool.wait(c.close()) }
     }
 
     public func isLeader() -> Bool {
@@ -64,5 +73,6 @@ extension PostgresRegistry: ClusterCoordinator {
 struct WatchState: @unchecked Sendable {
     // @unchecked: PostgresConnection is thread-safe; the struct lives inside a Guarded.
     var connection: PostgresConnection?
+    var listener: PostgresListenContext?
     var leader = false
 }

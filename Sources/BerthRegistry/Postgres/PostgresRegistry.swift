@@ -34,8 +34,10 @@ public final class PostgresRegistry: Registry, @unchecked Sendable {
     }
 
     /// Closes the connections (also done when the registry is released).
+    deinit { stopWatching() }
+
     public func close() {
-        if let c = watch.withLock({ $0.connection }) { _ = try? pool.wait(c.close()) }
+        stopWatching()
         pool.shutdown()
     }
 

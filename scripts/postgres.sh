@@ -40,6 +40,7 @@ start() {
     port="$(python3 - "$(cat "$DIR/port" 2>/dev/null || echo 0)" <<'PY'
 import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as PostgreSQL binds: TIME_WAIT is no obstacle
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:

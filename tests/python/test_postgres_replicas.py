@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -65,8 +66,10 @@ class Postgres:
 
 
 @pytest.fixture(scope="module")
-def pg(tmp_path_factory):
-    server = Postgres(tmp_path_factory.mktemp("pg"))
+def pg():
+    # Directly under /tmp: as root the server runs as `postgres`, which cannot enter pytest's
+    # private (0700) temporary tree.
+    server = Postgres(Path(tempfile.mkdtemp(prefix="berth-pg-")))
     try:
         yield server
     finally:

@@ -256,3 +256,41 @@ def test_serve_waits_for_postgres_at_start(pg, tmp_path):
     text = log.read_text()
     assert "registry database unreachable; retrying" in text, text
     assert "127.0.0.1" in text and "is PostgreSQL running?" in text, text
+
+
+def test_an_alert_rollback_happens_once_for_the_cluster(pg, tmp_path):
+    """Three replicas fire the same rule on their own traffic; only the leader (advisory lock)
+    rolls back. Production went 1 → 2 → 3, so three acting replicas would walk it back twice
+    (3 → 2 → 1); the cluster must record exactly one rule rollback, 3 → 2."""
+    url, data = setup_registry(pg, tmp_path, 3)
+    for v in ("2", "3"):
+        cli(url, data, "promote", NAME, v)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: busy\n    model: digits\n    when: request_rate > 0\n    min_samples: 1\n"
+                     "    window: 5s\n    actions: [rollback, log]\n")
+    servers = []
+    try:
+        for i in range(3):
+            os.environ["BERTH_REPLICA_ID"] = f"a{i}"
+            try:
+                servers.append(Server(data, tmp_path / f"a{i}.log", "--registry-url", url, "--alert-rules", str(rules),
+                                      "--alert-interval-ms", "200"))
+            finally:
+                del os.environ["BERTH_REPLICA_ID"]
+        load = Load(servers, per_server=1)
+        time.sleep(4.0)
+        load.stop()
+        time.sleep(1.0)
+        doc = json.loads(cli(url, data, "history", NAME, "--json"))
+        history = doc["events"] if isinstance(doc, dict) else doc
+        rollbacks = [e for e in history if e["action"] == "rollback"]
+        assert [(e["from"], e["to"]) for e in rollbacks] == [(3, 2)], rollbacks
+        assert rollbacks[0]["actor"] == "rule:busy"
+        outcomes = [s.api("GET", "/alerts") for s in servers]
+        text = json.dumps(outcomes)
+        assert text.count("another replica leads the cluster") == 2, text
+        for s in servers:
+            check_answer(*infer(s, X), X, want_version=2)
+    finally:
+        for s in servers:
+            s.stop()

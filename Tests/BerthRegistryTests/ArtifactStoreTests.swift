@@ -4,7 +4,7 @@ import XCTest
 
 /// The content-addressed store: naming, sharing, verification and cleanup.
 final class ArtifactStoreTests: RegistryTestCase {
-    private var store: ArtifactStore { registry.store }
+    private var store: ArtifactStore { registry.store as! ArtifactStore }
     private var tmp: URL { dataDirectory.appendingPathComponent("tmp") }
 
     func testStageHashesAndCommitMovesIntoPlace() throws {

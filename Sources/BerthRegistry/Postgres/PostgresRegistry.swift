@@ -10,7 +10,7 @@ import PostgresNIO
 /// append-only (a trigger), and every change bumps the revision and NOTIFYs it.
 public final class PostgresRegistry: Registry, @unchecked Sendable {
     // @unchecked: the pool is thread-safe; the other stored properties are immutable.
-    public let store: ArtifactStore
+    public let store: any ArtifactStorage
     let pool: PostgresPool
     /// The last revision read, the auth cache's stamp while the database is unreachable.
     let lastStamp = Guarded<Int64?>(nil)
@@ -19,13 +19,19 @@ public final class PostgresRegistry: Registry, @unchecked Sendable {
     /// The database's address (without its password).
     public var url: PostgresURL { pool.url }
 
+    /// Connects to `url` with the artifacts in `dataDirectory` (shared by the replicas).
+    public convenience init(url: PostgresURL, dataDirectory: URL, cipher: ArtifactCipher? = nil, migrate: Bool = true,
+                            logger: Logger = Logger(label: "berth.registry.postgres")) throws {
+        try self.init(url: url, store: try ArtifactStore(root: dataDirectory, cipher: cipher), migrate: migrate, logger: logger)
+    }
+
     /// Connects to `url`; with `migrate` (the default), applies pending migrations, then removes
     /// what a killed writer left in the shared store: temporary files of dead processes, and
     /// artifacts no version references. Without it, only connects (`berth registry migrate`).
     /// Fails with ``RegistryError/unavailable(_:)`` when the database cannot be reached.
-    public init(url: PostgresURL, dataDirectory: URL, cipher: ArtifactCipher? = nil, migrate: Bool = true,
+    public init(url: PostgresURL, store: any ArtifactStorage, migrate: Bool = true,
                 logger: Logger = Logger(label: "berth.registry.postgres")) throws {
-        store = try ArtifactStore(root: dataDirectory, cipher: cipher)
+        self.store = store
         pool = PostgresPool(url: url, logger: logger)
         if migrate {
             try self.migrate()

@@ -294,3 +294,38 @@ def test_an_alert_rollback_happens_once_for_the_cluster(pg, tmp_path):
     finally:
         for s in servers:
             s.stop()
+
+
+def test_keys_are_shared_and_a_revocation_reaches_every_replica(pg, tmp_path):
+    """A key created by the CLI against the database works on every replica; revoked by the CLI,
+    every replica refuses it within the convergence bound (NOTIFY, else the 1 s poll)."""
+    url, data = setup_registry(pg, tmp_path, 1)
+
+    def keys(*args: str) -> str:
+        p = subprocess.run([str(berth_path()), "keys", *args, "--data-dir", str(data), "--registry-url", url],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    secret = next(line for line in keys("create", "--tenant", "ops", "--role", "admin").splitlines() if line.startswith("brt_"))
+    key_id = secret.split("_")[1]
+    auth = {"Authorization": f"Bearer {secret}"}
+    servers = [Server(data, tmp_path / f"k{i}.log", "--registry-url", url, auth=True) for i in range(2)]
+    try:
+        for s in servers:
+            assert s.request("GET", "/api/v1/models", headers=auth)[0] == 200
+            assert s.request("GET", "/api/v1/models")[0] == 401
+        keys("revoke", key_id)
+        t0 = time.time()
+        pending = {s.port for s in servers}
+        while pending and time.time() - t0 < CONVERGE_S + 3:
+            for s in servers:
+                if s.port in pending and s.request("GET", "/api/v1/models", headers=auth)[0] == 401:
+                    pending.discard(s.port)
+            time.sleep(0.02)
+        elapsed = time.time() - t0
+        print(f"revocation refused by every replica after {elapsed:.3f} s")
+        assert not pending and elapsed <= CONVERGE_S, (pending, elapsed)
+    finally:
+        for s in servers:
+            s.stop()

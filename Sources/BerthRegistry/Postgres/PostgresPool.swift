@@ -23,8 +23,11 @@ final class PostgresPool: @unchecked Sendable {
     private var closed = false
     /// How long a call waits for an answer before the connection is given up.
     static let callTimeout: TimeInterval = 30
-    /// Idle connections kept open (callers beyond it open and close their own).
-    static let maxIdle = 4
+    /// Connections open at once; further callers wait for one (bounded by ``callTimeout``), so a
+    /// burst of requests cannot exhaust the server's `max_connections`.
+    static let maxOpen = 8
+    /// Permits for ``maxOpen``.
+    private let permits = DispatchSemaphore(value: PostgresPool.maxOpen)
     /// After a failed connect, calls fail at once for this long.
     static let backoff: TimeInterval = 0.5
     /// The key of the transaction-level advisory lock every registry write holds: writers run one
@@ -76,7 +79,12 @@ final class PostgresPool: @unchecked Sendable {
     }
 
     /// Runs `body` on a connection from the pool (returned to it unless it broke).
+    /// Not re-entrant: `body` must use its session, never the pool again (it could wait for itself).
     func withConnection<T>(_ body: (PostgresSession) throws -> T) throws -> T {
+        if permits.wait(timeout: .now() + Self.callTimeout) == .timedOut {
+            throw RegistryError.unavailable("all \(Self.maxOpen) connections to \(url) stayed busy for \(Int(Self.callTimeout)) s")
+        }
+        defer { permits.signal() }
         let conn = try lock.withLock { () -> PostgresConnection? in
             if closed { throw RegistryError.unavailable("the registry connection pool is closed") }
             while let c = idle.popLast() { if !c.isClosed { return c } }
@@ -85,7 +93,7 @@ final class PostgresPool: @unchecked Sendable {
         var healthy = true
         defer {
             if healthy && !conn.isClosed && lock.withLock({ () -> Bool in
-                guard !closed, idle.count < Self.maxIdle else { return false }
+                guard !closed else { return false }
                 idle.append(conn)
                 return true
             }) {

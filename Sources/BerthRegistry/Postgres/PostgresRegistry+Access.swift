@@ -56,12 +56,16 @@ extension PostgresRegistry: AccessStore {
         }
     }
 
-    /// The revision (one indexed read). While the database is unreachable, the last value read:
-    /// keys cached before the outage keep working, and the first read after it empties the cache
-    /// if anything changed meanwhile.
+    /// The revision. In a server that LISTENs (``watchChanges(_:)``), the newest one announced or
+    /// polled, with no query: a key change anywhere reaches the cache within the notification's
+    /// latency (and the next registry poll, a second, if a notification were lost). Otherwise one
+    /// indexed read. While the database is unreachable, the last value seen: keys cached before
+    /// the outage keep working, and the first read after it empties the cache if anything changed.
     public func changeStamp() -> [Int64]? {
+        if watch.withLock({ $0.connection.map { !$0.isClosed } ?? false }), let last = lastStamp.withLock({ $0 }) {
+            return [last]
+        }
         if let r = try? revision() {
-            lastStamp.withLock { $0 = r }
             return [r]
         }
         return lastStamp.withLock { $0 }.map { [$0] }

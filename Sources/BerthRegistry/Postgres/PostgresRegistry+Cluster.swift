@@ -36,7 +36,11 @@ extension PostgresRegistry: ClusterCoordinator {
         if let c = watch.withLock({ $0.connection }), !c.isClosed { return }
         stopWatching()
         let c = try pool.connect()
-        let listener = c.addListener(channel: Self.changeChannel) { _, _ in onChange() }
+        let listener = c.addListener(channel: Self.changeChannel) { [weak self] _, notification in
+            // The payload is the committed revision (the revision table's trigger).
+            if let r = Int64(notification.payload) { self?.noteRevision(r) }
+            onChange()
+        }
         let s = PostgresSession(connection: c, pool: pool)
         do { try s.execute("LISTEN \(Self.changeChannel)") } catch {
             listener.stop()

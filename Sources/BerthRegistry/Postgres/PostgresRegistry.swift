@@ -226,7 +226,14 @@ public final class PostgresRegistry: Registry, @unchecked Sendable {
     }
 
     public func revision() throws -> Int64 {
-        try pool.withConnection { s in try s.scalar(Int64.self, "SELECT value FROM revision WHERE id = 1") ?? 0 }
+        let r = try pool.withConnection { s in try s.scalar(Int64.self, "SELECT value FROM revision WHERE id = 1") ?? 0 }
+        noteRevision(r)
+        return r
+    }
+
+    /// Remembers the newest revision seen (read, or announced by NOTIFY): the auth cache's stamp.
+    func noteRevision(_ r: Int64) {
+        lastStamp.withLock { $0 = max($0 ?? r, r) }
     }
 
     // MARK: Aliases

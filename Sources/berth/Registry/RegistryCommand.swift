@@ -10,7 +10,8 @@ struct RegistryCommand: ParsableCommand {
         abstract: "Record model versions, move aliases (promote, rollback) and read the history.",
         discussion: """
             The registry lives in --data-dir (default ./berth-data, or $BERTH_DATA_DIR): an SQLite database \
-            and a content-addressed artifact store; `berth serve --registry` serves it. \
+            and a content-addressed artifact store; `berth serve --registry` serves it. With --registry-url \
+            (or $BERTH_REGISTRY_URL) the database is PostgreSQL, shared by replicas (docs/deploy.md). \
             Exit status: 0 on success, 1 when a gate refuses a promotion, 2 on bad input or a refused change.
             """,
         subcommands: [RegistryPush.self, RegistryList.self, RegistryShow.self, RegistryAlias.self, RegistryPromote.self,

@@ -10,6 +10,7 @@ enum RoutePermissions {
         var t: [String: Permission] = [:]
         func add(_ p: Permission, _ routes: String...) { for r in routes { t[r] = p } }
         add(.anonymous, "GET /v2/health/live", "GET /v2/health/ready")
+        add(.admin, "GET /api/v1/cluster")  // the replicas sharing the registry (addresses, what they serve)
         add(.read,
             "GET /v2", "GET /v2/models/stats",
             "GET /v2/models/{model}", "GET /v2/models/{model}/versions/{version}",
@@ -34,8 +35,7 @@ enum RoutePermissions {
             "PUT /api/v1/models/{name}/traffic", "PUT /api/v1/models/{name}/versions/{ref}/reference")
         add(.admin,
             "POST /v2/repository/models/{model}/load", "POST /v2/repository/models/{model}/unload",
-            "PUT /api/v1/models/{name}/tenant",
-            "GET /api/v1/cluster")
+            "PUT /api/v1/models/{name}/tenant")
         return t
     }()
 

@@ -313,14 +313,24 @@ def test_keys_are_shared_and_a_revocation_reaches_every_replica(pg, tmp_path):
     servers = [Server(data, tmp_path / f"k{i}.log", "--registry-url", url, auth=True) for i in range(2)]
     try:
         for s in servers:
-            assert s.request("GET", "/api/v1/models", headers=auth)[0] == 200
+            assert s.request("GET", "/v2/models/digits", headers=auth)[0] == 200
             assert s.request("GET", "/api/v1/models")[0] == 401
+        # PostgreSQL down: a key already checked keeps working for inference metadata; an unseen
+        # key cannot be checked and is refused (never let in).
+        pg.run("stop")
+        try:
+            other = {"Authorization": "Bearer brt_0123456789ab_" + "0" * 64}
+            for s in servers:
+                assert s.request("GET", "/v2/models/digits", headers=auth)[0] == 200
+                assert s.request("GET", "/v2/models/digits", headers=other)[0] in (401, 503)
+        finally:
+            pg.run("start")
         keys("revoke", key_id)
         t0 = time.time()
         pending = {s.port for s in servers}
         while pending and time.time() - t0 < CONVERGE_S + 3:
             for s in servers:
-                if s.port in pending and s.request("GET", "/api/v1/models", headers=auth)[0] == 401:
+                if s.port in pending and s.request("GET", "/v2/models/digits", headers=auth)[0] == 401:
                     pending.discard(s.port)
             time.sleep(0.02)
         elapsed = time.time() - t0

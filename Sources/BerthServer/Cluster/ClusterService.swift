@@ -19,6 +19,7 @@ struct ClusterService: Service {
         // Prometheus tells pods apart by its own target labels; this series names the replica id
         // the cluster API uses, so the two can be joined (`berth_replica_info{replica="…"} 1`).
         deployer.manager.metrics.registry.makeGauge(name: "berth_replica_info", labels: [("replica", identity.id)]).set(1.0 as Double)
+        deployer.changes.arm()
         var failing = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let record = ReplicaRecord(id: identity.id, address: identity.address, startedAt: identity.startedAt, heartbeatAt: Date(),

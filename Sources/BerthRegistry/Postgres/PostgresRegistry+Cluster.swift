@@ -14,8 +14,13 @@ extension PostgresRegistry: ClusterCoordinator {
                     heartbeat_at = EXCLUDED.heartbeat_at, revision = EXCLUDED.revision, loaded = EXCLUDED.loaded
                 """, [r.id, r.address, r.startedAt.timeIntervalSince1970, r.heartbeatAt.timeIntervalSince1970, r.revision,
                       try SQLiteRegistry.json(r.loaded)])
+            // Rows of replicas killed long ago (a graceful stop removes its own row).
+            try s.execute("DELETE FROM replica WHERE heartbeat_at < $1", [r.heartbeatAt.timeIntervalSince1970 - Self.forgetAfter])
         }
     }
+
+    /// How long a silent replica's row is kept (listing uses a much shorter window).
+    static let forgetAfter: TimeInterval = 24 * 3600
 
     public func liveReplicas(window: TimeInterval) throws -> [ReplicaRecord] {
         try pool.withConnection { s in

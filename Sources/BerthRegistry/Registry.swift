@@ -70,7 +70,7 @@ public struct Change: Sendable {
 /// can implement the same protocol so that replicas agree.
 public protocol Registry: Sendable {
     /// The artifact store the registry's files live in.
-    var store: ArtifactStore { get }
+    var store: any ArtifactStorage { get }
 
     /// Records a staged artifact as the model's next version (creating the model on its first
     /// push). The staged file is moved into the store or, on failure, deleted.

@@ -25,6 +25,8 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
     case storage(String)
     /// A version that is unsigned or wrongly signed where signatures are required (nil version: not pushed yet).
     case untrusted(model: String, version: Int?, reason: String)
+    /// The shared registry database cannot be reached (PostgreSQL down): retry later.
+    case unavailable(String)
 
     public var description: String {
         switch self {
@@ -43,13 +45,14 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .corruptArtifact(m, v, why): return "artifact of '\(m)' version \(v) is unusable: \(why)"
         case let .storage(why): return "registry storage error: \(why)"
         case let .untrusted(m, v, why): return "'\(m)'\(v.map { " version \($0)" } ?? "") is refused: \(why)"
+        case let .unavailable(why): return "the registry database is unavailable: \(why)"
         }
     }
 
     /// True for errors caused by the caller's request (as opposed to storage failures).
     public var isClientError: Bool {
         switch self {
-        case .storage, .corruptArtifact: return false
+        case .storage, .corruptArtifact, .unavailable: return false
         default: return true
         }
     }

@@ -56,7 +56,7 @@ extension SQLiteRegistry: AccessStore {
     /// every commit, by any process, appends to the WAL (or, at a checkpoint, rewrites the
     /// database), so an unchanged stamp means no key was created, revoked or changed.
     public func changeStamp() -> [Int64]? {
-        let db = store.root.appendingPathComponent(Self.databaseFileName).path
+        let db = dataDirectory.appendingPathComponent(Self.databaseFileName).path
         var out: [Int64] = []
         for path in [db, db + "-wal"] {
             var st = stat()

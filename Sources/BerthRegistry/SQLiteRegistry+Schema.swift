@@ -1,6 +1,11 @@
 import GRDB
 
 extension SQLiteRegistry {
+    /// The migrations applied to the database, in order (opening the registry applies them all).
+    public func appliedMigrations() throws -> [String] {
+        try read { db in try Self.migrator.appliedMigrations(db) }
+    }
+
     /// The schema, one migration per change; GRDB records which ran.
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()

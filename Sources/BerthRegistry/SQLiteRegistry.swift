@@ -6,7 +6,9 @@ import GRDB
 /// use one data directory at once) beside a content-addressed ``ArtifactStore``.
 public final class SQLiteRegistry: Registry, @unchecked Sendable {
     // @unchecked: DatabasePool is thread-safe; the other stored properties are immutable.
-    public let store: ArtifactStore
+    public let store: any ArtifactStorage
+    /// The data directory holding the database file (and the artifact store).
+    let dataDirectory: URL
     let pool: DatabasePool
 
     /// The database file inside a data directory.
@@ -15,7 +17,9 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
     /// Opens (creating and migrating as needed) the registry in `dataDirectory`, then removes
     /// what a killed writer left behind: temporary files, and artifacts no version references.
     public init(dataDirectory: URL, cipher: ArtifactCipher? = nil) throws {
-        store = try ArtifactStore(root: dataDirectory, cipher: cipher)
+        let files = try ArtifactStore(root: dataDirectory, cipher: cipher)
+        store = files
+        self.dataDirectory = files.root
         var config = Configuration()
         config.busyMode = .timeout(30)
         config.prepareDatabase { db in
@@ -23,10 +27,10 @@ public final class SQLiteRegistry: Registry, @unchecked Sendable {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         do {
-            pool = try DatabasePool(path: store.root.appendingPathComponent(Self.databaseFileName).path, configuration: config)
+            pool = try DatabasePool(path: self.dataDirectory.appendingPathComponent(Self.databaseFileName).path, configuration: config)
             try Self.migrator.migrate(pool)
         } catch {
-            throw RegistryError.storage("cannot open the registry database in \(store.root.path): \(error)")
+            throw RegistryError.storage("cannot open the registry database in \(self.dataDirectory.path): \(error)")
         }
         try collectGarbage()
     }

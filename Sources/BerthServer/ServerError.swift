@@ -66,6 +66,7 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
             case .signatureChanged, .gateFailed, .conflict: return .conflict
             case .untrusted: return .forbidden
             case .corruptArtifact, .storage: return .internalServerError
+            case .unavailable: return .serviceUnavailable
             }
         }
     }

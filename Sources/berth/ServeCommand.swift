@@ -33,6 +33,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --registry: the registry's data directory (default: $BERTH_DATA_DIR or ./berth-data).", valueName: "dir"))
     var dataDir: String?
 
+    @Option(help: ArgumentHelp("Keep the registry and keys in this PostgreSQL database, shared by replicas (default: $BERTH_REGISTRY_URL; none: SQLite in --data-dir, which still holds the shared artifacts).", valueName: "postgres://user:pass@host:port/db"))
+    var registryUrl: String?
+
     @Option(help: "Address to bind.")
     var host = "127.0.0.1"
 
@@ -191,10 +194,19 @@ struct ServeCommand: AsyncParsableCommand {
         // Bad rule files and monitoring flags are refused before any port is bound or model loaded.
         var monitor: MonitorSetup?
         try exitTwoOnBadInput { monitor = try monitorSetup(dataDir: dir) }
-        let keyStore: SQLiteRegistry?
+        let keyStore: (any RegistryStore)?
         var cipher: ArtifactCipher?
         try exitTwoOnBadInput { cipher = try artifactCipher(file: artifactKey) }
-        do { keyStore = insecureNoAuth && !registry ? nil : try SQLiteRegistry(dataDirectory: dir, cipher: cipher) } catch { throw CLIError("\(error)") }
+        let registryURL = RegistryBackend.url(registryUrl)
+        do {
+            // PostgreSQL down at start: logged and retried with back-off (10 minutes), then exit 1.
+            keyStore = insecureNoAuth && !registry ? nil
+                : try RegistryBackend.openWaiting(url: registryURL, dataDirectory: dir, cipher: cipher, patience: 600,
+                                                  logger: Logger(label: "berth.server.registry"))
+        } catch let e as RegistryError {
+            if case .badInput = e { FileHandle.standardError.write(Data("Error: \(e)\n".utf8)); throw ExitCode(2) }
+            throw CLIError("\(e)")
+        } catch { throw CLIError("\(error)") }
         var jwt: JWTVerifier?
         if let jwtKey {
             do { jwt = try await JWTVerifier.load(keyFile: jwtKey, issuer: jwtIssuer, audience: jwtAudience) } catch {
@@ -206,7 +218,7 @@ struct ServeCommand: AsyncParsableCommand {
         if insecureNoAuth {
             logger.warning("\(AccessControl.openWarning)")
         } else if (try? keyStore?.hasUsableKeys()) != true {
-            logger.warning("no API keys yet: every request but /v2/health/* is refused; create the first admin key with 'berth keys create --tenant admin --role admin --data-dir \(dir.path)' (or start with --insecure-no-auth)")
+            logger.warning("no API keys yet: every request but /v2/health/* is refused; create the first admin key with 'berth keys create --tenant admin --role admin --data-dir \(dir.path)\(registryURL == nil ? "" : " --registry-url …")' (or start with --insecure-no-auth)")
         }
         var tracing: (any Service)?
         if let otelEndpoint {

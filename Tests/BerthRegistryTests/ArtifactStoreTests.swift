@@ -4,7 +4,7 @@ import XCTest
 
 /// The content-addressed store: naming, sharing, verification and cleanup.
 final class ArtifactStoreTests: RegistryTestCase {
-    private var store: ArtifactStore { registry.store }
+    private var store: ArtifactStore { registry.store as! ArtifactStore }
     private var tmp: URL { dataDirectory.appendingPathComponent("tmp") }
 
     func testStageHashesAndCommitMovesIntoPlace() throws {
@@ -175,7 +175,7 @@ final class ArtifactStoreTests: RegistryTestCase {
         XCTAssertEqual(files(under: "artifacts").count, 2)
 
         registry = nil
-        registry = try SQLiteRegistry(dataDirectory: dataDirectory)
+        registry = try openRegistry()
 
         let fm = FileManager.default
         XCTAssertFalse(fm.fileExists(atPath: orphan.path))
@@ -192,7 +192,7 @@ final class ArtifactStoreTests: RegistryTestCase {
         try push("digits", a)
         try push("iris", b)
         registry = nil
-        registry = try SQLiteRegistry(dataDirectory: dataDirectory)
+        registry = try openRegistry()
         XCTAssertEqual(store.storedDigests(), [sha256Hex(a), sha256Hex(b)])
     }
 }

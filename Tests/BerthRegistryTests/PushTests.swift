@@ -154,7 +154,7 @@ final class PushTests: RegistryTestCase {
         try push("digits", bytes, metrics: ["accuracy": 0.9])
         try registry.setAlias("digits", "production", version: 1, change: Change(actor: "ana"))
         registry = nil
-        let reopened = try SQLiteRegistry(dataDirectory: dataDirectory)
+        let reopened = try openRegistry()
         let v = try reopened.version("digits", .alias("production"))
         XCTAssertEqual(v.version, 1)
         XCTAssertEqual(v.sha256, sha256Hex(bytes))

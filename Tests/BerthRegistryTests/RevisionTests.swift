@@ -90,7 +90,7 @@ final class RevisionTests: RegistryTestCase {
     }
 
     func testAnotherRegistryOnTheSameDirectorySeesTheRevision() throws {
-        let other = try SQLiteRegistry(dataDirectory: dataDirectory)
+        let other = try openRegistry()
         let start = try other.revision()
         try push("digits")
         XCTAssertGreaterThan(try other.revision(), start)
@@ -105,7 +105,7 @@ final class RevisionTests: RegistryTestCase {
         try registry.setAlias("digits", "production", version: 1, change: by)
         let before = try registry.revision()
         registry = nil
-        registry = try SQLiteRegistry(dataDirectory: dataDirectory)
+        registry = try openRegistry()
         XCTAssertEqual(try registry.revision(), before)
     }
 }

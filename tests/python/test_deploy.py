@@ -86,7 +86,7 @@ def rendered_objects(overrides: dict) -> list[dict]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
-@pytest.mark.parametrize("overrides", [{}, {"mode": "registry"}, {"alertRules": "rules: []", "insecureNoAuth": True},
+@pytest.mark.parametrize("overrides", [{}, {"mode": "registry"}, {"mode": "shared"}, {"alertRules": "rules: []", "insecureNoAuth": True},
                                        {"autoscaling": {"enabled": False, "minReplicas": 1, "maxReplicas": 1,
                                                         "targetCPUUtilizationPercentage": 70}}])
 def test_helm_chart_renders_objects_kubernetes_accepts(overrides):
@@ -104,6 +104,12 @@ def test_helm_chart_renders_objects_kubernetes_accepts(overrides):
     assert pod["securityContext"]["runAsNonRoot"] is True
     if overrides.get("mode") == "registry":
         assert dep["spec"]["replicas"] == 1 and "HorizontalPodAutoscaler" not in kinds and "--registry" in c["args"]
+    elif overrides.get("mode") == "shared":
+        env = {e["name"]: e["valueFrom"] for e in c["env"]}
+        assert env["BERTH_REGISTRY_URL"]["secretKeyRef"] == {"name": "berth-db", "key": "url"}
+        assert env["BERTH_REPLICA_ID"]["fieldRef"]["fieldPath"] == "metadata.name"
+        assert "--registry" in c["args"] and "HorizontalPodAutoscaler" in kinds and "PodDisruptionBudget" in kinds
+        assert dep["spec"]["replicas"] == 2 and "strategy" not in dep["spec"]
     else:
         assert "PodDisruptionBudget" in kinds and any(a.startswith("--model-repository") for a in c["args"])
         assert ("HorizontalPodAutoscaler" in kinds) == overrides.get("autoscaling", {"enabled": True})["enabled"]

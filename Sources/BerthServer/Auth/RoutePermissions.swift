@@ -10,6 +10,7 @@ enum RoutePermissions {
         var t: [String: Permission] = [:]
         func add(_ p: Permission, _ routes: String...) { for r in routes { t[r] = p } }
         add(.anonymous, "GET /v2/health/live", "GET /v2/health/ready")
+        add(.admin, "GET /api/v1/cluster")  // the replicas sharing the registry (addresses, what they serve)
         add(.read,
             "GET /v2", "GET /v2/models/stats",
             "GET /v2/models/{model}", "GET /v2/models/{model}/versions/{version}",

@@ -26,6 +26,8 @@ public struct BerthHTTPServer: Sendable {
     public let monitoring: Monitoring?
     /// Who may do what; open (everyone is admin) unless built over an ``AccessStore``.
     public let access: AccessControl
+    /// This replica's id and address (`GET /api/v1/cluster`, heartbeats in a shared registry).
+    public let identity = ReplicaIdentity()
 
     /// A server of `manager`'s models; with a `deployer`, the registry decides what is served and
     /// the admin API is mounted under `/api/v1`. `observers` see every request after the standard
@@ -72,6 +74,7 @@ public struct BerthHTTPServer: Sendable {
         if part != .inference {
             RepositoryRoutes(manager: manager, configuration: configuration).register(on: router)
             if let deployer { AdminRoutes(deployer: deployer, configuration: configuration).register(on: router) }
+            if let deployer { ClusterRoutes(deployer: deployer, identity: identity).register(on: router) }
             monitor?.register(on: router)
             DashboardRoutes(manager: manager, monitoring: monitoring, registry: deployer?.registry).register(on: router)
             MetricsRoutes(metrics: metrics).register(on: router)
@@ -85,9 +88,13 @@ public struct BerthHTTPServer: Sendable {
     /// models are drained, like the REST server). `onListening` receives the bound REST port
     /// (useful with port 0); the `listening` log line also names the bound gRPC port.
     public func makeApplication(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
-        let logger = self.logger
+        let logger = self.logger, identity = self.identity
         var services: [any Service] = [deployer.map { RegistryService(deployer: $0, configuration: configuration, logger: logger) as any Service }
                                        ?? ModelLoaderService(manager: manager, configuration: configuration, logger: logger)]
+        if let deployer, let coordinator = deployer.registry as? any ClusterCoordinator {
+            services.append(ClusterService(coordinator: coordinator, deployer: deployer, identity: identity,
+                                           interval: configuration.pollInterval, logger: Logger(label: "berth.server.cluster")))
+        }
         if let monitoring, !monitoring.alerts.isEmpty {
             services.append(AlertService(monitoring: monitoring, manager: manager, deployer: deployer,
                                          interval: configuration.alertInterval, logger: Logger(label: "berth.server.alerts")))
@@ -127,6 +134,7 @@ public struct BerthHTTPServer: Sendable {
             services: services,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
+                identity.address = "\(configuration.host):\(port)"
                 var metadata: Logger.Metadata = ["host": "\(configuration.host)", "port": "\(port)"]
                 if let grpc {
                     if let grpcPort = await grpc.port() { metadata["grpc_port"] = "\(grpcPort)" } else {
@@ -206,7 +214,8 @@ struct RegistryService: Service {
         manager.markStarted()
         logger.notice("models loaded", metadata: ["ready": "\(manager.index().filter { $0.state == .ready }.map { "\($0.name):\($0.version ?? 0)" })"])
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: configuration.pollInterval) }
+            // A LISTEN notification (shared registry) ends the wait early.
+            try? await cancelWhenGracefulShutdown { await deployer.changes.wait(upTo: configuration.pollInterval) }
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
             do { try await deployer.sync() } catch {
                 logger.error("registry sync failed", metadata: ["error": "\(error)"])

@@ -94,6 +94,12 @@ struct AlertService: Service {
         let reason = "alert rule '\(rule.name)': \(rule.condition) (value \(value) over \(samples) samples, version \(version ?? "-"))"
         let change = Change(actor: "rule:\(rule.name)", reason: reason)
         var outcomes: [String] = []
+        // Replicas sharing a registry act once for the cluster: only the leader (the holder of an
+        // advisory lock) rolls back, stops canaries or calls webhooks; the others only log.
+        if let coordinator = deployer?.registry as? any ClusterCoordinator,
+           await ((try? blocking { coordinator.isLeader() }) ?? false) == false {
+            return rule.actions.map { $0 == .log ? "log: written" : "\($0.rawValue): skipped (another replica leads the cluster and acts)" }
+        }
         for action in rule.actions {
             switch action {
             case .log:

@@ -25,6 +25,10 @@ public actor RegistryDeployer {
     public nonisolated let trust: ArtifactTrust?
     /// Decrypted copies of encrypted artifacts handed to the manager, deleted once it has loaded them.
     private nonisolated let copies = Locked<[URL]>([])
+    /// Fired when another replica changed the shared registry: the poll looks at once.
+    public nonisolated let changes = ChangeSignal()
+    /// The registry revision the served versions reflect (nil before the first sync).
+    public var appliedRevision: Int64? { revision }
 
     /// Loads nothing by itself: the server calls ``sync(force:)`` at start and on every poll.
     public init(registry: any Registry, manager: ModelManager, retryInterval: Duration = .seconds(30),

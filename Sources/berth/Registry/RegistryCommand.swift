@@ -10,12 +10,13 @@ struct RegistryCommand: ParsableCommand {
         abstract: "Record model versions, move aliases (promote, rollback) and read the history.",
         discussion: """
             The registry lives in --data-dir (default ./berth-data, or $BERTH_DATA_DIR): an SQLite database \
-            and a content-addressed artifact store; `berth serve --registry` serves it. \
+            and a content-addressed artifact store; `berth serve --registry` serves it. With --registry-url \
+            (or $BERTH_REGISTRY_URL) the database is PostgreSQL, shared by replicas (docs/deploy.md). \
             Exit status: 0 on success, 1 when a gate refuses a promotion, 2 on bad input or a refused change.
             """,
         subcommands: [RegistryPush.self, RegistryList.self, RegistryShow.self, RegistryAlias.self, RegistryPromote.self,
                       RegistryRollback.self, RegistryHistory.self, RegistryDelete.self, RegistryPull.self, RegistryTraffic.self,
-                      RegistryKeygen.self, RegistrySign.self, RegistryVerify.self]
+                      RegistryKeygen.self, RegistrySign.self, RegistryVerify.self, RegistryMigrate.self]
     )
 }
 
@@ -23,6 +24,9 @@ struct RegistryCommand: ParsableCommand {
 struct RegistryOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The registry's data directory (default: $BERTH_DATA_DIR or ./berth-data).", valueName: "dir"))
     var dataDir: String?
+
+    @Option(help: ArgumentHelp("The registry's PostgreSQL database, shared by replicas (default: $BERTH_REGISTRY_URL; none: SQLite in --data-dir, which holds the artifacts either way).", valueName: "postgres://user:pass@host:port/db"))
+    var registryUrl: String?
 
     @Flag(help: "Print records as JSON.")
     var json = false
@@ -34,7 +38,9 @@ struct RegistryOptions: ParsableArguments {
     var directory: URL { URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["BERTH_DATA_DIR"] ?? "berth-data") }
 
     /// Opens the registry.
-    func open() throws -> SQLiteRegistry { try SQLiteRegistry(dataDirectory: directory, cipher: try artifactCipher(file: artifactKey)) }
+    func open() throws -> any RegistryStore {
+        try RegistryBackend.open(url: RegistryBackend.url(registryUrl), dataDirectory: directory, cipher: try artifactCipher(file: artifactKey))
+    }
 }
 
 /// The artifact cipher of `--artifact-key FILE`, else of `$BERTH_ARTIFACT_KEY` (the key itself,

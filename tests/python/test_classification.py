@@ -136,8 +136,9 @@ def test_class_count_over_http_and_grpc_matches_onnxruntime(server, model, label
 
 
 def test_labels_from_a_sklearn_classifier(server):
-    """No label file: the labels are the classifier's own classes, in sklearn's order."""
-    repo, h, _, _ = server
+    """No label file: the labels are the classifier's own classes, in sklearn's order. The string
+    label output comes back as BYTES over HTTP and gRPC alike, equal to ONNX Runtime's."""
+    repo, h, g, _ = server
     from sklearn.datasets import load_iris
 
     x = load_iris(return_X_y=True)[0][::10].astype(np.float32)
@@ -146,6 +147,12 @@ def test_labels_from_a_sklearn_classifier(server):
     i = httpclient.InferInput("X", list(x.shape), "FP32")
     i.set_data_from_numpy(x)
     got = h.infer("iris", [i], outputs=[httpclient.InferRequestedOutput("probabilities", class_count=2)]).as_numpy("probabilities")
+    labels = sess.run(["label"], {"X": x})[0]
+    for mod, client in ((httpclient, h), (grpcclient, g)):
+        gi = mod.InferInput("X", list(x.shape), "FP32")
+        gi.set_data_from_numpy(x)
+        got_labels = client.infer("iris", [gi], outputs=[mod.InferRequestedOutput("label")]).as_numpy("label")
+        assert [v.decode() for v in got_labels.ravel()] == [str(v) for v in labels.ravel()], mod.__name__
     want = _expected(probs, 2, ["setosa", "versicolor", "virginica"])
     assert got.shape == want.shape
     for g_row, w_row in zip(got, want):

@@ -115,3 +115,57 @@ def test_traces_reach_an_otlp_collector_with_the_callers_parent(tmp_path):
     finally:
         berthpy.stop_process(proc)
         collector.server.shutdown()
+
+
+def test_triton_trace_settings_choose_which_requests_are_traced(tmp_path):
+    """tritonclient's get/update_trace_settings: trace_rate N traces every N-th request, trace_count
+    limits the traces left, trace_level OFF stops them; counted at the collector."""
+    collector = Collector()
+    port = berthpy.free_port()
+    proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--demo", "--port", str(port), "--grpc-port", "0",
+                             "--otel-endpoint", collector.url, "--otel-protocol", "http/json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in proc.stdout:
+            if "models loaded" in line:
+                break
+        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+        h = httpclient.InferenceServerClient(f"127.0.0.1:{port}")
+        assert "trace" in h.get_server_metadata()["extensions"]
+        assert h.get_trace_settings() == {"trace_level": ["TIMESTAMPS"], "trace_rate": "1", "trace_count": "-1",
+                                          "log_frequency": "0", "trace_file": "", "trace_mode": "opentelemetry"}
+        x = np.load(SAMPLE).astype(np.float32)[:1]
+        i = httpclient.InferInput("input", list(x.shape), "FP32")
+        i.set_data_from_numpy(x)
+
+        def traced(n: int) -> int:
+            before = sum(s["name"] == "infer" for s in collector.spans)
+            for _ in range(n):
+                h.infer("digits", [i])
+            time.sleep(2.5)  # the exporter batches spans
+            return sum(s["name"] == "infer" for s in collector.spans) - before
+
+        assert h.update_trace_settings(settings={"trace_rate": "3"})["trace_rate"] == "3"
+        assert traced(9) == 3
+        assert h.update_trace_settings(settings={"trace_level": ["OFF"]})["trace_level"] == ["OFF"]
+        assert traced(4) == 0
+        h.update_trace_settings(settings={"trace_level": ["TIMESTAMPS"], "trace_rate": "1", "trace_count": "2"})
+        assert traced(5) == 2
+        assert h.get_trace_settings()["trace_count"] == "0"
+        for bad in ({"trace_level": ["TENSORS"]}, {"trace_rate": "0"}, {"trace_file": "/tmp/t.json"}, {"nope": "1"}):
+            status, doc = berthpy.http_json("POST", f"http://127.0.0.1:{port}/v2/trace/setting", bad)
+            assert status == 400 and doc["error"], (bad, status, doc)
+    finally:
+        berthpy.stop_process(proc)
+        collector.server.shutdown()
+    # Without an exporter nothing is traced, and tracing cannot be switched on.
+    port = berthpy.free_port()
+    proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--demo", "--port", str(port), "--grpc-port", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        assert berthpy.wait_ready(port)
+        assert berthpy.http_json("GET", f"http://127.0.0.1:{port}/v2/trace/setting")[1]["trace_level"] == ["OFF"]
+        status, doc = berthpy.http_json("POST", f"http://127.0.0.1:{port}/v2/trace/setting", {"trace_level": ["TIMESTAMPS"]})
+        assert status == 400 and "--otel-endpoint" in doc["error"]
+    finally:
+        berthpy.stop_process(proc)

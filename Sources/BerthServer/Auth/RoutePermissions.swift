@@ -23,7 +23,7 @@ enum RoutePermissions {
             "GET /api/v1/models/{name}/versions", "GET /api/v1/models/{name}/versions/{ref}",
             "GET /api/v1/models/{name}/history", "GET /api/v1/models/{name}/traffic",
             "GET /api/v1/models/{name}/performance", "GET /api/v1/models/{name}/drift",
-            "GET /api/v1/models/{name}/versions/{ref}/reference", "GET /api/v1/alerts", "GET /v2/logging")
+            "GET /api/v1/models/{name}/versions/{ref}/reference", "GET /api/v1/alerts", "GET /v2/logging", "GET /v2/trace/setting")
         add(.infer,
             "POST /v2/models/{model}/infer", "POST /v2/models/{model}/versions/{version}/infer",
             "POST /api/v1/models/{name}/feedback")
@@ -35,7 +35,7 @@ enum RoutePermissions {
             "PUT /api/v1/models/{name}/traffic", "PUT /api/v1/models/{name}/versions/{ref}/reference")
         add(.admin,
             "POST /v2/repository/models/{model}/load", "POST /v2/repository/models/{model}/unload",
-            "PUT /api/v1/models/{name}/tenant", "POST /v2/logging")
+            "PUT /api/v1/models/{name}/tenant", "POST /v2/logging", "POST /v2/trace/setting")
         return t
     }()
 

@@ -79,6 +79,7 @@ public struct BerthHTTPServer: Sendable {
             DashboardRoutes(manager: manager, monitoring: monitoring, registry: deployer?.registry).register(on: router)
             MetricsRoutes(metrics: metrics).register(on: router)
             LoggingRoutes(settings: LogSettings.shared).register(on: router)
+            TraceRoutes(settings: TraceSettings.shared).register(on: router)
         }
         return router
     }

@@ -14,7 +14,7 @@ struct V2Routes: Sendable {
     let configuration: ServerConfiguration
 
     /// The extensions `GET /v2` lists.
-    static let extensions = ["binary_tensor_data", "model_repository", "statistics", "model_configuration", "classification", "logging"]
+    static let extensions = ["binary_tensor_data", "model_repository", "statistics", "model_configuration", "classification", "logging", "trace"]
 
     func register(on router: Router<BerthRequestContext>) {
         // Bodies as the V2 protocol defines them (the kserve SDK reads them); the statuses are

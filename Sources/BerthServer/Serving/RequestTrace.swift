@@ -14,7 +14,8 @@ struct RequestTrace {
 
     /// A trace for `target` that began at `startNs` (monotonic); nil when no tracer is installed.
     init?(_ target: InferenceTarget, startNs: UInt64) {
-        guard !(InstrumentationSystem.tracer is NoOpTracer) else { return nil }
+        // Untraced without an exporter, or when Triton's trace settings (rate, count, level) skip it.
+        guard TraceSettings.shared.sample() else { return nil }
         offset = Int64(bitPattern: DefaultTracerClock.now.nanosecondsSinceEpoch) - Int64(bitPattern: monotonicNanos())
         let at = Self.instant(startNs, offset)
         root = startSpan("infer", at: at, context: target.traceContext ?? .topLevel, ofKind: .server)

@@ -71,58 +71,26 @@ struct QuantizeCommand: ParsableCommand {
         }
         try ModelFile.write(result.model, to: outURL, input: inURL)
         var report = QuantizeReport(input: input, output: output, mode: mode, perChannel: perChannel,
-                                    sizeBefore: fileSize(inURL), sizeAfter: fileSize(outURL),
+                                    sizeBefore: CompressionMeasure.fileSize(inURL), sizeAfter: CompressionMeasure.fileSize(outURL),
                                     quantized: result.quantized, skipped: result.skipped.map { .init(node: $0.node, reason: $0.reason) })
-        if iterations > 0 {
-            let before = try Session(contentsOf: inURL), after = try Session(contentsOf: outURL)
-            for batch in [1, 32] {
-                let feeds = try before.sampleInputs(batch: batch)
-                report.latency.append(.init(batch: batch, beforeP50: try p50(before, feeds), afterP50: try p50(after, feeds)))
-            }
-        }
+        if iterations > 0 { report.latency = try CompressionMeasure.latency(before: inURL, after: outURL, iterations: iterations) }
         if let dataset, let evalData {
-            func metrics(_ url: URL) throws -> [String: Double?] {
-                try Evaluator(contentsOf: url).evaluate(dataset, options: .init(task: task), model: url.path, data: evalData).0.metrics
-            }
-            report.metricsBefore = try metrics(inURL)
-            report.metricsAfter = try metrics(outURL)
+            report.metricsBefore = try CompressionMeasure.metrics(inURL, dataset, task: task, data: evalData)
+            report.metricsAfter = try CompressionMeasure.metrics(outURL, dataset, task: task, data: evalData)
         }
         if json { try printJSON(report) } else { print(report.table) }
-    }
-
-    private func fileSize(_ url: URL) -> Int {
-        ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size]) as? NSNumber)?.intValue ?? 0
-    }
-
-    /// Median latency of `iterations` runs (after two warm-up runs), in milliseconds; both models
-    /// are timed in this process on the same inputs.
-    private func p50(_ session: Session, _ feeds: [String: Tensor]) throws -> Double {
-        for _ in 0..<2 { _ = try session.run(feeds) }
-        var times: [Double] = []
-        for _ in 0..<iterations {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            _ = try session.run(feeds)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-        }
-        return LatencyStats(times).p50
     }
 }
 
 /// What `berth quantize` prints.
 struct QuantizeReport: Encodable {
     struct Skipped: Encodable { var node: String; var reason: String }
-    struct Latency: Encodable {
-        var batch: Int
-        var beforeP50: Double
-        var afterP50: Double
-        enum CodingKeys: String, CodingKey { case batch, beforeP50 = "before_p50_ms", afterP50 = "after_p50_ms" }
-    }
 
     var input: String, output: String, mode: String, perChannel: Bool
     var sizeBefore: Int, sizeAfter: Int
     var quantized: [String]
     var skipped: [Skipped]
-    var latency: [Latency] = []
+    var latency: [CompressionMeasure.Latency] = []
     var metricsBefore: [String: Double?]?
     var metricsAfter: [String: Double?]?
 
@@ -138,16 +106,8 @@ struct QuantizeReport: Encodable {
                             Double(sizeBefore) / Double(max(1, sizeAfter))),
                      "quantized  \(quantized.count) node(s): \(quantized.joined(separator: ", "))"]
         for s in skipped { lines.append("skipped    \(s.node): \(s.reason)") }
-        for l in latency {
-            lines.append(String(format: "batch %-4d p50 %.3f ms → %.3f ms (%.2fx)", l.batch, l.beforeP50, l.afterP50,
-                                l.beforeP50 / max(1e-9, l.afterP50)))
-        }
-        if let before = metricsBefore, let after = metricsAfter {
-            for name in before.keys.sorted() {
-                guard let b = before[name] ?? nil, let a = after[name] ?? nil else { continue }
-                lines.append(String(format: "%-10@ %.4f → %.4f (%+.4f)", name as NSString, b, a, a - b))
-            }
-        }
+        lines += latency.map(\.line)
+        lines += CompressionMeasure.metricLines(metricsBefore, metricsAfter)
         return lines.joined(separator: "\n")
     }
 }

@@ -1,0 +1,110 @@
+import BerthONNX
+import BerthTensor
+import Foundation
+
+/// Structured pruning written as standard ONNX: in every ``PruneChain`` (a MatMul/Gemm or Conv
+/// whose units feed, through biases, BatchNormalization and activations, exactly one next layer)
+/// the `sparsity` share of units with the smallest L2 weight norm is removed — the producer's
+/// columns or filters, the per-unit parameters after it, and the next layer's matching rows or
+/// input channels — so the file and the work really shrink. Units whose channels are tied to
+/// another tensor (a residual Add, a Concat, a graph output) are left alone and reported.
+public enum StructuredPruning {
+    /// What was pruned (layer, units before, after) and what was left alone (node, reason).
+    public struct Result: Sendable {
+        public var model: Onnx_ModelProto
+        public var pruned: [(layer: String, before: Int, after: Int)]
+        public var skipped: [(node: String, reason: String)]
+    }
+
+    /// Prunes `sparsity` (0 ≤ s < 1) of every chain's units; throws when nothing is prunable.
+    public static func apply(_ model: Onnx_ModelProto, sparsity: Double, baseDirectory: URL?) throws -> Result {
+        guard sparsity >= 0, sparsity < 1 else { throw OptimizeError.badInput("--sparsity must be in [0, 1), got \(sparsity)") }
+        var model = model
+        var arrays = try PruneWeights.floatInitializers(model.graph, baseDirectory: baseDirectory)
+        let finder = ChainFinder(graph: model.graph, shapes: arrays.mapValues(\.shape))
+        var pruned: [(String, Int, Int)] = [], skipped: [(String, String)] = [], changed = Set<String>(), touched = Set<String>()
+        for i in model.graph.node.indices {
+            let (chain, why) = finder.chain(from: i)
+            if let why { skipped.append((PruneWeights.label(model.graph.node[i]), why)) }
+            guard let chain else { continue }
+            let remove = Int((Double(chain.units) * sparsity).rounded(.down))
+            let keepCount = max(1, chain.units - remove)
+            guard keepCount < chain.units, let w = arrays[chain.weight] else { continue }
+            let norms = w.norms(along: chain.unitAxis)
+            // The strongest units, in their original order; ties keep the lower index.
+            let keep = norms.indices.sorted { norms[$0] != norms[$1] ? norms[$0] > norms[$1] : $0 < $1 }.prefix(keepCount).sorted()
+            for (name, axis) in chain.slices {
+                arrays[name] = arrays[name]!.keeping(keep, along: axis)
+                touched.insert(name)
+            }
+            changed.formUnion(chain.changed)
+            pruned.append((chain.label, chain.units, keepCount))
+        }
+        guard !pruned.isEmpty else {
+            let reasons = skipped.isEmpty ? "it has no MatMul, Gemm or Conv with a weight initializer" : skipped.map { "\($0.0): \($0.1)" }.joined(separator: "; ")
+            throw OptimizeError.nothingToDo("nothing to prune: \(reasons)")
+        }
+        model.graph = PruneWeights.replacing(model.graph, with: arrays.filter { touched.contains($0.key) })
+        // Declared shapes of the tensors whose unit count changed no longer hold.
+        model.graph.valueInfo.removeAll { changed.contains($0.name) }
+        return Result(model: model, pruned: pruned, skipped: skipped)
+    }
+}
+
+/// Magnitude (unstructured) pruning: the `sparsity` share of each MatMul/Gemm/Conv weight with the
+/// smallest absolute values becomes zero. Shapes stay; the file compresses and a sparse kernel
+/// could skip the zeros, but a dense one does the same work.
+public enum MagnitudePruning {
+    /// The model and, per weight, how many values it zeroed out of how many.
+    public static func apply(_ model: Onnx_ModelProto, sparsity: Double, baseDirectory: URL?) throws
+        -> (model: Onnx_ModelProto, zeroed: [(weight: String, zeros: Int, count: Int)]) {
+        guard sparsity >= 0, sparsity < 1 else { throw OptimizeError.badInput("--sparsity must be in [0, 1), got \(sparsity)") }
+        var model = model
+        let all = try PruneWeights.floatInitializers(model.graph, baseDirectory: baseDirectory)
+        var arrays: [String: FloatArray] = [:], zeroed: [(String, Int, Int)] = []
+        for n in model.graph.node where n.domain.isEmpty && ["MatMul", "Gemm", "Conv"].contains(n.opType) && n.input.count > 1 {
+            guard arrays[n.input[1]] == nil, var w = all[n.input[1]], w.shape.count >= 2 else { continue }
+            let k = Int((Double(w.values.count) * sparsity).rounded(.down))
+            let order = w.values.indices.sorted { abs(w.values[$0]) < abs(w.values[$1]) }
+            for i in order.prefix(k) { w.values[i] = 0 }
+            arrays[n.input[1]] = w
+            zeroed.append((n.input[1], w.values.filter { $0 == 0 }.count, w.values.count))
+        }
+        guard !zeroed.isEmpty else { throw OptimizeError.nothingToDo("nothing to prune: no MatMul, Gemm or Conv has a float weight initializer") }
+        model.graph = PruneWeights.replacing(model.graph, with: arrays)
+        return (model, zeroed)
+    }
+}
+
+/// Reading and writing the float initializers the pruning passes rewrite.
+enum PruneWeights {
+    static func label(_ n: Onnx_NodeProto) -> String { n.name.isEmpty ? "\(n.opType) → \(n.output.first ?? "?")" : n.name }
+
+    /// Every float32 initializer of `graph`, decoded (external data resolved under `baseDirectory`).
+    static func floatInitializers(_ graph: Onnx_GraphProto, baseDirectory: URL?) throws -> [String: FloatArray] {
+        var out: [String: FloatArray] = [:]
+        for p in graph.initializer where p.dataType == Int32(DType.float32.rawValue) {
+            let t: Tensor
+            do { t = try Tensor(proto: p, baseDirectory: baseDirectory) } catch {
+                throw OptimizeError.invalidModel("initializer '\(p.name)': \(error)")
+            }
+            out[p.name] = FloatArray(shape: t.shape, values: t.floats)
+        }
+        return out
+    }
+
+    /// `graph` with the initializers named in `arrays` rewritten (as raw data, in place; others untouched).
+    static func replacing(_ graph: Onnx_GraphProto, with arrays: [String: FloatArray]) -> Onnx_GraphProto {
+        var graph = graph
+        for (i, p) in graph.initializer.enumerated() {
+            guard let a = arrays[p.name] else { continue }
+            graph.initializer[i] = .float(p.name, shape: a.shape, a.values)
+        }
+        // An initializer also listed as a graph input (IR < 4) declares its shape there.
+        for (i, input) in graph.input.enumerated() {
+            guard let a = arrays[input.name] else { continue }
+            graph.input[i].type.tensorType.shape.dim = a.shape.map { d in var x = Onnx_TensorShapeProto.Dimension(); x.dimValue = Int64(d); return x }
+        }
+        return graph
+    }
+}

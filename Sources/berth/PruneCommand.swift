@@ -1,0 +1,130 @@
+import ArgumentParser
+import BerthEval
+import BerthOptimize
+import Foundation
+
+/// `berth prune`: magnitude or structured pruning written as standard ONNX, with a report.
+struct PruneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Prune a model's MatMul/Gemm/Conv weights (magnitude, or whole units with --structured) and report size, latency and accuracy.",
+        discussion: """
+            Without --structured, the --sparsity share of each weight with the smallest absolute values becomes 0 \
+            (shapes stay). With --structured, every layer whose units feed exactly one next layer (through \
+            biases, BatchNormalization and activations) loses that share of its units with the smallest L2 weight \
+            norm, and the next layer the matching rows or input channels: the file and the work shrink. Units tied \
+            to other tensors (residual Add, Concat, graph outputs) are kept and listed. With --eval-data and \
+            --min-accuracy, sparsities 0.1, 0.2, … up to --sparsity are tried and the largest that keeps the \
+            accuracy is written. The output is standard ONNX that ONNX Runtime runs too. Exit status: 0 on success, \
+            2 on bad input (nothing prunable, no sparsity keeps the accuracy); the output is written only on success.
+            """)
+
+    @Argument(help: "The .onnx model to prune.") var input: String
+    @Argument(help: "Where to write the pruned model.") var output: String
+    @Option(help: "Share of weights (or, with --structured, of each layer's units) to remove, in [0, 1).") var sparsity: Double
+    @Flag(help: "Remove whole units (output columns, filters) and shrink the next layer.") var structured = false
+    @Option(help: ArgumentHelp("Labelled data for the accuracy report (.npy or .csv, as berth eval reads it).", valueName: "file"))
+    var evalData: String?
+    @Option(help: ArgumentHelp("With --eval-data: the label column (CSV) or column index (.npy).", valueName: "column"))
+    var label: String?
+    @Option(help: ArgumentHelp("With .npy --eval-data: the labels file.", valueName: "file.npy")) var labels: String?
+    @Option(help: "With --eval-data: classification or regression.") var task: EvalTask = .classification
+    @Option(help: "With --eval-data (classification): the lowest accuracy to keep; the largest sparsity up to --sparsity that keeps it is written.")
+    var minAccuracy: Double?
+    @Option(help: "Timed runs per model and batch size for the latency report (0: skip it).") var iterations = 30
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() throws { try exitTwoOnBadInput(prune) }
+
+    private func prune() throws {
+        guard sparsity >= 0, sparsity < 1 else { throw CLIError("--sparsity must be in [0, 1), got \(sparsity)") }
+        guard iterations >= 0 else { throw CLIError("--iterations must be 0 or more") }
+        guard labels == nil && label == nil || evalData != nil else { throw CLIError("--label and --labels go with --eval-data") }
+        guard minAccuracy == nil || (evalData != nil && task == .classification) else {
+            throw CLIError("--min-accuracy needs --eval-data of a classifier")
+        }
+        let inURL = URL(fileURLWithPath: input), outURL = URL(fileURLWithPath: output)
+        let dataset = try evalData.map { try loadDataset(data: $0, label: label, labels: labels) }
+        let proto = try ModelFile.read(inURL)
+        let base = inURL.deletingLastPathComponent()
+        var report = PruneReport(input: input, output: output, structured: structured, sparsity: sparsity)
+
+        // One pruning at sparsity `s`, written to `url`.
+        func write(_ s: Double, to url: URL) throws {
+            if structured {
+                let r = try StructuredPruning.apply(proto, sparsity: s, baseDirectory: base)
+                report.pruned = r.pruned.map { .init(layer: $0.layer, before: $0.before, after: $0.after) }
+                report.skipped = r.skipped.map { .init(node: $0.node, reason: $0.reason) }
+                try ModelFile.write(r.model, to: url, input: inURL)
+            } else {
+                let r = try MagnitudePruning.apply(proto, sparsity: s, baseDirectory: base)
+                report.zeroed = r.zeroed.map { .init(weight: $0.weight, zeros: $0.zeros, count: $0.count) }
+                try ModelFile.write(r.model, to: url, input: inURL)
+            }
+        }
+
+        if let minAccuracy, let dataset, let evalData {
+            // Ascending sparsities; the largest that keeps the accuracy is written.
+            var steps = stride(from: 0.1, to: sparsity - 1e-9, by: 0.1).map { ($0 * 10).rounded() / 10 } + [sparsity]
+            steps = steps.filter { $0 > 0 }
+            let tmp = outURL.deletingLastPathComponent().appendingPathComponent(".\(outURL.lastPathComponent).try.onnx")
+            defer { try? FileManager.default.removeItem(at: tmp) }
+            var best: Double?
+            for s in steps {
+                try write(s, to: tmp)
+                let accuracy = (try CompressionMeasure.metrics(tmp, dataset, task: task, data: evalData)["accuracy"] ?? nil) ?? 0
+                report.tried.append(.init(sparsity: s, accuracy: accuracy))
+                if accuracy >= minAccuracy { best = s } else { break }
+            }
+            guard let best else {
+                let first = report.tried.first.map { String(format: " (at sparsity %.2f: %.4f)", $0.sparsity, $0.accuracy) } ?? ""
+                throw CLIError("no sparsity keeps accuracy ≥ \(minAccuracy)\(first); nothing written")
+            }
+            report.sparsity = best
+        }
+        try write(report.sparsity, to: outURL)
+        report.sizeBefore = CompressionMeasure.fileSize(inURL)
+        report.sizeAfter = CompressionMeasure.fileSize(outURL)
+        if iterations > 0 { report.latency = try CompressionMeasure.latency(before: inURL, after: outURL, iterations: iterations) }
+        if let dataset, let evalData {
+            report.metricsBefore = try CompressionMeasure.metrics(inURL, dataset, task: task, data: evalData)
+            report.metricsAfter = try CompressionMeasure.metrics(outURL, dataset, task: task, data: evalData)
+        }
+        if json { try printJSON(report) } else { print(report.table) }
+    }
+}
+
+/// What `berth prune` prints.
+struct PruneReport: Encodable {
+    struct Layer: Encodable { var layer: String; var before: Int; var after: Int }
+    struct Zeroed: Encodable { var weight: String; var zeros: Int; var count: Int }
+    struct Skipped: Encodable { var node: String; var reason: String }
+    struct Tried: Encodable { var sparsity: Double; var accuracy: Double }
+
+    var input: String, output: String, structured: Bool, sparsity: Double
+    var sizeBefore = 0, sizeAfter = 0
+    var pruned: [Layer] = []
+    var zeroed: [Zeroed] = []
+    var skipped: [Skipped] = []
+    var tried: [Tried] = []
+    var latency: [CompressionMeasure.Latency] = []
+    var metricsBefore: [String: Double?]?
+    var metricsAfter: [String: Double?]?
+
+    enum CodingKeys: String, CodingKey {
+        case input, output, structured, sparsity, pruned, zeroed, skipped, tried, latency
+        case sizeBefore = "size_before", sizeAfter = "size_after", metricsBefore = "metrics_before", metricsAfter = "metrics_after"
+    }
+
+    var table: String {
+        var lines = ["\(input) → \(output) (\(structured ? "structured" : "magnitude") pruning, sparsity \(sparsity))",
+                     String(format: "size       %d → %d bytes (%.2fx smaller)", sizeBefore, sizeAfter, Double(sizeBefore) / Double(max(1, sizeAfter)))]
+        lines += pruned.map { "pruned     \($0.layer): \($0.before) → \($0.after) units" }
+        lines += zeroed.map { "zeroed     \($0.weight): \($0.zeros) of \($0.count)" }
+        lines += skipped.map { "kept       \($0.node): \($0.reason)" }
+        lines += tried.map { String(format: "tried      sparsity %.2f: accuracy %.4f", $0.sparsity, $0.accuracy) }
+        lines += latency.map(\.line)
+        lines += CompressionMeasure.metricLines(metricsBefore, metricsAfter)
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,205 @@
+"""`berth prune`: magnitude and structured pruning written as standard ONNX (issue 15).
+
+Structured pruning must equal the original model with the same units silenced: the test picks the
+units to keep itself (largest L2 weight norms, numpy), zeroes the others' weights and per-unit
+parameters in a copy of the original (ReLU(0) = 0, so they contribute nothing), and compares ONNX
+Runtime on that copy with ONNX Runtime on Berth's pruned file (1e-5), and Berth's outputs on the
+pruned file with ONNX Runtime's (1e-5). Every written file passes onnx.checker."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+import berthpy
+from conftest import berth_path
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+TOL = 1e-5
+
+
+def run_ort(model, feeds: dict) -> list:
+    data = model.SerializeToString() if isinstance(model, onnx.ModelProto) else Path(model).read_bytes()
+    return ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+def prune(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(berth_path()), "prune", *args], capture_output=True, text=True, timeout=300)
+
+
+def keep_by_norm(w: np.ndarray, axis: int, sparsity: float) -> np.ndarray:
+    n = w.shape[axis]
+    norms = np.sqrt((np.moveaxis(w, axis, 0).reshape(n, -1).astype(np.float64) ** 2).sum(axis=1))
+    keep = n - int(np.floor(n * sparsity))
+    order = sorted(range(n), key=lambda j: (-norms[j], j))
+    return np.array(sorted(order[:keep]))
+
+
+def init(model: onnx.ModelProto, name: str) -> np.ndarray:
+    return numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == name))
+
+
+def set_init(model: onnx.ModelProto, name: str, value: np.ndarray) -> None:
+    for i, t in enumerate(model.graph.initializer):
+        if t.name == name:
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(value.astype(np.float32), name))
+
+
+def test_structured_mlp_equals_the_original_with_units_silenced(tmp_path):
+    src = EXAMPLES / "digits_mlp.onnx"
+    out = tmp_path / "pruned.onnx"
+    r = prune(str(src), str(out), "--sparsity", "0.5", "--structured", "--iterations", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert [(p["before"], p["after"]) for p in report["pruned"]] == [(64, 32)]
+    assert report["size_after"] < 0.6 * report["size_before"] and len(report["latency"]) == 2
+    pruned = onnx.load(str(out))
+    onnx.checker.check_model(pruned, full_check=True)
+    original = onnx.load(str(src))
+    keep = keep_by_norm(init(original, "coefficient"), 1, 0.5)
+    drop = np.setdiff1d(np.arange(64), keep)
+    masked = onnx.load(str(src))
+    w, b = init(original, "coefficient").copy(), init(original, "intercepts").copy()
+    w[:, drop], b[..., drop] = 0, 0
+    set_init(masked, "coefficient", w)
+    set_init(masked, "intercepts", b)
+    assert init(pruned, "coefficient").shape == (64, 32) and init(pruned, "coefficient1").shape == (32, 10)
+    x = np.load(EXAMPLES / "digits_sample.npy").astype(np.float32)
+    want = run_ort(masked, {"input": x})
+    got = run_ort(out, {"input": x})
+    np.testing.assert_allclose(got[1], want[1], atol=TOL)
+    proc, berth = berthpy.berth_run(berth_path(), out, {"input": x}, tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(berth["probabilities"], got[1], atol=TOL)
+
+
+def cnn(path: Path, residual: bool = False) -> None:
+    """Conv(3→8) → BatchNormalization → ReLU → Conv(8→4) → GlobalAveragePool; with `residual`, a
+    second branch adds the first block's output to a third conv's (channels tied)."""
+    rng = np.random.default_rng(3)
+    f = lambda *s: rng.normal(size=s).astype(np.float32)  # noqa: E731
+    inits = [numpy_helper.from_array(a, n) for n, a in [
+        ("w1", f(8, 3, 3, 3)), ("b1", f(8)), ("gamma", f(8) + 2), ("beta", f(8)), ("mean", f(8)), ("var", np.abs(f(8)) + 0.5),
+        ("w2", f(4, 8, 3, 3)), ("b2", f(4))]]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c1", "gamma", "beta", "mean", "var"], ["n1"]),
+             helper.make_node("Relu", ["n1"], ["r1"])]
+    if residual:
+        inits.append(numpy_helper.from_array(f(8, 8, 1, 1), "w3"))
+        nodes += [helper.make_node("Conv", ["r1", "w3"], ["c3"]), helper.make_node("Add", ["c3", "r1"], ["a1"]),
+                  helper.make_node("Conv", ["a1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1])]
+    else:
+        nodes.append(helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]))
+    nodes.append(helper.make_node("GlobalAveragePool", ["c2"], ["y"]))
+    g = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 1, 1])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+
+def test_structured_cnn_through_batch_normalization(tmp_path):
+    src, out = tmp_path / "cnn.onnx", tmp_path / "cnn_pruned.onnx"
+    cnn(src)
+    r = prune(str(src), str(out), "--sparsity", "0.5", "--structured", "--iterations", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert [(p["before"], p["after"]) for p in report["pruned"]] == [(8, 4)]
+    assert any("GlobalAveragePool" in s["reason"] for s in report["skipped"]), report["skipped"]
+    pruned = onnx.load(str(out))
+    onnx.checker.check_model(pruned, full_check=True)
+    original = onnx.load(str(src))
+    drop = np.setdiff1d(np.arange(8), keep_by_norm(init(original, "w1"), 0, 0.5))
+    masked = onnx.load(str(src))
+    for name in ("w1", "b1", "gamma", "beta"):
+        a = init(original, name).copy()
+        a[drop] = 0
+        set_init(masked, name, a)
+    assert init(pruned, "w1").shape == (4, 3, 3, 3) and init(pruned, "w2").shape == (4, 4, 3, 3) and init(pruned, "mean").shape == (4,)
+    x = np.random.default_rng(5).normal(size=(2, 3, 8, 8)).astype(np.float32)
+    want, got = run_ort(masked, {"x": x})[0], run_ort(out, {"x": x})[0]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    proc, berth = berthpy.berth_run(berth_path(), out, {"x": x}, tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(berth["y"], got, atol=1e-4)
+
+
+def test_residual_channels_are_kept_and_named(tmp_path):
+    src, out = tmp_path / "res.onnx", tmp_path / "res_pruned.onnx"
+    cnn(src, residual=True)
+    r = prune(str(src), str(out), "--sparsity", "0.5", "--structured", "--iterations", "0", "--json")
+    # The block's output feeds a conv and the residual Add: its 8 channels are tied and stay;
+    # nothing else is prunable, so the command refuses.
+    assert r.returncode == 2 and "nothing to prune" in r.stderr and "residual" in r.stderr, r.stderr
+    assert not out.exists()
+
+
+def test_magnitude_pruning_zeroes_the_smallest_weights(tmp_path):
+    src, out = EXAMPLES / "digits_mlp.onnx", tmp_path / "sparse.onnx"
+    r = prune(str(src), str(out), "--sparsity", "0.7", "--iterations", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    pruned, original = onnx.load(str(out)), onnx.load(str(src))
+    onnx.checker.check_model(pruned, full_check=True)
+    for name in ("coefficient", "coefficient1"):
+        w, w0 = init(pruned, name), init(original, name)
+        assert w.shape == w0.shape
+        k = int(np.floor(w0.size * 0.7))
+        assert (w == 0).sum() == k + (w0 == 0).sum() - (np.sort(np.abs(w0).ravel())[:k] == 0).sum()
+        # The survivors are unchanged and at least as large as every zeroed value.
+        kept = w != 0
+        np.testing.assert_array_equal(w[kept], w0[kept])
+        assert np.abs(w0[~kept]).max() <= np.abs(w0[kept]).min()
+    x = np.load(EXAMPLES / "digits_sample.npy").astype(np.float32)
+    got = run_ort(out, {"input": x})
+    proc, berth = berthpy.berth_run(berth_path(), out, {"input": x}, tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(berth["probabilities"], got[1], atol=TOL)
+
+
+def test_min_accuracy_picks_the_largest_sparsity_that_keeps_it(tmp_path):
+    src, out = EXAMPLES / "digits_mlp.onnx", tmp_path / "kept.onnx"
+    x = np.load(EXAMPLES / "digits_sample.npy").astype(np.float32)
+    y = np.load(EXAMPLES / "digits_sample_labels.npy")
+    base_acc = float((run_ort(src, {"input": x})[0].ravel() == y.ravel()).mean())
+    floor = base_acc - 0.05
+    r = prune(str(src), str(out), "--sparsity", "0.9", "--structured", "--eval-data", str(EXAMPLES / "digits_sample.npy"),
+              "--labels", str(EXAMPLES / "digits_sample_labels.npy"), "--min-accuracy", str(floor), "--iterations", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    tried = report["tried"]
+    ok = [t["sparsity"] for t in tried if t["accuracy"] >= floor]
+    assert ok and report["sparsity"] == max(ok)
+    # Tried in ascending order, stopping at the first that fails (or at --sparsity).
+    assert [t["sparsity"] for t in tried] == sorted(t["sparsity"] for t in tried)
+    assert all(t["accuracy"] >= floor for t in tried[:-1])
+    acc = float((run_ort(out, {"input": x})[0].ravel() == y.ravel()).mean())
+    assert acc >= floor and abs(acc - report["metrics_after"]["accuracy"]) < 1e-9
+    impossible = prune(str(src), str(tmp_path / "no.onnx"), "--sparsity", "0.9", "--structured", "--eval-data",
+                       str(EXAMPLES / "digits_sample.npy"), "--labels", str(EXAMPLES / "digits_sample_labels.npy"),
+                       "--min-accuracy", "1.01", "--iterations", "0")
+    assert impossible.returncode == 2 and "no sparsity keeps" in impossible.stderr
+    assert not (tmp_path / "no.onnx").exists()
+
+
+def test_bad_input_exits_2(tmp_path):
+    src = EXAMPLES / "digits_mlp.onnx"
+    for args, word in [(["--sparsity", "1.0"], "--sparsity"), (["--sparsity=-0.1"], "--sparsity"),
+                       (["--sparsity", "0.5", "--min-accuracy", "0.9"], "--eval-data")]:
+        r = prune(str(src), str(tmp_path / "o.onnx"), *args)
+        assert r.returncode == 2 and word in r.stderr, (args, r.stderr)
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(tmp_path / "relu.onnx"))
+    r = prune(str(tmp_path / "relu.onnx"), str(tmp_path / "o.onnx"), "--sparsity", "0.5", "--structured")
+    assert r.returncode == 2 and "nothing to prune" in r.stderr
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    r = prune(str(tmp_path / "junk.onnx"), str(tmp_path / "o.onnx"), "--sparsity", "0.5")
+    assert r.returncode == 2

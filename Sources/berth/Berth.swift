@@ -12,7 +12,7 @@ struct Berth: AsyncParsableCommand {
         version: BerthHTTPServer.version,
         subcommands: [InspectCommand.self, RunCommand.self, PerfCommand.self, ServeCommand.self, BenchCommand.self, EvalCommand.self,
                       DriftCommand.self, MonitorCommand.self,
-                      RegistryCommand.self, KeysCommand.self, TenantsCommand.self, AuditCommand.self, QuantizeCommand.self, PruneCommand.self]
+                      RegistryCommand.self, KeysCommand.self, TenantsCommand.self, AuditCommand.self, QuantizeCommand.self, PruneCommand.self, OptimizeCommand.self]
     )
 
     /// Runs Swift concurrency on NIO's event loops, then the command. `serve` and `bench` gain the

@@ -1,3 +1,4 @@
+import ArgumentParser
 import BerthEngine
 import BerthEval
 import BerthTensor
@@ -56,5 +57,33 @@ enum CompressionMeasure {
             guard let b = before[name] ?? nil, let a = after[name] ?? nil else { return nil }
             return String(format: "%-10@ %.4f → %.4f (%+.4f)", name as NSString, b, a, a - b)
         }
+    }
+}
+
+/// The options `berth optimize`, `quantize` and `prune` share for their before/after report.
+struct CompressionReportOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Labelled data for the accuracy report (.npy or .csv, as berth eval reads it).", valueName: "file"))
+    var evalData: String?
+    @Option(help: ArgumentHelp("With --eval-data: the label column (CSV) or column index (.npy).", valueName: "column"))
+    var label: String?
+    @Option(help: ArgumentHelp("With .npy --eval-data: the labels file.", valueName: "file.npy")) var labels: String?
+    @Option(help: "With --eval-data: classification or regression.") var task: EvalTask = .classification
+    @Option(help: "Timed runs per model and batch size for the latency report (0: skip it).") var iterations = 30
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    /// Checks the combination; loads the labelled data (before anything is written).
+    func dataset() throws -> Dataset? {
+        guard iterations >= 0 else { throw CLIError("--iterations must be 0 or more") }
+        guard labels == nil && label == nil || evalData != nil else { throw CLIError("--label and --labels go with --eval-data") }
+        return try evalData.map { try loadDataset(data: $0, label: label, labels: labels) }
+    }
+
+    /// Latency and metrics of `before` and `after`, as the options ask.
+    func measure(before: URL, after: URL, dataset: Dataset?) throws
+        -> (latency: [CompressionMeasure.Latency], metricsBefore: [String: Double?]?, metricsAfter: [String: Double?]?) {
+        let latency = iterations > 0 ? try CompressionMeasure.latency(before: before, after: after, iterations: iterations) : []
+        guard let dataset, let evalData else { return (latency, nil, nil) }
+        return (latency, try CompressionMeasure.metrics(before, dataset, task: task, data: evalData),
+                try CompressionMeasure.metrics(after, dataset, task: task, data: evalData))
     }
 }

@@ -18,23 +18,14 @@ struct OptimizeCommand: ParsableCommand {
     @Argument(help: "The .onnx model to optimize.") var input: String
     @Argument(help: "Where to write the optimized model.") var output: String
     @Option(help: "basic or all.") var level = "basic"
-    @Option(help: ArgumentHelp("Labelled data for the metrics report (.npy or .csv, as berth eval reads it).", valueName: "file"))
-    var evalData: String?
-    @Option(help: ArgumentHelp("With --eval-data: the label column (CSV) or column index (.npy).", valueName: "column"))
-    var label: String?
-    @Option(help: ArgumentHelp("With .npy --eval-data: the labels file.", valueName: "file.npy")) var labels: String?
-    @Option(help: "With --eval-data: classification or regression.") var task: EvalTask = .classification
-    @Option(help: "Timed runs per model and batch size for the latency report (0: skip it).") var iterations = 30
-    @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var options: CompressionReportOptions
 
     func run() throws { try exitTwoOnBadInput(optimize) }
 
     private func optimize() throws {
         guard let lvl = GraphOptimization.Level(rawValue: level) else { throw CLIError("--level must be basic or all, got '\(level)'") }
-        guard iterations >= 0 else { throw CLIError("--iterations must be 0 or more") }
-        guard labels == nil && label == nil || evalData != nil else { throw CLIError("--label and --labels go with --eval-data") }
         let inURL = URL(fileURLWithPath: input), outURL = URL(fileURLWithPath: output)
-        let dataset = try evalData.map { try loadDataset(data: $0, label: label, labels: labels) }
+        let dataset = try options.dataset()
         let proto = try ModelFile.read(inURL)
         let result = try GraphOptimization.apply(proto, level: lvl, baseDirectory: inURL.deletingLastPathComponent())
         try ModelFile.write(result.model, to: outURL, input: inURL)
@@ -42,12 +33,8 @@ struct OptimizeCommand: ParsableCommand {
                                     nodesAfter: result.model.graph.node.count,
                                     sizeBefore: CompressionMeasure.fileSize(inURL), sizeAfter: CompressionMeasure.fileSize(outURL),
                                     passes: result.passes.map { .init(pass: $0.name, rewrites: $0.rewrites) })
-        if iterations > 0 { report.latency = try CompressionMeasure.latency(before: inURL, after: outURL, iterations: iterations) }
-        if let dataset, let evalData {
-            report.metricsBefore = try CompressionMeasure.metrics(inURL, dataset, task: task, data: evalData)
-            report.metricsAfter = try CompressionMeasure.metrics(outURL, dataset, task: task, data: evalData)
-        }
-        if json { try printJSON(report) } else { print(report.table) }
+        (report.latency, report.metricsBefore, report.metricsAfter) = try options.measure(before: inURL, after: outURL, dataset: dataset)
+        if options.json { try printJSON(report) } else { print(report.table) }
     }
 }
 

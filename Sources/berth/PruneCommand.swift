@@ -23,28 +23,19 @@ struct PruneCommand: ParsableCommand {
     @Argument(help: "Where to write the pruned model.") var output: String
     @Option(help: "Share of weights (or, with --structured, of each layer's units) to remove, in [0, 1).") var sparsity: Double
     @Flag(help: "Remove whole units (output columns, filters) and shrink the next layer.") var structured = false
-    @Option(help: ArgumentHelp("Labelled data for the accuracy report (.npy or .csv, as berth eval reads it).", valueName: "file"))
-    var evalData: String?
-    @Option(help: ArgumentHelp("With --eval-data: the label column (CSV) or column index (.npy).", valueName: "column"))
-    var label: String?
-    @Option(help: ArgumentHelp("With .npy --eval-data: the labels file.", valueName: "file.npy")) var labels: String?
-    @Option(help: "With --eval-data: classification or regression.") var task: EvalTask = .classification
+    @OptionGroup var options: CompressionReportOptions
     @Option(help: "With --eval-data (classification): the lowest accuracy to keep; the largest sparsity up to --sparsity that keeps it is written.")
     var minAccuracy: Double?
-    @Option(help: "Timed runs per model and batch size for the latency report (0: skip it).") var iterations = 30
-    @Flag(help: "Print the report as JSON.") var json = false
 
     func run() throws { try exitTwoOnBadInput(prune) }
 
     private func prune() throws {
         guard sparsity >= 0, sparsity < 1 else { throw CLIError("--sparsity must be in [0, 1), got \(sparsity)") }
-        guard iterations >= 0 else { throw CLIError("--iterations must be 0 or more") }
-        guard labels == nil && label == nil || evalData != nil else { throw CLIError("--label and --labels go with --eval-data") }
-        guard minAccuracy == nil || (evalData != nil && task == .classification) else {
+        guard minAccuracy == nil || (options.evalData != nil && options.task == .classification) else {
             throw CLIError("--min-accuracy needs --eval-data of a classifier")
         }
         let inURL = URL(fileURLWithPath: input), outURL = URL(fileURLWithPath: output)
-        let dataset = try evalData.map { try loadDataset(data: $0, label: label, labels: labels) }
+        let dataset = try options.dataset()
         let proto = try ModelFile.read(inURL)
         let base = inURL.deletingLastPathComponent()
         var report = PruneReport(input: input, output: output, structured: structured, sparsity: sparsity)
@@ -63,7 +54,7 @@ struct PruneCommand: ParsableCommand {
             }
         }
 
-        if let minAccuracy, let dataset, let evalData {
+        if let minAccuracy, let dataset, let evalData = options.evalData {
             // Ascending sparsities; the largest that keeps the accuracy is written.
             var steps = stride(from: 0.1, to: sparsity - 1e-9, by: 0.1).map { ($0 * 10).rounded() / 10 } + [sparsity]
             steps = steps.filter { $0 > 0 }
@@ -72,7 +63,7 @@ struct PruneCommand: ParsableCommand {
             var best: Double?
             for s in steps {
                 try write(s, to: tmp)
-                let accuracy = (try CompressionMeasure.metrics(tmp, dataset, task: task, data: evalData)["accuracy"] ?? nil) ?? 0
+                let accuracy = (try CompressionMeasure.metrics(tmp, dataset, task: options.task, data: evalData)["accuracy"] ?? nil) ?? 0
                 report.tried.append(.init(sparsity: s, accuracy: accuracy))
                 if accuracy >= minAccuracy { best = s } else { break }
             }
@@ -85,12 +76,8 @@ struct PruneCommand: ParsableCommand {
         try write(report.sparsity, to: outURL)
         report.sizeBefore = CompressionMeasure.fileSize(inURL)
         report.sizeAfter = CompressionMeasure.fileSize(outURL)
-        if iterations > 0 { report.latency = try CompressionMeasure.latency(before: inURL, after: outURL, iterations: iterations) }
-        if let dataset, let evalData {
-            report.metricsBefore = try CompressionMeasure.metrics(inURL, dataset, task: task, data: evalData)
-            report.metricsAfter = try CompressionMeasure.metrics(outURL, dataset, task: task, data: evalData)
-        }
-        if json { try printJSON(report) } else { print(report.table) }
+        (report.latency, report.metricsBefore, report.metricsAfter) = try options.measure(before: inURL, after: outURL, dataset: dataset)
+        if options.json { try printJSON(report) } else { print(report.table) }
     }
 }
 

@@ -32,14 +32,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "With --mode static: minmax or percentile.") var calibrate = "minmax"
     @Flag(help: "With --mode static: 7-bit weights (CPUs without VNNI).") var reduceRange = false
     @Flag(help: "One scale per output column instead of one per weight matrix.") var perChannel = false
-    @Option(help: ArgumentHelp("Labelled data for the accuracy report (.npy or .csv, as berth eval reads it).", valueName: "file"))
-    var evalData: String?
-    @Option(help: ArgumentHelp("With --eval-data: the label column (CSV) or column index (.npy).", valueName: "column"))
-    var label: String?
-    @Option(help: ArgumentHelp("With .npy --eval-data: the labels file.", valueName: "file.npy")) var labels: String?
-    @Option(help: "With --eval-data: classification or regression.") var task: EvalTask = .classification
-    @Option(help: "Timed runs per model and batch size for the latency report (0: skip it).") var iterations = 30
-    @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var options: CompressionReportOptions
 
     func run() throws { try exitTwoOnBadInput(quantize) }
 
@@ -50,11 +43,9 @@ struct QuantizeCommand: ParsableCommand {
         }
         guard let method = Calibration.Method(rawValue: calibrate) else { throw CLIError("--calibrate must be minmax or percentile") }
         guard !reduceRange || mode == "static" else { throw CLIError("--reduce-range goes with --mode static") }
-        guard iterations >= 0 else { throw CLIError("--iterations must be 0 or more") }
-        guard labels == nil && label == nil || evalData != nil else { throw CLIError("--label and --labels go with --eval-data") }
         let inURL = URL(fileURLWithPath: input), outURL = URL(fileURLWithPath: output)
         // Data problems are found before anything is written.
-        let dataset = try evalData.map { try loadDataset(data: $0, label: label, labels: labels) }
+        let dataset = try options.dataset()
         let proto = try ModelFile.read(inURL)
         let base = inURL.deletingLastPathComponent()
         let result: DynamicQuantization.Result
@@ -73,12 +64,8 @@ struct QuantizeCommand: ParsableCommand {
         var report = QuantizeReport(input: input, output: output, mode: mode, perChannel: perChannel,
                                     sizeBefore: CompressionMeasure.fileSize(inURL), sizeAfter: CompressionMeasure.fileSize(outURL),
                                     quantized: result.quantized, skipped: result.skipped.map { .init(node: $0.node, reason: $0.reason) })
-        if iterations > 0 { report.latency = try CompressionMeasure.latency(before: inURL, after: outURL, iterations: iterations) }
-        if let dataset, let evalData {
-            report.metricsBefore = try CompressionMeasure.metrics(inURL, dataset, task: task, data: evalData)
-            report.metricsAfter = try CompressionMeasure.metrics(outURL, dataset, task: task, data: evalData)
-        }
-        if json { try printJSON(report) } else { print(report.table) }
+        (report.latency, report.metricsBefore, report.metricsAfter) = try options.measure(before: inURL, after: outURL, dataset: dataset)
+        if options.json { try printJSON(report) } else { print(report.table) }
     }
 }
 

@@ -112,3 +112,32 @@ def test_bad_input_exits_2(tmp_path):
     assert r.returncode == 2 and not (tmp_path / "o.onnx").exists()
     r = optimize(str(EXAMPLES / "digits_mlp.onnx"), str(tmp_path / "o.onnx"), "--level", "extreme")
     assert r.returncode == 2 and "--level" in r.stderr
+
+
+def test_every_zoo_model_keeps_its_outputs(tmp_path):
+    """`--level all` on every classic-ML zoo model (scripts/make_zoo.py): ONNX Runtime gives the
+    optimized file the original's outputs — labels exactly, numbers within 1e-5."""
+    import onnxruntime as ort
+
+    zoo = berthpy.load_script("make_zoo")
+    d = tmp_path / "zoo"
+    manifest = zoo.build_zoo(d, verbose=False)
+    assert manifest["models"]
+    rewritten = 0
+    for entry in manifest["models"]:
+        src, out = d / entry["file"], tmp_path / f"{entry['name']}.opt.onnx"
+        r = optimize(str(src), str(out), "--level", "all", "--iterations", "0", "--json")
+        assert r.returncode == 0, (entry["name"], r.stderr)
+        rewritten += sum(p["rewrites"] for p in json.loads(r.stdout)["passes"])
+        onnx.checker.check_model(onnx.load(str(out)))
+        feeds = {i["name"]: np.load(d / i["file"], allow_pickle=True) for i in entry["inputs"]}
+        want = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, feeds)
+        got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, feeds)
+        for a, b in zip(got, want):
+            if isinstance(b, list):  # ZipMap: a list of dicts
+                assert a == b or all(np.allclose(list(x.values()), list(y.values()), atol=TOL) for x, y in zip(a, b)), entry["name"]
+            elif b.dtype.kind == "f":
+                np.testing.assert_allclose(a, b, rtol=TOL, atol=TOL, err_msg=entry["name"])
+            else:
+                np.testing.assert_array_equal(a, b, err_msg=entry["name"])
+    assert rewritten > 0  # the zoo's Identity / Cast chains and MLPs give the passes work

@@ -17,7 +17,8 @@ struct DriftService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
-            refresh()
+            // SQLite reads and a model run over the reference sample: off the event loops.
+            _ = try? await blocking { refresh() }
         }
     }
 

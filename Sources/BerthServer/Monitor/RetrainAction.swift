@@ -41,6 +41,13 @@ struct RetrainAction {
                                       parent: Int(version), metrics: metrics, actor: change.actor, reason: change.reason)
             request.enforceOwner = false
             let staged = try deployer.registry.store.stage(copying: output)
+            // --require-signed holds for retrained versions as for any push: an unsigned one is refused here.
+            if let trust = deployer.trust {
+                do { try trust.check(model: rule.model, version: nil, sha256: staged.sha256, signature: nil) } catch {
+                    deployer.registry.store.discard(staged)
+                    throw error
+                }
+            }
             let record = try await deployer.push(staged, request)
             do {
                 _ = try await deployer.promote(rule.model, version: record.version, gates: settings.gates, alias: Self.alias, change: change)
@@ -100,7 +107,12 @@ struct RetrainAction {
                 return
             }
             DispatchQueue.global().asyncAfter(deadline: .now() + settings.timeout) { [weak process] in
-                if let process, process.isRunning { process.terminate() }
+                guard let process, process.isRunning else { return }
+                process.terminate()
+                // A command that ignores SIGTERM is killed 5 s later.
+                DispatchQueue.global().asyncAfter(deadline: .now() + 5) { [weak process] in
+                    if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                }
             }
         }
         guard status == 0 else {

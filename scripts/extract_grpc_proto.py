@@ -16,12 +16,12 @@ import sys
 from google.protobuf import descriptor_pb2
 from tritonclient.grpc import service_pb2
 
-# The RPCs Berth implements; the rest of Triton's service (shared memory, tracing and log
-# settings) is left out. ModelConfig's answer is the message of model_config.proto, imported.
+# The RPCs Berth implements; the rest of Triton's service (system and CUDA shared memory) is
+# left out. ModelConfig's answer is the message of model_config.proto, imported.
 METHODS = [
     "ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer",
     "ModelStreamInfer", "ModelConfig", "ModelStatistics", "RepositoryIndex", "RepositoryModelLoad",
-    "RepositoryModelUnload",
+    "RepositoryModelUnload", "TraceSetting", "LogSettings",
 ]
 
 T = descriptor_pb2.FieldDescriptorProto

@@ -24,8 +24,9 @@ def test_log_settings_change_what_the_running_server_logs(tmp_path):
     (tmp_path / "digits" / "1").mkdir(parents=True)
     shutil.copy(DIGITS, tmp_path / "digits" / "1" / "model.onnx")
     port = berthpy.free_port()
+    gport = berthpy.free_port()
     proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--model-repository", str(tmp_path), "--port", str(port),
-                             "--grpc-port", "0", "--model-control", "explicit"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--grpc-port", str(gport), "--model-control", "explicit"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
     try:
@@ -57,5 +58,19 @@ def test_log_settings_change_what_the_running_server_logs(tmp_path):
             with pytest.raises(InferenceServerException):
                 c.update_log_settings(bad)
         assert c.get_log_settings()["log_verbose_level"] == 1
+        # The same settings over gRPC (Triton's LogSettings and TraceSetting RPCs).
+        import tritonclient.grpc as grpcclient
+        g = grpcclient.InferenceServerClient(f"127.0.0.1:{gport}")
+        got = g.get_log_settings(as_json=True)["settings"]
+        assert got["log_verbose_level"] == {"uint32_param": 1} and got["log_info"] == {"bool_param": True}, got
+        g.update_log_settings({"log_verbose_level": 0, "log_info": False})
+        assert c.get_log_settings()["log_info"] is False and c.get_log_settings()["log_verbose_level"] == 0
+        assert not loads_logged()
+        with pytest.raises(InferenceServerException):
+            g.update_log_settings({"log_file": "/tmp/x.log"})
+        trace = g.get_trace_settings(as_json=True)["settings"]
+        assert trace["trace_level"] == {"value": ["OFF"]} and trace["trace_mode"] == {"value": ["opentelemetry"]}, trace
+        with pytest.raises(InferenceServerException):  # no --otel-endpoint: tracing cannot be switched on
+            g.update_trace_settings(settings={"trace_level": ["TIMESTAMPS"]})
     finally:
         berthpy.stop_process(proc)

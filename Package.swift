@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "BerthRegistry", targets: ["BerthRegistry"]),
         .library(name: "BerthMonitor", targets: ["BerthMonitor"]),
         .library(name: "BerthOptimize", targets: ["BerthOptimize"]),
+        .library(name: "BerthGenerate", targets: ["BerthGenerate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -79,6 +80,17 @@ let package = Package(
             name: "BerthOptimize",
             dependencies: ["BerthONNX", "BerthTensor", "BerthEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
+        // Quantized dot kernels in ggml's block layouts (AVX2 / AVX-512 VNNI picked at run time, scalar
+        // fallback elsewhere); -O3 even in debug builds, or generation tests crawl.
+        .target(name: "CGGMLKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // Text generation: GGUF reader, LLaMA-family forward, tokenizer, chat template, sampler,
+        // paged KV cache and the continuous-batching engine.
+        .target(
+            name: "BerthGenerate",
+            dependencies: ["CGGMLKernels", .product(name: "Logging", package: "swift-log")],
+            // Like BerthEngine: hot loops share raw buffers across the worker threads.
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
         // Metric gates, shared by berth eval and registry promotions without the engine.
         .target(name: "BerthGate"),
         .target(
@@ -116,6 +128,7 @@ let package = Package(
                 "BerthRegistry",
                 "BerthMonitor",
                 "BerthGate",
+                "BerthGenerate",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -152,6 +165,7 @@ let package = Package(
                 "BerthRegistry",
                 "BerthMonitor",
                 "BerthOptimize",
+                "BerthGenerate",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -200,6 +214,7 @@ let package = Package(
         ),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX", "BerthTensor", "BerthTestSupport"]),
         .testTarget(name: "BerthGateTests", dependencies: ["BerthGate"]),
+        .testTarget(name: "BerthGenerateTests", dependencies: ["BerthGenerate", "CGGMLKernels"]),
         .testTarget(name: "BerthOptimizeTests", dependencies: ["BerthOptimize", "BerthONNX", "BerthEngine", "BerthTensor", "BerthTestSupport"]),
         .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthGate", "BerthTensor", "BerthONNX"]),
         .testTarget(name: "BerthMonitorTests", dependencies: ["BerthMonitor", "BerthEval", "BerthTensor"]),

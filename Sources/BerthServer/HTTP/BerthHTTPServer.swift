@@ -26,6 +26,8 @@ public struct BerthHTTPServer: Sendable {
     public let monitoring: Monitoring?
     /// Who may do what; open (everyone is admin) unless built over an ``AccessStore``.
     public let access: AccessControl
+    /// Language models served through the OpenAI-compatible API (`berth serve --llm`).
+    public var llm: LLMModels?
 
     /// A server of `manager`'s models; with a `deployer`, the registry decides what is served and
     /// the admin API is mounted under `/api/v1`. `observers` see every request after the standard
@@ -68,6 +70,7 @@ public struct BerthHTTPServer: Sendable {
         if part != .admin {
             V2Routes(manager: manager, service: service, metrics: metrics, configuration: configuration).register(on: router)
             monitor?.registerFeedback(on: router)
+            if let llm { OpenAIRoutes(models: llm, configuration: configuration).register(on: router) }
         }
         if part != .inference {
             RepositoryRoutes(manager: manager, configuration: configuration).register(on: router)

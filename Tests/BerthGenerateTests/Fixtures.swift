@@ -32,3 +32,19 @@ enum Fixtures {
         return (try LlamaModel(file: file, threads: threads), Tokenizer(vocab: try Vocabulary(file: file)))
     }
 }
+
+import XCTest
+
+/// Fails unless `body` throws an error of type `E`.
+func expectThrows<E: Error>(_ type: E.Type, _ message: String = "", file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
+    do { try body(); XCTFail("no error thrown \(message)", file: file, line: line) } catch is E {} catch {
+        XCTFail("unexpected error \(error) \(message)", file: file, line: line)
+    }
+}
+
+/// Fails unless `body` throws exactly `expected`.
+func expectThrows<E: Error & Equatable>(_ expected: E, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
+    do { try body(); XCTFail("no error thrown, expected \(expected)", file: file, line: line) } catch let e as E {
+        XCTAssertEqual(e, expected, file: file, line: line)
+    } catch { XCTFail("unexpected error \(error)", file: file, line: line) }
+}

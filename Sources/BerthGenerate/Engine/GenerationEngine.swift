@@ -54,7 +54,8 @@ public final class GenerationEngine: @unchecked Sendable {
         self.options = options
         self.logger = logger
         cache = try model.makeCache(budgetBytes: options.kvCacheBytes, blockSize: options.blockSize)
-        let t = Thread { [unowned self] in self.loop() }
+        // The thread keeps the engine alive until shutdown() ends the loop.
+        let t = Thread { self.loop() }
         t.name = "berth-generate"
         t.stackSize = 8 << 20
         thread = t

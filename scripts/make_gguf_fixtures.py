@@ -169,7 +169,7 @@ def write_model(path, arch, *, hidden, layers, heads, kv_heads, ffn, types, toke
     else:
         tokens, ttypes, merges = bpe_vocab()
         w.add_tokenizer_model("gpt2")
-        w.add_tokenizer_pre("gpt2")
+        w.add_tokenizer_pre("gpt-2")
         w.add_token_list(tokens); w.add_token_types(ttypes); w.add_token_merges(merges)
         eos = tokens.index("<|im_end|>")
         w.add_bos_token_id(tokens.index("<|endoftext|>")); w.add_eos_token_id(eos)

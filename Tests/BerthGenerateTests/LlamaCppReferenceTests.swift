@@ -6,13 +6,16 @@ import XCTest
 /// prompt and the first greedy steps, and 32 greedy tokens.
 ///
 /// Tolerance on logits: max |Berth − llama.cpp| ≤ `tol` × max(1, max |llama.cpp logit|). Both
-/// quantize the activations the same way (Q8_0 / Q8_1 / Q8_K, F16, BF16) and multiply in
-/// integers, so what remains is float summation order (SIMD lanes, threads) and, for K-quants and
-/// Q8 activations, an occasional different rounding of a value that sits on a quantization
-/// boundary after such a difference upstream. Measured maxima are in the comments.
+/// convert the activations the same way (Q8_0 / Q8_1 / Q8_K, F16, BF16) and multiply blocks in
+/// integers, so what remains is float summation order (SIMD lanes, llama.cpp's batched prefill
+/// GEMM) — and, where that moves a value across an F16 or Q8 rounding boundary, one activation
+/// element rounded the other way. Measured on an AMD EPYC (AVX-512 VNNI) with llama-cpp-python
+/// 0.3.36: llama_float 2.6e-4 (prefill; F16 rounding flip), 4e-5 (decode); llama_q8_q4 0 (bit
+/// equal); llama_kquant 2.6e-7; qwen2_q8 1.5e-7. The bounds leave room for such a flip on another
+/// CPU's kernels; a wrong block layout or scale gives differences of order 1.
 final class LlamaCppReferenceTests: XCTestCase {
     static let tolerance: [String: Float] = [
-        "llama_float": 1e-4,   // F32/F16/BF16 weights
+        "llama_float": 1e-3,   // F32/F16/BF16 weights
         "llama_q8_q4": 2e-3,   // Q8_0/Q4_0/Q4_1 weights, Q8 activations
         "llama_kquant": 2e-3,  // Q4_K/Q5_K/Q6_K weights, Q8_K activations
         "qwen2_q8": 2e-3,      // Q8_0 + biases, neox RoPE, tied embeddings

@@ -197,3 +197,13 @@ def test_bad_gguf_exits_2(tmp_path):
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 2, (name, r.stderr)
         assert "GGUF" in r.stderr, (name, r.stderr)
+
+
+def test_metrics_use_vllm_names(client, server):
+    client.completions.create(model="llama", prompt="Hello", max_tokens=3, temperature=0, extra_body={"ignore_eos": True})
+    text = urllib.request.urlopen(server + "/metrics", timeout=10).read().decode()
+    for name in ("berth_llm_time_to_first_token_seconds_count", "berth_llm_e2e_request_latency_seconds_count",
+                 "berth_llm_inter_token_latency_seconds_count", "berth_llm_generation_tokens_total", "berth_llm_prompt_tokens_total"):
+        samples = berthpy.prometheus_samples(text, name)
+        assert any(labels.get("model_name") == "llama" and value > 0 for labels, value in samples), name
+    assert berthpy.prometheus_samples(text, "berth_llm_kv_cache_usage_perc")

@@ -70,7 +70,7 @@ public struct BerthHTTPServer: Sendable {
         if part != .admin {
             V2Routes(manager: manager, service: service, metrics: metrics, configuration: configuration).register(on: router)
             monitor?.registerFeedback(on: router)
-            if let llm { OpenAIRoutes(models: llm, configuration: configuration).register(on: router) }
+            if let llm { OpenAIRoutes(models: llm, configuration: configuration, metrics: LLMMetrics(registry: metrics.registry)).register(on: router) }
         }
         if part != .inference {
             RepositoryRoutes(manager: manager, configuration: configuration).register(on: router)

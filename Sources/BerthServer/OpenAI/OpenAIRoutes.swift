@@ -11,6 +11,7 @@ import Hummingbird
 struct OpenAIRoutes: Sendable {
     let models: LLMModels
     let configuration: ServerConfiguration
+    let metrics: LLMMetrics
 
     func register(on router: Router<BerthRequestContext>) {
         router.get("/v1/models") { _, ctx in
@@ -62,19 +63,23 @@ struct OpenAIRoutes: Sendable {
         let stream = m.engine.generate(request)
         if body.sampling.stream == true {
             let includeUsage = body.sampling.streamOptions?.includeUsage == true
+            let metrics = self.metrics
             return sse { emit in
+                var rec = metrics.request(m)
                 try await emit(ChatCompletionChunk(id: id, created: created, model: m.name,
                                                    choices: [ChatChunkChoice(index: 0, delta: ChatDelta(role: "assistant", content: ""), logprobs: nil, finishReason: nil)],
                                                    usage: nil))
                 for await event in stream {
                     switch event {
                     case .token(let t):
+                        rec.token()
                         let lp = logprobs.map { _ in ChatLogprobs(content: [chatLogprob(m, t)]) }
                         if t.text.isEmpty && lp == nil { continue }
                         try await emit(ChatCompletionChunk(id: id, created: created, model: m.name,
                                                            choices: [ChatChunkChoice(index: 0, delta: ChatDelta(role: nil, content: t.text), logprobs: lp, finishReason: nil)],
                                                            usage: nil))
                     case .finished(let s):
+                        rec.finish(s)
                         try await emit(ChatCompletionChunk(id: id, created: created, model: m.name,
                                                            choices: [ChatChunkChoice(index: 0, delta: ChatDelta(role: nil, content: s.trailingText.isEmpty ? nil : s.trailingText),
                                                                                      logprobs: nil, finishReason: s.reason.rawValue)],
@@ -90,12 +95,15 @@ struct OpenAIRoutes: Sendable {
             }
         }
         var text2 = "", tokens: [ChatTokenLogprob] = []
+        var rec = metrics.request(m)
         for await event in stream {
             switch event {
             case .token(let t):
+                rec.token()
                 text2 += t.text
                 if logprobs != nil { tokens.append(chatLogprob(m, t)) }
             case .finished(let s):
+                rec.finish(s)
                 text2 += s.trailingText
                 return try Response.json(ChatCompletion(
                     id: id, created: created, model: m.name,
@@ -149,7 +157,9 @@ struct OpenAIRoutes: Sendable {
         }
         if body.sampling.stream == true {
             let includeUsage = body.sampling.streamOptions?.includeUsage == true
+            let metrics = self.metrics
             return sse { emit in
+                var rec = metrics.request(m)
                 var offset = echo.utf8.count
                 if !echo.isEmpty {
                     try await emit(Completion(id: id, created: created, model: m.name, choices: [CompletionChoice(index: 0, text: echo, logprobs: nil, finishReason: nil)], usage: nil))
@@ -157,6 +167,7 @@ struct OpenAIRoutes: Sendable {
                 for await event in stream {
                     switch event {
                     case .token(let t):
+                        rec.token()
                         var lp = CompletionLogprobs()
                         if wantLogprobs { logprobEntry(t, offset: offset, into: &lp) }
                         offset += t.text.utf8.count
@@ -164,6 +175,7 @@ struct OpenAIRoutes: Sendable {
                         try await emit(Completion(id: id, created: created, model: m.name,
                                                   choices: [CompletionChoice(index: 0, text: t.text, logprobs: wantLogprobs ? lp : nil, finishReason: nil)], usage: nil))
                     case .finished(let s):
+                        rec.finish(s)
                         try await emit(Completion(id: id, created: created, model: m.name,
                                                   choices: [CompletionChoice(index: 0, text: s.trailingText, logprobs: nil, finishReason: s.reason.rawValue)], usage: nil))
                         if includeUsage {
@@ -177,12 +189,15 @@ struct OpenAIRoutes: Sendable {
             }
         }
         var text = echo, lp = CompletionLogprobs()
+        var rec = metrics.request(m)
         for await event in stream {
             switch event {
             case .token(let t):
+                rec.token()
                 if wantLogprobs { logprobEntry(t, offset: text.utf8.count, into: &lp) }
                 text += t.text
             case .finished(let s):
+                rec.finish(s)
                 text += s.trailingText
                 return try Response.json(Completion(
                     id: id, created: created, model: m.name,

@@ -184,6 +184,8 @@ let package = Package(
             dependencies: ["BerthProtocol", "BerthTensor", .product(name: "NIOCore", package: "swift-nio")],
             path: "bench/CodecBench"
         ),
+        // BerthGenerate's prefill / decode tokens/s for bench/llm_vs_llamacpp.py; built only when asked for.
+        .executableTarget(name: "berth-llm-bench", dependencies: ["BerthGenerate"], path: "bench/LLMBench"),
         // libFuzzer harnesses for the ONNX reader and the V2 request decoder (docs/security.md):
         // built with -DFUZZING -sanitize=fuzzer,address by scripts/fuzz.sh; without them, a corpus replayer.
         .target(name: "CBerthFuzz", path: "Fuzz/CShim"),

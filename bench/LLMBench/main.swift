@@ -1,0 +1,57 @@
+// Prefill and decode tokens/s of BerthGenerate on a GGUF file, for bench/llm_vs_llamacpp.py:
+//   berth-llm-bench MODEL.gguf THREADS PROMPT_TOKENS DECODE_TOKENS
+// prints one JSON line {"prefill_tps", "decode_tps", "aggregate8_tps"}. Built only when asked for
+// (swift build -c release --product berth-llm-bench).
+import BerthGenerate
+import Foundation
+
+let args = CommandLine.arguments
+guard args.count == 5, let threads = Int(args[2]), let promptLen = Int(args[3]), let decode = Int(args[4]) else {
+    FileHandle.standardError.write(Data("usage: berth-llm-bench MODEL.gguf THREADS PROMPT_TOKENS DECODE_TOKENS\n".utf8))
+    exit(2)
+}
+let file = try GGUFFile(path: args[1])
+let model = try LlamaModel(file: file, threads: threads)
+let prompt = [1] + (0..<(promptLen - 1)).map { (7 * $0) % 400 + 3 }
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+var bestPrefill = Double.infinity, bestDecode = Double.infinity
+for _ in 0..<3 {
+    let cache = try model.makeCache(budgetBytes: 256 << 20)
+    try cache.reserve(0, newLength: prompt.count)
+    var t = now()
+    var logits = try model.forward([ForwardChunk(sequence: 0, tokens: prompt, startPosition: 0)], cache: cache)[0]!
+    bestPrefill = min(bestPrefill, now() - t)
+    t = now()
+    var pos = prompt.count
+    for _ in 0..<decode {
+        let next = logits.indices.max { logits[$0] < logits[$1] }!
+        try cache.reserve(0, newLength: pos + 1)
+        logits = try model.forward([ForwardChunk(sequence: 0, tokens: [next], startPosition: pos)], cache: cache)[0]!
+        pos += 1
+    }
+    bestDecode = min(bestDecode, now() - t)
+}
+
+// Eight concurrent greedy streams through the continuous-batching engine.
+let engine = try GenerationEngine(model: model, tokenizer: Tokenizer(vocab: try Vocabulary(file: file)))
+let greedy: SamplingParameters = { var p = SamplingParameters(); p.temperature = 0; return p }()
+let t0 = now()
+let total = await withTaskGroup(of: Int.self) { group in
+    for i in 0..<8 {
+        group.addTask {
+            var n = 0
+            for await ev in engine.generate(GenerationRequest(prompt: [1, 5 + i], maxTokens: decode, sampling: greedy)) {
+                if case .token = ev { n += 1 }
+            }
+            return n
+        }
+    }
+    var s = 0
+    for await n in group { s += n }
+    return s
+}
+let aggregate = Double(total) / (now() - t0)
+engine.shutdown()
+print("{\"prefill_tps\": \(Double(promptLen) / bestPrefill), \"decode_tps\": \(Double(decode) / bestDecode), \"aggregate8_tps\": \(aggregate)}")

@@ -360,6 +360,9 @@ static float dot_q6_K_scalar(int64_t n, const void *vw, const void *vx) {
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
 
+// F16C conversion: the scalar bk_fp16_to_fp32 would be a call with branches in every block.
+#define HF(h) _cvtsh_ss(h)
+
 AVX2 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -389,7 +392,7 @@ AVX2 static float dot_f16_avx2(int64_t n, const void *vw, const void *vx) {
                              _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8))), a1);
     }
     float s = hsum8(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += H2F(w[i]) * H2F(x[i]);
+    for (; i < n; i++) s += HF(w[i]) * HF(x[i]);
     return s;
 }
 // Signed int8 · int8 over 32 bytes → 8 int32 lanes as floats (maddubs needs one unsigned side).
@@ -406,7 +409,7 @@ AVX2 static inline __m256i unpack_nibbles(const uint8_t *qs) {
 AVX2 static float dot_q8_0_avx2(int64_t n, const void *vw, const void *vx) {
     const block_q8_0 *w = vw, *x = vx; __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK; i++) {
-        const __m256 d = _mm256_set1_ps(H2F(w[i].d) * H2F(x[i].d));
+        const __m256 d = _mm256_set1_ps(HF(w[i].d) * HF(x[i].d));
         const __m256 q = mul_sum_i8_avx2(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
         acc = _mm256_fmadd_ps(d, q, acc);
     }
@@ -415,7 +418,7 @@ AVX2 static float dot_q8_0_avx2(int64_t n, const void *vw, const void *vx) {
 AVX2 static float dot_q4_0_avx2(int64_t n, const void *vw, const void *vx) {
     const block_q4_0 *w = vw; const block_q8_0 *x = vx; __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK; i++) {
-        const __m256 d = _mm256_set1_ps(H2F(w[i].d) * H2F(x[i].d));
+        const __m256 d = _mm256_set1_ps(HF(w[i].d) * HF(x[i].d));
         const __m256i q4 = _mm256_sub_epi8(unpack_nibbles(w[i].qs), _mm256_set1_epi8(8));
         acc = _mm256_fmadd_ps(d, mul_sum_i8_avx2(q4, _mm256_loadu_si256((const __m256i *)x[i].qs)), acc);
     }
@@ -424,8 +427,8 @@ AVX2 static float dot_q4_0_avx2(int64_t n, const void *vw, const void *vx) {
 AVX2 static float dot_q4_1_avx2(int64_t n, const void *vw, const void *vx) {
     const block_q4_1 *w = vw; const block_q8_1 *x = vx; __m256 acc = _mm256_setzero_ps(); float summs = 0;
     for (int64_t i = 0; i < n / QK; i++) {
-        summs += H2F(w[i].m) * H2F(x[i].s);
-        const __m256 d = _mm256_set1_ps(H2F(w[i].d) * H2F(x[i].d));
+        summs += HF(w[i].m) * HF(x[i].s);
+        const __m256 d = _mm256_set1_ps(HF(w[i].d) * HF(x[i].d));
         const __m256i dot = _mm256_maddubs_epi16(unpack_nibbles(w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1))), acc);
     }
@@ -439,7 +442,7 @@ VNNI static inline __m256 mul_sum_i8_vnni(__m256i x, __m256i y) {
 VNNI static float dot_q8_0_vnni(int64_t n, const void *vw, const void *vx) {
     const block_q8_0 *w = vw, *x = vx; __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK; i++) {
-        const __m256 d = _mm256_set1_ps(H2F(w[i].d) * H2F(x[i].d));
+        const __m256 d = _mm256_set1_ps(HF(w[i].d) * HF(x[i].d));
         acc = _mm256_fmadd_ps(d, mul_sum_i8_vnni(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs)), acc);
     }
     return hsum8(acc);
@@ -447,7 +450,7 @@ VNNI static float dot_q8_0_vnni(int64_t n, const void *vw, const void *vx) {
 VNNI static float dot_q4_0_vnni(int64_t n, const void *vw, const void *vx) {
     const block_q4_0 *w = vw; const block_q8_0 *x = vx; __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK; i++) {
-        const __m256 d = _mm256_set1_ps(H2F(w[i].d) * H2F(x[i].d));
+        const __m256 d = _mm256_set1_ps(HF(w[i].d) * HF(x[i].d));
         const __m128i t = _mm_loadu_si128((const __m128i *)w[i].qs);
         const __m256i b = _mm256_and_si256(_mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1), _mm256_set1_epi8(0x0F));
         // (q - 8)·y = q·y - 8·Σy: q is already unsigned, so one dpbusd and a correction.
@@ -487,9 +490,85 @@ AVX2 static float dot_q6_K_avx2(int64_t n, const void *vw, const void *vx) {
         __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
         s = _mm_hadd_epi32(s, s); s = _mm_hadd_epi32(s, s);
         const int sumi = _mm_cvtsi128_si32(s) - 32 * corr;
-        sumf += H2F(w[i].d) * x[i].d * sumi;
+        sumf += HF(w[i].d) * x[i].d * sumi;
     }
     return sumf;
+}
+
+// q4_K / q5_K: per 32-element sub-block an unsigned 4- (or 5-) bit value times int8 via maddubs,
+// scaled by the sub-block's 6-bit scale in int32; the mins come from Q8_K's 16-element sums.
+AVX2 static float dot_q45_K_avx2(int64_t n, const void *vw, const void *vx, int five) {
+    const block_q8_K *x = vx; float sumf = 0;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < n / QKK; i++) {
+        const uint8_t *scales, *qs, *qh = NULL; uint16_t dd, dm;
+        if (five) { const block_q5_K *b = (const block_q5_K *)vw + i; scales = b->scales; qs = b->qs; qh = b->qh; dd = b->d; dm = b->dmin; }
+        else { const block_q4_K *b = (const block_q4_K *)vw + i; scales = b->scales; qs = b->qs; dd = b->d; dm = b->dmin; }
+        uint8_t sc[8], mn[8];
+        int sumi_mins = 0;
+        for (int j = 0; j < 8; j++) {
+            get_scale_min_k4(j, scales, &sc[j], &mn[j]);
+            sumi_mins += mn[j] * (x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]);
+        }
+        const __m256i hbits = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+        __m256i acc = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+            __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            if (qh) {
+                lo = _mm256_add_epi8(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one), 4));
+                hi = _mm256_add_epi8(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one), 4));
+            }
+            const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * j)));
+            const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * j + 32)));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * j])));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * j + 1])));
+        }
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        s4 = _mm_hadd_epi32(s4, s4); s4 = _mm_hadd_epi32(s4, s4);
+        const float d = HF(dd) * x[i].d, dmin = HF(dm) * x[i].d;
+        sumf += d * _mm_cvtsi128_si32(s4) - dmin * sumi_mins;
+    }
+    return sumf;
+}
+AVX2 static float dot_q4_K_avx2(int64_t n, const void *w, const void *x) { return dot_q45_K_avx2(n, w, x, 0); }
+AVX2 static float dot_q5_K_avx2(int64_t n, const void *w, const void *x) { return dot_q45_K_avx2(n, w, x, 1); }
+
+// Four activation rows against one weight row: the weight block is unpacked once and reused,
+// which is what makes batched decode and prefill cheaper per token than single decode.
+typedef void (*dot4_fn)(int64_t n, const void *w, const void *x, size_t xstride, float *out);
+
+AVX2 static void dot4_q4_0_avx2(int64_t n, const void *vw, const void *vx, size_t xs, float *out) {
+    const block_q4_0 *w = vw;
+    const block_q8_0 *x0 = vx, *x1 = (const void *)((const char *)vx + xs), *x2 = (const void *)((const char *)vx + 2 * xs), *x3 = (const void *)((const char *)vx + 3 * xs);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t i = 0; i < n / QK; i++) {
+        const float dw = HF(w[i].d);
+        const __m256i q4 = _mm256_sub_epi8(unpack_nibbles(w[i].qs), _mm256_set1_epi8(8));
+        const __m256i ax = _mm256_sign_epi8(q4, q4);
+#define ONE(A, X) { const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)X[i].qs), q4); \
+        A = _mm256_fmadd_ps(_mm256_set1_ps(dw * HF(X[i].d)), _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), ones)), A); }
+        ONE(a0, x0) ONE(a1, x1) ONE(a2, x2) ONE(a3, x3)
+#undef ONE
+    }
+    out[0] = hsum8(a0); out[1] = hsum8(a1); out[2] = hsum8(a2); out[3] = hsum8(a3);
+}
+AVX2 static void dot4_q8_0_avx2(int64_t n, const void *vw, const void *vx, size_t xs, float *out) {
+    const block_q8_0 *w = vw;
+    const block_q8_0 *x0 = vx, *x1 = (const void *)((const char *)vx + xs), *x2 = (const void *)((const char *)vx + 2 * xs), *x3 = (const void *)((const char *)vx + 3 * xs);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t i = 0; i < n / QK; i++) {
+        const float dw = HF(w[i].d);
+        const __m256i q8 = _mm256_loadu_si256((const __m256i *)w[i].qs);
+        const __m256i ax = _mm256_sign_epi8(q8, q8);
+#define ONE(A, X) { const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)X[i].qs), q8); \
+        A = _mm256_fmadd_ps(_mm256_set1_ps(dw * HF(X[i].d)), _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), ones)), A); }
+        ONE(a0, x0) ONE(a1, x1) ONE(a2, x2) ONE(a3, x3)
+#undef ONE
+    }
+    out[0] = hsum8(a0); out[1] = hsum8(a1); out[2] = hsum8(a2); out[3] = hsum8(a3);
 }
 #endif
 
@@ -547,8 +626,16 @@ static dot_fn pick(int type) {
         if (level >= 1) return dot_q4_1_avx2;
 #endif
         return dot_q4_1_scalar;
-    case BK_Q4_K: return dot_q4_K_scalar;
-    case BK_Q5_K: return dot_q5_K_scalar;
+    case BK_Q4_K:
+#ifdef BK_X86
+        if (level >= 1) return dot_q4_K_avx2;
+#endif
+        return dot_q4_K_scalar;
+    case BK_Q5_K:
+#ifdef BK_X86
+        if (level >= 1) return dot_q5_K_avx2;
+#endif
+        return dot_q5_K_scalar;
     case BK_Q6_K:
 #ifdef BK_X86
         if (level >= 1) return dot_q6_K_avx2;
@@ -563,9 +650,26 @@ void bk_matmul(int type, const void *w, size_t w_row_bytes, int64_t row0, int64_
                float *out, int64_t out_stride) {
     dot_fn f = pick(type);
     if (!f) return;
+#ifdef BK_X86
+    dot4_fn f4 = NULL;
+    if (bk_kernel_level() >= 1) {
+        if (type == BK_Q4_0) f4 = dot4_q4_0_avx2;
+        if (type == BK_Q8_0) f4 = dot4_q8_0_avx2;
+    }
+#endif
     const char *wb = w, *xb = xq;
     for (int64_t r = row0; r < row1; r++) {
         const void *wr = wb + (size_t)r * w_row_bytes;
-        for (int64_t t = 0; t < ntok; t++) out[t * out_stride + (r - row0)] = f(n, wr, xb + (size_t)t * xq_row_bytes);
+        int64_t t = 0;
+#ifdef BK_X86
+        if (f4) {
+            for (; t + 4 <= ntok; t += 4) {
+                float o[4];
+                f4(n, wr, xb + (size_t)t * xq_row_bytes, xq_row_bytes, o);
+                for (int k = 0; k < 4; k++) out[(t + k) * out_stride + (r - row0)] = o[k];
+            }
+        }
+#endif
+        for (; t < ntok; t++) out[t * out_stride + (r - row0)] = f(n, wr, xb + (size_t)t * xq_row_bytes);
     }
 }

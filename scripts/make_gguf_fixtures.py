@@ -7,6 +7,7 @@ English text, so the tokenizer is exercised:
   llama_q8_q4.gguf   llama, SentencePiece vocabulary, Q8_0/Q4_0/Q4_1 weights, Mistral chat template
   llama_kquant.gguf  llama, SentencePiece vocabulary, Q4_K/Q5_K/Q6_K weights (random blocks)
   qwen2_q8.gguf      qwen2 (Q/K/V biases, neox RoPE), GPT-2 byte-level BPE, F32/Q8_0, tied embeddings, ChatML
+  qwen2_pre_qwen2.gguf, llama3_pre_llama3.gguf   one-layer F32 models for the qwen2 / llama3 pre-tokenizers
 
 Usage: make_gguf_fixtures.py [OUT_DIR]   (default tests/python/fixtures/gguf)
 """
@@ -143,7 +144,7 @@ def add_weight(w, rng, name, rows, cols, qtype, std):
 
 
 def write_model(path, arch, *, hidden, layers, heads, kv_heads, ffn, types, tokenizer, template,
-                tied=False, biases=False, rope_scale=None, rope_base=10000.0, seed=0):
+                tied=False, biases=False, rope_scale=None, rope_base=10000.0, seed=0, pre="gpt-2"):
     rng = np.random.default_rng(seed)
     w = gguf.GGUFWriter(path, arch)
     w.add_name(os.path.basename(path))
@@ -169,7 +170,7 @@ def write_model(path, arch, *, hidden, layers, heads, kv_heads, ffn, types, toke
     else:
         tokens, ttypes, merges = bpe_vocab()
         w.add_tokenizer_model("gpt2")
-        w.add_tokenizer_pre("gpt-2")
+        w.add_tokenizer_pre(pre)
         w.add_token_list(tokens); w.add_token_types(ttypes); w.add_token_merges(merges)
         eos = tokens.index("<|im_end|>")
         w.add_bos_token_id(tokens.index("<|endoftext|>")); w.add_eos_token_id(eos)
@@ -218,6 +219,13 @@ def main():
     write_model(os.path.join(out, "qwen2_q8.gguf"), "qwen2", hidden=64, layers=2, heads=4, kv_heads=2, ffn=128,
                 types=dict(embd=T.F32, output=T.F32, q=T.Q8_0, k=T.Q8_0, v=T.F32, o=T.Q8_0, gate=T.Q8_0, up=T.F32, down=T.Q8_0),
                 tokenizer="gpt2", template=CHATML, tied=True, biases=True, seed=4)
+    # Qwen2's own pre-tokenizer split (single digits, letters with one leading non-letter, newlines).
+    write_model(os.path.join(out, "qwen2_pre_qwen2.gguf"), "qwen2", hidden=64, layers=1, heads=2, kv_heads=1, ffn=64,
+                types=dict(embd=T.F32, output=T.F32, q=T.F32, k=T.F32, v=T.F32, o=T.F32, gate=T.F32, up=T.F32, down=T.F32),
+                tokenizer="gpt2", template=CHATML, tied=True, biases=True, seed=5, pre="qwen2")
+    write_model(os.path.join(out, "llama3_pre_llama3.gguf"), "llama", hidden=64, layers=1, heads=2, kv_heads=1, ffn=64,
+                types=dict(embd=T.F32, output=T.F32, q=T.F32, k=T.F32, v=T.F32, o=T.F32, gate=T.F32, up=T.F32, down=T.F32),
+                tokenizer="gpt2", template=CHATML, seed=6, pre="llama3")
 
 
 if __name__ == "__main__":

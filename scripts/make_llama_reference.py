@@ -26,6 +26,8 @@ STRINGS = [
     "It's fine, we'll see. They're here; I'm there.",
     "Numbers 1234567 and symbols #$%&*+-/<=>@^_|~",
     "unicode: café, naïve, 東京, emoji 🙂",
+    "digits 1234567890 and 'QUOTES' DON'T\r\n\n  indented\n\tline",
+    "code: x=f(a,b);\n    return [1, 22, 333]\n\n\n",
     "",
 ]
 SPECIAL = "<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n"

@@ -19,6 +19,8 @@ final class LlamaCppReferenceTests: XCTestCase {
         "llama_q8_q4": 2e-3,   // Q8_0/Q4_0/Q4_1 weights, Q8 activations
         "llama_kquant": 2e-3,  // Q4_K/Q5_K/Q6_K weights, Q8_K activations
         "qwen2_q8": 2e-3,      // Q8_0 + biases, neox RoPE, tied embeddings
+        "qwen2_pre_qwen2": 1e-3,    // F32, the qwen2 pre-tokenizer
+        "llama3_pre_llama3": 1e-3,  // F32, the llama3 pre-tokenizer
     ]
 
     func test_tokenizationMatchesLlamaCpp() throws {

@@ -38,7 +38,14 @@ public struct Tokenizer: Sendable {
                     if vocab.addSpacePrefix && prevSpecial { s = " " + s }
                     spm(s.replacingOccurrences(" ", "\u{2581}"), into: &out)
                 } else {
-                    for word in Self.gpt2Split(String(decoding: bytes, as: UTF8.self)) { bpe(word, into: &out) }
+                    let text = String(decoding: bytes, as: UTF8.self)
+                    let words: [String]
+                    switch vocab.pre {
+                    case "llama3", "llama-v3", "llama-bpe", "smaug-bpe": words = Self.llama3Split(text, maxDigits: 3)
+                    case "qwen2", "deepseek-r1-qwen": words = Self.llama3Split(text, maxDigits: 1)
+                    default: words = Self.gpt2Split(text)
+                    }
+                    for word in words { bpe(word, into: &out) }
                 }
                 prevSpecial = false
             }
@@ -217,6 +224,68 @@ public struct Tokenizer: Sendable {
                 i = (k == n || k - i == 1) ? k : k - 1
             }
             out.append(String(String.UnicodeScalarView(s[start..<i])))
+        }
+        return out
+    }
+
+    /// LLaMA 3's pre-tokenizer (Qwen2's with `maxDigits` 1):
+    /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
+    static func llama3Split(_ text: String, maxDigits: Int) -> [String] {
+        let s = Array(text.unicodeScalars)
+        let n = s.count
+        var out: [String] = []
+        func isL(_ c: Unicode.Scalar) -> Bool {
+            switch c.properties.generalCategory {
+            case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
+            default: return false
+            }
+        }
+        func isN(_ c: Unicode.Scalar) -> Bool {
+            switch c.properties.generalCategory {
+            case .decimalNumber, .letterNumber, .otherNumber: return true
+            default: return false
+            }
+        }
+        func isS(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace }
+        func isNL(_ c: Unicode.Scalar) -> Bool { c == "\r" || c == "\n" }
+        var i = 0
+        while i < n {
+            let start = i
+            defer { out.append(String(String.UnicodeScalarView(s[start..<i]))) }
+            // Contractions, any case.
+            if s[i] == "'" && i + 1 < n {
+                let c1 = Character(s[i + 1]).lowercased()
+                if ["s", "t", "m", "d"].contains(c1) { i += 2; continue }
+                if i + 2 < n, ["re", "ve", "ll"].contains(c1 + Character(s[i + 2]).lowercased()) { i += 3; continue }
+            }
+            // [^\r\n\p{L}\p{N}]?\p{L}+
+            if isL(s[i]) || (!isNL(s[i]) && !isN(s[i]) && i + 1 < n && isL(s[i + 1])) {
+                i += 1
+                while i < n && isL(s[i]) { i += 1 }
+                continue
+            }
+            // \p{N}{1,maxDigits}
+            if isN(s[i]) {
+                var k = 0
+                while i < n && k < maxDigits && isN(s[i]) { i += 1; k += 1 }
+                continue
+            }
+            // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
+            var j = i
+            if s[j] == " " && j + 1 < n { j += 1 }
+            if !isS(s[j]) && !isL(s[j]) && !isN(s[j]) {
+                i = j
+                while i < n && !isS(s[i]) && !isL(s[i]) && !isN(s[i]) { i += 1 }
+                while i < n && isNL(s[i]) { i += 1 }
+                continue
+            }
+            // \s*[\r\n]+ : up to the last newline of the whitespace run.
+            var k = i
+            var lastNL = -1
+            while k < n && isS(s[k]) { if isNL(s[k]) { lastNL = k }; k += 1 }
+            if lastNL >= 0 { i = lastNL + 1; continue }
+            // \s+(?!\S)|\s+
+            i = (k == n || k - i == 1) ? k : k - 1
         }
         return out
     }

@@ -106,6 +106,29 @@ final class GenerationEngineTests: XCTestCase {
         e.shutdown()
     }
 
+    func testPrefixCacheReusesBlocksAndKeepsTheAnswer() async throws {
+        let e = try engine()
+        var greedy = SamplingParameters()
+        greedy.temperature = 0
+        // 40 tokens: two whole 16-token blocks can be shared, the rest is computed.
+        let prompt = [1] + (0..<39).map { ($0 * 7) % 300 + 3 }
+        let first = await Self.run(e, GenerationRequest(prompt: prompt, maxTokens: 8, sampling: greedy)).0
+        XCTAssertEqual(e.cache.prefixHits, 0)
+        let second = await Self.run(e, GenerationRequest(prompt: prompt, maxTokens: 8, sampling: greedy)).0
+        XCTAssertEqual(e.cache.prefixHits, 2)
+        // A prompt sharing only the first block reuses one block.
+        var other = prompt
+        other[20] = 4
+        let third = await Self.run(e, GenerationRequest(prompt: other, maxTokens: 8, sampling: greedy)).0
+        XCTAssertEqual(e.cache.prefixHits, 3)
+        let reference = try greedyAlone(e.model, prompt, steps: 8)
+        XCTAssertEqual(first, reference)
+        XCTAssertEqual(second, reference)
+        XCTAssertEqual(third, try greedyAlone(e.model, other, steps: 8))
+        XCTAssertEqual(e.cache.freeBlocks, e.cache.blockCount)
+        e.shutdown()
+    }
+
     func testPromptLongerThanContextFails() async throws {
         let e = try engine()
         var failed = false

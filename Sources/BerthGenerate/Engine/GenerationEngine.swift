@@ -11,6 +11,8 @@ public struct EngineOptions: Sendable {
     public var maxRunningSequences: Int = 16
     /// Most tokens (prefill chunks plus decode tokens) in one forward pass.
     public var maxBatchTokens: Int = 256
+    /// Reuse the KV cache blocks of prompts that start like an earlier one.
+    public var prefixCaching = true
     public init() {}
 }
 
@@ -19,6 +21,9 @@ public struct EngineStats: Sendable {
     public let running: Int
     public let waiting: Int
     public let kvCacheUsage: Double
+    /// Prompt blocks looked up in, and found in, the prefix cache.
+    public var prefixQueries = 0
+    public var prefixHits = 0
 }
 
 /// Generates completions for many concurrent requests with iteration-level (continuous)
@@ -141,7 +146,8 @@ public final class GenerationEngine: @unchecked Sendable {
             if !running.isEmpty { step() }
             running.removeAll { $0.done }
             cond.lock()
-            statsValue = EngineStats(running: running.count, waiting: waiting.count + incoming.count, kvCacheUsage: cache.usage)
+            statsValue = EngineStats(running: running.count, waiting: waiting.count + incoming.count, kvCacheUsage: cache.usage,
+                                     prefixQueries: cache.prefixQueries, prefixHits: cache.prefixHits)
             cond.unlock()
         }
     }
@@ -155,6 +161,13 @@ public final class GenerationEngine: @unchecked Sendable {
         while let s = waiting.first, running.count < options.maxRunningSequences, promisedBlocks + blocks(s) <= cache.blockCount {
             waiting.removeFirst()
             promisedBlocks += blocks(s)
+            if options.prefixCaching {
+                // Whole blocks only, and never the last prompt token: its logits start the answer.
+                s.blockHashes = cache.blockHashes(Array(s.request.prompt.prefix(s.request.prompt.count - 1)))
+                let reused = cache.adoptPrefix(s.id, hashes: s.blockHashes)
+                s.prefilled = reused
+                s.cached = reused
+            }
             running.append(s)
         }
     }
@@ -191,8 +204,12 @@ public final class GenerationEngine: @unchecked Sendable {
         }
         for (k, s) in owners.enumerated() {
             let c = chunks[k]
+            let before = s.cached
             s.cached += c.tokens.count
             if s.prefilled < s.request.prompt.count { s.prefilled += c.tokens.count }
+            // Prompt blocks this chunk completed become reusable by later prompts.
+            let (lo, hi) = (before / options.blockSize, min(s.cached / options.blockSize, s.blockHashes.count))
+            if hi > lo { for b in lo..<hi { cache.register(s.id, blockIndex: b, hash: s.blockHashes[b]) } }
             guard let l = logits[k] else { continue }
             let picked = s.sampler.sample(l, prompt: s.request.prompt, generated: s.generated)
             if s.firstToken == nil { s.firstToken = Date() }
@@ -232,6 +249,7 @@ final class SequenceState: @unchecked Sendable {
     var prefilled = 0
     var cached = 0
     var generated: [Int] = []
+    var blockHashes: [UInt64] = []
     var text = StreamingText()
     var done = false
     let submitted = Date()

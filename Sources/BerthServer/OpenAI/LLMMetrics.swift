@@ -55,6 +55,9 @@ final class LLMMetrics: Sendable {
             metrics.gauge("num_requests_running", "Sequences in the engine's running batch.", name).set(Double(st.running))
             metrics.gauge("num_requests_waiting", "Sequences waiting for KV cache room.", name).set(Double(st.waiting))
             metrics.gauge("kv_cache_usage_perc", "Fraction of the KV cache blocks in use (0…1).", name).set(st.kvCacheUsage)
+            // Cumulative block counts; hits / queries is the prefix cache hit rate.
+            metrics.gauge("prefix_cache_queries", "Prompt KV blocks looked up in the prefix cache since start.", name).set(Double(st.prefixQueries))
+            metrics.gauge("prefix_cache_hits", "Prompt KV blocks found in the prefix cache since start.", name).set(Double(st.prefixHits))
         }
     }
 }

@@ -51,7 +51,7 @@ def write_model(path: Path, qtype) -> None:
     T = spec.T
     types = {k: qtype for k in ("embd", "output", "q", "k", "v", "o", "gate", "up", "down")}
     spec.write_model(str(path), "llama", hidden=1024, layers=8, heads=16, kv_heads=4, ffn=2816, types=types,
-                     tokenizer="llama", template=spec.MISTRAL, seed=11)
+                     tokenizer="llama", template=spec.MISTRAL, seed=11, context=2048)
 
 
 def berth_numbers(bench: Path, model: Path, threads: int, prompt_len: int, decode: int) -> dict:
@@ -72,14 +72,14 @@ def main() -> None:
     ap.add_argument("--bench-bin", default=str(ROOT / ".build" / "release" / "berth-llm-bench"),
                     help="swift build -c release --product berth-llm-bench")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--prompt", type=int, default=128)
+    ap.add_argument("--prompt", type=int, default=256)
     ap.add_argument("--decode", type=int, default=32)
     ap.add_argument("--types", default="Q4_0,Q8_0,Q4_K")
     args = ap.parse_args()
     berth = Path(args.bench_bin)
     spec = berthpy.load_script("make_gguf_fixtures")
     print(f"CPU: {cpu_model()}, threads {args.threads}, prompt {args.prompt} tokens, decode {args.decode} tokens")
-    print(f"{'type':6} {'prefill tok/s berth':>20} {'llama.cpp':>10} {'ratio':>6} {'decode tok/s berth':>19} {'llama.cpp':>10} {'ratio':>6} {'8 streams berth':>16}")
+    print(f"{'type':6} {'prefill tok/s berth':>20} {'llama.cpp':>10} {'ratio':>6} {'decode tok/s berth':>19} {'llama.cpp':>10} {'ratio':>6} {'8 streams berth':>16} {'TTFT cold ms':>13} {'TTFT 7/8 cached ms':>19}")
     with tempfile.TemporaryDirectory() as d:
         for name in args.types.split(","):
             model = Path(d) / f"bench_{name}.gguf"
@@ -88,7 +88,8 @@ def main() -> None:
                                             check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
             b = berth_numbers(berth, model, args.threads, args.prompt, args.decode)
             print(f"{name:6} {b['prefill_tps']:20.1f} {ref['prefill_tps']:10.1f} {b['prefill_tps'] / ref['prefill_tps']:6.2f} "
-                  f"{b['decode_tps']:19.1f} {ref['decode_tps']:10.1f} {b['decode_tps'] / ref['decode_tps']:6.2f} {b['aggregate8_tps']:16.1f}",
+                  f"{b['decode_tps']:19.1f} {ref['decode_tps']:10.1f} {b['decode_tps'] / ref['decode_tps']:6.2f} {b['aggregate8_tps']:16.1f} "
+                  f"{b['ttft_cold_s'] * 1000:13.1f} {b['ttft_prefix_cached_s'] * 1000:19.1f}",
                   flush=True)
 
 

@@ -144,11 +144,11 @@ def add_weight(w, rng, name, rows, cols, qtype, std):
 
 
 def write_model(path, arch, *, hidden, layers, heads, kv_heads, ffn, types, tokenizer, template,
-                tied=False, biases=False, rope_scale=None, rope_base=10000.0, seed=0, pre="gpt-2"):
+                tied=False, biases=False, rope_scale=None, rope_base=10000.0, seed=0, pre="gpt-2", context=256):
     rng = np.random.default_rng(seed)
     w = gguf.GGUFWriter(path, arch)
     w.add_name(os.path.basename(path))
-    w.add_context_length(256)
+    w.add_context_length(context)
     w.add_embedding_length(hidden)
     w.add_block_count(layers)
     w.add_feed_forward_length(ffn)

@@ -67,5 +67,21 @@ let total = await withTaskGroup(of: Int.self) { group in
     return s
 }
 let aggregate = Double(total) / (now() - t0)
+
+// Time to first token of a prompt whose first 7/8 were seen before (prefix cache) vs a new one.
+func ttft(_ prompt: [Int]) async -> Double {
+    let t = now()
+    for await ev in engine.generate(GenerationRequest(prompt: prompt, maxTokens: 1, sampling: greedy)) {
+        if case .token = ev { return now() - t }
+    }
+    return .nan
+}
+let shared = (0..<(promptLen * 7 / 8)).map { (11 * $0) % 400 + 3 }
+var coldBest = Double.infinity, warmBest = Double.infinity
+for k in 0..<3 {
+    coldBest = min(coldBest, await ttft([1] + (0..<(promptLen - 1)).map { (13 * $0 + 17 * k + 1) % 400 + 3 }))
+    _ = await ttft([1] + shared + [5 + k])
+    warmBest = min(warmBest, await ttft([1] + shared + (0..<(promptLen - shared.count - 1)).map { ($0 + 9 * k) % 400 + 3 }))
+}
 engine.shutdown()
-print("{\"prefill_tps\": \(Double(promptLen) / bestPrefill), \"decode_tps\": \(Double(decode) / bestDecode), \"aggregate8_tps\": \(aggregate), \"batch8_forward_tps\": \(batchTps)}")
+print("{\"prefill_tps\": \(Double(promptLen) / bestPrefill), \"decode_tps\": \(Double(decode) / bestDecode), \"aggregate8_tps\": \(aggregate), \"batch8_forward_tps\": \(batchTps), \"ttft_cold_s\": \(coldBest), \"ttft_prefix_cached_s\": \(warmBest)}")

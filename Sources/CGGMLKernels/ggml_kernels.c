@@ -534,6 +534,13 @@ AVX2 static float dot_q45_K_avx2(int64_t n, const void *vw, const void *vx, int 
 AVX2 static float dot_q4_K_avx2(int64_t n, const void *w, const void *x) { return dot_q45_K_avx2(n, w, x, 0); }
 AVX2 static float dot_q5_K_avx2(int64_t n, const void *w, const void *x) { return dot_q45_K_avx2(n, w, x, 1); }
 
+AVX2 static void axpy_f32_avx2(int64_t n, float alpha, const float *x, float *y) {
+    const __m256 a = _mm256_set1_ps(alpha);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += alpha * x[i];
+}
+
 // Four activation rows against one weight row: the weight block is unpacked once and reused,
 // which is what makes batched decode and prefill cheaper per token than single decode.
 typedef void (*dot4_fn)(int64_t n, const void *w, const void *x, size_t xstride, float *out);
@@ -643,6 +650,20 @@ static dot_fn pick(int type) {
         return dot_q6_K_scalar;
     default: return NULL;
     }
+}
+
+float bk_dot_f32(int64_t n, const float *a, const float *b) {
+#ifdef BK_X86
+    if (bk_kernel_level() >= 1) return dot_f32_avx2(n, a, b);
+#endif
+    return dot_f32_scalar(n, a, b);
+}
+
+void bk_axpy_f32(int64_t n, float alpha, const float *x, float *y) {
+#ifdef BK_X86
+    if (bk_kernel_level() >= 1) { axpy_f32_avx2(n, alpha, x, y); return; }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 
 void bk_matmul(int type, const void *w, size_t w_row_bytes, int64_t row0, int64_t row1,

@@ -1,3 +1,4 @@
+import CGGMLKernels
 import Dispatch
 import Foundation
 
@@ -111,9 +112,7 @@ extension LlamaModel {
             var mx = -Float.infinity
             for t in 0..<len {
                 let kt = cache.slot(rowTables[i], layer: layer, pos: t, value: false) + kvh * hd
-                var s: Float = 0
-                for e in 0..<hd { s += qh[e] * kt[e] }
-                s *= scale
+                let s = bk_dot_f32(Int64(hd), qh, kt) * scale
                 scores[t] = s
                 mx = max(mx, s)
             }
@@ -123,8 +122,7 @@ extension LlamaModel {
             oh.update(repeating: 0, count: hd)
             for t in 0..<len {
                 let vt = cache.slot(rowTables[i], layer: layer, pos: t, value: true) + kvh * hd
-                let p = scores[t] * inv
-                for e in 0..<hd { oh[e] += p * vt[e] }
+                bk_axpy_f32(Int64(hd), scores[t] * inv, vt, oh)
             }
         }
         if work * maxLen * hd < 1 << 15 || matmul.threads == 1 {

@@ -28,6 +28,10 @@ void bk_dequantize_row(int type, const void *x, float *y, int64_t k);
 void bk_matmul(int type, const void *w, size_t w_row_bytes, int64_t row0, int64_t row1,
                const void *xq, size_t xq_row_bytes, int64_t ntok, int64_t n,
                float *out, int64_t out_stride);
+/// Σ a[i]·b[i] over n floats (attention scores).
+float bk_dot_f32(int64_t n, const float *a, const float *b);
+/// y[i] += alpha · x[i] over n floats (attention's weighted sum of values).
+void bk_axpy_f32(int64_t n, float alpha, const float *x, float *y);
 /// Which kernel family the run-time dispatch picked: 0 scalar, 1 AVX2, 2 AVX-512 VNNI.
 int bk_kernel_level(void);
 /// Forces the scalar kernels (tests compare them with the vector ones).

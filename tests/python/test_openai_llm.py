@@ -207,3 +207,51 @@ def test_metrics_use_vllm_names(client, server):
         samples = berthpy.prometheus_samples(text, name)
         assert any(labels.get("model_name") == "llama" and value > 0 for labels, value in samples), name
     assert berthpy.prometheus_samples(text, "berth_llm_kv_cache_usage_perc")
+
+
+def test_llm_routes_need_an_invoker_key(tmp_path):
+    """Auth applies to the OpenAI routes: no key 401, a viewer may list models but not generate (403),
+    an invoker may generate."""
+    data = tmp_path / "data"
+
+    def key(role: str) -> str:
+        p = subprocess.run([str(berth_path()), "keys", "create", "--tenant", "a", "--role", role, "--data-dir", str(data)],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip().splitlines()[-1]
+
+    viewer, invoker = key("viewer"), key("invoker")
+    port = berthpy.free_port()
+    with open(tmp_path / "serve.log", "wb") as f:
+        proc = subprocess.Popen([str(berth_path()), "serve", "--data-dir", str(data), "--port", str(port), "--grpc-port", "0",
+                                 "--llm", f"llama={FIXTURES / 'llama_q8_q4.gguf'}"], stdout=f, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/v2/health/live", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+        def status(path: str, k: str | None, body: dict | None = None) -> int:
+            headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {k}"} if k else {})}
+            req = urllib.request.Request(base + path, data=json.dumps(body).encode() if body else None, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        chat = {"model": "llama", "messages": HELLO, "max_tokens": 2}
+        assert status("/v1/models", None) == 401
+        assert status("/v1/models", viewer) == 200
+        for path, body in [("/v1/chat/completions", chat), ("/v1/completions", {"model": "llama", "prompt": "Hi", "max_tokens": 2}),
+                           ("/tokenize", {"model": "llama", "prompt": "Hi"}), ("/detokenize", {"model": "llama", "tokens": [1]})]:
+            assert status(path, None, body) == 401, path
+            assert status(path, viewer, body) == 403, path
+            assert status(path, invoker, body) == 200, path
+        c = openai.OpenAI(base_url=base + "/v1", api_key=invoker, max_retries=0)
+        assert c.chat.completions.create(model="llama", messages=HELLO, max_tokens=2).usage.completion_tokens <= 2
+    finally:
+        berthpy.stop_process(proc)

@@ -43,7 +43,6 @@ struct TemplateParser {
         var out: [Segment] = []
         var text: [Unicode.Scalar] = []
         var i = 0
-        var trimNextNewline = false, lstripNext = false
         func flushText(rstrip: Bool, lstripLine: Bool) {
             var t = text
             if rstrip { while let l = t.last, l.properties.isWhitespace { t.removeLast() } }
@@ -76,13 +75,12 @@ struct TemplateParser {
                 var bodyEnd = k
                 let stripRight = bodyEnd > j && s[bodyEnd - 1] == "-"
                 if stripRight || (bodyEnd > j && s[bodyEnd - 1] == "+") { bodyEnd -= 1 }
-                flushText(rstrip: stripLeft, lstripLine: kind != "{" && lstripNext == false)
+                flushText(rstrip: stripLeft, lstripLine: kind != "{")
                 let body = String(String.UnicodeScalarView(s[j..<bodyEnd])).trimmingWhitespace()
                 if kind == "{" { out.append(.expr(body)) } else if kind == "%" { out.append(.stmt(body)) }
                 i = k + 2
                 if stripRight { while i < s.count && s[i].properties.isWhitespace { i += 1 } }
-                else if kind != "{" && i < s.count && s[i] == "\n" && trimNextNewline == false { i += 1 }  // trim_blocks
-                lstripNext = false
+                else if kind != "{" && i < s.count && s[i] == "\n" { i += 1 }  // trim_blocks
                 continue
             }
             text.append(s[i])

@@ -534,6 +534,49 @@ AVX2 static float dot_q45_K_avx2(int64_t n, const void *vw, const void *vx, int 
 AVX2 static float dot_q4_K_avx2(int64_t n, const void *w, const void *x) { return dot_q45_K_avx2(n, w, x, 0); }
 AVX2 static float dot_q5_K_avx2(int64_t n, const void *w, const void *x) { return dot_q45_K_avx2(n, w, x, 1); }
 
+typedef void (*dot4_fn)(int64_t n, const void *w, const void *x, size_t xstride, float *out);
+
+// K-quants against four activation rows: the weight's 4/5-bit values and scales are unpacked once.
+AVX2 static void dot4_q45_K_avx2(int64_t n, const void *vw, const void *vx, size_t xs, float *out, int five) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    float sums[4] = {0, 0, 0, 0};
+    for (int64_t i = 0; i < n / QKK; i++) {
+        const uint8_t *scales, *qs, *qh = NULL; uint16_t dd, dm;
+        if (five) { const block_q5_K *b = (const block_q5_K *)vw + i; scales = b->scales; qs = b->qs; qh = b->qh; dd = b->d; dm = b->dmin; }
+        else { const block_q4_K *b = (const block_q4_K *)vw + i; scales = b->scales; qs = b->qs; dd = b->d; dm = b->dmin; }
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) get_scale_min_k4(j, scales, &sc[j], &mn[j]);
+        const __m256i hbits = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+        __m256i q[8];
+        for (int j = 0; j < 4; j++) {
+            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+            q[2 * j] = _mm256_and_si256(q4, m4);
+            q[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            if (qh) {
+                q[2 * j] = _mm256_add_epi8(q[2 * j], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one), 4));
+                q[2 * j + 1] = _mm256_add_epi8(q[2 * j + 1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one), 4));
+            }
+        }
+        const float wd = HF(dd), wm = HF(dm);
+        for (int t = 0; t < 4; t++) {
+            const block_q8_K *x = (const block_q8_K *)((const char *)vx + (size_t)t * xs) + i;
+            int sumi_mins = 0;
+            for (int j = 0; j < 8; j++) sumi_mins += mn[j] * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+            __m256i acc = _mm256_setzero_si256();
+            for (int j = 0; j < 8; j++) {
+                const __m256i p = _mm256_maddubs_epi16(q[j], _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j)));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(sc[j])));
+            }
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+            s4 = _mm_hadd_epi32(s4, s4); s4 = _mm_hadd_epi32(s4, s4);
+            sums[t] += wd * x->d * _mm_cvtsi128_si32(s4) - wm * x->d * sumi_mins;
+        }
+    }
+    for (int t = 0; t < 4; t++) out[t] = sums[t];
+}
+AVX2 static void dot4_q4_K_avx2(int64_t n, const void *w, const void *x, size_t xs, float *out) { dot4_q45_K_avx2(n, w, x, xs, out, 0); }
+AVX2 static void dot4_q5_K_avx2(int64_t n, const void *w, const void *x, size_t xs, float *out) { dot4_q45_K_avx2(n, w, x, xs, out, 1); }
+
 AVX2 static void axpy_f32_avx2(int64_t n, float alpha, const float *x, float *y) {
     const __m256 a = _mm256_set1_ps(alpha);
     int64_t i = 0;
@@ -543,7 +586,6 @@ AVX2 static void axpy_f32_avx2(int64_t n, float alpha, const float *x, float *y)
 
 // Four activation rows against one weight row: the weight block is unpacked once and reused,
 // which is what makes batched decode and prefill cheaper per token than single decode.
-typedef void (*dot4_fn)(int64_t n, const void *w, const void *x, size_t xstride, float *out);
 
 AVX2 static void dot4_q4_0_avx2(int64_t n, const void *vw, const void *vx, size_t xs, float *out) {
     const block_q4_0 *w = vw;
@@ -676,6 +718,8 @@ void bk_matmul(int type, const void *w, size_t w_row_bytes, int64_t row0, int64_
     if (bk_kernel_level() >= 1) {
         if (type == BK_Q4_0) f4 = dot4_q4_0_avx2;
         if (type == BK_Q8_0) f4 = dot4_q8_0_avx2;
+        if (type == BK_Q4_K) f4 = dot4_q4_K_avx2;
+        if (type == BK_Q5_K) f4 = dot4_q5_K_avx2;
     }
 #endif
     const char *wb = w, *xb = xq;

@@ -52,6 +52,15 @@ final class KernelTests: XCTestCase {
             bk_force_scalar(1)
             bk_matmul(Int32(w.type.rawValue), w.data, w.rowBytes, 0, Int64(rows), xq, qBytes, 1, Int64(n), &sca, Int64(rows))
             bk_force_scalar(0)
+            // Five copies of the activation: four go through the 4-row kernels, one through the single one.
+            let xq5 = Array([[UInt8]](repeating: xq, count: 5).joined())
+            var multi = [Float](repeating: 0, count: 5 * rows)
+            bk_matmul(Int32(w.type.rawValue), w.data, w.rowBytes, 0, Int64(rows), xq5, qBytes, 5, Int64(n), &multi, Int64(rows))
+            for t in 0..<5 {
+                for r in 0..<rows {
+                    XCTAssertEqual(multi[t * rows + r], vec[r], accuracy: abs(vec[r]) * 1e-5 + 1e-5, "\(name) \(w.name) row \(r) token \(t)")
+                }
+            }
             var wr = [Float](repeating: 0, count: n)
             for r in 0..<rows {
                 wr.withUnsafeMutableBufferPointer { w.dequantizeRow(r, into: $0.baseAddress!) }

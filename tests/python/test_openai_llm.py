@@ -164,6 +164,9 @@ def test_errors_have_openai_shape(client, server):
         client.chat.completions.create(model="qwen", messages=HELLO, temperature=-1)
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="qwen", messages=HELLO, n=2)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="qwen", messages=HELLO, tools=[{"type": "function", "function": {"name": "f"}}])
+    assert "tool" in e.value.message
 
 
 def test_closing_a_stream_leaves_the_server_healthy(client):

@@ -111,11 +111,15 @@ struct ChatCompletionRequest: Decodable, Sendable {
     let sampling: SamplingFields
 
     enum CodingKeys: String, CodingKey {
-        case model, messages, logprobs
+        case model, messages, logprobs, tools, functions
         case topLogprobs = "top_logprobs", addGenerationPrompt = "add_generation_prompt"
     }
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        // Tool calling is not implemented: refuse rather than answer as if no tools were offered.
+        for key in [CodingKeys.tools, .functions] where c.contains(key) && !((try? c.decodeNil(forKey: key)) ?? false) {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(key.stringValue) (tool calling) is not supported")
+        }
         model = try c.decode(String.self, forKey: .model)
         messages = try c.decode([ChatMessageIn].self, forKey: .messages)
         logprobs = try c.decodeIfPresent(Bool.self, forKey: .logprobs)

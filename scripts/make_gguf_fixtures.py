@@ -7,7 +7,8 @@ English text, so the tokenizer is exercised:
   llama_q8_q4.gguf   llama, SentencePiece vocabulary, Q8_0/Q4_0/Q4_1 weights, Mistral chat template
   llama_kquant.gguf  llama, SentencePiece vocabulary, Q4_K/Q5_K/Q6_K weights (random blocks)
   qwen2_q8.gguf      qwen2 (Q/K/V biases, neox RoPE), GPT-2 byte-level BPE, F32/Q8_0, tied embeddings, ChatML
-  qwen2_pre_qwen2.gguf, llama3_pre_llama3.gguf   one-layer F32 models for the qwen2 / llama3 pre-tokenizers
+  qwen2_pre_qwen2.gguf, llama3_pre_llama3.gguf, smollm_pre_smollm.gguf
+                     one-layer F32 models for the qwen2 / llama3 / smollm pre-tokenizers
 
 Usage: make_gguf_fixtures.py [OUT_DIR]   (default tests/python/fixtures/gguf)
 """
@@ -226,6 +227,9 @@ def main():
     write_model(os.path.join(out, "llama3_pre_llama3.gguf"), "llama", hidden=64, layers=1, heads=2, kv_heads=1, ffn=64,
                 types=dict(embd=T.F32, output=T.F32, q=T.F32, k=T.F32, v=T.F32, o=T.F32, gate=T.F32, up=T.F32, down=T.F32),
                 tokenizer="gpt2", template=CHATML, seed=6, pre="llama3")
+    write_model(os.path.join(out, "smollm_pre_smollm.gguf"), "llama", hidden=64, layers=1, heads=2, kv_heads=1, ffn=64,
+                types=dict(embd=T.F32, output=T.F32, q=T.F32, k=T.F32, v=T.F32, o=T.F32, gate=T.F32, up=T.F32, down=T.F32),
+                tokenizer="gpt2", template=CHATML, seed=7, pre="smollm")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ enum Fixtures {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../tests/python/fixtures/gguf").standardized
 
-    static let models = ["llama_float", "llama_q8_q4", "llama_kquant", "qwen2_q8", "qwen2_pre_qwen2", "llama3_pre_llama3"]
+    static let models = ["llama_float", "llama_q8_q4", "llama_kquant", "qwen2_q8", "qwen2_pre_qwen2", "llama3_pre_llama3", "smollm_pre_smollm"]
 
     static func path(_ name: String) -> String { directory.appendingPathComponent(name + ".gguf").path }
 

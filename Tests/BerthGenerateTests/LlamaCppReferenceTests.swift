@@ -21,6 +21,7 @@ final class LlamaCppReferenceTests: XCTestCase {
         "qwen2_q8": 2e-3,      // Q8_0 + biases, neox RoPE, tied embeddings
         "qwen2_pre_qwen2": 1e-3,    // F32, the qwen2 pre-tokenizer
         "llama3_pre_llama3": 1e-3,  // F32, the llama3 pre-tokenizer
+        "smollm_pre_smollm": 1e-3,  // F32, the smollm pre-tokenizer
     ]
 
     func test_tokenizationMatchesLlamaCpp() throws {

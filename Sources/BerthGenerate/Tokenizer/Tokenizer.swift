@@ -43,6 +43,8 @@ public struct Tokenizer: Sendable {
                     switch vocab.pre {
                     case "llama3", "llama-v3", "llama-bpe", "smaug-bpe": words = Self.llama3Split(text, maxDigits: 3)
                     case "qwen2", "deepseek-r1-qwen": words = Self.llama3Split(text, maxDigits: 1)
+                    // SmolLM: every digit on its own, then GPT-2's split of the rest.
+                    case "smollm": words = Self.digitSplit(text).flatMap { Self.gpt2Split($0) }
                     default: words = Self.gpt2Split(text)
                     }
                     for word in words { bpe(word, into: &out) }
@@ -287,6 +289,21 @@ public struct Tokenizer: Sendable {
             // \s+(?!\S)|\s+
             i = (k == n || k - i == 1) ? k : k - 1
         }
+        return out
+    }
+
+    /// Splits out each decimal digit (`\p{N}`) as its own piece, keeping the text between.
+    static func digitSplit(_ text: String) -> [String] {
+        var out: [String] = [], run = String.UnicodeScalarView()
+        for c in text.unicodeScalars {
+            switch c.properties.generalCategory {
+            case .decimalNumber, .letterNumber, .otherNumber:
+                if !run.isEmpty { out.append(String(run)); run = String.UnicodeScalarView() }
+                out.append(String(c))
+            default: run.append(c)
+            }
+        }
+        if !run.isEmpty { out.append(String(run)) }
         return out
     }
 

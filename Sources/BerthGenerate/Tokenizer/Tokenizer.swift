@@ -9,6 +9,11 @@ public struct Tokenizer: Sendable {
     private let byteToUnicode: [Character]
     private let unicodeToByte: [Character: UInt8]
 
+    /// `tokenizer.ggml.pre` values with their own split; any other BPE vocabulary gets GPT-2's.
+    public static let knownPreTokenizers: Set<String> = [
+        "default", "gpt2", "gpt-2", "llama3", "llama-v3", "llama-bpe", "smaug-bpe", "qwen2", "deepseek-r1-qwen", "smollm",
+    ]
+
     public init(vocab: Vocabulary) {
         self.vocab = vocab
         specials = vocab.tokens.indices

@@ -48,6 +48,10 @@ public final class LLMModels: Sendable {
                 guard tokenizer.vocab.count == model.vocabSize else {
                     throw GenerateError.tokenizer("\(tokenizer.vocab.count) tokens in the vocabulary, \(model.vocabSize) rows in the embedding")
                 }
+                if tokenizer.vocab.model == "gpt2" && !Tokenizer.knownPreTokenizers.contains(tokenizer.vocab.pre) {
+                    logger.warning("pre-tokenizer not implemented, using GPT-2's split: tokens may differ from llama.cpp's",
+                                   metadata: ["model": "\(name)", "pre": "\(tokenizer.vocab.pre)"])
+                }
                 let template = try ChatTemplate(tokenizer.vocab.chatTemplate ?? chatMLTemplate)
                 var options = EngineOptions()
                 options.kvCacheBytes = kvCacheBytes

@@ -23,12 +23,12 @@ enum RoutePermissions {
             "GET /api/v1/models/{name}/history", "GET /api/v1/models/{name}/traffic",
             "GET /api/v1/models/{name}/performance", "GET /api/v1/models/{name}/drift",
             "GET /api/v1/models/{name}/versions/{ref}/reference", "GET /api/v1/alerts")
-        // The OpenAI-compatible API of language models (OpenAI/OpenAIRoutes.swift).
-        add(.read, "GET /v1/models")
-        add(.infer, "POST /v1/completions", "POST /v1/chat/completions", "POST /tokenize", "POST /detokenize")
         add(.infer,
             "POST /v2/models/{model}/infer", "POST /v2/models/{model}/versions/{version}/infer",
             "POST /api/v1/models/{name}/feedback")
+        // The OpenAI-compatible API of language models (OpenAI/OpenAIRoutes.swift).
+        add(.read, "GET /v1/models")
+        add(.infer, "POST /v1/completions", "POST /v1/chat/completions", "POST /tokenize", "POST /detokenize")
         add(.deploy,
             "POST /api/v1/models/{name}/versions", "DELETE /api/v1/models/{name}/versions/{ref}",
             "GET /api/v1/models/{name}/versions/{ref}/artifact",

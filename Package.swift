@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "BerthRegistry", targets: ["BerthRegistry"]),
         .library(name: "BerthMonitor", targets: ["BerthMonitor"]),
         .library(name: "BerthOptimize", targets: ["BerthOptimize"]),
+        .library(name: "BerthGenerate", targets: ["BerthGenerate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -81,6 +82,17 @@ let package = Package(
             name: "BerthOptimize",
             dependencies: ["BerthONNX", "BerthTensor", "BerthEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
+        // Quantized dot kernels in ggml's block layouts (AVX2 / AVX-512 VNNI picked at run time, scalar
+        // fallback elsewhere); -O3 even in debug builds, or generation tests crawl.
+        .target(name: "CGGMLKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // Text generation: GGUF reader, LLaMA-family forward, tokenizer, chat template, sampler,
+        // paged KV cache and the continuous-batching engine.
+        .target(
+            name: "BerthGenerate",
+            dependencies: ["CGGMLKernels", .product(name: "Logging", package: "swift-log")],
+            // Like BerthEngine: hot loops share raw buffers across the worker threads.
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
         // Metric gates, shared by berth eval and registry promotions without the engine.
         .target(name: "BerthGate"),
         .target(
@@ -120,6 +132,7 @@ let package = Package(
                 "BerthRegistry",
                 "BerthMonitor",
                 "BerthGate",
+                "BerthGenerate",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -156,6 +169,7 @@ let package = Package(
                 "BerthRegistry",
                 "BerthMonitor",
                 "BerthOptimize",
+                "BerthGenerate",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -174,6 +188,8 @@ let package = Package(
             dependencies: ["BerthProtocol", "BerthTensor", .product(name: "NIOCore", package: "swift-nio")],
             path: "bench/CodecBench"
         ),
+        // BerthGenerate's prefill / decode tokens/s for bench/llm_vs_llamacpp.py; built only when asked for.
+        .executableTarget(name: "berth-llm-bench", dependencies: ["BerthGenerate"], path: "bench/LLMBench"),
         // libFuzzer harnesses for the ONNX reader and the V2 request decoder (docs/security.md):
         // built with -DFUZZING -sanitize=fuzzer,address by scripts/fuzz.sh; without them, a corpus replayer.
         .target(name: "CBerthFuzz", path: "Fuzz/CShim"),
@@ -204,6 +220,7 @@ let package = Package(
         ),
         .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX", "BerthTensor", "BerthTestSupport"]),
         .testTarget(name: "BerthGateTests", dependencies: ["BerthGate"]),
+        .testTarget(name: "BerthGenerateTests", dependencies: ["BerthGenerate", "CGGMLKernels"]),
         .testTarget(name: "BerthOptimizeTests", dependencies: ["BerthOptimize", "BerthONNX", "BerthEngine", "BerthTensor", "BerthTestSupport"]),
         .testTarget(name: "BerthEvalTests", dependencies: ["BerthEval", "BerthGate", "BerthTensor", "BerthONNX"]),
         .testTarget(name: "BerthMonitorTests", dependencies: ["BerthMonitor", "BerthEval", "BerthTensor"]),

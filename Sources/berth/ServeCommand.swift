@@ -151,10 +151,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("OTLP protocol for --otel-endpoint.", valueName: "http/protobuf|http/json|grpc"))
     var otelProtocol = "http/protobuf"
 
+    @Option(name: .customLong("llm"), help: ArgumentHelp("Serve a GGUF language model through the OpenAI API (/v1/chat/completions …) as NAME (repeatable).", valueName: "name=file.gguf"))
+    var llm: [String] = []
+
+    @Option(help: ArgumentHelp("KV cache memory per --llm model, in MiB.", valueName: "mib"))
+    var llmKvCacheMb = 256
+
     func validate() throws {
-        guard [demo, modelRepository != nil, registry].filter({ $0 }).count == 1 else {
-            throw ValidationError("give exactly one of --model-repository, --demo and --registry")
+        // With --llm alone there is no ONNX model source: the OpenAI API serves the language models.
+        guard [demo, modelRepository != nil, registry].filter({ $0 }).count == 1
+            || (!llm.isEmpty && !demo && modelRepository == nil && !registry) else {
+            throw ValidationError("give exactly one of --model-repository, --demo and --registry (or only --llm)")
         }
+        guard (1...1 << 20).contains(llmKvCacheMb) else { throw ValidationError("--llm-kv-cache-mb must be 1...1048576") }
 
         guard ModelControl(rawValue: modelControl) != nil else { throw ValidationError("--model-control must be none, explicit or poll") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
@@ -250,13 +259,27 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var trust: ArtifactTrust?
         if requireSigned { try exitTwoOnBadInput { trust = ArtifactTrust(keys: try trustedKeys.map(readPublicKey)) } }
+        // Language models load before anything binds: a bad GGUF file exits 2.
+        var llmModels: LLMModels?
+        if !llm.isEmpty {
+            try exitTwoOnBadInput {
+                llmModels = try LLMModels.load(specs: llm, threads: threads, kvCacheBytes: llmKvCacheMb << 20, logger: Logger(label: "berth.server.llm"))
+            }
+        }
+        defer { llmModels?.shutdown() }
         if registry {
             let store = keyStore!
             let manager = ModelManager(repository: nil, defaultThreads: threads, strictReadiness: strictReadiness, logger: Logger(label: "berth.server.models"))
             let deployer = RegistryDeployer(registry: store, manager: manager, trust: trust, logger: Logger(label: "berth.server.registry"))
             try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, deployer: deployer,
                                                  observers: try observers(), monitoring: monitor?.monitoring(manager),
-                                                 access: access, logger: logger), tracing: tracing)
+                                                 access: access, logger: logger), tracing: tracing, llm: llmModels)
+            return
+        }
+        if !demo && modelRepository == nil {
+            let manager = ModelManager(repository: nil, defaultThreads: threads, strictReadiness: strictReadiness, logger: Logger(label: "berth.server.models"))
+            try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, observers: try observers(),
+                                                 monitoring: monitor?.monitoring(manager), access: access, logger: logger), tracing: tracing, llm: llmModels)
             return
         }
         let root: URL
@@ -273,7 +296,7 @@ struct ServeCommand: AsyncParsableCommand {
                                    strictReadiness: strictReadiness, logger: Logger(label: "berth.server.models"))
         defer { if demo { try? FileManager.default.removeItem(at: root) } }
         try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, observers: try observers(),
-                                             monitoring: monitor?.monitoring(manager), access: access, logger: logger), tracing: tracing)
+                                             monitoring: monitor?.monitoring(manager), access: access, logger: logger), tracing: tracing, llm: llmModels)
     }
 
     /// The request observers the options ask for (the access log).
@@ -351,7 +374,10 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// Runs the server until it stops (SIGTERM or SIGINT).
-    static func serve(_ server: BerthHTTPServer, tracing: (any Service)? = nil) async throws {
+    static func serve(_ server: BerthHTTPServer, tracing: (any Service)? = nil, llm: LLMModels? = nil) async throws {
+        var withLLM = server
+        withLLM.llm = llm
+        let server = withLLM
         do { try await OTelTracing.alongside(tracing) { try await server.run() } } catch { throw CLIError("server failed: \(error)") }
     }
 

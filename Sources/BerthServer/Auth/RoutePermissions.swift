@@ -27,6 +27,9 @@ enum RoutePermissions {
         add(.infer,
             "POST /v2/models/{model}/infer", "POST /v2/models/{model}/versions/{version}/infer",
             "POST /api/v1/models/{name}/feedback")
+        // The OpenAI-compatible API of language models (OpenAI/OpenAIRoutes.swift).
+        add(.read, "GET /v1/models")
+        add(.infer, "POST /v1/completions", "POST /v1/chat/completions", "POST /tokenize", "POST /detokenize")
         add(.deploy,
             "POST /api/v1/models/{name}/versions", "DELETE /api/v1/models/{name}/versions/{ref}",
             "GET /api/v1/models/{name}/versions/{ref}/artifact",

@@ -17,6 +17,8 @@ public struct BerthHTTPServer: Sendable {
     public let manager: ModelManager
     public let metrics: ServerMetrics
     public let configuration: ServerConfiguration
+    /// Language models served through the OpenAI-compatible API (`berth serve --llm`).
+    public var llm: LLMModels?
     public let logger: Logger
     /// Set when the server serves a model registry (`berth serve --registry`).
     public let deployer: RegistryDeployer?
@@ -67,6 +69,7 @@ public struct BerthHTTPServer: Sendable {
         router.add(middleware: RequestGuardMiddleware(allowedHosts: configuration.effectiveAllowedHosts))
         router.add(middleware: AuthMiddleware(access: access))
         let monitor = monitoring.map { MonitorRoutes(monitoring: $0, manager: manager, registry: deployer?.registry) }
+        if part != .admin, let llm { OpenAIRoutes(models: llm, configuration: configuration, metrics: LLMMetrics(registry: metrics.registry)).register(on: router) }
         if part != .admin {
             V2Routes(manager: manager, service: service, metrics: metrics, configuration: configuration).register(on: router)
             monitor?.registerFeedback(on: router)

@@ -1,0 +1,180 @@
+import CGGMLKernels
+import Dispatch
+import Foundation
+
+/// Tokens of one sequence to run in a forward pass: a prefill chunk or a single decode token.
+public struct ForwardChunk: Sendable {
+    public let sequence: Int
+    public let tokens: [Int]
+    /// Position of `tokens[0]`; the cache must already hold the tokens before it.
+    public let startPosition: Int
+    /// Whether the caller wants the logits after the chunk's last token.
+    public let wantLogits: Bool
+
+    public init(sequence: Int, tokens: [Int], startPosition: Int, wantLogits: Bool = true) {
+        self.sequence = sequence
+        self.tokens = tokens
+        self.startPosition = startPosition
+        self.wantLogits = wantLogits
+    }
+}
+
+extension LlamaModel {
+    /// Runs every chunk's tokens through the model in one batch (the weights are read once per
+    /// batch, not once per sequence), appending their keys and values to `cache`, and returns the
+    /// last-token logits of each chunk that wants them. The caller reserves the cache first.
+    public func forward(_ chunks: [ForwardChunk], cache: PagedKVCache) throws -> [[Float]?] {
+        let c = config
+        let d = c.embeddingLength, hd = c.headDim, nq = c.headCount * hd, nkv = kvDim, ff = c.feedForwardLength
+        // Flatten: row i is token rowToken[i] of sequence rowSeq[i] at rowPos[i].
+        var rowToken: [Int] = [], rowPos: [Int] = [], rowChunk: [Int] = []
+        for (ci, ch) in chunks.enumerated() {
+            guard cache.length(of: ch.sequence) >= ch.startPosition + ch.tokens.count else {
+                throw GenerateError.cacheFull("sequence \(ch.sequence) has no cache reserved for position \(ch.startPosition + ch.tokens.count - 1)")
+            }
+            for (k, t) in ch.tokens.enumerated() {
+                guard t >= 0, t < vocabSize else { throw GenerateError.invalidRequest("token id \(t) is outside the vocabulary (0..<\(vocabSize))") }
+                rowToken.append(t); rowPos.append(ch.startPosition + k); rowChunk.append(ci)
+            }
+        }
+        let n = rowToken.count
+        guard n > 0 else { return chunks.map { _ in nil } }
+        let tables = chunks.map { cache.table($0.sequence) }
+
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: n * d)
+        let xn = UnsafeMutablePointer<Float>.allocate(capacity: n * d)
+        let q = UnsafeMutablePointer<Float>.allocate(capacity: n * nq)
+        let k = UnsafeMutablePointer<Float>.allocate(capacity: n * nkv)
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: n * nkv)
+        let att = UnsafeMutablePointer<Float>.allocate(capacity: n * nq)
+        let g = UnsafeMutablePointer<Float>.allocate(capacity: n * ff)
+        let u = UnsafeMutablePointer<Float>.allocate(capacity: n * ff)
+        defer { for p in [x, xn, q, k, v, att, g, u] { p.deallocate() } }
+
+        for i in 0..<n { embedding.dequantizeRow(rowToken[i], into: x + i * d) }
+        let rope = RoPE(config: c)
+        for (li, layer) in layers.enumerated() {
+            for i in 0..<n { rmsNorm(x + i * d, weight: layer.attnNorm, eps: c.rmsEpsilon, n: d, out: xn + i * d) }
+            matmul(layer.wq, xn, ntok: n, out: q)
+            matmul(layer.wk, xn, ntok: n, out: k)
+            matmul(layer.wv, xn, ntok: n, out: v)
+            for i in 0..<n {
+                if let b = layer.bq { addBias(q + i * nq, b) }
+                if let b = layer.bk { addBias(k + i * nkv, b) }
+                if let b = layer.bv { addBias(v + i * nkv, b) }
+                for h in 0..<c.headCount { rope.apply(q + i * nq + h * hd, position: rowPos[i]) }
+                for h in 0..<c.headCountKV { rope.apply(k + i * nkv + h * hd, position: rowPos[i]) }
+                let table = tables[rowChunk[i]]
+                cache.slot(table, layer: li, pos: rowPos[i], value: false).update(from: k + i * nkv, count: nkv)
+                cache.slot(table, layer: li, pos: rowPos[i], value: true).update(from: v + i * nkv, count: nkv)
+            }
+            attention(layer: li, n: n, q: q, out: att, rowPos: rowPos, rowTables: rowChunk.map { tables[$0] }, cache: cache)
+            matmul(layer.wo, att, ntok: n, out: xn)
+            for i in 0..<(n * d) { x[i] += xn[i] }
+            for i in 0..<n { rmsNorm(x + i * d, weight: layer.ffnNorm, eps: c.rmsEpsilon, n: d, out: xn + i * d) }
+            matmul(layer.gate, xn, ntok: n, out: g)
+            matmul(layer.up, xn, ntok: n, out: u)
+            for i in 0..<(n * ff) { let a = g[i]; g[i] = a / (1 + expf(-a)) * u[i] }
+            matmul(layer.down, g, ntok: n, out: xn)
+            for i in 0..<(n * d) { x[i] += xn[i] }
+        }
+        // Logits only for the rows callers asked for (the last token of each wanting chunk).
+        var lastRow: [Int: Int] = [:]
+        for i in 0..<n where chunks[rowChunk[i]].wantLogits { lastRow[rowChunk[i]] = i }
+        let wanted = lastRow.sorted { $0.key < $1.key }
+        guard !wanted.isEmpty else { return chunks.map { _ in nil } }
+        let hn = UnsafeMutablePointer<Float>.allocate(capacity: wanted.count * d)
+        let logits = UnsafeMutablePointer<Float>.allocate(capacity: wanted.count * vocabSize)
+        defer { hn.deallocate(); logits.deallocate() }
+        for (j, (_, row)) in wanted.enumerated() { rmsNorm(x + row * d, weight: outputNorm, eps: c.rmsEpsilon, n: d, out: hn + j * d) }
+        matmul(output, hn, ntok: wanted.count, out: logits)
+        var result: [[Float]?] = chunks.map { _ in nil }
+        for (j, (ci, _)) in wanted.enumerated() {
+            result[ci] = Array(UnsafeBufferPointer(start: logits + j * vocabSize, count: vocabSize))
+        }
+        return result
+    }
+
+    /// Causal grouped-query attention for every row, reading keys and values through the
+    /// sequence's block table.
+    private func attention(layer: Int, n: Int, q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+                           rowPos: [Int], rowTables: [[Int]], cache: PagedKVCache) {
+        let c = config, hd = c.headDim, nq = c.headCount * hd, group = c.headCount / c.headCountKV
+        let scale = 1 / sqrtf(Float(hd))
+        let maxLen = (rowPos.max() ?? 0) + 1
+        let work = n * c.headCount
+        let body: (Int) -> Void = { job in
+            let i = job / c.headCount, h = job % c.headCount, kvh = h / group
+            let qh = q + i * nq + h * hd, oh = out + i * nq + h * hd
+            let len = rowPos[i] + 1
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: maxLen)
+            defer { scores.deallocate() }
+            var mx = -Float.infinity
+            for t in 0..<len {
+                let kt = cache.slot(rowTables[i], layer: layer, pos: t, value: false) + kvh * hd
+                let s = bk_dot_f32(Int64(hd), qh, kt) * scale
+                scores[t] = s
+                mx = max(mx, s)
+            }
+            var sum: Float = 0
+            for t in 0..<len { let e = expf(scores[t] - mx); scores[t] = e; sum += e }
+            let inv = 1 / sum
+            oh.update(repeating: 0, count: hd)
+            for t in 0..<len {
+                let vt = cache.slot(rowTables[i], layer: layer, pos: t, value: true) + kvh * hd
+                bk_axpy_f32(Int64(hd), scores[t] * inv, vt, oh)
+            }
+        }
+        if work * maxLen * hd < 1 << 15 || matmul.threads == 1 {
+            for j in 0..<work { body(j) }
+        } else {
+            let parts = min(matmul.threads, work)
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                for j in (work * p / parts)..<(work * (p + 1) / parts) { body(j) }
+            }
+        }
+    }
+}
+
+/// y = x / sqrt(mean(x²) + eps) · weight (the mean summed in double, as ggml does).
+@inline(__always)
+func rmsNorm(_ x: UnsafePointer<Float>, weight: [Float], eps: Float, n: Int, out: UnsafeMutablePointer<Float>) {
+    var ss: Double = 0
+    for i in 0..<n { ss += Double(x[i] * x[i]) }
+    let scale = 1 / sqrtf(Float(ss / Double(n)) + eps)
+    for i in 0..<n { out[i] = x[i] * scale * weight[i] }
+}
+
+@inline(__always)
+func addBias(_ x: UnsafeMutablePointer<Float>, _ b: [Float]) {
+    for i in 0..<b.count { x[i] += b[i] }
+}
+
+/// Rotary position embedding, computed like ggml's `rope_f32` (theta advanced by repeated
+/// multiplication in float): adjacent pairs for `llama`, (i, i + d/2) pairs for neox (`qwen2`).
+struct RoPE {
+    let dims: Int
+    let thetaScale: Float
+    let freqScale: Float
+    let neox: Bool
+
+    init(config c: LlamaConfig) {
+        dims = c.ropeDimensions
+        thetaScale = powf(c.ropeFreqBase, -2.0 / Float(c.ropeDimensions))
+        freqScale = c.ropeFreqScale
+        neox = c.ropeNeox
+    }
+
+    func apply(_ x: UnsafeMutablePointer<Float>, position: Int) {
+        var theta = Float(position)
+        for i0 in stride(from: 0, to: dims, by: 2) {
+            let t = freqScale * theta
+            let cs = cosf(t), sn = sinf(t)
+            let a = neox ? i0 / 2 : i0, b = neox ? i0 / 2 + dims / 2 : i0 + 1
+            let x0 = x[a], x1 = x[b]
+            x[a] = x0 * cs - x1 * sn
+            x[b] = x0 * sn + x1 * cs
+            theta *= thetaScale
+        }
+    }
+}

@@ -1,0 +1,740 @@
+// Quantized dot kernels in ggml's block layouts (see include/ggml_kernels.h).
+// Block formats and the scalar reference arithmetic follow ggml-quants.c so that results match
+// llama.cpp up to float summation order.
+#include "ggml_kernels.h"
+#include <math.h>
+#include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define BK_X86 1
+#endif
+
+#define QK 32
+#define QKK 256
+
+typedef struct { uint16_t d; int8_t qs[QK]; } block_q8_0;
+typedef struct { uint16_t d; uint16_t s; int8_t qs[QK]; } block_q8_1;
+typedef struct { uint16_t d; uint8_t qs[QK / 2]; } block_q4_0;
+typedef struct { uint16_t d; uint16_t m; uint8_t qs[QK / 2]; } block_q4_1;
+typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[QKK / 2]; } block_q4_K;
+typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[QKK / 8]; uint8_t qs[QKK / 2]; } block_q5_K;
+typedef struct { uint8_t ql[QKK / 2]; uint8_t qh[QKK / 4]; int8_t scales[QKK / 16]; uint16_t d; } block_q6_K;
+typedef struct { float d; int8_t qs[QKK]; int16_t bsums[QKK / 16]; } block_q8_K;
+
+_Static_assert(sizeof(block_q8_0) == 34, "q8_0");
+_Static_assert(sizeof(block_q8_1) == 36, "q8_1");
+_Static_assert(sizeof(block_q4_0) == 18, "q4_0");
+_Static_assert(sizeof(block_q4_1) == 20, "q4_1");
+_Static_assert(sizeof(block_q4_K) == 144, "q4_K");
+_Static_assert(sizeof(block_q5_K) == 176, "q5_K");
+_Static_assert(sizeof(block_q6_K) == 210, "q6_K");
+_Static_assert(sizeof(block_q8_K) == 292, "q8_K");
+
+// ---- half and bfloat16 ----------------------------------------------------------------------
+
+static inline uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+float bk_fp16_to_fp32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    if (exp == 0) {
+        if (man == 0) return u2f(sign);
+        float f = (float)man * (1.0f / 16777216.0f);  // subnormal: man * 2^-24
+        return sign ? -f : f;
+    }
+    if (exp == 31) return u2f(sign | 0x7f800000 | (man << 13));
+    return u2f(sign | ((exp + 112) << 23) | (man << 13));
+}
+
+uint16_t bk_fp32_to_fp16(float f) {
+    uint32_t x = f2u(f), sign = (x >> 16) & 0x8000;
+    uint32_t ax = x & 0x7fffffff;
+    if (ax >= 0x7f800000) return (uint16_t)(sign | 0x7c00 | (ax > 0x7f800000 ? 0x200 : 0));
+    if (ax >= 0x477ff000) return (uint16_t)(sign | 0x7c00);  // rounds to infinity
+    if (ax < 0x38800000) {  // subnormal half (or zero): round man * 2^24 to nearest even
+        float v = u2f(ax) * 16777216.0f;
+        float r = nearbyintf(v);
+        return (uint16_t)(sign | (uint32_t)r);
+    }
+    uint32_t mant = ax & 0x7fffff, exp = (ax >> 23) - 112;
+    uint32_t h = (exp << 10) | (mant >> 13);
+    uint32_t rest = mant & 0x1fff;
+    if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h += 1;
+    return (uint16_t)(sign | h);
+}
+
+static inline uint16_t fp32_to_bf16(float f) {
+    uint32_t u = f2u(f);
+    if ((u & 0x7fffffff) > 0x7f800000) return (uint16_t)((u >> 16) | 64);
+    return (uint16_t)((u + (0x7fff + ((u >> 16) & 1))) >> 16);
+}
+static inline float bf16_to_fp32(uint16_t h) { return u2f((uint32_t)h << 16); }
+
+#define H2F(h) bk_fp16_to_fp32(h)
+
+// ---- sizes ----------------------------------------------------------------------------------
+
+int64_t bk_block_size(int type) {
+    switch (type) {
+    case BK_F32: case BK_F16: case BK_BF16: return 1;
+    case BK_Q4_0: case BK_Q4_1: case BK_Q8_0: case BK_Q8_1: return QK;
+    case BK_Q4_K: case BK_Q5_K: case BK_Q6_K: case BK_Q8_K: return QKK;
+    default: return 0;
+    }
+}
+
+int64_t bk_type_size(int type) {
+    switch (type) {
+    case BK_F32: return 4;
+    case BK_F16: case BK_BF16: return 2;
+    case BK_Q4_0: return sizeof(block_q4_0);
+    case BK_Q4_1: return sizeof(block_q4_1);
+    case BK_Q8_0: return sizeof(block_q8_0);
+    case BK_Q8_1: return sizeof(block_q8_1);
+    case BK_Q4_K: return sizeof(block_q4_K);
+    case BK_Q5_K: return sizeof(block_q5_K);
+    case BK_Q6_K: return sizeof(block_q6_K);
+    case BK_Q8_K: return sizeof(block_q8_K);
+    default: return 0;
+    }
+}
+
+int bk_vec_dot_type(int type) {
+    switch (type) {
+    case BK_F32: return BK_F32;
+    case BK_F16: return BK_F16;
+    case BK_BF16: return BK_BF16;
+    case BK_Q4_0: case BK_Q8_0: return BK_Q8_0;
+    case BK_Q4_1: return BK_Q8_1;
+    case BK_Q4_K: case BK_Q5_K: case BK_Q6_K: return BK_Q8_K;
+    default: return -1;
+    }
+}
+
+// ---- activation quantization (ggml's *_ref functions) ---------------------------------------
+
+static void quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t k) {
+    for (int64_t i = 0; i < k / QK; i++) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK; j++) { float v = fabsf(x[i * QK + j]); if (v > amax) amax = v; }
+        const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        y[i].d = bk_fp32_to_fp16(d);
+        for (int j = 0; j < QK; j++) y[i].qs[j] = (int8_t)roundf(x[i * QK + j] * id);
+    }
+}
+
+static void quantize_row_q8_1(const float *x, block_q8_1 *y, int64_t k) {
+    for (int64_t i = 0; i < k / QK; i++) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK; j++) { float v = fabsf(x[i * QK + j]); if (v > amax) amax = v; }
+        const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        y[i].d = bk_fp32_to_fp16(d);
+        int sum = 0;
+        for (int j = 0; j < QK; j++) { int8_t q = (int8_t)roundf(x[i * QK + j] * id); y[i].qs[j] = q; sum += q; }
+        y[i].s = bk_fp32_to_fp16((float)sum * d);
+    }
+}
+
+static inline int nearest_int(float fval) {
+    float val = fval + 12582912.f;
+    int i; memcpy(&i, &val, sizeof(int));
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static void quantize_row_q8_K(const float *x, block_q8_K *y, int64_t k) {
+    for (int64_t i = 0; i < k / QKK; i++, x += QKK) {
+        float max = 0, amax = 0;
+        for (int j = 0; j < QKK; j++) { float ax = fabsf(x[j]); if (ax > amax) { amax = ax; max = x[j]; } }
+        if (!amax) { memset(&y[i], 0, sizeof(block_q8_K)); continue; }
+        const float iscale = -127.f / max;
+        for (int j = 0; j < QKK; j++) { int v = nearest_int(iscale * x[j]); y[i].qs[j] = (int8_t)(v < 127 ? v : 127); }
+        for (int j = 0; j < QKK / 16; j++) {
+            int sum = 0;
+            for (int ii = 0; ii < 16; ii++) sum += y[i].qs[j * 16 + ii];
+            y[i].bsums[j] = (int16_t)sum;
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+void bk_quantize_row(int type, const float *x, void *y, int64_t k) {
+    switch (type) {
+    case BK_F32: memcpy(y, x, (size_t)k * 4); break;
+    case BK_F16: { uint16_t *h = y; for (int64_t i = 0; i < k; i++) h[i] = bk_fp32_to_fp16(x[i]); break; }
+    case BK_BF16: { uint16_t *h = y; for (int64_t i = 0; i < k; i++) h[i] = fp32_to_bf16(x[i]); break; }
+    case BK_Q8_0: quantize_row_q8_0(x, y, k); break;
+    case BK_Q8_1: quantize_row_q8_1(x, y, k); break;
+    case BK_Q8_K: quantize_row_q8_K(x, y, k); break;
+    default: break;
+    }
+}
+
+// ---- dequantization -------------------------------------------------------------------------
+
+static inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) { *d = q[j] & 63; *m = q[j + 4] & 63; }
+    else { *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4); *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4); }
+}
+
+void bk_dequantize_row(int type, const void *vx, float *y, int64_t k) {
+    switch (type) {
+    case BK_F32: memcpy(y, vx, (size_t)k * 4); return;
+    case BK_F16: { const uint16_t *h = vx; for (int64_t i = 0; i < k; i++) y[i] = H2F(h[i]); return; }
+    case BK_BF16: { const uint16_t *h = vx; for (int64_t i = 0; i < k; i++) y[i] = bf16_to_fp32(h[i]); return; }
+    case BK_Q8_0: { const block_q8_0 *x = vx;
+        for (int64_t i = 0; i < k / QK; i++) { float d = H2F(x[i].d); for (int j = 0; j < QK; j++) y[i * QK + j] = x[i].qs[j] * d; }
+        return; }
+    case BK_Q4_0: { const block_q4_0 *x = vx;
+        for (int64_t i = 0; i < k / QK; i++) {
+            float d = H2F(x[i].d);
+            for (int j = 0; j < QK / 2; j++) {
+                y[i * QK + j] = ((x[i].qs[j] & 0x0F) - 8) * d;
+                y[i * QK + j + QK / 2] = ((x[i].qs[j] >> 4) - 8) * d;
+            }
+        }
+        return; }
+    case BK_Q4_1: { const block_q4_1 *x = vx;
+        for (int64_t i = 0; i < k / QK; i++) {
+            float d = H2F(x[i].d), m = H2F(x[i].m);
+            for (int j = 0; j < QK / 2; j++) {
+                y[i * QK + j] = (x[i].qs[j] & 0x0F) * d + m;
+                y[i * QK + j + QK / 2] = (x[i].qs[j] >> 4) * d + m;
+            }
+        }
+        return; }
+    case BK_Q4_K: { const block_q4_K *x = vx;
+        for (int64_t i = 0; i < k / QKK; i++) {
+            const uint8_t *q = x[i].qs;
+            const float d = H2F(x[i].d), min = H2F(x[i].dmin);
+            int is = 0; uint8_t sc, m;
+            for (int j = 0; j < QKK; j += 64) {
+                get_scale_min_k4(is + 0, x[i].scales, &sc, &m); const float d1 = d * sc, m1 = min * m;
+                get_scale_min_k4(is + 1, x[i].scales, &sc, &m); const float d2 = d * sc, m2 = min * m;
+                for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
+                for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
+                q += 32; is += 2;
+            }
+        }
+        return; }
+    case BK_Q5_K: { const block_q5_K *x = vx;
+        for (int64_t i = 0; i < k / QKK; i++) {
+            const uint8_t *ql = x[i].qs, *qh = x[i].qh;
+            const float d = H2F(x[i].d), min = H2F(x[i].dmin);
+            int is = 0; uint8_t sc, m; uint8_t u1 = 1, u2 = 2;
+            for (int j = 0; j < QKK; j += 64) {
+                get_scale_min_k4(is + 0, x[i].scales, &sc, &m); const float d1 = d * sc, m1 = min * m;
+                get_scale_min_k4(is + 1, x[i].scales, &sc, &m); const float d2 = d * sc, m2 = min * m;
+                for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+                for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+                ql += 32; is += 2; u1 <<= 2; u2 <<= 2;
+            }
+        }
+        return; }
+    case BK_Q6_K: { const block_q6_K *x = vx;
+        for (int64_t i = 0; i < k / QKK; i++) {
+            const float d = H2F(x[i].d);
+            const uint8_t *ql = x[i].ql, *qh = x[i].qh; const int8_t *sc = x[i].scales;
+            for (int n = 0; n < QKK; n += 128) {
+                for (int l = 0; l < 32; ++l) {
+                    int is = l / 16;
+                    const int8_t q1 = (int8_t)((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                    const int8_t q2 = (int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                    const int8_t q3 = (int8_t)((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                    const int8_t q4 = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                    y[l + 0] = d * sc[is + 0] * q1; y[l + 32] = d * sc[is + 2] * q2;
+                    y[l + 64] = d * sc[is + 4] * q3; y[l + 96] = d * sc[is + 6] * q4;
+                }
+                y += 128; ql += 64; qh += 32; sc += 8;
+            }
+        }
+        return; }
+    default: return;
+    }
+}
+
+// ---- scalar dot products --------------------------------------------------------------------
+
+typedef float (*dot_fn)(int64_t n, const void *w, const void *x);
+
+static float dot_f32_scalar(int64_t n, const void *vw, const void *vx) {
+    const float *w = vw, *x = vx; float s = 0;
+    for (int64_t i = 0; i < n; i++) s += w[i] * x[i];
+    return s;
+}
+static float dot_f16_scalar(int64_t n, const void *vw, const void *vx) {
+    const uint16_t *w = vw, *x = vx; double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)(H2F(w[i]) * H2F(x[i]));
+    return (float)s;
+}
+static float dot_bf16_scalar(int64_t n, const void *vw, const void *vx) {
+    const uint16_t *w = vw, *x = vx; double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)(bf16_to_fp32(w[i]) * bf16_to_fp32(x[i]));
+    return (float)s;
+}
+static float dot_q8_0_scalar(int64_t n, const void *vw, const void *vx) {
+    const block_q8_0 *w = vw, *x = vx; float s = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        int sumi = 0;
+        for (int j = 0; j < QK; j++) sumi += w[i].qs[j] * x[i].qs[j];
+        s += sumi * (H2F(w[i].d) * H2F(x[i].d));
+    }
+    return s;
+}
+static float dot_q4_0_scalar(int64_t n, const void *vw, const void *vx) {
+    const block_q4_0 *w = vw; const block_q8_0 *x = vx; float s = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        int sumi = 0;
+        for (int j = 0; j < QK / 2; j++) {
+            sumi += ((w[i].qs[j] & 0x0F) - 8) * x[i].qs[j] + ((w[i].qs[j] >> 4) - 8) * x[i].qs[j + QK / 2];
+        }
+        s += sumi * (H2F(w[i].d) * H2F(x[i].d));
+    }
+    return s;
+}
+static float dot_q4_1_scalar(int64_t n, const void *vw, const void *vx) {
+    const block_q4_1 *w = vw; const block_q8_1 *x = vx; float s = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        int sumi = 0;
+        for (int j = 0; j < QK / 2; j++) sumi += (w[i].qs[j] & 0x0F) * x[i].qs[j] + (w[i].qs[j] >> 4) * x[i].qs[j + QK / 2];
+        s += (H2F(w[i].d) * H2F(x[i].d)) * sumi + H2F(w[i].m) * H2F(x[i].s);
+    }
+    return s;
+}
+// q4_K / q5_K: Σ_sub scale·Σ q·q8 with the mins folded through q8's 16-element sums.
+static float dot_q45_K_scalar(int64_t n, const void *vw, const void *vx, int five) {
+    const block_q8_K *x = vx; float sumf = 0;
+    for (int64_t i = 0; i < n / QKK; i++) {
+        const uint8_t *scales, *qs, *qh = NULL; uint16_t dd, dm;
+        if (five) { const block_q5_K *b = (const block_q5_K *)vw + i; scales = b->scales; qs = b->qs; qh = b->qh; dd = b->d; dm = b->dmin; }
+        else { const block_q4_K *b = (const block_q4_K *)vw + i; scales = b->scales; qs = b->qs; dd = b->d; dm = b->dmin; }
+        int8_t a[QKK];
+        uint8_t m1 = 1;
+        for (int j = 0; j < QKK / 64; j++) {
+            for (int l = 0; l < 32; l++) a[j * 64 + l] = (int8_t)((qs[j * 32 + l] & 0xF) + (qh && (qh[l] & m1) ? 16 : 0));
+            m1 <<= 1;
+            for (int l = 0; l < 32; l++) a[j * 64 + 32 + l] = (int8_t)((qs[j * 32 + l] >> 4) + (qh && (qh[l] & m1) ? 16 : 0));
+            m1 <<= 1;
+        }
+        int sumi_mins = 0, sumi = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m; get_scale_min_k4(j, scales, &sc, &m);
+            sumi_mins += m * (x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]);
+            int s = 0;
+            for (int l = 0; l < 32; l++) s += a[j * 32 + l] * x[i].qs[j * 32 + l];
+            sumi += sc * s;
+        }
+        const float d = H2F(dd) * x[i].d, dmin = H2F(dm) * x[i].d;
+        sumf += d * sumi - dmin * sumi_mins;
+    }
+    return sumf;
+}
+static float dot_q4_K_scalar(int64_t n, const void *w, const void *x) { return dot_q45_K_scalar(n, w, x, 0); }
+static float dot_q5_K_scalar(int64_t n, const void *w, const void *x) { return dot_q45_K_scalar(n, w, x, 1); }
+static float dot_q6_K_scalar(int64_t n, const void *vw, const void *vx) {
+    const block_q6_K *w = vw; const block_q8_K *x = vx; float sumf = 0;
+    for (int64_t i = 0; i < n / QKK; i++) {
+        int8_t a[QKK];
+        const uint8_t *ql = w[i].ql, *qh = w[i].qh;
+        for (int j = 0; j < QKK; j += 128) {
+            for (int l = 0; l < 32; l++) {
+                a[j + l + 0] = (int8_t)((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                a[j + l + 32] = (int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                a[j + l + 64] = (int8_t)((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                a[j + l + 96] = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            }
+            ql += 64; qh += 32;
+        }
+        int sumi = 0;
+        for (int j = 0; j < QKK / 16; j++) {
+            int s = 0;
+            for (int l = 0; l < 16; l++) s += a[j * 16 + l] * x[i].qs[j * 16 + l];
+            sumi += w[i].scales[j] * s;
+        }
+        sumf += H2F(w[i].d) * x[i].d * sumi;
+    }
+    return sumf;
+}
+
+// ---- x86 vector kernels ---------------------------------------------------------------------
+#ifdef BK_X86
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+
+// F16C conversion: the scalar bk_fp16_to_fp32 would be a call with branches in every block.
+#define HF(h) _cvtsh_ss(h)
+
+AVX2 static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+AVX2 static float dot_f32_avx2(int64_t n, const void *vw, const void *vx) {
+    const float *w = vw, *x = vx;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    float s = hsum8(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += w[i] * x[i];
+    return s;
+}
+AVX2 static float dot_f16_avx2(int64_t n, const void *vw, const void *vx) {
+    const uint16_t *w = vw, *x = vx;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))),
+                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8))),
+                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8))), a1);
+    }
+    float s = hsum8(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += HF(w[i]) * HF(x[i]);
+    return s;
+}
+// Signed int8 · int8 over 32 bytes → 8 int32 lanes as floats (maddubs needs one unsigned side).
+AVX2 static inline __m256 mul_sum_i8_avx2(__m256i x, __m256i y) {
+    const __m256i ax = _mm256_sign_epi8(x, x), sy = _mm256_sign_epi8(y, x);
+    const __m256i dot = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)));
+}
+AVX2 static inline __m256i unpack_nibbles(const uint8_t *qs) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+AVX2 static float dot_q8_0_avx2(int64_t n, const void *vw, const void *vx) {
+    const block_q8_0 *w = vw, *x = vx; __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK; i++) {
+        const __m256 d = _mm256_set1_ps(HF(w[i].d) * HF(x[i].d));
+        const __m256 q = mul_sum_i8_avx2(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
+        acc = _mm256_fmadd_ps(d, q, acc);
+    }
+    return hsum8(acc);
+}
+AVX2 static float dot_q4_0_avx2(int64_t n, const void *vw, const void *vx) {
+    const block_q4_0 *w = vw; const block_q8_0 *x = vx; __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK; i++) {
+        const __m256 d = _mm256_set1_ps(HF(w[i].d) * HF(x[i].d));
+        const __m256i q4 = _mm256_sub_epi8(unpack_nibbles(w[i].qs), _mm256_set1_epi8(8));
+        acc = _mm256_fmadd_ps(d, mul_sum_i8_avx2(q4, _mm256_loadu_si256((const __m256i *)x[i].qs)), acc);
+    }
+    return hsum8(acc);
+}
+AVX2 static float dot_q4_1_avx2(int64_t n, const void *vw, const void *vx) {
+    const block_q4_1 *w = vw; const block_q8_1 *x = vx; __m256 acc = _mm256_setzero_ps(); float summs = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        summs += HF(w[i].m) * HF(x[i].s);
+        const __m256 d = _mm256_set1_ps(HF(w[i].d) * HF(x[i].d));
+        const __m256i dot = _mm256_maddubs_epi16(unpack_nibbles(w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1))), acc);
+    }
+    return hsum8(acc) + summs;
+}
+// VNNI: vpdpbusd adds u8·s8 products straight into int32 lanes (no int16 step).
+VNNI static inline __m256 mul_sum_i8_vnni(__m256i x, __m256i y) {
+    const __m256i ax = _mm256_sign_epi8(x, x), sy = _mm256_sign_epi8(y, x);
+    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
+}
+VNNI static float dot_q8_0_vnni(int64_t n, const void *vw, const void *vx) {
+    const block_q8_0 *w = vw, *x = vx; __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK; i++) {
+        const __m256 d = _mm256_set1_ps(HF(w[i].d) * HF(x[i].d));
+        acc = _mm256_fmadd_ps(d, mul_sum_i8_vnni(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs)), acc);
+    }
+    return hsum8(acc);
+}
+VNNI static float dot_q4_0_vnni(int64_t n, const void *vw, const void *vx) {
+    const block_q4_0 *w = vw; const block_q8_0 *x = vx; __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK; i++) {
+        const __m256 d = _mm256_set1_ps(HF(w[i].d) * HF(x[i].d));
+        const __m128i t = _mm_loadu_si128((const __m128i *)w[i].qs);
+        const __m256i b = _mm256_and_si256(_mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1), _mm256_set1_epi8(0x0F));
+        // (q - 8)·y = q·y - 8·Σy: q is already unsigned, so one dpbusd and a correction.
+        const __m256i y = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), b, y);
+        const __m256i ysum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), y);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(s, ysum)), acc);
+    }
+    return hsum8(acc);
+}
+// q6_K: 16-element groups each with its own int8 scale; integer products via maddubs on (q+32)
+// with the 32·Σq8 correction taken from bsums.
+AVX2 static float dot_q6_K_avx2(int64_t n, const void *vw, const void *vx) {
+    const block_q6_K *w = vw; const block_q8_K *x = vx; float sumf = 0;
+    for (int64_t i = 0; i < n / QKK; i++) {
+        uint8_t a[QKK];
+        const uint8_t *ql = w[i].ql, *qh = w[i].qh;
+        for (int j = 0; j < QKK; j += 128) {
+            for (int l = 0; l < 32; l++) {
+                a[j + l + 0] = (uint8_t)((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4));
+                a[j + l + 32] = (uint8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
+                a[j + l + 64] = (uint8_t)((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4));
+                a[j + l + 96] = (uint8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+            }
+            ql += 64; qh += 32;
+        }
+        __m256i acc = _mm256_setzero_si256();
+        int corr = 0;
+        for (int j = 0; j < QKK / 32; j++) {
+            const __m256i p = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(a + 32 * j)),
+                                                   _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j)));
+            // lanes 0-7 (int16) belong to group 2j, lanes 8-15 to group 2j+1
+            const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(w[i].scales[2 * j + 1]), _mm_set1_epi16(w[i].scales[2 * j]));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
+            corr += w[i].scales[2 * j] * x[i].bsums[2 * j] + w[i].scales[2 * j + 1] * x[i].bsums[2 * j + 1];
+        }
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        s = _mm_hadd_epi32(s, s); s = _mm_hadd_epi32(s, s);
+        const int sumi = _mm_cvtsi128_si32(s) - 32 * corr;
+        sumf += HF(w[i].d) * x[i].d * sumi;
+    }
+    return sumf;
+}
+
+// q4_K / q5_K: per 32-element sub-block an unsigned 4- (or 5-) bit value times int8 via maddubs,
+// scaled by the sub-block's 6-bit scale in int32; the mins come from Q8_K's 16-element sums.
+AVX2 static float dot_q45_K_avx2(int64_t n, const void *vw, const void *vx, int five) {
+    const block_q8_K *x = vx; float sumf = 0;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < n / QKK; i++) {
+        const uint8_t *scales, *qs, *qh = NULL; uint16_t dd, dm;
+        if (five) { const block_q5_K *b = (const block_q5_K *)vw + i; scales = b->scales; qs = b->qs; qh = b->qh; dd = b->d; dm = b->dmin; }
+        else { const block_q4_K *b = (const block_q4_K *)vw + i; scales = b->scales; qs = b->qs; dd = b->d; dm = b->dmin; }
+        uint8_t sc[8], mn[8];
+        int sumi_mins = 0;
+        for (int j = 0; j < 8; j++) {
+            get_scale_min_k4(j, scales, &sc[j], &mn[j]);
+            sumi_mins += mn[j] * (x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]);
+        }
+        const __m256i hbits = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+        __m256i acc = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+            __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            if (qh) {
+                lo = _mm256_add_epi8(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one), 4));
+                hi = _mm256_add_epi8(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one), 4));
+            }
+            const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * j)));
+            const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * j + 32)));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * j])));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * j + 1])));
+        }
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        s4 = _mm_hadd_epi32(s4, s4); s4 = _mm_hadd_epi32(s4, s4);
+        const float d = HF(dd) * x[i].d, dmin = HF(dm) * x[i].d;
+        sumf += d * _mm_cvtsi128_si32(s4) - dmin * sumi_mins;
+    }
+    return sumf;
+}
+AVX2 static float dot_q4_K_avx2(int64_t n, const void *w, const void *x) { return dot_q45_K_avx2(n, w, x, 0); }
+AVX2 static float dot_q5_K_avx2(int64_t n, const void *w, const void *x) { return dot_q45_K_avx2(n, w, x, 1); }
+
+typedef void (*dot4_fn)(int64_t n, const void *w, const void *x, size_t xstride, float *out);
+
+// K-quants against four activation rows: the weight's 4/5-bit values and scales are unpacked once.
+AVX2 static void dot4_q45_K_avx2(int64_t n, const void *vw, const void *vx, size_t xs, float *out, int five) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    float sums[4] = {0, 0, 0, 0};
+    for (int64_t i = 0; i < n / QKK; i++) {
+        const uint8_t *scales, *qs, *qh = NULL; uint16_t dd, dm;
+        if (five) { const block_q5_K *b = (const block_q5_K *)vw + i; scales = b->scales; qs = b->qs; qh = b->qh; dd = b->d; dm = b->dmin; }
+        else { const block_q4_K *b = (const block_q4_K *)vw + i; scales = b->scales; qs = b->qs; dd = b->d; dm = b->dmin; }
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) get_scale_min_k4(j, scales, &sc[j], &mn[j]);
+        const __m256i hbits = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+        __m256i q[8];
+        for (int j = 0; j < 4; j++) {
+            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+            q[2 * j] = _mm256_and_si256(q4, m4);
+            q[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            if (qh) {
+                q[2 * j] = _mm256_add_epi8(q[2 * j], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one), 4));
+                q[2 * j + 1] = _mm256_add_epi8(q[2 * j + 1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one), 4));
+            }
+        }
+        const float wd = HF(dd), wm = HF(dm);
+        for (int t = 0; t < 4; t++) {
+            const block_q8_K *x = (const block_q8_K *)((const char *)vx + (size_t)t * xs) + i;
+            int sumi_mins = 0;
+            for (int j = 0; j < 8; j++) sumi_mins += mn[j] * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+            __m256i acc = _mm256_setzero_si256();
+            for (int j = 0; j < 8; j++) {
+                const __m256i p = _mm256_maddubs_epi16(q[j], _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j)));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(sc[j])));
+            }
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+            s4 = _mm_hadd_epi32(s4, s4); s4 = _mm_hadd_epi32(s4, s4);
+            sums[t] += wd * x->d * _mm_cvtsi128_si32(s4) - wm * x->d * sumi_mins;
+        }
+    }
+    for (int t = 0; t < 4; t++) out[t] = sums[t];
+}
+AVX2 static void dot4_q4_K_avx2(int64_t n, const void *w, const void *x, size_t xs, float *out) { dot4_q45_K_avx2(n, w, x, xs, out, 0); }
+AVX2 static void dot4_q5_K_avx2(int64_t n, const void *w, const void *x, size_t xs, float *out) { dot4_q45_K_avx2(n, w, x, xs, out, 1); }
+
+AVX2 static void axpy_f32_avx2(int64_t n, float alpha, const float *x, float *y) {
+    const __m256 a = _mm256_set1_ps(alpha);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += alpha * x[i];
+}
+
+// Four activation rows against one weight row: the weight block is unpacked once and reused,
+// which is what makes batched decode and prefill cheaper per token than single decode.
+
+AVX2 static void dot4_q4_0_avx2(int64_t n, const void *vw, const void *vx, size_t xs, float *out) {
+    const block_q4_0 *w = vw;
+    const block_q8_0 *x0 = vx, *x1 = (const void *)((const char *)vx + xs), *x2 = (const void *)((const char *)vx + 2 * xs), *x3 = (const void *)((const char *)vx + 3 * xs);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t i = 0; i < n / QK; i++) {
+        const float dw = HF(w[i].d);
+        const __m256i q4 = _mm256_sub_epi8(unpack_nibbles(w[i].qs), _mm256_set1_epi8(8));
+        const __m256i ax = _mm256_sign_epi8(q4, q4);
+#define ONE(A, X) { const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)X[i].qs), q4); \
+        A = _mm256_fmadd_ps(_mm256_set1_ps(dw * HF(X[i].d)), _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), ones)), A); }
+        ONE(a0, x0) ONE(a1, x1) ONE(a2, x2) ONE(a3, x3)
+#undef ONE
+    }
+    out[0] = hsum8(a0); out[1] = hsum8(a1); out[2] = hsum8(a2); out[3] = hsum8(a3);
+}
+AVX2 static void dot4_q8_0_avx2(int64_t n, const void *vw, const void *vx, size_t xs, float *out) {
+    const block_q8_0 *w = vw;
+    const block_q8_0 *x0 = vx, *x1 = (const void *)((const char *)vx + xs), *x2 = (const void *)((const char *)vx + 2 * xs), *x3 = (const void *)((const char *)vx + 3 * xs);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t i = 0; i < n / QK; i++) {
+        const float dw = HF(w[i].d);
+        const __m256i q8 = _mm256_loadu_si256((const __m256i *)w[i].qs);
+        const __m256i ax = _mm256_sign_epi8(q8, q8);
+#define ONE(A, X) { const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)X[i].qs), q8); \
+        A = _mm256_fmadd_ps(_mm256_set1_ps(dw * HF(X[i].d)), _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), ones)), A); }
+        ONE(a0, x0) ONE(a1, x1) ONE(a2, x2) ONE(a3, x3)
+#undef ONE
+    }
+    out[0] = hsum8(a0); out[1] = hsum8(a1); out[2] = hsum8(a2); out[3] = hsum8(a3);
+}
+#endif
+
+// ---- dispatch -------------------------------------------------------------------------------
+
+static int g_level = -1;
+static int g_force_scalar = 0;
+
+static int detect_level(void) {
+#ifdef BK_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        if (__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) return 2;
+        return 1;
+    }
+#endif
+    return 0;
+}
+
+int bk_kernel_level(void) {
+    if (g_level < 0) g_level = detect_level();
+    return g_force_scalar ? 0 : g_level;
+}
+
+void bk_force_scalar(int on) { g_force_scalar = on; }
+
+static dot_fn pick(int type) {
+    const int level = bk_kernel_level();
+    switch (type) {
+    case BK_F32:
+#ifdef BK_X86
+        if (level >= 1) return dot_f32_avx2;
+#endif
+        return dot_f32_scalar;
+    case BK_F16:
+#ifdef BK_X86
+        if (level >= 1) return dot_f16_avx2;
+#endif
+        return dot_f16_scalar;
+    case BK_BF16: return dot_bf16_scalar;
+    case BK_Q8_0:
+#ifdef BK_X86
+        if (level >= 2) return dot_q8_0_vnni;
+        if (level >= 1) return dot_q8_0_avx2;
+#endif
+        return dot_q8_0_scalar;
+    case BK_Q4_0:
+#ifdef BK_X86
+        if (level >= 2) return dot_q4_0_vnni;
+        if (level >= 1) return dot_q4_0_avx2;
+#endif
+        return dot_q4_0_scalar;
+    case BK_Q4_1:
+#ifdef BK_X86
+        if (level >= 1) return dot_q4_1_avx2;
+#endif
+        return dot_q4_1_scalar;
+    case BK_Q4_K:
+#ifdef BK_X86
+        if (level >= 1) return dot_q4_K_avx2;
+#endif
+        return dot_q4_K_scalar;
+    case BK_Q5_K:
+#ifdef BK_X86
+        if (level >= 1) return dot_q5_K_avx2;
+#endif
+        return dot_q5_K_scalar;
+    case BK_Q6_K:
+#ifdef BK_X86
+        if (level >= 1) return dot_q6_K_avx2;
+#endif
+        return dot_q6_K_scalar;
+    default: return NULL;
+    }
+}
+
+float bk_dot_f32(int64_t n, const float *a, const float *b) {
+#ifdef BK_X86
+    if (bk_kernel_level() >= 1) return dot_f32_avx2(n, a, b);
+#endif
+    return dot_f32_scalar(n, a, b);
+}
+
+void bk_axpy_f32(int64_t n, float alpha, const float *x, float *y) {
+#ifdef BK_X86
+    if (bk_kernel_level() >= 1) { axpy_f32_avx2(n, alpha, x, y); return; }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+void bk_matmul(int type, const void *w, size_t w_row_bytes, int64_t row0, int64_t row1,
+               const void *xq, size_t xq_row_bytes, int64_t ntok, int64_t n,
+               float *out, int64_t out_stride) {
+    dot_fn f = pick(type);
+    if (!f) return;
+#ifdef BK_X86
+    dot4_fn f4 = NULL;
+    if (bk_kernel_level() >= 1) {
+        if (type == BK_Q4_0) f4 = dot4_q4_0_avx2;
+        if (type == BK_Q8_0) f4 = dot4_q8_0_avx2;
+        if (type == BK_Q4_K) f4 = dot4_q4_K_avx2;
+        if (type == BK_Q5_K) f4 = dot4_q5_K_avx2;
+    }
+#endif
+    const char *wb = w, *xb = xq;
+    for (int64_t r = row0; r < row1; r++) {
+        const void *wr = wb + (size_t)r * w_row_bytes;
+        int64_t t = 0;
+#ifdef BK_X86
+        if (f4) {
+            for (; t + 4 <= ntok; t += 4) {
+                float o[4];
+                f4(n, wr, xb + (size_t)t * xq_row_bytes, xq_row_bytes, o);
+                for (int k = 0; k < 4; k++) out[(t + k) * out_stride + (r - row0)] = o[k];
+            }
+        }
+#endif
+        for (; t < ntok; t++) out[t * out_stride + (r - row0)] = f(n, wr, xb + (size_t)t * xq_row_bytes);
+    }
+}

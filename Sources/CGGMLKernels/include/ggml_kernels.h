@@ -1,0 +1,43 @@
+// Quantized dot-product kernels for GGUF tensor types, in ggml's block layouts.
+// The activation row is quantized once (Q8_0, Q8_1 or Q8_K, as llama.cpp does) and each weight
+// row is dotted against it block by block with integer arithmetic. x86 variants (AVX2, AVX-512
+// VNNI) are chosen at run time; a portable scalar path is always there.
+#ifndef BERTH_GGML_KERNELS_H
+#define BERTH_GGML_KERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+// ggml type ids (ggml.h).
+enum {
+    BK_F32 = 0, BK_F16 = 1, BK_Q4_0 = 2, BK_Q4_1 = 3, BK_Q8_0 = 8, BK_Q8_1 = 9,
+    BK_Q4_K = 12, BK_Q5_K = 13, BK_Q6_K = 14, BK_Q8_K = 15, BK_BF16 = 30
+};
+
+/// Elements per block of `type` (0 for an unsupported type).
+int64_t bk_block_size(int type);
+/// Bytes per block of `type` (0 for an unsupported type).
+int64_t bk_type_size(int type);
+/// The type the activation row is converted to before dotting with a weight row of `type`.
+int bk_vec_dot_type(int type);
+/// Converts `k` floats to `type` (F32, F16, BF16, Q8_0, Q8_1, Q8_K); k is a multiple of the block size.
+void bk_quantize_row(int type, const float *x, void *y, int64_t k);
+/// Expands `k` elements of `type` to floats.
+void bk_dequantize_row(int type, const void *x, float *y, int64_t k);
+/// out[t * out_stride + r - row0] = dot(weight row r, activation row t) for r in [row0, row1), t < ntok.
+/// `xq` holds ntok rows of `n` elements in bk_vec_dot_type(type), each `xq_row_bytes` long.
+void bk_matmul(int type, const void *w, size_t w_row_bytes, int64_t row0, int64_t row1,
+               const void *xq, size_t xq_row_bytes, int64_t ntok, int64_t n,
+               float *out, int64_t out_stride);
+/// Σ a[i]·b[i] over n floats (attention scores).
+float bk_dot_f32(int64_t n, const float *a, const float *b);
+/// y[i] += alpha · x[i] over n floats (attention's weighted sum of values).
+void bk_axpy_f32(int64_t n, float alpha, const float *x, float *y);
+/// Which kernel family the run-time dispatch picked: 0 scalar, 1 AVX2, 2 AVX-512 VNNI.
+int bk_kernel_level(void);
+/// Forces the scalar kernels (tests compare them with the vector ones).
+void bk_force_scalar(int on);
+/// IEEE half ↔ float, round to nearest even (ggml's conversion).
+uint16_t bk_fp32_to_fp16(float f);
+float bk_fp16_to_fp32(uint16_t h);
+
+#endif

@@ -1,0 +1,86 @@
+import CGGMLKernels
+import XCTest
+@testable import BerthGenerate
+
+/// The dot kernels on the fixtures' real weight rows: the run-time-picked vector kernels against
+/// the scalar ones, and both against a float dot of the dequantized weight with the dequantized
+/// quantized activation (the integer products are exact, so only float rounding separates them).
+final class KernelTests: XCTestCase {
+    func testHalfConversionRoundTrips() {
+        for f: Float in [0, 1, -2.5, 65504, 6.1e-5, 1e-7, 0.1, -0.333] {
+            let h = bk_fp32_to_fp16(f)
+            XCTAssertTrue(abs(bk_fp16_to_fp32(h) - f) <= max(abs(f) * 1e-3, 6e-8))
+        }
+        XCTAssertTrue(bk_fp32_to_fp16(1.0) == 0x3C00)
+        XCTAssertTrue(bk_fp32_to_fp16(-2.0) == 0xC000)
+        XCTAssertTrue(bk_fp32_to_fp16(1e6) == 0x7C00)
+    }
+
+    func test_vectorKernelsMatchScalarAndFloat() throws {
+        for name in Fixtures.models { try vectorKernelsMatchScalarAndFloat(name) }
+    }
+
+    func vectorKernelsMatchScalarAndFloat(_ name: String) throws {
+        let (model, _) = try Fixtures.load(name)
+        var g = SplitMix64(seed: 7)
+        let layer = model.layers[0]
+        for w in [layer.wq, layer.wk, layer.wv, layer.wo, layer.gate, layer.up, layer.down, model.output] {
+            let n = w.cols, rows = min(w.rows, 16)
+            let x = (0..<n).map { _ in Float(g.nextDouble() * 2 - 1) }
+            let dt = bk_vec_dot_type(Int32(w.type.rawValue))
+            let qBytes = Int(bk_type_size(dt)) * n / Int(bk_block_size(dt))
+            var xq = [UInt8](repeating: 0, count: qBytes)
+            bk_quantize_row(dt, x, &xq, Int64(n))
+            var xd = [Float](repeating: 0, count: n)
+            if dt == Int32(BK_Q8_0) || dt == Int32(BK_F16) || dt == Int32(BK_BF16) || dt == Int32(BK_F32) {
+                bk_dequantize_row(dt, xq, &xd, Int64(n))
+            } else if dt == Int32(BK_Q8_1) {
+                // Q8_1 blocks: d (f16), s (f16), 32 int8.
+                for b in 0..<(n / 32) {
+                    let d = bk_fp16_to_fp32(UInt16(xq[b * 36]) | UInt16(xq[b * 36 + 1]) << 8)
+                    for j in 0..<32 { xd[b * 32 + j] = Float(Int8(bitPattern: xq[b * 36 + 4 + j])) * d }
+                }
+            } else {
+                // Q8_K blocks: d (f32), 256 int8, 16 int16 sums.
+                for b in 0..<(n / 256) {
+                    let d = xq.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: b * 292, as: Float.self) }
+                    for j in 0..<256 { xd[b * 256 + j] = Float(Int8(bitPattern: xq[b * 292 + 4 + j])) * d }
+                }
+            }
+            var vec = [Float](repeating: 0, count: rows), sca = [Float](repeating: 0, count: rows)
+            bk_matmul(Int32(w.type.rawValue), w.data, w.rowBytes, 0, Int64(rows), xq, qBytes, 1, Int64(n), &vec, Int64(rows))
+            bk_force_scalar(1)
+            bk_matmul(Int32(w.type.rawValue), w.data, w.rowBytes, 0, Int64(rows), xq, qBytes, 1, Int64(n), &sca, Int64(rows))
+            bk_force_scalar(0)
+            // Five copies of the activation: four go through the 4-row kernels, one through the single one.
+            let xq5 = Array([[UInt8]](repeating: xq, count: 5).joined())
+            var multi = [Float](repeating: 0, count: 5 * rows)
+            bk_matmul(Int32(w.type.rawValue), w.data, w.rowBytes, 0, Int64(rows), xq5, qBytes, 5, Int64(n), &multi, Int64(rows))
+            for t in 0..<5 {
+                for r in 0..<rows {
+                    XCTAssertEqual(multi[t * rows + r], vec[r], accuracy: abs(vec[r]) * 1e-5 + 1e-5, "\(name) \(w.name) row \(r) token \(t)")
+                }
+            }
+            var wr = [Float](repeating: 0, count: n)
+            for r in 0..<rows {
+                wr.withUnsafeMutableBufferPointer { w.dequantizeRow(r, into: $0.baseAddress!) }
+                var ref: Double = 0, mag: Double = 0
+                for i in 0..<n { ref += Double(wr[i]) * Double(xd[i]); mag += abs(Double(wr[i]) * Double(xd[i])) }
+                if dt == Int32(BK_Q8_1) {
+                    // Q4_1 · Q8_1 uses the block sum s = fp16(d·Σq) as stored, as ggml does: the
+                    // reference takes m·s with that rounding instead of m·d·Σq.
+                    let row = w.data + r * w.rowBytes
+                    for b in 0..<(n / 32) {
+                        let m = bk_fp16_to_fp32(row.loadUnaligned(fromByteOffset: b * 20 + 2, as: UInt16.self))
+                        let s = bk_fp16_to_fp32(UInt16(xq[b * 36 + 2]) | UInt16(xq[b * 36 + 3]) << 8)
+                        let exact = (0..<32).reduce(0.0) { $0 + Double(xd[b * 32 + $1]) }
+                        ref += Double(m) * (Double(s) - exact)
+                    }
+                }
+                let tol = Float(mag) * 1e-5 + 1e-6
+                XCTAssertTrue(abs(vec[r] - Float(ref)) <= tol, "\(name) \(w.name) \(w.type.name) row \(r): vector \(vec[r]) vs \(ref)")
+                XCTAssertTrue(abs(sca[r] - Float(ref)) <= tol, "\(name) \(w.name) \(w.type.name) row \(r): scalar \(sca[r]) vs \(ref)")
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+"""The OpenAI-compatible API of `berth serve --llm`, driven by the official `openai` client.
+
+The GGUF models are the tiny random LLaMA-family files of scripts/make_gguf_fixtures.py, written
+at test time; the greedy continuation is also checked against llama.cpp's, recorded once by
+scripts/make_llama_reference.py in tests/python/fixtures/gguf/*.reference.json.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import openai
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import berthpy  # noqa: E402
+from conftest import berth_path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "python" / "fixtures" / "gguf"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gguf")
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_gguf_fixtures.py"), str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(models, tmp_path_factory):
+    port = berthpy.free_port()
+    log = tmp_path_factory.mktemp("log") / "serve.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--port", str(port), "--grpc-port", "0",
+                                 "--llm", f"llama={FIXTURES / 'llama_q8_q4.gguf'}", "--llm", f"qwen={models / 'qwen2_q8.gguf'}"],
+                                stdout=f, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        assert proc.poll() is None, log.read_text()
+        try:
+            urllib.request.urlopen(base + "/v1/models", timeout=2).read()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield base
+    berthpy.stop_process(proc)
+
+
+@pytest.fixture()
+def client(server):
+    return openai.OpenAI(base_url=server + "/v1", api_key="unused", max_retries=0, timeout=60)
+
+
+def post(server: str, path: str, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(server + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+HELLO = [{"role": "user", "content": "Hello world!"}]
+
+
+def test_models_are_listed(client):
+    ids = sorted(m.id for m in client.models.list().data)
+    assert ids == ["llama", "qwen"]
+
+
+def test_chat_counts_usage_like_tokenize(client, server):
+    r = client.chat.completions.create(model="qwen", messages=HELLO, max_tokens=8, temperature=0, extra_body={"ignore_eos": True})
+    assert r.object == "chat.completion"
+    assert r.choices[0].message.role == "assistant"
+    assert r.choices[0].finish_reason == "length"
+    status, tok = post(server, "/tokenize", {"model": "qwen", "messages": HELLO})
+    assert status == 200
+    assert r.usage.prompt_tokens == tok["count"]
+    assert r.usage.completion_tokens == 8
+    assert r.usage.total_tokens == tok["count"] + 8
+
+
+def test_streamed_chat_equals_whole_answer(client):
+    whole = client.chat.completions.create(model="qwen", messages=HELLO, max_tokens=12, temperature=0, extra_body={"ignore_eos": True})
+    chunks = list(client.chat.completions.create(model="qwen", messages=HELLO, max_tokens=12, temperature=0, stream=True,
+                                                 stream_options={"include_usage": True}, extra_body={"ignore_eos": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content
+    assert chunks[0].choices[0].delta.role == "assistant"
+    finals = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finals == ["length"]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 12
+    assert chunks[-1].usage.prompt_tokens == whole.usage.prompt_tokens
+
+
+def test_greedy_completion_matches_llama_cpp(client):
+    """The prompt's token ids through /v1/completions give llama.cpp's 32 greedy tokens as text."""
+    ref = json.loads((FIXTURES / "llama_q8_q4.reference.json").read_text())
+    r = client.completions.create(model="llama", prompt=ref["prompt_tokens"], max_tokens=32, temperature=0, logprobs=1,
+                                  extra_body={"ignore_eos": True})
+    assert r.choices[0].text == ref["detokenize"]
+    assert r.usage.completion_tokens == 32
+    assert len(r.choices[0].logprobs.token_logprobs) == 32
+    assert all(lp <= 0 for lp in r.choices[0].logprobs.token_logprobs)
+
+
+def test_streamed_completion_equals_whole(client):
+    whole = client.completions.create(model="llama", prompt="The capital of France is", max_tokens=16, temperature=0,
+                                      extra_body={"ignore_eos": True})
+    parts = list(client.completions.create(model="llama", prompt="The capital of France is", max_tokens=16, temperature=0,
+                                           stream=True, extra_body={"ignore_eos": True}))
+    assert "".join(p.choices[0].text for p in parts if p.choices) == whole.choices[0].text
+    assert whole.usage.completion_tokens == 16
+
+
+def test_stop_string_cuts_the_answer(client):
+    full = client.completions.create(model="llama", prompt="Hello", max_tokens=24, temperature=0, extra_body={"ignore_eos": True})
+    text = full.choices[0].text
+    pair = next(i for i in range(1, len(text) - 1) if text[i:i + 2].isascii() and text[i:i + 2].isalpha())
+    stop = text[pair:pair + 2]
+    for stream in (False, True):
+        r = client.completions.create(model="llama", prompt="Hello", max_tokens=24, temperature=0, stop=[stop], stream=stream,
+                                      extra_body={"ignore_eos": True})
+        if stream:
+            chunks = list(r)
+            got = "".join(c.choices[0].text for c in chunks if c.choices)
+            reason = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+        else:
+            got, reason = r.choices[0].text, [r.choices[0].finish_reason]
+        assert got == text[: text.index(stop)]
+        assert reason == ["stop"]
+
+
+def test_seeded_sampling_is_reproducible(client):
+    def sample(seed):
+        return client.chat.completions.create(model="qwen", messages=HELLO, max_tokens=16, temperature=1.0, top_p=0.95,
+                                              seed=seed, extra_body={"ignore_eos": True}).choices[0].message.content
+    assert sample(7) == sample(7)
+    assert sample(7) != sample(8)
+
+
+def test_errors_have_openai_shape(client, server):
+    with pytest.raises(openai.NotFoundError) as e:
+        client.chat.completions.create(model="nope", messages=HELLO)
+    assert e.value.status_code == 404
+    assert e.value.body["code"] == "model_not_found"
+    status, body = post(server, "/v1/chat/completions", {"model": "qwen", "messages": [{"content": "no role"}]})
+    assert status == 400 and set(body["error"]) == {"message", "type", "param", "code"}
+    status, body = post(server, "/v1/chat/completions", {"model": "qwen", "messages": "not a list"})
+    assert status == 400 and body["error"]["type"] == "invalid_request_error"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(model="llama", prompt=[5] * 300, max_tokens=4)
+    assert "maximum context length" in e.value.message
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(model="llama", prompt="Hello", max_tokens=100000)
+    assert "maximum context length" in e.value.message
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="qwen", messages=HELLO, temperature=-1)
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="qwen", messages=HELLO, n=2)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="qwen", messages=HELLO, tools=[{"type": "function", "function": {"name": "f"}}])
+    assert "tool" in e.value.message
+
+
+def test_closing_a_stream_leaves_the_server_healthy(client):
+    for _ in range(3):
+        stream = client.completions.create(model="llama", prompt="Hello", max_tokens=200, temperature=0, stream=True,
+                                           extra_body={"ignore_eos": True})
+        for i, _chunk in enumerate(stream):
+            if i == 2:
+                break
+        stream.close()
+    r = client.completions.create(model="llama", prompt="Hello", max_tokens=4, temperature=0, extra_body={"ignore_eos": True})
+    assert r.usage.completion_tokens == 4
+
+
+def test_tokenize_detokenize_round_trip(server):
+    status, tok = post(server, "/tokenize", {"model": "llama", "prompt": "The quick brown fox"})
+    assert status == 200 and tok["tokens"][0] == 1  # BOS
+    status, text = post(server, "/detokenize", {"model": "llama", "tokens": tok["tokens"]})
+    assert status == 200 and text["prompt"] == "The quick brown fox"
+    status, body = post(server, "/detokenize", {"model": "llama", "tokens": [10 ** 9]})
+    assert status == 400
+
+
+def test_bad_gguf_exits_2(tmp_path):
+    good = (FIXTURES / "qwen2_q8.gguf").read_bytes()
+    cases = {"truncated": good[: len(good) // 2], "header": good[:40], "empty": b"", "not-gguf": b"GGML" + good[4:]}
+    for name, data in cases.items():
+        p = tmp_path / f"{name}.gguf"
+        p.write_bytes(data)
+        r = subprocess.run([str(berth_path()), "serve", "--insecure-no-auth", "--port", "0", "--llm", f"m={p}"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2, (name, r.stderr)
+        assert "GGUF" in r.stderr, (name, r.stderr)
+
+
+def test_metrics_use_vllm_names(client, server):
+    client.completions.create(model="llama", prompt="Hello", max_tokens=3, temperature=0, extra_body={"ignore_eos": True})
+    text = urllib.request.urlopen(server + "/metrics", timeout=10).read().decode()
+    for name in ("berth_llm_time_to_first_token_seconds_count", "berth_llm_e2e_request_latency_seconds_count",
+                 "berth_llm_inter_token_latency_seconds_count", "berth_llm_generation_tokens_total", "berth_llm_prompt_tokens_total"):
+        samples = berthpy.prometheus_samples(text, name)
+        assert any(labels.get("model_name") == "llama" and value > 0 for labels, value in samples), name
+    assert berthpy.prometheus_samples(text, "berth_llm_kv_cache_usage_perc")
+
+
+def test_llm_routes_need_an_invoker_key(tmp_path):
+    """Auth applies to the OpenAI routes: no key 401, a viewer may list models but not generate (403),
+    an invoker may generate."""
+    data = tmp_path / "data"
+
+    def key(role: str) -> str:
+        p = subprocess.run([str(berth_path()), "keys", "create", "--tenant", "a", "--role", role, "--data-dir", str(data)],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip().splitlines()[-1]
+
+    viewer, invoker = key("viewer"), key("invoker")
+    port = berthpy.free_port()
+    with open(tmp_path / "serve.log", "wb") as f:
+        proc = subprocess.Popen([str(berth_path()), "serve", "--data-dir", str(data), "--port", str(port), "--grpc-port", "0",
+                                 "--llm", f"llama={FIXTURES / 'llama_q8_q4.gguf'}"], stdout=f, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/v2/health/live", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+        def status(path: str, k: str | None, body: dict | None = None) -> int:
+            headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {k}"} if k else {})}
+            req = urllib.request.Request(base + path, data=json.dumps(body).encode() if body else None, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        chat = {"model": "llama", "messages": HELLO, "max_tokens": 2}
+        assert status("/v1/models", None) == 401
+        assert status("/v1/models", viewer) == 200
+        for path, body in [("/v1/chat/completions", chat), ("/v1/completions", {"model": "llama", "prompt": "Hi", "max_tokens": 2}),
+                           ("/tokenize", {"model": "llama", "prompt": "Hi"}), ("/detokenize", {"model": "llama", "tokens": [1]})]:
+            assert status(path, None, body) == 401, path
+            assert status(path, viewer, body) == 403, path
+            assert status(path, invoker, body) == 200, path
+        c = openai.OpenAI(base_url=base + "/v1", api_key=invoker, max_retries=0)
+        assert c.chat.completions.create(model="llama", messages=HELLO, max_tokens=2).usage.completion_tokens <= 2
+    finally:
+        berthpy.stop_process(proc)

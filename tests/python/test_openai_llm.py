@@ -258,3 +258,50 @@ def test_llm_routes_need_an_invoker_key(tmp_path):
         assert c.chat.completions.create(model="llama", messages=HELLO, max_tokens=2).usage.completion_tokens <= 2
     finally:
         berthpy.stop_process(proc)
+
+
+def test_tenant_quotas_and_the_access_log_cover_generations(tmp_path):
+    """A tenant's rows/s quota counts prompt tokens for the OpenAI routes (429 with Retry-After in
+    OpenAI's error shape, nothing generated), and each generation is one access-log line with its
+    tokens, as V2 requests are."""
+    data = tmp_path / "data"
+    b = str(berth_path())
+    p = subprocess.run([b, "keys", "create", "--tenant", "t", "--role", "invoker", "--data-dir", str(data)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    key = p.stdout.strip().splitlines()[-1]
+    # A bucket of 40 prompt tokens per second: one short prompt passes, a burst of long ones does not.
+    p = subprocess.run([b, "tenants", "quota", "t", "--rows-per-second", "40", "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    port, access = berthpy.free_port(), tmp_path / "access.jsonl"
+    with open(tmp_path / "serve.log", "wb") as f:
+        proc = subprocess.Popen([b, "serve", "--data-dir", str(data), "--port", str(port), "--grpc-port", "0", "--access-log", str(access),
+                                 "--llm", f"llama={FIXTURES / 'llama_q8_q4.gguf'}"], stdout=f, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/v2/health/live", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0, timeout=60)
+        first = c.completions.create(model="llama", prompt="Hello", max_tokens=3)
+        used = first.usage.prompt_tokens + first.usage.completion_tokens
+        long_prompt = "Hello world! " * 12
+        with pytest.raises(openai.RateLimitError) as e:
+            for _ in range(5):
+                c.completions.create(model="llama", prompt=long_prompt, max_tokens=2)
+        assert e.value.response.headers.get("retry-after") and "quota exceeded" in e.value.response.json()["error"]["message"]
+        deadline = time.time() + 10
+        lines = []
+        while time.time() < deadline:
+            lines = [json.loads(l) for l in access.read_text().splitlines()] if access.exists() else []
+            if any(l.get("status") == 429 for l in lines):
+                break
+            time.sleep(0.2)
+        mine = [l for l in lines if l["transport"] == "openai" and l["model"] == "llama"]
+        assert mine and mine[0]["status"] == 200 and mine[0]["rows"] == used, mine
+        assert any(l["status"] == 429 for l in mine), mine
+    finally:
+        berthpy.stop_process(proc)

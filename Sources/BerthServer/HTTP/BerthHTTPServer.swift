@@ -69,7 +69,8 @@ public struct BerthHTTPServer: Sendable {
         router.add(middleware: RequestGuardMiddleware(allowedHosts: configuration.effectiveAllowedHosts))
         router.add(middleware: AuthMiddleware(access: access))
         let monitor = monitoring.map { MonitorRoutes(monitoring: $0, manager: manager, registry: deployer?.registry) }
-        if part != .admin, let llm { OpenAIRoutes(models: llm, configuration: configuration, metrics: LLMMetrics(registry: metrics.registry)).register(on: router) }
+        if part != .admin, let llm { OpenAIRoutes(models: llm, configuration: configuration, metrics: LLMMetrics(registry: metrics.registry),
+                                                      observers: service.observers.filter { $0 is QuotaObserver || $0 is AccessLog }).register(on: router) }
         if part != .admin {
             V2Routes(manager: manager, service: service, metrics: metrics, configuration: configuration).register(on: router)
             monitor?.registerFeedback(on: router)

@@ -12,6 +12,8 @@ struct OpenAIError: Error, Sendable {
     let type: String
     let param: String?
     let code: String?
+    /// Seconds to wait before retrying (a quota's 429 sends `Retry-After`).
+    var retryAfter: Double? = nil
 
     static func badRequest(_ message: String, param: String? = nil) -> OpenAIError {
         OpenAIError(status: .badRequest, message: message, type: "invalid_request_error", param: param, code: nil)
@@ -27,7 +29,10 @@ struct OpenAIError: Error, Sendable {
         case let e as GenerateError:
             if case .cacheFull = e { return OpenAIError(status: .serviceUnavailable, message: "\(e)", type: "server_error", param: nil, code: nil) }
             return .badRequest("\(e)")
-        case let e as ServerError: return OpenAIError(status: e.status, message: "\(e)", type: e.status.code < 500 ? "invalid_request_error" : "server_error", param: nil, code: nil)
+        case let e as ServerError:
+            var o = OpenAIError(status: e.status, message: "\(e)", type: e.status.code < 500 ? "invalid_request_error" : "server_error", param: nil, code: nil)
+            if case let .rateLimited(_, retryAfter) = e { o.retryAfter = retryAfter }
+            return o
         default: return OpenAIError(status: .internalServerError, message: "\(error)", type: "server_error", param: nil, code: nil)
         }
     }
@@ -54,6 +59,7 @@ struct OpenAIError: Error, Sendable {
         let data = (try? JSONEncoder().encode(Body(error: .init(message: message, type: type, param: param, code: code)))) ?? Data()
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
+        if let retryAfter { headers[.retryAfter] = String(Int(retryAfter.rounded(.up))) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

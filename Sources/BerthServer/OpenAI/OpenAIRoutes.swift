@@ -12,6 +12,8 @@ struct OpenAIRoutes: Sendable {
     let models: LLMModels
     let configuration: ServerConfiguration
     let metrics: LLMMetrics
+    /// The request-path observers that apply to generations too: quotas and the access log.
+    var observers: [any InferenceObserver] = []
 
     func register(on router: Router<BerthRequestContext>) {
         router.get("/v1/models") { _, ctx in
@@ -58,6 +60,7 @@ struct OpenAIRoutes: Sendable {
         if body.topLogprobs != nil && body.logprobs != true { throw OpenAIError.badRequest("top_logprobs needs logprobs: true", param: "top_logprobs") }
         let request = try generationRequest(m, prompt: prompt, fields: body.sampling, logprobs: logprobs,
                                             maxTokens: body.sampling.maxCompletionTokens ?? body.sampling.maxTokens, defaultMax: nil)
+        let admission = try LLMAdmission(observers: observers, model: m.name, caller: ctx.principal, promptTokens: prompt.count)
         let id = "chatcmpl-" + Self.randomID()
         let created = Int(Date().timeIntervalSince1970)
         let stream = m.engine.generate(request)
@@ -80,6 +83,7 @@ struct OpenAIRoutes: Sendable {
                                                            usage: nil))
                     case .finished(let s):
                         rec.finish(s)
+                        admission.finish(tokens: s.promptTokens + s.completionTokens)
                         try await emit(ChatCompletionChunk(id: id, created: created, model: m.name,
                                                            choices: [ChatChunkChoice(index: 0, delta: ChatDelta(role: nil, content: s.trailingText.isEmpty ? nil : s.trailingText),
                                                                                      logprobs: nil, finishReason: s.reason.rawValue)],
@@ -89,6 +93,7 @@ struct OpenAIRoutes: Sendable {
                                                                usage: Usage(promptTokens: s.promptTokens, completionTokens: s.completionTokens)))
                         }
                     case .failed(let e):
+                        admission.finish(error: e)
                         try await emit(OpenAIError.Body(error: .init(message: "\(e)", type: "server_error", param: nil, code: nil)))
                     }
                 }
@@ -104,13 +109,16 @@ struct OpenAIRoutes: Sendable {
                 if logprobs != nil { tokens.append(chatLogprob(m, t)) }
             case .finished(let s):
                 rec.finish(s)
+                admission.finish(tokens: s.promptTokens + s.completionTokens)
                 text2 += s.trailingText
                 return try Response.json(ChatCompletion(
                     id: id, created: created, model: m.name,
                     choices: [ChatChoice(index: 0, message: ChatMessageOut(role: "assistant", content: text2),
                                          logprobs: logprobs == nil ? nil : ChatLogprobs(content: tokens), finishReason: s.reason.rawValue)],
                     usage: Usage(promptTokens: s.promptTokens, completionTokens: s.completionTokens)))
-            case .failed(let e): throw e
+            case .failed(let e):
+                admission.finish(error: e)
+                throw e
             }
         }
         throw OpenAIError(status: .serviceUnavailable, message: "generation ended without a result", type: "server_error", param: nil, code: nil)
@@ -142,6 +150,7 @@ struct OpenAIRoutes: Sendable {
         if let l = body.logprobs, !(0...20).contains(l) { throw OpenAIError.badRequest("logprobs must be between 0 and 20", param: "logprobs") }
         let request = try generationRequest(m, prompt: prompt, fields: body.sampling, logprobs: body.logprobs,
                                             maxTokens: body.sampling.maxTokens, defaultMax: 16)
+        let admission = try LLMAdmission(observers: observers, model: m.name, caller: ctx.principal, promptTokens: prompt.count)
         let id = "cmpl-" + Self.randomID()
         let created = Int(Date().timeIntervalSince1970)
         let echo = body.echo == true ? m.tokenizer.decode(prompt) : ""
@@ -176,6 +185,7 @@ struct OpenAIRoutes: Sendable {
                                                   choices: [CompletionChoice(index: 0, text: t.text, logprobs: wantLogprobs ? lp : nil, finishReason: nil)], usage: nil))
                     case .finished(let s):
                         rec.finish(s)
+                        admission.finish(tokens: s.promptTokens + s.completionTokens)
                         try await emit(Completion(id: id, created: created, model: m.name,
                                                   choices: [CompletionChoice(index: 0, text: s.trailingText, logprobs: nil, finishReason: s.reason.rawValue)], usage: nil))
                         if includeUsage {
@@ -183,6 +193,7 @@ struct OpenAIRoutes: Sendable {
                                                       usage: Usage(promptTokens: s.promptTokens, completionTokens: s.completionTokens)))
                         }
                     case .failed(let e):
+                        admission.finish(error: e)
                         try await emit(OpenAIError.Body(error: .init(message: "\(e)", type: "server_error", param: nil, code: nil)))
                     }
                 }
@@ -198,12 +209,15 @@ struct OpenAIRoutes: Sendable {
                 text += t.text
             case .finished(let s):
                 rec.finish(s)
+                admission.finish(tokens: s.promptTokens + s.completionTokens)
                 text += s.trailingText
                 return try Response.json(Completion(
                     id: id, created: created, model: m.name,
                     choices: [CompletionChoice(index: 0, text: text, logprobs: wantLogprobs ? lp : nil, finishReason: s.reason.rawValue)],
                     usage: Usage(promptTokens: s.promptTokens, completionTokens: s.completionTokens)))
-            case .failed(let e): throw e
+            case .failed(let e):
+                admission.finish(error: e)
+                throw e
             }
         }
         throw OpenAIError(status: .serviceUnavailable, message: "generation ended without a result", type: "server_error", param: nil, code: nil)

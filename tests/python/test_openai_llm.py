@@ -305,3 +305,36 @@ def test_tenant_quotas_and_the_access_log_cover_generations(tmp_path):
         assert any(l["status"] == 429 for l in mine), mine
     finally:
         berthpy.stop_process(proc)
+
+
+def test_generations_are_sampled_into_the_prediction_log(tmp_path):
+    """With --prediction-log-sample 1, each generation is a logged record (prompt → text), exported
+    by `berth monitor log` with the id the client was answered with; masking applies by name."""
+    data = tmp_path / "data"
+    port = berthpy.free_port()
+    with open(tmp_path / "serve.log", "wb") as f:
+        proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--data-dir", str(data), "--port", str(port),
+                                 "--grpc-port", "0", "--prediction-log-sample", "1", "--llm", f"llama={FIXTURES / 'llama_q8_q4.gguf'}"],
+                                stdout=f, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/v1/models", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        c = openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0, timeout=60)
+        whole = c.chat.completions.create(model="llama", messages=HELLO, max_tokens=5, temperature=0)
+        streamed = "".join(ch.choices[0].text or "" for ch in
+                           c.completions.create(model="llama", prompt="Once upon", max_tokens=4, temperature=0, stream=True) if ch.choices)
+    finally:
+        berthpy.stop_process(proc)  # the log's last batch is written at shutdown
+    out = subprocess.run([str(berth_path()), "monitor", "log", "llama", "--format", "jsonl", "--data-dir", str(data)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(l) for l in out.stdout.splitlines()]
+    assert [r["id"] for r in records][:1] == [whole.id] and len(records) == 2, records
+    assert records[0]["outputs"][0]["data"] == [whole.choices[0].message.content]
+    assert "Hello world!" in records[0]["inputs"][0]["data"][0]
+    assert records[1]["outputs"][0]["data"] == [streamed] and records[1]["transport"] == "openai"

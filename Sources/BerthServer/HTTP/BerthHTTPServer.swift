@@ -70,7 +70,8 @@ public struct BerthHTTPServer: Sendable {
         router.add(middleware: AuthMiddleware(access: access))
         let monitor = monitoring.map { MonitorRoutes(monitoring: $0, manager: manager, registry: deployer?.registry) }
         if part != .admin, let llm { OpenAIRoutes(models: llm, configuration: configuration, metrics: LLMMetrics(registry: metrics.registry),
-                                                      observers: service.observers.filter { $0 is QuotaObserver || $0 is AccessLog }).register(on: router) }
+                                                      observers: service.observers.filter { $0 is QuotaObserver || $0 is AccessLog },
+                                                      log: monitoring?.log).register(on: router) }
         if part != .admin {
             V2Routes(manager: manager, service: service, metrics: metrics, configuration: configuration).register(on: router)
             monitor?.registerFeedback(on: router)

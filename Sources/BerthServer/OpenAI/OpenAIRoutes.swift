@@ -1,4 +1,5 @@
 import BerthGenerate
+import BerthMonitor
 import BerthProtocol
 import Foundation
 import HTTPTypes
@@ -14,6 +15,8 @@ struct OpenAIRoutes: Sendable {
     let metrics: LLMMetrics
     /// The request-path observers that apply to generations too: quotas and the access log.
     var observers: [any InferenceObserver] = []
+    /// The prediction log generations are sampled into (prompt and text), when it is on.
+    var log: PredictionLog? = nil
 
     func register(on router: Router<BerthRequestContext>) {
         router.get("/v1/models") { _, ctx in
@@ -60,8 +63,9 @@ struct OpenAIRoutes: Sendable {
         if body.topLogprobs != nil && body.logprobs != true { throw OpenAIError.badRequest("top_logprobs needs logprobs: true", param: "top_logprobs") }
         let request = try generationRequest(m, prompt: prompt, fields: body.sampling, logprobs: logprobs,
                                             maxTokens: body.sampling.maxCompletionTokens ?? body.sampling.maxTokens, defaultMax: nil)
-        let admission = try LLMAdmission(observers: observers, model: m.name, caller: ctx.principal, promptTokens: prompt.count)
         let id = "chatcmpl-" + Self.randomID()
+        let admission = try LLMAdmission(observers: observers, model: m.name, caller: ctx.principal, promptTokens: prompt.count,
+                                         log: log, id: id, prompt: text)
         let created = Int(Date().timeIntervalSince1970)
         let stream = m.engine.generate(request)
         if body.sampling.stream == true {
@@ -69,6 +73,7 @@ struct OpenAIRoutes: Sendable {
             let metrics = self.metrics
             return sse { emit in
                 var rec = metrics.request(m)
+                var generated = ""
                 try await emit(ChatCompletionChunk(id: id, created: created, model: m.name,
                                                    choices: [ChatChunkChoice(index: 0, delta: ChatDelta(role: "assistant", content: ""), logprobs: nil, finishReason: nil)],
                                                    usage: nil))
@@ -76,6 +81,7 @@ struct OpenAIRoutes: Sendable {
                     switch event {
                     case .token(let t):
                         rec.token()
+                        generated += t.text
                         let lp = logprobs.map { _ in ChatLogprobs(content: [chatLogprob(m, t)]) }
                         if t.text.isEmpty && lp == nil { continue }
                         try await emit(ChatCompletionChunk(id: id, created: created, model: m.name,
@@ -83,7 +89,7 @@ struct OpenAIRoutes: Sendable {
                                                            usage: nil))
                     case .finished(let s):
                         rec.finish(s)
-                        admission.finish(tokens: s.promptTokens + s.completionTokens)
+                        admission.finish(tokens: s.promptTokens + s.completionTokens, text: generated + s.trailingText)
                         try await emit(ChatCompletionChunk(id: id, created: created, model: m.name,
                                                            choices: [ChatChunkChoice(index: 0, delta: ChatDelta(role: nil, content: s.trailingText.isEmpty ? nil : s.trailingText),
                                                                                      logprobs: nil, finishReason: s.reason.rawValue)],
@@ -109,7 +115,7 @@ struct OpenAIRoutes: Sendable {
                 if logprobs != nil { tokens.append(chatLogprob(m, t)) }
             case .finished(let s):
                 rec.finish(s)
-                admission.finish(tokens: s.promptTokens + s.completionTokens)
+                admission.finish(tokens: s.promptTokens + s.completionTokens, text: text2 + s.trailingText)
                 text2 += s.trailingText
                 return try Response.json(ChatCompletion(
                     id: id, created: created, model: m.name,
@@ -150,8 +156,9 @@ struct OpenAIRoutes: Sendable {
         if let l = body.logprobs, !(0...20).contains(l) { throw OpenAIError.badRequest("logprobs must be between 0 and 20", param: "logprobs") }
         let request = try generationRequest(m, prompt: prompt, fields: body.sampling, logprobs: body.logprobs,
                                             maxTokens: body.sampling.maxTokens, defaultMax: 16)
-        let admission = try LLMAdmission(observers: observers, model: m.name, caller: ctx.principal, promptTokens: prompt.count)
         let id = "cmpl-" + Self.randomID()
+        let admission = try LLMAdmission(observers: observers, model: m.name, caller: ctx.principal, promptTokens: prompt.count,
+                                         log: log, id: id, prompt: m.tokenizer.decode(prompt))
         let created = Int(Date().timeIntervalSince1970)
         let echo = body.echo == true ? m.tokenizer.decode(prompt) : ""
         let stream = m.engine.generate(request)
@@ -169,6 +176,7 @@ struct OpenAIRoutes: Sendable {
             let metrics = self.metrics
             return sse { emit in
                 var rec = metrics.request(m)
+                var generated = ""
                 var offset = echo.utf8.count
                 if !echo.isEmpty {
                     try await emit(Completion(id: id, created: created, model: m.name, choices: [CompletionChoice(index: 0, text: echo, logprobs: nil, finishReason: nil)], usage: nil))
@@ -177,6 +185,7 @@ struct OpenAIRoutes: Sendable {
                     switch event {
                     case .token(let t):
                         rec.token()
+                        generated += t.text
                         var lp = CompletionLogprobs()
                         if wantLogprobs { logprobEntry(t, offset: offset, into: &lp) }
                         offset += t.text.utf8.count
@@ -185,7 +194,7 @@ struct OpenAIRoutes: Sendable {
                                                   choices: [CompletionChoice(index: 0, text: t.text, logprobs: wantLogprobs ? lp : nil, finishReason: nil)], usage: nil))
                     case .finished(let s):
                         rec.finish(s)
-                        admission.finish(tokens: s.promptTokens + s.completionTokens)
+                        admission.finish(tokens: s.promptTokens + s.completionTokens, text: generated + s.trailingText)
                         try await emit(Completion(id: id, created: created, model: m.name,
                                                   choices: [CompletionChoice(index: 0, text: s.trailingText, logprobs: nil, finishReason: s.reason.rawValue)], usage: nil))
                         if includeUsage {
@@ -209,7 +218,7 @@ struct OpenAIRoutes: Sendable {
                 text += t.text
             case .finished(let s):
                 rec.finish(s)
-                admission.finish(tokens: s.promptTokens + s.completionTokens)
+                admission.finish(tokens: s.promptTokens + s.completionTokens, text: String(text.dropFirst(echo.count)) + s.trailingText)
                 text += s.trailingText
                 return try Response.json(Completion(
                     id: id, created: created, model: m.name,

@@ -37,6 +37,16 @@ enum DNNL {
         return "\(v.major).\(v.minor).\(v.patch)"
     }
 
+    /// Row-major `C = alpha * op(A) * op(B) + beta * C` on oneDNN's JIT GEMM with `threads` OpenMP
+    /// threads; false when oneDNN refuses the call (the caller then uses OpenBLAS).
+    static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                      b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int) -> Bool {
+        omp_set_num_threads(Int32(threads))
+        let t = CChar(UInt8(ascii: "T")), nt = CChar(UInt8(ascii: "N"))
+        return dnnl_sgemm(transA ? t : nt, transB ? t : nt, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
+                          b, Int64(ldb), beta, c, Int64(ldc)) == dnnl_success
+    }
+
     /// An element-wise post-op fused into a convolution.
     enum Eltwise: Hashable, Sendable {
         /// max(x, 0) + slope * min(x, 0): Relu (slope 0) and LeakyRelu.

@@ -25,7 +25,9 @@ enum BLAS {
         // oneDNN's JIT GEMM picks its AVX2 / AVX-512 kernels at run time whatever OPENBLAS_CORETYPE
         // says, and runs on the same OpenMP threads as the oneDNN convolutions (OpenBLAS's own
         // spinning threads beside them starve both). BERTH_DNNL_GEMM=0 keeps OpenBLAS.
-        if gemmUsesDNNL && (m > 8 || gemvUsesDNNL),
+        // With more than one intra-op thread OpenBLAS keeps the product: 2-thread oneDNN GEMM on
+        // OpenMP stalls on shared cores (see DNNLThreads), OpenBLAS's threads hold up.
+        if gemmUsesDNNL && (m > 8 || gemvUsesDNNL) && (gemmThreads == 1 || DNNLThreads.followsIntraOp),
            DNNL.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                       beta: beta, c: c, ldc: ldc, threads: gemmThreads) {
             return

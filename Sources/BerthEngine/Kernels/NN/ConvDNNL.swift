@@ -73,22 +73,31 @@ final class ConvBackendCache: @unchecked Sendable {
     #endif
 }
 
-/// How activations are laid out around a oneDNN convolution: `auto` keeps plain NCHW for 1x1 and
-/// few-channel convolutions and lets oneDNN block the rest (reordering in and out per call), as
-/// measured in docs/kernels (notes/cpu-kernels.md). `BERTH_DNNL_LAYOUT=plain|blocked` overrides it.
+/// How activations are laid out around a oneDNN convolution. `auto` (= blocked) lets oneDNN pick
+/// its blocked layouts and reorders in and out per call: measured here (bench/RESULTS.md) that beats
+/// its plain-NCHW path (`x64:gemm:jit`) on every shape tried, 1x1 and one-channel inputs included
+/// (ResNet-50 batch 1: 73 ms blocked vs 120 ms with plain 1x1s; the MNIST CNN's 1→32 conv at batch
+/// 32: 9.6 ms plain). `BERTH_DNNL_LAYOUT=plain` keeps NCHW, for comparisons.
 enum ConvLayoutChoice: String {
     case auto, plain, blocked
 
     static let current = ConvLayoutChoice(rawValue: ProcessInfo.processInfo.environment["BERTH_DNNL_LAYOUT"] ?? "") ?? .auto
 
     /// True for the blocked layout.
-    func blocked(channels c: Int, group: Int, kernelVolume: Int) -> Bool {
-        switch self {
-        case .plain: return false
-        case .blocked: return true
-        case .auto: return kernelVolume > 1 && c >= 8
-        }
-    }
+    func blocked(channels c: Int, group: Int, kernelVolume: Int) -> Bool { self != .plain }
+}
+
+/// How many OpenMP threads a oneDNN primitive uses. One by default: Debian's oneDNN runs on
+/// OpenMP, whose spinning team collapses when the cores are shared (other requests, the intra-op
+/// pool, other processes): ResNet-50 batch 1 took 436–483 ms with 2-thread primitives on this
+/// 2-core machine under load 4–5, against 122 ms with one thread, and the MNIST CNN at batch 32
+/// 15–39 ms against 5.5 ms. A server gets its parallelism across requests instead.
+/// `BERTH_DNNL_THREADS=intra` makes primitives use the session's intra-op thread count.
+enum DNNLThreads {
+    static let followsIntraOp = ProcessInfo.processInfo.environment["BERTH_DNNL_THREADS"] == "intra"
+
+    /// The thread count for a primitive run by a session with `intraOp` threads.
+    static func count(intraOp: Int) -> Int { followsIntraOp ? max(1, intraOp) : 1 }
 }
 
 /// Whether the convolution runs on oneDNN when this binary has it (`BERTH_DNNL=0` turns it off,
@@ -110,7 +119,7 @@ func nnConvFused(x: Tensor, w: Tensor, bias: Tensor?, z: Tensor?, epilogue: Conv
                                      strides: s.g.strides, dilations: s.g.dilations, padsBegin: s.g.padsBegin, padsEnd: s.g.padsEnd,
                                      hasBias: bias != nil, sum: z != nil, eltwise: eltwise,
                                      blocked: ConvLayoutChoice.current.blocked(channels: s.c, group: attrs.group, kernelVolume: s.kernel.reduce(1, *)),
-                                     threads: pool.threads)
+                                     threads: DNNLThreads.count(intraOp: pool.threads))
             if let y = cache.run(x: x.floats, w: w.floats, bias: bias?.floats, z: z?.floats, epilogue: epilogue, spec: spec, outCount: total) {
                 return Tensor(unchecked: s.outShape, storage: .float32(y))
             }

@@ -23,6 +23,8 @@ final class ConvBackendCache: @unchecked Sendable {
     private let lock = NSLock()
     private var entries: [DNNL.ConvSpec: Entry] = [:]
     private var refused: Set<DNNL.ConvSpec> = []
+    /// Shapes kept per node before the cache starts over.
+    private static let maxEntries = 16
 
     /// Runs the convolution on oneDNN; nil when oneDNN is unavailable or refuses this shape.
     func run(x: [Float], w: [Float], bias: [Float]?, z: [Float]?, epilogue: ConvEpilogue,
@@ -37,7 +39,14 @@ final class ConvBackendCache: @unchecked Sendable {
             if let e = entries[spec] {
                 entry = e
             } else {
-                do { entry = Entry(conv: try DNNL.Convolution(spec)) } catch { refused.insert(spec); return nil }
+                do { entry = Entry(conv: try DNNL.Convolution(spec)) } catch {
+                    if refused.count >= Self.maxEntries { refused.removeAll() }
+                    refused.insert(spec)
+                    return nil
+                }
+                // Inputs with symbolic sizes make a primitive (and a packed weight copy) per shape:
+                // a client cycling through sizes must not grow this without bound.
+                if entries.count >= Self.maxEntries { entries.removeAll() }
                 entries[spec] = entry
             }
             if let p = entry.packed, sameBuffer(p.source, w) {

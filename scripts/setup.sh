@@ -9,10 +9,12 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 need=()
 # libgomp1: the OpenMP runtime LightGBM's wheel links against (zoo tests); libsqlite3-dev: the registry (GRDB);
-# chromium: the dashboard test renders /dashboard headless; libdnnl-dev: oneDNN, the engine's Conv kernels.
-for pkg in libopenblas-dev libdnnl-dev libonnx-testdata libgomp1 libsqlite3-dev chromium; do
+# chromium: the dashboard test renders /dashboard headless.
+for pkg in libopenblas-dev libonnx-testdata libgomp1 libsqlite3-dev chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+# libdnnl-dev: oneDNN 2.x, the engine's Conv and GEMM kernels (the CDNNL system-library target).
+dpkg -s libdnnl-dev >/dev/null 2>&1 || need+=(libdnnl-dev)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need+=(python3-venv); fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "==> installing Debian packages: ${need[*]}"

@@ -47,6 +47,12 @@ let package = Package(
             path: "Sources/COpenBLAS",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // oneDNN 2.x (Debian libdnnl-dev) for Conv; the engine falls back to im2col + OpenBLAS without it.
+        .systemLibrary(
+            name: "CDNNL",
+            path: "Sources/CDNNL",
+            providers: [.apt(["libdnnl-dev"])]
+        ),
         .target(
             name: "BerthTensor",
             dependencies: []
@@ -69,6 +75,7 @@ let package = Package(
             name: "BerthEngine",
             dependencies: [
                 "COpenBLAS",
+                .target(name: "CDNNL", condition: .when(platforms: [.linux])),
                 "BerthTensor",
                 "BerthONNX",
                 .product(name: "Logging", package: "swift-log"),

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Latency benchmark: Berth (`berth perf --json`) vs ONNX Runtime (in-process).
 
-For each generated model (mlp, cnn, transformer from scripts/make_examples.py,
-built into examples/generated/ if missing), batch in (1, 32) and threads in (1, 2):
+For each generated model (mlp, cnn, transformer from scripts/make_examples.py; resnet50 and
+mobilenetv2 from bench/cnn_models.py; built into examples/generated/ if missing), batch in (1, 32) and threads in (1, 2):
 
   * Berth:  `berth perf MODEL --batch B --threads T --iterations N --warmup W --json`
             (random inputs built by berth from the model metadata).
@@ -57,9 +57,15 @@ def ensure_models(names: list[str]) -> dict[str, Path]:
                or (n == "transformer" and not p.with_name(p.name + ".data").exists())]
     if missing:
         mk = berthpy.load_script("make_examples")
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import cnn_models  # noqa: E402  (resnet50, mobilenetv2)
         for n in missing:
             log(f"generating {paths[n]}")
-            mk.GENERATED[n](paths[n])
+            if n in cnn_models.BUILDERS:
+                paths[n].parent.mkdir(parents=True, exist_ok=True)
+                onnx.save(cnn_models.BUILDERS[n](), str(paths[n]))
+            else:
+                mk.GENERATED[n](paths[n])
     return paths
 
 
@@ -102,7 +108,7 @@ def main(argv=None) -> int:
     ap.add_argument("--berth", help="berth binary (default: $BERTH_BIN, .build/release/berth, .build/debug/berth)")
     ap.add_argument("--iterations", type=int, help="timed iterations for every config (default: adaptive)")
     ap.add_argument("--json", action="store_true", help="print results as a JSON array instead of a table")
-    ap.add_argument("--models", default="mlp,cnn,transformer")
+    ap.add_argument("--models", default="mlp,cnn,transformer", help="also: resnet50, mobilenetv2 (bench/cnn_models.py)")
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--budget", type=float, default=4.0,

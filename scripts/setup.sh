@@ -14,6 +14,8 @@ need=()
 for pkg in libopenblas-dev libonnx-testdata libgomp1 libsqlite3-dev chromium postgresql; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+# libdnnl-dev: oneDNN 2.x, the engine's Conv and GEMM kernels (the CDNNL system-library target).
+dpkg -s libdnnl-dev >/dev/null 2>&1 || need+=(libdnnl-dev)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need+=(python3-venv); fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "==> installing Debian packages: ${need[*]}"

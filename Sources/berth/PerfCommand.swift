@@ -69,6 +69,7 @@ struct PerfCommand: ParsableCommand {
                          stats.mean, stats.p50, stats.p90, stats.p99, throughput, batch, threads, iterations))
         } else {
             print("model \(model)  batch \(batch)  threads \(threads)  iterations \(iterations)")
+            print("kernels \(KernelBackends.summary)")
             print(String(format: "mean %.3f ms  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  %.1f rows/s",
                          stats.mean, stats.p50, stats.p90, stats.p99, throughput))
         }

@@ -55,6 +55,41 @@ final class OptimizerTests: XCTestCase {
         XCTAssertLessThanOrEqual(diff, 1e-5)
     }
 
+    /// ResNet's Conv → Add(residual) → Relu and MobileNet's Conv → Clip become one FusedConv each,
+    /// whose post-ops (oneDNN's sum + eltwise, or the portable passes) match the separate nodes.
+    func testConvAddActivationIsFusedAndExact() throws {
+        func weights(_ name: String, _ dims: [Int64], _ seed: Int) -> Onnx_TensorProto {
+            var w = Onnx_TensorProto()
+            w.name = name
+            w.dataType = 1
+            w.dims = dims
+            w.floatData = (0..<Int(dims.reduce(1, *))).map { Float(($0 * 7 + seed) % 13) * 0.05 - 0.3 }
+            return w
+        }
+        func ints(_ name: String, _ v: [Int64]) -> Onnx_AttributeProto {
+            var a = Onnx_AttributeProto()
+            a.name = name
+            a.type = .ints
+            a.ints = v
+            return a
+        }
+        var conv1 = TestModels.node("Conv", ["X", "W1", "B1"], ["c1"])
+        conv1.attribute = [ints("kernel_shape", [3, 3]), ints("pads", [1, 1, 1, 1])]
+        var conv2 = TestModels.node("Conv", ["r1", "W2"], ["c2"])
+        conv2.attribute = [ints("kernel_shape", [1, 1])]
+        let dims: [Dim] = [.symbolic("N"), .fixed(8), .fixed(6), .fixed(5)]
+        var m = TestModels.model(nodes: [
+            conv1, TestModels.node("Add", ["c1", "X"], ["s1"]), TestModels.node("Relu", ["s1"], ["r1"]),
+            conv2, TestModels.node("Clip", ["c2", "lo", "hi"], ["Y"]),
+        ], inputs: [TestModels.Tensor("X", .float32, dims)], outputs: [TestModels.Tensor("Y", .float32, dims)])
+        m.graph.initializer = [weights("W1", [8, 8, 3, 3], 1), weights("B1", [8], 2), weights("W2", [8, 8, 1, 1], 3),
+                               Self.scalar("lo", 0), Self.scalar("hi", 6)]
+        let x = try Tensor(shape: [2, 8, 6, 5], values: (0..<480).map { Float($0 % 17) * 0.1 - 0.8 })
+        let (nodes, diff) = try compare(m, input: x)
+        XCTAssertEqual(nodes, 2, "Conv+Add+Relu and Conv+Clip should be one node each")
+        XCTAssertLessThanOrEqual(diff, 1e-5)
+    }
+
     func testConstantSubgraphsAreFoldedAndIdentitiesRemoved() throws {
         var m = TestModels.model(nodes: [
             TestModels.node("Add", ["c1", "c2"], ["c3"]), TestModels.node("Identity", ["X"], ["x2"]),

@@ -44,7 +44,7 @@ extension KernelRegistry {
     /// which ORT's graph optimizer writes into the models it saves. The convolution and the
     /// product are the standard Conv and Gemm kernels; the activation runs on their output.
     mutating func registerContribFusedConvGemm() {
-        let conv = factory(domain: "", op: "Conv", opset: 11), gemm = factory(domain: "", op: "Gemm", opset: 13)
+        let gemm = factory(domain: "", op: "Gemm", opset: 13)
         let activationKeys: Set<String> = ["activation", "activation_params", "activation_alpha", "activation_beta", "activation_gamma"]
         func plain(_ node: Node, _ op: String, inputs: Int) -> Node {
             var n = node
@@ -55,19 +55,18 @@ extension KernelRegistry {
             return n
         }
         register("FusedConv", domain: ContribOps.domain, opsets: ContribOps.opsets) { node, _ in
-            guard let conv else { throw KernelError("no Conv kernel registered") }
             let act = try ContribActivation(node)
-            let kernel = try conv(plain(node, "Conv", inputs: 3), 11)
+            let attrs = try NNConvAttributes(node: plain(node, "Conv", inputs: 3))
+            let cache = ConvBackendCache()
             return { inputs, ctx in
-                let y = try kernel(Array(inputs.prefix(3)), ctx)[0]
-                var v = try contribFloats(y, "FusedConv output")
-                if let z = inputs.optional(3) {
-                    guard z.shape == y.shape else { throw KernelError("FusedConv Z must have the output's shape \(y.shape), got \(z.shape)") }
-                    let zv = try contribFloats(z, "FusedConv Z")
-                    for i in v.indices { v[i] += zv[i] }
+                let x = try inputs.required(0), w = try inputs.required(1)
+                let z = inputs.optional(3)
+                if let z {
+                    let want = try attrs.shapes(x: x.shape, w: w.shape, op: "FusedConv").outShape
+                    guard z.shape == want else { throw KernelError("FusedConv Z must have the output's shape \(want), got \(z.shape)") }
                 }
-                act.apply(&v)
-                return [Tensor(unchecked: y.shape, storage: .float32(v))]
+                return [try nnConvFused(x: x, w: w, bias: inputs.optional(2), z: z, epilogue: ConvEpilogue(activation: act),
+                                        attrs: attrs, cache: cache, pool: ctx.pool)]
             }
         }
         register("FusedGemm", domain: ContribOps.domain, opsets: ContribOps.opsets) { node, _ in

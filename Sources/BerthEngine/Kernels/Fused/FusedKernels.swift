@@ -17,6 +17,33 @@ extension KernelRegistry {
             n.domain = ""
             return try onnxGelu(n, 20)
         }
+        // Conv + (Add) + activation from ConvFusion: ORT's FusedConv semantics, except that an added
+        // value which does not have the output's shape is broadcast by the Add kernel.
+        let onnxAdd = self.factory(domain: "", op: "Add", opset: 14)
+        register("FusedConv", domain: FusedOps.domain, opsets: 0...Int.max) { node, _ in
+            guard let onnxAdd else { throw KernelError("no Add kernel registered") }
+            let act = try ContribActivation(node)
+            var convNode = node
+            convNode.attributes = node.attributes.filter { !$0.key.hasPrefix("activation") }
+            let attrs = try NNConvAttributes(node: convNode)
+            let cache = ConvBackendCache()
+            let add = try onnxAdd(Node(name: "\(node.name)/add", opType: "Add", inputs: ["a", "b"], outputs: ["c"]), 14)
+            return { inputs, ctx in
+                let x = try inputs.required(0), w = try inputs.required(1), b = inputs.optional(2)
+                guard let z = inputs.optional(3) else {
+                    return [try nnConvFused(x: x, w: w, bias: b, z: nil, epilogue: ConvEpilogue(activation: act), attrs: attrs, cache: cache, pool: ctx.pool)]
+                }
+                if z.shape == (try attrs.shapes(x: x.shape, w: w.shape, op: "Conv").outShape) {
+                    return [try nnConvFused(x: x, w: w, bias: b, z: z, epilogue: ConvEpilogue(activation: act), attrs: attrs, cache: cache, pool: ctx.pool)]
+                }
+                let y = try nnConvFused(x: x, w: w, bias: b, z: nil, epilogue: .none, attrs: attrs, cache: cache, pool: ctx.pool)
+                let sum = try add([y, z], ctx)[0]
+                guard act.kind != .identity else { return [sum] }
+                var v = try contribFloats(sum, "Conv + Add output")
+                act.apply(&v)
+                return [Tensor(unchecked: sum.shape, storage: .float32(v))]
+            }
+        }
         register("MatMulBias", domain: FusedOps.domain, opsets: 0...Int.max) { _, _ in
             return { inputs, ctx in [try matMulBias(try inputs.required(0), try inputs.required(1), try inputs.required(2), ctx)] }
         }

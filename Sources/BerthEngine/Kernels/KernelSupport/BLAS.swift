@@ -1,5 +1,8 @@
 import COpenBLAS
 import Foundation
+#if canImport(CDNNL)
+import CDNNL
+#endif
 
 /// Single-precision matrix products through OpenBLAS. Row-major throughout.
 enum BLAS {
@@ -18,6 +21,18 @@ enum BLAS {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
+        #if canImport(CDNNL)
+        // oneDNN's JIT GEMM picks its AVX2 / AVX-512 kernels at run time whatever OPENBLAS_CORETYPE
+        // says, and runs on the same OpenMP threads as the oneDNN convolutions (OpenBLAS's own
+        // spinning threads beside them starve both). BERTH_DNNL_GEMM=0 keeps OpenBLAS.
+        // With more than one intra-op thread OpenBLAS keeps the product: 2-thread oneDNN GEMM on
+        // OpenMP stalls on shared cores (see DNNLThreads), OpenBLAS's threads hold up.
+        if gemmUsesDNNL && (m > 8 || gemvUsesDNNL) && (gemmThreads == 1 || DNNLThreads.followsIntraOp),
+           DNNL.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                      beta: beta, c: c, ldc: ldc, threads: gemmThreads) {
+            return
+        }
+        #endif
         if m <= 8 {
             // A few rows (batch-1 or small-batch inference): matrix-vector products. OpenBLAS's
             // sgemm packs all of B on every call, which costs more than streaming B once per row
@@ -68,9 +83,22 @@ enum BLAS {
         let want = max(1, n)
         openblas_set_num_threads(Int32(want))
         configuredThreads = want
+        gemmThreads = want
         return want
     }
 
+    #if canImport(CDNNL)
+    /// Whether sgemm runs on oneDNN (on unless BERTH_DNNL_GEMM=0 or BERTH_DNNL=0).
+    static let gemmUsesDNNL: Bool = {
+        let env = ProcessInfo.processInfo.environment
+        return env["BERTH_DNNL_GEMM"] != "0" && env["BERTH_DNNL"] != "0" && DNNL.isAvailable
+    }()
+    /// Whether products of at most 8 rows go to oneDNN too (BERTH_DNNL_GEMV=1) instead of OpenBLAS's sgemv.
+    static let gemvUsesDNNL: Bool = ProcessInfo.processInfo.environment["BERTH_DNNL_GEMV"] == "1"
+    #endif
+
     private static let threadsLock = NSLock()
+    /// The configured count as a plain word, read on every product without the lock.
+    nonisolated(unsafe) private static var gemmThreads = 1
     nonisolated(unsafe) private static var configuredThreads: Int?
 }

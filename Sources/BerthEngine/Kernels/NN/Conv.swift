@@ -215,7 +215,7 @@ func nnConvFloat(x: [Float], xShape: [Int], w: [Float], wShape: [Int], bias: [Fl
 }
 
 /// Conv for any floating dtype: float32 directly, float16/float64 through float32.
-private func nnConvTensor(_ x: Tensor, _ w: Tensor, _ b: Tensor?, attrs: NNConvAttributes, pool: ThreadPool) throws -> Tensor {
+func nnConvTensor(_ x: Tensor, _ w: Tensor, _ b: Tensor?, attrs: NNConvAttributes, pool: ThreadPool) throws -> Tensor {
     func floats(_ t: Tensor) throws -> [Float] {
         switch t.storage {
         case let .float32(v): return v
@@ -241,8 +241,10 @@ extension KernelRegistry {
     mutating func registerConvKernels() {
         register("Conv", opsets: 1...Int.max) { node, _ in
             let attrs = try NNConvAttributes(node: node)
+            let cache = ConvBackendCache()
             return { inputs, ctx in
-                [try nnConvTensor(try inputs.required(0), try inputs.required(1), inputs.optional(2), attrs: attrs, pool: ctx.pool)]
+                [try nnConvFused(x: try inputs.required(0), w: try inputs.required(1), bias: inputs.optional(2), z: nil,
+                                 epilogue: .none, attrs: attrs, cache: cache, pool: ctx.pool)]
             }
         }
     }

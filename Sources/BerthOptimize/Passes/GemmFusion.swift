@@ -15,13 +15,15 @@ struct GemmFusion: GraphPass {
             defer { i += 1 }
             let mm = graph.node[i]
             guard mm.domain.isEmpty, mm.opType == "MatMul", mm.input.count == 2, let m = mm.output.first,
-                  ranks[mm.input[0]] == 2, let w = graph.initializer(mm.input[1]), w.dims.count == 2 else { continue }
+                  ranks[mm.input[0]] == 2, let w = graph.initializer(mm.input[1]), w.dims.count == 2,
+                  w.dataType == Int32(DType.float32.rawValue) else { continue }
             let reads = graph.readCounts
             guard reads[m] == 1, !graph.output.contains(where: { $0.name == m }),
                   let j = graph.node.firstIndex(where: { $0.opType == "Add" && $0.domain.isEmpty && $0.input.contains(m) }) else { continue }
             let add = graph.node[j]
             guard add.input.count == 2, let other = add.input.first(where: { $0 != m }), let c = graph.initializer(other),
-                  reads[other] == 1, c.dims.last == w.dims[1], c.dims.reduce(1, *) == w.dims[1], c.dims.count <= 2 else { continue }
+                  reads[other] == 1, c.dataType == w.dataType, c.dims.last == w.dims[1], c.dims.reduce(1, *) == w.dims[1],
+                  c.dims.count <= 2 else { continue }
             var gemm = Onnx_NodeProto.make("Gemm", name: context.fresh(mm.name.isEmpty ? "Gemm" : "\(mm.name)_gemm"),
                                            inputs: [mm.input[0], mm.input[1], other], outputs: add.output)
             gemm.domain = ""

@@ -321,25 +321,34 @@ def test_priority_levels_serve_level_one_first(server):
         c.close()
 
     # Size the blocking request to compute for about 3 s on this machine (the server's own
-    # compute time per row, from Triton's statistics).
+    # compute time per row, from Triton's statistics, on a probe large enough to run on the same
+    # kernels as the blocker). The premise — the blocker still holds the instance when the
+    # high-priority request arrives — is checked, and the blocker made longer if it did not hold.
     def compute_ns() -> int:
         return h.get_inference_statistics("slow")["model_stats"][0]["inference_stats"]["compute_infer"]["ns"]
     before = compute_ns()
-    call(8, 0, {}, "probe")
-    per_row = (compute_ns() - before) / 1e9 / 8
-    rows = int(min(4000, max(8, 3.0 / max(per_row, 1e-9))))
-    done: dict = {}
-    threads = [threading.Thread(target=call, args=(rows, 0, done, "blocker"))]
-    threads[0].start()
-    time.sleep(0.5)
-    for k in range(3):
-        threads.append(threading.Thread(target=call, args=(1, 2, done, f"low{k}")))
+    call(64, 0, {}, "probe")
+    per_row = (compute_ns() - before) / 1e9 / 64
+    rows = int(min(16000, max(64, 3.0 / max(per_row, 1e-9))))
+    for _ in range(3):
+        done: dict = {}
+        threads = [threading.Thread(target=call, args=(rows, 0, done, "blocker"))]
+        threads[0].start()
+        time.sleep(0.5)
+        for k in range(3):
+            threads.append(threading.Thread(target=call, args=(1, 2, done, f"low{k}")))
+            threads[-1].start()
+            time.sleep(0.05)
+        time.sleep(0.1)
+        high_sent = time.monotonic()
+        threads.append(threading.Thread(target=call, args=(1, 1, done, "high")))
         threads[-1].start()
-        time.sleep(0.05)
-    time.sleep(0.1)
-    threads.append(threading.Thread(target=call, args=(1, 1, done, "high")))
-    threads[-1].start()
-    for th in threads:
-        th.join(120)
+        for th in threads:
+            th.join(120)
+        if done.get("blocker", 0) > high_sent:
+            break
+        rows = min(16000, rows * 4)
+    else:
+        pytest.fail(f"a {rows}-row request did not keep the instance busy until the last request queued")
     assert set(done) == {"blocker", "low0", "low1", "low2", "high"}, done
     assert all(done["high"] < done[f"low{k}"] for k in range(3)), sorted(done, key=done.get)

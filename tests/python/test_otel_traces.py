@@ -138,19 +138,26 @@ def test_triton_trace_settings_choose_which_requests_are_traced(tmp_path):
         i = httpclient.InferInput("input", list(x.shape), "FP32")
         i.set_data_from_numpy(x)
 
-        def traced(n: int) -> int:
-            before = sum(s["name"] == "infer" for s in collector.spans)
+        def traced(n: int, expect: int) -> int:
+            """Sends n requests; the traces that arrived once `expect` did (or 15 s passed), plus any
+            stragglers a second later (the exporter sends batches every 200 ms)."""
+            def count() -> int:
+                return sum(s["name"] == "infer" for s in collector.spans)
+            before = count()
             for _ in range(n):
                 h.infer("digits", [i])
-            time.sleep(2.5)  # the exporter batches spans
-            return sum(s["name"] == "infer" for s in collector.spans) - before
+            deadline = time.time() + 15
+            while time.time() < deadline and count() - before < expect:
+                time.sleep(0.1)
+            time.sleep(1.0)
+            return count() - before
 
         assert h.update_trace_settings(settings={"trace_rate": "3"})["trace_rate"] == "3"
-        assert traced(9) == 3
+        assert traced(9, 3) == 3
         assert h.update_trace_settings(settings={"trace_level": ["OFF"]})["trace_level"] == ["OFF"]
-        assert traced(4) == 0
+        assert traced(4, 0) == 0
         h.update_trace_settings(settings={"trace_level": ["TIMESTAMPS"], "trace_rate": "1", "trace_count": "2"})
-        assert traced(5) == 2
+        assert traced(5, 2) == 2
         assert h.get_trace_settings()["trace_count"] == "0"
         for bad in ({"trace_level": ["TENSORS"]}, {"trace_rate": "0"}, {"trace_file": "/tmp/t.json"}, {"nope": "1"}):
             status, doc = berthpy.http_json("POST", f"http://127.0.0.1:{port}/v2/trace/setting", bad)

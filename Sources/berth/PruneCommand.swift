@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthEngine
 import BerthEval
 import BerthOptimize
 import Foundation
@@ -12,7 +13,8 @@ struct PruneCommand: ParsableCommand {
             Without --structured, the --sparsity share of each weight with the smallest absolute values becomes 0 \
             (shapes stay). With --structured, every layer whose units feed exactly one next layer (through \
             biases, BatchNormalization and activations) loses that share of its units with the smallest L2 weight \
-            norm, and the next layer the matching rows or input channels: the file and the work shrink. Units tied \
+            norm (with --eval-data: the smallest mean activation × outgoing weight norm on that data), and the \
+            next layer the matching rows or input channels: the file and the work shrink. Units tied \
             to other tensors (residual Add, Concat, graph outputs) are kept and listed. With --eval-data and \
             --min-accuracy, sparsities 0.1, 0.2, … up to --sparsity are tried and the largest that keeps the \
             accuracy is written. The output is standard ONNX that ONNX Runtime runs too. Exit status: 0 on success, \
@@ -40,10 +42,22 @@ struct PruneCommand: ParsableCommand {
         let base = inURL.deletingLastPathComponent()
         var report = PruneReport(input: input, output: output, structured: structured, sparsity: sparsity)
 
+        // With labelled data, units are ranked by what they pass on for that data (see StructuredPruning).
+        let probe: StructuredPruning.ActivationProbe? = dataset.map { data in
+            { model, names in
+                // Beside the input, so external data resolves as it does for the input.
+                let tmp = base.appendingPathComponent(".\(inURL.lastPathComponent).probe.\(getpid()).onnx")
+                defer { try? FileManager.default.removeItem(at: tmp) }
+                try model.serializedData().write(to: tmp)
+                let outputs = try Evaluator(session: try Session(contentsOf: tmp)).run(data, batchSize: 256)
+                return outputs.filter { names.contains($0.key) }
+            }
+        }
+
         // One pruning at sparsity `s`, written to `url`.
         func write(_ s: Double, to url: URL) throws {
             if structured {
-                let r = try StructuredPruning.apply(proto, sparsity: s, baseDirectory: base)
+                let r = try StructuredPruning.apply(proto, sparsity: s, baseDirectory: base, probe: probe)
                 report.pruned = r.pruned.map { .init(layer: $0.layer, before: $0.before, after: $0.after) }
                 report.skipped = r.skipped.map { .init(node: $0.node, reason: $0.reason) }
                 try ModelFile.write(r.model, to: url, input: inURL)

@@ -16,6 +16,12 @@ struct PruneChain {
     var unitAxis: Int
     /// Tensors whose shape changes (their declared value_info is dropped).
     var changed: [String]
+    /// The tensor the next layer reads (the units' activations) and the axis of its units.
+    var activation: String = ""
+    var activationAxis: Int = 0
+    /// The next layer's weight and the axis of its per-unit slices (the units' outgoing weights).
+    var nextWeight: String = ""
+    var nextAxis: Int = 0
 }
 
 /// Finds the chains of a graph; what cannot be pruned is reported with the reason.
@@ -139,14 +145,16 @@ struct ChainFinder {
                 let axis = transB ? 1 : 0
                 guard w[axis] == units else { return (nil, "the next layer's weight does not match \(units) units") }
                 slices.append((q.input[1], axis))
-                return (PruneChain(label: label(p), units: units, slices: slices, weight: weight, unitAxis: unitAxis, changed: changed), nil)
+                return (PruneChain(label: label(p), units: units, slices: slices, weight: weight, unitAxis: unitAxis, changed: changed,
+                                   activation: t, activationAxis: -1, nextWeight: q.input[1], nextAxis: axis), nil)
             case "Conv":
                 guard !channelsLast, q.input.first == t, q.input.count >= 2, let w = ownInitializer(q.input[1]), w.count >= 3,
                       (attr(q, "group")?.i ?? 1) == 1, w[1] == units else {
                     return (nil, "the next Conv '\(label(q))' is grouped or does not read \(units) channels")
                 }
                 slices.append((q.input[1], 1))
-                return (PruneChain(label: label(p), units: units, slices: slices, weight: weight, unitAxis: unitAxis, changed: changed), nil)
+                return (PruneChain(label: label(p), units: units, slices: slices, weight: weight, unitAxis: unitAxis, changed: changed,
+                                   activation: t, activationAxis: 1, nextWeight: q.input[1], nextAxis: 1), nil)
             default:
                 return (nil, "\(q.opType) '\(label(q))' reads its units (only biases, BatchNormalization and activations may come between two layers)")
             }

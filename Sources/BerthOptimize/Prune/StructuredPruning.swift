@@ -16,21 +16,46 @@ public enum StructuredPruning {
         public var skipped: [(node: String, reason: String)]
     }
 
+    /// Runs the model with the named intermediate tensors as extra outputs on sample data and
+    /// returns them (the caller owns the data: BerthOptimize knows no datasets).
+    public typealias ActivationProbe = (_ model: Onnx_ModelProto, _ tensors: [String]) throws -> [String: Tensor]
+
     /// Prunes `sparsity` (0 ≤ s < 1) of every chain's units; throws when nothing is prunable.
-    public static func apply(_ model: Onnx_ModelProto, sparsity: Double, baseDirectory: URL?) throws -> Result {
+    /// Units are ranked by the L2 norm of their weights, or — given `probe` — by what they pass
+    /// on: their mean absolute activation on the sample data times the L2 norm of their outgoing
+    /// weights (a selection without fine-tuning that keeps the units the data uses).
+    public static func apply(_ model: Onnx_ModelProto, sparsity: Double, baseDirectory: URL?,
+                             probe: ActivationProbe? = nil) throws -> Result {
         guard sparsity >= 0, sparsity < 1 else { throw OptimizeError.badInput("--sparsity must be in [0, 1), got \(sparsity)") }
         var model = model
         var arrays = try PruneWeights.floatInitializers(model.graph, baseDirectory: baseDirectory)
         let finder = ChainFinder(graph: model.graph, shapes: arrays.mapValues(\.shape))
+        let chains = model.graph.node.indices.map { finder.chain(from: $0) }
+        var activations: [String: Tensor] = [:]
+        if let probe {
+            var probed = model
+            let names = chains.compactMap { $0.0?.activation }
+            for name in names where !probed.graph.output.contains(where: { $0.name == name }) {
+                var v = Onnx_ValueInfoProto()
+                v.name = name
+                probed.graph.output.append(v)
+            }
+            activations = try probe(probed, names)
+        }
         var pruned: [(String, Int, Int)] = [], skipped: [(String, String)] = [], changed = Set<String>(), touched = Set<String>()
         for i in model.graph.node.indices {
-            let (chain, why) = finder.chain(from: i)
+            let (chain, why) = chains[i]
             if let why { skipped.append((PruneWeights.label(model.graph.node[i]), why)) }
             guard let chain else { continue }
             let remove = Int((Double(chain.units) * sparsity).rounded(.down))
             let keepCount = max(1, chain.units - remove)
             guard keepCount < chain.units, let w = arrays[chain.weight] else { continue }
-            let norms = w.norms(along: chain.unitAxis)
+            var norms = w.norms(along: chain.unitAxis)
+            if let a = activations[chain.activation], let next = arrays[chain.nextWeight],
+               let used = PruneWeights.meanAbsolute(a, axis: chain.activationAxis, units: chain.units) {
+                let outgoing = next.norms(along: chain.nextAxis)
+                norms = zip(used, outgoing).map { $0 * $1 }
+            }
             // The strongest units, in their original order; ties keep the lower index.
             let keep = norms.indices.sorted { norms[$0] != norms[$1] ? norms[$0] > norms[$1] : $0 < $1 }.prefix(keepCount).sorted()
             for (name, axis) in chain.slices {
@@ -79,6 +104,19 @@ public enum MagnitudePruning {
 /// Reading and writing the float initializers the pruning passes rewrite.
 enum PruneWeights {
     static func label(_ n: Onnx_NodeProto) -> String { n.name.isEmpty ? "\(n.opType) → \(n.output.first ?? "?")" : n.name }
+
+    /// The mean absolute value of each unit of `t` (units along `axis`, -1 the last); nil when the
+    /// tensor does not have `units` there.
+    static func meanAbsolute(_ t: Tensor, axis: Int, units: Int) -> [Double]? {
+        guard t.rank >= 1 else { return nil }
+        let a = axis < 0 ? t.rank + axis : axis
+        guard a >= 0, a < t.rank, t.shape[a] == units, t.count > 0 else { return nil }
+        let inner = t.shape[(a + 1)...].reduce(1, *), outer = t.shape[..<a].reduce(1, *)
+        let v = t.floats
+        var sums = [Double](repeating: 0, count: units)
+        for o in 0..<outer { for k in 0..<units { for i in 0..<inner { sums[k] += Double(abs(v[(o * units + k) * inner + i])) } } }
+        return sums.map { $0 / Double(outer * inner) }
+    }
 
     /// Every float32 initializer of `graph`, decoded (external data resolved under `baseDirectory`).
     static func floatInitializers(_ graph: Onnx_GraphProto, baseDirectory: URL?) throws -> [String: FloatArray] {

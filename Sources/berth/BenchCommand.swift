@@ -69,6 +69,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Send tensors with Triton's binary tensor data extension instead of JSON.")
     var binary = false
 
+    @Flag(help: "Benchmark an OpenAI-compatible server instead: streamed chat completions of --model; reports time to first token, inter-token latency and tokens/s.")
+    var openai = false
+
+    @Option(help: "With --openai: the user message sent.")
+    var prompt = "Write a short story about a lighthouse keeper."
+
+    @Option(help: "With --openai: max_tokens of each completion.")
+    var maxTokens = 64
+
     @Flag(help: "Print a JSON array with one object per concurrency level.")
     var json = false
 
@@ -114,6 +123,7 @@ struct BenchCommand: AsyncParsableCommand {
     mutating func run() async throws { try await runAsync() }
 
     func runAsync() async throws {
+        if openai { return try await runOpenAI() }
         let restURL = url ?? "http://127.0.0.1:8000"
         let base = restURL.hasSuffix("/") ? String(restURL.dropLast()) : restURL
         var modelPath = "\(base)/v2/models/\(percentEncoded(model))"
@@ -185,6 +195,34 @@ struct BenchCommand: AsyncParsableCommand {
         }
         // A level where nothing succeeded measured nothing: fail, so scripts notice.
         if let dead = results.first(where: { $0.requests > 0 && $0.errors == $0.requests }) {
+            throw CLIError("every request failed at concurrency \(dead.concurrency): \(dead.firstError ?? "unknown error")")
+        }
+    }
+
+    /// `--openai`: one table row (or JSON object) per concurrency level.
+    private func runOpenAI() async throws {
+        guard transport == .rest, !binary else { throw CLIError("--openai speaks HTTP: leave out --protocol grpc and --binary") }
+        guard maxTokens > 0 else { throw CLIError("--max-tokens must be positive") }
+        let base = (url ?? "http://127.0.0.1:8000").hasSuffix("/") ? String((url ?? "").dropLast()) : (url ?? "http://127.0.0.1:8000")
+        let bench = OpenAIBench(baseURL: base, model: model, prompt: prompt, maxTokens: maxTokens, authorization: authorization,
+                                timeoutSeconds: Int64(timeoutSeconds))
+        let limit: BenchLimit = requests.map { .requests($0) } ?? .seconds(durationSeconds ?? 5)
+        var steps: [OpenAIBench.Step] = []
+        if !json { print("model \(model)  max_tokens \(maxTokens)  streamed chat completions\n" + OpenAIBench.Step.header) }
+        for level in try levels() {
+            let step = try await bench.run(concurrency: level, limit: limit, warmup: warmup)
+            steps.append(step)
+            if !json {
+                print(step.row)
+                if let e = step.firstError { FileHandle.standardError.write(Data("  first error: \(e)\n".utf8)) }
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(steps), as: UTF8.self))
+        }
+        if let dead = steps.first(where: { $0.requests > 0 && $0.errors == $0.requests }) {
             throw CLIError("every request failed at concurrency \(dead.concurrency): \(dead.firstError ?? "unknown error")")
         }
     }

@@ -338,3 +338,23 @@ def test_generations_are_sampled_into_the_prediction_log(tmp_path):
     assert records[0]["outputs"][0]["data"] == [whole.choices[0].message.content]
     assert "Hello world!" in records[0]["inputs"][0]["data"][0]
     assert records[1]["outputs"][0]["data"] == [streamed] and records[1]["transport"] == "openai"
+
+
+def test_bench_openai_counts_what_the_server_generated(server):
+    """`berth bench --openai`: the output tokens it reports are the ones the server counted
+    (berth_llm_generation_tokens_total), every request answered; an unknown model fails clearly."""
+    def generated() -> float:
+        text = urllib.request.urlopen(server + "/metrics", timeout=10).read().decode()
+        return sum(v for labels, v in berthpy.prometheus_samples(text, "berth_llm_generation_tokens_total") if labels.get("model_name") == "llama")
+
+    before = generated()
+    out = subprocess.run([str(berth_path()), "bench", "--openai", "--url", server, "--model", "llama", "--concurrency", "1,3",
+                          "--requests", "6", "--warmup", "0", "--max-tokens", "8", "--json"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    steps = json.loads(out.stdout)
+    assert [(s["concurrency"], s["requests"], s["errors"]) for s in steps] == [(1, 6, 0), (3, 6, 0)]
+    assert sum(s["output_tokens"] for s in steps) == generated() - before
+    assert all(s["output_tokens"] > 0 and s["ttft_p50_ms"] > 0 and s["prompt_tokens"] > 0 for s in steps)
+    bad = subprocess.run([str(berth_path()), "bench", "--openai", "--url", server, "--model", "nope", "--concurrency", "1",
+                          "--requests", "2", "--warmup", "0"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "does not exist" in bad.stderr

@@ -194,19 +194,7 @@ public struct Tokenizer: Sendable {
         let s = Array(text.unicodeScalars)
         let n = s.count
         var out: [String] = []
-        func isL(_ c: Unicode.Scalar) -> Bool {
-            switch c.properties.generalCategory {
-            case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
-            default: return false
-            }
-        }
-        func isN(_ c: Unicode.Scalar) -> Bool {
-            switch c.properties.generalCategory {
-            case .decimalNumber, .letterNumber, .otherNumber: return true
-            default: return false
-            }
-        }
-        func isS(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace }
+        let isL = PreTokenClass.isLetter, isN = PreTokenClass.isNumber, isS = PreTokenClass.isSpace
         func isO(_ c: Unicode.Scalar) -> Bool { !isS(c) && !isL(c) && !isN(c) }
         var i = 0
         while i < n {
@@ -241,19 +229,7 @@ public struct Tokenizer: Sendable {
         let s = Array(text.unicodeScalars)
         let n = s.count
         var out: [String] = []
-        func isL(_ c: Unicode.Scalar) -> Bool {
-            switch c.properties.generalCategory {
-            case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
-            default: return false
-            }
-        }
-        func isN(_ c: Unicode.Scalar) -> Bool {
-            switch c.properties.generalCategory {
-            case .decimalNumber, .letterNumber, .otherNumber: return true
-            default: return false
-            }
-        }
-        func isS(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace }
+        let isL = PreTokenClass.isLetter, isN = PreTokenClass.isNumber, isS = PreTokenClass.isSpace
         func isNL(_ c: Unicode.Scalar) -> Bool { c == "\r" || c == "\n" }
         var i = 0
         while i < n {
@@ -301,11 +277,11 @@ public struct Tokenizer: Sendable {
     static func digitSplit(_ text: String) -> [String] {
         var out: [String] = [], run = String.UnicodeScalarView()
         for c in text.unicodeScalars {
-            switch c.properties.generalCategory {
-            case .decimalNumber, .letterNumber, .otherNumber:
+            if PreTokenClass.isNumber(c) {
                 if !run.isEmpty { out.append(String(run)); run = String.UnicodeScalarView() }
                 out.append(String(c))
-            default: run.append(c)
+            } else {
+                run.append(c)
             }
         }
         if !run.isEmpty { out.append(String(run)) }
@@ -367,4 +343,23 @@ struct BinaryHeap<T: Comparable> {
         }
         return top
     }
+}
+
+/// The character classes the pre-tokenizer regexes use: `\p{L}`, `\p{N}` and `\s`.
+enum PreTokenClass {
+    static func isLetter(_ c: Unicode.Scalar) -> Bool {
+        switch c.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
+        default: return false
+        }
+    }
+
+    static func isNumber(_ c: Unicode.Scalar) -> Bool {
+        switch c.properties.generalCategory {
+        case .decimalNumber, .letterNumber, .otherNumber: return true
+        default: return false
+        }
+    }
+
+    static func isSpace(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace }
 }

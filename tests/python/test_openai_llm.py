@@ -66,6 +66,23 @@ def post(server: str, path: str, body: dict) -> tuple[int, dict]:
         return e.code, json.loads(e.read())
 
 
+def serve_llama(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """`berth serve ARGS --llm llama=…` on a free port, logging to tmp_path/serve.log, once it is live."""
+    port = berthpy.free_port()
+    with open(tmp_path / "serve.log", "wb") as f:
+        proc = subprocess.Popen([str(berth_path()), "serve", "--port", str(port), "--grpc-port", "0", *args,
+                                 "--llm", f"llama={FIXTURES / 'llama_q8_q4.gguf'}"], stdout=f, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+        try:
+            urllib.request.urlopen(base + "/v2/health/live", timeout=2).read()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return proc, base
+
+
 HELLO = [{"role": "user", "content": "Hello world!"}]
 
 
@@ -224,19 +241,8 @@ def test_llm_routes_need_an_invoker_key(tmp_path):
         return p.stdout.strip().splitlines()[-1]
 
     viewer, invoker = key("viewer"), key("invoker")
-    port = berthpy.free_port()
-    with open(tmp_path / "serve.log", "wb") as f:
-        proc = subprocess.Popen([str(berth_path()), "serve", "--data-dir", str(data), "--port", str(port), "--grpc-port", "0",
-                                 "--llm", f"llama={FIXTURES / 'llama_q8_q4.gguf'}"], stdout=f, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = serve_llama(tmp_path, "--data-dir", str(data))
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/v2/health/live", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-
         def status(path: str, k: str | None, body: dict | None = None) -> int:
             headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {k}"} if k else {})}
             req = urllib.request.Request(base + path, data=json.dumps(body).encode() if body else None, headers=headers)
@@ -273,18 +279,9 @@ def test_tenant_quotas_and_the_access_log_cover_generations(tmp_path):
     # A bucket of 40 prompt tokens per second: one short prompt passes, a burst of long ones does not.
     p = subprocess.run([b, "tenants", "quota", "t", "--rows-per-second", "40", "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    port, access = berthpy.free_port(), tmp_path / "access.jsonl"
-    with open(tmp_path / "serve.log", "wb") as f:
-        proc = subprocess.Popen([b, "serve", "--data-dir", str(data), "--port", str(port), "--grpc-port", "0", "--access-log", str(access),
-                                 "--llm", f"llama={FIXTURES / 'llama_q8_q4.gguf'}"], stdout=f, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    access = tmp_path / "access.jsonl"
+    proc, base = serve_llama(tmp_path, "--data-dir", str(data), "--access-log", str(access))
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/v2/health/live", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.1)
         c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0, timeout=60)
         first = c.completions.create(model="llama", prompt="Hello", max_tokens=3)
         used = first.usage.prompt_tokens + first.usage.completion_tokens
@@ -311,19 +308,8 @@ def test_generations_are_sampled_into_the_prediction_log(tmp_path):
     """With --prediction-log-sample 1, each generation is a logged record (prompt → text), exported
     by `berth monitor log` with the id the client was answered with; masking applies by name."""
     data = tmp_path / "data"
-    port = berthpy.free_port()
-    with open(tmp_path / "serve.log", "wb") as f:
-        proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--data-dir", str(data), "--port", str(port),
-                                 "--grpc-port", "0", "--prediction-log-sample", "1", "--llm", f"llama={FIXTURES / 'llama_q8_q4.gguf'}"],
-                                stdout=f, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = serve_llama(tmp_path, "--insecure-no-auth", "--data-dir", str(data), "--prediction-log-sample", "1")
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/v1/models", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.1)
         c = openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0, timeout=60)
         whole = c.chat.completions.create(model="llama", messages=HELLO, max_tokens=5, temperature=0)
         streamed = "".join(ch.choices[0].text or "" for ch in

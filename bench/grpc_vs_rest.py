@@ -27,6 +27,12 @@ SETUPS = {
 }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--berth", default=None)
@@ -43,9 +49,17 @@ def main() -> None:
         berthpy.wait_ready(port)
         for _ in range(args.rounds):
             for name, target in SETUPS.items():
+                cpu0 = cpu_seconds(proc.pid)
                 out = subprocess.run([berth, "bench", *target(port, gport), "--model", "digits", "--concurrency", args.concurrency,
                                       "--duration-seconds", str(args.seconds), "--json"], check=True, capture_output=True, text=True)
-                for r in json.loads(out.stdout):
+                cpu1 = cpu_seconds(proc.pid)
+                runs = json.loads(out.stdout)
+                # Server CPU per request over the whole bench call (all concurrencies): the transport's own
+                # cost, which throughput hides when client and server share the cores.
+                total = sum(r.get("requests", 0) for r in runs) or 1
+                for r in runs:
+                    r["server_cpu_us"] = (cpu1 - cpu0) * 1e6 / total
+                for r in runs:
                     key = (name, r["concurrency"])
                     if key not in best or r["infer_per_sec"] > best[key]["infer_per_sec"]:
                         best[key] = r
@@ -54,10 +68,10 @@ def main() -> None:
         proc.wait()
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
     print(f"# {cpu}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; best of {args.rounds} rounds of {args.seconds:g} s")
-    print(f"{'setup':12} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs rest-json':>13}")
+    print(f"{'setup':12} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs rest-json':>13} {'srv cpu us/req':>15}")
     for (name, conc), r in sorted(best.items(), key=lambda kv: (kv[0][1], list(SETUPS).index(kv[0][0]))):
         base = best[("rest-json", conc)]["infer_per_sec"]
-        print(f"{name:12} {conc:5d} {r['infer_per_sec']:9.0f} {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} {r['infer_per_sec'] / base:12.2f}x")
+        print(f"{name:12} {conc:5d} {r['infer_per_sec']:9.0f} {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} {r['infer_per_sec'] / base:12.2f}x {r['server_cpu_us']:15.1f}")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ public struct InferenceService: Sendable {
             var request = try decode(r.servable.interface)
             trace?.span("decode", decodeStart, monotonicNanos())
             // Every answer carries an id, so feedback can name the prediction it labels.
-            if request.id == nil { request.id = UUID().uuidString }
+            if request.id == nil { request.id = RequestID.next() }
             event.request = request
             event.rows = request.rows
             for o in observers { try o.admit(&event) }

@@ -38,7 +38,9 @@ public final class Session: Sendable {
         var model = model
         let pool = ThreadPool(threads: options.intraOpThreads)
         if options.optimize {
-            model.graph = try GraphOptimizer(registry: registry, opsetFor: model.opset(for:), pool: pool).optimize(model.graph)
+            model.graph = try RunLimits.$active.withValue(options.limits) {
+                try GraphOptimizer(registry: registry, opsetFor: model.opset(for:), pool: pool).optimize(model.graph)
+            }
         }
         self.plan = try ExecutionPlan(graph: model.graph, opsetFor: model.opset(for:), registry: registry)
         self.model = model
@@ -105,7 +107,9 @@ public final class Session: Sendable {
             guard let v = feeds[info.name] else { throw EngineError.missingInput(name: info.name) }
             try Session.check(v, against: info, kind: info.kind)
         }
-        return try plan.run(feeds: slotted, context: KernelContext(pool: pool, limits: options.limits))
+        return try RunLimits.$active.withValue(options.limits) {
+            try plan.run(feeds: slotted, context: KernelContext(pool: pool, limits: options.limits))
+        }
     }
 
     /// Checks a fed value against its declared kind (and a tensor against dtype and shape).

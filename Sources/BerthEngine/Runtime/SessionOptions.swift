@@ -32,9 +32,22 @@ public struct RunLimits: Sendable {
     /// a Loop's loop-carried values may hold after an iteration (a body that doubles its state
     /// would otherwise exhaust memory long before the iteration bound).
     public var maxScanOutputBytes: Int
+    /// Elements one tensor whose size the model or a feed decides (ConstantOfShape, Expand, Tile,
+    /// Range, Resize, Pad, …) may have; checked before the kernel allocates it.
+    public var maxTensorElements: Int
 
-    public init(maxLoopIterations: Int = 10_000_000, maxScanOutputBytes: Int = 1 << 30) {
+    /// The default per-tensor bound: 2^32 elements, and 8-byte elements filling at most a quarter of
+    /// physical memory.
+    public static let defaultMaxTensorElements = min(1 << 32, Int(clamping: ProcessInfo.processInfo.physicalMemory / 32))
+
+    public init(maxLoopIterations: Int = 10_000_000, maxScanOutputBytes: Int = 1 << 30,
+                maxTensorElements: Int = RunLimits.defaultMaxTensorElements) {
         self.maxLoopIterations = max(0, maxLoopIterations)
         self.maxScanOutputBytes = max(0, maxScanOutputBytes)
+        self.maxTensorElements = max(0, maxTensorElements)
     }
+
+    /// The limits of the session running on this task or thread: bound by ``Session`` around a run and
+    /// around load-time constant folding, read by shape kernels that have no ``KernelContext`` at hand.
+    @TaskLocal public static var active = RunLimits()
 }

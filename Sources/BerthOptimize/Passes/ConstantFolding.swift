@@ -58,7 +58,10 @@ struct ConstantFolding: GraphPass {
         g.output = n.output.filter { !$0.isEmpty }.map { name in var v = Onnx_ValueInfoProto(); v.name = name; return v }
         m.graph = g
         guard let data = try? m.serializedData(),
-              let session = try? Session(data: data, options: SessionOptions(intraOpThreads: 1)),
+              // Bounded before allocating: a shape from the file (ConstantOfShape, Expand, Tile, Range)
+              // may ask for any size, and no output over `maxBytes` would be kept anyway.
+              let session = try? Session(data: data, options: SessionOptions(intraOpThreads: 1, optimize: false,
+                                                                              limits: RunLimits(maxTensorElements: maxBytes))),
               let out = try? session.run([:]) else { return nil }
         var result: [(String, Tensor)] = []
         for name in n.output where !name.isEmpty {

@@ -33,11 +33,11 @@ enum TensorFamily {
         return out
     }
 
-    /// The largest output a shape kernel will allocate. Shapes come from model data (and constant
-    /// folding runs these kernels at load), so an absurd one must become an error rather than an
-    /// allocation failure or the OOM killer: 2^32 elements, and at most 8-byte elements filling a
-    /// quarter of physical memory.
-    static let maxElements = min(1 << 32, Int(clamping: ProcessInfo.processInfo.physicalMemory / 32))
+    /// The largest output a shape kernel will allocate. Shapes come from model data or feeds (and
+    /// constant folding runs these kernels at load), so an absurd one must become an error rather
+    /// than an allocation failure or the OOM killer: the running session's
+    /// ``RunLimits/maxTensorElements``.
+    static var maxElements: Int { RunLimits.active.maxTensorElements }
 
     /// The element count of an output shape, as a kernel error when it is negative, overflows or
     /// exceeds ``maxElements``.
@@ -46,7 +46,7 @@ enum TensorFamily {
         do { n = try Shape.elementCount(shape) } catch {
             throw KernelError("invalid output shape \(shape): \(error)")
         }
-        guard n <= maxElements else { throw KernelError("output shape \(shape) has \(n) elements, more than the limit \(maxElements)") }
+        guard n <= maxElements else { throw KernelError("output shape \(shape) has \(n) elements, more than the limit \(maxElements) (RunLimits.maxTensorElements)") }
         return n
     }
 

@@ -83,8 +83,9 @@ public final class Session: Sendable {
     /// Runs the model. `feeds` must name every graph input exactly once; returns every graph
     /// output by name. Inputs are checked against the declared dtype and shape first. For models
     /// whose inputs or outputs are sequences or optionals, use ``run(values:)``.
-    public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
-        let out = try run(values: feeds.mapValues(Value.tensor))
+    /// With a `profile`, the time of each top-level node is added to it.
+    public func run(_ feeds: [String: Tensor], profile: OpProfile? = nil) throws -> [String: Tensor] {
+        let out = try run(values: feeds.mapValues(Value.tensor), profile: profile)
         var tensors: [String: Tensor] = [:]
         for (name, v) in out {
             guard case let .tensor(t) = v else { throw EngineError.valueKind(name: name, message: "is a \(v.kindName); Session.run(_:) returns tensors only, use run(values:)") }
@@ -95,7 +96,7 @@ public final class Session: Sendable {
 
     /// Runs the model over values of every kind (tensors, sequences, empty optionals). `feeds`
     /// must name every graph input exactly once; each is checked against its declaration.
-    public func run(values feeds: [String: Value]) throws -> [String: Value] {
+    public func run(values feeds: [String: Value], profile: OpProfile? = nil) throws -> [String: Value] {
         var slotted: [(Int, Value)] = []
         for (name, value) in feeds {
             guard let slot = plan.inputSlots[name] else {
@@ -108,7 +109,7 @@ public final class Session: Sendable {
             try Session.check(v, against: info, kind: info.kind)
         }
         return try RunLimits.$active.withValue(options.limits) {
-            try plan.run(feeds: slotted, context: KernelContext(pool: pool, limits: options.limits))
+            try plan.run(feeds: slotted, context: KernelContext(pool: pool, limits: options.limits, profile: profile))
         }
     }
 

@@ -35,8 +35,11 @@ struct PerfCommand: ParsableCommand {
     @Flag(help: "Disable graph optimizations.")
     var noOptimize = false
 
-    @Flag(help: "Print one JSON object (mean_ms, p50_ms, p90_ms, p99_ms, throughput).")
+    @Flag(help: "Print one JSON object (mean_ms, p50_ms, p90_ms, p99_ms, throughput, peak_rss_mb; with --profile, profile).")
     var json = false
+
+    @Flag(help: "After the timed runs, run the iterations again with each node timed and print the time per operator type and the slowest nodes (like ONNX Runtime's profiler).")
+    var profile = false
 
     func validate() throws {
         guard batch > 0, threads > 0, iterations > 0, warmup >= 0 else {
@@ -64,14 +67,26 @@ struct PerfCommand: ParsableCommand {
         }
         let stats = LatencyStats(times)
         let throughput = Double(batch) / (stats.mean / 1000)
+        // Read before profiling, so the figure is the plain runs' high-water mark.
+        let peak = PeakMemory.residentMegabytes()
+        var profiled: OpProfile?
+        if profile {
+            let p = OpProfile()
+            for _ in 0..<iterations { _ = try session.run(feeds, profile: p) }
+            profiled = p
+        }
         if json {
-            print(String(format: "{\"mean_ms\": %.6f, \"p50_ms\": %.6f, \"p90_ms\": %.6f, \"p99_ms\": %.6f, \"throughput\": %.3f, \"batch\": %d, \"threads\": %d, \"iterations\": %d}",
-                         stats.mean, stats.p50, stats.p90, stats.p99, throughput, batch, threads, iterations))
+            var out = String(format: "{\"mean_ms\": %.6f, \"p50_ms\": %.6f, \"p90_ms\": %.6f, \"p99_ms\": %.6f, \"throughput\": %.3f, \"batch\": %d, \"threads\": %d, \"iterations\": %d, \"peak_rss_mb\": %.1f",
+                             stats.mean, stats.p50, stats.p90, stats.p99, throughput, batch, threads, iterations, peak ?? -1)
+            if let profiled { out += ", \"profile\": " + ProfileTable(profiled, runs: iterations).json }
+            print(out + "}")
         } else {
             print("model \(model)  batch \(batch)  threads \(threads)  iterations \(iterations)")
             print("kernels \(KernelBackends.summary)")
             print(String(format: "mean %.3f ms  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  %.1f rows/s",
                          stats.mean, stats.p50, stats.p90, stats.p99, throughput))
+            if let peak { print(String(format: "peak resident memory %.1f MB", peak)) }
+            if let profiled { print(ProfileTable(profiled, runs: iterations).text) }
         }
     }
 }

@@ -150,6 +150,7 @@ struct ExecutionPlan: Sendable {
             func missing(_ k: Int) -> EngineError {
                 .kernel(node: step.node.name, op: step.node.opType, message: "input '\(step.reads[k])' has no value")
             }
+            let started = context.profile?.begin()
             let results: [Value]
             switch step.kernel {
             case let .tensors(kernel):
@@ -185,6 +186,10 @@ struct ExecutionPlan: Sendable {
                 slots[s] = results[k]
             }
             for s in step.release { slots[s] = nil }
+            if let started {
+                context.profile?.end(op: step.node.opType, node: step.node.name.isEmpty ? "\(step.node.opType)→\(step.node.outputs.first ?? "")" : step.node.name,
+                                     since: started)
+            }
         }
         return try outputSlots.map { name, s in
             guard let v = slots[s] else { throw EngineError.invalidGraph("graph output '\(name)' has no value") }

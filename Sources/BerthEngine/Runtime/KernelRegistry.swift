@@ -29,9 +29,12 @@ public struct KernelContext: Sendable {
     public let pool: ThreadPool
     /// Bounds on work whose size the model decides at run time (Loop iterations and output).
     public let limits: RunLimits
-    public init(pool: ThreadPool, limits: RunLimits = RunLimits()) {
+    /// Collects time per node when the caller asked for a profile.
+    public let profile: OpProfile?
+    public init(pool: ThreadPool, limits: RunLimits = RunLimits(), profile: OpProfile? = nil) {
         self.pool = pool
         self.limits = limits
+        self.profile = profile
     }
 }
 

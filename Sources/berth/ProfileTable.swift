@@ -1,0 +1,73 @@
+import BerthEngine
+import Foundation
+
+/// `berth perf --profile`'s report: milliseconds per run and share of the run per operator type,
+/// then the slowest nodes, as text or JSON.
+struct ProfileTable {
+    let operators: [OpProfile.Entry]
+    let nodes: [(name: String, entry: OpProfile.Entry)]
+    let runs: Int
+    let totalNs: UInt64
+
+    init(_ profile: OpProfile, runs: Int) {
+        operators = profile.operators
+        nodes = profile.nodes
+        self.runs = max(1, runs)
+        totalNs = operators.reduce(0) { $0 + $1.nanoseconds }
+    }
+
+    private func msPerRun(_ e: OpProfile.Entry) -> Double { Double(e.nanoseconds) / 1e6 / Double(runs) }
+    private func share(_ e: OpProfile.Entry) -> Double { totalNs == 0 ? 0 : Double(e.nanoseconds) / Double(totalNs) * 100 }
+
+    /// How many of the slowest nodes are listed.
+    static let slowestNodes = 10
+
+    var text: String {
+        func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s + String(repeating: " ", count: width - s.count) }
+        var lines = ["", pad("operator", 28) + "    calls     ms/run   share"]
+        for e in operators {
+            lines.append(pad(e.op, 28) + String(format: " %8d %10.3f %6.1f%%", e.calls / runs, msPerRun(e), share(e)))
+        }
+        lines.append("")
+        lines.append(pad("slowest nodes", 40) + " " + pad("operator", 28) + "     ms/run   share")
+        for (name, e) in nodes.prefix(Self.slowestNodes) {
+            lines.append(pad(String(name.prefix(40)), 40) + " " + pad(e.op, 28) + String(format: " %10.3f %6.1f%%", msPerRun(e), share(e)))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    var json: String {
+        struct Row: Encodable {
+            var op: String
+            var calls: Int
+            var ms: Double
+            var share: Double
+            var node: String?
+        }
+        struct Report: Encodable {
+            var operators: [Row]
+            var nodes: [Row]
+        }
+        let report = Report(
+            operators: operators.map { Row(op: $0.op, calls: $0.calls / runs, ms: msPerRun($0), share: share($0)) },
+            nodes: nodes.prefix(Self.slowestNodes).map { Row(op: $0.entry.op, calls: $0.entry.calls / runs, ms: msPerRun($0.entry), share: share($0.entry), node: $0.name) })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(report)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
+
+/// The process's peak resident memory, as the kernel counts it.
+enum PeakMemory {
+    /// Megabytes (MiB) of the resident high-water mark, or nil where it cannot be read.
+    static func residentMegabytes() -> Double? {
+        var usage = rusage()
+        #if os(Linux)
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return nil }
+        return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
+        #else
+        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return nil }
+        return Double(usage.ru_maxrss) / 1_048_576  // bytes on macOS
+        #endif
+    }
+}

@@ -3,6 +3,7 @@
 // llama.cpp up to float summation order.
 #include "ggml_kernels.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -619,6 +620,94 @@ AVX2 static void dot4_q8_0_avx2(int64_t n, const void *vw, const void *vx, size_
     }
     out[0] = hsum8(a0); out[1] = hsum8(a1); out[2] = hsum8(a2); out[3] = hsum8(a3);
 }
+
+// ---- packed eight-row layout (AVX-512 VNNI) ------------------------------------------------------
+// Q4_0 and Q8_0 weights are repacked once at load into groups of eight rows: per group and block,
+// the eight half scales (16 bytes) then the eight rows' quants (8 × 16 or 8 × 32 bytes), as
+// llama.cpp's Q4_0_8x8 repacking does. One pass then streams a single contiguous buffer (measured
+// here: 10.7–14.4 GB/s against 2.4–3.3 GB/s for eight strided rows of the file's layout), and each
+// block's activation load, scale conversion and "-8" offset are shared by eight rows. The integer
+// lanes, their conversion and the summation order are those of the one-row AVX2 kernels, so the
+// results are the same floats.
+#define VNNI512 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+// The upper 256 bits of a float vector (AVX-512F only; extractf32x8 would need DQ).
+#define HI256(v) _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
+
+/// One activation row prepared for the packed kernels: contiguous int8 values, float block scales
+/// and, per block, -8 · Σ of each 4-byte group (Q4_0's offset, added by dpbusd's accumulator).
+typedef struct { int64_t nb; const int8_t *ys; const float *dx; const int32_t *ycorr; } bk_q8_prep;
+
+static size_t packed_block_bytes(int type) { return type == BK_Q4_0 ? 144 : type == BK_Q8_0 ? 272 : 0; }
+static size_t prep_bytes(int64_t nb) { return ((size_t)nb * 68 + 63) & ~(size_t)63; }
+
+VNNI512 static void prepare_q8_0(bk_q8_prep *p, void *buf, const block_q8_0 *x, int64_t nb) {
+    int8_t *ys = buf;
+    float *dx = (float *)((char *)buf + nb * 32);
+    int32_t *yc = (int32_t *)((char *)buf + nb * 36);
+    for (int64_t b = 0; b < nb; b++) {
+        memcpy(ys + 32 * b, x[b].qs, 32);
+        dx[b] = HF(x[b].d);
+        for (int l = 0; l < 8; l++) yc[8 * b + l] = -8 * (x[b].qs[4 * l] + x[b].qs[4 * l + 1] + x[b].qs[4 * l + 2] + x[b].qs[4 * l + 3]);
+    }
+    p->nb = nb; p->ys = ys; p->dx = dx; p->ycorr = yc;
+}
+
+// ggml's hsum8 order (128-bit halves, movehl, movehdup).
+VNNI512 static inline float hsum8_v(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// acc_k holds rows 2k (lanes 0–7) and 2k+1 (lanes 8–15); `s` the eight rows' d_w · d_x.
+#define GEMV8_SETUP \
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0; \
+    const __m512i i0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(2)); \
+    const __m512i i2 = _mm512_add_epi32(i0, _mm512_set1_epi32(4)), i3 = _mm512_add_epi32(i0, _mm512_set1_epi32(6));
+#define GEMV8_STORE \
+    out[0] = hsum8_v(_mm512_castps512_ps256(acc0)); out[1] = hsum8_v(HI256(acc0)); \
+    out[2] = hsum8_v(_mm512_castps512_ps256(acc1)); out[3] = hsum8_v(HI256(acc1)); \
+    out[4] = hsum8_v(_mm512_castps512_ps256(acc2)); out[5] = hsum8_v(HI256(acc2)); \
+    out[6] = hsum8_v(_mm512_castps512_ps256(acc3)); out[7] = hsum8_v(HI256(acc3));
+
+VNNI512 static void gemv8_q4_0_vnni(const bk_q8_prep *p, const char *g, float *out) {
+    GEMV8_SETUP
+    const __m512i m4 = _mm512_set1_epi8(0x0F), dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
+    for (int64_t b = 0; b < p->nb; b++, g += 144) {
+        const __m512i y = _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i *)(p->ys + 32 * b)));
+        const __m512i yc = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p->ycorr + 8 * b)));
+        const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), _mm256_set1_ps(p->dx[b])));
+        // [lo(A), hi(A), lo(B), hi(B)]: nibbles 0–15 then 16–31 of rows A and B, as y's 32 values.
+#define PAIR(ACC, K, IDX) { \
+        __m512i q = _mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(g + 16 + 32 * K)))); \
+        q = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFF00FF00u, q, 4), m4); \
+        ACC = _mm512_fmadd_ps(_mm512_permutexvar_ps(IDX, s), _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(yc, q, y)), ACC); }
+        PAIR(acc0, 0, i0) PAIR(acc1, 1, i1) PAIR(acc2, 2, i2) PAIR(acc3, 3, i3)
+#undef PAIR
+    }
+    GEMV8_STORE
+}
+
+VNNI512 static void gemv8_q8_0_vnni(const bk_q8_prep *p, const char *g, float *out) {
+    GEMV8_SETUP
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t b = 0; b < p->nb; b++, g += 272) {
+        const __m512i y = _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i *)(p->ys + 32 * b)));
+        const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), _mm256_set1_ps(p->dx[b])));
+        // int8 · int8 through dpbusd's u8 · s8: |w| times y carrying w's sign (ggml's sign trick).
+#define PAIR(ACC, K, IDX) { \
+        const __m512i q = _mm512_loadu_si512((const void *)(g + 16 + 64 * K)); \
+        const __m512i sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(q), zero, y); \
+        ACC = _mm512_fmadd_ps(_mm512_permutexvar_ps(IDX, s), _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, _mm512_abs_epi8(q), sy)), ACC); }
+        PAIR(acc0, 0, i0) PAIR(acc1, 1, i1) PAIR(acc2, 2, i2) PAIR(acc3, 3, i3)
+#undef PAIR
+    }
+    GEMV8_STORE
+}
+#undef GEMV8_SETUP
+#undef GEMV8_STORE
+#undef HI256
 #endif
 
 // ---- dispatch -------------------------------------------------------------------------------
@@ -737,4 +826,72 @@ void bk_matmul(int type, const void *w, size_t w_row_bytes, int64_t row0, int64_
 #endif
         for (; t < ntok; t++) out[t * out_stride + (r - row0)] = f(n, wr, xb + (size_t)t * xq_row_bytes);
     }
+}
+
+size_t bk_packed_bytes(int type, int64_t rows, int64_t cols) {
+#ifdef BK_X86
+    const size_t per = packed_block_bytes(type);
+    if (bk_kernel_level() < 2 || !per || rows <= 0 || cols <= 0 || cols % QK) return 0;
+    size_t blocks, bytes;
+    if (__builtin_mul_overflow((size_t)(rows + 7) / 8, (size_t)(cols / QK), &blocks) || __builtin_mul_overflow(blocks, per, &bytes)) return 0;
+    return bytes;
+#else
+    (void)type; (void)rows; (void)cols;
+    return 0;
+#endif
+}
+
+void bk_pack(int type, const void *w, size_t w_row_bytes, int64_t rows, int64_t cols, void *dst) {
+#ifdef BK_X86
+    const size_t per = packed_block_bytes(type), qbytes = type == BK_Q4_0 ? 16 : 32, bsize = type == BK_Q4_0 ? 18 : 34;
+    const int64_t nb = cols / QK;
+    char *d = dst;
+    for (int64_t g = 0; g < (rows + 7) / 8; g++) {
+        for (int64_t b = 0; b < nb; b++, d += per) {
+            memset(d, 0, per);  // rows past the end stay zero: scale 0, so their dots are 0
+            for (int64_t r = 0; r < 8 && 8 * g + r < rows; r++) {
+                const char *src = (const char *)w + (size_t)(8 * g + r) * w_row_bytes + (size_t)b * bsize;
+                memcpy(d + 2 * r, src, 2);
+                memcpy(d + 16 + qbytes * r, src + 2, qbytes);
+            }
+        }
+    }
+#else
+    (void)type; (void)w; (void)w_row_bytes; (void)rows; (void)cols; (void)dst;
+#endif
+}
+
+void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, int64_t row1,
+                      const void *xq, size_t xq_row_bytes, int64_t ntok, int64_t n, float *out, int64_t out_stride) {
+#ifdef BK_X86
+    const int64_t nb = n / QK;
+    const size_t per = packed_block_bytes(type), pb = prep_bytes(nb);
+    // Activations in tiles that stay in L2 while every group of the slice passes over them; one
+    // group's weights (nb × 144 or 272 bytes) stay in L1 across the tile's tokens.
+    int64_t tile = (256 << 10) / (nb * 32);
+    if (tile < 1) tile = 1;
+    if (tile > 64) tile = 64;
+    if (tile > ntok) tile = ntok;
+    char *buf = aligned_alloc(64, pb * (size_t)tile);
+    if (!buf) return;
+    bk_q8_prep preps[64];
+    for (int64_t t0 = 0; t0 < ntok; t0 += tile) {
+        const int64_t t1 = t0 + tile < ntok ? t0 + tile : ntok;
+        for (int64_t t = t0; t < t1; t++)
+            prepare_q8_0(&preps[t - t0], buf + (size_t)(t - t0) * pb, (const block_q8_0 *)((const char *)xq + (size_t)t * xq_row_bytes), nb);
+        for (int64_t r = row0; r < row1; r += 8) {
+            const char *g = (const char *)packed + (size_t)(r / 8) * (size_t)nb * per;
+            for (int64_t t = t0; t < t1; t++) {
+                float tmp[8], *o = out + t * out_stride + (r - row0);
+                const int whole = r + 8 <= rows;
+                if (type == BK_Q4_0) gemv8_q4_0_vnni(&preps[t - t0], g, whole ? o : tmp);
+                else gemv8_q8_0_vnni(&preps[t - t0], g, whole ? o : tmp);
+                if (!whole) for (int64_t k = 0; k < rows - r; k++) o[k] = tmp[k];
+            }
+        }
+    }
+    free(buf);
+#else
+    (void)type; (void)packed; (void)rows; (void)row0; (void)row1; (void)xq; (void)xq_row_bytes; (void)ntok; (void)n; (void)out; (void)out_stride;
+#endif
 }

@@ -83,4 +83,46 @@ final class KernelTests: XCTestCase {
             }
         }
     }
+
+    /// The packed eight-row kernels (Q4_0, Q8_0 on AVX-512 VNNI) give exactly the one-row kernels'
+    /// floats: same integer lanes, same summation order. Checked on every fixture weight of those
+    /// types, with a row count that leaves a partial group, one and five tokens, and a slice that
+    /// starts at a group boundary (how the threads split a matrix).
+    func testPackedKernelsEqualOneRowKernels() throws {
+        guard bk_kernel_level() >= 2 else { throw XCTSkip("no AVX-512 VNNI on this CPU: the packed kernels are not used") }
+        var checked = 0
+        for name in Fixtures.models {
+            let (model, _) = try Fixtures.load(name)
+            let layer = model.layers[0]
+            for w in [layer.wq, layer.wk, layer.wv, layer.wo, layer.gate, layer.up, layer.down, model.output]
+            where w.type == .q4_0 || w.type == .q8_0 {
+                XCTAssertNotNil(w.packed, "\(name) \(w.name) was not packed at load")
+                let rows = min(w.rows, 13), n = w.cols, t = Int32(w.type.rawValue)
+                var g = SplitMix64(seed: 11)
+                let qBytes = 34 * n / 32
+                var xq = [UInt8](repeating: 0, count: 5 * qBytes)
+                for k in 0..<5 {
+                    let x = (0..<n).map { _ in Float(g.nextDouble() * 2 - 1) }
+                    xq.withUnsafeMutableBytes { bk_quantize_row(Int32(BK_Q8_0), x, $0.baseAddress! + k * qBytes, Int64(n)) }
+                }
+                let bytes = bk_packed_bytes(t, Int64(rows), Int64(n))
+                XCTAssertGreaterThan(bytes, 0)
+                var packed = [UInt8](repeating: 0, count: bytes)
+                bk_pack(t, w.data, w.rowBytes, Int64(rows), Int64(n), &packed)
+                for ntok in [1, 5] {
+                    var want = [Float](repeating: 0, count: ntok * rows), got = want, slice = [Float](repeating: 0, count: ntok * rows)
+                    bk_matmul(t, w.data, w.rowBytes, 0, Int64(rows), xq, qBytes, Int64(ntok), Int64(n), &want, Int64(rows))
+                    bk_matmul_packed(t, packed, Int64(rows), 0, Int64(rows), xq, qBytes, Int64(ntok), Int64(n), &got, Int64(rows))
+                    XCTAssertEqual(got, want, "\(name) \(w.name) \(ntok) tokens")
+                    // Rows 8..<13 only, written from out[0]: the partial last group.
+                    slice.withUnsafeMutableBufferPointer { o in
+                        bk_matmul_packed(t, packed, Int64(rows), 8, Int64(rows), xq, qBytes, Int64(ntok), Int64(n), o.baseAddress!, Int64(rows))
+                    }
+                    for k in 0..<ntok { XCTAssertEqual(Array(slice[(k * rows)..<(k * rows + rows - 8)]), Array(want[(k * rows + 8)..<(k * rows + rows)])) }
+                }
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 0, "no Q4_0 or Q8_0 weight in the fixtures")
+    }
 }

@@ -31,9 +31,9 @@ public final class LlamaModel: @unchecked Sendable {
         guard let emb = file.tensors["token_embd.weight"], emb.dims.count == 2 else { throw GenerateError.badTensor("'token_embd.weight' is missing") }
         vocabSize = emb.dims[1]
         let d = c.embeddingLength, q = c.headCount * c.headDim, kv = c.headCountKV * c.headDim
-        embedding = try WeightMatrix(file: file, name: "token_embd.weight", cols: d, rows: vocabSize)
-        output = file.tensors["output.weight"] != nil
-            ? try WeightMatrix(file: file, name: "output.weight", cols: d, rows: vocabSize) : embedding
+        embedding = try WeightMatrix(file: file, name: "token_embd.weight", cols: d, rows: vocabSize, pack: false)
+        output = try WeightMatrix(file: file, name: file.tensors["output.weight"] != nil ? "output.weight" : "token_embd.weight",
+                                  cols: d, rows: vocabSize)
         outputNorm = try loadVector(file, "output_norm.weight", count: d)
         var layers: [LlamaLayer] = []
         for i in 0..<c.blockCount {

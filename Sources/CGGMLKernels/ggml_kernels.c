@@ -637,7 +637,9 @@ AVX2 static void dot4_q8_0_avx2(int64_t n, const void *vw, const void *vx, size_
 /// and, per block, -8 · Σ of each 4-byte group (Q4_0's offset, added by dpbusd's accumulator).
 typedef struct { int64_t nb; const int8_t *ys; const float *dx; const int32_t *ycorr; } bk_q8_prep;
 
-static size_t packed_block_bytes(int type) { return type == BK_Q4_0 ? 144 : type == BK_Q8_0 ? 272 : 0; }
+// Bytes of one packed group (eight rows) per block of `packed_block_elems(type)` elements.
+static size_t packed_block_bytes(int type) { return type == BK_Q4_0 ? 144 : type == BK_Q8_0 ? 272 : type == BK_Q4_K ? 1184 : 0; }
+static int64_t packed_block_elems(int type) { return type == BK_Q4_K ? QKK : QK; }
 static size_t prep_bytes(int64_t nb) { return ((size_t)nb * 68 + 63) & ~(size_t)63; }
 
 VNNI512 static void prepare_q8_0(bk_q8_prep *p, void *buf, const block_q8_0 *x, int64_t nb) {
@@ -705,6 +707,85 @@ VNNI512 static void gemv8_q8_0_vnni(const bk_q8_prep *p, const char *g, float *o
     }
     GEMV8_STORE
 }
+// Packed Q4_K: per 8-row group and super-block (1184 bytes): d[8] f16, dmin[8] f16, scales[8 subs][8 rows]
+// u8, mins[4 sub pairs][8 rows][2] u8, quants[4 chunks][8 rows][32 bytes].
+#define Q4K_PACKED 1184
+// Scales and mins are unpacked from their 6-bit form at load; the quants of rows 2k and 2k+1 for
+// one 64-element chunk are adjacent, so one 512-bit load feeds a pair. Per sub-block, maddubs gives
+// q·y in int16 pairs and dpwssd adds them times the row's scale into int32 lanes (llama.cpp's
+// maddubs + madd, fused); the mins term Σ mn·Σy comes from Q8_K's block sums, eight rows at once.
+static void pack_q4_K_group(const char *w, size_t wrb, int64_t rows, int64_t g, int64_t nsb, char *d) {
+    for (int64_t i = 0; i < nsb; i++, d += Q4K_PACKED) {
+        memset(d, 0, Q4K_PACKED);
+        for (int64_t r = 0; r < 8 && 8 * g + r < rows; r++) {
+            const block_q4_K *b = (const block_q4_K *)(w + (size_t)(8 * g + r) * wrb) + i;
+            memcpy(d + 2 * r, &b->d, 2);
+            memcpy(d + 16 + 2 * r, &b->dmin, 2);
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, mn;
+                get_scale_min_k4(j, b->scales, &sc, &mn);
+                d[32 + 8 * j + r] = (char)sc;
+                d[96 + 16 * (j / 2) + 2 * r + (j % 2)] = (char)mn;
+            }
+            for (int c = 0; c < 4; c++) memcpy(d + 160 + 256 * c + 32 * r, b->qs + 32 * c, 32);
+        }
+    }
+}
+
+// bsp[i][m] = (Σ of sub-block 2m's y) | (Σ of sub-block 2m+1's y) << 16, from Q8_K's 16-element sums.
+static void prepare_q8_K_pairs(const block_q8_K *x, int64_t nsb, int32_t *bsp) {
+    for (int64_t i = 0; i < nsb; i++)
+        for (int m = 0; m < 4; m++) {
+            const int a = x[i].bsums[4 * m] + x[i].bsums[4 * m + 1], b = x[i].bsums[4 * m + 2] + x[i].bsums[4 * m + 3];
+            bsp[4 * i + m] = (int32_t)((uint32_t)(uint16_t)(int16_t)a | ((uint32_t)(uint16_t)(int16_t)b << 16));
+        }
+}
+
+VNNI512 static void gemv8_q4_K_vnni(const block_q8_K *x, const int32_t *bsp, int64_t nsb, const char *g, float *out) {
+    __m512 f0 = _mm512_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
+    __m256 fmin = _mm256_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i i0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(2));
+    const __m512i i2 = _mm512_add_epi32(i0, _mm512_set1_epi32(4)), i3 = _mm512_add_epi32(i0, _mm512_set1_epi32(6));
+    // int16 lane → scale index: lanes 0–15 row 2k, 16–31 row 2k+1.
+    const __m512i s0 = _mm512_set_epi16(1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0);
+    const __m512i s1 = _mm512_add_epi16(s0, _mm512_set1_epi16(2)), s2 = _mm512_add_epi16(s0, _mm512_set1_epi16(4)), s3 = _mm512_add_epi16(s0, _mm512_set1_epi16(6));
+    for (int64_t i = 0; i < nsb; i++, g += Q4K_PACKED) {
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = 0; c < 4; c++) {
+            const __m512i ylo = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c)));
+            const __m512i yhi = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32)));
+            const __m512i sclo = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(g + 32 + 16 * c))));
+            const __m512i schi = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(g + 40 + 16 * c))));
+            const char *q = g + 160 + 256 * c;
+#define PAIR(A, K, S) { \
+            const __m512i v = _mm512_loadu_si512((const void *)(q + 64 * K)); \
+            const __m512i plo = _mm512_maddubs_epi16(_mm512_and_si512(v, m4), ylo); \
+            const __m512i phi = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), yhi); \
+            A = _mm512_dpwssd_epi32(A, plo, _mm512_permutexvar_epi16(S, sclo)); \
+            A = _mm512_dpwssd_epi32(A, phi, _mm512_permutexvar_epi16(S, schi)); }
+            PAIR(a0, 0, s0) PAIR(a1, 1, s1) PAIR(a2, 2, s2) PAIR(a3, 3, s3)
+#undef PAIR
+        }
+        __m256i mins = _mm256_setzero_si256();
+        for (int m = 0; m < 4; m++)
+            mins = _mm256_dpwssd_epi32(mins, _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(g + 96 + 16 * m))), _mm256_set1_epi32(bsp[4 * i + m]));
+        const __m256 dx = _mm256_set1_ps(x[i].d);
+        const __m512 dw = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), dx));
+        fmin = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16))), dx), _mm256_cvtepi32_ps(mins), fmin);
+        f0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i0, dw), _mm512_cvtepi32_ps(a0), f0);
+        f1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i1, dw), _mm512_cvtepi32_ps(a1), f1);
+        f2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i2, dw), _mm512_cvtepi32_ps(a2), f2);
+        f3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i3, dw), _mm512_cvtepi32_ps(a3), f3);
+    }
+    float m[8];
+    _mm256_storeu_ps(m, fmin);
+    out[0] = hsum8_v(_mm512_castps512_ps256(f0)) - m[0]; out[1] = hsum8_v(HI256(f0)) - m[1];
+    out[2] = hsum8_v(_mm512_castps512_ps256(f1)) - m[2]; out[3] = hsum8_v(HI256(f1)) - m[3];
+    out[4] = hsum8_v(_mm512_castps512_ps256(f2)) - m[4]; out[5] = hsum8_v(HI256(f2)) - m[5];
+    out[6] = hsum8_v(_mm512_castps512_ps256(f3)) - m[6]; out[7] = hsum8_v(HI256(f3)) - m[7];
+}
+
 #undef GEMV8_SETUP
 #undef GEMV8_STORE
 #undef HI256
@@ -831,9 +912,10 @@ void bk_matmul(int type, const void *w, size_t w_row_bytes, int64_t row0, int64_
 size_t bk_packed_bytes(int type, int64_t rows, int64_t cols) {
 #ifdef BK_X86
     const size_t per = packed_block_bytes(type);
-    if (bk_kernel_level() < 2 || !per || rows <= 0 || cols <= 0 || cols % QK) return 0;
+    const int64_t be = packed_block_elems(type);
+    if (bk_kernel_level() < 2 || !per || rows <= 0 || cols <= 0 || cols % be) return 0;
     size_t blocks, bytes;
-    if (__builtin_mul_overflow((size_t)(rows + 7) / 8, (size_t)(cols / QK), &blocks) || __builtin_mul_overflow(blocks, per, &bytes)) return 0;
+    if (__builtin_mul_overflow((size_t)(rows + 7) / 8, (size_t)(cols / be), &blocks) || __builtin_mul_overflow(blocks, per, &bytes)) return 0;
     return bytes;
 #else
     (void)type; (void)rows; (void)cols;
@@ -844,8 +926,12 @@ size_t bk_packed_bytes(int type, int64_t rows, int64_t cols) {
 void bk_pack(int type, const void *w, size_t w_row_bytes, int64_t rows, int64_t cols, void *dst) {
 #ifdef BK_X86
     const size_t per = packed_block_bytes(type), qbytes = type == BK_Q4_0 ? 16 : 32, bsize = type == BK_Q4_0 ? 18 : 34;
-    const int64_t nb = cols / QK;
+    const int64_t nb = cols / packed_block_elems(type);
     char *d = dst;
+    if (type == BK_Q4_K) {
+        for (int64_t g = 0; g < (rows + 7) / 8; g++) pack_q4_K_group(w, w_row_bytes, rows, g, nb, d + (size_t)g * (size_t)nb * per);
+        return;
+    }
     for (int64_t g = 0; g < (rows + 7) / 8; g++) {
         for (int64_t b = 0; b < nb; b++, d += per) {
             memset(d, 0, per);  // rows past the end stay zero: scale 0, so their dots are 0
@@ -864,11 +950,11 @@ void bk_pack(int type, const void *w, size_t w_row_bytes, int64_t rows, int64_t 
 void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, int64_t row1,
                       const void *xq, size_t xq_row_bytes, int64_t ntok, int64_t n, float *out, int64_t out_stride) {
 #ifdef BK_X86
-    const int64_t nb = n / QK;
-    const size_t per = packed_block_bytes(type), pb = prep_bytes(nb);
+    const int64_t nb = n / packed_block_elems(type);
+    const size_t per = packed_block_bytes(type), pb = type == BK_Q4_K ? (((size_t)nb * 16 + 63) & ~(size_t)63) : prep_bytes(nb);
     // Activations in tiles that stay in L2 while every group of the slice passes over them; one
-    // group's weights (nb × 144 or 272 bytes) stay in L1 across the tile's tokens.
-    int64_t tile = (256 << 10) / (nb * 32);
+    // group's weights (nb × 144, 272 or 1184 bytes) stay in L1 across the tile's tokens.
+    int64_t tile = (256 << 10) / (n + 1);
     if (tile < 1) tile = 1;
     if (tile > 64) tile = 64;
     if (tile > ntok) tile = ntok;
@@ -877,15 +963,21 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
     bk_q8_prep preps[64];
     for (int64_t t0 = 0; t0 < ntok; t0 += tile) {
         const int64_t t1 = t0 + tile < ntok ? t0 + tile : ntok;
-        for (int64_t t = t0; t < t1; t++)
-            prepare_q8_0(&preps[t - t0], buf + (size_t)(t - t0) * pb, (const block_q8_0 *)((const char *)xq + (size_t)t * xq_row_bytes), nb);
+        for (int64_t t = t0; t < t1; t++) {
+            const void *x = (const char *)xq + (size_t)t * xq_row_bytes;
+            if (type == BK_Q4_K) prepare_q8_K_pairs(x, nb, (int32_t *)(buf + (size_t)(t - t0) * pb));
+            else prepare_q8_0(&preps[t - t0], buf + (size_t)(t - t0) * pb, x, nb);
+        }
         for (int64_t r = row0; r < row1; r += 8) {
             const char *g = (const char *)packed + (size_t)(r / 8) * (size_t)nb * per;
             for (int64_t t = t0; t < t1; t++) {
                 float tmp[8], *o = out + t * out_stride + (r - row0);
                 const int whole = r + 8 <= rows;
-                if (type == BK_Q4_0) gemv8_q4_0_vnni(&preps[t - t0], g, whole ? o : tmp);
-                else gemv8_q8_0_vnni(&preps[t - t0], g, whole ? o : tmp);
+                float *dst = whole ? o : tmp;
+                if (type == BK_Q4_0) gemv8_q4_0_vnni(&preps[t - t0], g, dst);
+                else if (type == BK_Q8_0) gemv8_q8_0_vnni(&preps[t - t0], g, dst);
+                else gemv8_q4_K_vnni((const block_q8_K *)((const char *)xq + (size_t)t * xq_row_bytes),
+                                     (const int32_t *)(buf + (size_t)(t - t0) * pb), nb, g, dst);
                 if (!whole) for (int64_t k = 0; k < rows - r; k++) o[k] = tmp[k];
             }
         }

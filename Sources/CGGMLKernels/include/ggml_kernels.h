@@ -29,13 +29,13 @@ void bk_matmul(int type, const void *w, size_t w_row_bytes, int64_t row0, int64_
                const void *xq, size_t xq_row_bytes, int64_t ntok, int64_t n,
                float *out, int64_t out_stride);
 /// Bytes of `rows` × `cols` weights of `type` in the packed eight-row layout, or 0 when the packed
-/// kernels do not apply (type other than Q4_0 / Q8_0, no AVX-512 VNNI, cols not whole blocks).
+/// kernels do not apply (type other than Q4_0 / Q8_0 / Q4_K, no AVX-512 VNNI, cols not whole blocks).
 size_t bk_packed_bytes(int type, int64_t rows, int64_t cols);
 /// Writes the packed eight-row layout of `rows` weight rows (file layout, `w_row_bytes` apart) to
 /// `dst` (bk_packed_bytes long); a last partial group is padded with zero rows.
 void bk_pack(int type, const void *w, size_t w_row_bytes, int64_t rows, int64_t cols, void *dst);
 /// bk_matmul over packed weights: out[t * out_stride + r - row0] for r in [row0, row1) (row0 a
-/// multiple of 8, row1 a multiple of 8 or `rows`), t < ntok; xq as for bk_matmul (Q8_0 rows).
+/// multiple of 8, row1 a multiple of 8 or `rows`), t < ntok; xq as for bk_matmul (Q8_0 or Q8_K rows).
 void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, int64_t row1,
                       const void *xq, size_t xq_row_bytes, int64_t ntok, int64_t n, float *out, int64_t out_stride);
 /// Σ a[i]·b[i] over n floats (attention scores).

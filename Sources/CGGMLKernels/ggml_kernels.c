@@ -642,7 +642,7 @@ static size_t packed_block_bytes(int type) { return type == BK_Q4_0 ? 144 : type
 static int64_t packed_block_elems(int type) { return type == BK_Q4_K ? QKK : QK; }
 static size_t prep_bytes(int64_t nb) { return ((size_t)nb * 68 + 63) & ~(size_t)63; }
 
-VNNI512 static void prepare_q8_0(bk_q8_prep *p, void *buf, const block_q8_0 *x, int64_t nb) {
+AVX2 static void prepare_q8_0(bk_q8_prep *p, void *buf, const block_q8_0 *x, int64_t nb) {
     int8_t *ys = buf;
     float *dx = (float *)((char *)buf + nb * 32);
     int32_t *yc = (int32_t *)((char *)buf + nb * 36);
@@ -786,6 +786,79 @@ VNNI512 static void gemv8_q4_K_vnni(const block_q8_K *x, const int32_t *bsp, int
     out[6] = hsum8_v(_mm512_castps512_ps256(f3)) - m[6]; out[7] = hsum8_v(HI256(f3)) - m[7];
 }
 
+
+// AVX2 versions over the same packed layout (machines without AVX-512 VNNI): one 256-bit
+// accumulator per row. Q4_0 and Q8_0 give exactly the one-row AVX2 kernels' floats.
+AVX2 static void gemv8_q4_0_avx2(const bk_q8_prep *p, const char *g, float *out) {
+    __m256 acc[8];
+    for (int r = 0; r < 8; r++) acc[r] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < p->nb; b++, g += 144) {
+        const __m256i y = _mm256_load_si256((const __m256i *)(p->ys + 32 * b));
+        const __m256i yc = _mm256_loadu_si256((const __m256i *)(p->ycorr + 8 * b));
+        const __m256 s = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), _mm256_set1_ps(p->dx[b]));
+        for (int r = 0; r < 8; r++) {
+            const __m128i t = _mm_loadu_si128((const __m128i *)(g + 16 + 16 * r));
+            const __m256i q = _mm256_and_si256(_mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1), m4);
+            const __m256i d = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, y), ones), yc);
+            acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(r)), _mm256_cvtepi32_ps(d), acc[r]);
+        }
+    }
+    for (int r = 0; r < 8; r++) out[r] = hsum8(acc[r]);
+}
+
+AVX2 static void gemv8_q8_0_avx2(const bk_q8_prep *p, const char *g, float *out) {
+    __m256 acc[8];
+    for (int r = 0; r < 8; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < p->nb; b++, g += 272) {
+        const __m256i y = _mm256_load_si256((const __m256i *)(p->ys + 32 * b));
+        const __m256 s = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), _mm256_set1_ps(p->dx[b]));
+        for (int r = 0; r < 8; r++) {
+            const __m256 q = mul_sum_i8_avx2(_mm256_loadu_si256((const __m256i *)(g + 16 + 32 * r)), y);
+            acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(r)), q, acc[r]);
+        }
+    }
+    for (int r = 0; r < 8; r++) out[r] = hsum8(acc[r]);
+}
+
+// Q4_K, four rows per pass (eight int and float accumulators would spill the sixteen registers).
+// Only reached when weights packed for VNNI run with the level capped (bk_set_max_level).
+AVX2 static void gemv4_q4_K_avx2(const block_q8_K *x, const int32_t *bsp, int64_t nsb, const char *g, int r0, float *out) {
+    __m256 f[4];
+    float mins[4] = {0, 0, 0, 0};
+    for (int r = 0; r < 4; r++) f[r] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < nsb; i++, g += Q4K_PACKED) {
+        __m256i a[4];
+        for (int r = 0; r < 4; r++) a[r] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i ylo = _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c));
+            const __m256i yhi = _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32));
+            for (int r = 0; r < 4; r++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(g + 160 + 256 * c + 32 * (r0 + r)));
+                const __m256i plo = _mm256_maddubs_epi16(_mm256_and_si256(v, m4), ylo);
+                const __m256i phi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), yhi);
+                a[r] = _mm256_add_epi32(a[r], _mm256_madd_epi16(plo, _mm256_set1_epi16((uint8_t)g[32 + 16 * c + r0 + r])));
+                a[r] = _mm256_add_epi32(a[r], _mm256_madd_epi16(phi, _mm256_set1_epi16((uint8_t)g[40 + 16 * c + r0 + r])));
+            }
+        }
+        const float dx = x[i].d;
+        for (int r = 0; r < 4; r++) {
+            uint16_t dw, dm;
+            memcpy(&dw, g + 2 * (r0 + r), 2);
+            memcpy(&dm, g + 16 + 2 * (r0 + r), 2);
+            int m = 0;
+            for (int j = 0; j < 8; j++) {
+                const int32_t pair = bsp[4 * i + j / 2];
+                m += (uint8_t)g[96 + 16 * (j / 2) + 2 * (r0 + r) + (j % 2)] * (int16_t)(j % 2 ? pair >> 16 : pair);
+            }
+            f[r] = _mm256_fmadd_ps(_mm256_set1_ps(HF(dw) * dx), _mm256_cvtepi32_ps(a[r]), f[r]);
+            mins[r] += HF(dm) * dx * (float)m;
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = hsum8(f[r]) - mins[r];
+}
+
 #undef GEMV8_SETUP
 #undef GEMV8_STORE
 #undef HI256
@@ -807,10 +880,20 @@ static int detect_level(void) {
     return 0;
 }
 
+static int g_max_level = 2;
+
 int bk_kernel_level(void) {
-    if (g_level < 0) g_level = detect_level();
-    return g_force_scalar ? 0 : g_level;
+    if (g_level < 0) {
+        g_level = detect_level();
+        // BERTH_GGML_LEVEL=0|1 caps the kernels (scalar, AVX2) for comparisons on a newer CPU.
+        const char *cap = getenv("BERTH_GGML_LEVEL");
+        if (cap && *cap >= '0' && *cap <= '2' && *cap - '0' < g_max_level) g_max_level = *cap - '0';
+    }
+    if (g_force_scalar) return 0;
+    return g_level < g_max_level ? g_level : g_max_level;
 }
+
+void bk_set_max_level(int level) { g_max_level = level < 0 ? 0 : level; }
 
 void bk_force_scalar(int on) { g_force_scalar = on; }
 
@@ -913,7 +996,10 @@ size_t bk_packed_bytes(int type, int64_t rows, int64_t cols) {
 #ifdef BK_X86
     const size_t per = packed_block_bytes(type);
     const int64_t be = packed_block_elems(type);
-    if (bk_kernel_level() < 2 || !per || rows <= 0 || cols <= 0 || cols % be) return 0;
+    if (bk_kernel_level() < 1 || !per || rows <= 0 || cols <= 0 || cols % be) return 0;
+    // Q4_K's AVX2 packed kernel measured slower than its one-row AVX2 kernel (scales and mins
+    // broadcast per row): packed only where the VNNI kernel runs.
+    if (type == BK_Q4_K && bk_kernel_level() < 2) return 0;
     size_t blocks, bytes;
     if (__builtin_mul_overflow((size_t)(rows + 7) / 8, (size_t)(cols / be), &blocks) || __builtin_mul_overflow(blocks, per, &bytes)) return 0;
     return bytes;
@@ -960,6 +1046,7 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
     if (tile > ntok) tile = ntok;
     char *buf = aligned_alloc(64, pb * (size_t)tile);
     if (!buf) return;
+    const int vnni = bk_kernel_level() >= 2;
     bk_q8_prep preps[64];
     for (int64_t t0 = 0; t0 < ntok; t0 += tile) {
         const int64_t t1 = t0 + tile < ntok ? t0 + tile : ntok;
@@ -974,10 +1061,17 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
                 float tmp[8], *o = out + t * out_stride + (r - row0);
                 const int whole = r + 8 <= rows;
                 float *dst = whole ? o : tmp;
-                if (type == BK_Q4_0) gemv8_q4_0_vnni(&preps[t - t0], g, dst);
-                else if (type == BK_Q8_0) gemv8_q8_0_vnni(&preps[t - t0], g, dst);
-                else gemv8_q4_K_vnni((const block_q8_K *)((const char *)xq + (size_t)t * xq_row_bytes),
-                                     (const int32_t *)(buf + (size_t)(t - t0) * pb), nb, g, dst);
+                const block_q8_K *xk = (const block_q8_K *)((const char *)xq + (size_t)t * xq_row_bytes);
+                const int32_t *bsp = (const int32_t *)(buf + (size_t)(t - t0) * pb);
+                if (vnni) {
+                    if (type == BK_Q4_0) gemv8_q4_0_vnni(&preps[t - t0], g, dst);
+                    else if (type == BK_Q8_0) gemv8_q8_0_vnni(&preps[t - t0], g, dst);
+                    else gemv8_q4_K_vnni(xk, bsp, nb, g, dst);
+                } else {
+                    if (type == BK_Q4_0) gemv8_q4_0_avx2(&preps[t - t0], g, dst);
+                    else if (type == BK_Q8_0) gemv8_q8_0_avx2(&preps[t - t0], g, dst);
+                    else { gemv4_q4_K_avx2(xk, bsp, nb, g, 0, dst); gemv4_q4_K_avx2(xk, bsp, nb, g, 4, dst + 4); }
+                }
                 if (!whole) for (int64_t k = 0; k < rows - r; k++) o[k] = tmp[k];
             }
         }

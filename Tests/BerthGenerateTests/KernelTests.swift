@@ -84,55 +84,76 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// The packed eight-row kernels (Q4_0, Q8_0, Q4_K on AVX-512 VNNI) against the one-row kernels:
-    /// Q4_0 and Q8_0 give exactly their floats (same integer lanes, same summation order); Q4_K's
-    /// integer sums are exact too but are scaled per lane, so it agrees to float rounding (1e-5 of
-    /// the largest output). Checked on every fixture weight of those types, with a row count that
-    /// leaves a partial group, one and five tokens, and a slice that starts at a group boundary
-    /// (how the threads split a matrix).
+    /// The packed eight-row kernels (Q4_0, Q8_0, Q4_K; AVX-512 VNNI and AVX2) against the one-row
+    /// kernels of the same level: Q4_0 and Q8_0 give exactly their floats (same integer lanes, same
+    /// summation order); Q4_K's integer sums are exact too but are scaled per lane, so it agrees to
+    /// float rounding (1e-5 of the largest output). Checked on every fixture weight of those types,
+    /// with a row count that leaves a partial group, one and five tokens, and a slice that starts at
+    /// a group boundary (how the threads split a matrix).
     func testPackedKernelsEqualOneRowKernels() throws {
-        guard bk_kernel_level() >= 2 else { throw XCTSkip("no AVX-512 VNNI on this CPU: the packed kernels are not used") }
+        let detected = bk_kernel_level()
+        guard detected >= 1 else { throw XCTSkip("no AVX2 on this CPU: the packed kernels are not used") }
+        defer { bk_set_max_level(2) }
         var checked = 0
-        for name in Fixtures.models {
-            let (model, _) = try Fixtures.load(name)
-            let layer = model.layers[0]
-            for w in [layer.wq, layer.wk, layer.wv, layer.wo, layer.gate, layer.up, layer.down, model.output]
-            where w.type == .q4_0 || w.type == .q8_0 || w.type == .q4_K {
-                XCTAssertNotNil(w.packed, "\(name) \(w.name) was not packed at load")
-                let rows = min(w.rows, 13), n = w.cols, t = Int32(w.type.rawValue)
-                var g = SplitMix64(seed: 11)
-                let dt = bk_vec_dot_type(t)
-                let qBytes = Int(bk_type_size(dt)) * n / Int(bk_block_size(dt))
-                var xq = [UInt8](repeating: 0, count: 5 * qBytes)
-                for k in 0..<5 {
-                    let x = (0..<n).map { _ in Float(g.nextDouble() * 2 - 1) }
-                    xq.withUnsafeMutableBytes { bk_quantize_row(dt, x, $0.baseAddress! + k * qBytes, Int64(n)) }
+        for level in (1...detected).reversed() {
+            bk_set_max_level(Int32(level))
+            for name in Fixtures.models {
+                let (model, _) = try Fixtures.load(name)
+                let layer = model.layers[0]
+                for w in [layer.wq, layer.wk, layer.wv, layer.wo, layer.gate, layer.up, layer.down, model.output]
+                where w.type == .q4_0 || w.type == .q8_0 || w.type == .q4_K {
+                    // Loaded at this level: Q4_K is packed for the VNNI kernel only.
+                    XCTAssertEqual(w.packed != nil, w.type != .q4_K || level >= 2, "\(name) \(w.name) packing at level \(level)")
+                    try checkPacked(w, name: "\(name) level \(level)", level: Int32(level))
+                    checked += 1
                 }
-                func same(_ a: [Float], _ b: [Float], _ what: String) {
-                    guard w.type == .q4_K else { return XCTAssertEqual(a, b, what) }
-                    let tol = (b.map { abs($0) }.max() ?? 0) * 1e-5 + 1e-6
-                    for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: tol, what) }
-                }
-                let bytes = bk_packed_bytes(t, Int64(rows), Int64(n))
-                XCTAssertGreaterThan(bytes, 0)
-                var packed = [UInt8](repeating: 0, count: bytes)
-                bk_pack(t, w.data, w.rowBytes, Int64(rows), Int64(n), &packed)
-                for ntok in [1, 5] {
-                    var want = [Float](repeating: 0, count: ntok * rows), got = want, slice = [Float](repeating: 0, count: ntok * rows)
-                    bk_matmul(t, w.data, w.rowBytes, 0, Int64(rows), xq, qBytes, Int64(ntok), Int64(n), &want, Int64(rows))
-                    bk_matmul_packed(t, packed, Int64(rows), 0, Int64(rows), xq, qBytes, Int64(ntok), Int64(n), &got, Int64(rows))
-                    same(got, want, "\(name) \(w.name) \(ntok) tokens")
-                    // Rows 8..<13 only, written from out[0]: the partial last group.
-                    slice.withUnsafeMutableBufferPointer { o in
-                        bk_matmul_packed(t, packed, Int64(rows), 8, Int64(rows), xq, qBytes, Int64(ntok), Int64(n), o.baseAddress!, Int64(rows))
-                    }
-                    for k in 0..<ntok {
-                        same(Array(slice[(k * rows)..<(k * rows + rows - 8)]), Array(want[(k * rows + 8)..<(k * rows + rows)]), "\(name) \(w.name) slice")
-                    }
-                }
-                checked += 1
             }
         }
-        XCTAssertGreaterThan(checked, 0, "no Q4_0 or Q8_0 weight in the fixtures")
+        XCTAssertGreaterThan(checked, 0, "no Q4_0, Q8_0 or Q4_K weight in the fixtures")
+    }
+
+    private func checkPacked(_ w: WeightMatrix, name: String, level: Int32) throws {
+        let rows = min(w.rows, 13), n = w.cols, t = Int32(w.type.rawValue)
+        var g = SplitMix64(seed: 11)
+        let dt = bk_vec_dot_type(t)
+        let qBytes = Int(bk_type_size(dt)) * n / Int(bk_block_size(dt))
+        var xq = [UInt8](repeating: 0, count: 5 * qBytes)
+        for k in 0..<5 {
+            let x = (0..<n).map { _ in Float(g.nextDouble() * 2 - 1) }
+            xq.withUnsafeMutableBytes { bk_quantize_row(dt, x, $0.baseAddress! + k * qBytes, Int64(n)) }
+        }
+        func same(_ a: [Float], _ b: [Float], _ what: String) {
+            guard w.type == .q4_K else { return XCTAssertEqual(a, b, what) }
+            let tol = (b.map { abs($0) }.max() ?? 0) * 1e-5 + 1e-6
+            for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: tol, what) }
+        }
+        // Q4_K is packed only for the VNNI kernel; capped to AVX2 it still has to be right.
+        bk_set_max_level(2)
+        let bytes = bk_packed_bytes(t, Int64(rows), Int64(n))
+        bk_set_max_level(level)
+        XCTAssertGreaterThan(bytes, 0)
+        var packed = [UInt8](repeating: 0, count: bytes)
+        bk_pack(t, w.data, w.rowBytes, Int64(rows), Int64(n), &packed)
+        // The one-row kernels, one token at a time (their four-token variants round differently).
+        var want = [Float](repeating: 0, count: 5 * rows)
+        for k in 0..<5 {
+            want.withUnsafeMutableBufferPointer { o in
+                xq.withUnsafeBytes { x in
+                    bk_matmul(t, w.data, w.rowBytes, 0, Int64(rows), x.baseAddress! + k * qBytes, qBytes, 1, Int64(n), o.baseAddress! + k * rows, Int64(rows))
+                }
+            }
+        }
+        for ntok in [1, 5] {
+            var got = [Float](repeating: 0, count: ntok * rows), slice = got
+            bk_matmul_packed(t, packed, Int64(rows), 0, Int64(rows), xq, qBytes, Int64(ntok), Int64(n), &got, Int64(rows))
+            same(got, Array(want[0..<(ntok * rows)]), "\(name) \(w.name) \(ntok) tokens")
+            // Rows 8..<13 only, written from out[0]: the partial last group.
+            slice.withUnsafeMutableBufferPointer { o in
+                bk_matmul_packed(t, packed, Int64(rows), 8, Int64(rows), xq, qBytes, Int64(ntok), Int64(n), o.baseAddress!, Int64(rows))
+            }
+            for k in 0..<ntok {
+                same(Array(slice[(k * rows)..<(k * rows + rows - 8)]), Array(want[(k * rows + 8)..<(k * rows + rows)]), "\(name) \(w.name) slice")
+            }
+        }
     }
 }

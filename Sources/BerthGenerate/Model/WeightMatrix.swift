@@ -107,7 +107,7 @@ public struct MatMul: Sendable {
         let wType = Int32(w.type.rawValue), wData = w.data, rowBytes = w.rowBytes, rows = w.rows, cols = w.cols
         let xqr = UnsafeRawPointer(xq)
         // Packed weights are split on eight-row group boundaries (bk_force_scalar turns them off for tests).
-        let packed = bk_kernel_level() >= 2 ? w.packed?.pointer : nil
+        let packed = bk_kernel_level() >= 1 ? w.packed?.pointer : nil
         let body: (Int) -> Void = { c in
             var r0 = rows * c / chunks, r1 = rows * (c + 1) / chunks
             if let packed {

@@ -29,7 +29,7 @@ void bk_matmul(int type, const void *w, size_t w_row_bytes, int64_t row0, int64_
                const void *xq, size_t xq_row_bytes, int64_t ntok, int64_t n,
                float *out, int64_t out_stride);
 /// Bytes of `rows` × `cols` weights of `type` in the packed eight-row layout, or 0 when the packed
-/// kernels do not apply (type other than Q4_0 / Q8_0 / Q4_K, no AVX-512 VNNI, cols not whole blocks).
+/// kernels do not apply (type other than Q4_0 / Q8_0 / Q4_K, no AVX2, cols not whole blocks).
 size_t bk_packed_bytes(int type, int64_t rows, int64_t cols);
 /// Writes the packed eight-row layout of `rows` weight rows (file layout, `w_row_bytes` apart) to
 /// `dst` (bk_packed_bytes long); a last partial group is padded with zero rows.
@@ -44,6 +44,9 @@ float bk_dot_f32(int64_t n, const float *a, const float *b);
 void bk_axpy_f32(int64_t n, float alpha, const float *x, float *y);
 /// Which kernel family the run-time dispatch picked: 0 scalar, 1 AVX2, 2 AVX-512 VNNI.
 int bk_kernel_level(void);
+/// Caps the level bk_kernel_level reports (1: use the AVX2 kernels on an AVX-512 machine), for tests
+/// and benchmarks; set it before loading a model, since packing is decided at load.
+void bk_set_max_level(int level);
 /// Forces the scalar kernels (tests compare them with the vector ones).
 void bk_force_scalar(int on);
 /// IEEE half ↔ float, round to nearest even (ggml's conversion).

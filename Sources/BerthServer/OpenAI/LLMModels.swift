@@ -1,4 +1,5 @@
 import BerthGenerate
+import BerthRegistry
 import Foundation
 import Logging
 
@@ -16,6 +17,8 @@ public final class LLMModels: Sendable {
     /// The `--llm` models (never unloaded).
     let fixed: [String: LLMServable]
     let registered = Locked<[String: Registered]>([:])
+    /// Resolves `name@alias` requests (set by the deployer that deploys the registry's versions).
+    let registry = Locked<(any Registry)?>(nil)
     /// Bytes of every live version, serving or draining (`--llm-memory-budget` compares against it).
     let residentBytes: Locked<Int>
     /// nil: no budget.
@@ -78,21 +81,28 @@ public final class LLMModels: Sendable {
         let shadow: LLMLease?
     }
 
-    /// The model name `requested` refers to (`chat:3` → `chat`), for access checks.
+    /// The model name `requested` refers to (`chat@3` → `chat`), for access checks.
     func baseName(_ requested: String) -> String {
         if fixed[requested] != nil { return requested }
-        return Self.split(requested)?.name ?? requested
+        return VersionRef.parse(requested).model
     }
 
-    /// `name:version` → its parts (nil when there is no numeric version suffix).
-    static func split(_ requested: String) -> (name: String, version: Int)? {
-        guard let i = requested.lastIndex(of: ":"), let v = Int(requested[requested.index(after: i)...]), v > 0 else { return nil }
-        return (String(requested[..<i]), v)
+    /// The version `ref` names, as the registry CLI reads `NAME@REF`: a number, or an alias.
+    private func resolve(_ name: String, _ ref: VersionRef) throws -> Int {
+        switch ref {
+        case let .number(v): return v
+        case let .alias(a):
+            guard let registry = registry.withLock({ $0 }) else { throw OpenAIError.modelNotFound("\(name)@\(a)") }
+            do { return try registry.version(name, .alias(a)).version } catch {
+                throw OpenAIError(status: .notFound, message: "\(error)", type: "invalid_request_error", param: "model", code: "model_not_found")
+            }
+        }
     }
 
     /// Holds the version that answers `requested`: a `--llm` model; a registry model's production
     /// or canary (sticky by `key`, the `x-berth-routing-key` header) with its shadow; or, as
-    /// `name:N`, version N while it is loaded (any alias keeps it loaded).
+    /// `name@N` / `name@alias` (the registry CLI's addressing), that version while it is loaded
+    /// (being aliased keeps it loaded).
     func acquire(_ requested: String, key: String?) throws -> Routed {
         if let m = fixed[requested] {
             guard m.acquire() else { throw OpenAIError(status: .serviceUnavailable, message: "the model '\(requested)' is shutting down", type: "server_error", param: nil, code: nil) }
@@ -106,7 +116,8 @@ public final class LLMModels: Sendable {
                     throw OpenAIError(status: .serviceUnavailable, message: "the model '\(requested)' has no production version", type: "server_error", param: nil, code: nil)
                 }
                 pick = (p.version, entry, entry.route.mirror(key: key))
-            } else if let (name, v) = Self.split(requested), let entry = snapshot[name] {
+            } else if case let (name, ref?) = VersionRef.parse(requested), let entry = snapshot[name] {
+                let v = try resolve(name, ref)
                 guard entry.versions[v] != nil else {
                     throw OpenAIError(status: .notFound, message: "version \(v) of '\(name)' is not deployed (only aliased versions are)",
                                       type: "invalid_request_error", param: "model", code: "model_not_found")

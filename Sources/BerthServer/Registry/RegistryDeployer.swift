@@ -193,11 +193,8 @@ public actor RegistryDeployer {
             let done = copies.withLock { c -> [URL] in defer { c.removeAll() }; return c }
             for url in done { registry.store.release(url) }
         }
-        if let llms {
-            if plan.versions.isEmpty { try await llms.deploy(plan) }
-            // GGUF versions (a registry model's language model versions) serve on the OpenAI routes.
-            else if try await isLanguageModel(plan) { return try await llms.deploy(plan) }
-        }
+        // GGUF versions (language models) serve on the OpenAI routes, not through the manager.
+        if try await deployLanguageModel(plan) { return }
         try await manager.deploy(plan)
     }
 

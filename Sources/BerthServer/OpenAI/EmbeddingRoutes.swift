@@ -52,7 +52,9 @@ struct EmbeddingRoutes: Sendable {
         let model = try embeddingModel(servable)
         let batch: [[Int]]
         switch body.input {
-        case let .texts(t): batch = t.map { model.tokenizer.encode($0) }
+        case let .texts(t):
+            guard t.allSatisfy({ !$0.isEmpty }) else { throw OpenAIError.badRequest("an input string is empty", param: "input") }
+            batch = t.map { model.tokenizer.encode($0) }
         case let .tokens(t):
             guard t.allSatisfy({ $0.count <= model.tokenizer.maxLength && $0.allSatisfy { $0 >= 0 && $0 < model.tokenizer.vocab.count } }) else {
                 throw OpenAIError.badRequest("token ids must be in 0..<\(model.tokenizer.vocab.count), at most \(model.tokenizer.maxLength) per input", param: "input")

@@ -80,12 +80,27 @@ public final class LLMServable: Sendable {
     /// Requests holding the version now.
     var holdCount: Int { holds.withLock { $0.count } }
 
-    /// Loads a GGUF file as `name` (version `version`); `fingerprint` names its bytes.
+    /// Loads a GGUF file, or an ONNX decoder (a folder or `.onnx` file with tokenizer.json, see
+    /// ``ONNXDecoder``), as `name` (version `version`); `fingerprint` names its bytes.
     static func load(name: String, version: Int?, path: String, fingerprint: String, threads: Int, kvCacheBytes: Int,
                      logger: Logger) throws -> LLMServable {
-        let file = try GGUFFile(path: path)
-        let model = try LlamaModel(file: file, threads: threads)
-        let tokenizer = Tokenizer(vocab: try Vocabulary(file: file))
+        let model: any CausalLanguageModel
+        let vocab: Vocabulary
+        let fileBytes: Int
+        var details: Logger.Metadata
+        if !Self.isONNXDecoder(path) {
+            let file = try GGUFFile(path: path)
+            let llama = try LlamaModel(file: file, threads: threads)
+            (model, vocab, fileBytes) = (llama, try Vocabulary(file: file), file.bytes.count)
+            details = ["format": "gguf", "architecture": "\(llama.config.architecture)", "layers": "\(llama.config.blockCount)",
+                       "types": "\(llama.weightTypes.joined(separator: ","))"]
+        } else {
+            let decoder: ONNXDecoder
+            (decoder, vocab, fileBytes) = try ONNXDecoder.load(path: path, threads: threads)
+            model = decoder
+            details = ["format": "onnx", "layers": "\(decoder.layers)"]
+        }
+        let tokenizer = Tokenizer(vocab: vocab)
         guard tokenizer.vocab.count == model.vocabSize else {
             throw GenerateError.tokenizer("\(tokenizer.vocab.count) tokens in the vocabulary, \(model.vocabSize) rows in the embedding")
         }
@@ -100,13 +115,22 @@ public final class LLMServable: Sendable {
                                           logger: Logger(label: "berth.generate.\(name)"))
         var stops = Set(LLMModels.endOfTurn.compactMap { tokenizer.vocab.idOf[$0] }.filter { tokenizer.vocab.isControl($0) })
         if let eos = tokenizer.vocab.eos { stops.insert(eos) }
-        logger.notice("language model loaded", metadata: [
-            "model": "\(name)", "version": "\(version.map(String.init) ?? "-")", "architecture": "\(model.config.architecture)",
-            "layers": "\(model.config.blockCount)", "types": "\(model.weightTypes.joined(separator: ","))", "vocab": "\(model.vocabSize)",
-            "context": "\(engine.maxSequenceTokens)",
-        ])
+        details["model"] = "\(name)"
+        details["version"] = "\(version.map(String.init) ?? "-")"
+        details["vocab"] = "\(model.vocabSize)"
+        details["context"] = "\(engine.maxSequenceTokens)"
+        logger.notice("language model loaded", metadata: details)
         return LLMServable(name: name, version: version, fingerprint: fingerprint, engine: engine, template: template, stopTokens: stops,
-                           memoryBytes: file.bytes.count + kvCacheBytes)
+                           memoryBytes: fileBytes + kvCacheBytes)
+    }
+
+    /// A folder, or a `.onnx` file that is not GGUF inside, is an ONNX decoder; anything else is read as GGUF.
+    static func isONNXDecoder(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { return true }
+        guard path.hasSuffix(".onnx"), let h = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? h.close() }
+        return (try? h.read(upToCount: 4)) != Data("GGUF".utf8)
     }
 }
 

@@ -90,11 +90,12 @@ def test_greedy_tokens_and_logits_equal_ort_step_by_step(server, decoder):
     for step in range(STEPS):
         ref = logps[step]
         assert abs(lp.token_logprobs[step] - ref[want[step]]) <= TOL, (step, lp.token_logprobs[step], ref[want[step]])
-        got_top = sorted(lp.top_logprobs[step].values(), reverse=True)
-        ref_top = np.sort(ref)[::-1][:len(got_top)]
-        # Distinct token strings only (two ids may print alike); the largest ones are always there.
-        assert len(got_top) >= 10
-        np.testing.assert_allclose(got_top[:10], ref_top[:10], atol=TOL, rtol=0)
+        # top_logprobs is keyed by token text, so ids that print alike (invalid UTF-8 bytes) share
+        # one entry: every value must be one of ORT's 20 largest, and the largest must be there.
+        got_top = np.array(sorted(lp.top_logprobs[step].values(), reverse=True))
+        ref_top = np.sort(ref)[::-1][:20]
+        assert abs(got_top[0] - ref_top[0]) <= TOL, (step, got_top[0], ref_top[0])
+        assert all(np.abs(ref_top - v).min() <= TOL for v in got_top), (step, got_top, ref_top)
     assert r.choices[0].text == tok.decode(want), (r.choices[0].text, tok.decode(want))
 
 

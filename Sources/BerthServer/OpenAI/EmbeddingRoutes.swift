@@ -40,7 +40,10 @@ struct EmbeddingRoutes: Sendable {
         let servable: Servable
         do {
             switch ref {
-            case nil: servable = try manager.acquireRouted(model: name, key: req.headers[V2Routes.routingKeyField]).servable
+            case nil:
+                let routed = try manager.acquireRouted(model: name, key: req.headers[V2Routes.routingKeyField])
+                routed.shadow?.release()  // embeddings are not mirrored
+                servable = routed.servable
             case let .number(v)?: servable = try manager.acquire(model: name, version: String(v))
             case .alias?: throw OpenAIError.badRequest("address a version by number (\(name)@N)", param: "model")
             }

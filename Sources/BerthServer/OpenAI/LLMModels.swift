@@ -1,6 +1,7 @@
 import BerthGenerate
 import BerthRegistry
 import Foundation
+import HTTPTypes
 import Logging
 
 /// The language models a server serves through the OpenAI routes, by name: the fixed ones of
@@ -64,8 +65,8 @@ public final class LLMModels: Sendable {
                     throw GenerateError.invalidRequest("the --llm models need \(mib(total)) MiB (mapped files + KV caches), over the --llm-memory-budget of \(mib(memoryBudget)) MiB")
                 }
                 models[name] = m
-            } catch let e as GenerateError {
-                throw GenerateError.invalidRequest("--llm \(name): \(path): \(e)")
+            } catch {
+                throw GenerateError.invalidRequest("--llm \(name): \(path): \(error)")
             }
         }
         return LLMModels(fixed: models, memoryBudget: memoryBudget, threads: threads, kvCacheBytes: kvCacheBytes, logger: logger)

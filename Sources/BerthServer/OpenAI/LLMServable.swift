@@ -91,13 +91,17 @@ public final class LLMServable: Sendable {
         if !Self.isONNXDecoder(path) {
             let file = try GGUFFile(path: path)
             let llama = try LlamaModel(file: file, threads: threads)
-            (model, vocab, fileBytes) = (llama, try Vocabulary(file: file), file.bytes.count)
+            model = llama
+            vocab = try Vocabulary(file: file)
+            fileBytes = file.bytes.count
             details = ["format": "gguf", "architecture": "\(llama.config.architecture)", "layers": "\(llama.config.blockCount)",
                        "types": "\(llama.weightTypes.joined(separator: ","))"]
         } else {
-            let decoder: ONNXDecoder
-            (decoder, vocab, fileBytes) = try ONNXDecoder.load(path: path, threads: threads)
+            let loaded = try ONNXDecoder.load(path: path, threads: threads)
+            let decoder = loaded.0
             model = decoder
+            vocab = loaded.1
+            fileBytes = loaded.fileBytes
             details = ["format": "onnx", "layers": "\(decoder.layers)"]
         }
         let tokenizer = Tokenizer(vocab: vocab)

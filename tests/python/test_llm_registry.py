@@ -161,6 +161,24 @@ def test_canary_split_is_sticky_and_versions_are_addressable(tmp_path, versions)
         assert all(len(vs) == 1 for vs in by_key.values()), by_key
         seen = {next(iter(vs)) for vs in by_key.values()}
         assert seen == {1, 2}, by_key
+
+        # A shadow answers nothing but is compared: v2's greedy text differs from v1's, v1's own equals it.
+        import berthpy
+        server.api("PUT", f"/models/{NAME}/traffic", {"canary": None, "shadow": {"alias": "candidate", "percent": 100}})
+        for _ in range(3):
+            assert answers[greedy(c, NAME)] == 1
+        cli(data, "alias", NAME, "candidate", "1")
+        server.api("PUT", f"/models/{NAME}/traffic", {"shadow": {"alias": "candidate", "percent": 100}})
+        for _ in range(2):
+            assert answers[greedy(c, NAME)] == 1
+        deadline, counts = time.time() + 20, {}
+        while time.time() < deadline:
+            counts = {(s[0]["version"], s[0]["outcome"]): s[1]
+                      for s in berthpy.prometheus_samples(server.metrics(), "berth_llm_shadow_requests_total")}
+            if counts.get(("2", "disagree"), 0) == 3 and counts.get(("1", "agree"), 0) == 2:
+                break
+            time.sleep(0.2)
+        assert counts == {("2", "disagree"): 3, ("1", "agree"): 2}, counts
     finally:
         server.stop()
 

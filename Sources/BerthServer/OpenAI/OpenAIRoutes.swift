@@ -80,7 +80,7 @@ struct OpenAIRoutes: Sendable {
                                          log: log, id: id, prompt: text)
         let created = Int(Date().timeIntervalSince1970)
         let stream = m.engine.generate(request)
-        mirror(request, to: routed.shadow)
+        mirror(request, to: routed.shadow, admission: admission)
         if body.sampling.stream == true {
             let includeUsage = body.sampling.streamOptions?.includeUsage == true
             let metrics = self.metrics
@@ -181,7 +181,7 @@ struct OpenAIRoutes: Sendable {
         let created = Int(Date().timeIntervalSince1970)
         let echo = body.echo == true ? m.tokenizer.decode(prompt) : ""
         let stream = m.engine.generate(request)
-        mirror(request, to: routed.shadow)
+        mirror(request, to: routed.shadow, admission: admission)
         let wantLogprobs = body.logprobs != nil
         @Sendable func logprobEntry(_ t: GeneratedToken, offset: Int, into lp: inout CompletionLogprobs) {
             lp.tokens.append(String(decoding: m.tokenizer.pieceBytes(t.token, special: true), as: UTF8.self))
@@ -306,13 +306,23 @@ struct OpenAIRoutes: Sendable {
     }
 
     /// Runs a copy of the request on the shadow version in the background (load and latency as
-    /// production would see them); its answer is dropped, and its tokens stay out of the model's
-    /// metrics. The shadow's hold ends with it.
-    private func mirror(_ request: GenerationRequest, to shadow: LLMLease?) {
+    /// production would see them); its text is only compared with production's (its tokens stay
+    /// out of the model's metrics). The shadow's hold ends with it.
+    private func mirror(_ request: GenerationRequest, to shadow: LLMLease?, admission: LLMAdmission) {
         guard let shadow else { return }
+        let metrics = self.metrics, s = shadow.servable
+        let compare = LLMShadowCompare { metrics.shadow(model: s.name, version: s.version, outcome: $0) }
+        admission.compare(with: compare)
         Task.detached {
             defer { shadow.release() }
-            for await _ in shadow.servable.engine.generate(request) {}
+            var text = ""
+            for await event in s.engine.generate(request) {
+                switch event {
+                case .token(let t): text += t.text
+                case .finished(let f): compare.shadow(text + f.trailingText)
+                case .failed: compare.shadow(nil)
+                }
+            }
         }
     }
 

@@ -59,7 +59,8 @@ public struct WordPieceTokenizer: Sendable {
                 for piece in post["single"] as? [[String: Any]] ?? [] {
                     if piece["Sequence"] != nil { seenSequence = true; continue }
                     guard let special = piece["SpecialToken"] as? [String: Any], let name = special["id"] as? String else { continue }
-                    let ids = ((post["special_tokens"] as? [String: Any])?[name] as? [String: Any])?["ids"] as? [Int] ?? [try id(name)]
+                    let declared = ((post["special_tokens"] as? [String: Any])?[name] as? [String: Any])?["ids"] as? [Int]
+                    let ids = try declared ?? [id(name)]
                     if seenSequence { suffix += ids } else { prefix += ids }
                 }
             default: throw GenerateError.tokenizer("tokenizer.json: post-processor '\(post["type"] ?? "?")' is not supported")

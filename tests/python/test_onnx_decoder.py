@@ -90,11 +90,12 @@ def test_greedy_tokens_and_logits_equal_ort_step_by_step(server, decoder):
     for step in range(STEPS):
         ref = logps[step]
         assert abs(lp.token_logprobs[step] - ref[want[step]]) <= TOL, (step, lp.token_logprobs[step], ref[want[step]])
+        assert want[step] == int(np.argmax(ref))
         # top_logprobs is keyed by token text, so ids that print alike (invalid UTF-8 bytes) share
-        # one entry: every value must be one of ORT's 20 largest, and the largest must be there.
+        # one entry (the last written): every value must be one of ORT's 20 largest.
         got_top = np.array(sorted(lp.top_logprobs[step].values(), reverse=True))
         ref_top = np.sort(ref)[::-1][:20]
-        assert abs(got_top[0] - ref_top[0]) <= TOL, (step, got_top[0], ref_top[0])
+        assert len(got_top) >= 5
         assert all(np.abs(ref_top - v).min() <= TOL for v in got_top), (step, got_top, ref_top)
     assert r.choices[0].text == tok.decode(want), (r.choices[0].text, tok.decode(want))
 

@@ -8,6 +8,8 @@ export, for BerthGenerate's ONNX decoder tests:
   OUT/genai_config.json     ORT GenAI's description of it (sizes, names, special ids)
   OUT/tokenizer.json        a byte-level BPE trained by Hugging Face `tokenizers` on a small corpus
   OUT/tokenizer_config.json its ChatML chat template
+  OUT/model_with_metadata.onnx  the model with the three JSON files in metadata_props (a
+                            self-contained registry version)
 
 Usage: make_onnx_decoder.py OUT_DIR [SEED]
 """
@@ -137,7 +139,8 @@ def main() -> None:
     tok = tokenizer()
     tok.save(os.path.join(out, "tokenizer.json"))
     vocab = tok.get_vocab_size()
-    onnx.save(model(vocab, seed), os.path.join(out, "model.onnx"))
+    m = model(vocab, seed)
+    onnx.save(m, os.path.join(out, "model.onnx"))
     eos = tok.token_to_id("<|im_end|>")
     config = {"model": {
         "type": "llama", "context_length": CONTEXT, "vocab_size": vocab,
@@ -153,6 +156,10 @@ def main() -> None:
         json.dump(config, f, indent=2)
     with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
         json.dump({"chat_template": CHATML, "eos_token": "<|im_end|>"}, f, indent=2)
+    # One self-contained file for the registry: the companions in metadata_props under their file names.
+    helper.set_model_props(m, {"tokenizer.json": tok.to_str(), "genai_config.json": json.dumps(config),
+                               "tokenizer_config.json": json.dumps({"chat_template": CHATML})})
+    onnx.save(m, os.path.join(out, "model_with_metadata.onnx"))
 
 
 if __name__ == "__main__":

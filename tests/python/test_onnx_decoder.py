@@ -127,3 +127,24 @@ def test_bad_decoder_folder_exits_2(tmp_path, decoder):
     r = subprocess.run([str(berth_path()), "serve", "--insecure-no-auth", "--port", "0", "--llm", f"m={tmp_path}"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "model.onnx" in r.stderr, r.stderr
+
+
+def test_registry_version_of_a_decoder(tmp_path, decoder):
+    """A decoder pushed to the registry (companions in metadata_props) serves on the OpenAI routes."""
+    from test_registry_server import Server, cli
+    data = tmp_path / "data"
+    cli(data, "push", "dec", str(decoder / "model_with_metadata.onnx"))
+    cli(data, "alias", "dec", "production", "1")
+    server = Server(data, tmp_path / "server.log")
+    try:
+        tok = Tokenizer.from_file(str(decoder / "tokenizer.json"))
+        prompt = tok.encode(PROMPT).ids
+        want, _ = ort_greedy(decoder, prompt, STEPS)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="unused", max_retries=0)
+        r = client.completions.create(model="dec", prompt=prompt, max_tokens=STEPS, temperature=0, extra_body={"ignore_eos": True})
+        assert r.choices[0].text == tok.decode(want)
+        assert [m.id for m in client.models.list().data] == ["dec"]
+        # Not also served as a V2 model.
+        assert server.request("GET", "/v2/models/dec")[0] == 404
+    finally:
+        server.stop()

@@ -141,29 +141,34 @@ final class ONNXDecoder: CausalLanguageModel, @unchecked Sendable {
 
     /// Reads a decoder from a folder (or its `.onnx` file inside one) holding `model.onnx` (or
     /// genai_config.json's `decoder.filename`), `tokenizer.json` and optionally
-    /// `genai_config.json` and `tokenizer_config.json` (its `chat_template`).
+    /// `genai_config.json` and `tokenizer_config.json` (its `chat_template`). A file without them
+    /// beside it (a registry version) carries them in `metadata_props` under the same names.
     static func load(path: String, threads: Int) throws -> (ONNXDecoder, Vocabulary, fileBytes: Int) {
         var isDir: ObjCBool = false
         let url = URL(fileURLWithPath: path)
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw GenerateError.badMetadata("\(path) does not exist") }
         let dir = isDir.boolValue ? url : url.deletingLastPathComponent()
-        func json(_ name: String) throws -> [String: Any]? {
-            guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent(name).path) else { return nil }
+        func beside(_ name: String) -> Data? { FileManager.default.contents(atPath: dir.appendingPathComponent(name).path) }
+        func object(_ data: Data?, _ name: String) throws -> [String: Any]? {
+            guard let data else { return nil }
             guard let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw GenerateError.badMetadata("\(name) is not a JSON object") }
             return o
         }
-        let genai = try json("genai_config.json")?["model"] as? [String: Any]
+        var genai = try object(beside("genai_config.json"), "genai_config.json")?["model"] as? [String: Any]
         let file = isDir.boolValue ? dir.appendingPathComponent((genai?["decoder"] as? [String: Any])?["filename"] as? String ?? "model.onnx") : url
         let session: Session
         do { session = try Session(contentsOf: file, options: SessionOptions(intraOpThreads: threads)) } catch {
             throw GenerateError.badMetadata("\(file.lastPathComponent): \(error)")
         }
+        let metadata = session.model.metadata
+        func companion(_ name: String) -> Data? { beside(name) ?? metadata[name].map { Data($0.utf8) } }
+        if genai == nil { genai = try object(companion("genai_config.json"), "genai_config.json")?["model"] as? [String: Any] }
         let decoder = try ONNXDecoder(session: session, config: genai)
-        guard let tokenizer = FileManager.default.contents(atPath: dir.appendingPathComponent("tokenizer.json").path) else {
-            throw GenerateError.tokenizer("no tokenizer.json beside \(file.lastPathComponent)")
+        guard let tokenizer = companion("tokenizer.json") else {
+            throw GenerateError.tokenizer("no tokenizer.json beside \(file.lastPathComponent) or in its metadata_props")
         }
         func id(_ v: Any?) -> Int? { (v as? Int) ?? (v as? [Int])?.first }
-        let template = try json("tokenizer_config.json")?["chat_template"] as? String
+        let template = try object(companion("tokenizer_config.json"), "tokenizer_config.json")?["chat_template"] as? String
         let vocab = try Vocabulary(tokenizerJSON: tokenizer, bos: id(genai?["bos_token_id"]), eos: id(genai?["eos_token_id"]), chatTemplate: template,
                                    size: decoder.vocabSize)
         guard vocab.count == decoder.vocabSize else {

@@ -183,16 +183,29 @@ def test_canary_split_is_sticky_and_versions_are_addressable(tmp_path, versions)
         server.stop()
 
 
-def test_memory_budget_refuses_a_second_version(tmp_path, versions):
+def test_several_llms_within_the_memory_budget(tmp_path, versions):
     data = setup_registry(tmp_path, versions, {"production": 1})
-    # v1 takes its file (~0.3 MiB) + 1 MiB of KV cache; v2 would need ~1.4 MiB more.
-    server = Server(data, tmp_path / "server.log", "--llm-kv-cache-mb", "1", "--llm-memory-budget", "2")
+    cli(data, "push", "other", str(FIXTURES / "qwen2_q8.gguf"))
+    # Each version takes its file + 1 MiB of KV cache: chat v1 ~1.3 MiB, other ~1.25 MiB, chat v2 ~1.4 MiB.
+    server = Server(data, tmp_path / "server.log", "--llm-kv-cache-mb", "1", "--llm-memory-budget", "3")
     try:
         c = client(server)
         assert greedy(c, NAME) == reference(1)["detokenize"]
+        server.api("PUT", "/models/other/aliases/production", {"version": 1})
+        assert sorted(m.id for m in c.models.list().data) == [NAME, "other"]
+        assert c.chat.completions.create(model="other", messages=[{"role": "user", "content": "Hi"}], max_tokens=4).usage.completion_tokens >= 1
+        # Loading chat v2 beside v1 and other would exceed 3 MiB: refused, v1 keeps serving.
         err = server.api("POST", f"/models/{NAME}/promote", {"version": 2}, want=400)
         assert "--llm-memory-budget" in err["error"], err
         assert greedy(c, NAME) == reference(1)["detokenize"], "the serving version must stay"
         assert "production" in cli(data, "show", f"{NAME}@1")
+        # With other gone there is room: the promote goes through.
+        server.api("DELETE", "/models/other/aliases/production")
+        deadline = time.time() + 10  # other's version is released once drained, in the background
+        while server.request("POST", f"/api/v1/models/{NAME}/promote", {"version": 2})[0] != 200:
+            assert time.time() < deadline, server.log()
+            time.sleep(0.1)
+        assert greedy(c, NAME) == reference(2)["detokenize"]
+        assert [m.id for m in c.models.list().data] == [NAME]
     finally:
         server.stop()

@@ -67,7 +67,7 @@ struct EmbeddingRoutes: Sendable {
         guard !batch.isEmpty, batch.count <= Self.maxInputs else { throw OpenAIError.badRequest("give 1 to \(Self.maxInputs) inputs", param: "input") }
         guard batch.allSatisfy({ !$0.isEmpty }) else { throw OpenAIError.badRequest("an input is empty", param: "input") }
         let tokens = batch.reduce(0) { $0 + $1.count }
-        let admission = try LLMAdmission(observers: observers, model: name, caller: ctx.principal, promptTokens: tokens)
+        let admission = try LLMAdmission(observers: observers, model: name, version: servable.version, caller: ctx.principal, promptTokens: tokens)
         let session = servable.session, normalize = body.normalize ?? true
         let vectors: [[Float]]
         do { vectors = try await blocking { try model.embed(batch, session: session, normalize: normalize) } } catch {

@@ -22,12 +22,13 @@ final class LLMAdmission: @unchecked Sendable {
     /// Admits a generation of `model` for `caller`; throws a 429 ``ServerError`` over a quota.
     /// A sampled generation goes to `log` as `prompt` → `text` strings (masking rules apply by
     /// those names).
-    init(observers: [any InferenceObserver], model: String, caller: Principal, promptTokens: Int,
+    /// `version`: the registry version that answers (nil for a `--llm` model, logged as version 1).
+    init(observers: [any InferenceObserver], model: String, version: Int? = nil, caller: Principal, promptTokens: Int,
          log: PredictionLog? = nil, id: String = "", prompt: String = "") throws {
         self.log = log
         self.id = id
         self.prompt = prompt
-        var target = InferenceTarget(model: model, transport: "openai")
+        var target = InferenceTarget(model: model, version: version.map(String.init), transport: "openai")
         target.caller = caller
         var e = InferenceEvent(target: target, startNs: monotonicNanos())
         e.rows = promptTokens
@@ -63,7 +64,7 @@ final class LLMAdmission: @unchecked Sendable {
         for o in observers { o.finished(e) }
         if let log, let text, e.error == nil, log.sample(), let p = try? Tensor(shape: [1], values: [prompt]),
            let t = try? Tensor(shape: [1], values: [text]) {
-            log.append(PredictionRecord(id: id, time: Date(), model: e.target.model, version: "1", route: nil, transport: "openai", rows: 1,
+            log.append(PredictionRecord(id: id, time: Date(), model: e.target.model, version: e.target.version ?? "1", route: nil, transport: "openai", rows: 1,
                                         latencyMs: Double(e.totalNs) / 1e6, inputs: [("prompt", p)], outputs: [("text", t)]))
         }
     }

@@ -76,7 +76,7 @@ struct OpenAIRoutes: Sendable {
         let request = try generationRequest(m, prompt: prompt, fields: body.sampling, logprobs: logprobs,
                                             maxTokens: body.sampling.maxCompletionTokens ?? body.sampling.maxTokens, defaultMax: nil)
         let id = "chatcmpl-" + Self.randomID()
-        let admission = try LLMAdmission(observers: observers, model: m.name, caller: ctx.principal, promptTokens: prompt.count,
+        let admission = try LLMAdmission(observers: observers, model: m.name, version: m.version, caller: ctx.principal, promptTokens: prompt.count,
                                          log: log, id: id, prompt: text)
         let created = Int(Date().timeIntervalSince1970)
         let stream = m.engine.generate(request)
@@ -176,7 +176,7 @@ struct OpenAIRoutes: Sendable {
         let request = try generationRequest(m, prompt: prompt, fields: body.sampling, logprobs: body.logprobs,
                                             maxTokens: body.sampling.maxTokens, defaultMax: 16)
         let id = "cmpl-" + Self.randomID()
-        let admission = try LLMAdmission(observers: observers, model: m.name, caller: ctx.principal, promptTokens: prompt.count,
+        let admission = try LLMAdmission(observers: observers, model: m.name, version: m.version, caller: ctx.principal, promptTokens: prompt.count,
                                          log: log, id: id, prompt: m.tokenizer.decode(prompt))
         let created = Int(Date().timeIntervalSince1970)
         let echo = body.echo == true ? m.tokenizer.decode(prompt) : ""

@@ -185,12 +185,15 @@ def test_canary_split_is_sticky_and_versions_are_addressable(tmp_path, versions)
 
 def test_several_llms_within_the_memory_budget(tmp_path, versions):
     data = setup_registry(tmp_path, versions, {"production": 1})
-    cli(data, "push", "other", str(FIXTURES / "qwen2_q8.gguf"))
     # Each version takes its file + 1 MiB of KV cache: chat v1 ~1.3 MiB, other ~1.25 MiB, chat v2 ~1.4 MiB.
     server = Server(data, tmp_path / "server.log", "--llm-kv-cache-mb", "1", "--llm-memory-budget", "3")
     try:
         c = client(server)
         assert greedy(c, NAME) == reference(1)["detokenize"]
+        # Pushed through the admin API this time (the same recognition as the CLI's push).
+        pushed = server.api("POST", "/models/other/versions", (FIXTURES / "qwen2_q8.gguf").read_bytes(), want=201,
+                            headers={"Content-Type": "application/octet-stream"})
+        assert pushed["signature"]["llm"]["architecture"] == "qwen2", pushed
         server.api("PUT", "/models/other/aliases/production", {"version": 1})
         assert sorted(m.id for m in c.models.list().data) == [NAME, "other"]
         assert c.chat.completions.create(model="other", messages=[{"role": "user", "content": "Hi"}], max_tokens=4).usage.completion_tokens >= 1

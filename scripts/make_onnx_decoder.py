@@ -3,8 +3,9 @@
 export, for BerthGenerate's ONNX decoder tests:
 
   OUT/model.onnx            input_ids, attention_mask, position_ids, past_key_values.N.key/value
-                            → logits, present.N.key/value (2 layers, 2 heads of 16, RMSNorm,
-                            rotate-half RoPE, SwiGLU; random weights; opset 17, onnx.helper only)
+                            → logits, present.N.key/value (2 layers, 4 query heads of 8 over 2
+                            key/value heads (grouped-query attention), RMSNorm, rotate-half RoPE,
+                            SwiGLU; random weights; opset 17, onnx.helper only)
   OUT/genai_config.json     ORT GenAI's description of it (sizes, names, special ids)
   OUT/tokenizer.json        a byte-level BPE trained by Hugging Face `tokenizers` on a small corpus
   OUT/tokenizer_config.json its ChatML chat template
@@ -24,7 +25,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-HIDDEN, HEADS, HEAD, FFN, LAYERS, CONTEXT, VOCAB = 32, 2, 16, 64, 2, 128, 320
+HIDDEN, HEADS, KV_HEADS, HEAD, FFN, LAYERS, CONTEXT, VOCAB = 32, 4, 2, 8, 64, 2, 128, 320
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CORPUS = ("The quick brown fox jumps over the lazy dog. Hello world! Serving language models with Berth: "
           "tokens, prompts, answers and streams. 0123456789 The capital of France is Paris. ") * 20
@@ -94,6 +95,14 @@ def model(vocab: int, seed: int) -> onnx.ModelProto:
     allowed = node("And", [causal, pad])
     bias = node("Where", [allowed, arr("zero_f", np.array(0, np.float32)), arr("neg", np.array(-1e9, np.float32))])
     heads_shape = arr("heads_shape", np.array([0, 0, HEADS, HEAD], np.int64))
+    kv_shape = arr("kv_shape", np.array([0, 0, KV_HEADS, HEAD], np.int64))
+    repeat = arr("repeat", np.array([1, 1, HEADS // KV_HEADS, 1, 1], np.int64))
+    grouped = arr("grouped", np.array([0, HEADS, -1, HEAD], np.int64))
+
+    def expand_kv(t):
+        """[B, KV, T, D] → [B, H, T, D]: each key/value head serves HEADS / KV_HEADS query heads."""
+        t5 = node("Unsqueeze", [t, arr(f"axis2_{counter[0]}", np.array([2], np.int64))])
+        return node("Reshape", [node("Expand", [t5, node("Mul", [node("Shape", [t5]), repeat])]), grouped])
     merge_shape = arr("merge_shape", np.array([0, 0, HIDDEN], np.int64))
     scale = arr("scale", np.array(1 / np.sqrt(HEAD), np.float32))
 
@@ -101,14 +110,14 @@ def model(vocab: int, seed: int) -> onnx.ModelProto:
     for i in range(LAYERS):
         h = rms_norm(x, f"l{i}_attn_norm")
 
-        def heads(name):
-            return node("Transpose", [node("Reshape", [node("MatMul", [h, w(f"l{i}_{name}", HIDDEN, HEADS * HEAD, scale=0.3)]), heads_shape])],
+        def heads(name, n, shape):
+            return node("Transpose", [node("Reshape", [node("MatMul", [h, w(f"l{i}_{name}", HIDDEN, n * HEAD, scale=0.3)]), shape])],
                         perm=[0, 2, 1, 3])
-        q, k, v = rope(heads("q")), rope(heads("k")), heads("v")
+        q, k, v = rope(heads("q", HEADS, heads_shape)), rope(heads("k", KV_HEADS, kv_shape)), heads("v", KV_HEADS, kv_shape)
         key = node("Concat", [f"past_key_values.{i}.key", k], f"present.{i}.key", axis=2)
         value = node("Concat", [f"past_key_values.{i}.value", v], f"present.{i}.value", axis=2)
-        scores = node("Add", [node("Mul", [node("MatMul", [q, node("Transpose", [key], perm=[0, 1, 3, 2])]), scale]), bias])
-        ctx = node("MatMul", [node("Softmax", [scores], axis=-1), value])
+        scores = node("Add", [node("Mul", [node("MatMul", [q, node("Transpose", [expand_kv(key)], perm=[0, 1, 3, 2])]), scale]), bias])
+        ctx = node("MatMul", [node("Softmax", [scores], axis=-1), expand_kv(value)])
         merged = node("Reshape", [node("Transpose", [ctx], perm=[0, 2, 1, 3]), merge_shape])
         x = node("Add", [x, node("MatMul", [merged, w(f"l{i}_o", HEADS * HEAD, HIDDEN, scale=0.2)])])
         h2 = rms_norm(x, f"l{i}_ffn_norm")
@@ -123,8 +132,8 @@ def model(vocab: int, seed: int) -> onnx.ModelProto:
     outs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "sequence", vocab])]
     for i in range(LAYERS):
         for kind in ("key", "value"):
-            ins.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", TensorProto.FLOAT, ["batch", HEADS, "past", HEAD]))
-            outs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", TensorProto.FLOAT, ["batch", HEADS, "total", HEAD]))
+            ins.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", TensorProto.FLOAT, ["batch", KV_HEADS, "past", HEAD]))
+            outs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", TensorProto.FLOAT, ["batch", KV_HEADS, "total", HEAD]))
     graph = helper.make_graph(nodes, "tiny_llama_decoder", ins, outs, initializer=inits)
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_onnx_decoder")
     m.ir_version = 8
@@ -146,7 +155,7 @@ def main() -> None:
         "type": "llama", "context_length": CONTEXT, "vocab_size": vocab,
         "bos_token_id": tok.token_to_id("<|endoftext|>"), "eos_token_id": [eos], "pad_token_id": tok.token_to_id("<|endoftext|>"),
         "decoder": {
-            "filename": "model.onnx", "hidden_size": HIDDEN, "num_attention_heads": HEADS, "num_key_value_heads": HEADS,
+            "filename": "model.onnx", "hidden_size": HIDDEN, "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
             "head_size": HEAD, "num_hidden_layers": LAYERS,
             "inputs": {"input_ids": "input_ids", "attention_mask": "attention_mask", "position_ids": "position_ids",
                        "past_key_names": "past_key_values.%d.key", "past_value_names": "past_key_values.%d.value"},

@@ -1,7 +1,8 @@
 """ONNX decoders (Optimum / ORT GenAI layout: past_key_values.N.key/value in, present.N.* out,
 genai_config.json) served by `berth serve --llm NAME=FOLDER` through the generation engine.
 
-The decoder comes from scripts/make_onnx_decoder.py (2 LLaMA-like layers, random weights). The
+The decoder comes from scripts/make_onnx_decoder.py (2 LLaMA-like layers with grouped-query
+attention, random weights). The
 reference is ONNX Runtime run step by step the same way (prefill, then one token at a time with
 the previous `present` as `past`): the greedy tokens for 16 steps must be the same, and at every
 step the chosen token's log-probability and the 20 largest log-probabilities must equal
@@ -10,6 +11,7 @@ same logsumexp from every logit, so this compares the logits up to one constant 
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -61,7 +63,9 @@ def server(decoder, tmp_path_factory):
 def ort_greedy(decoder: Path, prompt: list[int], steps: int) -> tuple[list[int], list[np.ndarray]]:
     """ORT step by step: the greedy tokens and the log_softmax of the logits before each."""
     sess = ort.InferenceSession(str(decoder / "model.onnx"), providers=["CPUExecutionProvider"])
-    past = {f"past_key_values.{i}.{k}": np.zeros((1, 2, 0, 16), np.float32) for i in range(2) for k in ("key", "value")}
+    d = json.loads((decoder / "genai_config.json").read_text())["model"]["decoder"]
+    layers, empty = d["num_hidden_layers"], np.zeros((1, d["num_key_value_heads"], 0, d["head_size"]), np.float32)
+    past = {f"past_key_values.{i}.{k}": empty for i in range(layers) for k in ("key", "value")}
     names = [o.name for o in sess.get_outputs()]
     tokens, logps, feed, pos = [], [], prompt, 0
     for _ in range(steps):
@@ -70,7 +74,7 @@ def ort_greedy(decoder: Path, prompt: list[int], steps: int) -> tuple[list[int],
                                               "position_ids": np.arange(pos, pos + len(feed), dtype=np.int64)[None], **past})))
         logits = out["logits"][0, -1].astype(np.float64)
         logps.append(logits - (np.log(np.exp(logits - logits.max()).sum()) + logits.max()))
-        past = {f"past_key_values.{i}.{k}": out[f"present.{i}.{k}"] for i in range(2) for k in ("key", "value")}
+        past = {f"past_key_values.{i}.{k}": out[f"present.{i}.{k}"] for i in range(layers) for k in ("key", "value")}
         pos += len(feed)
         t = int(np.argmax(logits))
         tokens.append(t)
@@ -101,7 +105,6 @@ def test_greedy_tokens_and_logits_equal_ort_step_by_step(server, decoder):
 
 
 def test_tokenizer_json_bpe_matches_tokenizers(server, decoder):
-    import json
     tok = Tokenizer.from_file(str(decoder / "tokenizer.json"))
     for text in (PROMPT, "Hello world! Serving 2026 tokens.", "lazy  dogs\nand foxes"):
         req = urllib.request.Request(server + "/tokenize", data=json.dumps({"model": "dec", "prompt": text}).encode(),

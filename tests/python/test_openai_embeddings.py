@@ -134,3 +134,14 @@ def test_errors_have_openai_shape(server):
         status, doc = post(server, body)
         assert status == code, (body, status, doc)
         assert set(doc["error"]) == {"message", "type", "param", "code"}, doc
+
+
+def test_normalizer_and_pre_tokenizer_edge_cases_match_tokenizers(server, fixture):
+    """Accents, CJK characters, control characters, unknown words and punctuation runs: the same
+    token ids as Hugging Face `tokenizers` (seen through the embeddings and the token count)."""
+    texts = ["Naïve CAFÉ résumé", "日本語 the 猫 cat", "tab\there\u0000null\u200bzero-width", "¿¡«quoted»!!...",
+             "supercalifragilisticexpialidocious" * 4, "\u00a0non\u2003breaking  spaces\n\nlines"]
+    want, tokens = reference(fixture, texts)
+    status, body = post(server, {"model": "bert", "input": texts, "encoding_format": "float"})
+    assert status == 200 and body["usage"]["prompt_tokens"] == tokens
+    np.testing.assert_allclose(np.array([d["embedding"] for d in body["data"]]), want, atol=TOL, rtol=0)

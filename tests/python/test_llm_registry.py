@@ -161,9 +161,13 @@ def test_canary_split_is_sticky_and_versions_are_addressable(tmp_path, versions)
         assert all(len(vs) == 1 for vs in by_key.values()), by_key
         seen = {next(iter(vs)) for vs in by_key.values()}
         assert seen == {1, 2}, by_key
+        import berthpy
+        routed = {(s[0]["version"], s[0]["route"]): s[1]
+                  for s in berthpy.prometheus_samples(server.metrics(), "berth_llm_routed_requests_total")}
+        assert routed[("1", "production")] + routed[("2", "canary")] == 48, routed
+        assert routed[("2", "version")] == 2 and routed[("1", "version")] == 1, routed
 
         # A shadow answers nothing but is compared: v2's greedy text differs from v1's, v1's own equals it.
-        import berthpy
         server.api("PUT", f"/models/{NAME}/traffic", {"canary": None, "shadow": {"alias": "candidate", "percent": 100}})
         for _ in range(3):
             assert answers[greedy(c, NAME)] == 1

@@ -80,6 +80,8 @@ public final class LLMModels: Sendable {
     struct Routed {
         let lease: LLMLease
         let shadow: LLMLease?
+        /// Which side of a registry model's split answered (nil for a `--llm` model).
+        var side: TrafficRoute.Side? = nil
     }
 
     /// The model name `requested` refers to (`chat@3` → `chat`), for access checks.
@@ -111,25 +113,25 @@ public final class LLMModels: Sendable {
         }
         for _ in 0..<100 {
             let snapshot = registered.withLock { $0 }
-            let pick: (version: Int, entry: Registered, shadow: Int?)
+            let pick: (version: Int, entry: Registered, shadow: Int?, side: TrafficRoute.Side)
             if let entry = snapshot[requested] {
                 guard let p = entry.route.pick(key: key) else {
                     throw OpenAIError(status: .serviceUnavailable, message: "the model '\(requested)' has no production version", type: "server_error", param: nil, code: nil)
                 }
-                pick = (p.version, entry, entry.route.mirror(key: key))
+                pick = (p.version, entry, entry.route.mirror(key: key), p.side)
             } else if case let (name, ref?) = VersionRef.parse(requested), let entry = snapshot[name] {
                 let v = try resolve(name, ref)
                 guard entry.versions[v] != nil else {
                     throw OpenAIError(status: .notFound, message: "version \(v) of '\(name)' is not deployed (only aliased versions are)",
                                       type: "invalid_request_error", param: "model", code: "model_not_found")
                 }
-                pick = (v, entry, nil)
+                pick = (v, entry, nil, .version)
             } else {
                 throw OpenAIError.modelNotFound(requested)
             }
             guard let s = pick.entry.versions[pick.version], s.acquire() else { continue }  // draining: the table changed, look again
             let shadow = pick.shadow.flatMap { pick.entry.versions[$0] }.flatMap { $0.acquire() ? LLMLease($0) : nil }
-            return Routed(lease: LLMLease(s), shadow: shadow)
+            return Routed(lease: LLMLease(s), shadow: shadow, side: pick.side)
         }
         throw OpenAIError(status: .serviceUnavailable, message: "the model '\(requested)' keeps changing", type: "server_error", param: nil, code: nil)
     }

@@ -45,7 +45,9 @@ struct OpenAIRoutes: Sendable {
     /// Holds the version that answers `name` (and its shadow) for the request; the caller releases them.
     private func acquire(_ name: String, _ req: Request, _ ctx: BerthRequestContext) throws -> LLMModels.Routed {
         guard ctx.maySee(models.baseName(name)) else { throw OpenAIError.modelNotFound(name) }
-        return try models.acquire(name, key: req.headers[V2Routes.routingKeyField])
+        let routed = try models.acquire(name, key: req.headers[V2Routes.routingKeyField])
+        metrics.routed(model: routed.lease.servable.name, version: routed.lease.servable.version, side: routed.side)
+        return routed
     }
 
     /// For the tokenizer routes: the version, held only while the body runs.

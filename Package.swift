@@ -122,6 +122,7 @@ let package = Package(
                 "BerthONNX",
                 "BerthProtocol",
                 "BerthGate",
+                "BerthGenerate",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -7,6 +7,11 @@ extension ModelSignature {
     /// or corrupt file is refused here, not when it is first served). External data is refused:
     /// the registry stores one self-contained file per version.
     public init(onnxFile url: URL) throws {
+        // A GGUF file (a language model) is recognised by its magic; both registries push through here.
+        if Self.isGGUF(file: url) {
+            try self.init(ggufFile: url)
+            return
+        }
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw RegistryError.badInput("cannot read \(url.path): \(error.localizedDescription)")

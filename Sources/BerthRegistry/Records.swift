@@ -43,6 +43,8 @@ public struct ModelSignature: Sendable, Codable, Equatable {
     public var inputs: [TensorSpec]
     /// What the model returns, in graph order.
     public var outputs: [TensorSpec]
+    /// For a GGUF language model: architecture, context, quantization and size (nil for ONNX).
+    public var llm: LLMSignature? = nil
 
     /// Human-readable differences from `other` (empty when the two are compatible). Dynamic
     /// dimensions match anything; names, datatypes and ranks must agree.

@@ -11,7 +11,7 @@ struct PerfCommand: ParsableCommand {
         discussion: "Inputs are random, built from the model's metadata; the first symbolic dimension is the batch."
     )
 
-    @Argument(help: "Path to an .onnx file.")
+    @Argument(help: "Path to an .onnx file, or a .gguf language model (prefill and decode tokens/s).")
     var model: String
 
     @Option(help: "Batch size: the size of the first symbolic dimension.")
@@ -32,6 +32,15 @@ struct PerfCommand: ParsableCommand {
     @Option(help: "Upper bound (exclusive) for random integer inputs such as token ids.")
     var intRange = 10
 
+    @Option(help: "GGUF: prompt tokens run as one prefill chunk.")
+    var promptTokens = 128
+
+    @Option(help: "GGUF: tokens decoded one at a time after the prompt.")
+    var decodeTokens = 64
+
+    @Option(help: "GGUF: timed prefill + decode runs (the median is reported).")
+    var runs = 3
+
     @Flag(help: "Disable graph optimizations.")
     var noOptimize = false
 
@@ -50,6 +59,7 @@ struct PerfCommand: ParsableCommand {
     func run() throws { try exitTwoOnBadInput(measure) }
 
     private func measure() throws {
+        if Self.isGGUF(model) { return try measureLanguageModel() }
         let session = try Session(contentsOf: URL(fileURLWithPath: model),
                                   options: SessionOptions(intraOpThreads: threads, optimize: !noOptimize))
         let named = try parsePairs(dims, what: "--dim").reduce(into: [String: Int]()) { acc, p in

@@ -157,6 +157,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("KV cache memory per --llm model, in MiB.", valueName: "mib"))
     var llmKvCacheMb = 256
 
+    @Option(help: ArgumentHelp("Memory all language models may take together (each: its mapped GGUF file + its KV cache), in MiB; a load over it is refused.", valueName: "mib"))
+    var llmMemoryBudget: Int?
+
     func validate() throws {
         // With --llm alone there is no ONNX model source: the OpenAI API serves the language models.
         guard [demo, modelRepository != nil, registry].filter({ $0 }).count == 1
@@ -164,6 +167,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("give exactly one of --model-repository, --demo and --registry (or only --llm)")
         }
         guard (1...1 << 20).contains(llmKvCacheMb) else { throw ValidationError("--llm-kv-cache-mb must be 1...1048576") }
+        if let b = llmMemoryBudget, !(1...1 << 30).contains(b) { throw ValidationError("--llm-memory-budget must be 1...1073741824 (MiB)") }
 
         guard ModelControl(rawValue: modelControl) != nil else { throw ValidationError("--model-control must be none, explicit or poll") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
@@ -263,17 +267,22 @@ struct ServeCommand: AsyncParsableCommand {
         var llmModels: LLMModels?
         if !llm.isEmpty {
             try exitTwoOnBadInput {
-                llmModels = try LLMModels.load(specs: llm, threads: threads, kvCacheBytes: llmKvCacheMb << 20, logger: Logger(label: "berth.server.llm"))
+                llmModels = try LLMModels.load(specs: llm, threads: threads, kvCacheBytes: llmKvCacheMb << 20,
+                                               memoryBudget: llmMemoryBudget.map { $0 << 20 }, logger: Logger(label: "berth.server.llm"))
             }
         }
         defer { llmModels?.shutdown() }
         if registry {
             let store = keyStore!
             let manager = ModelManager(repository: nil, defaultThreads: threads, strictReadiness: strictReadiness, logger: Logger(label: "berth.server.models"))
-            let deployer = RegistryDeployer(registry: store, manager: manager, trust: trust, logger: Logger(label: "berth.server.registry"))
+            // Registry versions that are GGUF files serve on the OpenAI routes, beside any --llm models.
+            let llms = llmModels ?? LLMModels(memoryBudget: llmMemoryBudget.map { $0 << 20 }, threads: threads,
+                                              kvCacheBytes: llmKvCacheMb << 20, logger: Logger(label: "berth.server.llm"))
+            defer { llms.shutdown() }
+            let deployer = RegistryDeployer(registry: store, manager: manager, trust: trust, llms: llms, logger: Logger(label: "berth.server.registry"))
             try await Self.serve(BerthHTTPServer(manager: manager, configuration: configuration, deployer: deployer,
                                                  observers: try observers(), monitoring: monitor?.monitoring(manager),
-                                                 access: access, logger: logger), tracing: tracing, llm: llmModels)
+                                                 access: access, logger: logger), tracing: tracing, llm: llms)
             return
         }
         if !demo && modelRepository == nil {

@@ -56,7 +56,7 @@ final class GenerationEngineTests: XCTestCase {
             return r
         }
         for (i, p) in prompts.enumerated() {
-            XCTAssertTrue(results[i] == (try greedyAlone(e.model, p, steps: 12)), "prompt \(i)")
+            XCTAssertTrue(results[i] == (try greedyAlone(e.model as! LlamaModel, p, steps: 12)), "prompt \(i)")
         }
         XCTAssertTrue(e.cache.freeBlocks == e.cache.blockCount)
         e.shutdown()
@@ -121,10 +121,10 @@ final class GenerationEngineTests: XCTestCase {
         other[20] = 4
         let third = await Self.run(e, GenerationRequest(prompt: other, maxTokens: 8, sampling: greedy)).0
         XCTAssertEqual(e.cache.prefixHits, 3)
-        let reference = try greedyAlone(e.model, prompt, steps: 8)
+        let reference = try greedyAlone(e.model as! LlamaModel, prompt, steps: 8)
         XCTAssertEqual(first, reference)
         XCTAssertEqual(second, reference)
-        XCTAssertEqual(third, try greedyAlone(e.model, other, steps: 8))
+        XCTAssertEqual(third, try greedyAlone(e.model as! LlamaModel, other, steps: 8))
         XCTAssertEqual(e.cache.freeBlocks, e.cache.blockCount)
         e.shutdown()
     }

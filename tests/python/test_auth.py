@@ -94,6 +94,8 @@ ROUTES = [
     ("GET", "/api/v1/models/{m}/history", None, "viewer"),
     ("GET", "/api/v1/models/{m}/traffic", None, "viewer"),
     ("POST", "/v2/models/{m}/infer", INFER, "invoker"),
+    ("GET", "/v1/models", None, "viewer"),
+    ("POST", "/v1/embeddings", {"model": NAME, "input": "x"}, "invoker"),
     ("POST", "/v2/models/{m}/versions/1/infer", INFER, "invoker"),
     ("GET", "/api/v1/models/{m}/versions/1/artifact", None, "deployer"),
     ("PUT", "/api/v1/models/{m}/aliases/staging", {"version": 1}, "deployer"),

@@ -36,7 +36,7 @@ public struct EngineStats: Sendable {
 /// The loop runs on its own thread (a forward pass is long, blocking CPU work that must not
 /// occupy a Swift concurrency thread); results stream out through `AsyncStream`s.
 public final class GenerationEngine: @unchecked Sendable {
-    public let model: LlamaModel
+    public let model: any CausalLanguageModel
     public let tokenizer: Tokenizer
     public let options: EngineOptions
     let cache: PagedKVCache
@@ -52,7 +52,7 @@ public final class GenerationEngine: @unchecked Sendable {
     private var promisedBlocks = 0
     private var statsValue = EngineStats(running: 0, waiting: 0, kvCacheUsage: 0)
 
-    public init(model: LlamaModel, tokenizer: Tokenizer, options: EngineOptions = EngineOptions(),
+    public init(model: any CausalLanguageModel, tokenizer: Tokenizer, options: EngineOptions = EngineOptions(),
                 logger: Logger = Logger(label: "berth.generate")) throws {
         self.model = model
         self.tokenizer = tokenizer
@@ -68,7 +68,7 @@ public final class GenerationEngine: @unchecked Sendable {
     }
 
     /// Tokens one sequence may hold at most (the context, bounded by the whole cache).
-    public var maxSequenceTokens: Int { min(model.config.contextLength, cache.capacityTokens) }
+    public var maxSequenceTokens: Int { min(model.contextLength, cache.capacityTokens) }
 
     /// Queues `request`; the stream yields its tokens, then `.finished` (or `.failed`).
     /// Ending the stream early (a client disconnect) cancels the sequence.
@@ -124,7 +124,7 @@ public final class GenerationEngine: @unchecked Sendable {
                 let all = incoming + waiting + running
                 incoming = []; waiting = []; running = []
                 cond.unlock()
-                for s in all { s.continuation.yield(.failed(.invalidRequest("the model is shutting down"))); s.continuation.finish(); cache.release(s.id) }
+                for s in all { s.continuation.yield(.failed(.invalidRequest("the model is shutting down"))); s.continuation.finish(); cache.release(s.id); model.release(sequence: s.id) }
                 return
             }
             waiting += incoming
@@ -161,7 +161,7 @@ public final class GenerationEngine: @unchecked Sendable {
         while let s = waiting.first, running.count < options.maxRunningSequences, promisedBlocks + blocks(s) <= cache.blockCount {
             waiting.removeFirst()
             promisedBlocks += blocks(s)
-            if options.prefixCaching {
+            if options.prefixCaching && model.supportsPrefixCaching {
                 // Whole blocks only, and never the last prompt token: its logits start the answer.
                 s.blockHashes = cache.blockHashes(Array(s.request.prompt.prefix(s.request.prompt.count - 1)))
                 let reused = cache.adoptPrefix(s.id, hashes: s.blockHashes)
@@ -224,6 +224,7 @@ public final class GenerationEngine: @unchecked Sendable {
 
     private func release(_ s: SequenceState) {
         cache.release(s.id)
+        model.release(sequence: s.id)
         promisedBlocks -= blocks(s)
     }
 

@@ -67,6 +67,25 @@ public struct Vocabulary: Sendable {
         chatTemplate = md["tokenizer.chat_template"]?.stringValue
     }
 
+    /// A vocabulary from its parts (another file format's reader, `Vocabulary+TokenizerJSON.swift`).
+    init(model: String, tokens: [String], scores: [Float], types: [TokenType], idOf: [String: Int], bos: Int?, eos: Int?, unk: Int?,
+         addBOS: Bool, addEOS: Bool, addSpacePrefix: Bool, mergeRanks: [String: Int], pre: String, chatTemplate: String?) {
+        self.model = model
+        self.tokens = tokens
+        self.scores = scores
+        self.types = types
+        self.idOf = idOf
+        self.bos = bos
+        self.eos = eos
+        self.unk = unk
+        self.addBOS = addBOS
+        self.addEOS = addEOS
+        self.addSpacePrefix = addSpacePrefix
+        self.mergeRanks = mergeRanks
+        self.pre = pre
+        self.chatTemplate = chatTemplate
+    }
+
     /// Whether `id` is a control or unknown token (hidden from text unless asked for).
     public func isControl(_ id: Int) -> Bool { types[id] == .control || types[id] == .unknown }
 }

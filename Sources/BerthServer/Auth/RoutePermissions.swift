@@ -30,6 +30,7 @@ enum RoutePermissions {
         // The OpenAI-compatible API of language models (OpenAI/OpenAIRoutes.swift).
         add(.read, "GET /v1/models")
         add(.infer, "POST /v1/completions", "POST /v1/chat/completions", "POST /tokenize", "POST /detokenize")
+        add(.infer, "POST /v1/embeddings")
         add(.deploy,
             "POST /api/v1/models/{name}/versions", "DELETE /api/v1/models/{name}/versions/{ref}",
             "GET /api/v1/models/{name}/versions/{ref}/artifact",

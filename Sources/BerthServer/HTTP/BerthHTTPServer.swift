@@ -73,6 +73,10 @@ public struct BerthHTTPServer: Sendable {
                                                       observers: service.observers.filter { $0 is QuotaObserver || $0 is AccessLog },
                                                       log: monitoring?.log).register(on: router) }
         if part != .admin {
+            EmbeddingRoutes(manager: manager, configuration: configuration,
+                            observers: service.observers.filter { $0 is QuotaObserver || $0 is AccessLog }).register(on: router)
+        }
+        if part != .admin {
             V2Routes(manager: manager, service: service, metrics: metrics, configuration: configuration).register(on: router)
             monitor?.registerFeedback(on: router)
         }

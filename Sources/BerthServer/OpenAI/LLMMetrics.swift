@@ -23,6 +23,19 @@ final class LLMMetrics: Sendable {
         registry.makeGauge(descriptor: MetricName.descriptor("berth_llm_" + name, help), labels: [("model_name", model)])
     }
 
+    /// A request to a registry language model, by the version and side of the split that answered it.
+    func routed(model: String, version: Int?, side: TrafficRoute.Side?) {
+        guard let side, let version else { return }
+        counter("routed_requests_total", "Requests to registry language models by the side of the traffic split that answered.",
+                [("model_name", model), ("version", String(version)), ("route", side.rawValue)]).increment()
+    }
+
+    /// A generation mirrored to a shadow version ended: `agree`, `disagree` or `error`.
+    func shadow(model: String, version: Int?, outcome: String) {
+        counter("shadow_requests_total", "Generations mirrored to a shadow version, by whether its text equalled production's.",
+                [("model_name", model), ("version", version.map(String.init) ?? ""), ("outcome", outcome)]).increment()
+    }
+
     /// A recorder for one request to `model`.
     func request(_ model: LLMServable) -> Recorder { Recorder(metrics: self, model: model) }
 

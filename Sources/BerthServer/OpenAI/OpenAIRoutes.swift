@@ -20,7 +20,7 @@ struct OpenAIRoutes: Sendable {
 
     func register(on router: Router<BerthRequestContext>) {
         router.get("/v1/models") { _, ctx in
-            let cards = models.models.values.filter { ctx.maySee($0.name) }.sorted { $0.name < $1.name }
+            let cards = models.listed.filter { ctx.maySee($0.name) }
                 .map { OpenAIModelCard(id: $0.name, created: $0.created, maxModelLen: $0.contextLength) }
             return try Response.json(OpenAIModelList(data: cards))
         }
@@ -42,16 +42,30 @@ struct OpenAIRoutes: Sendable {
         return try JSONBody.decode(T.self, from: Data(buffer: buffer), what: "the body")
     }
 
-    private func servable(_ name: String, _ ctx: BerthRequestContext) throws -> LLMServable {
-        guard let m = models.models[name], ctx.maySee(name) else { throw OpenAIError.modelNotFound(name) }
-        return m
+    /// Holds the version that answers `name` (and its shadow) for the request; the caller releases them.
+    private func acquire(_ name: String, _ req: Request, _ ctx: BerthRequestContext) throws -> LLMModels.Routed {
+        guard ctx.maySee(models.baseName(name)) else { throw OpenAIError.modelNotFound(name) }
+        let routed = try models.acquire(name, key: req.headers[V2Routes.routingKeyField])
+        metrics.routed(model: routed.lease.servable.name, version: routed.lease.servable.version, side: routed.side)
+        return routed
+    }
+
+    /// For the tokenizer routes: the version, held only while the body runs.
+    private func withServable<T>(_ name: String, _ req: Request, _ ctx: BerthRequestContext, _ body: (LLMServable) throws -> T) throws -> T {
+        let routed = try acquire(name, req, ctx)
+        defer { routed.lease.release(); routed.shadow?.release() }
+        return try body(routed.lease.servable)
     }
 
     // MARK: chat
 
     private func chat(_ req: Request, _ ctx: BerthRequestContext) async throws -> Response {
         let body = try await read(ChatCompletionRequest.self, req)
-        let m = try servable(body.model, ctx)
+        let routed = try acquire(body.model, req, ctx)
+        let m = routed.lease.servable
+        // Released when the answer is complete; a stream hands its lease to the response body.
+        var streaming = false
+        defer { if !streaming { routed.lease.release() } }
         guard !body.messages.isEmpty else { throw OpenAIError.badRequest("messages must not be empty", param: "messages") }
         for msg in body.messages where !["system", "user", "assistant", "developer", "tool"].contains(msg.role) {
             throw OpenAIError.badRequest("unknown message role '\(msg.role)'", param: "messages")
@@ -64,14 +78,18 @@ struct OpenAIRoutes: Sendable {
         let request = try generationRequest(m, prompt: prompt, fields: body.sampling, logprobs: logprobs,
                                             maxTokens: body.sampling.maxCompletionTokens ?? body.sampling.maxTokens, defaultMax: nil)
         let id = "chatcmpl-" + Self.randomID()
-        let admission = try LLMAdmission(observers: observers, model: m.name, caller: ctx.principal, promptTokens: prompt.count,
+        let admission = try LLMAdmission(observers: observers, model: m.name, version: m.version, caller: ctx.principal, promptTokens: prompt.count,
                                          log: log, id: id, prompt: text)
         let created = Int(Date().timeIntervalSince1970)
         let stream = m.engine.generate(request)
+        mirror(request, to: routed.shadow, admission: admission)
         if body.sampling.stream == true {
             let includeUsage = body.sampling.streamOptions?.includeUsage == true
             let metrics = self.metrics
+            streaming = true
+            let lease = routed.lease
             return sse { emit in
+                defer { lease.release() }
                 var rec = metrics.request(m)
                 var generated = ""
                 try await emit(ChatCompletionChunk(id: id, created: created, model: m.name,
@@ -143,7 +161,10 @@ struct OpenAIRoutes: Sendable {
 
     private func completion(_ req: Request, _ ctx: BerthRequestContext) async throws -> Response {
         let body = try await read(CompletionRequest.self, req)
-        let m = try servable(body.model, ctx)
+        let routed = try acquire(body.model, req, ctx)
+        let m = routed.lease.servable
+        var streaming = false
+        defer { if !streaming { routed.lease.release() } }
         let prompt: [Int]
         switch body.prompt {
         case .text(let s): prompt = m.tokenizer.encode(s, addSpecial: true, parseSpecial: true)
@@ -157,11 +178,12 @@ struct OpenAIRoutes: Sendable {
         let request = try generationRequest(m, prompt: prompt, fields: body.sampling, logprobs: body.logprobs,
                                             maxTokens: body.sampling.maxTokens, defaultMax: 16)
         let id = "cmpl-" + Self.randomID()
-        let admission = try LLMAdmission(observers: observers, model: m.name, caller: ctx.principal, promptTokens: prompt.count,
+        let admission = try LLMAdmission(observers: observers, model: m.name, version: m.version, caller: ctx.principal, promptTokens: prompt.count,
                                          log: log, id: id, prompt: m.tokenizer.decode(prompt))
         let created = Int(Date().timeIntervalSince1970)
         let echo = body.echo == true ? m.tokenizer.decode(prompt) : ""
         let stream = m.engine.generate(request)
+        mirror(request, to: routed.shadow, admission: admission)
         let wantLogprobs = body.logprobs != nil
         @Sendable func logprobEntry(_ t: GeneratedToken, offset: Int, into lp: inout CompletionLogprobs) {
             lp.tokens.append(String(decoding: m.tokenizer.pieceBytes(t.token, special: true), as: UTF8.self))
@@ -174,7 +196,10 @@ struct OpenAIRoutes: Sendable {
         if body.sampling.stream == true {
             let includeUsage = body.sampling.streamOptions?.includeUsage == true
             let metrics = self.metrics
+            streaming = true
+            let lease = routed.lease
             return sse { emit in
+                defer { lease.release() }
                 var rec = metrics.request(m)
                 var generated = ""
                 var offset = echo.utf8.count
@@ -257,7 +282,7 @@ struct OpenAIRoutes: Sendable {
 
     private func tokenize(_ req: Request, _ ctx: BerthRequestContext) async throws -> Response {
         let body = try await read(TokenizeRequest.self, req)
-        let m = try servable(body.model, ctx)
+        return try withServable(body.model, req, ctx) { m in
         let tokens: [Int]
         if let messages = body.messages {
             let text = try m.template.render(messages: messages.map { ChatMessage(role: $0.role, content: $0.content?.text ?? "") },
@@ -269,15 +294,38 @@ struct OpenAIRoutes: Sendable {
             throw OpenAIError.badRequest("give prompt or messages", param: "prompt")
         }
         return try Response.json(TokenizeResponse(count: tokens.count, maxModelLen: m.contextLength, tokens: tokens))
+        }
     }
 
     private func detokenize(_ req: Request, _ ctx: BerthRequestContext) async throws -> Response {
         let body = try await read(DetokenizeRequest.self, req)
-        let m = try servable(body.model, ctx)
+        return try withServable(body.model, req, ctx) { m in
         guard body.tokens.allSatisfy({ $0 >= 0 && $0 < m.tokenizer.vocab.count }) else {
             throw OpenAIError.badRequest("token ids must be in 0..<\(m.tokenizer.vocab.count)", param: "tokens")
         }
         return try Response.json(DetokenizeResponse(prompt: m.tokenizer.decode(body.tokens)))
+        }
+    }
+
+    /// Runs a copy of the request on the shadow version in the background (load and latency as
+    /// production would see them); its text is only compared with production's (its tokens stay
+    /// out of the model's metrics). The shadow's hold ends with it.
+    private func mirror(_ request: GenerationRequest, to shadow: LLMLease?, admission: LLMAdmission) {
+        guard let shadow else { return }
+        let metrics = self.metrics, s = shadow.servable
+        let compare = LLMShadowCompare { metrics.shadow(model: s.name, version: s.version, outcome: $0) }
+        admission.compare(with: compare)
+        Task.detached {
+            defer { shadow.release() }
+            var text = ""
+            for await event in s.engine.generate(request) {
+                switch event {
+                case .token(let t): text += t.text
+                case .finished(let f): compare.shadow(text + f.trailingText)
+                case .failed: compare.shadow(nil)
+                }
+            }
+        }
     }
 
     // MARK: server-sent events

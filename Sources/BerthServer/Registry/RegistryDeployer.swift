@@ -27,12 +27,15 @@ public actor RegistryDeployer {
     private nonisolated let copies = Locked<[URL]>([])
     /// Fired when another replica changed the shared registry: the poll looks at once.
     public nonisolated let changes = ChangeSignal()
+    /// Where versions that are GGUF language models go (served on the OpenAI routes); nil: none are served.
+    public nonisolated let llms: LLMModels?
     /// The registry revision the served versions reflect (nil before the first sync).
     public var appliedRevision: Int64? { revision }
 
     /// Loads nothing by itself: the server calls ``sync(force:)`` at start and on every poll.
     public init(registry: any Registry, manager: ModelManager, retryInterval: Duration = .seconds(30),
-                trust: ArtifactTrust? = nil, logger: Logger = Logger(label: "berth.server.registry")) {
+                trust: ArtifactTrust? = nil, llms: LLMModels? = nil, logger: Logger = Logger(label: "berth.server.registry")) {
+        self.llms = llms
         self.registry = registry
         self.trust = trust
         self.manager = manager
@@ -111,6 +114,11 @@ public actor RegistryDeployer {
         let serving = manager.servingVersions(of: model)
         var before = DeployPlan(model: model, versions: [:], route: manager.route(of: model) ?? TrafficRoute(primary: nil))
         for (v, s) in serving { before.versions[v] = source(model, v, s.fingerprint, s.config) }
+        // A language model's versions live in the LLM table, not the manager's.
+        if let llm = llms?.serving(model) {
+            before.route = llm.route
+            for (v, fingerprint) in llm.fingerprints { before.versions[v] = source(model, v, fingerprint, ModelConfig()) }
+        }
         let record = try await blocking { try registry.version(model, .number(version)) }
         let config = config(record.servingConfig, model: model, version: version)
         if serving[version]?.fingerprint != record.sha256 || serving[version]?.config != config {
@@ -185,6 +193,8 @@ public actor RegistryDeployer {
             let done = copies.withLock { c -> [URL] in defer { c.removeAll() }; return c }
             for url in done { registry.store.release(url) }
         }
+        // GGUF versions (language models) serve on the OpenAI routes, not through the manager.
+        if try await deployLanguageModel(plan) { return }
         try await manager.deploy(plan)
     }
 

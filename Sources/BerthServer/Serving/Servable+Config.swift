@@ -108,7 +108,11 @@ extension Servable {
     /// row when it has none: a version is ready only after its warm-up succeeded.
     static func warmUp(_ session: Session, config: ModelConfig, batched: Bool) throws {
         guard !config.warmup.isEmpty else {
-            _ = try session.run(try session.sampleInputs(batch: 1))
+            do { _ = try session.run(try session.sampleInputs(batch: 1)) } catch {
+                // Integer inputs that index a small table refuse random ids in 0..<10 (BERT's
+                // token_type_ids has 2 rows); zeros index any table.
+                _ = try session.run(try session.sampleInputs(batch: 1, intRange: 1))
+            }
             return
         }
         let reshapes = TensorReshapes(config, batched: batched)

@@ -127,6 +127,9 @@ struct RegistryShow: ParsableCommand {
         print("  created:  \(formatTime(v.createdAt)) by \(v.createdBy)")
         for i in v.signature.inputs { print("  input:    \(i.name) \(i.datatype) \(i.shape)") }
         for o in v.signature.outputs { print("  output:   \(o.name) \(o.datatype) \(o.shape)") }
+        if let l = v.signature.llm {
+            print("  llm:      \(l.architecture), \(l.parameterCount) parameters, context \(l.contextLength), vocabulary \(l.vocabularySize), \(l.quantization.joined(separator: "/"))")
+        }
         for (k, m) in v.metrics.sorted(by: { $0.key < $1.key }) { print("  metric:   \(k) = \(m)") }
         if let p = v.parent { print("  parent:   \(p)") }
         if let d = v.trainingDataDigest { print("  data:     \(d)") }

@@ -306,6 +306,32 @@ def wait_ready(port: int, timeout: float = 60.0) -> bool:
     return False
 
 
+def start_serve(berth: Path, args: list[str], log_path: Path, ready: str = "/v2/health/live",
+                timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
+    """`berth serve ARGS` on a free port (gRPC off), output to `log_path`, once GET `ready` answers 200:
+    (the process, its base URL). Fails with the log when the server exits or never gets ready."""
+    import time
+    import urllib.request
+    port = free_port()
+    with open(log_path, "wb") as f:
+        proc = subprocess.Popen([str(berth), "serve", "--port", str(port), "--grpc-port", "0", *args],
+                                stdout=f, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"berth serve exited with {proc.returncode}:\n{Path(log_path).read_text()}")
+        try:
+            if urllib.request.urlopen(base + ready, timeout=2).status == 200:
+                return proc, base
+        except OSError:
+            pass
+        if time.time() > deadline:
+            stop_process(proc)
+            raise AssertionError(f"berth serve not ready after {timeout:g} s:\n{Path(log_path).read_text()}")
+        time.sleep(0.1)
+
+
 def http_json(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 60.0):
     """One HTTP request on a fresh connection: (status, the answer parsed as JSON, or None if empty or not JSON).
 

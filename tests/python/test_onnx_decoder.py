@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -43,19 +42,8 @@ def decoder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(decoder, tmp_path_factory):
-    port = berthpy.free_port()
-    log = tmp_path_factory.mktemp("log") / "serve.log"
-    with open(log, "wb") as f:
-        proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--port", str(port), "--grpc-port", "0",
-                                 "--llm", f"dec={decoder}"], stdout=f, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        assert proc.poll() is None, log.read_text()
-        try:
-            urllib.request.urlopen(base + "/v1/models", timeout=2).read()
-            break
-        except OSError:
-            time.sleep(0.1)
+    proc, base = berthpy.start_serve(berth_path(), ["--insecure-no-auth", "--llm", f"dec={decoder}"],
+                                     tmp_path_factory.mktemp("log") / "serve.log", ready="/v1/models")
     yield base
     berthpy.stop_process(proc)
 

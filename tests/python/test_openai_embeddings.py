@@ -45,20 +45,8 @@ def server(fixture, tmp_path_factory):
     (repo / "bert" / "1" / "tokenizer.json").write_bytes((fixture / "tokenizer.json").read_bytes())
     (repo / "selfcontained" / "1").mkdir(parents=True)
     (repo / "selfcontained" / "1" / "model.onnx").write_bytes((fixture / "model_with_tokenizer.onnx").read_bytes())
-    port = berthpy.free_port()
-    log = tmp_path_factory.mktemp("log") / "serve.log"
-    with open(log, "wb") as f:
-        proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--port", str(port), "--grpc-port", "0",
-                                 "--model-repository", str(repo)], stdout=f, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        assert proc.poll() is None, log.read_text()
-        try:
-            if urllib.request.urlopen(base + "/v2/health/ready", timeout=2).status == 200:
-                break
-        except OSError:
-            import time
-            time.sleep(0.1)
+    proc, base = berthpy.start_serve(berth_path(), ["--insecure-no-auth", "--model-repository", str(repo)],
+                                     tmp_path_factory.mktemp("log") / "serve.log", ready="/v2/health/ready")
     yield base
     berthpy.stop_process(proc)
 

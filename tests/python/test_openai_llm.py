@@ -33,21 +33,9 @@ def models(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(models, tmp_path_factory):
-    port = berthpy.free_port()
-    log = tmp_path_factory.mktemp("log") / "serve.log"
-    with open(log, "wb") as f:
-        proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--port", str(port), "--grpc-port", "0",
-                                 "--llm", f"llama={FIXTURES / 'llama_q8_q4.gguf'}", "--llm", f"qwen={models / 'qwen2_q8.gguf'}"],
-                                stdout=f, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        assert proc.poll() is None, log.read_text()
-        try:
-            urllib.request.urlopen(base + "/v1/models", timeout=2).read()
-            break
-        except OSError:
-            time.sleep(0.1)
+    proc, base = berthpy.start_serve(berth_path(), ["--insecure-no-auth", "--llm", f"llama={FIXTURES / 'llama_q8_q4.gguf'}",
+                                                    "--llm", f"qwen={models / 'qwen2_q8.gguf'}"],
+                                     tmp_path_factory.mktemp("log") / "serve.log", ready="/v1/models")
     yield base
     berthpy.stop_process(proc)
 
@@ -68,19 +56,7 @@ def post(server: str, path: str, body: dict) -> tuple[int, dict]:
 
 def serve_llama(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, str]:
     """`berth serve ARGS --llm llama=…` on a free port, logging to tmp_path/serve.log, once it is live."""
-    port = berthpy.free_port()
-    with open(tmp_path / "serve.log", "wb") as f:
-        proc = subprocess.Popen([str(berth_path()), "serve", "--port", str(port), "--grpc-port", "0", *args,
-                                 "--llm", f"llama={FIXTURES / 'llama_q8_q4.gguf'}"], stdout=f, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-        try:
-            urllib.request.urlopen(base + "/v2/health/live", timeout=2).read()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return proc, base
+    return berthpy.start_serve(berth_path(), [*args, "--llm", f"llama={FIXTURES / 'llama_q8_q4.gguf'}"], tmp_path / "serve.log")
 
 
 HELLO = [{"role": "user", "content": "Hello world!"}]

@@ -158,17 +158,6 @@ static void quantize_row_q8_K(const float *x, block_q8_K *y, int64_t k) {
     }
 }
 
-void bk_quantize_row(int type, const float *x, void *y, int64_t k) {
-    switch (type) {
-    case BK_F32: memcpy(y, x, (size_t)k * 4); break;
-    case BK_F16: { uint16_t *h = y; for (int64_t i = 0; i < k; i++) h[i] = bk_fp32_to_fp16(x[i]); break; }
-    case BK_BF16: { uint16_t *h = y; for (int64_t i = 0; i < k; i++) h[i] = fp32_to_bf16(x[i]); break; }
-    case BK_Q8_0: quantize_row_q8_0(x, y, k); break;
-    case BK_Q8_1: quantize_row_q8_1(x, y, k); break;
-    case BK_Q8_K: quantize_row_q8_K(x, y, k); break;
-    default: break;
-    }
-}
 
 // ---- dequantization -------------------------------------------------------------------------
 
@@ -859,9 +848,99 @@ AVX2 static void gemv4_q4_K_avx2(const block_q8_K *x, const int32_t *bsp, int64_
     for (int r = 0; r < 4; r++) out[r] = hsum8(f[r]) - mins[r];
 }
 
+
+// Four activation rows against one packed group (prefill and batched decode): each pair's quants
+// are loaded and unpacked once for the four tokens. Same products and order as gemv8 per token,
+// so the same floats. Writes out[t * out_stride + r].
+static const int32_t gemm4_pair_index[4][16] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1}, {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5}, {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7}};
+
+VNNI512 static inline void gemm4_store(__m512 acc[4][4], float *out, int64_t out_stride) {
+    for (int t = 0; t < 4; t++)
+        for (int k = 0; k < 4; k++) {
+            out[t * out_stride + 2 * k] = hsum8_v(_mm512_castps512_ps256(acc[k][t]));
+            out[t * out_stride + 2 * k + 1] = hsum8_v(HI256(acc[k][t]));
+        }
+}
+
+VNNI512 static void gemm4x8_q4_0_vnni(const bk_q8_prep *p, const char *g, float *out, int64_t out_stride) {
+    __m512 acc[4][4];
+    for (int k = 0; k < 4; k++) for (int t = 0; t < 4; t++) acc[k][t] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F), dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
+    for (int64_t b = 0; b < p[0].nb; b++, g += 144) {
+        __m512i y[4], yc[4];
+        __m512 dx[4];
+        for (int t = 0; t < 4; t++) {
+            y[t] = _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i *)(p[t].ys + 32 * b)));
+            yc[t] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p[t].ycorr + 8 * b)));
+            dx[t] = _mm512_set1_ps(p[t].dx[b]);
+        }
+        const __m512 dw = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)));
+        for (int k = 0; k < 4; k++) {
+            __m512i q = _mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(g + 16 + 32 * k))));
+            q = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFF00FF00u, q, 4), m4);
+            const __m512 sk = _mm512_permutexvar_ps(_mm512_loadu_si512(gemm4_pair_index[k]), dw);
+            for (int t = 0; t < 4; t++)
+                acc[k][t] = _mm512_fmadd_ps(_mm512_mul_ps(sk, dx[t]), _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(yc[t], q, y[t])), acc[k][t]);
+        }
+    }
+    gemm4_store(acc, out, out_stride);
+}
+
+VNNI512 static void gemm4x8_q8_0_vnni(const bk_q8_prep *p, const char *g, float *out, int64_t out_stride) {
+    __m512 acc[4][4];
+    for (int k = 0; k < 4; k++) for (int t = 0; t < 4; t++) acc[k][t] = _mm512_setzero_ps();
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t b = 0; b < p[0].nb; b++, g += 272) {
+        __m512i y[4];
+        __m512 dx[4];
+        for (int t = 0; t < 4; t++) {
+            y[t] = _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i *)(p[t].ys + 32 * b)));
+            dx[t] = _mm512_set1_ps(p[t].dx[b]);
+        }
+        const __m512 dw = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)));
+        for (int k = 0; k < 4; k++) {
+            const __m512i q = _mm512_loadu_si512((const void *)(g + 16 + 64 * k));
+            const __m512i aq = _mm512_abs_epi8(q);
+            const __mmask64 neg = _mm512_movepi8_mask(q);
+            const __m512 sk = _mm512_permutexvar_ps(_mm512_loadu_si512(gemm4_pair_index[k]), dw);
+            for (int t = 0; t < 4; t++)
+                acc[k][t] = _mm512_fmadd_ps(_mm512_mul_ps(sk, dx[t]),
+                                            _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, aq, _mm512_mask_sub_epi8(y[t], neg, zero, y[t]))), acc[k][t]);
+        }
+    }
+    gemm4_store(acc, out, out_stride);
+}
+
 #undef GEMV8_SETUP
 #undef GEMV8_STORE
 #undef HI256
+
+// ggml's x86 quantize_row_q8_0: |x| max per block, id = 127 / max, round to nearest even in
+// 256-bit registers. This, not the scalar reference's roundf and 1 / d, is what llama.cpp runs on
+// x86, and it keeps activation quantization off the prefill profile (it was 18 % of it).
+AVX2 static void quantize_row_q8_0_avx2(const float *x, block_q8_0 *y, int64_t k) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < k / QK; i++, x += QK) {
+        __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        y[i].d = bk_fp32_to_fp16(amax / 127.f);
+        const __m256 mul = _mm256_set1_ps(amax != 0.0f ? 127.f / amax : 0.0f);
+        const __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        const __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        const __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        const __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        // int32 → int8 with the packs' lane interleave undone.
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        _mm256_storeu_si256((__m256i *)y[i].qs, _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+}
 #endif
 
 // ---- dispatch -------------------------------------------------------------------------------
@@ -1057,7 +1136,14 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
         }
         for (int64_t r = row0; r < row1; r += 8) {
             const char *g = (const char *)packed + (size_t)(r / 8) * (size_t)nb * per;
-            for (int64_t t = t0; t < t1; t++) {
+            int64_t t = t0;
+            if (vnni && r + 8 <= rows && type != BK_Q4_K)
+                for (; t + 4 <= t1; t += 4) {
+                    float *o = out + t * out_stride + (r - row0);
+                    if (type == BK_Q4_0) gemm4x8_q4_0_vnni(&preps[t - t0], g, o, out_stride);
+                    else gemm4x8_q8_0_vnni(&preps[t - t0], g, o, out_stride);
+                }
+            for (; t < t1; t++) {
                 float tmp[8], *o = out + t * out_stride + (r - row0);
                 const int whole = r + 8 <= rows;
                 float *dst = whole ? o : tmp;
@@ -1080,4 +1166,21 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
 #else
     (void)type; (void)packed; (void)rows; (void)row0; (void)row1; (void)xq; (void)xq_row_bytes; (void)ntok; (void)n; (void)out; (void)out_stride;
 #endif
+}
+
+void bk_quantize_row(int type, const float *x, void *y, int64_t k) {
+    switch (type) {
+    case BK_F32: memcpy(y, x, (size_t)k * 4); break;
+    case BK_F16: { uint16_t *h = y; for (int64_t i = 0; i < k; i++) h[i] = bk_fp32_to_fp16(x[i]); break; }
+    case BK_BF16: { uint16_t *h = y; for (int64_t i = 0; i < k; i++) h[i] = fp32_to_bf16(x[i]); break; }
+    case BK_Q8_0:
+#ifdef BK_X86
+        if (bk_kernel_level() >= 1) { quantize_row_q8_0_avx2(x, y, k); break; }
+#endif
+        quantize_row_q8_0(x, y, k);
+        break;
+    case BK_Q8_1: quantize_row_q8_1(x, y, k); break;
+    case BK_Q8_K: quantize_row_q8_K(x, y, k); break;
+    default: break;
+    }
 }

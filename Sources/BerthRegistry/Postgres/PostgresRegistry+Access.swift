@@ -157,20 +157,3 @@ extension PostgresRegistry: AccessStore {
                             revokedAt: try r.get("revoked_at", as: Double?.self).map(Date.init(timeIntervalSince1970:)))
     }
 }
-
-/// Artifact signatures in the shared database.
-extension PostgresRegistry {
-    public func setArtifactSignature(_ model: String, _ version: Int, _ signature: ArtifactSignature, change: Change) throws -> VersionRecord {
-        try write { s in
-            let id = try requireModel(s, model)
-            guard try s.execute("UPDATE version SET artifact_signature = $1 WHERE model_id = $2 AND version = $3",
-                                [signature.text, id, version]) > 0 else {
-                throw RegistryError.versionNotFound(model: model, version: version)
-            }
-            var why = change
-            if why.reason.isEmpty { why.reason = "signed by key \(signature.keyID)" }
-            _ = try recordChange(s, id, model, .sign, alias: nil, from: nil, to: version, change: why)
-        }
-        return try self.version(model, .number(version))
-    }
-}

@@ -51,7 +51,14 @@ struct MonitorRoutes: Sendable {
         var status: AlertStatus
     }
 
-    struct AlertsBody: Encodable { var alerts: [AlertEntry] }
+    struct AlertsBody: Encodable {
+        var alerts: [AlertEntry]
+        /// The newest firings and resolutions, newest first (the cluster's, with a shared registry).
+        var history: [AlertEvent]
+    }
+
+    /// Events of the alert history shown at most.
+    static let alertHistoryLimit = 100
 
     /// Feedback: sent by the clients that infer, so it stays on the inference listener.
     func registerFeedback(on router: Router<BerthRequestContext>) {
@@ -72,10 +79,12 @@ struct MonitorRoutes: Sendable {
         }
         api.get("models/:name/drift") { req, ctx in try drift(req, model: try ctx.parameters.require("name")) }
         api.get("alerts") { _, ctx in
-            try Response.json(AlertsBody(alerts: monitoring.alerts.filter { ctx.maySee($0.rule.model) }.map {
+            let store = monitoring.alertStore
+            let history = try await blocking { try store.history(limit: Self.alertHistoryLimit) }
+            return try Response.json(AlertsBody(alerts: monitoring.alerts.filter { ctx.maySee($0.rule.model) }.map {
                 AlertEntry(name: $0.rule.name, model: $0.rule.model, when: $0.rule.condition.description,
                            actions: $0.rule.actions.map(\.rawValue), status: $0.status)
-            }))
+            }, history: history.filter { ctx.maySee($0.model) }))
         }
     }
 

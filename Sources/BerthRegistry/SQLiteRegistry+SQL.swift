@@ -6,9 +6,9 @@ struct SQLiteStatements: RegistrySQL {
     let db: Database
 
     static func arguments(_ values: [any SQLArgument]) -> StatementArguments {
-        StatementArguments(values.map { v -> DatabaseValue in
+        StatementArguments(values.map { v -> (any DatabaseValueConvertible)? in
             switch v.sqlValue {
-            case .null: return .null
+            case .null: return DatabaseValue.null
             case let .int(i): return i.databaseValue
             case let .double(d): return d.databaseValue
             case let .text(s): return s.databaseValue

@@ -8,7 +8,8 @@ Checked against independent references:
 - the log lives in the database: no predictions.sqlite in the shared data directory, and
   `berth monitor log --registry-url` exports every request from any replica;
 - a reference sample uploaded through A drives the drift replica C reports on traffic logged by
-  B: each feature's KS statistic and p-value equal SciPy's ks_2samp on the same rows (1e-9).
+  B: each feature's KS statistic and p-value equal SciPy's ks_2samp on the same rows (1e-9);
+- every sample of each replica's /metrics, parsed by prometheus_client, carries `replica` = its id.
 
 The alert state's survival of its leader is checked in test_postgres_replicas.py.
 """
@@ -20,6 +21,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
 from sklearn.metrics import accuracy_score
 
@@ -104,6 +106,13 @@ def test_feedback_reference_and_drift_are_shared_by_every_replica(pg, tmp_path):
             assert f["statistic"] == pytest.approx(r.statistic, abs=TOL, rel=TOL), (j, f, r)
             assert f["p_value"] == pytest.approx(r.pvalue, abs=TOL, rel=TOL), (j, f, r)
         assert d["features"]["x_0"]["drifted"] is True
+
+        # Every sample of every replica's exposition carries its replica id (parsed by prometheus_client).
+        for i, s in enumerate(servers):
+            samples = [x for fam in text_string_to_metric_families(s.metrics()) for x in fam.samples]
+            assert len(samples) > 50 and {x.labels.get("replica") for x in samples} == {f"m{i}"}, \
+                [x for x in samples if x.labels.get("replica") != f"m{i}"][:3]
+            assert any(x.name.startswith("berth_inference_requests") and x.labels.get("model") == NAME for x in samples)
     finally:
         for s in servers:
             s.stop()

@@ -41,6 +41,19 @@ public struct FeedbackResult: Sendable, Equatable, Encodable {
     public struct Rejected: Sendable, Equatable, Encodable {
         public var id: String
         public var reason: String
+
+        /// An item refused for `reason`.
+        public init(id: String, reason: String) {
+            self.id = id
+            self.reason = reason
+        }
+    }
+
+    /// A result from its parts.
+    public init(accepted: Int, unknown: [String], rejected: [Rejected]) {
+        self.accepted = accepted
+        self.unknown = unknown
+        self.rejected = rejected
     }
 }
 

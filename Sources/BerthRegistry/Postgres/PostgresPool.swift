@@ -105,6 +105,7 @@ public final class PostgresPool: @unchecked Sendable {
 
     /// Runs `body` on a connection from the pool (returned to it unless it broke).
     /// Not re-entrant: `body` must use its session, never the pool again (it could wait for itself).
+    @discardableResult
     public func withConnection<T>(_ body: (PostgresSession) throws -> T) throws -> T {
         if permits.wait(timeout: .now() + Self.callTimeout) == .timedOut {
             throw RegistryError.unavailable("all \(Self.maxOpen) connections to \(url) stayed busy for \(Int(Self.callTimeout)) s")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -97,6 +98,8 @@ def test_feedback_reference_and_drift_are_shared_by_every_replica(pg, tmp_path):
         cur = (rng.normal(size=(120, IN)) + np.array([0.8, 0, 0, 0])).astype(np.float32)
         for k in range(0, len(cur), 4):
             infer_with_id(b, cur[k:k + 4], f"shift-{k}")
+        # B writes its batch within the log's flush interval (0.2 s); C reads what is written.
+        time.sleep(1.0)
         window = 120 + sum(len(x) for x in rows)
         d = c.api("GET", f"/models/{NAME}/drift?window={window}")
         current = np.concatenate(rows + [cur])
@@ -110,9 +113,10 @@ def test_feedback_reference_and_drift_are_shared_by_every_replica(pg, tmp_path):
         # Every sample of every replica's exposition carries its replica id (parsed by prometheus_client).
         for i, s in enumerate(servers):
             samples = [x for fam in text_string_to_metric_families(s.metrics()) for x in fam.samples]
-            assert len(samples) > 50 and {x.labels.get("replica") for x in samples} == {f"m{i}"}, \
+            assert samples and {x.labels.get("replica") for x in samples} == {f"m{i}"}, \
                 [x for x in samples if x.labels.get("replica") != f"m{i}"][:3]
-            assert any(x.name.startswith("berth_inference_requests") and x.labels.get("model") == NAME for x in samples)
+            # A and B answered requests: their per-model series are labelled too.
+            assert (i < 2) == any(x.name.startswith("berth_inference_requests") and x.labels.get("model") == NAME for x in samples)
     finally:
         for s in servers:
             s.stop()

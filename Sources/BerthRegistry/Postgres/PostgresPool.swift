@@ -185,7 +185,7 @@ public final class PostgresPool: @unchecked Sendable {
             case .server:
                 return .storage("PostgreSQL: \(String(reflecting: p))")
             default:
-                if let u = p.underlying, u is NIOSSLError || u is BoringSSLError {
+                if let u = p.underlying, u is NIOSSLError || u is NIOSSLExtraError || u is BoringSSLError {
                     return .unavailable("TLS with \(url) failed: \(u) (check sslmode and sslrootcert)")
                 }
                 let why = p.underlying.map { "\($0)" } ?? "\(p.code)"

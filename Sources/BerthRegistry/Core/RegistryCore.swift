@@ -9,6 +9,9 @@ import Foundation
 struct RegistryCore: Sendable {
     let store: any ArtifactStorage
     let db: any RegistryTransactions
+    /// Key, quota and owner changes bump the revision too (PostgreSQL: the auth caches' change
+    /// stamp); SQLite's auth cache watches the database file instead.
+    var bumpsRevisionOnAccessChanges = false
 
     // MARK: Push
 

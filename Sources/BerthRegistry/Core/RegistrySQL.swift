@@ -61,6 +61,11 @@ struct SQLRow {
         }
     }
 
+    func optionalDouble(_ column: String) throws -> Double? {
+        if case .null = try value(column) { return nil }
+        return try double(column)
+    }
+
     func string(_ column: String) throws -> String {
         guard let s = try optionalString(column) else { throw mismatch(column, "text") }
         return s

@@ -81,7 +81,7 @@ public final class PostgresRegistry: Registry, @unchecked Sendable {
     // MARK: The registry's rules (RegistryCore)
 
     /// Push, aliases, promotions, rollbacks, deletion, traffic and signatures, shared with SQLite.
-    var core: RegistryCore { RegistryCore(store: store, db: PostgresTransactions(pool: pool)) }
+    var core: RegistryCore { RegistryCore(store: store, db: PostgresTransactions(pool: pool), bumpsRevisionOnAccessChanges: true) }
 
     public func push(_ staged: StagedArtifact, _ request: PushRequest) throws -> VersionRecord { try core.push(staged, request) }
     public func models() throws -> [ModelRecord] { try core.models() }
@@ -141,10 +141,5 @@ public final class PostgresRegistry: Registry, @unchecked Sendable {
 
     public func setArtifactSignature(_ model: String, _ version: Int, _ signature: ArtifactSignature, change: Change) throws -> VersionRecord {
         try core.setArtifactSignature(model, version, signature, change: change)
-    }
-
-    /// Every write calls this once: readers poll the value, and its trigger wakes listeners.
-    func bumpRevision(_ s: PostgresSession) throws {
-        try s.execute("UPDATE revision SET value = value + 1 WHERE id = 1")
     }
 }

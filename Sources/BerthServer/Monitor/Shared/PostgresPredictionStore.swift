@@ -18,9 +18,6 @@ public final class PostgresPredictionStore: PredictionStore, @unchecked Sendable
 
     /// Columns of one row, in the order of ``insert(_:)``'s statement.
     static let columns = "id, time, model, version, route, transport, rows, latency_ms, inputs, outputs, outcome, replica"
-    static let columnCount = 12
-    /// Rows per statement at most: PostgreSQL takes at most 65,535 parameters.
-    static let maxRowsPerStatement = 65_535 / columnCount
 
     /// The store over `pool`, writing `replica` beside each record.
     public init(pool: PostgresPool, replica: String) {
@@ -29,19 +26,23 @@ public final class PostgresPredictionStore: PredictionStore, @unchecked Sendable
     }
 
     public func insert(_ rows: [EncodedPrediction]) throws {
-        var start = 0
-        while start < rows.count {
-            let part = rows[start..<min(start + Self.maxRowsPerStatement, rows.count)]
-            start += part.count
-            var values: [String] = [], args: [any PostgresArgument] = []
-            values.reserveCapacity(part.count)
-            args.reserveCapacity(part.count * Self.columnCount)
-            for r in part {
-                let n = args.count
-                values.append("(" + (1...Self.columnCount).map { "$\(n + $0)" }.joined(separator: ", ") + ")")
-                args += [r.id, r.time, r.model, r.version, r.route, r.transport, r.rows, r.latencyMs, r.inputs, r.outputs, r.outcome, replica]
-            }
-            try run { s in try s.execute("INSERT INTO prediction (\(Self.columns)) VALUES " + values.joined(separator: ", "), args) }
+        guard !rows.isEmpty else { return }
+        // One statement of twelve array parameters, whatever the batch size: PostgreSQL unpacks
+        // them (unnest) into rows, and nothing is assembled per row but the arrays themselves.
+        let args: [any PostgresArgument] = [
+            ArrayArgument(rows.map(\.id)), ArrayArgument(rows.map(\.time)), ArrayArgument(rows.map(\.model)),
+            ArrayArgument(rows.map(\.version)), ArrayArgument(rows.map { $0.route ?? "" }), ArrayArgument(rows.map(\.transport)),
+            ArrayArgument(rows.map { Int64($0.rows) }), ArrayArgument(rows.map(\.latencyMs)), ArrayArgument(rows.map(\.inputs)),
+            ArrayArgument(rows.map(\.outputs)), ArrayArgument(rows.map(\.outcome)), replica,
+        ]
+        try run { s in
+            try s.execute("""
+                INSERT INTO prediction (\(Self.columns))
+                SELECT id, time, model, version, NULLIF(route, ''), transport, rows, latency_ms, inputs, outputs, outcome, $12
+                FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::float8[],
+                            $9::text[], $10::text[], $11::text[])
+                    AS r(id, time, model, version, route, transport, rows, latency_ms, inputs, outputs, outcome)
+                """, args)
         }
     }
 
@@ -132,5 +133,15 @@ public final class PostgresPredictionStore: PredictionStore, @unchecked Sendable
                          latencyMs: try r.get("latency_ms", as: Double.self), inputs: try r.get("inputs", as: String.self),
                          outputs: try r.get("outputs", as: String.self), outcomeJSON: try r.get("outcome", as: String.self),
                          labelsJSON: try r.get("labels", as: String?.self))
+    }
+}
+
+/// A column of values bound as one PostgreSQL array parameter.
+struct ArrayArgument<Element: PostgresArrayEncodable>: PostgresArgument {
+    let values: [Element]
+    init(_ values: [Element]) { self.values = values }
+    func bind(into binds: inout PostgresBindings) {
+        // Arrays of text and numbers always encode; a NULL would make the INSERT fail loudly, never silently.
+        do { try binds.append(values) } catch { binds.appendNull() }
     }
 }

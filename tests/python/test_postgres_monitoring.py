@@ -4,7 +4,8 @@
 Checked against independent references:
 - predictions answered by replica A, labels posted to replica B: the live accuracy every replica
   reports is the same and equals scikit-learn's accuracy_score on the same rows (the predicted
-  class is the argmax of y = x·W + b computed here in numpy; tolerance 1e-12);
+  class is the argmax of y = x·W + b computed here in numpy; tolerance 1e-12), and so does the
+  `berth_live_accuracy` gauge of replicas that never saw the labels (1e-9);
 - the log lives in the database: no predictions.sqlite in the shared data directory, and
   `berth monitor log --registry-url` exports every request from any replica;
 - a reference sample uploaded through A drives the drift replica C reports on traffic logged by
@@ -52,7 +53,7 @@ def test_feedback_reference_and_drift_are_shared_by_every_replica(pg, tmp_path):
             os.environ["BERTH_REPLICA_ID"] = f"m{i}"
             try:
                 servers.append(Server(data, tmp_path / f"m{i}.log", "--registry-url", url, "--prediction-log-sample", "1",
-                                      "--drift-interval-ms", "0"))
+                                      "--drift-interval-ms", "300"))
             finally:
                 del os.environ["BERTH_REPLICA_ID"]
         a, b, c = servers
@@ -80,6 +81,16 @@ def test_feedback_reference_and_drift_are_shared_by_every_replica(pg, tmp_path):
             seen.append(realized["accuracy"])
         print(f"live accuracy on the three replicas {seen}, sklearn {want}")
         assert all(abs(v - want) <= 1e-12 for v in seen), (seen, want)
+        # The gauge too, on replicas that never saw the feedback (refreshed with the drift gauges).
+        for s in (a, c):
+            deadline, gauge = time.time() + 10, None
+            while time.time() < deadline:
+                gauge = [x.value for fam in text_string_to_metric_families(s.metrics()) for x in fam.samples
+                         if x.name == "berth_live_accuracy" and x.labels.get("model") == NAME]
+                if gauge and abs(gauge[0] - want) <= 1e-9:
+                    break
+                time.sleep(0.2)
+            assert gauge and abs(gauge[0] - want) <= 1e-9, (gauge, want)
 
         # The log is in PostgreSQL, readable offline from it.
         assert not (data / "predictions.sqlite").exists()

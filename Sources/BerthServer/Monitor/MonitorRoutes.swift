@@ -157,7 +157,10 @@ struct MonitorRoutes: Sendable {
         guard body.feedback.count <= Self.maxFeedbackItems else {
             throw ServerError.badRequest("at most \(Self.maxFeedbackItems) feedback items per request (got \(body.feedback.count))")
         }
-        let result = try log.attach(model: model, body.feedback)
+        // Off the event loops: the join writes to the database, and with a shared log it may wait
+        // for another replica's batch (PredictionLog.attach).
+        let items = body.feedback
+        let result = try await blocking { try log.attach(model: model, items) }
         if result.accepted > 0 { monitoring.refreshGauges(model: model) }
         return try Response.json(result)
     }

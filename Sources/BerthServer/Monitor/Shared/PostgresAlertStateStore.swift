@@ -59,6 +59,7 @@ public final class PostgresAlertStateStore: AlertStateStore, @unchecked Sendable
         }
     }
 
+    /// Runs `body` on a pooled connection; a database failure becomes the server's error (503 when unreachable).
     @discardableResult
     func run<T>(_ body: (PostgresSession) throws -> T) throws -> T {
         do { return try pool.withConnection(body) } catch let e as RegistryError { throw ServerError.registry(e) }

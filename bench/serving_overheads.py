@@ -8,9 +8,12 @@ twice (plain, logged, keyed, keyed+logged, then again) and the better round of e
   logged       --insecure-no-auth --prediction-log-sample 1 (every request logged to SQLite)
   keyed        an API key checked on every request (one SQLite read)
   keyed+logged both
-Prints throughput and p99 per setup and the throughput ratio to `plain`. Use a release build:
+Prints throughput and p99 per setup and the throughput ratio to `plain`. With `--registry-url
+postgres://…` (replicas' shared registry, e.g. from scripts/postgres.sh) two more: `pg keyed` (the
+key in PostgreSQL) and `pg keyed+logged` (the prediction log in PostgreSQL too), and the ratio of
+the two. Use a release build:
 
-    .venv/bin/python bench/serving_overheads.py [--berth PATH] [--seconds 5]
+    .venv/bin/python bench/serving_overheads.py [--berth PATH] [--seconds 5] [--registry-url URL]
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--berth", default=None)
     ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--registry-url", default=None, help="a PostgreSQL registry to measure the shared log on")
     args = ap.parse_args()
     berth = str(berthpy.require_berth(args.berth))
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,6 +63,12 @@ def main() -> None:
                   "logged": (["--insecure-no-auth", "--prediction-log-sample", "1"], None),
                   "keyed": ([], key),
                   "keyed+logged": (["--prediction-log-sample", "1"], key)}
+        if args.registry_url:
+            pg = ["--registry-url", args.registry_url]
+            pg_key = subprocess.run([berth, "keys", "create", "--tenant", "bench", "--role", "invoker", "--data-dir", str(data), *pg],
+                                    check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            setups["pg keyed"] = (pg, pg_key)
+            setups["pg keyed+logged"] = ([*pg, "--prediction-log-sample", "1"], pg_key)
         best: dict[str, dict[int, dict]] = {}
         for _ in range(2):
             for name, (extra, k) in setups.items():
@@ -73,6 +83,10 @@ def main() -> None:
         for c, level in sorted(best[name].items()):
             ratio = level["infer_per_sec"] / best["plain"][c]["infer_per_sec"]
             print(f"{name:14} {c:4d} {level['infer_per_sec']:9.0f} {level['p50_ms']:8.3f} {level['p99_ms']:8.3f} {ratio:8.2f}x")
+    if "pg keyed" in best:
+        for c in sorted(best["pg keyed"]):
+            ratio = best["pg keyed+logged"][c]["infer_per_sec"] / best["pg keyed"][c]["infer_per_sec"]
+            print(f"PostgreSQL log: pg keyed+logged / pg keyed at concurrency {c}: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

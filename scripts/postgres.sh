@@ -10,6 +10,8 @@
 #
 # BERTH_PG_DIR chooses the directory (default /tmp/berth-pg-$UID). As root, the server runs as
 # the `postgres` user (initdb refuses root); otherwise as the current user, no sudo needed.
+# With BERTH_PG_SSL_CERT and BERTH_PG_SSL_KEY (PEM files), `start` turns TLS on with that
+# certificate and refuses unencrypted TCP connections (tests of `?sslmode=` in the URL).
 set -euo pipefail
 
 DIR="${BERTH_PG_DIR:-/tmp/berth-pg-$(id -u)}"
@@ -49,8 +51,18 @@ print(s.getsockname()[1])
 PY
 )"
     as_owner bash -c "echo $port > '$DIR/port'"
+    local tls=""
+    if [ -n "${BERTH_PG_SSL_CERT:-}" ] && [ -n "${BERTH_PG_SSL_KEY:-}" ]; then
+        # The server reads its key only when it belongs to it and nobody else can read it.
+        cp "$BERTH_PG_SSL_CERT" "$DIR/server.crt"
+        cp "$BERTH_PG_SSL_KEY" "$DIR/server.key"
+        chmod 600 "$DIR/server.key"
+        if [ "$(id -u)" -eq 0 ]; then chown postgres: "$DIR/server.crt" "$DIR/server.key"; fi
+        as_owner bash -c "printf 'local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n' > '$DIR/pg_hba_tls.conf'"
+        tls="-c ssl=on -c ssl_cert_file='$DIR/server.crt' -c ssl_key_file='$DIR/server.key' -c hba_file='$DIR/pg_hba_tls.conf'"
+    fi
     as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 30 \
-        -o "-p $port -c listen_addresses=127.0.0.1 -k '$DIR' -c max_connections=200 -c fsync=off" start >/dev/null \
+        -o "-p $port -c listen_addresses=127.0.0.1 -k '$DIR' -c max_connections=200 -c fsync=off $tls" start >/dev/null \
         || { cat "$DIR/server.log" >&2; exit 1; }
     as_owner "$BIN/psql" -h 127.0.0.1 -p "$port" -U berth -d postgres -tAq \
         -c "SELECT 1 FROM pg_database WHERE datname = 'berth'" | grep -q 1 \

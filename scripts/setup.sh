@@ -16,6 +16,8 @@ for pkg in libopenblas-dev libonnx-testdata libgomp1 libsqlite3-dev chromium pos
 done
 # libdnnl-dev: oneDNN 2.x, the engine's Conv and GEMM kernels (the CDNNL system-library target).
 dpkg -s libdnnl-dev >/dev/null 2>&1 || need+=(libdnnl-dev)
+# openssl: the CLI makes the throw-away CA and server certificate of tests/python/test_postgres_tls.py.
+dpkg -s openssl >/dev/null 2>&1 || need+=(openssl)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need+=(python3-venv); fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "==> installing Debian packages: ${need[*]}"

@@ -16,8 +16,8 @@ fi
 tail -1 .build/build.log
 echo "==> swift test"
 swift test --skip-build
-echo "==> registry tests again, on PostgreSQL (scripts/postgres.sh: a private server on 127.0.0.1)"
-BERTH_TEST_POSTGRES_URL="$(scripts/postgres.sh start)" swift test --skip-build --filter BerthRegistryTests
+echo "==> registry tests again, and the shared monitoring state, on PostgreSQL (scripts/postgres.sh: a private server on 127.0.0.1)"
+BERTH_TEST_POSTGRES_URL="$(scripts/postgres.sh start)" swift test --skip-build --filter "BerthRegistryTests|PostgresMonitorStateTests"
 scripts/postgres.sh clean
 echo "==> python cross-checks against ONNX Runtime"
 BERTH_BIN="$PWD/.build/debug/berth" .venv/bin/python -m pytest tests/python -q

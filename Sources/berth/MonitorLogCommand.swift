@@ -1,6 +1,8 @@
 import ArgumentParser
 import BerthEval
 import BerthMonitor
+import BerthRegistry
+import BerthServer
 import Foundation
 
 /// `berth monitor log`: exports the prediction log a server recorded (`--prediction-log-sample`).
@@ -31,12 +33,16 @@ struct MonitorLogCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The server's data directory (default: $BERTH_DATA_DIR or ./berth-data).", valueName: "dir"))
     var dataDir: String?
 
+    @Option(help: ArgumentHelp("The replicas' PostgreSQL registry (postgres://…; default: $BERTH_REGISTRY_URL): read the log they share.", valueName: "url"))
+    var registryUrl: String?
+
     func run() throws {
         try exitTwoOnBadInput {
             guard ["csv", "jsonl"].contains(format) else { throw CLIError("--format must be csv or jsonl") }
             let from = try since.map(Self.parseSince)
             let dir = URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["BERTH_DATA_DIR"] ?? "berth-data")
-            let log = try PredictionLog.existing(in: dir)
+            let log = try RegistryBackend.url(registryUrl).map { PredictionLog(store: SharedMonitorState(url: try PostgresURL($0), replica: "").predictions) }
+                ?? PredictionLog.existing(in: dir)
             let records = try log.records(model: model, version: version, since: from)
             let out = FileHandle.standardOutput
             if format == "jsonl" {

@@ -220,6 +220,8 @@ struct ServeCommand: AsyncParsableCommand {
             if case .badInput = e { FileHandle.standardError.write(Data("Error: \(e)\n".utf8)); throw ExitCode(2) }
             throw CLIError("\(e)")
         } catch { throw CLIError("\(error)") }
+        // Replicas of a PostgreSQL registry keep the prediction log and alert states in its database.
+        try exitTwoOnBadInput { try monitor?.open(shared: (keyStore as? PostgresRegistry)?.url) }
         var jwt: JWTVerifier?
         if let jwtKey {
             do { jwt = try await JWTVerifier.load(keyFile: jwtKey, issuer: jwtIssuer, audience: jwtAudience) } catch {
@@ -343,26 +345,42 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         guard predictionLogSample > 0 || !rules.isEmpty else { return nil }
-        var log: PredictionLog?
+        var log: PredictionLogSettings?
         if predictionLogSample > 0 {
             let masking: LogMasking
             do { masking = try LogMasking(parsing: predictionLogMasks) } catch { throw CLIError("--prediction-log-mask: \(error)") }
             let settings = PredictionLogSettings(sampleRate: predictionLogSample, maxRows: predictionLogMaxRows, maxAge: maxAge,
                                                  masking: masking)
-            log = try PredictionLog(directory: dataDir, settings: settings)
+            log = settings
         }
-        return MonitorSetup(log: log, rules: rules, dataDir: dataDir)
+        return MonitorSetup(logSettings: log, rules: rules, dataDir: dataDir)
     }
 
     /// What `--prediction-log-*` and `--alert-rules` set up, before the server exists.
     struct MonitorSetup {
-        var log: PredictionLog?
+        var logSettings: PredictionLogSettings?
         var rules: [AlertRule]
         var dataDir: URL
+        var log: PredictionLog?
+        var alertStore: any AlertStateStore = MemoryAlertStateStore()
+        var replica = ""
+
+        /// Opens the log: in SQLite under the data directory, or with `shared` (replicas of a
+        /// PostgreSQL registry) the log and the alert states in that database.
+        mutating func open(shared: PostgresURL?) throws {
+            guard let shared else {
+                log = try logSettings.map { try PredictionLog(directory: dataDir, settings: $0) }
+                return
+            }
+            replica = ReplicaIdentity().id
+            let state = SharedMonitorState(url: shared, replica: replica)
+            log = logSettings.map { PredictionLog(store: state.predictions, settings: $0) }
+            alertStore = state.alerts
+        }
 
         func monitoring(_ manager: ModelManager) -> Monitoring {
             Monitoring(log: log, references: log.map { _ in ReferenceStore(dataDirectory: dataDir) }, rules: rules,
-                       registry: manager.metrics.registry)
+                       registry: manager.metrics.registry, alertStore: alertStore, replica: replica)
         }
     }
 

@@ -259,9 +259,12 @@ def test_serve_waits_for_postgres_at_start(pg, tmp_path):
 
 
 def test_an_alert_rollback_happens_once_for_the_cluster(pg, tmp_path):
-    """Three replicas fire the same rule on their own traffic; only the leader (advisory lock)
-    rolls back. Production went 1 → 2 → 3, so three acting replicas would walk it back twice
-    (3 → 2 → 1); the cluster must record exactly one rule rollback, 3 → 2."""
+    """Three replicas watch the same rule on their own traffic; only the leader (advisory lock)
+    evaluates and acts, and writes the rule's state and history to the database, which every
+    replica shows. Production went 1 → 2 → 3, so three acting replicas would walk it back twice
+    (3 → 2 → 1); the cluster must record exactly one rule rollback, 3 → 2. Then the leader is
+    killed: another replica takes over from the written state (still firing, fired once, the
+    same last actions), so the rule does not fire or roll back a second time."""
     url, data = setup_registry(pg, tmp_path, 3)
     for v in ("2", "3"):
         cli(url, data, "promote", NAME, v)
@@ -287,10 +290,37 @@ def test_an_alert_rollback_happens_once_for_the_cluster(pg, tmp_path):
         assert [(e["from"], e["to"]) for e in rollbacks] == [(3, 2)], rollbacks
         assert rollbacks[0]["actor"] == "rule:busy"
         outcomes = [s.api("GET", "/alerts") for s in servers]
-        text = json.dumps(outcomes)
-        assert text.count("another replica leads the cluster") == 2, text
+        statuses = [o["alerts"][0]["status"] for o in outcomes]
+        assert all(st["fired"] == 1 and st["state"] == "firing" for st in statuses), statuses
+        assert all(st["last_actions"] == ["rollback: production 3 → 2", "log: written"] for st in statuses), statuses
+        fired = [e for e in outcomes[0]["history"] if e["transition"] == "fired"]
+        assert len(fired) == 1 and all(o["history"] == outcomes[0]["history"] for o in outcomes), outcomes
         for s in servers:
             check_answer(*infer(s, X), X, want_version=2)
+
+        # Kill the leader under load: a survivor takes the lock and continues from the written state.
+        leader = next(s for s, i in zip(servers, range(3)) if f"a{i}" == fired[0]["replica"])
+        survivors = [s for s in servers if s is not leader]
+        load = Load(survivors, per_server=1)
+        leader.kill9()
+        time.sleep(3.0)
+        load.stop()
+        after = [s.api("GET", "/alerts") for s in survivors]
+        for o in after:
+            st = o["alerts"][0]["status"]
+            assert st["state"] == "firing" and st["fired"] == 1, st
+            assert st["last_actions"] == ["rollback: production 3 → 2", "log: written"], st
+            assert [e["transition"] for e in o["history"]].count("fired") == 1, o["history"]
+        doc = json.loads(cli(url, data, "history", NAME, "--json"))
+        history = doc["events"] if isinstance(doc, dict) else doc
+        assert [(e["from"], e["to"]) for e in history if e["action"] == "rollback"] == [(3, 2)]
+        # The new leader writes the state now (the database says who wrote it last).
+        bindir = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
+        host, port = url.split("@")[1].split("/")[0].split(":")
+        writer = subprocess.run([f"{bindir}/psql", "-h", host, "-p", port, "-U", "berth", "-d", url.rsplit("/", 1)[1], "-tAc",
+                                 "SELECT replica FROM alert_state WHERE rule = 'busy'"], capture_output=True, text=True, timeout=60)
+        assert writer.returncode == 0, writer.stderr
+        assert writer.stdout.strip() in {f"a{i}" for i in range(3)} - {fired[0]["replica"]}, writer.stdout
     finally:
         for s in servers:
             s.stop()

@@ -1,6 +1,5 @@
 import BerthEval
 import Foundation
-import GRDB
 
 /// Ground truth for one logged request: `{"id": "...", "label": V}` with V one label (a
 /// one-row request) or one per row, each a number (class or regression target) or a string.
@@ -42,34 +41,53 @@ public struct FeedbackResult: Sendable, Equatable, Encodable {
     public struct Rejected: Sendable, Equatable, Encodable {
         public var id: String
         public var reason: String
+
+        /// An item refused for `reason`.
+        public init(id: String, reason: String) {
+            self.id = id
+            self.reason = reason
+        }
+    }
+
+    /// A result from its parts.
+    public init(accepted: Int, unknown: [String], rejected: [Rejected]) {
+        self.accepted = accepted
+        self.unknown = unknown
+        self.rejected = rejected
+    }
+}
+
+extension FeedbackResult {
+    /// The reason a label list is refused for a request of `rows` rows.
+    public static func rowMismatch(rows: Int, labels: Int) -> String {
+        "the request had \(rows) rows but \(labels) labels were sent"
+    }
+}
+
+extension Feedback {
+    /// The labels as the log stores them (JSON).
+    public static func labelsJSON(_ labels: [ClassLabel]) throws -> String {
+        String(decoding: try JSONEncoder().encode(labels), as: UTF8.self)
     }
 }
 
 extension PredictionLog {
     /// Joins `feedback` to `model`'s logged requests by id (the newest request with that id);
     /// a second label for an id replaces the first.
+    ///
+    /// In a store shared by replicas, a request answered by another replica a moment ago may
+    /// still wait in that replica's batch: ids not found are tried once more after two flush
+    /// intervals (the longest a record waits in memory, with room for the write).
     public func attach(model: String, _ feedback: [Feedback], now: Date = Date()) throws -> FeedbackResult {
         flush()
-        var result = FeedbackResult(accepted: 0, unknown: [], rejected: [])
-        try pool.write { db in
-            for f in feedback {
-                guard let row = try Row.fetchOne(db, sql: "SELECT seq, rows FROM prediction WHERE model = ? AND id = ? ORDER BY seq DESC LIMIT 1",
-                                                 arguments: [model, f.id]) else {
-                    result.unknown.append(f.id)
-                    continue
-                }
-                let rows: Int = row["rows"]
-                guard f.labels.count == rows else {
-                    result.rejected.append(.init(id: f.id, reason: "the request had \(rows) rows but \(f.labels.count) labels were sent"))
-                    continue
-                }
-                let text = String(decoding: try JSONEncoder().encode(f.labels), as: UTF8.self)
-                let seq: Int64 = row["seq"]
-                try db.execute(sql: "UPDATE prediction SET labels = ?, label_time = ? WHERE seq = ?",
-                               arguments: [text, now.timeIntervalSince1970, seq])
-                result.accepted += 1
-            }
-        }
+        var result = try store.attach(model: model, feedback, now: now)
+        guard store.isShared, !result.unknown.isEmpty else { return result }
+        Thread.sleep(forTimeInterval: 2 * settings.flushInterval)
+        let missing = Set(result.unknown)
+        let retry = try store.attach(model: model, feedback.filter { missing.contains($0.id) }, now: now)
+        result.accepted += retry.accepted
+        result.unknown = retry.unknown
+        result.rejected += retry.rejected
         return result
     }
 }

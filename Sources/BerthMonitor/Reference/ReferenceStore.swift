@@ -27,7 +27,8 @@ public struct ReferenceInfo: Sendable, Codable, Equatable {
 
 /// Reference samples per model version (`DATA_DIR/references/MODEL/VERSION.csv` and `.json`):
 /// what the version's live traffic is compared with for drift, and what calibrates its label-free
-/// performance estimate. Parsed samples are cached in memory.
+/// performance estimate. Parsed samples are cached in memory. Replicas sharing a registry share
+/// the data directory too (the artifact store), and with it these samples.
 public final class ReferenceStore: @unchecked Sendable {
     // @unchecked: `cache` is guarded by `lock`; the rest is immutable.
     /// The `references` folder.
@@ -89,17 +90,20 @@ public final class ReferenceStore: @unchecked Sendable {
         return info
     }
 
-    /// The reference of `model`'s `version`, or nil when none was stored.
+    /// The reference of `model`'s `version`, or nil when none was stored. The small description
+    /// is read each time and the parsed CSV reused while its digest is unchanged: replicas share
+    /// the data directory (the artifact store), so a sample replaced through another replica is
+    /// seen at once.
     public func get(model: String, version: String) throws -> (table: Table, info: ReferenceInfo)? {
         try Self.checkComponent(model, what: "model name")
         try Self.checkComponent(version, what: "version")
         let key = "\(model)/\(version)"
-        if let hit = lock.withLock({ cache[key] }) { return hit }
         let dir = root.appendingPathComponent(model)
         guard let json = try? Data(contentsOf: dir.appendingPathComponent("\(version).json")) else { return nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         let info = try decoder.decode(ReferenceInfo.self, from: json)
+        if let hit = lock.withLock({ cache[key] }), hit.1.sha256 == info.sha256 { return (hit.0, info) }
         let table = try CSVReader.read(contentsOf: dir.appendingPathComponent("\(version).csv"))
         lock.withLock { cache[key] = (table, info) }
         return (table, info)

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The state of one rule, as `GET /api/v1/alerts` shows it.
-public struct AlertStatus: Sendable, Equatable, Encodable {
+public struct AlertStatus: Sendable, Equatable, Codable {
     /// `ok`, `pending` (the condition holds, not yet for long enough), `firing`, or
     /// `insufficient_data` (fewer samples than `min_samples`).
     public var state: String
@@ -69,6 +69,10 @@ public struct AlertTracker: Sendable {
         status.lastFired = now
         return .fired
     }
+
+    /// Continues from `status` (written by the replica that led before): a firing rule stays
+    /// firing, so it is not fired a second time for the same episode.
+    public mutating func restore(_ status: AlertStatus) { self.status = status }
 
     /// Records what the actions of the last firing did.
     public mutating func recordActions(_ outcomes: [String]) { status.lastActions = outcomes }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PostgresNIO
 
 /// A few PostgreSQL connections driven by their own one-thread event loop group, used from
@@ -11,9 +12,10 @@ import PostgresNIO
 ///
 /// When the database cannot be reached, calls fail fast with ``RegistryError/unavailable(_:)``
 /// for a short back-off instead of every caller waiting for its own connect timeout.
-final class PostgresPool: @unchecked Sendable {
+public final class PostgresPool: @unchecked Sendable {
     // @unchecked: the mutable state is guarded by `lock`; connections are thread-safe.
-    let url: PostgresURL
+    /// The database (without its password in descriptions).
+    public let url: PostgresURL
     let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let lock = NSLock()
@@ -28,22 +30,26 @@ final class PostgresPool: @unchecked Sendable {
     static let maxOpen = 8
     /// Permits for ``maxOpen``.
     private let permits = DispatchSemaphore(value: PostgresPool.maxOpen)
+    /// The TLS settings, made once (a bad `sslrootcert` fails every connect with the same clear error).
+    private let tls: Result<PostgresConnection.Configuration.TLS, RegistryError>
     /// After a failed connect, calls fail at once for this long.
     static let backoff: TimeInterval = 0.5
     /// The key of the transaction-level advisory lock every registry write holds: writers run one
     /// at a time across replicas, as SQLite's single writer does within one machine.
     static let writeLockKey: Int64 = 0x6265_7274_6877_7269  // "berthwri"
 
-    init(url: PostgresURL, logger: Logger) {
+    /// A pool for `url`; connects on first use.
+    public init(url: PostgresURL, logger: Logger) {
         self.url = url
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        tls = Self.makeTLS(url)
     }
 
     deinit { shutdown() }
 
     /// Closes every connection and stops the event loop.
-    func shutdown() {
+    public func shutdown() {
         let connections: [PostgresConnection]? = lock.withLock {
             if closed { return nil }
             closed = true
@@ -55,11 +61,30 @@ final class PostgresPool: @unchecked Sendable {
         group.shutdownGracefully { _ in }
     }
 
-    var configuration: PostgresConnection.Configuration {
+    func configuration() throws -> PostgresConnection.Configuration {
         var c = PostgresConnection.Configuration(host: url.host, port: url.port, username: url.user, password: url.password,
-                                                 database: url.database, tls: .disable)
+                                                 database: url.database, tls: try tls.get())
         c.options.connectTimeout = .seconds(3)
         return c
+    }
+
+    /// The connections' TLS from the URL's `sslmode` and `sslrootcert`, as libpq reads them.
+    static func makeTLS(_ url: PostgresURL) -> Result<PostgresConnection.Configuration.TLS, RegistryError> {
+        if url.sslMode == .disable { return .success(.disable) }
+        var config = TLSConfiguration.makeClientConfiguration()
+        switch url.sslMode {
+        case .disable, .prefer: config.certificateVerification = .none
+        case .require: config.certificateVerification = url.sslRootCert == nil ? .none : .noHostnameVerification
+        case .verifyCA: config.certificateVerification = .noHostnameVerification
+        case .verifyFull: config.certificateVerification = .fullVerification
+        }
+        if let root = url.sslRootCert { config.trustRoots = .file(root) }
+        do {
+            let context = try NIOSSLContext(configuration: config)
+            return .success(url.sslMode == .prefer ? .prefer(context) : .require(context))
+        } catch {
+            return .failure(.badInput("cannot set up TLS for \(url)\(url.sslRootCert.map { " (sslrootcert \($0))" } ?? ""): \(error)"))
+        }
     }
 
     /// Opens a new connection (not pooled): the LISTEN connection lives outside the pool.
@@ -69,7 +94,7 @@ final class PostgresPool: @unchecked Sendable {
         }
         let id = lock.withLock { () -> Int in nextID += 1; return nextID }
         do {
-            let c = try wait(PostgresConnection.connect(on: group.next(), configuration: configuration, id: id, logger: logger))
+            let c = try wait(PostgresConnection.connect(on: group.next(), configuration: try configuration(), id: id, logger: logger))
             lock.withLock { downUntil = nil }
             return c
         } catch {
@@ -80,7 +105,8 @@ final class PostgresPool: @unchecked Sendable {
 
     /// Runs `body` on a connection from the pool (returned to it unless it broke).
     /// Not re-entrant: `body` must use its session, never the pool again (it could wait for itself).
-    func withConnection<T>(_ body: (PostgresSession) throws -> T) throws -> T {
+    @discardableResult
+    public func withConnection<T>(_ body: (PostgresSession) throws -> T) throws -> T {
         if permits.wait(timeout: .now() + Self.callTimeout) == .timedOut {
             throw RegistryError.unavailable("all \(Self.maxOpen) connections to \(url) stayed busy for \(Int(Self.callTimeout)) s")
         }
@@ -111,7 +137,7 @@ final class PostgresPool: @unchecked Sendable {
     }
 
     /// A transaction: writes take the cluster-wide write lock first; reads see one snapshot.
-    func transaction<T>(write: Bool, _ body: (PostgresSession) throws -> T) throws -> T {
+    public func transaction<T>(write: Bool, _ body: (PostgresSession) throws -> T) throws -> T {
         try withConnection { s in
             try s.execute(write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             do {
@@ -159,6 +185,9 @@ final class PostgresPool: @unchecked Sendable {
             case .server:
                 return .storage("PostgreSQL: \(String(reflecting: p))")
             default:
+                if let u = p.underlying, u is NIOSSLError || u is NIOSSLExtraError || u is BoringSSLError {
+                    return .unavailable("TLS with \(url) failed: \(u) (check sslmode and sslrootcert)")
+                }
                 let why = p.underlying.map { "\($0)" } ?? "\(p.code)"
                 return .unavailable("cannot \(connecting ? "connect to" : "talk to") \(url) (\(why)); is PostgreSQL running?")
             }
@@ -169,13 +198,13 @@ final class PostgresPool: @unchecked Sendable {
 
 /// One connection inside ``PostgresPool/withConnection(_:)``: statements with `$1`-style
 /// parameters, answered synchronously.
-struct PostgresSession {
+public struct PostgresSession {
     let connection: PostgresConnection
     let pool: PostgresPool
 
     /// Runs a statement and returns its rows.
     @discardableResult
-    func query(_ sql: String, _ arguments: [any PostgresArgument] = []) throws -> [PostgresRandomAccessRow] {
+    public func query(_ sql: String, _ arguments: [any PostgresArgument] = []) throws -> [PostgresRandomAccessRow] {
         var binds = PostgresBindings(capacity: arguments.count)
         for a in arguments { a.bind(into: &binds) }
         do {
@@ -188,7 +217,7 @@ struct PostgresSession {
 
     /// Runs a statement for its effect; returns the number of rows it touched.
     @discardableResult
-    func execute(_ sql: String, _ arguments: [any PostgresArgument] = []) throws -> Int {
+    public func execute(_ sql: String, _ arguments: [any PostgresArgument] = []) throws -> Int {
         var binds = PostgresBindings(capacity: arguments.count)
         for a in arguments { a.bind(into: &binds) }
         do {
@@ -199,7 +228,7 @@ struct PostgresSession {
     }
 
     /// The first column of the first row, if any.
-    func scalar<T: PostgresDecodable>(_ type: T.Type, _ sql: String, _ arguments: [any PostgresArgument] = []) throws -> T? {
+    public func scalar<T: PostgresDecodable>(_ type: T.Type, _ sql: String, _ arguments: [any PostgresArgument] = []) throws -> T? {
         guard let row = try query(sql, arguments).first, row.count > 0 else { return nil }
         let cell = row[0]
         return cell.bytes == nil ? nil : try cell.value(T.self)
@@ -213,24 +242,25 @@ private final class ResultBox<T>: @unchecked Sendable {
 }
 
 /// A value that can be a statement parameter (nil binds SQL NULL).
-protocol PostgresArgument {
+public protocol PostgresArgument {
+    /// Appends this value (or NULL) to a statement's parameters.
     func bind(into binds: inout PostgresBindings)
 }
 
-extension String: PostgresArgument { func bind(into b: inout PostgresBindings) { b.append(self) } }
-extension Int: PostgresArgument { func bind(into b: inout PostgresBindings) { b.append(Int64(self)) } }
-extension Int64: PostgresArgument { func bind(into b: inout PostgresBindings) { b.append(self) } }
-extension Double: PostgresArgument { func bind(into b: inout PostgresBindings) { b.append(self) } }
-extension Bool: PostgresArgument { func bind(into b: inout PostgresBindings) { b.append(self) } }
+extension String: PostgresArgument { public func bind(into b: inout PostgresBindings) { b.append(self) } }
+extension Int: PostgresArgument { public func bind(into b: inout PostgresBindings) { b.append(Int64(self)) } }
+extension Int64: PostgresArgument { public func bind(into b: inout PostgresBindings) { b.append(self) } }
+extension Double: PostgresArgument { public func bind(into b: inout PostgresBindings) { b.append(self) } }
+extension Bool: PostgresArgument { public func bind(into b: inout PostgresBindings) { b.append(self) } }
 extension Optional: PostgresArgument where Wrapped: PostgresArgument {
-    func bind(into b: inout PostgresBindings) {
+    public func bind(into b: inout PostgresBindings) {
         if let v = self { v.bind(into: &b) } else { b.appendNull() }
     }
 }
 
 extension PostgresCell {
     /// The cell decoded as `T` (optional types decode NULL as nil), as a ``RegistryError`` on mismatch.
-    func value<T: PostgresDecodable>(_ type: T.Type) throws -> T {
+    public func value<T: PostgresDecodable>(_ type: T.Type) throws -> T {
         do { return try decode(T.self) } catch {
             throw RegistryError.storage("column '\(columnName)' does not decode as \(T.self): \(error)")
         }
@@ -239,7 +269,7 @@ extension PostgresCell {
 
 extension PostgresRandomAccessRow {
     /// A column by name, decoded.
-    func get<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
+    public func get<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
         try self[column].value(T.self)
     }
 }

@@ -142,6 +142,51 @@ extension PostgresRegistry {
                 loaded TEXT NOT NULL DEFAULT '[]'
             );
             """),
+        Migration(id: "v5: monitoring state shared by replicas", sql: """
+            -- The prediction log of every replica (BerthServer's PostgresPredictionStore): the same
+            -- columns as the SQLite log, plus the replica that answered.
+            CREATE TABLE prediction (
+                seq BIGSERIAL PRIMARY KEY,
+                id TEXT NOT NULL,
+                time DOUBLE PRECISION NOT NULL,
+                model TEXT NOT NULL,
+                version TEXT NOT NULL,
+                route TEXT,
+                transport TEXT NOT NULL,
+                rows BIGINT NOT NULL,
+                latency_ms DOUBLE PRECISION NOT NULL,
+                inputs TEXT NOT NULL,
+                outputs TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                labels TEXT,
+                label_time DOUBLE PRECISION,
+                replica TEXT
+            );
+            CREATE INDEX prediction_by_id ON prediction(model, id);
+            CREATE INDEX prediction_by_time ON prediction(model, version, time);
+            CREATE INDEX prediction_time ON prediction(time);
+            CREATE INDEX prediction_by_label ON prediction(model, version, label_time) WHERE labels IS NOT NULL;
+            -- Each alert rule's state as the leader last wrote it, so a new leader continues from it.
+            CREATE TABLE alert_state (
+                rule TEXT PRIMARY KEY,
+                status TEXT NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL,
+                replica TEXT NOT NULL
+            );
+            -- Every firing and resolution, in order.
+            CREATE TABLE alert_event (
+                id BIGSERIAL PRIMARY KEY,
+                rule TEXT NOT NULL,
+                model TEXT NOT NULL,
+                transition TEXT NOT NULL,
+                at DOUBLE PRECISION NOT NULL,
+                value DOUBLE PRECISION,
+                samples BIGINT NOT NULL,
+                version TEXT,
+                actions TEXT NOT NULL DEFAULT '[]',
+                replica TEXT NOT NULL
+            );
+            """),
     ]
 
     /// Applies the migrations not yet recorded, each in its own transaction, under an advisory

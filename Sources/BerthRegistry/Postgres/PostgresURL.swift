@@ -1,14 +1,32 @@
 import Foundation
 
 /// A `postgres://user:password@host:port/database` address (`postgresql://` too), as given to
-/// `--registry-url`. Only what Berth uses: no query parameters, no TLS (loopback or a private
-/// network; put a TLS-terminating proxy in between otherwise).
+/// `--registry-url`, with libpq's TLS parameters: `?sslmode=disable|prefer|require|verify-ca|verify-full`
+/// and `&sslrootcert=FILE` (PEM certificates the server's chain must end in; default: the system's).
 public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var user: String
     public var password: String?
     public var database: String
+    /// How the connection is encrypted and the server checked.
+    public var sslMode: SSLMode = .disable
+    /// The trusted root certificates (PEM file), if not the system's.
+    public var sslRootCert: String?
+
+    /// libpq's `sslmode` values.
+    public enum SSLMode: String, Sendable, Equatable, CaseIterable {
+        /// No TLS (the default: loopback or a private network).
+        case disable
+        /// TLS when the server offers it, without checking its certificate.
+        case prefer
+        /// TLS, without checking the certificate (with `sslrootcert`, as `verify-ca`, like libpq).
+        case require
+        /// TLS with a certificate signed by a trusted root, for any host name.
+        case verifyCA = "verify-ca"
+        /// TLS with a trusted certificate issued for the host connected to.
+        case verifyFull = "verify-full"
+    }
 
     /// Parses `text`; throws ``RegistryError/badInput(_:)`` naming what is wrong.
     public init(_ text: String) throws {
@@ -25,10 +43,32 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         self.user = user.removingPercentEncoding ?? user
         self.password = c.password.map { $0.removingPercentEncoding ?? $0 }
         self.database = db.removingPercentEncoding ?? db
+        for item in c.queryItems ?? [] {
+            let value = item.value ?? ""
+            switch item.name {
+            case "sslmode":
+                guard let mode = SSLMode(rawValue: value) else {
+                    throw RegistryError.badInput("the registry URL's sslmode must be one of " + SSLMode.allCases.map(\.rawValue).joined(separator: ", ") + ", got '\(value)'")
+                }
+                sslMode = mode
+            case "sslrootcert":
+                guard FileManager.default.isReadableFile(atPath: value) else {
+                    throw RegistryError.badInput("the registry URL's sslrootcert '\(value)' is not a readable file")
+                }
+                sslRootCert = value
+            default:
+                throw RegistryError.badInput("the registry URL's parameter '\(item.name)' is not supported (only sslmode and sslrootcert)")
+            }
+        }
+        if sslRootCert != nil, sslMode == .disable || sslMode == .prefer {
+            throw RegistryError.badInput("the registry URL gives sslrootcert but sslmode=\(sslMode.rawValue) checks no certificate (use verify-full)")
+        }
     }
 
     /// The address without the password (for logs and errors).
-    public var description: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+    public var description: String {
+        "postgres://\(user)@\(host):\(port)/\(database)" + (sslMode == .disable ? "" : "?sslmode=\(sslMode.rawValue)")
+    }
 
     /// `text` with anything between `:` and `@` after the scheme hidden.
     static func redacted(_ text: String) -> String {

@@ -19,6 +19,8 @@ struct ClusterService: Service {
         // Prometheus tells pods apart by its own target labels; this series names the replica id
         // the cluster API uses, so the two can be joined (`berth_replica_info{replica="…"} 1`).
         deployer.manager.metrics.registry.makeGauge(name: "berth_replica_info", labels: [("replica", identity.id)]).set(1.0 as Double)
+        // Every other series gets the same label in the exposition, so replicas' metrics never merge.
+        deployer.manager.metrics.replicaLabel = identity.id
         deployer.changes.arm()
         var failing = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {

@@ -35,6 +35,7 @@ public final class ServerMetrics: Sendable {
     private let series: ModelSeriesTable
     private let process: ProcessMetrics
     let traffic: TrafficMetrics
+    private let replica = Locked<String?>(nil)
 
     /// The label value that (model, version) pairs beyond `maxSeries` are recorded under.
     public static let overflowLabel = "_other"
@@ -87,9 +88,38 @@ public final class ServerMetrics: Sendable {
         traffic.remove(model: model, version: version)
     }
 
-    /// The Prometheus text exposition of every metric, including process memory.
+    /// The Prometheus text exposition of every metric, including process memory; with a
+    /// ``replicaLabel`` every sample carries it.
     public func exposition() -> String {
-        process.withFreshValues { registry.emitToString() }
+        let text = process.withFreshValues { registry.emitToString() }
+        guard let replica = replica.withLock({ $0 }) else { return text }
+        return Self.labelled(text, name: "replica", value: replica)
+    }
+
+    /// The replica id every sample is labelled with (replicas of a shared registry), or nil.
+    /// Set once, here, rather than at every metric's call site.
+    public var replicaLabel: String? {
+        get { replica.withLock { $0 } }
+        set { replica.withLock { $0 = newValue } }
+    }
+
+    /// `text` (Prometheus text format) with `name="value"` added first to every sample line that
+    /// does not carry a label of that name already.
+    static func labelled(_ text: String, name: String, value: String) -> String {
+        let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+        let pair = "\(name)=\"\(escaped)\""
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            if line.isEmpty || line.hasPrefix("#") { return String(line) }
+            if let brace = line.firstIndex(of: "{"), line[..<brace].firstIndex(of: " ") == nil {
+                // Metric names hold no `{`: the first one opens the label set.
+                let rest = line[line.index(after: brace)...]
+                if rest.hasPrefix("\(name)=\"") || rest.contains(",\(name)=\"") { return String(line) }
+                return String(line[...brace]) + pair + (rest.hasPrefix("}") ? "" : ",") + String(rest)
+            }
+            guard let space = line.firstIndex(of: " ") else { return String(line) }
+            return String(line[..<space]) + "{" + pair + "}" + String(line[space...])
+        }.joined(separator: "\n")
     }
 
     /// Negative or non-finite durations (a clock oddity) are recorded as 0 so they land in the

@@ -31,8 +31,29 @@ struct AlertService: Service {
         return (try? manager.readyVersions(model: model))?.max().map(String.init)
     }
 
-    /// One evaluation of every rule.
+    /// Whether this replica led at the last evaluation (a new leader first reads the cluster's state).
+    let leading = Locked(false)
+
+    /// True unless replicas share the registry and another one holds the leader lock.
+    func leads() async -> Bool {
+        guard let coordinator = deployer?.registry as? any ClusterCoordinator else { return true }
+        return await ((try? blocking { coordinator.isLeader() }) ?? false)
+    }
+
+    /// One evaluation of every rule. With a shared alert store only the leader evaluates and
+    /// writes each rule's state and transitions; the other replicas show what it wrote. A replica
+    /// that becomes leader starts from the written states, so a firing rule is not fired again.
     func evaluate(now: Date = Date()) async {
+        let store = monitoring.alertStore
+        if store.isShared {
+            let leads = await leads()
+            let wasLeading = leading.withLock { old in defer { old = leads }; return old }
+            if !leads || !wasLeading {
+                // Followers mirror the leader; a new leader continues from it (the store unreachable: keep the local view).
+                if let states = try? await blocking({ try store.load() }) { adopt(states) }
+                if !leads { return }
+            }
+        }
         let count = monitoring.trackers.withLock { $0.count }
         for i in 0..<count {
             let rule = monitoring.trackers.withLock { $0[i].rule }
@@ -42,20 +63,45 @@ struct AlertService: Service {
                 (value, samples) = measure(rule, version: version, now: now)
             }
             let transition = monitoring.trackers.withLock { $0[i].observe(value: value, samples: samples, version: version, now: now) }
+            var actions: [String] = []
             switch transition {
             case .fired?:
                 monitoring.metrics.setFiring(rule: rule.name, model: rule.model, firing: true)
                 logger.warning("alert fired", metadata: ["rule": "\(rule.name)", "model": "\(rule.model)", "version": "\(version ?? "-")",
                                                          "condition": "\(rule.condition)", "value": "\(value ?? .nan)", "samples": "\(samples)"])
-                let outcomes = await act(rule, version: version, value: value ?? .nan, samples: samples)
-                monitoring.trackers.withLock { $0[i].recordActions(outcomes) }
+                actions = await act(rule, version: version, value: value ?? .nan, samples: samples)
+                monitoring.trackers.withLock { $0[i].recordActions(actions) }
             case .resolved?:
                 monitoring.metrics.setFiring(rule: rule.name, model: rule.model, firing: false)
                 logger.notice("alert resolved", metadata: ["rule": "\(rule.name)", "model": "\(rule.model)"])
             case nil:
                 break
             }
+            let status = monitoring.trackers.withLock { $0[i].status }
+            let event = transition.map {
+                AlertEvent(rule: rule.name, model: rule.model, transition: $0 == .fired ? "fired" : "resolved", at: now, value: value,
+                           samples: samples, version: version, actions: actions, replica: monitoring.replica)
+            }
+            guard event != nil || store.isShared else { continue }
+            let replica = monitoring.replica, logger = self.logger
+            do {
+                try await blocking {
+                    if let event { try store.record(event) }
+                    if store.isShared { try store.save(rule: rule.name, status: status, replica: replica) }
+                }
+            } catch {
+                logger.error("cannot write the alert state", metadata: ["rule": "\(rule.name)", "error": "\(error)"])
+            }
         }
+    }
+
+    /// Takes the states another replica wrote (rules it does not know keep their own).
+    func adopt(_ states: [String: AlertStatus]) {
+        let rules = monitoring.trackers.withLock { trackers -> [(AlertRule, Bool)] in
+            for i in trackers.indices { if let s = states[trackers[i].rule.name] { trackers[i].restore(s) } }
+            return trackers.map { ($0.rule, $0.status.state == "firing") }
+        }
+        for (rule, firing) in rules { monitoring.metrics.setFiring(rule: rule.name, model: rule.model, firing: firing) }
     }
 
     /// The rule's metric for `version` and the samples behind it; nil when it cannot be computed

@@ -5,7 +5,8 @@ import ServiceLifecycle
 /// Keeps the drift gauges live: every `interval`, each model's watched version (production, else
 /// the newest ready one) that has a reference sample is compared with its newest logged rows,
 /// as `GET …/drift` does, so `/metrics` shows drift without anyone asking for it. Models without
-/// a reference sample or traffic are skipped quietly.
+/// a reference sample or traffic are skipped quietly. With a log shared by replicas, the live-metric
+/// gauges are refreshed too.
 struct DriftService: Service {
     let monitoring: Monitoring
     let manager: ModelManager
@@ -25,6 +26,9 @@ struct DriftService: Service {
     /// One pass over the served models.
     func refresh() {
         for model in Set(manager.index().map(\.name)).sorted() {
+            // A shared log takes labels through every replica: the live-metric gauges follow here too,
+            // not only on the replica that received the feedback.
+            if monitoring.log?.store.isShared == true { monitoring.refreshGauges(model: model) }
             let version = manager.route(of: model)?.primary ?? (try? manager.readyVersions(model: model))?.max()
             guard let version, let references = monitoring.references,
                   (try? references.get(model: model, version: String(version))) != nil else { continue }

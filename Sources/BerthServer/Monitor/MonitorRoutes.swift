@@ -51,7 +51,14 @@ struct MonitorRoutes: Sendable {
         var status: AlertStatus
     }
 
-    struct AlertsBody: Encodable { var alerts: [AlertEntry] }
+    struct AlertsBody: Encodable {
+        var alerts: [AlertEntry]
+        /// The newest firings and resolutions, newest first (the cluster's, with a shared registry).
+        var history: [AlertEvent]
+    }
+
+    /// Events of the alert history shown at most.
+    static let alertHistoryLimit = 100
 
     /// Feedback: sent by the clients that infer, so it stays on the inference listener.
     func registerFeedback(on router: Router<BerthRequestContext>) {
@@ -72,10 +79,12 @@ struct MonitorRoutes: Sendable {
         }
         api.get("models/:name/drift") { req, ctx in try drift(req, model: try ctx.parameters.require("name")) }
         api.get("alerts") { _, ctx in
-            try Response.json(AlertsBody(alerts: monitoring.alerts.filter { ctx.maySee($0.rule.model) }.map {
+            let store = monitoring.alertStore
+            let history = try await blocking { try store.history(limit: Self.alertHistoryLimit) }
+            return try Response.json(AlertsBody(alerts: monitoring.alerts.filter { ctx.maySee($0.rule.model) }.map {
                 AlertEntry(name: $0.rule.name, model: $0.rule.model, when: $0.rule.condition.description,
                            actions: $0.rule.actions.map(\.rawValue), status: $0.status)
-            }))
+            }, history: history.filter { ctx.maySee($0.model) }))
         }
     }
 
@@ -148,7 +157,10 @@ struct MonitorRoutes: Sendable {
         guard body.feedback.count <= Self.maxFeedbackItems else {
             throw ServerError.badRequest("at most \(Self.maxFeedbackItems) feedback items per request (got \(body.feedback.count))")
         }
-        let result = try log.attach(model: model, body.feedback)
+        // Off the event loops: the join writes to the database, and with a shared log it may wait
+        // for another replica's batch (PredictionLog.attach).
+        let items = body.feedback
+        let result = try await blocking { try log.attach(model: model, items) }
         if result.accepted > 0 { monitoring.refreshGauges(model: model) }
         return try Response.json(result)
     }

@@ -18,12 +18,18 @@ public final class Monitoring: Sendable {
     public let gaugeWindow: Int
     let trackers: Locked<[AlertTracker]>
     let metrics: MonitorMetrics
+    /// The rules' states and history: in memory, or shared by replicas (only the leader evaluates).
+    public let alertStore: any AlertStateStore
+    /// This replica's id, written beside the alert states it writes.
+    public let replica: String
 
     /// Monitoring with an optional prediction log and alert rules; gauges go to `registry`.
     public init(log: PredictionLog?, references: ReferenceStore?, rules: [AlertRule], registry: PrometheusCollectorRegistry,
-                gaugeWindow: Int = 500) {
+                gaugeWindow: Int = 500, alertStore: any AlertStateStore = MemoryAlertStateStore(), replica: String = "") {
         self.log = log
         self.references = references
+        self.alertStore = alertStore
+        self.replica = replica
         self.window = RequestWindow()
         self.gaugeWindow = gaugeWindow
         self.trackers = Locked(rules.map { AlertTracker(rule: $0) })

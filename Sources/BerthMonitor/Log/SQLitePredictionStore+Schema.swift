@@ -1,9 +1,6 @@
 import GRDB
 
-extension PredictionLog {
-    /// The database file inside a data directory.
-    public static let databaseFileName = "predictions.sqlite"
-
+extension SQLitePredictionStore {
     /// One table of requests; labels are filled in by feedback. `seq` orders records as written.
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()

@@ -45,12 +45,12 @@ def gqa_model(path: Path, *, heads=4, kv_heads=2, head=16, packed=False, past=Tr
         attrs = {"do_rotary": 1, **attrs}
     node = helper.make_node("GroupQueryAttention", names, ["output", "present_key", "present_value"],
                             domain="com.microsoft", num_heads=heads, kv_num_heads=kv_heads, **attrs)
-    qw = (heads + 2 * kv_heads) * head if packed else heads * head
-    ins = [helper.make_tensor_value_info("query", dtype, ["B", "S", qw])]
+    # Symbolic widths: wrong widths must reach the kernel's own checks, not Berth's input-shape check.
+    ins = [helper.make_tensor_value_info("query", dtype, ["B", "S", "Dq"])]
     if not packed:
-        ins += [helper.make_tensor_value_info(n, dtype, ["B", "S", kv_heads * head]) for n in ("key", "value")]
+        ins += [helper.make_tensor_value_info(n, dtype, ["B", "S", "Dkv"]) for n in ("key", "value")]
     if past:
-        ins += [helper.make_tensor_value_info(n, dtype, ["B", kv_heads, "P", head]) for n in ("past_key", "past_value")]
+        ins += [helper.make_tensor_value_info(n, dtype, ["B", "Nkv", "P", "H"]) for n in ("past_key", "past_value")]
     ins += [helper.make_tensor_value_info("seqlens_k", I32, ["B"]), helper.make_tensor_value_info("total_sequence_length", I32, [])]
     outs = [helper.make_tensor_value_info(n, dtype, None) for n in ("output", "present_key", "present_value")]
     graph = helper.make_graph([node], path.stem, ins, outs, inits)
@@ -181,14 +181,15 @@ def test_bad_input(berth_bin, tmp_path):
     _fails(berth_bin, m, feeds(1, 1, past=(past, past), seqlens=[-5], total=4), tmp_path, "seqlens_neg", "seqlens_k")
     _fails(berth_bin, m, feeds(1, 1, past=(past, past), seqlens=[3], total=1000000), tmp_path, "total_big", "total_sequence_length")
     # Key width not kv_num_heads × head size; past with the wrong head count.
-    f = feeds(1, 2)
+    empty = np.zeros((1, 2, 0, 16), np.float32)
+    f = feeds(1, 2, past=(empty, empty))
     f["key"] = f["key"][:, :, :8]
     _fails(berth_bin, m, f, tmp_path, "key_shape", "key")
     bad_past = np.zeros((1, 3, 3, 16), np.float32)
     _fails(berth_bin, m, feeds(1, 1, past=(bad_past, bad_past)), tmp_path, "past_shape", "past_key")
     # num_heads not a multiple of kv_num_heads.
     m3 = gqa_model(tmp_path / "gqa_3_2.onnx", heads=3, kv_heads=2)
-    _fails(berth_bin, m3, feeds(1, 2, heads=3, kv_heads=2), tmp_path, "heads", "kv_num_heads")
+    _fails(berth_bin, m3, feeds(1, 2, heads=3, kv_heads=2, past=(empty, empty)), tmp_path, "heads", "kv_num_heads")
     # float16 is refused.
     m16 = gqa_model(tmp_path / "gqa_f16.onnx", past=False, dtype=TensorProto.FLOAT16)
     f = {k: (a.astype(np.float16) if a.dtype == np.float32 else a) for k, a in feeds(1, 2).items()}

@@ -10,8 +10,8 @@ extension KernelRegistry {
     /// − 1); total_sequence_length (int32 scalar); optional cos_cache / sin_cache [max_pos, R/2]
     /// with `do_rotary` (first R features of each Q and new K head, halves or `rotary_interleaved`
     /// neighbours). Query head n reads KV head n / (N / Nkv). `local_window_size` keeps the last
-    /// window + 1 keys, `softcap` squashes logits as c·tanh(x / c), `smooth_softmax` adds a zero
-    /// logit to the softmax. Outputs: output [B, S, N·H], present_key / present_value
+    /// window keys, the current one included (as ORT 1.32's CPU kernel does); `softcap` squashes
+    /// logits as c·tanh(x / c); `smooth_softmax` adds a zero logit to the softmax. Outputs: output [B, S, N·H], present_key / present_value
     /// [B, Nkv, max(total, P), H]: each row's first `past` keys from past_key, then the S new
     /// ones, zeros after. First prompt (S = total): every row starts at position 0 and may be
     /// right-padded (its seqlens_k + 1 ≤ S); later steps: past = seqlens_k + 1 − S. float32 only;
@@ -123,9 +123,9 @@ extension KernelRegistry {
                 var scores = [Float](repeating: 0, count: max(1, s * presentLen))
                 for bi in 0..<b where s > 0 {
                     let (p, t) = (past[bi], totals[bi])
-                    // Positions as ORT generates them: past + i, or 1 for a padded prompt row.
+                    // Rotary positions: past + i, padded prompt rows included (ORT 1.32's CPU kernel).
                     func position(_ i: Int) throws -> Int {
-                        let pos = p + i < t ? p + i : 1
+                        let pos = p + i
                         if let rot, pos >= rot.rows { throw KernelError("GroupQueryAttention position \(pos) is outside cos_cache's \(rot.rows) rows") }
                         return pos
                     }
@@ -170,7 +170,7 @@ extension KernelRegistry {
                             let row = i * presentLen
                             // Causal keys [start, end): a padded prompt row sees only the row's valid keys.
                             let end = min(p + i + 1, t)
-                            let start = window > 0 && end > window + 1 ? end - window - 1 : 0
+                            let start = window > 0 && end > window ? end - window : 0
                             var m: Float = smooth ? 0 : -.infinity
                             for j in start..<end {
                                 if softcap > 0 { scores[row + j] = softcap * tanh(scores[row + j] / softcap) }

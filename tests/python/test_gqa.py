@@ -169,7 +169,7 @@ def test_multi_token_step_with_past(berth_bin, tmp_path):
 def _fails(berth_bin, model, f, work, tag, needle):
     proc, _ = berthpy.berth_run(berth_bin, model, f, work / f"bad_{tag}")
     text = proc.stderr + proc.stdout
-    assert proc.returncode > 0, f"{tag}: expected a clean failure, got exit {proc.returncode}:\n{text}"
+    assert proc.returncode == 2, f"{tag}: expected exit 2 (bad input), got exit {proc.returncode}:\n{text}"
     assert "GroupQueryAttention" in text and needle in text, f"{tag}: unclear error:\n{text}"
 
 

@@ -121,7 +121,7 @@ extension KernelRegistry {
                 let group = heads / kvHeads
                 let scale = scaleAttr != 0 ? scaleAttr : 1 / Float(h).squareRoot()
                 var scores = [Float](repeating: 0, count: max(1, s * presentLen))
-                for bi in 0..<b where s > 0 {
+                for bi in 0..<b {
                     let (p, t) = (past[bi], totals[bi])
                     // Rotary positions: past + i, padded prompt rows included (ORT 1.32's CPU kernel).
                     func position(_ i: Int) throws -> Int {
@@ -159,7 +159,8 @@ extension KernelRegistry {
                             if rot != nil { rotate(&presentK, row, try position(i)) }
                         }
                     }
-                    for n in 0..<heads {
+                    // S = 0: present is the past alone, and there is nothing to attend from.
+                    for n in 0..<heads where s > 0 {
                         let kvBase = (bi * kvHeads + n / group) * presentLen * h
                         // scores [S, t] = Q_n [S, H] · K [t, H]ᵀ · scale
                         qRot.withUnsafeBufferPointer { qp in presentK.withUnsafeBufferPointer { kp in scores.withUnsafeMutableBufferPointer { sp in

@@ -26,6 +26,7 @@ extension KernelRegistry {
         registerContribQLinearOps()
         registerContribMultiHeadAttention()
         registerContribRotaryEmbedding()
+        registerContribGroupQueryAttention()
         registerContribAliases()
         registerContribInverse()
     }

@@ -81,7 +81,7 @@ struct QuantizedMatMulFusion: OptimizerPass {
             let q = graph.nodes[qi]
             let xScale = dx.inputs[1], xZero = dx.inputs.count > 2 ? dx.inputs[2] : ""
             // The Q and DQ of X must use the same scale and zero point (by name, or equal values).
-            guard q.inputs.count >= 2, same(q.inputs[1], xScale, graph), same(q.inputs.count > 2 ? q.inputs[2] : "", xZero, graph),
+            guard q.inputs.count >= 2, sameValue(q.inputs[1], xScale, graph), sameValue(q.inputs.count > 2 ? q.inputs[2] : "", xZero, graph),
                   (try? q.int("output_dtype", default: 0)) == 0,
                   let s = graph.initializers[xScale], s.count == 1, s.dtype == .float32,
                   xZero.isEmpty || (graph.initializers[xZero].map { $0.count == 1 && ($0.dtype == .int8 || $0.dtype == .uint8) } ?? false),
@@ -138,12 +138,5 @@ struct QuantizedMatMulFusion: OptimizerPass {
         let used = g.consumedNames
         g.initializers = graph.initializers.filter { used.contains($0.key) }
         return g
-    }
-
-    /// True when two optional scalar inputs are the same value: the same name, or equal initializers.
-    private func same(_ a: String, _ b: String, _ graph: Graph) -> Bool {
-        if a == b { return true }
-        guard !a.isEmpty, !b.isEmpty, let x = graph.initializers[a], let y = graph.initializers[b] else { return false }
-        return x.dtype == y.dtype && x.shape == y.shape && x.doubles == y.doubles
     }
 }

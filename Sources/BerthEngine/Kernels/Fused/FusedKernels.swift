@@ -45,6 +45,7 @@ extension KernelRegistry {
             }
         }
         registerFusedQuantizedMatMul()
+        registerFusedQuantizedConv()
         register("MatMulBias", domain: FusedOps.domain, opsets: 0...Int.max) { _, _ in
             return { inputs, ctx in [try matMulBias(try inputs.required(0), try inputs.required(1), try inputs.required(2), ctx)] }
         }

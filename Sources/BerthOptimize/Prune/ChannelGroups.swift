@@ -108,8 +108,9 @@ struct ChannelGroups {
                 let out = Layout(segments: [Segment(group: g, count: w[outAxis])], axis: conv ? 1 : -1)
                 slices.append(Slice(name: n.input[1], axis: outAxis, layout: out))
                 if n.input.count > 2, !n.input[2].isEmpty {
-                    if let b = own(n.input[2]), let a = perChannelAxis(b, out) {
-                        slices.append(Slice(name: n.input[2], axis: a, layout: out))
+                    // Conv's bias is [M]; Gemm's broadcasts along the last axis.
+                    if let b = own(n.input[2]), b.reduce(1, *) == w[outAxis], b.last == w[outAxis] {
+                        slices.append(Slice(name: n.input[2], axis: b.count - 1, layout: out))
                     } else {
                         poison(out, "its bias is not one value per channel")
                     }

@@ -97,7 +97,7 @@ final class Int8MatMulBackend: @unchecked Sendable {
             }
         }
 
-        var out = [Int32](repeating: 0, count: rows * n)
+        var out = [Int32](repeating: 0, count: try Shape.elementCount([rows, n]))
         let ok: Bool = out.withUnsafeMutableBufferPointer { o in
             do {
                 switch a.storage {

@@ -272,3 +272,16 @@ def test_entropy_calibration_picks_ort_entropy_ranges(tmp_path):
         assert abs(scale - want) <= float(edges[1] - edges[0]) / 255 + 1e-7, (act, scale, want, len(edges))
         print(f"{act}: berth scale {scale:.6g}, ORT entropy {want:.6g}, minmax would be "
               f"{(max(float(cal.max()) if act == name else hi, 0) - min(lo, 0)) / 255:.6g}, {len(edges) - 1} bins")
+
+
+def test_cnn_calibration_of_the_wrong_shape_exits_2_and_writes_nothing(tmp_path):
+    """Calibration rows shaped for the MLP ([N, 64]) or of int64 fed to the CNN ([N, 1, 8, 8]):
+    exit 2 with a message naming the problem, the input untouched, no output or temporary file."""
+    before = CNN.read_bytes()
+    for name, arr in [("flat.npy", np.zeros((10, 64), np.float32)), ("ints.npy", np.zeros((10, 1, 8, 8), np.int64))]:
+        np.save(tmp_path / name, arr)
+        p = subprocess.run([str(berth_path()), "quantize", str(CNN), str(tmp_path / "o.onnx"), "--mode", "static",
+                            "--calibration", str(tmp_path / name), "--calibrate", "entropy"], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and "calibration" in p.stderr, (name, p.stderr)
+    assert CNN.read_bytes() == before
+    assert not (tmp_path / "o.onnx").exists() and not any(tmp_path.glob(".*.part"))

@@ -44,19 +44,26 @@ func quantizeScalar(_ x: Tensor, scale: Float, zeroPoint: Tensor?) throws -> Ten
     guard case let .float32(v) = x.storage else { throw KernelError("QuantizedMatMul needs a float input, got \(x.dtype)") }
     let dtype = zeroPoint?.dtype ?? .uint8
     let z = Float(try zeroPoint?.integers().first ?? 0)
-    switch dtype {
-    case .uint8:
-        return Tensor(unchecked: x.shape, storage: .uint8(v.map { e in
-            let r = (e / scale).rounded(.toNearestOrEven)
-            return r.isNaN ? UInt8(z) : UInt8(min(max(r + z, 0), 255))
-        }))
-    case .int8:
-        return Tensor(unchecked: x.shape, storage: .int8(v.map { e in
-            let r = (e / scale).rounded(.toNearestOrEven)
-            return r.isNaN ? Int8(z) : Int8(min(max(r + z, -128), 127))
-        }))
-    default: throw KernelError("QuantizedMatMul quantizes to uint8 or int8, not \(dtype)")
+    let (lo, hi): (Float, Float) = dtype == .int8 ? (-128, 127) : (0, 255)
+    guard dtype == .int8 || dtype == .uint8 else { throw KernelError("QuantizedMatMul quantizes to uint8 or int8, not \(dtype)") }
+    // x / scale clamped to ±2²² first (saturation makes anything beyond the same), then rounded half
+    // to even by adding and removing 1.5·2²³: nearbyint's result, in a loop that vectorises.
+    func level(_ e: Float) -> Float {
+        let q = min(max(e / scale, -4_194_304), 4_194_304)
+        return e.isNaN ? z : min(max((q + 12_582_912) - 12_582_912 + z, lo), hi)
     }
+    if dtype == .uint8 {
+        let out = [UInt8](unsafeUninitializedCapacity: v.count) { o, count in
+            v.withUnsafeBufferPointer { p in for i in 0..<p.count { o[i] = UInt8(level(p[i])) } }
+            count = v.count
+        }
+        return Tensor(unchecked: x.shape, storage: .uint8(out))
+    }
+    let out = [Int8](unsafeUninitializedCapacity: v.count) { o, count in
+        v.withUnsafeBufferPointer { p in for i in 0..<p.count { o[i] = Int8(level(p[i])) } }
+        count = v.count
+    }
+    return Tensor(unchecked: x.shape, storage: .int8(out))
 }
 
 /// `float(Σₖ (a − za)(b − zb)) · (aScale · bScale[j]) + bias[j]` for 8-bit A [..., K] and B [K, N]
@@ -93,14 +100,18 @@ func scaledInt8MatMul(aq: Tensor, aScale: Float, aZero: Tensor?, b: Tensor, bSca
     let bv = try bias.map { try contribFloats($0, "\(op) bias") }
     if let bv, bv.count != n { throw KernelError("\(op) bias must be [\(n)], got \(bias!.shape)") }
     let scales = bS.count == 1 ? [Float](repeating: aScale * bS[0], count: n) : bS.map { aScale * $0 }
+    let biases = bv ?? [Float](repeating: 0, count: n)
     let out = [Float](unsafeUninitializedCapacity: s.count) { o, count in
         let rows = n == 0 ? 0 : s.count / n
-        for r in 0..<rows {
-            let base = r * n
-            if let bv {
-                for j in 0..<n { o[base + j] = Float(s[base + j]) * scales[j] + bv[j] }
-            } else {
-                for j in 0..<n { o[base + j] = Float(s[base + j]) * scales[j] }
+        s.withUnsafeBufferPointer { sp in
+            scales.withUnsafeBufferPointer { sc in
+                biases.withUnsafeBufferPointer { bp in
+                    for r in 0..<rows {
+                        let base = r * n
+                        // Adding a zero bias leaves every product unchanged (x + 0 = x, and −0 only where x is −0).
+                        for j in 0..<n { o[base + j] = Float(sp[base + j]) * sc[j] + bp[j] }
+                    }
+                }
             }
         }
         count = s.count

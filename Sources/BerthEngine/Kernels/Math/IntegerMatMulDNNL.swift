@@ -126,14 +126,23 @@ final class Int8MatMulBackend: @unchecked Sendable {
             }
         }
         let kk = Int32(truncatingIfNeeded: k)
+        let zbs = zb.count == 1 ? [Int32](repeating: zb[0], count: n) : zb
+        var correction = [Int32](repeating: 0, count: n)
         out.withUnsafeMutableBufferPointer { o in
-            for r in 0..<rows {
-                let za = aZero.count == 1 ? aZero[0] : aZero[r % perRow]
-                let rs = bHasZero ? rowSums[r] : 0
-                let base = r * n
-                for j in 0..<n {
-                    let zbj = zb.count == 1 ? zb[0] : zb[j]
-                    o[base + j] = o[base + j] &- za &* w.columnSums[j] &- zbj &* rs &+ kk &* za &* zbj
+            w.columnSums.withUnsafeBufferPointer { cs in
+                zbs.withUnsafeBufferPointer { zp in
+                    correction.withUnsafeMutableBufferPointer { c in
+                        for r in 0..<rows {
+                            let za = aZero.count == 1 ? aZero[0] : aZero[r % perRow]
+                            let rs = bHasZero ? rowSums[r] : 0
+                            // The row's correction per column, then one pass over the row.
+                            if r == 0 || aZero.count != 1 || bHasZero {
+                                for j in 0..<n { c[j] = za &* cs[j] &+ zp[j] &* rs &- kk &* za &* zp[j] }
+                            }
+                            let base = r * n
+                            for j in 0..<n { o[base + j] = o[base + j] &- c[j] }
+                        }
+                    }
                 }
             }
         }

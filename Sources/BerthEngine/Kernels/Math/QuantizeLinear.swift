@@ -111,12 +111,27 @@ enum MathQuantization {
     /// uint8 quantization of `x` over [min(0, x), max(0, x)]: (y, scale, zero point).
     static func dynamic(_ x: Tensor) throws -> [Tensor] {
         guard case let .float32(v) = x.storage else { throw KernelError("DynamicQuantizeLinear needs a float input, got \(x.dtype)") }
-        let lo = min(0, v.min() ?? 0), hi = max(0, v.max() ?? 0)
+        // One pass for the range (NaN compares false, so it is skipped as min() and max() skip it).
+        var lo: Float = 0, hi: Float = 0
+        v.withUnsafeBufferPointer { p in
+            for e in p {
+                lo = e < lo ? e : lo
+                hi = e > hi ? e : hi
+            }
+        }
         let scale: Float = hi == lo ? 1 : (hi - lo) / 255
         let zp = min(max((0 - lo / scale).rounded(.toNearestOrEven), 0), 255)
-        let y = v.map { e -> UInt8 in
-            let r = (e / scale).rounded(.toNearestOrEven)
-            return r.isNaN ? UInt8(zp) : UInt8(min(max(r + zp, 0), 255))
+        let y = [UInt8](unsafeUninitializedCapacity: v.count) { out, count in
+            v.withUnsafeBufferPointer { p in
+                for i in 0..<p.count {
+                    let q = p[i] / scale
+                    // |x / scale| ≤ 255 for every finite x in [lo, hi], so adding and removing 1.5·2²³
+                    // rounds half to even exactly as nearbyint does, and vectorises.
+                    let r = (q + 12_582_912) - 12_582_912
+                    out[i] = q.isNaN ? UInt8(zp) : UInt8(min(max(r + zp, 0), 255))
+                }
+            }
+            count = v.count
         }
         return [Tensor(unchecked: x.shape, storage: .uint8(y)), .scalar(scale), .scalar(UInt8(zp))]
     }

@@ -9,14 +9,15 @@ import Foundation
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
-        abstract: "Quantize a model's MatMul/Gemm weights to int8 (ONNX Runtime's dynamic format) and report size, latency and accuracy.",
+        abstract: "Quantize a model's MatMul/Gemm/Conv weights to int8 (ONNX Runtime's formats) and report size, latency and accuracy.",
         discussion: """
             --mode dynamic: weights become symmetric int8 (per tensor, or per output column with --per-channel); \
             activations are quantized per request by DynamicQuantizeLinear, so no calibration data is needed. \
-            The output is standard ONNX (DynamicQuantizeLinear + MatMulInteger) that ONNX Runtime runs too. \
+            The output is standard ONNX (DynamicQuantizeLinear + MatMulInteger, ConvInteger for Conv with per-tensor \
+            weights) that ONNX Runtime runs too. \
             --mode static: activations get a scale and zero point calibrated on --calibration DATA.npy (rows of \
             the model's input; --calibrate minmax, percentile or entropy) and the model is written in the QDQ format \
-            (QuantizeLinear/DequantizeLinear around each MatMul/Gemm, signed int8 activations and weights); \
+            (QuantizeLinear/DequantizeLinear around each MatMul/Gemm/Conv, signed int8 activations and weights); \
             --reduce-range uses 7-bit weights ([-63, 63], as ONNX Runtime's reduce_range) for CPUs without VNNI. \
             The report gives the file size, Berth's in-process latency at batch 1 and 32 before and after (same run) \
             and, with --eval-data, the metrics before and after (data as berth eval reads it). \

@@ -43,24 +43,26 @@ extension KernelRegistry {
 func quantizeScalar(_ x: Tensor, scale: Float, zeroPoint: Tensor?) throws -> Tensor {
     guard case let .float32(v) = x.storage else { throw KernelError("QuantizedMatMul needs a float input, got \(x.dtype)") }
     let dtype = zeroPoint?.dtype ?? .uint8
-    let z = Float(try zeroPoint?.integers().first ?? 0)
-    let (lo, hi): (Float, Float) = dtype == .int8 ? (-128, 127) : (0, 255)
+    let z = Int32(try zeroPoint?.integers().first ?? 0)
+    let (lo, hi): (Int32, Int32) = dtype == .int8 ? (-128, 127) : (0, 255)
     guard dtype == .int8 || dtype == .uint8 else { throw KernelError("QuantizedMatMul quantizes to uint8 or int8, not \(dtype)") }
-    // x / scale clamped to ±2²² first (saturation makes anything beyond the same), then rounded half
-    // to even by adding and removing 1.5·2²³: nearbyint's result, in a loop that vectorises.
-    func level(_ e: Float) -> Float {
-        let q = min(max(e / scale, -4_194_304), 4_194_304)
-        return e.isNaN ? z : min(max((q + 12_582_912) - 12_582_912 + z, lo), hi)
+    // x / scale clamped to ±(2²² − 1) first (saturation makes anything beyond the same), then rounded
+    // half to even by adding 1.5·2²³ and reading the integer from the mantissa: nearbyint's result,
+    // without a checked conversion, in a loop that vectorises.
+    @inline(__always) func level(_ e: Float) -> Int32 {
+        let q = min(max(e / scale, -4_194_303), 4_194_303)
+        let r = Int32(bitPattern: (q + 12_582_912).bitPattern) &- 0x4B40_0000
+        return e.isNaN ? z : min(max(r &+ z, lo), hi)
     }
     if dtype == .uint8 {
         let out = [UInt8](unsafeUninitializedCapacity: v.count) { o, count in
-            v.withUnsafeBufferPointer { p in for i in 0..<p.count { o[i] = UInt8(level(p[i])) } }
+            v.withUnsafeBufferPointer { p in for i in 0..<p.count { o[i] = UInt8(truncatingIfNeeded: level(p[i])) } }
             count = v.count
         }
         return Tensor(unchecked: x.shape, storage: .uint8(out))
     }
     let out = [Int8](unsafeUninitializedCapacity: v.count) { o, count in
-        v.withUnsafeBufferPointer { p in for i in 0..<p.count { o[i] = Int8(level(p[i])) } }
+        v.withUnsafeBufferPointer { p in for i in 0..<p.count { o[i] = Int8(truncatingIfNeeded: level(p[i])) } }
         count = v.count
     }
     return Tensor(unchecked: x.shape, storage: .int8(out))

@@ -121,14 +121,17 @@ enum MathQuantization {
         }
         let scale: Float = hi == lo ? 1 : (hi - lo) / 255
         let zp = min(max((0 - lo / scale).rounded(.toNearestOrEven), 0), 255)
+        let z = Int32(zp)
         let y = [UInt8](unsafeUninitializedCapacity: v.count) { out, count in
             v.withUnsafeBufferPointer { p in
                 for i in 0..<p.count {
                     let q = p[i] / scale
-                    // |x / scale| ≤ 255 for every finite x in [lo, hi], so adding and removing 1.5·2²³
-                    // rounds half to even exactly as nearbyint does, and vectorises.
-                    let r = (q + 12_582_912) - 12_582_912
-                    out[i] = q.isNaN ? UInt8(zp) : UInt8(min(max(r + zp, 0), 255))
+                    // |x / scale| ≤ 255 for every finite x in [lo, hi]: adding 1.5·2²³ rounds it half to
+                    // even (as nearbyint does) into the low mantissa bits, read back as an integer —
+                    // no checked conversion, so the loop vectorises.
+                    let r = Int32(bitPattern: (q + 12_582_912).bitPattern) &- 0x4B40_0000
+                    let level = q.isNaN ? z : min(max(r &+ z, 0), 255)
+                    out[i] = UInt8(truncatingIfNeeded: level)
                 }
             }
             count = v.count

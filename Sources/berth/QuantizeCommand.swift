@@ -9,14 +9,15 @@ import Foundation
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
-        abstract: "Quantize a model's MatMul/Gemm weights to int8 (ONNX Runtime's dynamic format) and report size, latency and accuracy.",
+        abstract: "Quantize a model's MatMul/Gemm/Conv weights to int8 (ONNX Runtime's formats) and report size, latency and accuracy.",
         discussion: """
             --mode dynamic: weights become symmetric int8 (per tensor, or per output column with --per-channel); \
             activations are quantized per request by DynamicQuantizeLinear, so no calibration data is needed. \
-            The output is standard ONNX (DynamicQuantizeLinear + MatMulInteger) that ONNX Runtime runs too. \
+            The output is standard ONNX (DynamicQuantizeLinear + MatMulInteger, ConvInteger for Conv with per-tensor \
+            weights) that ONNX Runtime runs too. \
             --mode static: activations get a scale and zero point calibrated on --calibration DATA.npy (rows of \
-            the model's input; --calibrate minmax or percentile) and the model is written in the QDQ format \
-            (QuantizeLinear/DequantizeLinear around each MatMul/Gemm, signed int8 activations and weights); \
+            the model's input; --calibrate minmax, percentile or entropy) and the model is written in the QDQ format \
+            (QuantizeLinear/DequantizeLinear around each MatMul/Gemm/Conv, signed int8 activations and weights); \
             --reduce-range uses 7-bit weights ([-63, 63], as ONNX Runtime's reduce_range) for CPUs without VNNI. \
             The report gives the file size, Berth's in-process latency at batch 1 and 32 before and after (same run) \
             and, with --eval-data, the metrics before and after (data as berth eval reads it). \
@@ -29,7 +30,8 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "dynamic or static.") var mode = "dynamic"
     @Option(help: ArgumentHelp("With --mode static: rows of the model's input (.npy) to calibrate activation ranges on.", valueName: "file.npy"))
     var calibration: String?
-    @Option(help: "With --mode static: minmax or percentile.") var calibrate = "minmax"
+    @Option(name: [.customLong("calibrate"), .customLong("calibration-method")], help: "With --mode static: minmax, percentile or entropy.")
+    var calibrate = "minmax"
     @Flag(help: "With --mode static: 7-bit weights (CPUs without VNNI).") var reduceRange = false
     @Flag(help: "One scale per output column instead of one per weight matrix.") var perChannel = false
     @OptionGroup var options: CompressionReportOptions
@@ -41,7 +43,7 @@ struct QuantizeCommand: ParsableCommand {
         guard (mode == "static") == (calibration != nil) else {
             throw CLIError(mode == "static" ? "--mode static needs --calibration DATA.npy" : "--calibration goes with --mode static")
         }
-        guard let method = Calibration.Method(rawValue: calibrate) else { throw CLIError("--calibrate must be minmax or percentile") }
+        guard let method = Calibration.Method(rawValue: calibrate) else { throw CLIError("--calibrate must be minmax, percentile or entropy") }
         guard !reduceRange || mode == "static" else { throw CLIError("--reduce-range goes with --mode static") }
         let inURL = URL(fileURLWithPath: input), outURL = URL(fileURLWithPath: output)
         // Data problems are found before anything is written.

@@ -189,3 +189,106 @@ def test_reduce_range_keeps_weights_within_7_bits(tmp_path):
     acc = (probabilities(berth_outputs(tmp_path, q, x)).argmax(1) == y).mean()
     float_acc = (probabilities(ort_outputs(MLP, x)).argmax(1) == y).mean()
     assert acc >= float_acc - 0.01, (acc, float_acc)
+
+
+CNN = REPO / "examples" / "digits_cnn.onnx"
+
+
+def digit_images():
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    return (d.images / 16.0).astype(np.float32)[:, None], d.target.astype(np.int64)
+
+
+@pytest.mark.parametrize("mode,per_channel", [("dynamic", False), ("static", True), ("static", False)])
+def test_conv_quantization_on_the_digits_cnn(tmp_path, mode, per_channel):
+    """The residual digits CNN (scripts/make_digits_cnn.py): dynamic mode writes ORT's ConvInteger
+    format for its four convolutions (MatMulInteger for the Gemm head), static mode QDQ around them
+    (per-channel weights on axis 0). onnx.checker accepts the file; ORT and Berth agree on it (the
+    integer sums are exact in both; the float epilogues and re-quantization of the next layer's input
+    may move a value by one step, so 1e-2 of the logits' span, and the same predictions on ≥ 99.5 %
+    of the images); accuracy stays within 1 point of the float model's."""
+    x, y = digit_images()
+    extra = ["--per-channel"] if per_channel else []
+    if mode == "static":
+        np.save(tmp_path / "cal.npy", x[:256])
+        extra += ["--mode", "static", "--calibration", str(tmp_path / "cal.npy")]
+    q, report = quantize(tmp_path, CNN, *extra, "--iterations", "0")
+    model = onnx.load(str(q))
+    onnx.checker.check_model(model, full_check=True)
+    ops = [n.op_type for n in model.graph.node]
+    if mode == "dynamic":
+        assert ops.count("ConvInteger") == 4 and ops.count("MatMulInteger") == 1 and "Conv" not in ops, ops
+    else:
+        assert ops.count("Conv") == 4 and ops.count("DequantizeLinear") >= 9, ops
+    assert len(report["quantized"]) == 5 and report["size_after"] < report["size_before"] / 2.5, report
+    b, o = berth_outputs(tmp_path, q, x), ort_outputs(q, x)
+    lb, lo = probabilities(b), probabilities(o)
+    span = float(np.abs(lo).max())
+    np.testing.assert_allclose(lb, lo, atol=1e-2 * span)
+    assert (lb.argmax(1) == lo.argmax(1)).mean() >= 0.995
+    float_acc = (probabilities(ort_outputs(CNN, x)).argmax(1) == y).mean()
+    int8_acc = (lb.argmax(1) == y).mean()
+    assert int8_acc >= float_acc - 0.01, (float_acc, int8_acc)
+    print(f"digits CNN {mode} per_channel={per_channel}: float {float_acc:.4f}, berth int8 {int8_acc:.4f}")
+
+
+def test_entropy_calibration_picks_ort_entropy_ranges(tmp_path):
+    """--calibrate entropy against ONNX Runtime's EntropyCalibrater fed the same 64-row batches one
+    collect_data call at a time (Berth calibrates in 64-row batches; ORT merges histograms across
+    calls, widening them, and picks the KL-minimal window): each activation's scale equals
+    (max(hi, 0) − min(lo, 0)) / 255 of ORT's range within one histogram bin of ORT's histogram."""
+    from onnxruntime.quantization import CalibrationDataReader
+    from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
+
+    x, _ = digits()
+    # Batches of growing range (the histograms widen) and a few outliers in the last one: the
+    # KL-minimal window then clips them, where MinMax would stretch the range to include them.
+    cal = x[:320] * np.linspace(0.5, 1.5, 320, dtype=np.float32)[:, None]
+    cal[300:303, 20:23] = 120.0
+    np.save(tmp_path / "cal.npy", cal)
+    q, _ = quantize(tmp_path, MLP, "--mode", "static", "--calibration", str(tmp_path / "cal.npy"), "--calibrate", "entropy",
+                    "--iterations", "0")
+    model = onnx.load(str(q))
+    onnx.checker.check_model(model, full_check=True)
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    scales = {n.input[0]: float(inits[n.input[1]]) for n in model.graph.node if n.op_type == "QuantizeLinear"}
+    name = onnx.load(str(MLP)).graph.input[0].name
+
+    class One(CalibrationDataReader):
+        def __init__(self, rows):
+            self.rows = iter([{name: rows}])
+
+        def get_next(self):
+            return next(self.rows, None)
+    calibrator = create_calibrator(str(MLP), augmented_model_path=str(tmp_path / "aug.onnx"),
+                                   calibrate_method=CalibrationMethod.Entropy)
+    for s in range(0, len(cal), 64):
+        calibrator.collect_data(One(cal[s:s + 64]))
+    ranges = calibrator.compute_data()
+    assert len(scales) == 2
+    clipped = 0
+    for act, scale in scales.items():
+        r = ranges[act]
+        lo, hi = (float(v) for v in r.range_value)
+        edges = calibrator.collector.histogram_dict[act][1]
+        want = (max(hi, 0) - min(lo, 0)) / 255
+        assert abs(scale - want) <= float(edges[1] - edges[0]) / 255 + 1e-7, (act, scale, want, len(edges))
+        observed = calibrator.collector.histogram_dict[act][2:4]  # the min and max seen (MinMax's range)
+        minmax = (max(float(observed[1]), 0) - min(float(observed[0]), 0)) / 255
+        clipped += want < minmax * 0.99
+        print(f"{act}: berth scale {scale:.6g}, ORT entropy {want:.6g}, MinMax {minmax:.6g}, {len(edges) - 1} bins")
+    assert clipped >= 1  # the entropy window really differs from MinMax somewhere
+
+
+def test_cnn_calibration_of_the_wrong_shape_exits_2_and_writes_nothing(tmp_path):
+    """Calibration rows shaped for the MLP ([N, 64]) or of int64 fed to the CNN ([N, 1, 8, 8]):
+    exit 2 with a message naming the problem, the input untouched, no output or temporary file."""
+    before = CNN.read_bytes()
+    for name, arr in [("flat.npy", np.zeros((10, 64), np.float32)), ("ints.npy", np.zeros((10, 1, 8, 8), np.int64))]:
+        np.save(tmp_path / name, arr)
+        p = subprocess.run([str(berth_path()), "quantize", str(CNN), str(tmp_path / "o.onnx"), "--mode", "static",
+                            "--calibration", str(tmp_path / name), "--calibrate", "entropy"], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and "calibration" in p.stderr, (name, p.stderr)
+    assert CNN.read_bytes() == before
+    assert not (tmp_path / "o.onnx").exists() and not any(tmp_path.glob(".*.part"))

@@ -6,8 +6,10 @@ import Foundation
 /// whose units feed, through biases, BatchNormalization and activations, exactly one next layer)
 /// the `sparsity` share of units with the smallest L2 weight norm is removed — the producer's
 /// columns or filters, the per-unit parameters after it, and the next layer's matching rows or
-/// input channels — so the file and the work really shrink. Units whose channels are tied to
-/// another tensor (a residual Add, a Concat, a graph output) are left alone and reported.
+/// input channels — so the file and the work really shrink. Channels tied by residual Adds or laid
+/// side by side by Concats (``ChannelGroups``) go as one group: the same indices from every producer
+/// feeding the Add, at their offset in a Concat, and from every layer reading them. Channels that
+/// reach a graph output or an op that mixes them are left alone and reported.
 public enum StructuredPruning {
     /// What was pruned (layer, units before, after) and what was left alone (node, reason).
     public struct Result: Sendable {
@@ -31,10 +33,16 @@ public enum StructuredPruning {
         var arrays = try PruneWeights.floatInitializers(model.graph, baseDirectory: baseDirectory)
         let finder = ChainFinder(graph: model.graph, shapes: arrays.mapValues(\.shape))
         let chains = model.graph.node.indices.map { finder.chain(from: $0) }
+        // Channels tied by residual Adds and Concats: pruned as groups (the producers with a chain of their own excluded).
+        let groups = ChannelGroups(graph: model.graph, shapes: arrays.mapValues(\.shape))
+        let chained = Set(chains.indices.filter { chains[$0].0 != nil })
+        let groupsToPrune = groups.prunable.filter { g in !g.producers.contains { chained.contains($0.node) } }
+        let groupRoots = Set(groupsToPrune.map(\.root))
+        let groupReaders = groups.readers.filter { r in r.layout.segments.contains { groupRoots.contains(groups.root($0.group)) } }
         var activations: [String: Tensor] = [:]
         if let probe {
             var probed = model
-            let names = chains.compactMap { $0.0?.activation }
+            let names = Array(Set(chains.compactMap { $0.0?.activation } + groupReaders.map(\.activation))).sorted()
             for name in names where !probed.graph.output.contains(where: { $0.name == name }) {
                 var v = Onnx_ValueInfoProto()
                 v.name = name
@@ -64,6 +72,41 @@ public enum StructuredPruning {
             }
             changed.formUnion(chain.changed)
             pruned.append((chain.label, chain.units, keepCount))
+        }
+        var keepByGroup: [Int: [Int]] = [:]
+        var groupPruned = Set<String>()
+        for g in groupsToPrune {
+            let keepCount = max(1, g.units - Int((Double(g.units) * sparsity).rounded(.down)))
+            guard keepCount < g.units else { continue }
+            var scores = [Double](repeating: 0, count: g.units)
+            if !activations.isEmpty {
+                // What each channel passes on: mean |activation| × outgoing weight norm, summed over the layers reading it.
+                for r in groupReaders {
+                    guard let a = activations[r.activation], let w = arrays[r.weight],
+                          let used = PruneWeights.meanAbsolute(a, axis: r.layout.axis, units: r.layout.count) else { continue }
+                    let outgoing = w.norms(along: r.axis)
+                    var offset = 0
+                    for seg in r.layout.segments {
+                        if groups.root(seg.group) == g.root { for c in 0..<seg.count { scores[c] += used[offset + c] * outgoing[offset + c] } }
+                        offset += seg.count
+                    }
+                }
+            } else {
+                for p in g.producers { if let w = arrays[p.weight] { for (c, v) in w.norms(along: p.axis).enumerated() { scores[c] += v } } }
+            }
+            keepByGroup[g.root] = scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }.prefix(keepCount).sorted()
+            pruned.append((g.producers.map(\.label).joined(separator: " + "), g.units, keepCount))
+            groupPruned.formUnion(g.producers.map(\.label))
+        }
+        if !keepByGroup.isEmpty {
+            for slice in groups.slices {
+                let keep = groups.kept(slice.layout, keepByGroup)
+                guard keep.count < slice.layout.count, let a = arrays[slice.name] else { continue }
+                arrays[slice.name] = a.keeping(keep, along: slice.axis)
+                touched.insert(slice.name)
+            }
+            for (name, l) in groups.layouts where l.segments.contains(where: { keepByGroup[groups.root($0.group)] != nil }) { changed.insert(name) }
+            skipped.removeAll { groupPruned.contains($0.0) }
         }
         guard !pruned.isEmpty else {
             let reasons = skipped.isEmpty ? "it has no MatMul, Gemm or Conv with a weight initializer" : skipped.map { "\($0.0): \($0.1)" }.joined(separator: "; ")

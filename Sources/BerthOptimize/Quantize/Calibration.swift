@@ -12,6 +12,9 @@ public enum Calibration {
         case minmax
         /// A symmetric range at the 99.999th percentile of |x| (ORT's Percentile), robust to outliers.
         case percentile
+        /// The range whose 128-level quantization loses least information: the KL divergence
+        /// between the activation's histogram and its quantized form (ORT's Entropy, TensorRT's method).
+        case entropy
     }
 
     /// The (min, max) of each named activation over `data` (rows along dim 0 of the model's first input).
@@ -38,6 +41,7 @@ public enum Calibration {
             throw OptimizeError.badInput("the calibration data is \(data.dtype); input '\(input.name)' takes \(dtype)")
         }
         var lo = [String: Float](), hi = [String: Float](), samples = [String: [Float]]()
+        var histograms = [String: EntropyHistogram]()
         let rows = data.shape[0], batch = 64
         for start in stride(from: 0, to: rows, by: batch) {
             let outputs: [String: Tensor]
@@ -50,6 +54,9 @@ public enum Calibration {
                 lo[name] = min(lo[name] ?? .infinity, v.min() ?? 0)
                 hi[name] = max(hi[name] ?? -.infinity, v.max() ?? 0)
                 if method == .percentile { samples[name, default: []].append(contentsOf: v.map(abs)) }
+                if method == .entropy {
+                    if histograms[name] == nil { histograms[name] = EntropyHistogram(v) } else { histograms[name]!.merge(v) }
+                }
             }
         }
         var out: [String: (Float, Float)] = [:]
@@ -62,6 +69,8 @@ public enum Calibration {
                 s.sort()
                 let bound = s.isEmpty ? 0 : s[min(s.count - 1, Int((Double(s.count) * 0.99999).rounded(.down)))]
                 out[name] = (l < 0 ? -bound : 0, bound)
+            case .entropy:
+                out[name] = histograms[name]?.entropyThreshold() ?? (l, h)
             }
         }
         return out

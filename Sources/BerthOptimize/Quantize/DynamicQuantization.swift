@@ -48,17 +48,61 @@ public enum DynamicQuantization {
         var quantizedActivations: [String: (q: String, scale: String, zero: String)] = [:]
         var quantized: [String] = [], skipped: [(String, String)] = []
         let found = try candidates(in: graph, baseDirectory: baseDirectory)
-        skipped = found.skipped
+        let convs = try ConvPlan.candidates(in: graph, baseDirectory: baseDirectory)
+        skipped = found.skipped + convs.skipped
+        func activation(_ name: String) -> (q: String, scale: String, zero: String) {
+            if let known = quantizedActivations[name] { return known }
+            let names = (q: fresh("\(name)_quantized"), scale: fresh("\(name)_scale"), zero: fresh("\(name)_zero_point"))
+            nodes.append(.make("DynamicQuantizeLinear", name: fresh("\(name)_DynamicQuantizeLinear"),
+                               inputs: [name], outputs: [names.q, names.scale, names.zero]))
+            quantizedActivations[name] = names
+            return names
+        }
         for (index, node) in graph.node.enumerated() {
+            if found.plans[index] != nil || convs.plans[index] != nil {
+                guard opset >= minimumOpset else {
+                    throw OptimizeError.badInput("the model imports opset \(opset); dynamic quantization needs DynamicQuantizeLinear "
+                        + "(opset \(minimumOpset)): convert it first (onnx.version_converter)")
+                }
+            }
+            if let (conv, w) = convs.plans[index] {
+                // ORT's ConvInteger format: per-tensor weights (ConvInteger takes one weight zero point).
+                let q = ConvPlan.quantize(w, perChannel: false)
+                let names = (q: fresh("\(conv.weight)_quantized"), scale: fresh("\(conv.weight)_scale"), zero: fresh("\(conv.weight)_zero_point"))
+                newInitializers.append(.int8(names.q, shape: w.shape, q.values))
+                newInitializers.append(.float(names.scale, shape: [], q.scales))
+                newInitializers.append(.int8(names.zero, shape: [], [0]))
+                let aq = activation(conv.activation)
+                let out = node.output[0], base = node.name.isEmpty ? out : node.name
+                let sums = fresh("\(out)_int32"), asFloat = fresh("\(out)_float"), scale = fresh("\(out)_scale")
+                var ci = Onnx_NodeProto.make("ConvInteger", name: fresh("\(base)_ConvInteger"), inputs: [aq.q, names.q, aq.zero, names.zero],
+                                             outputs: [sums])
+                ci.attribute = node.attribute
+                nodes.append(ci)
+                nodes.append(.cast(sums, to: .float32, output: asFloat, name: fresh("\(base)_Cast")))
+                nodes.append(.make("Mul", name: fresh("\(base)_ScaleProduct"), inputs: [aq.scale, names.scale], outputs: [scale]))
+                if let bias = conv.bias {
+                    guard let proto = graph.initializer.first(where: { $0.name == bias }),
+                          let b = try? Tensor(proto: proto, baseDirectory: baseDirectory) else {
+                        throw OptimizeError.invalidModel("Conv bias '\(bias)' cannot be read")
+                    }
+                    // The bias as [1, M, 1, ...] so the Add broadcasts over the output (ORT reshapes it with a node).
+                    let shaped = fresh("\(bias)_reshaped")
+                    newInitializers.append(.float(shaped, shape: [1, w.shape[0]] + [Int](repeating: 1, count: w.rank - 2), b.floats))
+                    let unbiased = fresh("\(out)_unbiased")
+                    nodes.append(.make("Mul", name: fresh("\(base)_Dequantize"), inputs: [asFloat, scale], outputs: [unbiased]))
+                    nodes.append(.make("Add", name: fresh("\(base)_Bias"), inputs: [unbiased, shaped], outputs: [out]))
+                } else {
+                    nodes.append(.make("Mul", name: fresh("\(base)_Dequantize"), inputs: [asFloat, scale], outputs: [out]))
+                }
+                quantized.append(node.name.isEmpty ? "Conv → \(out)" : node.name)
+                continue
+            }
             guard let (plan, w) = found.plans[index] else {
                 nodes.append(node)
                 continue
             }
             let label = node.name.isEmpty ? "\(node.opType) → \(node.output.first ?? "?")" : node.name
-            guard opset >= minimumOpset else {
-                throw OptimizeError.badInput("the model imports opset \(opset); dynamic quantization needs DynamicQuantizeLinear "
-                    + "(opset \(minimumOpset)): convert it first (onnx.version_converter)")
-            }
             // The weight as [K, N], transposed first for Gemm's transB.
             var k = w.shape[0], n = w.shape[1]
             var values = w.floats
@@ -79,24 +123,11 @@ public enum DynamicQuantization {
             }
             let wq = quantizedWeights[key]!
             let out = node.output[0]
-            if quantizedActivations[plan.activation] == nil {
-                let names = (q: fresh("\(plan.activation)_quantized"), scale: fresh("\(plan.activation)_scale"),
-                             zero: fresh("\(plan.activation)_zero_point"))
-                nodes.append(.make("DynamicQuantizeLinear", name: fresh("\(plan.activation)_DynamicQuantizeLinear"),
-                                   inputs: [plan.activation], outputs: [names.q, names.scale, names.zero]))
-                quantizedActivations[plan.activation] = names
-            }
-            let aq = quantizedActivations[plan.activation]!
+            let aq = activation(plan.activation)
             let base = node.name.isEmpty ? out : node.name
             let sums = fresh("\(out)_int32"), asFloat = fresh("\(out)_float"), scale = fresh("\(out)_scale")
             nodes.append(.make("MatMulInteger", name: fresh("\(base)_MatMulInteger"), inputs: [aq.q, wq.q, aq.zero, wq.zero], outputs: [sums]))
-            var cast = Onnx_NodeProto.make("Cast", name: fresh("\(base)_Cast"), inputs: [sums], outputs: [asFloat])
-            var to = Onnx_AttributeProto()
-            to.name = "to"
-            to.type = .int
-            to.i = Int64(DType.float32.rawValue)
-            cast.attribute = [to]
-            nodes.append(cast)
+            nodes.append(.cast(sums, to: .float32, output: asFloat, name: fresh("\(base)_Cast")))
             nodes.append(.make("Mul", name: fresh("\(base)_ScaleProduct"), inputs: [aq.scale, wq.scale], outputs: [scale]))
             if let bias = plan.bias {
                 let unbiased = fresh("\(out)_unbiased")
@@ -108,7 +139,7 @@ public enum DynamicQuantization {
             quantized.append(label)
         }
         guard !quantized.isEmpty else {
-            let reasons = skipped.isEmpty ? "it has no MatMul or Gemm" : skipped.map { "\($0.0): \($0.1)" }.joined(separator: "; ")
+            let reasons = skipped.isEmpty ? "it has no MatMul, Gemm or Conv" : skipped.map { "\($0.0): \($0.1)" }.joined(separator: "; ")
             throw OptimizeError.nothingToDo("nothing to quantize: \(reasons)")
         }
         graph.node = nodes
@@ -204,6 +235,19 @@ extension Onnx_NodeProto {
         n.input = inputs
         n.output = outputs
         return n
+    }
+}
+
+extension Onnx_NodeProto {
+    /// A Cast of `input` to `dtype`.
+    static func cast(_ input: String, to dtype: DType, output: String, name: String) -> Onnx_NodeProto {
+        var cast = Onnx_NodeProto.make("Cast", name: name, inputs: [input], outputs: [output])
+        var to = Onnx_AttributeProto()
+        to.name = "to"
+        to.type = .int
+        to.i = Int64(dtype.rawValue)
+        cast.attribute = [to]
+        return cast
     }
 }
 

@@ -29,9 +29,10 @@ public enum StaticQuantization {
         var graph = model.graph
         let found = try DynamicQuantization.candidates(in: graph, baseDirectory: baseDirectory)
         let plans = found.plans.keys.sorted().map { (index: $0, plan: found.plans[$0]!.0, weight: found.plans[$0]!.1) }
-        var skipped = found.skipped
-        guard !plans.isEmpty else {
-            let reasons = skipped.isEmpty ? "it has no MatMul or Gemm" : skipped.map { "\($0.node): \($0.reason)" }.joined(separator: "; ")
+        let convs = try ConvPlan.candidates(in: graph, baseDirectory: baseDirectory)
+        var skipped = found.skipped + convs.skipped
+        guard !plans.isEmpty || !convs.plans.isEmpty else {
+            let reasons = skipped.isEmpty ? "it has no MatMul, Gemm or Conv" : skipped.map { "\($0.node): \($0.reason)" }.joined(separator: "; ")
             throw OptimizeError.nothingToDo("nothing to quantize: \(reasons)")
         }
         // Per-axis DequantizeLinear arrived in opset 13.
@@ -39,7 +40,7 @@ public enum StaticQuantization {
         guard opset >= needed else {
             throw OptimizeError.badInput("the model imports opset \(opset); QDQ quantization\(options.perChannel ? " per channel" : "") needs opset \(needed): convert it first")
         }
-        let activations = Array(Set(plans.map(\.plan.activation))).sorted()
+        let activations = Array(Set(plans.map(\.plan.activation) + convs.plans.values.map(\.0.activation))).sorted()
         let ranges = try Calibration.ranges(of: activations, model: model, data: data, method: options.method, baseDirectory: baseDirectory)
 
         var taken = Set(graph.node.flatMap { $0.output } + graph.input.map(\.name) + graph.initializer.map(\.name))
@@ -55,6 +56,55 @@ public enum StaticQuantization {
         var dequantizedWeight: [String: String] = [:]
         var quantized: [String] = []
         let (qmin, qmax): (Float, Float) = (-128, 127)
+        func dequantize(activation: String, range: (min: Float, max: Float), before index: Int) {
+            if dequantizedActivation[activation] == nil {
+                // Asymmetric int8 over a range that contains 0, so 0 is exact; a floor on the scale, as
+                // ONNX Runtime keeps one: a range of (almost) nothing must not divide by zero.
+                let lo = min(0, range.min), hi = max(0, range.max)
+                let scale = max((hi - lo) / (qmax - qmin), Float.ulpOfOne)
+                let zero = Int8(max(qmin, min(qmax, (qmin - lo / scale).rounded(.toNearestOrEven))))
+                let s = fresh("\(activation)_scale"), z = fresh("\(activation)_zero_point")
+                let q = fresh("\(activation)_QuantizeLinear"), dq = fresh("\(activation)_DequantizeLinear")
+                newInitializers.append(.float(s, shape: [], [scale]))
+                newInitializers.append(.int8(z, shape: [], [zero]))
+                before[index, default: []].append(.make("QuantizeLinear", name: fresh("\(activation)_Q"), inputs: [activation, s, z], outputs: [q]))
+                before[index, default: []].append(.make("DequantizeLinear", name: fresh("\(activation)_DQ"), inputs: [q, s, z], outputs: [dq]))
+                dequantizedActivation[activation] = dq
+            }
+        }
+        for index in convs.plans.keys.sorted() {
+            let (plan, w) = convs.plans[index]!
+            let node = graph.node[index]
+            let label = node.name.isEmpty ? "Conv → \(node.output.first ?? "?")" : node.name
+            guard let range = ranges[plan.activation] else {
+                skipped.append((label, "its input '\(plan.activation)' is not a float the calibration run produced"))
+                continue
+            }
+            dequantize(activation: plan.activation, range: range, before: index)
+            if dequantizedWeight[plan.weight] == nil {
+                // Per output channel (axis 0) with --per-channel, as ORT's QDQ Conv.
+                let qw = ConvPlan.quantize(w, perChannel: options.perChannel, levels: options.reduceRange ? 63 : 127)
+                let qn = fresh("\(plan.weight)_quantized"), s = fresh("\(plan.weight)_scale"), z = fresh("\(plan.weight)_zero_point")
+                let dq = fresh("\(plan.weight)_DequantizeLinear")
+                let perAxis = qw.scales.count > 1
+                newInitializers.append(.int8(qn, shape: w.shape, qw.values))
+                newInitializers.append(.float(s, shape: perAxis ? [qw.scales.count] : [], qw.scales))
+                newInitializers.append(.int8(z, shape: perAxis ? [qw.scales.count] : [], [Int8](repeating: 0, count: qw.scales.count)))
+                var d = Onnx_NodeProto.make("DequantizeLinear", name: fresh("\(plan.weight)_DQ"), inputs: [qn, s, z], outputs: [dq])
+                if perAxis {
+                    var axis = Onnx_AttributeProto()
+                    axis.name = "axis"
+                    axis.type = .int
+                    axis.i = 0
+                    d.attribute = [axis]
+                }
+                before[index, default: []].append(d)
+                dequantizedWeight[plan.weight] = dq
+            }
+            graph.node[index].input[0] = dequantizedActivation[plan.activation]!
+            graph.node[index].input[1] = dequantizedWeight[plan.weight]!
+            quantized.append(label)
+        }
         for (index, plan, w) in plans {
             let node = graph.node[index]
             let label = node.name.isEmpty ? "\(node.opType) → \(node.output.first ?? "?")" : node.name
@@ -62,23 +112,7 @@ public enum StaticQuantization {
                 skipped.append((label, "its input '\(plan.activation)' is not a float the calibration run produced"))
                 continue
             }
-            if dequantizedActivation[plan.activation] == nil {
-                // Asymmetric int8 over a range that contains 0, so 0 is exact.
-                let lo = min(0, range.min), hi = max(0, range.max)
-                // A floor on the scale, as ONNX Runtime keeps one: a range of (almost) nothing must
-                // not divide by zero.
-                let scale = max((hi - lo) / (qmax - qmin), Float.ulpOfOne)
-                let zero = Int8(max(qmin, min(qmax, (qmin - lo / scale).rounded(.toNearestOrEven))))
-                let s = fresh("\(plan.activation)_scale"), z = fresh("\(plan.activation)_zero_point")
-                let q = fresh("\(plan.activation)_QuantizeLinear"), dq = fresh("\(plan.activation)_DequantizeLinear")
-                newInitializers.append(.float(s, shape: [], [scale]))
-                newInitializers.append(.int8(z, shape: [], [zero]))
-                before[index, default: []].append(.make("QuantizeLinear", name: fresh("\(plan.activation)_Q"),
-                                                        inputs: [plan.activation, s, z], outputs: [q]))
-                before[index, default: []].append(.make("DequantizeLinear", name: fresh("\(plan.activation)_DQ"),
-                                                        inputs: [q, s, z], outputs: [dq]))
-                dequantizedActivation[plan.activation] = dq
-            }
+            dequantize(activation: plan.activation, range: range, before: index)
             if dequantizedWeight[plan.weight] == nil {
                 // Weights keep their stored layout ([K, N] for MatMul, [N, K] for Gemm with transB):
                 // the output channel is axis 1 or 0.

@@ -31,7 +31,8 @@ enum MathIntegerMatMul {
         return Tensor(unchecked: t.shape, storage: .int32(out))
     }
 
-    static func matMulInteger(_ inputs: [Tensor?], pool: ThreadPool) throws -> Tensor {
+    static func matMulInteger(_ inputs: [Tensor?], pool: ThreadPool, backend: Int8MatMulBackend? = nil) throws -> Tensor {
+        if let backend, let y = try fastSums(inputs, a: 0, aZero: 2, b: 1, bZero: 3, backend: backend, pool: pool) { return y }
         let a = try shifted(try inputs.required(0), zeroPoint: inputs.optional(2), perRow: true, "MatMulInteger")
         let b = try shifted(try inputs.required(1), zeroPoint: inputs.optional(3), perRow: false, "MatMulInteger")
         return try exactIntegerMatMul(a, b, pool: pool)
@@ -64,11 +65,20 @@ enum MathIntegerMatMul {
         return Tensor(unchecked: plan.outShape, storage: .int32(out.map { Int32($0) }))
     }
 
-    static func qlinearMatMul(_ inputs: [Tensor?], pool: ThreadPool) throws -> Tensor {
+    /// The int32 sums on oneDNN's int8 kernels (``Int8MatMulBackend``) when the operands allow it:
+    /// zero points of the operand's type, B a matrix; nil otherwise.
+    static func fastSums(_ inputs: [Tensor?], a ai: Int, aZero az: Int, b bi: Int, bZero bz: Int,
+                         backend: Int8MatMulBackend, pool: ThreadPool) throws -> Tensor? {
+        guard Int8MatMulBackend.isAvailable, let a = inputs.optional(ai), let b = inputs.optional(bi) else { return nil }
+        let za = inputs.optional(az), zb = inputs.optional(bz)
+        guard za == nil || (za!.dtype == a.dtype && za!.rank <= 1), zb == nil || (zb!.dtype == b.dtype && zb!.rank <= 1) else { return nil }
+        return try backend.sums(a: a, aZero: try Tensor.zeroPoints(za), b: b, bZero: try Tensor.zeroPoints(zb), transposedB: false,
+                                threads: DNNLThreads.count(intraOp: pool.threads))
+    }
+
+    static func qlinearMatMul(_ inputs: [Tensor?], pool: ThreadPool, backend: Int8MatMulBackend? = nil) throws -> Tensor {
         let aq = try inputs.required(0), bq = try inputs.required(3)
         let yzp = try inputs.required(7)
-        let a = try shifted(aq, zeroPoint: try inputs.required(2), perRow: true, "QLinearMatMul")
-        let b = try shifted(bq, zeroPoint: try inputs.required(5), perRow: false, "QLinearMatMul")
         func floats(_ i: Int, _ what: String) throws -> [Float] {
             let t = try inputs.required(i)
             guard t.dtype.isFloatingPoint else { throw KernelError("QLinearMatMul \(what) must be float, got \(t.dtype)") }
@@ -80,7 +90,9 @@ enum MathIntegerMatMul {
         }
         let n = bq.shape[bq.rank - 1]
         guard sb.count == 1 || sb.count == n else { throw KernelError("QLinearMatMul b_scale must be a scalar or [\(n)], got \(sb.count) elements") }
-        let acc = try exactIntegerMatMul(a, b, pool: pool)
+        let fast = try backend.flatMap { try fastSums(inputs, a: 0, aZero: 2, b: 3, bZero: 5, backend: $0, pool: pool) }
+        let acc = try fast ?? exactIntegerMatMul(try shifted(aq, zeroPoint: try inputs.required(2), perRow: true, "QLinearMatMul"),
+                                                 try shifted(bq, zeroPoint: try inputs.required(5), perRow: false, "QLinearMatMul"), pool: pool)
         guard case let .int32(sums) = acc.storage else { throw KernelError("internal: QLinearMatMul sums are \(acc.dtype)") }
         let (lo, hi) = try MathQuantization.range(yzp.dtype, "QLinearMatMul")
         let z = Float(try yzp.integers()[0])
@@ -96,10 +108,12 @@ enum MathIntegerMatMul {
 extension KernelRegistry {
     mutating func registerIntegerMatMul() {
         register("MatMulInteger", opsets: 10...Int.max) { _, _ in
-            { inputs, ctx in [try MathIntegerMatMul.matMulInteger(inputs, pool: ctx.pool)] }
+            let backend = Int8MatMulBackend()
+            return { inputs, ctx in [try MathIntegerMatMul.matMulInteger(inputs, pool: ctx.pool, backend: backend)] }
         }
         register("QLinearMatMul", opsets: 10...Int.max) { _, _ in
-            { inputs, ctx in [try MathIntegerMatMul.qlinearMatMul(inputs, pool: ctx.pool)] }
+            let backend = Int8MatMulBackend()
+            return { inputs, ctx in [try MathIntegerMatMul.qlinearMatMul(inputs, pool: ctx.pool, backend: backend)] }
         }
     }
 }

@@ -111,12 +111,30 @@ enum MathQuantization {
     /// uint8 quantization of `x` over [min(0, x), max(0, x)]: (y, scale, zero point).
     static func dynamic(_ x: Tensor) throws -> [Tensor] {
         guard case let .float32(v) = x.storage else { throw KernelError("DynamicQuantizeLinear needs a float input, got \(x.dtype)") }
-        let lo = min(0, v.min() ?? 0), hi = max(0, v.max() ?? 0)
+        // One pass for the range (NaN compares false, so it is skipped as min() and max() skip it).
+        var lo: Float = 0, hi: Float = 0
+        v.withUnsafeBufferPointer { p in
+            for e in p {
+                lo = e < lo ? e : lo
+                hi = e > hi ? e : hi
+            }
+        }
         let scale: Float = hi == lo ? 1 : (hi - lo) / 255
         let zp = min(max((0 - lo / scale).rounded(.toNearestOrEven), 0), 255)
-        let y = v.map { e -> UInt8 in
-            let r = (e / scale).rounded(.toNearestOrEven)
-            return r.isNaN ? UInt8(zp) : UInt8(min(max(r + zp, 0), 255))
+        let z = Int32(zp)
+        let y = [UInt8](unsafeUninitializedCapacity: v.count) { out, count in
+            v.withUnsafeBufferPointer { p in
+                for i in 0..<p.count {
+                    let q = p[i] / scale
+                    // |x / scale| ≤ 255 for every finite x in [lo, hi]: adding 1.5·2²³ rounds it half to
+                    // even (as nearbyint does) into the low mantissa bits, read back as an integer —
+                    // no checked conversion, so the loop vectorises.
+                    let r = Int32(bitPattern: (q + 12_582_912).bitPattern) &- 0x4B40_0000
+                    let level = q.isNaN ? z : min(max(r &+ z, 0), 255)
+                    out[i] = UInt8(truncatingIfNeeded: level)
+                }
+            }
+            count = v.count
         }
         return [Tensor(unchecked: x.shape, storage: .uint8(y)), .scalar(scale), .scalar(UInt8(zp))]
     }

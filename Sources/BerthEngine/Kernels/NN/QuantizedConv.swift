@@ -134,7 +134,17 @@ extension KernelRegistry {
     mutating func registerQuantizedConvKernels() {
         register("ConvInteger", opsets: 10...Int.max) { node, _ in
             let attrs = try NNConvAttributes(node: node)
-            return { inputs, _ in [try nnConvInteger(inputs, attrs: attrs)] }
+            let backend = Int8ConvBackend()
+            return { inputs, ctx in
+                // oneDNN's int8 convolution where it applies (exact sums; see Int8ConvBackend).
+                if let x = inputs.optional(0), let w = inputs.optional(1), let xz = try? nnZeroPoints(inputs.optional(2), count: 1, what: "x_zero_point"),
+                   inputs.optional(2).map({ $0.dtype == x.dtype }) ?? true, inputs.optional(3).map({ $0.dtype == w.dtype }) ?? true,
+                   let y = try backend.sums(x: x, xZero: xz[0], w: w, wZero: try Tensor.zeroPoints(inputs.optional(3)), attrs: attrs,
+                                            threads: DNNLThreads.count(intraOp: ctx.pool.threads)) {
+                    return [y]
+                }
+                return [try nnConvInteger(inputs, attrs: attrs)]
+            }
         }
         register("QLinearConv", opsets: 10...Int.max) { node, _ in
             let attrs = try NNConvAttributes(node: node)

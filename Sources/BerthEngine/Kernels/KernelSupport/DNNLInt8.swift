@@ -1,0 +1,220 @@
+#if canImport(CDNNL)
+import CDNNL
+
+// oneDNN's int8 matmul (u8·s8 or s8·s8 → s32), kept beside DNNL.swift so the fp32 layer stays as
+// it is. Zero points are not given to oneDNN: the caller subtracts them from the exact int32 sums
+// (row and column sums of the operands), which keeps one primitive per shape and works for the
+// per-row / per-column zero points ONNX allows.
+
+extension DNNL {
+    /// True when the CPU multiplies 8-bit operands with VNNI (AVX-512 VNNI or AVX-VNNI). Without
+    /// it oneDNN uses `vpmaddubsw`, whose 16-bit pair sums saturate, so integer outputs would not
+    /// be exact: MatMulInteger then keeps the portable path (ORT's `reduce_range` exists for this).
+    static let hasVNNI: Bool = {
+        let isa = dnnl_get_effective_cpu_isa().rawValue
+        let avx512VNNI = dnnl_cpu_isa_avx512_core_vnni.rawValue, avxVNNI = dnnl_cpu_isa_avx2_vnni.rawValue
+        return isa & avx512VNNI == avx512VNNI || isa & avxVNNI == avxVNNI
+    }()
+
+    /// What fixes an int8 matmul primitive.
+    struct Int8MatMulSpec: Hashable, Sendable {
+        var m: Int
+        var k: Int
+        var n: Int
+        /// The activation (A) is int8 rather than uint8.
+        var signedA: Bool
+        /// The stored weight is [N, K] (Gemm's transB) rather than [K, N].
+        var transposedB: Bool
+        var threads: Int
+    }
+
+    /// `C[M, N] (int32) = A[M, K] (u8 or s8) · B[K, N] (s8)` on oneDNN's int8 kernels, with B
+    /// reordered once into the layout the primitive reads.
+    final class Int8MatMul: @unchecked Sendable {
+        let spec: Int8MatMulSpec
+        let matmul: Primitive
+        let srcMD: dnnl_memory_desc_t, weightsMD: dnnl_memory_desc_t, dstMD: dnnl_memory_desc_t, scratchMD: dnnl_memory_desc_t
+        let userWeightsMD: dnnl_memory_desc_t
+        let weightsIn: Reorder?
+
+        init(_ spec: Int8MatMulSpec) throws {
+            guard let engine = DNNL.engine else { throw Failure(call: "engine_create", status: 0) }
+            self.spec = spec
+            omp_set_num_threads(Int32(spec.threads))
+            var src = try DNNL.typedDesc([spec.m, spec.k], spec.signedA ? dnnl_s8 : dnnl_u8, dnnl_ab)
+            var w = try DNNL.typedDesc([spec.k, spec.n], dnnl_s8, dnnl_format_tag_any)
+            var dst = try DNNL.typedDesc([spec.m, spec.n], dnnl_s32, dnnl_ab)
+            userWeightsMD = try DNNL.typedDesc([spec.k, spec.n], dnnl_s8, spec.transposedB ? dnnl_ba : dnnl_ab)
+            var desc = dnnl_matmul_desc_t()
+            try check(dnnl_matmul_desc_init(&desc, &src, &w, nil, &dst), "matmul_desc_init \(spec)")
+            var attr: dnnl_primitive_attr_t?
+            try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+            defer { dnnl_primitive_attr_destroy(attr) }
+            try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "set_scratchpad_mode")
+            var pd: dnnl_primitive_desc_t?
+            try withUnsafeBytes(of: &desc) { d in
+                try check(dnnl_primitive_desc_create(&pd, d.baseAddress, attr, engine, nil), "int8 matmul primitive_desc_create \(spec)")
+            }
+            guard let pd else { throw Failure(call: "primitive_desc_create", status: 0) }
+            matmul = try Primitive(pd: pd)
+            srcMD = matmul.md(dnnl_query_src_md)
+            weightsMD = matmul.md(dnnl_query_weights_md)
+            dstMD = matmul.md(dnnl_query_dst_md)
+            scratchMD = matmul.md(dnnl_query_scratchpad_md)
+            weightsIn = DNNL.same(weightsMD, userWeightsMD) ? nil : try Reorder(from: userWeightsMD, to: weightsMD)
+        }
+
+        /// The int8 weights (as stored: [K, N], or [N, K] when transposed) in this primitive's layout.
+        func packWeights(_ w: UnsafePointer<Int8>) throws -> Buffer {
+            omp_set_num_threads(Int32(spec.threads))
+            let out = Buffer(bytes: DNNL.size(weightsMD))
+            if let weightsIn {
+                try weightsIn.run(w, out.pointer)
+            } else {
+                out.pointer.copyMemory(from: w, byteCount: DNNL.size(weightsMD))
+            }
+            return out
+        }
+
+        /// `dst = src · weights` (exact int32 sums).
+        func run(src: UnsafeRawPointer, weights: Buffer, dst: UnsafeMutablePointer<Int32>) throws {
+            omp_set_num_threads(Int32(spec.threads))
+            let scratch = Buffer(bytes: DNNL.size(scratchMD))
+            try matmul.execute([
+                (CDNNL_ARG_SRC, srcMD, UnsafeMutableRawPointer(mutating: src)), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
+                (CDNNL_ARG_DST, dstMD, UnsafeMutableRawPointer(dst)), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
+            ])
+        }
+    }
+
+    /// What fixes an int8 convolution primitive (ONNX geometry as in ``ConvSpec``).
+    struct Int8ConvSpec: Hashable, Sendable {
+        var input: [Int]
+        var output: [Int]
+        var weights: [Int]
+        var group: Int
+        var strides: [Int]
+        var dilations: [Int]
+        var padsBegin: [Int]
+        var padsEnd: [Int]
+        /// The input is int8 rather than uint8.
+        var signedSrc: Bool
+        var threads: Int
+    }
+
+    /// `dst (int32) = conv(src − src_zero_point, weights)` on oneDNN's int8 convolutions: the input
+    /// zero point is a run-time attribute, so padding counts as the zero point (ONNX's ConvInteger);
+    /// weights (int8, zero point 0) are reordered once; activations are reordered into the blocked
+    /// layout and back around each call.
+    final class Int8Convolution: @unchecked Sendable {
+        let spec: Int8ConvSpec
+        let conv: Primitive
+        let srcMD: dnnl_memory_desc_t, weightsMD: dnnl_memory_desc_t, dstMD: dnnl_memory_desc_t, scratchMD: dnnl_memory_desc_t
+        let zeroMD: dnnl_memory_desc_t
+        let userWeightsMD: dnnl_memory_desc_t
+        let srcIn: Reorder?, dstOut: Reorder?, weightsIn: Reorder?
+        /// oneDNN's name for the kernel it picked (e.g. `brg:avx512_core_vnni`).
+        let implementation: String
+
+        init(_ spec: Int8ConvSpec) throws {
+            guard let engine = DNNL.engine else { throw Failure(call: "engine_create", status: 0) }
+            self.spec = spec
+            omp_set_num_threads(Int32(spec.threads))
+            let tags = [dnnl_abc, dnnl_abcd, dnnl_abcde, dnnl_abcdef]
+            guard (3...5).contains(spec.input.count) else { throw Failure(call: "int8 convolution of rank \(spec.input.count)", status: 0) }
+            let srcType = spec.signedSrc ? dnnl_s8 : dnnl_u8
+            let userSrc = try DNNL.typedDesc(spec.input, srcType, tags[spec.input.count - 3])
+            let userDst = try DNNL.typedDesc(spec.output, dnnl_s32, tags[spec.output.count - 3])
+            let wDims = spec.group == 1 ? spec.weights : [spec.group, spec.weights[0] / spec.group] + spec.weights.dropFirst()
+            userWeightsMD = try DNNL.typedDesc(wDims, dnnl_s8, tags[wDims.count - 3])
+            var src = try DNNL.typedDesc(spec.input, srcType, dnnl_format_tag_any)
+            var dst = try DNNL.typedDesc(spec.output, dnnl_s32, dnnl_format_tag_any)
+            var w = try DNNL.typedDesc(wDims, dnnl_s8, dnnl_format_tag_any)
+            func dims(_ v: [Int]) -> [Int64] { v.map(Int64.init) + [Int64](repeating: 0, count: max(0, 12 - v.count)) }
+            var desc = dnnl_convolution_desc_t()
+            try check(dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &w, nil, &dst,
+                                                                 dims(spec.strides), dims(spec.dilations.map { $0 - 1 }),
+                                                                 dims(spec.padsBegin), dims(spec.padsEnd)), "int8 convolution_forward_desc_init \(spec)")
+            var attr: dnnl_primitive_attr_t?
+            try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+            defer { dnnl_primitive_attr_destroy(attr) }
+            try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "set_scratchpad_mode")
+            var runtimeZero = DNNL_RUNTIME_S32_VAL_REP
+            try check(dnnl_primitive_attr_set_zero_points(attr, CDNNL_ARG_SRC, 1, 0, &runtimeZero), "set_zero_points")
+            var pd: dnnl_primitive_desc_t?
+            try withUnsafeBytes(of: &desc) { d in
+                try check(dnnl_primitive_desc_create(&pd, d.baseAddress, attr, engine, nil), "int8 convolution primitive_desc_create \(spec)")
+            }
+            guard let pd else { throw Failure(call: "primitive_desc_create", status: 0) }
+            var name: UnsafePointer<CChar>?
+            _ = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name)
+            implementation = name.map { String(cString: $0) } ?? "?"
+            // The reference kernels are far slower than the portable path: refuse them.
+            guard !implementation.hasPrefix("ref") else {
+                dnnl_primitive_desc_destroy(pd)
+                throw Failure(call: "int8 convolution picked \(implementation)", status: 0)
+            }
+            conv = try Primitive(pd: pd)
+            srcMD = conv.md(dnnl_query_src_md)
+            weightsMD = conv.md(dnnl_query_weights_md)
+            dstMD = conv.md(dnnl_query_dst_md)
+            scratchMD = conv.md(dnnl_query_scratchpad_md)
+            zeroMD = try DNNL.typedDesc([1], dnnl_s32, dnnl_a)
+            srcIn = DNNL.same(srcMD, userSrc) ? nil : try Reorder(from: userSrc, to: srcMD)
+            dstOut = DNNL.same(dstMD, userDst) ? nil : try Reorder(from: dstMD, to: userDst)
+            weightsIn = DNNL.same(weightsMD, userWeightsMD) ? nil : try Reorder(from: userWeightsMD, to: weightsMD)
+        }
+
+        /// The int8 weights ([M, C/group, k...]) in this primitive's layout (with oneDNN's compensation).
+        func packWeights(_ w: UnsafePointer<Int8>) throws -> Buffer {
+            omp_set_num_threads(Int32(spec.threads))
+            let out = Buffer(bytes: DNNL.size(weightsMD))
+            if let weightsIn {
+                try weightsIn.run(w, out.pointer)
+            } else {
+                out.pointer.copyMemory(from: w, byteCount: DNNL.size(weightsMD))
+            }
+            return out
+        }
+
+        /// `dst = conv(src − zeroPoint, weights)`; `src` and `dst` are plain NCHW.
+        func run(src: UnsafeRawPointer, zeroPoint: Int32, weights: Buffer, dst: UnsafeMutablePointer<Int32>) throws {
+            omp_set_num_threads(Int32(spec.threads))
+            var srcPtr = UnsafeMutableRawPointer(mutating: src)
+            var blockedSrc: Buffer?
+            if let srcIn {
+                let b = Buffer(bytes: DNNL.size(srcMD))
+                try srcIn.run(src, b.pointer)
+                blockedSrc = b
+                srcPtr = b.pointer
+            }
+            var dstPtr = UnsafeMutableRawPointer(dst)
+            var blockedDst: Buffer?
+            if dstOut != nil {
+                let b = Buffer(bytes: DNNL.size(dstMD))
+                blockedDst = b
+                dstPtr = b.pointer
+            }
+            let scratch = Buffer(bytes: DNNL.size(scratchMD))
+            var zero = zeroPoint
+            try withUnsafeMutablePointer(to: &zero) { z in
+                try conv.execute([
+                    (CDNNL_ARG_SRC, srcMD, srcPtr), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
+                    (CDNNL_ARG_DST, dstMD, dstPtr), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
+                    (Int32(DNNL_ARG_ATTR_ZERO_POINTS) | CDNNL_ARG_SRC, zeroMD, UnsafeMutableRawPointer(z)),
+                ])
+            }
+            if let dstOut, let blockedDst { try dstOut.run(blockedDst.pointer, dst) }
+            withExtendedLifetime(blockedSrc) {}
+        }
+    }
+
+    /// A memory descriptor of any data type and tag.
+    static func typedDesc(_ dims: [Int], _ type: dnnl_data_type_t, _ tag: dnnl_format_tag_t) throws -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        let d = dims.map(Int64.init) + [Int64](repeating: 0, count: max(0, 12 - dims.count))
+        try check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), d, type, tag), "memory_desc_init_by_tag \(dims) \(type)")
+        return md
+    }
+}
+#endif

@@ -1,0 +1,152 @@
+import BerthONNX
+import BerthTensor
+import Foundation
+
+/// Per-node state of an 8-bit convolution on oneDNN (``DNNL/Int8Convolution``): one primitive per
+/// input shape, the int8 weights packed once per weight array. Exact int32 sums of
+/// `(x − x_zero_point) · w`; nil (portable path) where oneDNN is absent, the CPU has no VNNI, the
+/// weights are not int8 with zero point 0 (uint8 weights with zero point 128 are shifted to that),
+/// or oneDNN refuses the shape.
+final class Int8ConvBackend: @unchecked Sendable {
+    #if canImport(CDNNL)
+    private final class Entry {
+        let conv: DNNL.Int8Convolution
+        var packed: (source: Tensor, address: UnsafeRawPointer?, buffer: DNNL.Buffer)?
+        init(_ c: DNNL.Int8Convolution) { conv = c }
+    }
+    private let lock = NSLock()
+    private var entries: [DNNL.Int8ConvSpec: Entry] = [:]
+    private var refused: Set<DNNL.Int8ConvSpec> = []
+    private static let maxEntries = 16
+    #endif
+
+    func sums(x: Tensor, xZero: Int32, w: Tensor, wZero: [Int32], attrs: NNConvAttributes, threads: Int) throws -> Tensor? {
+        #if canImport(CDNNL)
+        guard Int8MatMulBackend.isAvailable, x.dtype == .uint8 || x.dtype == .int8, x.count > 0 else { return nil }
+        // The weights as int8 with zero point 0.
+        let weights: Tensor
+        switch (w.storage, Set(wZero)) {
+        case (.int8, [0]): weights = w
+        case let (.uint8(v), [128]): weights = Tensor(unchecked: w.shape, storage: .int8(v.map { Int8(bitPattern: $0 ^ 0x80) }))
+        default: return nil
+        }
+        let s = try attrs.shapes(x: x.shape, w: w.shape, op: "ConvInteger")
+        let total = try Shape.elementCount(s.outShape)
+        guard total > 0, (1...3).contains(s.spatial.count) else { return nil }
+        let spec = DNNL.Int8ConvSpec(input: x.shape, output: s.outShape, weights: w.shape, group: attrs.group, strides: s.g.strides,
+                                     dilations: s.g.dilations, padsBegin: s.g.padsBegin, padsEnd: s.g.padsEnd,
+                                     signedSrc: x.dtype == .int8, threads: threads)
+        let entry: Entry, packed: DNNL.Buffer
+        do {
+            lock.lock()
+            defer { lock.unlock() }
+            if refused.contains(spec) { return nil }
+            if let e = entries[spec] {
+                entry = e
+            } else {
+                do { entry = Entry(try DNNL.Int8Convolution(spec)) } catch {
+                    if refused.count >= Self.maxEntries { refused.removeAll() }
+                    refused.insert(spec)
+                    return nil
+                }
+                if entries.count >= Self.maxEntries { entries.removeAll() }
+                entries[spec] = entry
+            }
+            // Keyed by the caller's weight array (kept alive by the entry, so its address stays unique).
+            let address: UnsafeRawPointer? = {
+                switch w.storage {
+                case let .int8(v): return v.withUnsafeBytes { $0.baseAddress }
+                case let .uint8(v): return v.withUnsafeBytes { $0.baseAddress }
+                default: return nil
+                }
+            }()
+            if let p = entry.packed, p.address == address, address != nil {
+                packed = p.buffer
+            } else {
+                guard case let .int8(v) = weights.storage,
+                      let b = try? v.withUnsafeBufferPointer({ try entry.conv.packWeights($0.baseAddress!) }) else { return nil }
+                entry.packed = (w, address, b)
+                packed = b
+            }
+        }
+        var out = [Int32](repeating: 0, count: total)
+        let ok: Bool = out.withUnsafeMutableBufferPointer { o in
+            do {
+                switch x.storage {
+                case let .uint8(v): try v.withUnsafeBytes { try entry.conv.run(src: $0.baseAddress!, zeroPoint: xZero, weights: packed, dst: o.baseAddress!) }
+                case let .int8(v): try v.withUnsafeBytes { try entry.conv.run(src: $0.baseAddress!, zeroPoint: xZero, weights: packed, dst: o.baseAddress!) }
+                default: return false
+                }
+                return true
+            } catch {
+                return false
+            }
+        }
+        return ok ? Tensor(unchecked: s.outShape, storage: .int32(out)) : nil
+        #else
+        return nil
+        #endif
+    }
+}
+
+/// The 8-bit convolution to float that `QuantizedConvFusion` writes for ORT's dynamic ConvInteger
+/// format and for QDQ Conv:
+///
+///     inputs: X (float), x_scale, x_zero_point, W (int8 [M, C/group, k...]), w_scale (scalar or [M]),
+///             w_zero_point, bias ([M] float, optional)
+///     attributes: Conv's, and dynamic (1: X is quantized as DynamicQuantizeLinear does)
+///
+/// Y = float(Σ (x_q − zx)(w − zw)) · (x_scale · w_scale[m]) + bias[m], the sums exact in int32.
+extension KernelRegistry {
+    mutating func registerFusedQuantizedConv() {
+        let convInteger = self.factory(domain: "", op: "ConvInteger", opset: 10)
+        register("QuantizedConv", domain: FusedOps.domain, opsets: 0...Int.max) { node, _ in
+            let dynamic = try node.int("dynamic", default: 0) != 0
+            var convNode = node
+            convNode.attributes["dynamic"] = nil
+            let attrs = try NNConvAttributes(node: convNode)
+            guard let convInteger else { throw KernelError("no ConvInteger kernel registered") }
+            let portable = try convInteger(Node(name: node.name, opType: "ConvInteger", inputs: ["x", "w", "xz", "wz"], outputs: ["y"],
+                                                attributes: convNode.attributes), 10)
+            let backend = Int8ConvBackend()
+            return { inputs, ctx in
+                let x = try inputs.required(0), w = try inputs.required(3)
+                let xq: Tensor, xScale: Float, xZero: Tensor?
+                if dynamic {
+                    let q = try MathQuantization.dynamic(x)
+                    xq = q[0]
+                    xScale = try contribFloats(q[1], "QuantizedConv x_scale")[0]
+                    xZero = q[2]
+                } else {
+                    let s = try inputs.required(1), z = inputs.optional(2)
+                    guard s.count == 1, z == nil || z!.count == 1 else { throw KernelError("QuantizedConv x_scale and x_zero_point must be scalars") }
+                    xScale = try contribFloats(s, "QuantizedConv x_scale")[0]
+                    xq = try quantizeScalar(x, scale: xScale, zeroPoint: z)
+                    xZero = z
+                }
+                let wZero = inputs.optional(5)
+                let sums = try backend.sums(x: xq, xZero: try Tensor.zeroPoints(xZero)[0], w: w, wZero: try Tensor.zeroPoints(wZero),
+                                            attrs: attrs, threads: DNNLThreads.count(intraOp: ctx.pool.threads))
+                    ?? portable([xq, w, xZero, wZero], ctx)[0]
+                guard case let .int32(acc) = sums.storage, sums.rank >= 2 else { throw KernelError("internal: QuantizedConv sums are \(sums.dtype)") }
+                let m = sums.shape[1]
+                let plane = m == 0 ? 0 : sums.count / (sums.shape[0] * m)
+                let ws = try contribFloats(try inputs.required(4), "QuantizedConv w_scale")
+                guard ws.count == 1 || ws.count == m else { throw KernelError("QuantizedConv w_scale must be a scalar or [\(m)], got \(ws.count) values") }
+                let bias = try inputs.optional(6).map { try contribFloats($0, "QuantizedConv bias") }
+                if let bias, bias.count != m { throw KernelError("QuantizedConv bias must have \(m) values, got \(bias.count)") }
+                let out = [Float](unsafeUninitializedCapacity: acc.count) { o, count in
+                    for b in 0..<sums.shape[0] {
+                        for c in 0..<m {
+                            let scale = xScale * ws[ws.count == 1 ? 0 : c], add = bias?[c] ?? 0
+                            let base = (b * m + c) * plane
+                            for i in base..<(base + plane) { o[i] = Float(acc[i]) * scale + add }
+                        }
+                    }
+                    count = acc.count
+                }
+                return [Tensor(unchecked: sums.shape, storage: .float32(out))]
+            }
+        }
+    }
+}

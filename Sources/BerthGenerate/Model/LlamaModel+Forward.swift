@@ -135,7 +135,7 @@ extension LlamaModel {
             for j in 0..<work { body(j) }
         } else {
             let parts = min(matmul.threads, work)
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
+            matmul.workers.run(chunks: parts) { p in
                 for j in (work * p / parts)..<(work * (p + 1) / parts) { body(j) }
             }
         }

@@ -92,8 +92,13 @@ func loadVector(_ file: GGUFFile, _ name: String, count: Int) throws -> [Float] 
 /// dotted with it block by block. Rows of the weight are split over the worker threads.
 public struct MatMul: Sendable {
     public let threads: Int
+    /// The threads that split every product (and the attention heads) of this model.
+    let workers: SpinningWorkers
 
-    public init(threads: Int) { self.threads = max(1, threads) }
+    public init(threads: Int) {
+        self.threads = max(1, threads)
+        workers = SpinningWorkers(count: self.threads)
+    }
 
     /// out[t][r] = Σ_c w[r][c] · x[t][c] for t < ntok (x: ntok × cols, out: ntok × rows).
     func callAsFunction(_ w: WeightMatrix, _ x: UnsafePointer<Float>, ntok: Int, out: UnsafeMutablePointer<Float>) {
@@ -120,6 +125,6 @@ public struct MatMul: Sendable {
             guard r1 > r0 else { return }
             bk_matmul(wType, wData, rowBytes, Int64(r0), Int64(r1), xqr, qRow, Int64(ntok), Int64(cols), out + r0, Int64(rows))
         }
-        if chunks == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: body) }
+        workers.run(chunks: chunks, body)
     }
 }

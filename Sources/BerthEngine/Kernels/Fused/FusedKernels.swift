@@ -44,6 +44,9 @@ extension KernelRegistry {
                 return [Tensor(unchecked: sum.shape, storage: .float32(v))]
             }
         }
+        #if canImport(CDNNL)
+        registerBlockedRegionKernel()
+        #endif
         register("MatMulBias", domain: FusedOps.domain, opsets: 0...Int.max) { _, _ in
             return { inputs, ctx in [try matMulBias(try inputs.required(0), try inputs.required(1), try inputs.required(2), ctx)] }
         }

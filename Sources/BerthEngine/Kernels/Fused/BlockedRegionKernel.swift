@@ -33,6 +33,8 @@ final class BlockedRegion: Sendable {
     }
 
     private let members: [Member]
+    /// Intermediate buffers, reused from call to call (the region's own arena).
+    private let pool = DNNL.BufferPool()
     private let valueCount: Int
     private let outputValues: [Int]
 
@@ -98,9 +100,11 @@ final class BlockedRegion: Sendable {
                     slots[o] = Slot(plain: results[k], blocked: nil)
                 }
             }
-            for v in m.release { slots[v] = Slot() }
+            for v in m.release { recycle(&slots[v]) }
         }
-        return try outputValues.map { .tensor(try plain(&slots[$0])) }
+        let outputs = try outputValues.map { Value.tensor(try plain(&slots[$0])) }
+        for v in slots.indices { recycle(&slots[v]) }
+        return outputs
     }
 
     // MARK: - Layouts
@@ -122,6 +126,14 @@ final class BlockedRegion: Sendable {
         return t
     }
 
+    /// Empties a slot whose value is dead, handing its buffer back to the pool when nothing
+    /// else holds it.
+    private func recycle(_ s: inout Slot) {
+        guard var b = s.blocked else { s = Slot(); return }
+        s = Slot()
+        if isKnownUniquelyReferenced(&b) { pool.give(b.buffer) }
+    }
+
     /// The dims of a float32 rank-4 value, or nil (then the node runs on Berth's kernel).
     private func dims4(_ s: Slot) -> [Int]? {
         if let b = s.blocked { return b.dims }
@@ -134,7 +146,7 @@ final class BlockedRegion: Sendable {
         if let b = s.blocked { return b }
         guard let p = s.plain else { throw KernelError("a region value has no data") }
         let md = try DNNL.plainDesc(p.shape)
-        let buf = DNNL.Buffer(bytes: DNNL.size(md))
+        let buf = pool.take(DNNL.size(md))
         p.floats.withUnsafeBytes { buf.pointer.copyMemory(from: $0.baseAddress!, byteCount: min($0.count, buf.bytes)) }
         let b = DNNL.Blocked(dims: p.shape, md: md, buffer: buf)
         s.blocked = b
@@ -145,7 +157,7 @@ final class BlockedRegion: Sendable {
     /// new reordered buffer (`fresh` true: the caller may write it).
     private func laidOut(_ s: inout Slot, _ md: dnnl_memory_desc_t) throws -> (buffer: DNNL.Buffer, fresh: Bool) {
         if let b = s.blocked, DNNL.same(b.md, md) { return (b.buffer, false) }
-        let out = DNNL.Buffer(bytes: DNNL.size(md))
+        let out = pool.take(DNNL.size(md))
         if let b = s.blocked {
             try DNNL.reorder(from: b.md, to: md).run(b.buffer.pointer, out.pointer)
         } else {
@@ -207,10 +219,11 @@ final class BlockedRegion: Sendable {
         case .add:
             guard let ai = m.inputs[0], let bi = m.inputs[1], let d = dims4(slots[ai]), dims4(slots[bi]) == d else { return false }
             let a = try current(&slots[ai])
-            let b = try laidOut(&slots[bi], a.md).buffer
+            let b = try laidOut(&slots[bi], a.md)
+            defer { if b.fresh { pool.give(b.buffer) } }
             let prim = try m.cache.layout("add \(d)", [a.md]) { try DNNL.add(a.md, a.md, dims: d) }
             guard let prim else { return false }
-            slots[out] = Slot(plain: nil, blocked: try prim.run([a.buffer.pointer, b.pointer]))
+            slots[out] = Slot(plain: nil, blocked: try prim.run([a.buffer.pointer, b.buffer.pointer], pool: pool))
             return true
         case .concat:
             let ins = m.inputs.compactMap { $0 }
@@ -235,7 +248,7 @@ final class BlockedRegion: Sendable {
         for i in ins { srcs.append(try current(&slots[i])) }
         let mds = srcs.map(\.md)
         guard let prim = try m.cache.layout("\(key) \(srcs.map(\.dims))", mds, { try make(mds) }) else { return false }
-        let y = try prim.run(srcs.map(\.buffer.pointer))
+        let y = try prim.run(srcs.map(\.buffer.pointer), pool: pool)
         slots[out] = Slot(plain: nil, blocked: y)
         return true
     }
@@ -254,24 +267,25 @@ final class BlockedRegion: Sendable {
                                  dilations: s.g.dilations, padsBegin: s.g.padsBegin, padsEnd: s.g.padsEnd, hasBias: bias != nil,
                                  sum: zi != nil, eltwise: eltwise, blocked: true, threads: threads)
         guard let (conv, packed) = m.cache.convolution(spec, weights: w.floats) else { return false }
-        let src = try laidOut(&slots[xi], conv.srcMD).buffer
+        let src = try laidOut(&slots[xi], conv.srcMD)
+        defer { if src.fresh { pool.give(src.buffer) } }
         let dst: DNNL.Buffer
         if let zi {
             let z = try laidOut(&slots[zi], conv.dstMD)
             if z.fresh {
                 dst = z.buffer
             } else {
-                dst = DNNL.Buffer(bytes: DNNL.size(conv.dstMD))
+                dst = pool.take(DNNL.size(conv.dstMD))
                 dst.pointer.copyMemory(from: z.buffer.pointer, byteCount: dst.bytes)
             }
         } else {
-            dst = DNNL.Buffer(bytes: DNNL.size(conv.dstMD))
+            dst = pool.take(DNNL.size(conv.dstMD))
             if DNNL.isPadded(conv.dstMD, dims: s.outShape) { dst.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: dst.bytes) }
         }
         if let bias {
-            try bias.floats.withUnsafeBufferPointer { try conv.runBlocked(src: src.pointer, weights: packed, bias: $0.baseAddress, dst: dst.pointer) }
+            try bias.floats.withUnsafeBufferPointer { try conv.runBlocked(src: src.buffer.pointer, weights: packed, bias: $0.baseAddress, dst: dst.pointer, pool: pool) }
         } else {
-            try conv.runBlocked(src: src.pointer, weights: packed, bias: nil, dst: dst.pointer)
+            try conv.runBlocked(src: src.buffer.pointer, weights: packed, bias: nil, dst: dst.pointer, pool: pool)
         }
         slots[out] = Slot(plain: nil, blocked: DNNL.Blocked(dims: s.outShape, md: conv.dstMD, buffer: dst))
         return true

@@ -29,6 +29,38 @@ extension DNNL {
         size(md) != dims.reduce(MemoryLayout<Float>.stride, *)
     }
 
+    /// Buffers kept for reuse by exact size. A region's intermediate buffers are the same sizes
+    /// on every call; taking them from here spares the fresh pages (mmap, page faults, zeroing)
+    /// a new multi-megabyte allocation costs. Bounded by `maxBytes` kept at once.
+    final class BufferPool: @unchecked Sendable {
+        private let lock = NSLock()
+        private var free: [Int: [Buffer]] = [:]
+        private var kept = 0
+        let maxBytes: Int
+        init(maxBytes: Int = 512 << 20) { self.maxBytes = maxBytes }
+
+        /// A buffer of `bytes` bytes (contents undefined).
+        func take(_ bytes: Int) -> Buffer {
+            lock.lock()
+            if let b = free[bytes]?.popLast() {
+                kept -= b.bytes
+                lock.unlock()
+                return b
+            }
+            lock.unlock()
+            return Buffer(bytes: bytes)
+        }
+
+        /// Hands `b` back; its owner must not use it again.
+        func give(_ b: Buffer) {
+            lock.lock()
+            defer { lock.unlock() }
+            guard kept + b.bytes <= maxBytes else { return }
+            free[b.bytes, default: []].append(b)
+            kept += b.bytes
+        }
+    }
+
     private static let reorderLock = NSLock()
     nonisolated(unsafe) private static var reorders: [Data: Reorder] = [:]
 
@@ -64,9 +96,10 @@ extension DNNL {
         }
 
         /// Runs over sources laid out as `srcMDs`, into a new buffer laid out as `dstMD`.
-        func run(_ srcs: [UnsafeMutableRawPointer]) throws -> Blocked {
-            let dst = Buffer(bytes: size(dstMD))
-            let scratch = Buffer(bytes: size(scratchMD))
+        func run(_ srcs: [UnsafeMutableRawPointer], pool: BufferPool) throws -> Blocked {
+            let dst = pool.take(size(dstMD))
+            let scratch = pool.take(size(scratchMD))
+            defer { pool.give(scratch) }
             var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = []
             for (i, (md, p)) in zip(srcMDs, srcs).enumerated() {
                 args.append((concat ? Int32(DNNL_ARG_MULTIPLE_SRC) + Int32(i) : (i == 0 ? CDNNL_ARG_SRC : Int32(DNNL_ARG_SRC_1)), md, p))
@@ -157,8 +190,10 @@ extension DNNL {
 extension DNNL.Convolution {
     /// `dst = act(conv(src, weights) + bias (+ dst when spec.sum))` with `src` already in `srcMD`
     /// and `dst` in `dstMD` (a blocked-layout region keeps them so between primitives).
-    func runBlocked(src: UnsafeMutableRawPointer, weights: DNNL.Buffer, bias: UnsafePointer<Float>?, dst: UnsafeMutableRawPointer) throws {
-        let scratch = DNNL.Buffer(bytes: DNNL.size(scratchMD))
+    func runBlocked(src: UnsafeMutableRawPointer, weights: DNNL.Buffer, bias: UnsafePointer<Float>?, dst: UnsafeMutableRawPointer,
+                    pool: DNNL.BufferPool) throws {
+        let scratch = pool.take(DNNL.size(scratchMD))
+        defer { pool.give(scratch) }
         var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
             (CDNNL_ARG_SRC, srcMD, src), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
             (CDNNL_ARG_DST, dstMD, dst), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),

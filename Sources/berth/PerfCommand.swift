@@ -35,7 +35,7 @@ struct PerfCommand: ParsableCommand {
     @Flag(help: "Disable graph optimizations.")
     var noOptimize = false
 
-    @Flag(help: "Print one JSON object (mean_ms, p50_ms, p90_ms, p99_ms, throughput).")
+    @Flag(help: "Print one JSON object (mean_ms, p50_ms, p90_ms, p99_ms, throughput, peak_rss_mb).")
     var json = false
 
     func validate() throws {
@@ -65,15 +65,27 @@ struct PerfCommand: ParsableCommand {
         let stats = LatencyStats(times)
         let throughput = Double(batch) / (stats.mean / 1000)
         if json {
-            print(String(format: "{\"mean_ms\": %.6f, \"p50_ms\": %.6f, \"p90_ms\": %.6f, \"p99_ms\": %.6f, \"throughput\": %.3f, \"batch\": %d, \"threads\": %d, \"iterations\": %d}",
-                         stats.mean, stats.p50, stats.p90, stats.p99, throughput, batch, threads, iterations))
+            print(String(format: "{\"mean_ms\": %.6f, \"p50_ms\": %.6f, \"p90_ms\": %.6f, \"p99_ms\": %.6f, \"throughput\": %.3f, \"batch\": %d, \"threads\": %d, \"iterations\": %d, \"peak_rss_mb\": %.1f}",
+                         stats.mean, stats.p50, stats.p90, stats.p99, throughput, batch, threads, iterations, peakRSSMegabytes()))
         } else {
             print("model \(model)  batch \(batch)  threads \(threads)  iterations \(iterations)")
             print("kernels \(KernelBackends.summary)")
             print(String(format: "mean %.3f ms  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  %.1f rows/s",
                          stats.mean, stats.p50, stats.p90, stats.p99, throughput))
+            print(String(format: "peak RSS %.1f MB (the whole process: binary, model, buffers)", peakRSSMegabytes()))
         }
     }
+}
+
+/// The process's resident-set high-water mark in MB (getrusage: kilobytes on Linux, bytes on macOS).
+func peakRSSMegabytes() -> Double {
+    var u = rusage()
+    guard getrusage(RUSAGE_SELF, &u) == 0 else { return 0 }
+    #if os(macOS)
+    return Double(u.ru_maxrss) / 1_048_576
+    #else
+    return Double(u.ru_maxrss) / 1024
+    #endif
 }
 
 /// Mean and nearest-rank percentiles of latency samples in milliseconds.

@@ -134,10 +134,10 @@ final class BlockedRegion: Sendable {
         if isKnownUniquelyReferenced(&b) { pool.give(b.buffer) }
     }
 
-    /// The dims of a float32 rank-4 value, or nil (then the node runs on Berth's kernel).
+    /// The dims of a non-empty float32 rank-4 value, or nil (then the node runs on Berth's kernel).
     private func dims4(_ s: Slot) -> [Int]? {
         if let b = s.blocked { return b.dims }
-        guard let p = s.plain, p.dtype == .float32, p.rank == 4 else { return nil }
+        guard let p = s.plain, p.dtype == .float32, p.rank == 4, p.shape.allSatisfy({ $0 > 0 }) else { return nil }
         return p.shape
     }
 

@@ -80,7 +80,12 @@ struct PerfCommand: ParsableCommand {
 /// The process's resident-set high-water mark in MB (getrusage: kilobytes on Linux, bytes on macOS).
 func peakRSSMegabytes() -> Double {
     var u = rusage()
-    guard getrusage(RUSAGE_SELF, &u) == 0 else { return 0 }
+    #if os(Linux)
+    let who = __rusage_who_t(RUSAGE_SELF.rawValue)
+    #else
+    let who = RUSAGE_SELF
+    #endif
+    guard getrusage(who, &u) == 0 else { return 0 }
     #if os(macOS)
     return Double(u.ru_maxrss) / 1_048_576
     #else

@@ -42,7 +42,9 @@ public final class Session: Sendable {
                 try GraphOptimizer(registry: registry, opsetFor: model.opset(for:), pool: pool).optimize(model.graph)
             }
         }
-        self.plan = try ExecutionPlan(graph: model.graph, opsetFor: model.opset(for:), registry: registry)
+        // The blocked-layout regions exist only in the plan; `model` keeps the plain graph.
+        let planGraph = options.optimize && BlockedLayoutPass.enabled ? BlockedLayoutPass().apply(model.graph) : model.graph
+        self.plan = try ExecutionPlan(graph: planGraph, opsetFor: model.opset(for:), registry: registry)
         self.model = model
         self.inputs = model.graph.inputs
         self.outputs = model.graph.outputs

@@ -46,6 +46,9 @@ extension KernelRegistry {
         }
         registerFusedQuantizedMatMul()
         registerFusedQuantizedConv()
+        #if canImport(CDNNL)
+        registerBlockedRegionKernel()
+        #endif
         register("MatMulBias", domain: FusedOps.domain, opsets: 0...Int.max) { _, _ in
             return { inputs, ctx in [try matMulBias(try inputs.required(0), try inputs.required(1), try inputs.required(2), ctx)] }
         }

@@ -58,7 +58,7 @@ enum DNNL {
         /// a * x + b.
         case linear(a: Float, b: Float)
 
-        fileprivate var parts: (alg: dnnl_alg_kind_t, alpha: Float, beta: Float) {
+        var parts: (alg: dnnl_alg_kind_t, alpha: Float, beta: Float) {
             switch self {
             case let .relu(s): return (dnnl_eltwise_relu, s, 0)
             case let .clip(lo, hi): return (dnnl_eltwise_clip_v2, lo, hi)
@@ -116,7 +116,7 @@ enum DNNL {
     }
 
     /// dnnl_dims_t is a fixed array of DNNL_MAX_NDIMS (12) entries.
-    fileprivate static func padded(_ v: [Int]) -> [Int64] { v.map(Int64.init) + [Int64](repeating: 0, count: max(0, 12 - v.count)) }
+    static func padded(_ v: [Int]) -> [Int64] { v.map(Int64.init) + [Int64](repeating: 0, count: max(0, 12 - v.count)) }
 
     static func size(_ md: dnnl_memory_desc_t) -> Int {
         var m = md

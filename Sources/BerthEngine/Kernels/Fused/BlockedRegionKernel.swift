@@ -1,0 +1,348 @@
+#if canImport(CDNNL)
+import BerthONNX
+import BerthTensor
+import CDNNL
+import Foundation
+
+extension KernelRegistry {
+    /// Registers the kernel of ``BlockedLayoutPass``'s region nodes.
+    mutating func registerBlockedRegionKernel() {
+        register(BlockedLayoutPass.opType, domain: FusedOps.domain, opsets: 0...Int.max, values: { node, _, subgraphs in
+            let region = try BlockedRegion(node: node, registry: subgraphs.registry, opsetFor: subgraphs.opsetFor, subgraphs: subgraphs)
+            return { inputs, ctx in try region.run(inputs, ctx) }
+        })
+    }
+}
+
+/// The kernel of one blocked-layout region: runs its nodes in order on oneDNN, each value kept in
+/// the layout its producer wrote (blocked, channels padded with zeros) and reordered only where a
+/// consumer needs another layout. Plain NCHW tensors come in and go out; inside, a value is never
+/// visible to another kernel. A node oneDNN cannot run for a given shape (broadcasting Add, a
+/// window it refuses, a non-float input) runs on Berth's own kernel over plain copies, so a region
+/// computes what its nodes would, for every input.
+final class BlockedRegion: Sendable {
+    private struct Member: Sendable {
+        var node: Node
+        var op: BlockedRegionOp
+        var inputs: [Int?]
+        var outputs: [Int?]
+        var fallback: Kernel
+        var cache: BlockedRegionCache
+        /// Values whose last reader is this member.
+        var release: [Int]
+    }
+
+    private let members: [Member]
+    /// Intermediate buffers, reused from call to call (the region's own arena).
+    private let pool = DNNL.BufferPool()
+    private let valueCount: Int
+    private let outputValues: [Int]
+
+    init(node: Node, registry: KernelRegistry, opsetFor: (String) -> Int?, subgraphs: SubgraphCompiler) throws {
+        guard case let .graph(body)? = node.attributes["body"] else { throw KernelError("\(node.opType) needs a graph attribute 'body'") }
+        var index: [String: Int] = [:]
+        for i in body.inputs { index[i.name] = index.count }
+        var members: [Member] = []
+        for n in body.nodes {
+            guard let op = BlockedRegionOp(n) else { throw KernelError("node '\(n.name)' (\(n.opType)) cannot run in a blocked-layout region") }
+            guard case let .tensors(kernel)? = try registry.makeKernel(n, opset: opsetFor(n.domain) ?? 0, subgraphs: subgraphs) else {
+                throw KernelError("no tensor kernel for '\(n.name)' (\(n.opType))")
+            }
+            let inputs = try n.inputs.map { name -> Int? in
+                if name.isEmpty { return nil }
+                guard let v = index[name] else { throw KernelError("region node '\(n.name)' reads '\(name)' before it is produced") }
+                return v
+            }
+            let outputs = n.outputs.map { name -> Int? in
+                if name.isEmpty { return nil }
+                let v = index.count
+                index[name] = v
+                return v
+            }
+            members.append(Member(node: n, op: op, inputs: inputs, outputs: outputs, fallback: kernel, cache: BlockedRegionCache(), release: []))
+        }
+        outputValues = try body.outputs.map { o in
+            guard let v = index[o.name] else { throw KernelError("region output '\(o.name)' is never produced") }
+            return v
+        }
+        let keep = Set(outputValues)
+        var lastUse: [Int: Int] = [:]
+        for (k, m) in members.enumerated() { for case let v? in m.inputs + m.outputs { lastUse[v] = k } }
+        for (v, k) in lastUse where !keep.contains(v) { members[k].release.append(v) }
+        self.members = members
+        valueCount = index.count
+    }
+
+    /// One value during a run: its plain tensor, its oneDNN-side copy, or both.
+    private struct Slot {
+        var plain: Tensor?
+        var blocked: DNNL.Blocked?
+    }
+
+    func run(_ inputs: [Value?], _ ctx: KernelContext) throws -> [Value] {
+        var slots = [Slot](repeating: Slot(), count: valueCount)
+        for (k, v) in inputs.enumerated() where k < valueCount { slots[k].plain = v?.tensor }
+        let threads = DNNLThreads.count(intraOp: ctx.pool.threads)
+        omp_set_num_threads(Int32(threads))
+        for m in members {
+            let done: Bool
+            do { done = try runOnDNNL(m, &slots, threads: threads) } catch let e as DNNL.Failure {
+                throw EngineError.kernel(node: m.node.name, op: m.node.opType, message: "\(e)")
+            }
+            if !done {
+                var args: [Tensor?] = []
+                for case let v in m.inputs { args.append(try v.map { try plain(&slots[$0]) }) }
+                let results: [Tensor]
+                do { results = try m.fallback(args, ctx) } catch { throw EngineError.wrap(error, node: m.node) }
+                for (k, o) in m.outputs.enumerated() {
+                    guard let o else { continue }
+                    guard k < results.count else { throw EngineError.kernel(node: m.node.name, op: m.node.opType, message: "output \(k) is not produced") }
+                    slots[o] = Slot(plain: results[k], blocked: nil)
+                }
+            }
+            for v in m.release { recycle(&slots[v]) }
+        }
+        let outputs = try outputValues.map { Value.tensor(try plain(&slots[$0])) }
+        for v in slots.indices { recycle(&slots[v]) }
+        return outputs
+    }
+
+    // MARK: - Layouts
+
+    /// The value as a plain NCHW tensor (reordered out of its blocked copy the first time).
+    private func plain(_ s: inout Slot) throws -> Tensor {
+        if let p = s.plain { return p }
+        guard let b = s.blocked else { throw KernelError("a region value has no data") }
+        let count = try Shape.elementCount(b.dims)
+        let r = try DNNL.reorder(from: b.md, to: DNNL.plainDesc(b.dims))
+        var failure: Error?
+        let v = [Float](unsafeUninitializedCapacity: count) { buf, n in
+            n = count
+            do { try r.run(b.buffer.pointer, buf.baseAddress!) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        let t = Tensor(unchecked: b.dims, storage: .float32(v))
+        s.plain = t
+        return t
+    }
+
+    /// Empties a slot whose value is dead, handing its buffer back to the pool when nothing
+    /// else holds it.
+    private func recycle(_ s: inout Slot) {
+        guard var b = s.blocked else { s = Slot(); return }
+        s = Slot()
+        if isKnownUniquelyReferenced(&b) { pool.give(b.buffer) }
+    }
+
+    /// The dims of a non-empty float32 rank-4 value, or nil (then the node runs on Berth's kernel).
+    private func dims4(_ s: Slot) -> [Int]? {
+        if let b = s.blocked { return b.dims }
+        guard let p = s.plain, p.dtype == .float32, p.rank == 4, p.shape.allSatisfy({ $0 > 0 }) else { return nil }
+        return p.shape
+    }
+
+    /// The value's oneDNN-side copy in whatever layout it has (a plain value is copied once).
+    private func current(_ s: inout Slot) throws -> DNNL.Blocked {
+        if let b = s.blocked { return b }
+        guard let p = s.plain else { throw KernelError("a region value has no data") }
+        let md = try DNNL.plainDesc(p.shape)
+        let buf = pool.take(DNNL.size(md))
+        p.floats.withUnsafeBytes { buf.pointer.copyMemory(from: $0.baseAddress!, byteCount: min($0.count, buf.bytes)) }
+        let b = DNNL.Blocked(dims: p.shape, md: md, buffer: buf)
+        s.blocked = b
+        return b
+    }
+
+    /// The value laid out as `md`: its own copy when it already is (`fresh` false: shared), else a
+    /// new reordered buffer (`fresh` true: the caller may write it).
+    private func laidOut(_ s: inout Slot, _ md: dnnl_memory_desc_t) throws -> (buffer: DNNL.Buffer, fresh: Bool) {
+        if let b = s.blocked, DNNL.same(b.md, md) { return (b.buffer, false) }
+        let out = pool.take(DNNL.size(md))
+        if let b = s.blocked {
+            try DNNL.reorder(from: b.md, to: md).run(b.buffer.pointer, out.pointer)
+        } else {
+            guard let p = s.plain else { throw KernelError("a region value has no data") }
+            let r = try DNNL.reorder(from: DNNL.plainDesc(p.shape), to: md)
+            try p.floats.withUnsafeBytes { try r.run($0.baseAddress!, out.pointer) }
+            s.blocked = DNNL.Blocked(dims: p.shape, md: md, buffer: out)
+            return (out, false)
+        }
+        return (out, true)
+    }
+
+    // MARK: - Nodes on oneDNN
+
+    /// Runs `m` on oneDNN and stores its output; false when this call must use Berth's kernel.
+    private func runOnDNNL(_ m: Member, _ slots: inout [Slot], threads: Int) throws -> Bool {
+        guard let out = m.outputs.first ?? nil else { return false }
+        switch m.op {
+        case let .conv(attrs, act):
+            return try runConv(m, attrs, act, &slots, out: out, threads: threads)
+        case let .pool(kind, window):
+            guard let xi = m.inputs[0], let d = dims4(slots[xi]), let k = window.kernelShape,
+                  let g = try? window.geometry(input: Array(d[2...]), kernel: k) else { return false }
+            // ceil_mode: oneDNN takes the extra end padding that yields ONNX's output size.
+            var ends: [Int] = []
+            for a in 0..<2 {
+                let extent: Int = (g.kernel[a] - 1) * g.dilations[a] + 1
+                let reach: Int = (g.output[a] - 1) * g.strides[a] + extent
+                ends.append(max(reach - g.input[a] - g.padsBegin[a], 0))
+            }
+            let dnnlKind: DNNL.PoolKind = kind == .max ? .max : (kind == .averageIncludingPadding ? .averageIncludingPadding : .averageExcludingPadding)
+            return try runLayout(m, &slots, out: out, [xi], key: "pool \(dnnlKind) \(g)") { mds in
+                try DNNL.pooling(src: mds[0], srcDims: d, dstDims: [d[0], d[1]] + g.output, kind: dnnlKind, kernel: g.kernel, strides: g.strides,
+                                 dilations: g.dilations, padsBegin: g.padsBegin, padsEnd: ends)
+            }
+        case .globalAveragePool:
+            guard let xi = m.inputs[0], let d = dims4(slots[xi]) else { return false }
+            return try runLayout(m, &slots, out: out, [xi], key: "gap") { mds in
+                try DNNL.pooling(src: mds[0], srcDims: d, dstDims: [d[0], d[1], 1, 1], kind: .averageExcludingPadding, kernel: [d[2], d[3]],
+                                 strides: [1, 1], dilations: [1, 1], padsBegin: [0, 0], padsEnd: [0, 0])
+            }
+        case let .eltwise(kind):
+            guard let xi = m.inputs[0], let d = dims4(slots[xi]) else { return false }
+            let e: DNNL.Eltwise
+            switch kind {
+            case .relu: e = .relu(slope: 0)
+            case let .leakyRelu(a): e = .relu(slope: a)
+            case .sigmoid: e = .sigmoid
+            case .tanh: e = .tanh
+            case var .clip(lo, hi):
+                for (k, input) in m.inputs.enumerated().dropFirst() {
+                    guard let input else { continue }
+                    guard let t = slots[input].plain, t.dtype == .float32, t.count == 1 else { return false }
+                    if k == 1 { lo = t.floats[0] } else { hi = t.floats[0] }
+                }
+                e = .clip(lo: lo, hi: hi)
+            }
+            return try runLayout(m, &slots, out: out, [xi], key: "eltwise \(e)") { mds in try DNNL.eltwise(src: mds[0], dims: d, e) }
+        case .add:
+            guard let ai = m.inputs[0], let bi = m.inputs[1], let d = dims4(slots[ai]), dims4(slots[bi]) == d else { return false }
+            let a = try current(&slots[ai])
+            let b = try laidOut(&slots[bi], a.md)
+            defer { if b.fresh { pool.give(b.buffer) } }
+            let prim = try m.cache.layout("add \(d)", [a.md]) { try DNNL.add(a.md, a.md, dims: d) }
+            guard let prim else { return false }
+            slots[out] = Slot(plain: nil, blocked: try prim.run([a.buffer.pointer, b.buffer.pointer], pool: pool))
+            return true
+        case .concat:
+            let ins = m.inputs.compactMap { $0 }
+            guard ins.count == m.inputs.count, !ins.isEmpty else { return false }
+            var dims: [[Int]] = []
+            for i in ins {
+                guard let d = dims4(slots[i]) else { return false }
+                dims.append(d)
+            }
+            let first = dims[0]
+            guard dims.allSatisfy({ $0[0] == first[0] && $0[2] == first[2] && $0[3] == first[3] }) else { return false }
+            let outDims = [first[0], dims.reduce(0) { $0 + $1[1] }, first[2], first[3]]
+            return try runLayout(m, &slots, out: out, ins, key: "concat") { mds in try DNNL.concat(mds, dstDims: outDims, axis: 1) }
+        }
+    }
+
+    /// Runs a primitive that takes its sources in their current layouts, built once per
+    /// (sources' dims and layouts, `key`).
+    private func runLayout(_ m: Member, _ slots: inout [Slot], out: Int, _ ins: [Int], key: String,
+                           make: ([dnnl_memory_desc_t]) throws -> DNNL.LayoutPrimitive) throws -> Bool {
+        var srcs: [DNNL.Blocked] = []
+        for i in ins { srcs.append(try current(&slots[i])) }
+        let mds = srcs.map(\.md)
+        guard let prim = try m.cache.layout("\(key) \(srcs.map(\.dims))", mds, { try make(mds) }) else { return false }
+        let y = try prim.run(srcs.map(\.buffer.pointer), pool: pool)
+        slots[out] = Slot(plain: nil, blocked: y)
+        return true
+    }
+
+    private func runConv(_ m: Member, _ attrs: NNConvAttributes, _ act: ContribActivation?, _ slots: inout [Slot], out: Int, threads: Int) throws -> Bool {
+        guard m.inputs.count >= 2, let xi = m.inputs[0], let wi = m.inputs[1], let d = dims4(slots[xi]),
+              let w = slots[wi].plain, w.dtype == .float32, w.rank == 4 else { return false }
+        let bias = m.inputs.count > 2 ? m.inputs[2].flatMap { slots[$0].plain } : nil
+        if let bias, bias.dtype != .float32 { return false }
+        let zi = m.inputs.count > 3 ? m.inputs[3] : nil
+        guard let s = try? attrs.shapes(x: d, w: w.shape, op: "Conv"), bias == nil || bias?.count == s.m,
+              let eltwise = ConvEpilogue(activation: act).dnnlEltwise else { return false }
+        if let zi { guard dims4(slots[zi]) == s.outShape else { return false } }
+        guard try Shape.elementCount(s.outShape) > 0, d.allSatisfy({ $0 > 0 }) else { return false }
+        let spec = DNNL.ConvSpec(input: d, output: s.outShape, weights: w.shape, group: attrs.group, strides: s.g.strides,
+                                 dilations: s.g.dilations, padsBegin: s.g.padsBegin, padsEnd: s.g.padsEnd, hasBias: bias != nil,
+                                 sum: zi != nil, eltwise: eltwise, blocked: true, threads: threads)
+        guard let (conv, packed) = m.cache.convolution(spec, weights: w.floats) else { return false }
+        let src = try laidOut(&slots[xi], conv.srcMD)
+        defer { if src.fresh { pool.give(src.buffer) } }
+        let dst: DNNL.Buffer
+        if let zi {
+            let z = try laidOut(&slots[zi], conv.dstMD)
+            if z.fresh {
+                dst = z.buffer
+            } else {
+                dst = pool.take(DNNL.size(conv.dstMD))
+                dst.pointer.copyMemory(from: z.buffer.pointer, byteCount: dst.bytes)
+            }
+        } else {
+            dst = pool.take(DNNL.size(conv.dstMD))
+            if DNNL.isPadded(conv.dstMD, dims: s.outShape) { dst.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: dst.bytes) }
+        }
+        if let bias {
+            try bias.floats.withUnsafeBufferPointer { try conv.runBlocked(src: src.buffer.pointer, weights: packed, bias: $0.baseAddress, dst: dst.pointer, pool: pool) }
+        } else {
+            try conv.runBlocked(src: src.buffer.pointer, weights: packed, bias: nil, dst: dst.pointer, pool: pool)
+        }
+        slots[out] = Slot(plain: nil, blocked: DNNL.Blocked(dims: s.outShape, md: conv.dstMD, buffer: dst))
+        return true
+    }
+}
+
+/// One region node's oneDNN primitives, made on the first call with a given shape and layout and
+/// reused (bounded: a client cycling through input sizes must not grow it without end). A shape
+/// oneDNN refuses is remembered, and that node runs on Berth's kernel for it.
+final class BlockedRegionCache: @unchecked Sendable {
+    private final class ConvEntry {
+        let conv: DNNL.Convolution
+        var packed: (source: [Float], buffer: DNNL.Buffer)?
+        init(_ conv: DNNL.Convolution) { self.conv = conv }
+    }
+    private let lock = NSLock()
+    private var convs: [DNNL.ConvSpec: ConvEntry?] = [:]
+    private var layouts: [Data: DNNL.LayoutPrimitive?] = [:]
+    private static let maxEntries = 16
+
+    /// The convolution for `spec` with the weights packed for it; nil when oneDNN refuses it.
+    func convolution(_ spec: DNNL.ConvSpec, weights: [Float]) -> (DNNL.Convolution, DNNL.Buffer)? {
+        lock.lock()
+        defer { lock.unlock() }
+        let entry: ConvEntry
+        if let known = convs[spec] {
+            guard let known else { return nil }
+            entry = known
+        } else {
+            if convs.count >= Self.maxEntries { convs.removeAll() }
+            guard let made = try? DNNL.Convolution(spec) else {
+                convs[spec] = .some(nil)
+                return nil
+            }
+            entry = ConvEntry(made)
+            convs[spec] = entry
+        }
+        if let p = entry.packed, p.source.count == weights.count,
+           p.source.withUnsafeBufferPointer({ a in weights.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress } }) {
+            return (entry.conv, p.buffer)
+        }
+        guard let b = try? weights.withUnsafeBufferPointer({ try entry.conv.packWeights($0.baseAddress!) }) else { return nil }
+        entry.packed = (weights, b)
+        return (entry.conv, b)
+    }
+
+    /// The layout primitive for `key` and source layouts `mds`; nil when oneDNN refuses it.
+    func layout(_ key: String, _ mds: [dnnl_memory_desc_t], _ make: () throws -> DNNL.LayoutPrimitive) throws -> DNNL.LayoutPrimitive? {
+        var k = Data(key.utf8)
+        for md in mds { k.append(DNNL.key(md)) }
+        lock.lock()
+        defer { lock.unlock() }
+        if let known = layouts[k] { return known }
+        if layouts.count >= Self.maxEntries { layouts.removeAll() }
+        let made = try? make()
+        layouts[k] = .some(made)
+        return made
+    }
+}
+#endif

@@ -1,0 +1,205 @@
+#if canImport(CDNNL)
+import CDNNL
+import Foundation
+
+// The oneDNN primitives the blocked-layout regions run beside convolutions (pooling, element-wise,
+// binary add, concat) and the layout changes between them. Each takes its source in whatever
+// layout the producer left it, so activations stay blocked from one primitive to the next.
+
+extension DNNL {
+    /// A tensor in a oneDNN layout (blocked layouts pad channels to the block size with zeros):
+    /// its logical NCHW dims, its descriptor and its bytes. Only a blocked-layout region sees it.
+    final class Blocked: @unchecked Sendable {
+        let dims: [Int]
+        let md: dnnl_memory_desc_t
+        let buffer: Buffer
+        init(dims: [Int], md: dnnl_memory_desc_t, buffer: Buffer) {
+            self.dims = dims
+            self.md = md
+            self.buffer = buffer
+        }
+    }
+
+    /// The bytes of a descriptor, to key caches by layout (oneDNN zero-fills descriptors it makes).
+    static func key(_ md: dnnl_memory_desc_t) -> Data { withUnsafeBytes(of: md) { Data($0) } }
+
+    /// True when the layout pads the tensor beyond its logical elements (channels not a multiple
+    /// of the block): such a buffer must start zeroed where a primitive reads what it writes.
+    static func isPadded(_ md: dnnl_memory_desc_t, dims: [Int]) -> Bool {
+        size(md) != dims.reduce(MemoryLayout<Float>.stride, *)
+    }
+
+    /// Buffers kept for reuse by exact size. A region's intermediate buffers are the same sizes
+    /// on every call; taking them from here spares the fresh pages (mmap, page faults, zeroing)
+    /// a new multi-megabyte allocation costs. Bounded by `maxBytes` kept at once.
+    final class BufferPool: @unchecked Sendable {
+        private let lock = NSLock()
+        private var free: [Int: [Buffer]] = [:]
+        private var kept = 0
+        let maxBytes: Int
+        init(maxBytes: Int = 512 << 20) { self.maxBytes = maxBytes }
+
+        /// A buffer of `bytes` bytes (contents undefined).
+        func take(_ bytes: Int) -> Buffer {
+            lock.lock()
+            if let b = free[bytes]?.popLast() {
+                kept -= b.bytes
+                lock.unlock()
+                return b
+            }
+            lock.unlock()
+            return Buffer(bytes: bytes)
+        }
+
+        /// Hands `b` back; its owner must not use it again.
+        func give(_ b: Buffer) {
+            lock.lock()
+            defer { lock.unlock() }
+            guard kept + b.bytes <= maxBytes else { return }
+            free[b.bytes, default: []].append(b)
+            kept += b.bytes
+        }
+    }
+
+    private static let reorderLock = NSLock()
+    nonisolated(unsafe) private static var reorders: [Data: Reorder] = [:]
+
+    /// The reorder between two layouts, made once per pair (bounded; a session cycling through
+    /// input sizes must not grow it without end).
+    static func reorder(from: dnnl_memory_desc_t, to: dnnl_memory_desc_t) throws -> Reorder {
+        let k = key(from) + key(to)
+        reorderLock.lock()
+        defer { reorderLock.unlock() }
+        if let r = reorders[k] { return r }
+        let r = try Reorder(from: from, to: to)
+        if reorders.count >= 256 { reorders.removeAll() }
+        reorders[k] = r
+        return r
+    }
+
+    /// A pooling, element-wise, binary or concat primitive built for given source layouts.
+    final class LayoutPrimitive: @unchecked Sendable {
+        let primitive: Primitive
+        let srcMDs: [dnnl_memory_desc_t]
+        let dstMD: dnnl_memory_desc_t
+        let scratchMD: dnnl_memory_desc_t
+        let dstDims: [Int]
+        private let concat: Bool
+
+        fileprivate init(pd: dnnl_primitive_desc_t, srcMDs: [dnnl_memory_desc_t], dstDims: [Int], concat: Bool) throws {
+            primitive = try Primitive(pd: pd)
+            self.srcMDs = srcMDs
+            self.dstDims = dstDims
+            self.concat = concat
+            dstMD = primitive.md(dnnl_query_dst_md)
+            scratchMD = primitive.md(dnnl_query_scratchpad_md)
+        }
+
+        /// Runs over sources laid out as `srcMDs`, into a new buffer laid out as `dstMD`.
+        func run(_ srcs: [UnsafeMutableRawPointer], pool: BufferPool) throws -> Blocked {
+            let dst = pool.take(size(dstMD))
+            let scratch = pool.take(size(scratchMD))
+            defer { pool.give(scratch) }
+            var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = []
+            for (i, (md, p)) in zip(srcMDs, srcs).enumerated() {
+                args.append((concat ? Int32(DNNL_ARG_MULTIPLE_SRC) + Int32(i) : (i == 0 ? CDNNL_ARG_SRC : Int32(DNNL_ARG_SRC_1)), md, p))
+            }
+            args.append((CDNNL_ARG_DST, dstMD, dst.pointer))
+            args.append((CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer))
+            try primitive.execute(args)
+            return Blocked(dims: dstDims, md: dstMD, buffer: dst)
+        }
+    }
+
+    /// A primitive attribute with a user scratchpad, so one primitive can run from two threads.
+    private static func withAttr<T>(_ body: (dnnl_primitive_attr_t?) throws -> T) throws -> T {
+        var attr: dnnl_primitive_attr_t?
+        try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+        defer { dnnl_primitive_attr_destroy(attr) }
+        try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "set_scratchpad_mode")
+        return try body(attr)
+    }
+
+    private static func make<D>(_ desc: inout D, _ what: String, srcMDs: [dnnl_memory_desc_t], dstDims: [Int]) throws -> LayoutPrimitive {
+        guard let engine else { throw Failure(call: "engine_create", status: 0) }
+        var pd: dnnl_primitive_desc_t?
+        try withAttr { attr in
+            try withUnsafeBytes(of: &desc) { d in
+                try check(dnnl_primitive_desc_create(&pd, d.baseAddress, attr, engine, nil), "\(what) primitive_desc_create")
+            }
+        }
+        guard let pd else { throw Failure(call: "\(what) primitive_desc_create", status: 0) }
+        return try LayoutPrimitive(pd: pd, srcMDs: srcMDs, dstDims: dstDims, concat: false)
+    }
+
+    /// How a pooling window reduces.
+    enum PoolKind: Hashable, Sendable { case max, averageIncludingPadding, averageExcludingPadding }
+
+    /// 2-D pooling over `src` (NCHW dims `srcDims`) to `dstDims`; the output takes the source's layout.
+    /// `dilations` are ONNX's (1 = dense); `padsEnd` may exceed the file's pads for ceil mode.
+    static func pooling(src: dnnl_memory_desc_t, srcDims: [Int], dstDims: [Int], kind: PoolKind, kernel: [Int], strides: [Int],
+                        dilations: [Int], padsBegin: [Int], padsEnd: [Int]) throws -> LayoutPrimitive {
+        var s = src
+        var d = try anyDesc(dstDims)
+        var desc = dnnl_pooling_v2_desc_t()
+        let alg: dnnl_alg_kind_t
+        switch kind {
+        case .max: alg = dnnl_pooling_max
+        case .averageIncludingPadding: alg = dnnl_pooling_avg_include_padding
+        case .averageExcludingPadding: alg = dnnl_pooling_avg_exclude_padding
+        }
+        try check(dnnl_pooling_v2_forward_desc_init(&desc, dnnl_forward_inference, alg, &s, &d, padded(strides), padded(kernel),
+                                                    padded(dilations.map { $0 - 1 }), padded(padsBegin), padded(padsEnd)),
+                  "pooling_v2_forward_desc_init \(srcDims) → \(dstDims)")
+        return try make(&desc, "pooling", srcMDs: [src], dstDims: dstDims)
+    }
+
+    /// One element-wise function over `src`, written in the same layout.
+    static func eltwise(src: dnnl_memory_desc_t, dims: [Int], _ e: Eltwise) throws -> LayoutPrimitive {
+        var s = src
+        var desc = dnnl_eltwise_desc_t()
+        let p = e.parts
+        try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, p.alg, &s, p.alpha, p.beta), "eltwise_forward_desc_init \(dims)")
+        return try make(&desc, "eltwise", srcMDs: [src], dstDims: dims)
+    }
+
+    /// `a + b` for two tensors of the same dims; `b` must already be in `a`'s layout.
+    static func add(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t, dims: [Int]) throws -> LayoutPrimitive {
+        var x = a, y = b, z = a
+        var desc = dnnl_binary_desc_t()
+        try check(dnnl_binary_desc_init(&desc, dnnl_binary_add, &x, &y, &z), "binary_desc_init \(dims)")
+        return try make(&desc, "binary", srcMDs: [a, b], dstDims: dims)
+    }
+
+    /// The concatenation of `srcs` (each in its own layout) along `axis`; oneDNN picks the output layout.
+    static func concat(_ srcs: [dnnl_memory_desc_t], dstDims: [Int], axis: Int) throws -> LayoutPrimitive {
+        guard let engine else { throw Failure(call: "engine_create", status: 0) }
+        var d = try anyDesc(dstDims)
+        var pd: dnnl_primitive_desc_t?
+        try withAttr { attr in
+            try srcs.withUnsafeBufferPointer { s in
+                try check(dnnl_concat_primitive_desc_create(&pd, &d, Int32(srcs.count), Int32(axis), s.baseAddress, attr, engine),
+                          "concat_primitive_desc_create → \(dstDims)")
+            }
+        }
+        guard let pd else { throw Failure(call: "concat_primitive_desc_create", status: 0) }
+        return try LayoutPrimitive(pd: pd, srcMDs: srcs, dstDims: dstDims, concat: true)
+    }
+}
+
+extension DNNL.Convolution {
+    /// `dst = act(conv(src, weights) + bias (+ dst when spec.sum))` with `src` already in `srcMD`
+    /// and `dst` in `dstMD` (a blocked-layout region keeps them so between primitives).
+    func runBlocked(src: UnsafeMutableRawPointer, weights: DNNL.Buffer, bias: UnsafePointer<Float>?, dst: UnsafeMutableRawPointer,
+                    pool: DNNL.BufferPool) throws {
+        let scratch = pool.take(DNNL.size(scratchMD))
+        defer { pool.give(scratch) }
+        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (CDNNL_ARG_SRC, srcMD, src), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
+            (CDNNL_ARG_DST, dstMD, dst), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
+        ]
+        if let bias { args.append((CDNNL_ARG_BIAS, biasMD, UnsafeMutableRawPointer(mutating: bias))) }
+        try conv.execute(args)
+    }
+}
+#endif

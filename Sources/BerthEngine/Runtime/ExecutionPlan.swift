@@ -151,6 +151,13 @@ struct ExecutionPlan: Sendable {
                 .kernel(node: step.node.name, op: step.node.opType, message: "input '\(step.reads[k])' has no value")
             }
             let started = context.profile?.begin()
+            // Ends the step's timing however the iteration leaves (a throwing kernel included).
+            defer {
+                if let started {
+                    context.profile?.end(op: step.node.opType, node: step.node.name.isEmpty ? "\(step.node.opType)→\(step.node.outputs.first ?? "")" : step.node.name,
+                                         since: started)
+                }
+            }
             let results: [Value]
             switch step.kernel {
             case let .tensors(kernel):
@@ -186,10 +193,6 @@ struct ExecutionPlan: Sendable {
                 slots[s] = results[k]
             }
             for s in step.release { slots[s] = nil }
-            if let started {
-                context.profile?.end(op: step.node.opType, node: step.node.name.isEmpty ? "\(step.node.opType)→\(step.node.outputs.first ?? "")" : step.node.name,
-                                     since: started)
-            }
         }
         return try outputSlots.map { name, s in
             guard let v = slots[s] else { throw EngineError.invalidGraph("graph output '\(name)' has no value") }

@@ -98,7 +98,13 @@ final class SpinningWorkers: @unchecked Sendable {
             s.condition.unlock()
             var c = 0
             while c < chunks { body(c); c += count }
-            while s.remaining.load(ordering: .acquiring) > 0 {}
+            // Spin while the workers finish; yield the core when one of them is descheduled (an
+            // oversubscribed machine), instead of spinning through its whole time slice.
+            var spins = 0
+            while s.remaining.load(ordering: .acquiring) > 0 {
+                spins += 1
+                if spins > 10_000 { sched_yield() }
+            }
             s.job = nil
         }
     }

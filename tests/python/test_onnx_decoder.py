@@ -55,11 +55,14 @@ def ort_greedy(decoder: Path, prompt: list[int], steps: int) -> tuple[list[int],
     layers, empty = d["num_hidden_layers"], np.zeros((1, d["num_key_value_heads"], 0, d["head_size"]), np.float32)
     past = {f"past_key_values.{i}.{k}": empty for i in range(layers) for k in ("key", "value")}
     names = [o.name for o in sess.get_outputs()]
+    # ORT GenAI's GroupQueryAttention layout has no position_ids input (rotary is inside the op).
+    positions = any(i.name == "position_ids" for i in sess.get_inputs())
     tokens, logps, feed, pos = [], [], prompt, 0
     for _ in range(steps):
-        out = dict(zip(names, sess.run(None, {"input_ids": np.array([feed], np.int64),
-                                              "attention_mask": np.ones((1, pos + len(feed)), np.int64),
-                                              "position_ids": np.arange(pos, pos + len(feed), dtype=np.int64)[None], **past})))
+        feeds = {"input_ids": np.array([feed], np.int64), "attention_mask": np.ones((1, pos + len(feed)), np.int64), **past}
+        if positions:
+            feeds["position_ids"] = np.arange(pos, pos + len(feed), dtype=np.int64)[None]
+        out = dict(zip(names, sess.run(None, feeds)))
         logits = out["logits"][0, -1].astype(np.float64)
         logps.append(logits - (np.log(np.exp(logits - logits.max()).sum()) + logits.max()))
         past = {f"past_key_values.{i}.{k}": out[f"present.{i}.{k}"] for i in range(layers) for k in ("key", "value")}

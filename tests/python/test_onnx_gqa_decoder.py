@@ -9,15 +9,10 @@ equal log_softmax of ORT's logits within 1e-4 (float32 through two layers, as te
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
 import openai
 import pytest
 from tokenizers import Tokenizer
@@ -25,6 +20,7 @@ from tokenizers import Tokenizer
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import berthpy  # noqa: E402
 from conftest import berth_path  # noqa: E402
+from test_onnx_decoder import ort_greedy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = 16
@@ -42,42 +38,10 @@ def decoder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(decoder, tmp_path_factory):
-    port = berthpy.free_port()
-    log = tmp_path_factory.mktemp("log") / "serve.log"
-    with open(log, "wb") as f:
-        proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--port", str(port), "--grpc-port", "0",
-                                 "--llm", f"gqa={decoder}"], stdout=f, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        assert proc.poll() is None, log.read_text()
-        try:
-            urllib.request.urlopen(base + "/v1/models", timeout=2).read()
-            break
-        except OSError:
-            time.sleep(0.1)
+    proc, base = berthpy.start_serve(berth_path(), ["--insecure-no-auth", "--llm", f"gqa={decoder}"],
+                                     tmp_path_factory.mktemp("log") / "serve.log", ready="/v1/models")
     yield base
     berthpy.stop_process(proc)
-
-
-def ort_greedy(decoder: Path, prompt: list[int], steps: int) -> tuple[list[int], list[np.ndarray]]:
-    """ORT step by step: the greedy tokens and the log_softmax of the logits before each."""
-    sess = ort.InferenceSession(str(decoder / "model.onnx"), providers=["CPUExecutionProvider"])
-    d = json.loads((decoder / "genai_config.json").read_text())["model"]["decoder"]
-    layers, empty = d["num_hidden_layers"], np.zeros((1, d["num_key_value_heads"], 0, d["head_size"]), np.float32)
-    past = {f"past_key_values.{i}.{k}": empty for i in range(layers) for k in ("key", "value")}
-    names = [o.name for o in sess.get_outputs()]
-    tokens, logps, feed, pos = [], [], prompt, 0
-    for _ in range(steps):
-        out = dict(zip(names, sess.run(None, {"input_ids": np.array([feed], np.int64),
-                                              "attention_mask": np.ones((1, pos + len(feed)), np.int64), **past})))
-        logits = out["logits"][0, -1].astype(np.float64)
-        logps.append(logits - (np.log(np.exp(logits - logits.max()).sum()) + logits.max()))
-        past = {f"past_key_values.{i}.{k}": out[f"present.{i}.{k}"] for i in range(layers) for k in ("key", "value")}
-        pos += len(feed)
-        t = int(np.argmax(logits))
-        tokens.append(t)
-        feed = [t]
-    return tokens, logps
 
 
 def test_gqa_decoder_greedy_equals_ort_step_by_step(server, decoder):

@@ -123,6 +123,19 @@ enum DNNL {
         return dnnl_memory_desc_get_size(&m)
     }
 
+    /// Weights in a primitive's layout `md`: reordered by `reorder` when the layouts differ, else
+    /// copied. Packed once per node (fp32 and int8 convolutions, int8 matmul).
+    static func packWeights(_ w: UnsafeRawPointer, into md: dnnl_memory_desc_t, via reorder: Reorder?, threads: Int) throws -> Buffer {
+        omp_set_num_threads(Int32(threads))
+        let out = Buffer(bytes: size(md))
+        if let reorder {
+            try reorder.run(w, out.pointer)
+        } else {
+            out.pointer.copyMemory(from: w, byteCount: size(md))
+        }
+        return out
+    }
+
     static func same(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t) -> Bool {
         var x = a, y = b
         return dnnl_memory_desc_equal(&x, &y) != 0
@@ -259,14 +272,7 @@ enum DNNL {
 
         /// The weights ([M, C/group, kernel...] floats) in the layout this primitive reads.
         func packWeights(_ w: UnsafePointer<Float>) throws -> Buffer {
-            omp_set_num_threads(Int32(spec.threads))
-            let out = Buffer(bytes: DNNL.size(weightsMD))
-            if let weightsIn {
-                try weightsIn.run(w, out.pointer)
-            } else {
-                out.pointer.copyMemory(from: w, byteCount: DNNL.size(weightsMD))
-            }
-            return out
+            try DNNL.packWeights(w, into: weightsMD, via: weightsIn, threads: spec.threads)
         }
 
         /// `dst = act(conv(src, weights) + bias (+ dst when spec.sum))`; `src` and `dst` are plain NCHW.

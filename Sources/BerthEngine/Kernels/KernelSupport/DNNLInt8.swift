@@ -66,14 +66,7 @@ extension DNNL {
 
         /// The int8 weights (as stored: [K, N], or [N, K] when transposed) in this primitive's layout.
         func packWeights(_ w: UnsafePointer<Int8>) throws -> Buffer {
-            omp_set_num_threads(Int32(spec.threads))
-            let out = Buffer(bytes: DNNL.size(weightsMD))
-            if let weightsIn {
-                try weightsIn.run(w, out.pointer)
-            } else {
-                out.pointer.copyMemory(from: w, byteCount: DNNL.size(weightsMD))
-            }
-            return out
+            try DNNL.packWeights(w, into: weightsMD, via: weightsIn, threads: spec.threads)
         }
 
         /// `dst = src · weights` (exact int32 sums).
@@ -167,14 +160,7 @@ extension DNNL {
 
         /// The int8 weights ([M, C/group, k...]) in this primitive's layout (with oneDNN's compensation).
         func packWeights(_ w: UnsafePointer<Int8>) throws -> Buffer {
-            omp_set_num_threads(Int32(spec.threads))
-            let out = Buffer(bytes: DNNL.size(weightsMD))
-            if let weightsIn {
-                try weightsIn.run(w, out.pointer)
-            } else {
-                out.pointer.copyMemory(from: w, byteCount: DNNL.size(weightsMD))
-            }
-            return out
+            try DNNL.packWeights(w, into: weightsMD, via: weightsIn, threads: spec.threads)
         }
 
         /// `dst = conv(src − zeroPoint, weights)`; `src` and `dst` are plain NCHW.

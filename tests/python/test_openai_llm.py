@@ -280,6 +280,40 @@ def test_tenant_quotas_and_the_access_log_cover_generations(tmp_path):
         berthpy.stop_process(proc)
 
 
+def test_completion_tokens_count_against_the_rows_quota(tmp_path):
+    """The rows/s quota counts completion tokens too: a generation admitted on its short prompt is
+    charged its completion tokens when it ends, so the tenant's next request waits out the debt
+    (429, Retry-After at least the debt over the rate) instead of getting a free long answer."""
+    data = tmp_path / "data"
+    b = str(berth_path())
+    p = subprocess.run([b, "keys", "create", "--tenant", "t", "--role", "invoker", "--data-dir", str(data)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    key = p.stdout.strip().splitlines()[-1]
+    rate = 10.0
+    p = subprocess.run([b, "tenants", "quota", "t", "--rows-per-second", str(rate), "--data-dir", str(data)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    proc, base = serve_llama(tmp_path, "--data-dir", str(data))
+    try:
+        c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0, timeout=60)
+        start = time.monotonic()
+        first = c.completions.create(model="llama", prompt="Hi", max_tokens=60, extra_body={"ignore_eos": True})
+        elapsed = time.monotonic() - start
+        used = first.usage.prompt_tokens + first.usage.completion_tokens
+        assert first.usage.completion_tokens == 60
+        # The bucket held `rate` tokens, earned `rate` per second while the first ran, and lost `used`.
+        debt = used - rate - rate * elapsed
+        assert debt > 2 * rate, (used, elapsed)  # the check below needs a debt of seconds, not milliseconds
+        with pytest.raises(openai.RateLimitError) as e:
+            c.completions.create(model="llama", prompt="Hi", max_tokens=1)
+        wait = float(e.value.response.headers["retry-after"])
+        # Retry-After is rounded up to whole seconds; the debt shrinks while the refusal travels.
+        assert wait >= debt / rate - 1.5, (wait, debt)
+    finally:
+        berthpy.stop_process(proc)
+
+
 def test_generations_are_sampled_into_the_prediction_log(tmp_path):
     """With --prediction-log-sample 1, each generation is a logged record (prompt → text), exported
     by `berth monitor log` with the id the client was answered with; masking applies by name."""

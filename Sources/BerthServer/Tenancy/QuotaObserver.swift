@@ -5,6 +5,9 @@ import Foundation
 /// tenant and model, a token bucket on requests/s and one on rows/s, and a cap on requests in
 /// flight. A request over any limit is refused with 429 and the seconds until it would pass
 /// (`Retry-After`); nothing is taken from any bucket then, so a refused request costs no quota.
+/// A request whose rows grow while it runs (a generation: prompt tokens at admission, prompt plus
+/// completion tokens at the end) is charged the difference when it finishes, so the rows/s quota
+/// limits completion tokens too; the bucket may go into debt and the next request waits it out.
 ///
 /// Limits come from the ``AccessStore`` (`berth tenants quota`) and are re-read every few seconds,
 /// so a change applies without a restart. Buckets live in this process: each replica enforces its
@@ -19,8 +22,9 @@ final class QuotaObserver: InferenceObserver, @unchecked Sendable {
         var requests: [Key: TokenBucket] = [:]
         var rows: [Key: TokenBucket] = [:]
         var inFlight: [Key: Int] = [:]
-        /// Admitted requests still running (event serial → the keys they hold a slot under).
-        var admitted: [UInt64: [Key]] = [:]
+        /// Admitted requests still running (event serial → the keys they hold a slot under and
+        /// the rows charged at admission).
+        var admitted: [UInt64: (keys: [Key], rows: Int)] = [:]
     }
 
     private let store: any AccessStore
@@ -74,14 +78,18 @@ final class QuotaObserver: InferenceObserver, @unchecked Sendable {
                 if s.rows[k] != nil { s.rows[k]!.take(Double(event.rows)) }
                 s.inFlight[k, default: 0] += 1
             }
-            s.admitted[event.serial] = keys
+            s.admitted[event.serial] = (keys, event.rows)
         }
     }
 
     func finished(_ event: InferenceEvent) {
         state.withLock { s in
-            guard let keys = s.admitted.removeValue(forKey: event.serial) else { return }
-            for k in keys { s.inFlight[k, default: 1] -= 1 }
+            guard let (keys, charged) = s.admitted.removeValue(forKey: event.serial) else { return }
+            let grown = event.rows - charged
+            for k in keys {
+                s.inFlight[k, default: 1] -= 1
+                if grown > 0, s.rows[k] != nil { s.rows[k]!.take(Double(grown)) }
+            }
         }
     }
 

@@ -574,6 +574,51 @@ AVX2 static void axpy_f32_avx2(int64_t n, float alpha, const float *x, float *y)
     for (; i < n; i++) y[i] += alpha * x[i];
 }
 
+// Attention over one cache block for the g query heads of one KV head (see the header).
+// Sixteen floats at a time in two accumulators for the scores; for the values, each head keeps
+// 32 output floats in registers while the block's rows stream past.
+
+AVX2 static void attn_scores_avx2(int64_t hd, int64_t g, const float *q, int64_t qs, const float *k, int64_t ks,
+                                  int64_t n, float scale, float *s, int64_t ss) {
+    for (int64_t t = 0; t < n; t++) {
+        const float *kt = k + t * ks;
+        for (int64_t j = 0; j < g; j++) s[j * ss + t] = dot_f32_avx2(hd, q + j * qs, kt) * scale;
+    }
+}
+
+AVX2 static void attn_values_avx2(int64_t hd, int64_t g, const float *w, int64_t ws, const float *v, int64_t vs,
+                                  int64_t n, float *out, int64_t os) {
+    for (int64_t j = 0; j < g; j++) {
+        float *o = out + j * os;
+        const float *wj = w + j * ws;
+        int64_t i = 0;
+        for (; i + 32 <= hd; i += 32) {
+            __m256 a0 = _mm256_loadu_ps(o + i), a1 = _mm256_loadu_ps(o + i + 8);
+            __m256 a2 = _mm256_loadu_ps(o + i + 16), a3 = _mm256_loadu_ps(o + i + 24);
+            for (int64_t t = 0; t < n; t++) {
+                const float *vt = v + t * vs + i;
+                const __m256 c = _mm256_set1_ps(wj[t]);
+                a0 = _mm256_fmadd_ps(c, _mm256_loadu_ps(vt), a0);
+                a1 = _mm256_fmadd_ps(c, _mm256_loadu_ps(vt + 8), a1);
+                a2 = _mm256_fmadd_ps(c, _mm256_loadu_ps(vt + 16), a2);
+                a3 = _mm256_fmadd_ps(c, _mm256_loadu_ps(vt + 24), a3);
+            }
+            _mm256_storeu_ps(o + i, a0); _mm256_storeu_ps(o + i + 8, a1);
+            _mm256_storeu_ps(o + i + 16, a2); _mm256_storeu_ps(o + i + 24, a3);
+        }
+        for (; i + 8 <= hd; i += 8) {
+            __m256 a = _mm256_loadu_ps(o + i);
+            for (int64_t t = 0; t < n; t++) a = _mm256_fmadd_ps(_mm256_set1_ps(wj[t]), _mm256_loadu_ps(v + t * vs + i), a);
+            _mm256_storeu_ps(o + i, a);
+        }
+        for (; i < hd; i++) {
+            float a = o[i];
+            for (int64_t t = 0; t < n; t++) a += wj[t] * v[t * vs + i];
+            o[i] = a;
+        }
+    }
+}
+
 // Four activation rows against one weight row: the weight block is unpacked once and reused,
 // which is what makes batched decode and prefill cheaper per token than single decode.
 
@@ -623,24 +668,31 @@ AVX2 static void dot4_q8_0_avx2(int64_t n, const void *vw, const void *vx, size_
 #define HI256(v) _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
 
 /// One activation row prepared for the packed kernels: contiguous int8 values, float block scales
-/// and, per block, -8 · Σ of each 4-byte group (Q4_0's offset, added by dpbusd's accumulator).
-typedef struct { int64_t nb; const int8_t *ys; const float *dx; const int32_t *ycorr; } bk_q8_prep;
+/// and, per block, -8 · Σ of each 4-byte group (Q4_0's offset, added by dpbusd's accumulator) and
+/// -8 · Σ of the whole block (the same offset for the sixteen-row kernel, whose lanes hold whole blocks).
+typedef struct { int64_t nb; const int8_t *ys; const float *dx; const int32_t *ycorr; const int32_t *ysum; } bk_q8_prep;
 
 // Bytes of one packed group (eight rows) per block of `packed_block_elems(type)` elements.
 static size_t packed_block_bytes(int type) { return type == BK_Q4_0 ? 144 : type == BK_Q8_0 ? 272 : type == BK_Q4_K ? 1184 : 0; }
 static int64_t packed_block_elems(int type) { return type == BK_Q4_K ? QKK : QK; }
-static size_t prep_bytes(int64_t nb) { return ((size_t)nb * 68 + 63) & ~(size_t)63; }
+static size_t prep_bytes(int64_t nb) { return ((size_t)nb * 72 + 63) & ~(size_t)63; }
 
 AVX2 static void prepare_q8_0(bk_q8_prep *p, void *buf, const block_q8_0 *x, int64_t nb) {
     int8_t *ys = buf;
     float *dx = (float *)((char *)buf + nb * 32);
     int32_t *yc = (int32_t *)((char *)buf + nb * 36);
+    int32_t *ysum = (int32_t *)((char *)buf + nb * 68);
     for (int64_t b = 0; b < nb; b++) {
         memcpy(ys + 32 * b, x[b].qs, 32);
         dx[b] = HF(x[b].d);
-        for (int l = 0; l < 8; l++) yc[8 * b + l] = -8 * (x[b].qs[4 * l] + x[b].qs[4 * l + 1] + x[b].qs[4 * l + 2] + x[b].qs[4 * l + 3]);
+        int32_t all = 0;
+        for (int l = 0; l < 8; l++) {
+            yc[8 * b + l] = -8 * (x[b].qs[4 * l] + x[b].qs[4 * l + 1] + x[b].qs[4 * l + 2] + x[b].qs[4 * l + 3]);
+            all += yc[8 * b + l];
+        }
+        ysum[b] = all;
     }
-    p->nb = nb; p->ys = ys; p->dx = dx; p->ycorr = yc;
+    p->nb = nb; p->ys = ys; p->dx = dx; p->ycorr = yc; p->ysum = ysum;
 }
 
 // ggml's hsum8 order (128-bit halves, movehl, movehdup).
@@ -888,6 +940,46 @@ VNNI512 static void gemm4x8_q4_0_vnni(const bk_q8_prep *p, const char *g, float 
     gemm4_store(acc, out, out_stride);
 }
 
+// Four tokens against sixteen Q4_0 rows (two packed groups), llama.cpp's GEMM arrangement: each
+// int32 lane holds one row's whole-block dot product (the 4-byte groups of the sixteen rows are
+// gathered into one vector once per block and shared by the tokens; each token's 4-byte group is
+// broadcast), so the float work per block is one convert and one multiply-add per token for sixteen
+// outputs, not per row pair. Integer block sums are exact, so the result equals the one-row
+// kernels' up to float summation order.
+VNNI512 static void gemm4x16_q4_0_vnni(const bk_q8_prep *p, const char *g0, const char *g1, float *out, int64_t out_stride) {
+    __m512 f0 = _mm512_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    // Lane r < 8: dword c of row r (rows 0–3 in A, 4–7 in B: 4 dwords a row); lanes 8–15 the same.
+    const __m512i ix0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    const __m512i one = _mm512_set1_epi32(1);
+    for (int64_t b = 0; b < p[0].nb; b++, g0 += 144, g1 += 144) {
+        const __m512i a0 = _mm512_loadu_si512((const void *)(g0 + 16)), b0 = _mm512_loadu_si512((const void *)(g0 + 80));
+        const __m512i a1 = _mm512_loadu_si512((const void *)(g1 + 16)), b1 = _mm512_loadu_si512((const void *)(g1 + 80));
+        __m512i lo[4], hi[4], ix = ix0;
+        for (int c = 0; c < 4; c++, ix = _mm512_add_epi32(ix, one)) {
+            const __m512i w = _mm512_mask_blend_epi32(0xFF00, _mm512_permutex2var_epi32(a0, ix, b0), _mm512_permutex2var_epi32(a1, ix, b1));
+            lo[c] = _mm512_and_si512(w, m4);
+            hi[c] = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
+        }
+        const __m512 dw = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g0)))),
+                                                              _mm256_castps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g1))), 1));
+#define TOK(F, T) { \
+        const int32_t *y = (const int32_t *)(p[T].ys + 32 * b); \
+        __m512i acc = _mm512_set1_epi32(p[T].ysum[b]); \
+        for (int c = 0; c < 4; c++) { \
+            acc = _mm512_dpbusd_epi32(acc, lo[c], _mm512_set1_epi32(y[c])); \
+            acc = _mm512_dpbusd_epi32(acc, hi[c], _mm512_set1_epi32(y[4 + c])); \
+        } \
+        F = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(dw, _mm512_set1_ps(p[T].dx[b])), F); }
+        TOK(f0, 0) TOK(f1, 1) TOK(f2, 2) TOK(f3, 3)
+#undef TOK
+    }
+    _mm512_storeu_ps(out, f0);
+    _mm512_storeu_ps(out + out_stride, f1);
+    _mm512_storeu_ps(out + 2 * out_stride, f2);
+    _mm512_storeu_ps(out + 3 * out_stride, f3);
+}
+
 VNNI512 static void gemm4x8_q8_0_vnni(const bk_q8_prep *p, const char *g, float *out, int64_t out_stride) {
     __m512 acc[4][4];
     for (int k = 0; k < 4; k++) for (int t = 0; t < 4; t++) acc[k][t] = _mm512_setzero_ps();
@@ -1040,6 +1132,25 @@ void bk_axpy_f32(int64_t n, float alpha, const float *x, float *y) {
     for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 
+void bk_attn_scores(int64_t hd, int64_t g, const float *q, int64_t qs, const float *k, int64_t ks,
+                    int64_t n, float scale, float *s, int64_t ss) {
+#ifdef BK_X86
+    if (bk_kernel_level() >= 1) { attn_scores_avx2(hd, g, q, qs, k, ks, n, scale, s, ss); return; }
+#endif
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t j = 0; j < g; j++) s[j * ss + t] = dot_f32_scalar(hd, q + j * qs, k + t * ks) * scale;
+}
+
+void bk_attn_values(int64_t hd, int64_t g, const float *w, int64_t ws, const float *v, int64_t vs,
+                    int64_t n, float *out, int64_t os) {
+#ifdef BK_X86
+    if (bk_kernel_level() >= 1) { attn_values_avx2(hd, g, w, ws, v, vs, n, out, os); return; }
+#endif
+    for (int64_t j = 0; j < g; j++)
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t i = 0; i < hd; i++) out[j * os + i] += w[j * ws + t] * v[t * vs + i];
+}
+
 void bk_matmul(int type, const void *w, size_t w_row_bytes, int64_t row0, int64_t row1,
                const void *xq, size_t xq_row_bytes, int64_t ntok, int64_t n,
                float *out, int64_t out_stride) {
@@ -1136,30 +1247,39 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
         }
         for (int64_t r = row0; r < row1; r += 8) {
             const char *g = (const char *)packed + (size_t)(r / 8) * (size_t)nb * per;
-            int64_t t = t0;
-            if (vnni && r + 8 <= rows && type != BK_Q4_K)
+            int64_t t = t0, span = 8;
+            if (vnni && type == BK_Q4_0 && r + 16 <= rows && r + 16 <= row1 && t + 4 <= t1) {
+                // Sixteen rows at once: this group and the next are whole and in the slice.
+                for (; t + 4 <= t1; t += 4)
+                    gemm4x16_q4_0_vnni(&preps[t - t0], g, g + (size_t)nb * per, out + t * out_stride + (r - row0), out_stride);
+                span = 16;
+            } else if (vnni && r + 8 <= rows && type != BK_Q4_K) {
                 for (; t + 4 <= t1; t += 4) {
                     float *o = out + t * out_stride + (r - row0);
                     if (type == BK_Q4_0) gemm4x8_q4_0_vnni(&preps[t - t0], g, o, out_stride);
                     else gemm4x8_q8_0_vnni(&preps[t - t0], g, o, out_stride);
                 }
-            for (; t < t1; t++) {
-                float tmp[8], *o = out + t * out_stride + (r - row0);
-                const int whole = r + 8 <= rows;
-                float *dst = whole ? o : tmp;
-                const block_q8_K *xk = (const block_q8_K *)((const char *)xq + (size_t)t * xq_row_bytes);
-                const int32_t *bsp = (const int32_t *)(buf + (size_t)(t - t0) * pb);
-                if (vnni) {
-                    if (type == BK_Q4_0) gemv8_q4_0_vnni(&preps[t - t0], g, dst);
-                    else if (type == BK_Q8_0) gemv8_q8_0_vnni(&preps[t - t0], g, dst);
-                    else gemv8_q4_K_vnni(xk, bsp, nb, g, dst);
-                } else {
-                    if (type == BK_Q4_0) gemv8_q4_0_avx2(&preps[t - t0], g, dst);
-                    else if (type == BK_Q8_0) gemv8_q8_0_avx2(&preps[t - t0], g, dst);
-                    else { gemv4_q4_K_avx2(xk, bsp, nb, g, 0, dst); gemv4_q4_K_avx2(xk, bsp, nb, g, 4, dst + 4); }
-                }
-                if (!whole) for (int64_t k = 0; k < rows - r; k++) o[k] = tmp[k];
             }
+            // The tokens left over (fewer than four), one at a time, for every group of the span.
+            for (int64_t rr = r; rr < r + span; rr += 8, g += (size_t)nb * per)
+                for (int64_t tt = t; tt < t1; tt++) {
+                    float tmp[8], *o = out + tt * out_stride + (rr - row0);
+                    const int whole = rr + 8 <= rows;
+                    float *dst = whole ? o : tmp;
+                    const block_q8_K *xk = (const block_q8_K *)((const char *)xq + (size_t)tt * xq_row_bytes);
+                    const int32_t *bsp = (const int32_t *)(buf + (size_t)(tt - t0) * pb);
+                    if (vnni) {
+                        if (type == BK_Q4_0) gemv8_q4_0_vnni(&preps[tt - t0], g, dst);
+                        else if (type == BK_Q8_0) gemv8_q8_0_vnni(&preps[tt - t0], g, dst);
+                        else gemv8_q4_K_vnni(xk, bsp, nb, g, dst);
+                    } else {
+                        if (type == BK_Q4_0) gemv8_q4_0_avx2(&preps[tt - t0], g, dst);
+                        else if (type == BK_Q8_0) gemv8_q8_0_avx2(&preps[tt - t0], g, dst);
+                        else { gemv4_q4_K_avx2(xk, bsp, nb, g, 0, dst); gemv4_q4_K_avx2(xk, bsp, nb, g, 4, dst + 4); }
+                    }
+                    if (!whole) for (int64_t k = 0; k < rows - rr; k++) o[k] = tmp[k];
+                }
+            r += span - 8;
         }
     }
     free(buf);

@@ -34,6 +34,12 @@ for _ in 0..<3 {
     bestDecode = min(bestDecode, now() - t)
 }
 
+// BERTH_LLM_BENCH_SINGLE=1: single-stream figures only (for profiling prefill and decode alone).
+if ProcessInfo.processInfo.environment["BERTH_LLM_BENCH_SINGLE"] == "1" {
+    print("{\"prefill_tps\": \(Double(prompt.count) / bestPrefill), \"decode_tps\": \(Double(decode) / bestDecode)}")
+    exit(0)
+}
+
 // Eight sequences decoded together by direct forward passes (the engine's step without its loop).
 var batchTps = 0.0
 do {

@@ -107,31 +107,39 @@ extension LlamaModel {
         let c = config, hd = c.headDim, nq = c.headCount * hd, group = c.headCount / c.headCountKV
         let scale = 1 / sqrtf(Float(hd))
         let maxLen = (rowPos.max() ?? 0) + 1
-        let work = n * c.headCount
+        let bs = cache.blockSize, kvDim = cache.kvDim
+        // One job per row and KV head: the `group` query heads sharing that head go together, so
+        // each cache block's keys and values are read once for all of them, a block per kernel call.
+        let work = n * c.headCountKV
         let body: (Int) -> Void = { job in
-            let i = job / c.headCount, h = job % c.headCount, kvh = h / group
-            let qh = q + i * nq + h * hd, oh = out + i * nq + h * hd
-            let len = rowPos[i] + 1
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: maxLen)
+            let i = job / c.headCountKV, kvh = job % c.headCountKV, h0 = kvh * group
+            let qh = q + i * nq + h0 * hd, oh = out + i * nq + h0 * hd
+            let len = rowPos[i] + 1, table = rowTables[i]
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * len)
             defer { scores.deallocate() }
-            var mx = -Float.infinity
-            for t in 0..<len {
-                let kt = cache.slot(rowTables[i], layer: layer, pos: t, value: false) + kvh * hd
-                let s = bk_dot_f32(Int64(hd), qh, kt) * scale
-                scores[t] = s
-                mx = max(mx, s)
+            for t0 in stride(from: 0, to: len, by: bs) {
+                let k = cache.slot(table, layer: layer, pos: t0, value: false) + kvh * hd
+                bk_attn_scores(Int64(hd), Int64(group), qh, Int64(hd), k, Int64(kvDim), Int64(min(bs, len - t0)), scale,
+                               scores + t0, Int64(len))
             }
-            var sum: Float = 0
-            // e^d for d < -87 is below FLT_MIN (0 beside a sum ≥ 1); skipping expf avoids its slow underflow path.
-            for t in 0..<len { let d = scores[t] - mx; let e = d < -87 ? 0 : expf(d); scores[t] = e; sum += e }
-            let inv = 1 / sum
-            oh.update(repeating: 0, count: hd)
-            for t in 0..<len {
-                let vt = cache.slot(rowTables[i], layer: layer, pos: t, value: true) + kvh * hd
-                bk_axpy_f32(Int64(hd), scores[t] * inv, vt, oh)
+            for j in 0..<group {
+                let s = scores + j * len
+                var mx = -Float.infinity
+                for t in 0..<len { mx = max(mx, s[t]) }
+                var sum: Float = 0
+                // e^d for d < -87 is below FLT_MIN (0 beside a sum ≥ 1); skipping expf avoids its slow underflow path.
+                for t in 0..<len { let d = s[t] - mx; let e = d < -87 ? 0 : expf(d); s[t] = e; sum += e }
+                let inv = 1 / sum
+                for t in 0..<len { s[t] *= inv }
+            }
+            oh.update(repeating: 0, count: group * hd)
+            for t0 in stride(from: 0, to: len, by: bs) {
+                let v = cache.slot(table, layer: layer, pos: t0, value: true) + kvh * hd
+                bk_attn_values(Int64(hd), Int64(group), scores + t0, Int64(len), v, Int64(kvDim), Int64(min(bs, len - t0)),
+                               oh, Int64(hd))
             }
         }
-        if work * maxLen * hd < 1 << 15 || matmul.threads == 1 {
+        if work * group * maxLen * hd < 1 << 15 || matmul.threads == 1 {
             for j in 0..<work { body(j) }
         } else {
             let parts = min(matmul.threads, work)

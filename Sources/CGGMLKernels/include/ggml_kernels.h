@@ -42,6 +42,14 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
 float bk_dot_f32(int64_t n, const float *a, const float *b);
 /// y[i] += alpha · x[i] over n floats (attention's weighted sum of values).
 void bk_axpy_f32(int64_t n, float alpha, const float *x, float *y);
+/// Attention scores of g query heads against n key rows of one KV head:
+/// s[j·s_stride + t] = scale · Σ q[j·q_stride + i]·k[t·k_stride + i] over hd floats. One call per
+/// cache block, so the keys are read once for all g heads that share them (grouped-query attention).
+void bk_attn_scores(int64_t hd, int64_t g, const float *q, int64_t q_stride, const float *k, int64_t k_stride,
+                    int64_t n, float scale, float *s, int64_t s_stride);
+/// The weighted sum of n value rows for g heads: out[j·out_stride + i] += Σ w[j·w_stride + t]·v[t·v_stride + i].
+void bk_attn_values(int64_t hd, int64_t g, const float *w, int64_t w_stride, const float *v, int64_t v_stride,
+                    int64_t n, float *out, int64_t out_stride);
 /// Which kernel family the run-time dispatch picked: 0 scalar, 1 AVX2, 2 AVX-512 VNNI.
 int bk_kernel_level(void);
 /// Caps the level bk_kernel_level reports (1: use the AVX2 kernels on an AVX-512 machine), for tests

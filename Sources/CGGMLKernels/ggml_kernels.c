@@ -575,15 +575,93 @@ AVX2 static void axpy_f32_avx2(int64_t n, float alpha, const float *x, float *y)
 }
 
 // Attention over one cache block for the g query heads of one KV head (see the header).
-// Sixteen floats at a time in two accumulators for the scores; for the values, each head keeps
-// 32 output floats in registers while the block's rows stream past.
+// For the values, each head keeps 32 output floats in registers while the block's rows stream past.
 
-AVX2 static void attn_scores_avx2(int64_t hd, int64_t g, const float *q, int64_t qs, const float *k, int64_t ks,
-                                  int64_t n, float scale, float *s, int64_t ss) {
-    for (int64_t t = 0; t < n; t++) {
-        const float *kt = k + t * ks;
-        for (int64_t j = 0; j < g; j++) s[j * ss + t] = dot_f32_avx2(hd, q + j * qs, kt) * scale;
+// Transposed keys, sixteen tokens a block: per dimension, one 16-float row of keys times each
+// head's query element, four heads at a time (eight accumulators).
+AVX2 static void attn_scores_t16_avx2(int64_t hd, int64_t g, const float *q, int64_t qs, const float *kt,
+                                      int64_t n, float scale, float *s, int64_t ss) {
+    const __m256 sc = _mm256_set1_ps(scale);
+    for (int64_t j0 = 0; j0 < g; j0 += 4) {
+        const int64_t gj = g - j0 < 4 ? g - j0 : 4;
+        __m256 a[4][2];
+        for (int j = 0; j < 4; j++) a[j][0] = a[j][1] = _mm256_setzero_ps();
+        for (int64_t i = 0; i < hd; i++) {
+            const __m256 k0 = _mm256_loadu_ps(kt + 16 * i), k1 = _mm256_loadu_ps(kt + 16 * i + 8);
+            for (int j = 0; j < 4; j++) {
+                if (j >= gj) break;
+                const __m256 qv = _mm256_broadcast_ss(q + (j0 + j) * qs + i);
+                a[j][0] = _mm256_fmadd_ps(qv, k0, a[j][0]);
+                a[j][1] = _mm256_fmadd_ps(qv, k1, a[j][1]);
+            }
+        }
+        for (int j = 0; j < gj; j++) {
+            float tmp[16];
+            _mm256_storeu_ps(tmp, _mm256_mul_ps(a[j][0], sc));
+            _mm256_storeu_ps(tmp + 8, _mm256_mul_ps(a[j][1], sc));
+            memcpy(s + (j0 + j) * ss, tmp, (size_t)n * sizeof(float));
+        }
     }
+}
+
+// e^x for eight floats: x = n·ln2 + r, |r| ≤ ln2/2, e^r by a degree-6 polynomial, 2^n into the
+// exponent; below -87.3 the result is 0 (as the scalar path's underflow cut-off).
+AVX2 static inline __m256 exp8_avx2(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.3f);
+    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3f)), lo);
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+AVX2 static void silu_mul_avx2(float *g, const float *u, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 a = _mm256_loadu_ps(g + i);
+        const __m256 sg = _mm256_div_ps(a, _mm256_add_ps(one, exp8_avx2(_mm256_sub_ps(zero, a))));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(sg, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) { const float a = g[i]; g[i] = (a < -80 ? 0 : a > 80 ? a : a / (1 + expf(-a))) * u[i]; }
+}
+
+AVX2 static void softmax_avx2(float *x, int64_t n) {
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    float m[8], mx = -INFINITY;
+    _mm256_storeu_ps(m, mv);
+    for (int k = 0; k < 8; k++) mx = m[k] > mx ? m[k] : mx;
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    const __m256 mb = _mm256_set1_ps(mx);
+    __m256 sv = _mm256_setzero_ps();
+    float sum = 0;
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 e = exp8_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
+        _mm256_storeu_ps(x + i, e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    if (i < n) {
+        float t[8] = {0};
+        for (int64_t k = i; k < n; k++) t[k - i] = x[k] - mx;
+        float e[8];
+        _mm256_storeu_ps(e, exp8_avx2(_mm256_loadu_ps(t)));
+        for (int64_t k = i; k < n; k++) { x[k] = e[k - i]; sum += e[k - i]; }
+    }
+    sum += hsum8(sv);
+    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (; i < n; i++) x[i] *= 1.0f / sum;
 }
 
 AVX2 static void attn_values_avx2(int64_t hd, int64_t g, const float *w, int64_t ws, const float *v, int64_t vs,
@@ -1132,13 +1210,39 @@ void bk_axpy_f32(int64_t n, float alpha, const float *x, float *y) {
     for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 
-void bk_attn_scores(int64_t hd, int64_t g, const float *q, int64_t qs, const float *k, int64_t ks,
-                    int64_t n, float scale, float *s, int64_t ss) {
+void bk_attn_scores_t(int64_t hd, int64_t g, const float *q, int64_t qs, const float *kt, int64_t bs,
+                      int64_t n, float scale, float *s, int64_t ss) {
 #ifdef BK_X86
-    if (bk_kernel_level() >= 1) { attn_scores_avx2(hd, g, q, qs, k, ks, n, scale, s, ss); return; }
+    if (bs == 16 && bk_kernel_level() >= 1) { attn_scores_t16_avx2(hd, g, q, qs, kt, n, scale, s, ss); return; }
 #endif
-    for (int64_t t = 0; t < n; t++)
-        for (int64_t j = 0; j < g; j++) s[j * ss + t] = dot_f32_scalar(hd, q + j * qs, k + t * ks) * scale;
+    for (int64_t j = 0; j < g; j++)
+        for (int64_t t = 0; t < n; t++) {
+            float a = 0;
+            for (int64_t i = 0; i < hd; i++) a += q[j * qs + i] * kt[i * bs + t];
+            s[j * ss + t] = a * scale;
+        }
+}
+
+void bk_silu_mul_f32(float *g, const float *u, int64_t n) {
+    int64_t i = 0;
+#ifdef BK_X86
+    if (bk_kernel_level() >= 1) { silu_mul_avx2(g, u, n); return; }
+#endif
+    // Beyond ±80 silu is 0 or a to float precision, and expf's overflow and underflow paths cost
+    // ~100× a normal call.
+    for (; i < n; i++) { const float a = g[i]; g[i] = (a < -80 ? 0 : a > 80 ? a : a / (1 + expf(-a))) * u[i]; }
+}
+
+void bk_softmax_f32(float *x, int64_t n) {
+    if (n <= 0) return;
+#ifdef BK_X86
+    if (bk_kernel_level() >= 1) { softmax_avx2(x, n); return; }
+#endif
+    float mx = x[0], sum = 0;
+    for (int64_t i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    // e^d for d < -87 is below FLT_MIN (0 beside a sum ≥ 1); skipping expf avoids its slow underflow path.
+    for (int64_t i = 0; i < n; i++) { const float d = x[i] - mx; x[i] = d < -87 ? 0 : expf(d); sum += x[i]; }
+    for (int64_t i = 0; i < n; i++) x[i] /= sum;
 }
 
 void bk_attn_values(int64_t hd, int64_t g, const float *w, int64_t ws, const float *v, int64_t vs,

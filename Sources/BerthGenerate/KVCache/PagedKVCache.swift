@@ -139,11 +139,25 @@ public final class PagedKVCache: @unchecked Sendable {
         hashOfBlock[b] = hash
     }
 
-    /// Where token `pos` of `seq` keeps its keys (`v` false) or values for `layer`.
+    /// Where token `pos` of `seq` keeps its values for `layer` (kvDim floats; a block's tokens follow each other).
     @inline(__always)
-    func slot(_ table: [Int], layer: Int, pos: Int, value: Bool) -> UnsafeMutablePointer<Float> {
+    func valueSlot(_ table: [Int], layer: Int, pos: Int) -> UnsafeMutablePointer<Float> {
         let block = table[pos / blockSize]
-        return storage + block * blockFloats + (layer * 2 + (value ? 1 : 0)) * blockSize * kvDim + (pos % blockSize) * kvDim
+        return storage + block * blockFloats + (layer * 2 + 1) * blockSize * kvDim + (pos % blockSize) * kvDim
+    }
+
+    /// The keys of the block holding `pos` for `layer`, transposed: dimension `i` of the block's
+    /// token `p` at `[i · blockSize + p]`, so attention scores a block's tokens as vector lanes.
+    @inline(__always)
+    func keyBlock(_ table: [Int], layer: Int, pos: Int) -> UnsafeMutablePointer<Float> {
+        storage + table[pos / blockSize] * blockFloats + layer * 2 * blockSize * kvDim
+    }
+
+    /// Stores token `pos`'s keys (kvDim floats) into its block's transposed layout.
+    @inline(__always)
+    func storeKeys(_ table: [Int], layer: Int, pos: Int, from k: UnsafePointer<Float>) {
+        let base = keyBlock(table, layer: layer, pos: pos) + pos % blockSize
+        for i in 0..<kvDim { base[i * blockSize] = k[i] }
     }
 
     func table(_ seq: Int) -> [Int] { tables[seq] ?? [] }

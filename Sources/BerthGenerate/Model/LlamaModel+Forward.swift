@@ -52,7 +52,11 @@ extension LlamaModel {
         defer { for p in [x, xn, q, k, v, att, g, u] { p.deallocate() } }
 
         for i in 0..<n { embedding.dequantizeRow(rowToken[i], into: x + i * d) }
+        // Each row's rotation angles, once for all heads and layers.
         let rope = RoPE(config: c)
+        let angles = UnsafeMutablePointer<Float>.allocate(capacity: n * rope.dims)
+        defer { angles.deallocate() }
+        for i in 0..<n { rope.angles(position: rowPos[i], into: angles + i * rope.dims) }
         for (li, layer) in layers.enumerated() {
             for i in 0..<n { rmsNorm(x + i * d, weight: layer.attnNorm, eps: c.rmsEpsilon, n: d, out: xn + i * d) }
             matmul(layer.wq, xn, ntok: n, out: q)
@@ -62,11 +66,11 @@ extension LlamaModel {
                 if let b = layer.bq { addBias(q + i * nq, b) }
                 if let b = layer.bk { addBias(k + i * nkv, b) }
                 if let b = layer.bv { addBias(v + i * nkv, b) }
-                for h in 0..<c.headCount { rope.apply(q + i * nq + h * hd, position: rowPos[i]) }
-                for h in 0..<c.headCountKV { rope.apply(k + i * nkv + h * hd, position: rowPos[i]) }
+                for h in 0..<c.headCount { rope.apply(q + i * nq + h * hd, angles: angles + i * rope.dims) }
+                for h in 0..<c.headCountKV { rope.apply(k + i * nkv + h * hd, angles: angles + i * rope.dims) }
                 let table = tables[rowChunk[i]]
-                cache.slot(table, layer: li, pos: rowPos[i], value: false).update(from: k + i * nkv, count: nkv)
-                cache.slot(table, layer: li, pos: rowPos[i], value: true).update(from: v + i * nkv, count: nkv)
+                cache.storeKeys(table, layer: li, pos: rowPos[i], from: k + i * nkv)
+                cache.valueSlot(table, layer: li, pos: rowPos[i]).update(from: v + i * nkv, count: nkv)
             }
             attention(layer: li, n: n, q: q, out: att, rowPos: rowPos, rowTables: rowChunk.map { tables[$0] }, cache: cache)
             matmul(layer.wo, att, ntok: n, out: xn)
@@ -74,12 +78,7 @@ extension LlamaModel {
             for i in 0..<n { rmsNorm(x + i * d, weight: layer.ffnNorm, eps: c.rmsEpsilon, n: d, out: xn + i * d) }
             matmul(layer.gate, xn, ntok: n, out: g)
             matmul(layer.up, xn, ntok: n, out: u)
-            // SiLU. Beyond ±80 it is 0 or a to float precision, and expf's overflow and underflow paths cost
-            // ~100× a normal call (perf: 8 % of a long prefill).
-            for i in 0..<(n * ff) {
-                let a = g[i]
-                g[i] = (a < -80 ? 0 : a > 80 ? a : a / (1 + expf(-a))) * u[i]
-            }
+            bk_silu_mul_f32(g, u, Int64(n * ff))
             matmul(layer.down, g, ntok: n, out: xn)
             for i in 0..<(n * d) { x[i] += xn[i] }
         }
@@ -118,23 +117,14 @@ extension LlamaModel {
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * len)
             defer { scores.deallocate() }
             for t0 in stride(from: 0, to: len, by: bs) {
-                let k = cache.slot(table, layer: layer, pos: t0, value: false) + kvh * hd
-                bk_attn_scores(Int64(hd), Int64(group), qh, Int64(hd), k, Int64(kvDim), Int64(min(bs, len - t0)), scale,
-                               scores + t0, Int64(len))
+                let kt = cache.keyBlock(table, layer: layer, pos: t0) + kvh * hd * bs
+                bk_attn_scores_t(Int64(hd), Int64(group), qh, Int64(hd), kt, Int64(bs), Int64(min(bs, len - t0)), scale,
+                                 scores + t0, Int64(len))
             }
-            for j in 0..<group {
-                let s = scores + j * len
-                var mx = -Float.infinity
-                for t in 0..<len { mx = max(mx, s[t]) }
-                var sum: Float = 0
-                // e^d for d < -87 is below FLT_MIN (0 beside a sum ≥ 1); skipping expf avoids its slow underflow path.
-                for t in 0..<len { let d = s[t] - mx; let e = d < -87 ? 0 : expf(d); s[t] = e; sum += e }
-                let inv = 1 / sum
-                for t in 0..<len { s[t] *= inv }
-            }
+            for j in 0..<group { bk_softmax_f32(scores + j * len, Int64(len)) }
             oh.update(repeating: 0, count: group * hd)
             for t0 in stride(from: 0, to: len, by: bs) {
-                let v = cache.slot(table, layer: layer, pos: t0, value: true) + kvh * hd
+                let v = cache.valueSlot(table, layer: layer, pos: t0) + kvh * hd
                 bk_attn_values(Int64(hd), Int64(group), scores + t0, Int64(len), v, Int64(kvDim), Int64(min(bs, len - t0)),
                                oh, Int64(hd))
             }
@@ -179,16 +169,26 @@ struct RoPE {
         neox = c.ropeNeox
     }
 
-    func apply(_ x: UnsafeMutablePointer<Float>, position: Int) {
+    /// The cosines and sines of `position`'s angles: dims/2 of each, cosines first.
+    func angles(position: Int, into out: UnsafeMutablePointer<Float>) {
         var theta = Float(position)
-        for i0 in stride(from: 0, to: dims, by: 2) {
+        for p in 0..<(dims / 2) {
             let t = freqScale * theta
-            let cs = cosf(t), sn = sinf(t)
+            out[p] = cosf(t)
+            out[dims / 2 + p] = sinf(t)
+            theta *= thetaScale
+        }
+    }
+
+    /// Rotates one head's `x` by `angles` (from ``angles(position:into:)``).
+    func apply(_ x: UnsafeMutablePointer<Float>, angles: UnsafePointer<Float>) {
+        for p in 0..<(dims / 2) {
+            let i0 = 2 * p
+            let cs = angles[p], sn = angles[dims / 2 + p]
             let a = neox ? i0 / 2 : i0, b = neox ? i0 / 2 + dims / 2 : i0 + 1
             let x0 = x[a], x1 = x[b]
             x[a] = x0 * cs - x1 * sn
             x[b] = x0 * sn + x1 * cs
-            theta *= thetaScale
         }
     }
 }

@@ -42,11 +42,17 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
 float bk_dot_f32(int64_t n, const float *a, const float *b);
 /// y[i] += alpha · x[i] over n floats (attention's weighted sum of values).
 void bk_axpy_f32(int64_t n, float alpha, const float *x, float *y);
-/// Attention scores of g query heads against n key rows of one KV head:
-/// s[j·s_stride + t] = scale · Σ q[j·q_stride + i]·k[t·k_stride + i] over hd floats. One call per
-/// cache block, so the keys are read once for all g heads that share them (grouped-query attention).
-void bk_attn_scores(int64_t hd, int64_t g, const float *q, int64_t q_stride, const float *k, int64_t k_stride,
-                    int64_t n, float scale, float *s, int64_t s_stride);
+/// Attention scores of g query heads against one cache block of a KV head, whose keys are stored
+/// transposed (dimension i of token t at kt[i·bs + t], bs tokens a block, n ≤ bs of them valid):
+/// s[j·s_stride + t] = scale · Σ q[j·q_stride + i]·kt[i·bs + t] over hd floats. The block's tokens
+/// are vector lanes (no horizontal sum per score), and the keys are read once for all g heads that
+/// share them (grouped-query attention).
+void bk_attn_scores_t(int64_t hd, int64_t g, const float *q, int64_t q_stride, const float *kt, int64_t bs,
+                      int64_t n, float scale, float *s, int64_t s_stride);
+/// g[i] = silu(g[i]) · u[i] over n floats (SwiGLU; exp vectorised).
+void bk_silu_mul_f32(float *g, const float *u, int64_t n);
+/// Softmax of n floats in place (max subtracted; exp vectorised, within 2 ulp of expf).
+void bk_softmax_f32(float *x, int64_t n);
 /// The weighted sum of n value rows for g heads: out[j·out_stride + i] += Σ w[j·w_stride + t]·v[t·v_stride + i].
 void bk_attn_values(int64_t hd, int64_t g, const float *w, int64_t w_stride, const float *v, int64_t v_stride,
                     int64_t n, float *out, int64_t out_stride);

@@ -1111,6 +1111,44 @@ AVX2 static void quantize_row_q8_0_avx2(const float *x, block_q8_0 *y, int64_t k
         _mm256_storeu_si256((__m256i *)y[i].qs, _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
     }
 }
+
+// Q8_K as ggml's scalar reference computes it (the signed value of largest magnitude, first
+// occurrence on ties; round half to even; the same float products), eight floats at a time.
+AVX2 static void quantize_row_q8_K_avx2(const float *x, block_q8_K *y, int64_t k) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < k / QKK; i++, x += QKK) {
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < QKK; j += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)));
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        if (!amax) { memset(&y[i], 0, sizeof(block_q8_K)); continue; }
+        float max = amax;
+        const __m256 am = _mm256_set1_ps(amax);
+        for (int j = 0; j < QKK; j += 8) {
+            const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), am, _CMP_EQ_OQ));
+            if (hit) { max = x[j + __builtin_ctz((unsigned)hit)]; break; }
+        }
+        const float iscale = -127.f / max;
+        const __m256 mul = _mm256_set1_ps(iscale);
+        for (int j = 0; j < QKK; j += 32) {
+            __m256i v[4];
+            for (int l = 0; l < 4; l++)
+                v[l] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8 * l), mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+            _mm256_storeu_si256((__m256i *)(y[i].qs + j), _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+            for (int h = 0; h < 2; h++) {
+                const __m256i t = _mm256_add_epi32(v[2 * h], v[2 * h + 1]);
+                __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+                u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0x4E));
+                u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0xB1));
+                y[i].bsums[j / 16 + h] = (int16_t)_mm_cvtsi128_si32(u);
+            }
+        }
+        y[i].d = 1 / iscale;
+    }
+}
 #endif
 
 // ---- dispatch -------------------------------------------------------------------------------
@@ -1404,7 +1442,12 @@ void bk_quantize_row(int type, const float *x, void *y, int64_t k) {
         quantize_row_q8_0(x, y, k);
         break;
     case BK_Q8_1: quantize_row_q8_1(x, y, k); break;
-    case BK_Q8_K: quantize_row_q8_K(x, y, k); break;
+    case BK_Q8_K:
+#ifdef BK_X86
+        if (bk_kernel_level() >= 1) { quantize_row_q8_K_avx2(x, y, k); break; }
+#endif
+        quantize_row_q8_K(x, y, k);
+        break;
     default: break;
     }
 }

@@ -16,6 +16,28 @@ final class KernelTests: XCTestCase {
         XCTAssertTrue(bk_fp32_to_fp16(1e6) == 0x7C00)
     }
 
+    /// The vectorised activation quantizers write exactly the scalar reference's bytes (ggml's
+    /// arithmetic): random rows, an all-zero block, and a block whose largest magnitude appears
+    /// with both signs (the first occurrence sets the scale's sign).
+    func testVectorQuantizersEqualScalar() throws {
+        guard bk_kernel_level() >= 1 else { throw XCTSkip("no AVX2 on this CPU") }
+        var g = SplitMix64(seed: 5)
+        let n = 1024
+        var x = (0..<n).map { _ in Float(g.nextDouble() * 6 - 3) }
+        for i in 256..<512 { x[i] = 0 }
+        x[520] = 4; x[530] = -4; x[790] = -5; x[800] = 5
+        for type in [BK_Q8_0, BK_Q8_K] {
+            let dt = Int32(type)
+            let bytes = Int(bk_type_size(dt)) * n / Int(bk_block_size(dt))
+            var vec = [UInt8](repeating: 0, count: bytes), sca = vec
+            bk_quantize_row(dt, x, &vec, Int64(n))
+            bk_force_scalar(1)
+            bk_quantize_row(dt, x, &sca, Int64(n))
+            bk_force_scalar(0)
+            XCTAssertEqual(vec, sca, "type \(type)")
+        }
+    }
+
     func test_vectorKernelsMatchScalarAndFloat() throws {
         for name in Fixtures.models { try vectorKernelsMatchScalarAndFloat(name) }
     }

@@ -906,6 +906,60 @@ VNNI512 static void gemv8_q4_K_vnni(const block_q8_K *x, const int32_t *bsp, int
 }
 
 
+// Two tokens against one packed Q4_K group (prefill and batched decode): each pair's quants are
+// unpacked and its scales permuted once for both tokens. Per token, the same integer products and
+// float operations as gemv8_q4_K_vnni (its integer sums are exact in any order), so the same floats.
+VNNI512 static void gemm2x8_q4_K_vnni(const block_q8_K *x0, const block_q8_K *x1, const int32_t *bsp0, const int32_t *bsp1,
+                                      int64_t nsb, const char *g, float *out, int64_t out_stride) {
+    __m512 f[2][4];
+    __m256 fmin[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int t = 0; t < 2; t++) for (int k = 0; k < 4; k++) f[t][k] = _mm512_setzero_ps();
+    const block_q8_K *xs[2] = {x0, x1};
+    const int32_t *bs[2] = {bsp0, bsp1};
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i i0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m512i s0 = _mm512_set_epi16(1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0);
+    for (int64_t i = 0; i < nsb; i++, g += Q4K_PACKED) {
+        __m512 dw[2];
+        for (int t = 0; t < 2; t++) {
+            __m256i mins = _mm256_setzero_si256();
+            for (int m = 0; m < 4; m++)
+                mins = _mm256_dpwssd_epi32(mins, _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(g + 96 + 16 * m))), _mm256_set1_epi32(bs[t][4 * i + m]));
+            const __m256 dx = _mm256_set1_ps(xs[t][i].d);
+            dw[t] = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), dx));
+            fmin[t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16))), dx), _mm256_cvtepi32_ps(mins), fmin[t]);
+        }
+        // Row pair by row pair, so only two integer accumulators are live (no spills).
+#pragma clang loop unroll(disable)
+        for (int k = 0; k < 4; k++) {
+            const __m512i sk = _mm512_add_epi16(s0, _mm512_set1_epi16((short)(2 * k)));
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+            for (int c = 0; c < 4; c++) {
+                const __m512i sl = _mm512_permutexvar_epi16(sk, _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(g + 32 + 16 * c)))));
+                const __m512i sh = _mm512_permutexvar_epi16(sk, _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(g + 40 + 16 * c)))));
+                const __m512i v = _mm512_loadu_si512((const void *)(g + 160 + 256 * c + 64 * k));
+                const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                const int8_t *y0 = xs[0][i].qs + 64 * c, *y1 = xs[1][i].qs + 64 * c;
+                a0 = _mm512_dpwssd_epi32(a0, _mm512_maddubs_epi16(lo, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)y0))), sl);
+                a0 = _mm512_dpwssd_epi32(a0, _mm512_maddubs_epi16(hi, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(y0 + 32)))), sh);
+                a1 = _mm512_dpwssd_epi32(a1, _mm512_maddubs_epi16(lo, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)y1))), sl);
+                a1 = _mm512_dpwssd_epi32(a1, _mm512_maddubs_epi16(hi, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(y1 + 32)))), sh);
+            }
+            const __m512i ik = _mm512_add_epi32(i0, _mm512_set1_epi32(2 * k));
+            f[0][k] = _mm512_fmadd_ps(_mm512_permutexvar_ps(ik, dw[0]), _mm512_cvtepi32_ps(a0), f[0][k]);
+            f[1][k] = _mm512_fmadd_ps(_mm512_permutexvar_ps(ik, dw[1]), _mm512_cvtepi32_ps(a1), f[1][k]);
+        }
+    }
+    for (int t = 0; t < 2; t++) {
+        float m[8], *o = out + t * out_stride;
+        _mm256_storeu_ps(m, fmin[t]);
+        for (int k = 0; k < 4; k++) {
+            o[2 * k] = hsum8_v(_mm512_castps512_ps256(f[t][k])) - m[2 * k];
+            o[2 * k + 1] = hsum8_v(HI256(f[t][k])) - m[2 * k + 1];
+        }
+    }
+}
+
 // AVX2 versions over the same packed layout (machines without AVX-512 VNNI): one 256-bit
 // accumulator per row. Q4_0 and Q8_0 give exactly the one-row AVX2 kernels' floats.
 AVX2 static void gemv8_q4_0_avx2(const bk_q8_prep *p, const char *g, float *out) {
@@ -1400,6 +1454,13 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
                     float *o = out + t * out_stride + (r - row0);
                     if (type == BK_Q4_0) gemm4x8_q4_0_vnni(&preps[t - t0], g, o, out_stride);
                     else gemm4x8_q8_0_vnni(&preps[t - t0], g, o, out_stride);
+                }
+           } else if (vnni && r + 8 <= rows) {
+                for (; t + 2 <= t1; t += 2) {
+                    const block_q8_K *xa = (const block_q8_K *)((const char *)xq + (size_t)t * xq_row_bytes);
+                    const block_q8_K *xb = (const block_q8_K *)((const char *)xq + (size_t)(t + 1) * xq_row_bytes);
+                    gemm2x8_q4_K_vnni(xa, xb, (const int32_t *)(buf + (size_t)(t - t0) * pb), (const int32_t *)(buf + (size_t)(t + 1 - t0) * pb),
+                                      nb, g, out + t * out_stride + (r - row0), out_stride);
                 }
             }
             // The tokens left over (fewer than four), one at a time, for every group of the span.

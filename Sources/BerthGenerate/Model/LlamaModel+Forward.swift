@@ -57,12 +57,19 @@ extension LlamaModel {
         let angles = UnsafeMutablePointer<Float>.allocate(capacity: n * rope.dims)
         defer { angles.deallocate() }
         for i in 0..<n { rope.angles(position: rowPos[i], into: angles + i * rope.dims) }
+        // Per-row work split over the threads in prefill (single-threaded it caps the speed-up).
+        let rowParts = n >= 8 ? min(matmul.threads, n) : 1
+        func eachRow(_ body: (Int) -> Void) {
+            matmul.workers.run(chunks: rowParts) { p in
+                for i in (n * p / rowParts)..<(n * (p + 1) / rowParts) { body(i) }
+            }
+        }
         for (li, layer) in layers.enumerated() {
-            for i in 0..<n { rmsNorm(x + i * d, weight: layer.attnNorm, eps: c.rmsEpsilon, n: d, out: xn + i * d) }
+            eachRow { i in rmsNorm(x + i * d, weight: layer.attnNorm, eps: c.rmsEpsilon, n: d, out: xn + i * d) }
             matmul(layer.wq, xn, ntok: n, out: q)
             matmul(layer.wk, xn, ntok: n, out: k)
             matmul(layer.wv, xn, ntok: n, out: v)
-            for i in 0..<n {
+            eachRow { i in
                 if let b = layer.bq { addBias(q + i * nq, b) }
                 if let b = layer.bk { addBias(k + i * nkv, b) }
                 if let b = layer.bv { addBias(v + i * nkv, b) }
@@ -74,13 +81,19 @@ extension LlamaModel {
             }
             attention(layer: li, n: n, q: q, out: att, rowPos: rowPos, rowTables: rowChunk.map { tables[$0] }, cache: cache)
             matmul(layer.wo, att, ntok: n, out: xn)
-            for i in 0..<(n * d) { x[i] += xn[i] }
-            for i in 0..<n { rmsNorm(x + i * d, weight: layer.ffnNorm, eps: c.rmsEpsilon, n: d, out: xn + i * d) }
+            eachRow { i in
+                let xi = x + i * d, yi = xn + i * d
+                for j in 0..<d { xi[j] += yi[j] }
+                rmsNorm(xi, weight: layer.ffnNorm, eps: c.rmsEpsilon, n: d, out: yi)
+            }
             matmul(layer.gate, xn, ntok: n, out: g)
             matmul(layer.up, xn, ntok: n, out: u)
-            bk_silu_mul_f32(g, u, Int64(n * ff))
+            eachRow { i in bk_silu_mul_f32(g + i * ff, u + i * ff, Int64(ff)) }
             matmul(layer.down, g, ntok: n, out: xn)
-            for i in 0..<(n * d) { x[i] += xn[i] }
+            eachRow { i in
+                let xi = x + i * d, yi = xn + i * d
+                for j in 0..<d { xi[j] += yi[j] }
+            }
         }
         // Logits only for the rows callers asked for (the last token of each wanting chunk).
         var lastRow: [Int: Int] = [:]

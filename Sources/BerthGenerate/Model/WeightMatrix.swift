@@ -106,7 +106,13 @@ public struct MatMul: Sendable {
         let qRow = Int(bk_type_size(dotType)) * w.cols / Int(bk_block_size(dotType))
         let xq = UnsafeMutableRawPointer.allocate(byteCount: max(qRow * ntok, 1), alignment: 64)
         defer { xq.deallocate() }
-        for t in 0..<ntok { bk_quantize_row(dotType, x + t * w.cols, xq + t * qRow, Int64(w.cols)) }
+        // Prefill quantizes its rows on every thread (a single-threaded pass here would cap the speed-up).
+        let qParts = ntok >= 8 ? min(threads, ntok) : 1, cols0 = w.cols
+        workers.run(chunks: qParts) { p in
+            for t in (ntok * p / qParts)..<(ntok * (p + 1) / qParts) {
+                bk_quantize_row(dotType, x + t * cols0, xq + t * qRow, Int64(cols0))
+            }
+        }
         let work = w.rows * w.cols * ntok
         let chunks = work < 1 << 16 ? 1 : min(threads, w.rows)
         let wType = Int32(w.type.rawValue), wData = w.data, rowBytes = w.rowBytes, rows = w.rows, cols = w.cols

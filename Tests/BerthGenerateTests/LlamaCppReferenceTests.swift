@@ -10,7 +10,7 @@ import XCTest
 /// integers, so what remains is float summation order (SIMD lanes, llama.cpp's batched prefill
 /// GEMM) — and, where that moves a value across an F16 or Q8 rounding boundary, one activation
 /// element rounded the other way. Measured on an AMD EPYC (AVX-512 VNNI) with llama-cpp-python
-/// 0.3.36: llama_float 2.6e-4 (prefill; F16 rounding flip), 4e-5 (decode); llama_q8_q4 0 (bit
+/// 0.3.36: llama_float 3.9e-5; llama_q8_q4 0 (bit
 /// equal); llama_kquant 2.6e-7; qwen2_q8 1.5e-7. The bounds leave room for such a flip on another
 /// CPU's kernels; a wrong block layout or scale gives differences of order 1.
 final class LlamaCppReferenceTests: XCTestCase {

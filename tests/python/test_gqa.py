@@ -7,8 +7,9 @@ outputs must satisfy |berth - ort| <= RTOL * |ort| + ATOL with RTOL = ATOL = 1e-
 fp32 figure; the absolute part covers outputs near zero, which are sums of products of ~1 terms).
 Cases: prompt without past, prompt then 3 decode steps with present fed back as past, batch 2 with
 different seqlens_k (right-padded prompt, then ragged decode), packed QKV, rotary (halves and
-interleaved, full and partial rotary dim), local_window_size, softcap, smooth_softmax; bad input
-must fail with a clear GroupQueryAttention error, not a crash.
+interleaved, full and partial rotary dim), local_window_size, softcap, smooth_softmax,
+position_ids (rotary positions after the prompt) and attention_bias (broadcast over batch and
+heads, with softcap); bad input must fail with a clear GroupQueryAttention error, not a crash.
 Run: .venv/bin/python -m pytest tests/python/test_gqa.py -q
 """
 from __future__ import annotations
@@ -32,13 +33,17 @@ rng = np.random.default_rng(20261207)
 
 
 def gqa_model(path: Path, *, heads=4, kv_heads=2, head=16, packed=False, past=True, rot_half=0,
-              dtype=F, **attrs) -> Path:
-    """One GroupQueryAttention node; cos/sin caches [MAX_POS, rot_half] as initializers when rot_half > 0."""
+              dtype=F, extras=(), **attrs) -> Path:
+    """One GroupQueryAttention node; cos/sin caches [MAX_POS, rot_half] as initializers when rot_half > 0;
+    `extras` adds the graph inputs position_ids and/or attention_bias."""
     names = ["query", "" if packed else "key", "" if packed else "value",
              "past_key" if past else "", "past_value" if past else "", "seqlens_k", "total_sequence_length"]
     inits = []
+    if rot_half or extras:
+        names += ["cos_cache", "sin_cache"] if rot_half else ["", ""]
+    if extras:
+        names += ["position_ids" if "position_ids" in extras else "", "attention_bias" if "attention_bias" in extras else ""]
     if rot_half:
-        names += ["cos_cache", "sin_cache"]
         angles = np.arange(MAX_POS)[:, None] * (10000.0 ** (-np.arange(rot_half) / rot_half))[None, :]
         inits = [numpy_helper.from_array(np.cos(angles).astype(np.float32), "cos_cache"),
                  numpy_helper.from_array(np.sin(angles).astype(np.float32), "sin_cache")]
@@ -52,6 +57,10 @@ def gqa_model(path: Path, *, heads=4, kv_heads=2, head=16, packed=False, past=Tr
     if past:
         ins += [helper.make_tensor_value_info(n, dtype, ["B", "Nkv", "P", "H"]) for n in ("past_key", "past_value")]
     ins += [helper.make_tensor_value_info("seqlens_k", I32, ["B"]), helper.make_tensor_value_info("total_sequence_length", I32, [])]
+    if "position_ids" in extras:
+        ins.append(helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["B", "S"]))
+    if "attention_bias" in extras:
+        ins.append(helper.make_tensor_value_info("attention_bias", dtype, ["Bb", "Nb", "S", "T"]))
     outs = [helper.make_tensor_value_info(n, dtype, None) for n in ("output", "present_key", "present_value")]
     graph = helper.make_graph([node], path.stem, ins, outs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
@@ -164,6 +173,36 @@ def test_multi_token_step_with_past(berth_bin, tmp_path):
     empty = np.zeros((1, 2, 0, 16), np.float32)
     got, _ = check(berth_bin, m, feeds(1, 4, past=(empty, empty)), tmp_path, "prompt")
     check(berth_bin, m, feeds(1, 3, past=(got["present_key"], got["present_value"])), tmp_path, "chunk")
+
+
+def test_position_ids_and_attention_bias(berth_bin, tmp_path):
+    """Batch 2: a prompt with a per-head bias [1, N, S, T] (and position_ids, which ORT's CPU kernel
+    ignores in the first prompt), then decode steps whose rotary positions come from position_ids
+    (not past + i) with a per-row bias [B, 1, 1, T], softcap on: bias after softcap, as ORT."""
+    m = gqa_model(tmp_path / "gqa_pos_bias.onnx", rot_half=8, softcap=3.0, extras=("position_ids", "attention_bias"))
+    empty = np.zeros((2, 2, 0, 16), np.float32)
+    f = feeds(2, 4, past=(empty, empty))
+    f["position_ids"] = np.tile(np.arange(4, dtype=np.int64), (2, 1))
+    f["attention_bias"] = rng.standard_normal((1, 4, 4, 4)).astype(np.float32)
+    got, _ = check(berth_bin, m, f, tmp_path, "prompt")
+    for step in range(2):
+        total = 5 + step
+        f = feeds(2, 1, past=(got["present_key"], got["present_value"]))
+        f["position_ids"] = np.array([[7 + step], [20 + 3 * step]], np.int64)
+        f["attention_bias"] = rng.standard_normal((2, 1, 1, total)).astype(np.float32)
+        got, _ = check(berth_bin, m, f, tmp_path, f"step{step}")
+
+
+def test_bad_position_ids_and_bias(berth_bin, tmp_path):
+    m = gqa_model(tmp_path / "gqa_pos_bias.onnx", rot_half=8, extras=("position_ids", "attention_bias"))
+    past = np.zeros((1, 2, 3, 16), np.float32)
+    f = feeds(1, 1, past=(past, past))
+    f["position_ids"] = np.array([[MAX_POS + 5]], np.int64)
+    f["attention_bias"] = np.zeros((1, 1, 1, 4), np.float32)
+    _fails(berth_bin, m, f, tmp_path, "pos_far", "cos_cache")
+    f["position_ids"] = np.array([[4]], np.int64)
+    f["attention_bias"] = np.zeros((1, 1, 1, 7), np.float32)
+    _fails(berth_bin, m, f, tmp_path, "bias_shape", "attention_bias")
 
 
 def _fails(berth_bin, model, f, work, tag, needle):

@@ -14,9 +14,13 @@ extension KernelRegistry {
     /// logits as c·tanh(x / c); `smooth_softmax` adds a zero logit to the softmax. Outputs: output [B, S, N·H], present_key / present_value
     /// [B, Nkv, max(total, P), H]: each row's first `past` keys from past_key, then the S new
     /// ones, zeros after. First prompt (S = total): every row starts at position 0 and may be
-    /// right-padded (its seqlens_k + 1 ≤ S); later steps: past = seqlens_k + 1 − S. float32 only;
-    /// position_ids, attention_bias, head_sink, quantized caches, query_seqlens, q/k norms,
-    /// `causal` = 0, `sliding_window_cache` and `qk_output` are refused with an error.
+    /// right-padded (its seqlens_k + 1 ≤ S); later steps: past = seqlens_k + 1 − S.
+    /// `position_ids` int64 [B, S] give the rotary positions of a step after the first prompt
+    /// (ORT 1.32's CPU kernel ignores them in the first prompt, and so does this one);
+    /// `attention_bias` [B or 1, N or 1, S, total] is added to the scores after softcap, before the
+    /// softmax (as ORT 1.32's CPU kernel does; both checked against it). float32 only; head_sink,
+    /// quantized caches, query_seqlens, q/k norms, `causal` = 0, `sliding_window_cache` and
+    /// `qk_output` are refused with an error.
     mutating func registerContribGroupQueryAttention() {
         register("GroupQueryAttention", domain: ContribOps.domain, opsets: ContribOps.opsets) { node, _ in
             let heads = try node.int("num_heads"), kvHeads = try node.int("kv_num_heads")
@@ -36,7 +40,7 @@ extension KernelRegistry {
                 throw KernelError("GroupQueryAttention with sliding_window_cache or qk_output is not supported")
             }
             return { inputs, _ in
-                for (i, what) in [(9, "position_ids"), (10, "attention_bias"), (11, "head_sink"), (12, "k_scale"), (13, "v_scale"),
+                for (i, what) in [(11, "head_sink"), (12, "k_scale"), (13, "v_scale"),
                                   (14, "q_norm_weight"), (15, "k_norm_weight"), (16, "query_seqlens")] where inputs.optional(i) != nil {
                     throw KernelError("GroupQueryAttention input \(what) is not supported")
                 }
@@ -114,6 +118,27 @@ extension KernelRegistry {
                     rot = (try contribFloats(cosT, "GroupQueryAttention cos_cache"), try contribFloats(sinT, "GroupQueryAttention sin_cache"),
                            cosT.shape[1], cosT.shape[0])
                 }
+                // position_ids [B, S] (rotary positions after the first prompt).
+                var positionIDs: [Int]?
+                if let posT = inputs.optional(9), rot != nil, !firstPrompt {
+                    guard posT.dtype == .int64, posT.shape == [b, s] else {
+                        throw KernelError("GroupQueryAttention position_ids must be int64 [\(b), \(s)], got \(posT.dtype)\(posT.shape)")
+                    }
+                    positionIDs = try posT.integers()
+                }
+                // attention_bias [B or 1, N or 1, S, total], broadcast over batch and heads.
+                var bias: (values: [Float], perBatch: Bool, perHead: Bool)?
+                if let biasT = inputs.optional(10) {
+                    guard biasT.rank == 4, [1, b].contains(biasT.shape[0]), [1, heads].contains(biasT.shape[1]),
+                          biasT.shape[2] == s, biasT.shape[3] == total else {
+                        throw KernelError("GroupQueryAttention attention_bias must be [\(b) or 1, \(heads) or 1, \(s), \(total)], got \(biasT.shape)")
+                    }
+                    // Each row's keys index the bias's last axis.
+                    guard totals.allSatisfy({ $0 <= total }) else {
+                        throw KernelError("GroupQueryAttention with attention_bias needs every seqlens_k + 1 ≤ total_sequence_length \(total), got \(totals)")
+                    }
+                    bias = (try contribFloats(biasT, "GroupQueryAttention attention_bias"), biasT.shape[0] == b && b > 1, biasT.shape[1] == heads && heads > 1)
+                }
                 let presentCount = try TensorFamily.count([b, kvHeads, presentLen, h])
                 var out = [Float](repeating: 0, count: try TensorFamily.count([b, s, qWidth]))
                 var presentK = [Float](repeating: 0, count: presentCount), presentV = presentK
@@ -125,7 +150,8 @@ extension KernelRegistry {
                     let (p, t) = (past[bi], totals[bi])
                     // Rotary positions: past + i, padded prompt rows included (ORT 1.32's CPU kernel).
                     func position(_ i: Int) throws -> Int {
-                        let pos = p + i
+                        let pos = positionIDs.map { $0[bi * s + i] } ?? p + i
+                        guard pos >= 0 else { throw KernelError("GroupQueryAttention position_ids[\(bi)][\(i)] = \(pos) is negative") }
                         if let rot, pos >= rot.rows { throw KernelError("GroupQueryAttention position \(pos) is outside cos_cache's \(rot.rows) rows") }
                         return pos
                     }
@@ -173,8 +199,10 @@ extension KernelRegistry {
                             let end = min(p + i + 1, t)
                             let start = window > 0 && end > window ? end - window : 0
                             var m: Float = smooth ? 0 : -.infinity
+                            let biasRow = bias.map { (( ($0.perBatch ? bi : 0) * ($0.perHead ? heads : 1) + ($0.perHead ? n : 0)) * s + i) * total }
                             for j in start..<end {
                                 if softcap > 0 { scores[row + j] = softcap * tanh(scores[row + j] / softcap) }
+                                if let bias, let biasRow { scores[row + j] += bias.values[biasRow + j] }
                                 m = max(m, scores[row + j])
                             }
                             var sum: Double = smooth ? Double(exp(-m)) : 0

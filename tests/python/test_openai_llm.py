@@ -138,6 +138,40 @@ def test_seeded_sampling_is_reproducible(client):
     assert sample(7) != sample(8)
 
 
+def test_several_choices(client, server):
+    """`n` choices: choice i samples with seed + i, so each equals a single seeded request (the
+    reference is the server's own n = 1 path, which the tests above hold to llama.cpp); usage counts
+    the prompt once and every choice's tokens; streamed choices arrive by index and add up to the
+    whole answer; n outside 1…16 is a 400."""
+    def single(seed):
+        r = client.chat.completions.create(model="qwen", messages=HELLO, max_tokens=6, temperature=1.0, seed=seed,
+                                           extra_body={"ignore_eos": True})
+        return r.choices[0].message.content, r.usage.prompt_tokens
+    r = client.chat.completions.create(model="qwen", messages=HELLO, max_tokens=6, temperature=1.0, seed=40, n=3,
+                                       extra_body={"ignore_eos": True})
+    assert [c.index for c in r.choices] == [0, 1, 2]
+    texts = [c.message.content for c in r.choices]
+    want = [single(40 + i) for i in range(3)]
+    assert texts == [t for t, _ in want]
+    assert len(set(texts)) > 1  # different seeds, different samples
+    assert r.usage.prompt_tokens == want[0][1] and r.usage.completion_tokens == 3 * 6
+    assert all(c.finish_reason == "length" for c in r.choices)
+    # Streamed completions with n = 2 give the same texts as the whole answer.
+    whole = client.completions.create(model="llama", prompt="Once upon", max_tokens=5, temperature=0.8, seed=3, n=2,
+                                      extra_body={"ignore_eos": True})
+    parts, usage = {0: "", 1: ""}, None
+    for ch in client.completions.create(model="llama", prompt="Once upon", max_tokens=5, temperature=0.8, seed=3, n=2,
+                                        stream=True, stream_options={"include_usage": True}, extra_body={"ignore_eos": True}):
+        for c in ch.choices:
+            parts[c.index] += c.text or ""
+        usage = ch.usage or usage
+    assert [parts[0], parts[1]] == [c.text for c in whole.choices]
+    assert usage.completion_tokens == whole.usage.completion_tokens == 10
+    for bad in (0, 17):
+        status, body = post(server, "/v1/chat/completions", {"model": "qwen", "messages": HELLO, "n": bad})
+        assert status == 400 and body["error"]["param"] == "n", body
+
+
 def test_errors_have_openai_shape(client, server):
     with pytest.raises(openai.NotFoundError) as e:
         client.chat.completions.create(model="nope", messages=HELLO)
@@ -156,7 +190,7 @@ def test_errors_have_openai_shape(client, server):
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="qwen", messages=HELLO, temperature=-1)
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="qwen", messages=HELLO, n=2)
+        client.chat.completions.create(model="qwen", messages=HELLO, n=40)
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model="qwen", messages=HELLO, tools=[{"type": "function", "function": {"name": "f"}}])
     assert "tool" in e.value.message

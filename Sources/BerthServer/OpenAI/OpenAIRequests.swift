@@ -79,6 +79,12 @@ struct SamplingFields: Decodable, Sendable {
         case ignoreEOS = "ignore_eos"
     }
 
+    /// Most choices (`n`) one request may ask for: each is a sequence in the engine.
+    static let maxChoices = 16
+
+    /// Choices asked for (`n`, default 1; checked by ``parameters(logprobs:)``).
+    var choices: Int { n ?? 1 }
+
     func parameters(logprobs: Int?) throws -> SamplingParameters {
         var p = SamplingParameters()
         if let v = temperature { p.temperature = v }
@@ -90,7 +96,7 @@ struct SamplingFields: Decodable, Sendable {
         if let v = repetitionPenalty { p.repetitionPenalty = v }
         p.seed = seed.map { UInt64(bitPattern: $0) }
         p.logprobs = logprobs
-        if let n, n != 1 { throw OpenAIError.badRequest("n must be 1 (several choices per request are not supported)", param: "n") }
+        if let n, !(1...Self.maxChoices).contains(n) { throw OpenAIError.badRequest("n must be between 1 and \(Self.maxChoices), got \(n)", param: "n") }
         do { try p.validate() } catch { throw OpenAIError.badRequest("\(error)") }
         return p
     }

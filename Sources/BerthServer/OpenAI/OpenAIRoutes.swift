@@ -81,65 +81,68 @@ struct OpenAIRoutes: Sendable {
         let admission = try LLMAdmission(observers: observers, model: m.name, version: m.version, caller: ctx.principal, promptTokens: prompt.count,
                                          log: log, id: id, prompt: text)
         let created = Int(Date().timeIntervalSince1970)
-        let stream = m.engine.generate(request)
+        let n = body.sampling.choices
+        let stream = OpenAIChoices(count: n).generate(request, on: m.engine)
         mirror(request, to: routed.shadow, admission: admission)
+        let metrics = self.metrics
         if body.sampling.stream == true {
             let includeUsage = body.sampling.streamOptions?.includeUsage == true
-            let metrics = self.metrics
             streaming = true
             let lease = routed.lease
             return sse { emit in
                 defer { lease.release() }
-                var rec = metrics.request(m)
-                var generated = ""
+                var tally = OpenAIChoices.Tally(count: n, metrics: metrics, model: m)
                 try await emit(ChatCompletionChunk(id: id, created: created, model: m.name,
-                                                   choices: [ChatChunkChoice(index: 0, delta: ChatDelta(role: "assistant", content: ""), logprobs: nil, finishReason: nil)],
+                                                   choices: (0..<n).map { ChatChunkChoice(index: $0, delta: ChatDelta(role: "assistant", content: ""), logprobs: nil, finishReason: nil) },
                                                    usage: nil))
-                for await event in stream {
+                for await (i, event) in stream {
                     switch event {
                     case .token(let t):
-                        rec.token()
-                        generated += t.text
+                        tally.token(i, t)
                         let lp = logprobs.map { _ in ChatLogprobs(content: [chatLogprob(m, t)]) }
                         if t.text.isEmpty && lp == nil { continue }
                         try await emit(ChatCompletionChunk(id: id, created: created, model: m.name,
-                                                           choices: [ChatChunkChoice(index: 0, delta: ChatDelta(role: nil, content: t.text), logprobs: lp, finishReason: nil)],
+                                                           choices: [ChatChunkChoice(index: i, delta: ChatDelta(role: nil, content: t.text), logprobs: lp, finishReason: nil)],
                                                            usage: nil))
                     case .finished(let s):
-                        rec.finish(s)
-                        admission.finish(tokens: s.promptTokens + s.completionTokens, text: generated + s.trailingText)
+                        tally.finished(i, s)
                         try await emit(ChatCompletionChunk(id: id, created: created, model: m.name,
-                                                           choices: [ChatChunkChoice(index: 0, delta: ChatDelta(role: nil, content: s.trailingText.isEmpty ? nil : s.trailingText),
+                                                           choices: [ChatChunkChoice(index: i, delta: ChatDelta(role: nil, content: s.trailingText.isEmpty ? nil : s.trailingText),
                                                                                      logprobs: nil, finishReason: s.reason.rawValue)],
                                                            usage: nil))
+                        guard tally.done else { continue }
+                        let usage = tally.usage
+                        admission.finish(tokens: usage.totalTokens, text: tally.text[0])
                         if includeUsage {
-                            try await emit(ChatCompletionChunk(id: id, created: created, model: m.name, choices: [],
-                                                               usage: Usage(promptTokens: s.promptTokens, completionTokens: s.completionTokens)))
+                            try await emit(ChatCompletionChunk(id: id, created: created, model: m.name, choices: [], usage: usage))
                         }
                     case .failed(let e):
                         admission.finish(error: e)
                         try await emit(OpenAIError.Body(error: .init(message: "\(e)", type: "server_error", param: nil, code: nil)))
+                        return  // the other choices are cancelled with the stream
                     }
                 }
             }
         }
-        var text2 = "", tokens: [ChatTokenLogprob] = []
-        var rec = metrics.request(m)
-        for await event in stream {
+        var tally = OpenAIChoices.Tally(count: n, metrics: metrics, model: m)
+        var tokens = [[ChatTokenLogprob]](repeating: [], count: n)
+        for await (i, event) in stream {
             switch event {
             case .token(let t):
-                rec.token()
-                text2 += t.text
-                if logprobs != nil { tokens.append(chatLogprob(m, t)) }
+                tally.token(i, t)
+                if logprobs != nil { tokens[i].append(chatLogprob(m, t)) }
             case .finished(let s):
-                rec.finish(s)
-                admission.finish(tokens: s.promptTokens + s.completionTokens, text: text2 + s.trailingText)
-                text2 += s.trailingText
+                tally.finished(i, s)
+                guard tally.done else { continue }
+                let usage = tally.usage
+                admission.finish(tokens: usage.totalTokens, text: tally.text[0])
                 return try Response.json(ChatCompletion(
                     id: id, created: created, model: m.name,
-                    choices: [ChatChoice(index: 0, message: ChatMessageOut(role: "assistant", content: text2),
-                                         logprobs: logprobs == nil ? nil : ChatLogprobs(content: tokens), finishReason: s.reason.rawValue)],
-                    usage: Usage(promptTokens: s.promptTokens, completionTokens: s.completionTokens)))
+                    choices: (0..<n).map { c in
+                        ChatChoice(index: c, message: ChatMessageOut(role: "assistant", content: tally.text[c]),
+                                   logprobs: logprobs == nil ? nil : ChatLogprobs(content: tokens[c]), finishReason: tally.finish[c]!.reason.rawValue)
+                    },
+                    usage: usage))
             case .failed(let e):
                 admission.finish(error: e)
                 throw e
@@ -182,7 +185,8 @@ struct OpenAIRoutes: Sendable {
                                          log: log, id: id, prompt: m.tokenizer.decode(prompt))
         let created = Int(Date().timeIntervalSince1970)
         let echo = body.echo == true ? m.tokenizer.decode(prompt) : ""
-        let stream = m.engine.generate(request)
+        let n = body.sampling.choices
+        let stream = OpenAIChoices(count: n).generate(request, on: m.engine)
         mirror(request, to: routed.shadow, admission: admission)
         let wantLogprobs = body.logprobs != nil
         @Sendable func logprobEntry(_ t: GeneratedToken, offset: Int, into lp: inout CompletionLogprobs) {
@@ -193,62 +197,63 @@ struct OpenAIRoutes: Sendable {
             lp.topLogprobs.append(top)
             lp.textOffset.append(offset)
         }
+        let metrics = self.metrics
         if body.sampling.stream == true {
             let includeUsage = body.sampling.streamOptions?.includeUsage == true
-            let metrics = self.metrics
             streaming = true
             let lease = routed.lease
             return sse { emit in
                 defer { lease.release() }
-                var rec = metrics.request(m)
-                var generated = ""
-                var offset = echo.utf8.count
+                var tally = OpenAIChoices.Tally(count: n, metrics: metrics, model: m, initialText: echo)
                 if !echo.isEmpty {
-                    try await emit(Completion(id: id, created: created, model: m.name, choices: [CompletionChoice(index: 0, text: echo, logprobs: nil, finishReason: nil)], usage: nil))
+                    try await emit(Completion(id: id, created: created, model: m.name,
+                                              choices: (0..<n).map { CompletionChoice(index: $0, text: echo, logprobs: nil, finishReason: nil) }, usage: nil))
                 }
-                for await event in stream {
+                for await (i, event) in stream {
                     switch event {
                     case .token(let t):
-                        rec.token()
-                        generated += t.text
                         var lp = CompletionLogprobs()
-                        if wantLogprobs { logprobEntry(t, offset: offset, into: &lp) }
-                        offset += t.text.utf8.count
+                        if wantLogprobs { logprobEntry(t, offset: tally.text[i].utf8.count, into: &lp) }
+                        tally.token(i, t)
                         if t.text.isEmpty && !wantLogprobs { continue }
                         try await emit(Completion(id: id, created: created, model: m.name,
-                                                  choices: [CompletionChoice(index: 0, text: t.text, logprobs: wantLogprobs ? lp : nil, finishReason: nil)], usage: nil))
+                                                  choices: [CompletionChoice(index: i, text: t.text, logprobs: wantLogprobs ? lp : nil, finishReason: nil)], usage: nil))
                     case .finished(let s):
-                        rec.finish(s)
-                        admission.finish(tokens: s.promptTokens + s.completionTokens, text: generated + s.trailingText)
+                        tally.finished(i, s)
                         try await emit(Completion(id: id, created: created, model: m.name,
-                                                  choices: [CompletionChoice(index: 0, text: s.trailingText, logprobs: nil, finishReason: s.reason.rawValue)], usage: nil))
+                                                  choices: [CompletionChoice(index: i, text: s.trailingText, logprobs: nil, finishReason: s.reason.rawValue)], usage: nil))
+                        guard tally.done else { continue }
+                        let usage = tally.usage
+                        admission.finish(tokens: usage.totalTokens, text: String(tally.text[0].dropFirst(echo.count)))
                         if includeUsage {
-                            try await emit(Completion(id: id, created: created, model: m.name, choices: [],
-                                                      usage: Usage(promptTokens: s.promptTokens, completionTokens: s.completionTokens)))
+                            try await emit(Completion(id: id, created: created, model: m.name, choices: [], usage: usage))
                         }
                     case .failed(let e):
                         admission.finish(error: e)
                         try await emit(OpenAIError.Body(error: .init(message: "\(e)", type: "server_error", param: nil, code: nil)))
+                        return  // the other choices are cancelled with the stream
                     }
                 }
             }
         }
-        var text = echo, lp = CompletionLogprobs()
-        var rec = metrics.request(m)
-        for await event in stream {
+        var tally = OpenAIChoices.Tally(count: n, metrics: metrics, model: m, initialText: echo)
+        var lps = [CompletionLogprobs](repeating: CompletionLogprobs(), count: n)
+        for await (i, event) in stream {
             switch event {
             case .token(let t):
-                rec.token()
-                if wantLogprobs { logprobEntry(t, offset: text.utf8.count, into: &lp) }
-                text += t.text
+                if wantLogprobs { logprobEntry(t, offset: tally.text[i].utf8.count, into: &lps[i]) }
+                tally.token(i, t)
             case .finished(let s):
-                rec.finish(s)
-                admission.finish(tokens: s.promptTokens + s.completionTokens, text: String(text.dropFirst(echo.count)) + s.trailingText)
-                text += s.trailingText
+                tally.finished(i, s)
+                guard tally.done else { continue }
+                let usage = tally.usage
+                admission.finish(tokens: usage.totalTokens, text: String(tally.text[0].dropFirst(echo.count)))
                 return try Response.json(Completion(
                     id: id, created: created, model: m.name,
-                    choices: [CompletionChoice(index: 0, text: text, logprobs: wantLogprobs ? lp : nil, finishReason: s.reason.rawValue)],
-                    usage: Usage(promptTokens: s.promptTokens, completionTokens: s.completionTokens)))
+                    choices: (0..<n).map { c in
+                        CompletionChoice(index: c, text: tally.text[c], logprobs: wantLogprobs ? lps[c] : nil, finishReason: tally.finish[c]!.reason.rawValue)
+                    },
+                    usage: usage))
             case .failed(let e):
                 admission.finish(error: e)
                 throw e

@@ -131,13 +131,15 @@ final class FastGRPCTransportTests: XCTestCase {
                                              config: .defaults { $0.rpc.maxRequestPayloadSize = self.maxMessage })
         try await withServer(nio, port: { try? await nio.listeningAddress.ipv4?.port }) { reference = try await self.scenarios(port: $0) }
 
-        var fast: [String: Outcome] = [:]
-        let transport = FastGRPCServerTransport(host: "127.0.0.1", port: 0, maxMessageSize: maxMessage)
-        try await withServer(transport, port: { await transport.boundPort }) { fast = try await self.scenarios(port: $0) }
-
         XCTAssertEqual(reference.count, 8)
-        for (name, expected) in reference.sorted(by: { $0.key < $1.key }) {
-            XCTAssertEqual(fast[name], expected, "scenario \(name)")
+        // Handlers on the connection's event loop (the default) and on the global executor.
+        for onLoop in [true, false] {
+            var fast: [String: Outcome] = [:]
+            let transport = FastGRPCServerTransport(host: "127.0.0.1", port: 0, maxMessageSize: maxMessage, onLoop: onLoop)
+            try await withServer(transport, port: { await transport.boundPort }) { fast = try await self.scenarios(port: $0) }
+            for (name, expected) in reference.sorted(by: { $0.key < $1.key }) {
+                XCTAssertEqual(fast[name], expected, "scenario \(name), onLoop \(onLoop)")
+            }
         }
         // And the reference says what it should: an echo, the error's text, the standard codes.
         XCTAssertEqual(reference["unary"]?.messages, [[3, 2, 1]])

@@ -37,7 +37,9 @@ struct GRPCServerService: Service {
     func run() async throws {
         if tls == nil && Self.transportChoice == "fast" {
             let bindHost = host == "localhost" ? "127.0.0.1" : host.trimmingCharacters(in: ["[", "]"])
-            let transport = FastGRPCServerTransport(host: bindHost, port: port, maxMessageSize: maxMessageSize)
+            // BERTH_GRPC_FAST_EXECUTOR=global runs handlers on Swift's global executor instead of the connection's loop.
+            let onLoop = ProcessInfo.processInfo.environment["BERTH_GRPC_FAST_EXECUTOR"] != "global"
+            let transport = FastGRPCServerTransport(host: bindHost, port: port, maxMessageSize: maxMessageSize, onLoop: onLoop)
             try await serve(GRPCServer(transport: transport, services: [service])) { await transport.boundPort }
             return
         }

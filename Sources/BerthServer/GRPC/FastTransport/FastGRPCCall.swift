@@ -24,6 +24,8 @@ final class FastGRPCCall: @unchecked Sendable {
 
     let streamID: Int
     let descriptor: MethodDescriptor
+    /// Where the handler task runs when the transport keeps calls on their loop (nil: the global executor).
+    let executor: FastGRPCLoopExecutor?
     private let state = Locked(State())
     /// Sends this call's response parts (and a released window) on the connection; run on its event loop.
     private let loop: any EventLoop
@@ -32,11 +34,12 @@ final class FastGRPCCall: @unchecked Sendable {
     /// The stream window size: more unread bytes than this and the loop stops granting window.
     let window: Int
 
-    init(streamID: Int, descriptor: MethodDescriptor, metadata: Metadata, loop: any EventLoop, window: Int,
+    init(streamID: Int, descriptor: MethodDescriptor, metadata: Metadata, loop: any EventLoop, executor: FastGRPCLoopExecutor?, window: Int,
          flushOutbound: @escaping @Sendable (FastGRPCCall) -> Void, grantWindow: @escaping @Sendable (Int, Int) -> Void) {
         self.streamID = streamID
         self.descriptor = descriptor
         self.loop = loop
+        self.executor = executor
         self.window = window
         self.flushOutbound = flushOutbound
         self.grantWindow = grantWindow

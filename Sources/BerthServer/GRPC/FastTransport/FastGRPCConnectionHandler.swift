@@ -29,6 +29,8 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
     private let maxMessageSize: Int
     private let window: Int
     private let accept: Accept
+    private let onLoop: Bool
+    private var executor: FastGRPCLoopExecutor?
     private var streams: [HTTP2StreamID: Stream] = [:]
     private var context: ChannelHandlerContext?
     private var connectionWindowUnacked = 0
@@ -38,14 +40,18 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
     /// Between a read and its `channelReadComplete`: flushes wait for the latter.
     private var reading = false
 
-    init(methods: [String: MethodDescriptor], maxMessageSize: Int, window: Int, accept: @escaping Accept) {
+    init(methods: [String: MethodDescriptor], maxMessageSize: Int, window: Int, onLoop: Bool, accept: @escaping Accept) {
         self.methods = methods
+        self.onLoop = onLoop
         self.maxMessageSize = maxMessageSize
         self.window = window
         self.accept = accept
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if onLoop { executor = FastGRPCLoopExecutor(loop: context.eventLoop) }
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
@@ -131,7 +137,7 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
         case .call(let descriptor, let metadata):
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             let call = FastGRPCCall(
-                streamID: Int(id), descriptor: descriptor, metadata: metadata, loop: context.eventLoop, window: window,
+                streamID: Int(id), descriptor: descriptor, metadata: metadata, loop: context.eventLoop, executor: executor, window: window,
                 flushOutbound: { call in loopBound.value.send(call) },
                 grantWindow: { stream, bytes in loopBound.value.grantStreamWindow(stream, bytes) })
             streams[id] = Stream(call: call)

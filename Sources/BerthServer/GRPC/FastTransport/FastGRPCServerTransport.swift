@@ -24,12 +24,15 @@ final class FastGRPCServerTransport: ServerTransport, @unchecked Sendable {
     private let maxMessageSize: Int
     /// Each stream's receive window (and the connection's): what one stream may have unread.
     private let window: Int
+    /// Run each call's handler on its connection's event loop (``FastGRPCLoopExecutor``).
+    private let onLoop: Bool
     private let group: MultiThreadedEventLoopGroup
     private let state = Locked(State())
     private let bound: EventLoopPromise<Int?>
 
-    init(host: String, port: Int, maxMessageSize: Int, window: Int = 1 << 20,
+    init(host: String, port: Int, maxMessageSize: Int, window: Int = 1 << 20, onLoop: Bool = true,
          group: MultiThreadedEventLoopGroup = .singletonMultiThreadedEventLoopGroup) {
+        self.onLoop = onLoop
         self.host = host
         self.port = port
         self.maxMessageSize = maxMessageSize
@@ -57,6 +60,7 @@ final class FastGRPCServerTransport: ServerTransport, @unchecked Sendable {
         let methods = state.withLock { $0.methods }
         let maxMessageSize = self.maxMessageSize
         let window = self.window
+        let onLoop = self.onLoop
         let settings = HTTP2Settings([
             HTTP2Setting(parameter: .initialWindowSize, value: window),
             HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
@@ -78,7 +82,7 @@ final class FastGRPCServerTransport: ServerTransport, @unchecked Sendable {
                         let local = channel.localAddress.map { "\($0)" } ?? "<unknown>"
                         try channel.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .server, initialSettings: settings))
                         try channel.pipeline.syncOperations.addHandler(FastGRPCConnectionHandler(
-                            methods: methods, maxMessageSize: maxMessageSize, window: window,
+                            methods: methods, maxMessageSize: maxMessageSize, window: window, onLoop: onLoop,
                             accept: { call in continuation.yield((call, remote, local)) }))
                     }
                 }
@@ -103,7 +107,7 @@ final class FastGRPCServerTransport: ServerTransport, @unchecked Sendable {
 
         await withDiscardingTaskGroup { group in
             for await (call, remote, local) in calls {
-                group.addTask {
+                group.addTask(executorPreference: call.executor) {
                     await withServerContextRPCCancellationHandle { handle in
                         call.attach(handle)
                         let context = ServerContext(descriptor: call.descriptor, remotePeer: remote, localPeer: local, cancellation: handle)

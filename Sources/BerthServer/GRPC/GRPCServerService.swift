@@ -30,9 +30,10 @@ struct GRPCServerService: Service {
         }
     }
 
-    /// Which transport serves plaintext gRPC: `BERTH_GRPC_TRANSPORT=fast` (``FastGRPCServerTransport``,
-    /// no per-stream child channel) or `nio` (grpc-swift-nio-transport's). TLS always uses `nio`.
-    static var transportChoice: String { ProcessInfo.processInfo.environment["BERTH_GRPC_TRANSPORT"] ?? "nio" }
+    /// Which transport serves plaintext gRPC: ``FastGRPCServerTransport`` (no per-stream child
+    /// channel; the default, bench/RESULTS.md) or, with `BERTH_GRPC_TRANSPORT=nio`, grpc-swift-nio-transport's.
+    /// TLS always uses `nio`.
+    static var transportChoice: String { ProcessInfo.processInfo.environment["BERTH_GRPC_TRANSPORT"] ?? "fast" }
 
     func run() async throws {
         if tls == nil && Self.transportChoice == "fast" {

@@ -9,7 +9,7 @@ import NIOPosix
 /// on the connection channel (``FastGRPCConnectionHandler``) instead of a child channel and async
 /// stream pair per RPC, as grpc-swift-nio-transport does. GRPCCore's server, router, generated
 /// service code and deadlines (`grpc-timeout`, read by GRPCCore from the metadata) are unchanged.
-/// `berth serve` picks it with `BERTH_GRPC_TRANSPORT=fast` (``GRPCServerService``).
+/// `berth serve` uses it for plaintext gRPC unless `BERTH_GRPC_TRANSPORT=nio` (``GRPCServerService``).
 final class FastGRPCServerTransport: ServerTransport, @unchecked Sendable {
     typealias Bytes = FastGRPCBytes
 

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -71,15 +72,20 @@ def main() -> None:
             for name, target in setups.items():
                 proc, port, gport = servers[name]
                 cpu0 = cpu_seconds(proc.pid)
+                kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 out = subprocess.run([berth, "bench", *target(port, gport), "--model", "digits", "--concurrency", args.concurrency,
                                       "--duration-seconds", str(args.seconds), "--json"], check=True, capture_output=True, text=True)
                 cpu1 = cpu_seconds(proc.pid)
+                kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                client_cpu = (kids1.ru_utime - kids0.ru_utime) + (kids1.ru_stime - kids0.ru_stime)
                 runs = json.loads(out.stdout)
                 # Server CPU per request over the whole bench call (all concurrencies): the transport's own
                 # cost, which throughput hides when client and server share the cores.
                 total = sum(r.get("requests", 0) for r in runs) or 1
                 for r in runs:
                     r["server_cpu_us"] = (cpu1 - cpu0) * 1e6 / total
+                    # The `berth bench` client's own CPU (a finished child process), per request likewise.
+                    r["client_cpu_us"] = client_cpu * 1e6 / total
                 for r in runs:
                     key = (name, r["concurrency"])
                     if key not in best or r["infer_per_sec"] > best[key]["infer_per_sec"]:
@@ -90,12 +96,12 @@ def main() -> None:
             p.wait()
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
     print(f"# {cpu}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; best of {args.rounds} rounds of {args.seconds:g} s")
-    print(f"{'setup':12} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs rest-json':>13} {'srv cpu us/req':>15}")
+    print(f"{'setup':12} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs rest-json':>13} {'srv cpu us/req':>15} {'cli cpu us/req':>15}")
     transport = {"both": "fast (grpc-nio: nio)"}.get(args.grpc_transport, args.grpc_transport or "server default")
     print(f"# gRPC transport: {transport}")
     for (name, conc), r in sorted(best.items(), key=lambda kv: (kv[0][1], list(setups).index(kv[0][0]))):
         base = best[("rest-json", conc)]["infer_per_sec"]
-        print(f"{name:12} {conc:5d} {r['infer_per_sec']:9.0f} {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} {r['infer_per_sec'] / base:12.2f}x {r['server_cpu_us']:15.1f}")
+        print(f"{name:12} {conc:5d} {r['infer_per_sec']:9.0f} {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} {r['infer_per_sec'] / base:12.2f}x {r['server_cpu_us']:15.1f} {r['client_cpu_us']:15.1f}")
 
 
 if __name__ == "__main__":

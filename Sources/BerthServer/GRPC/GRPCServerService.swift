@@ -30,7 +30,20 @@ struct GRPCServerService: Service {
         }
     }
 
+    /// Which transport serves plaintext gRPC: ``FastGRPCServerTransport`` (no per-stream child
+    /// channel; the default, bench/RESULTS.md) or, with `BERTH_GRPC_TRANSPORT=nio`, grpc-swift-nio-transport's.
+    /// TLS always uses `nio`.
+    static var transportChoice: String { ProcessInfo.processInfo.environment["BERTH_GRPC_TRANSPORT"] ?? "fast" }
+
     func run() async throws {
+        if tls == nil && Self.transportChoice == "fast" {
+            let bindHost = host == "localhost" ? "127.0.0.1" : host.trimmingCharacters(in: ["[", "]"])
+            // BERTH_GRPC_FAST_EXECUTOR=global runs handlers on Swift's global executor instead of the connection's loop.
+            let onLoop = ProcessInfo.processInfo.environment["BERTH_GRPC_FAST_EXECUTOR"] != "global"
+            let transport = FastGRPCServerTransport(host: bindHost, port: port, maxMessageSize: maxMessageSize, onLoop: onLoop)
+            try await serve(GRPCServer(transport: transport, services: [service])) { await transport.boundPort }
+            return
+        }
         let transport = HTTP2ServerTransport.Posix(
             address: Self.address(host: host, port: port), transportSecurity: try security,
             config: .defaults {
@@ -39,7 +52,12 @@ struct GRPCServerService: Service {
                 // flushes for up to 100 µs (measured: +0.5 ms per RPC at concurrency 1).
                 $0.connection.flushCoalescing = nil
             })
-        let server = GRPCServer(transport: transport, services: [service])
+        // The address is known once the transport has bound (it throws if binding failed).
+        try await serve(GRPCServer(transport: transport, services: [service])) { try? await transport.listeningAddress.port }
+    }
+
+    /// Runs `server` until graceful shutdown, telling ``endpoint`` the port `boundPort` reports.
+    private func serve<T: ServerTransport>(_ server: GRPCServer<T>, boundPort: @escaping @Sendable () async -> Int?) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
                 do { try await server.serve() } catch {
@@ -48,8 +66,7 @@ struct GRPCServerService: Service {
                 }
             }
             group.addTask {
-                // The address is known once the transport has bound (it throws if binding failed).
-                if let port = try? await transport.listeningAddress.port { endpoint.bound(port) }
+                if let port = await boundPort() { endpoint.bound(port) }
             }
             try? await gracefulShutdown()
             server.beginGracefulShutdown()

@@ -2,7 +2,8 @@
 
 ResNet-50 (torchvision's bottleneck layout, BatchNorm already folded into the convolutions as
 PyTorch's eval-mode export does) and MobileNetV2 (depthwise convolutions, ReLU6 as Clip 0..6),
-both 3x224x224 with a symbolic batch. Used by bench/engine_vs_ort.py (--models resnet50,mobilenetv2).
+both 3x224x224 with a symbolic batch, plus DenseNet-121 (BatchNormalization kept) and ViT-Tiny/16.
+Used by bench/engine_vs_ort.py (--models resnet50,mobilenetv2,densenet121,vit_tiny).
 """
 from __future__ import annotations
 
@@ -106,3 +107,114 @@ def make_mobilenetv2(seed: int = 2) -> onnx.ModelProto:
 
 
 BUILDERS = {"resnet50": make_resnet50, "mobilenetv2": make_mobilenetv2}
+
+
+def _bn(b: _Builder, x: str, c: int) -> str:
+    """BatchNormalization with random statistics, kept as a node (a pre-activation BN follows a
+    Concat, not a Conv, so an exporter cannot fold it)."""
+    nm = b.name("bn")
+    scale = (1 + 0.1 * b.rng.standard_normal(c)).astype(np.float32)
+    bias = (0.1 * b.rng.standard_normal(c)).astype(np.float32)
+    mean = (0.1 * b.rng.standard_normal(c)).astype(np.float32)
+    var = (1 + 0.1 * np.abs(b.rng.standard_normal(c))).astype(np.float32)
+    for suffix, v in (("s", scale), ("b", bias), ("m", mean), ("v", var)):
+        b.inits.append(numpy_helper.from_array(v, f"{nm}.{suffix}"))
+    b.nodes.append(helper.make_node("BatchNormalization", [x, nm + ".s", nm + ".b", nm + ".m", nm + ".v"], [nm], name=nm))
+    return nm
+
+
+def make_densenet121(seed: int = 121) -> onnx.ModelProto:
+    """DenseNet-121 as torchvision exports it in eval mode: BN → ReLU → Conv pre-activation
+    layers whose inputs are the Concat of every earlier feature map (growth 32, bottleneck 128),
+    transitions with 2x2 average pooling; BatchNormalization nodes kept."""
+    b = _Builder(seed)
+    x = b.conv("x", 3, 64, 7, stride=2, act=None)
+    x = b.act(_bn(b, x, 64), "relu")
+    b.nodes.append(helper.make_node("MaxPool", [x], ["pool0"], name="pool0", kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]))
+    x, c = "pool0", 64
+    for bi, layers in enumerate([6, 12, 24, 16]):
+        feats = [x]
+        for _ in range(layers):
+            y = b.act(_bn(b, x, c), "relu")
+            y = b.conv(y, c, 128, 1, act=None)
+            y = b.act(_bn(b, y, 128), "relu")
+            y = b.conv(y, 128, 32, 3, act=None)
+            feats.append(y)
+            x = b.name("cat")
+            b.nodes.append(helper.make_node("Concat", feats, [x], name=x, axis=1))
+            c += 32
+        if bi < 3:
+            y = b.act(_bn(b, x, c), "relu")
+            c //= 2
+            y = b.conv(y, c * 2, c, 1, act=None)
+            x = b.name("avgpool")
+            b.nodes.append(helper.make_node("AveragePool", [y], [x], name=x, kernel_shape=[2, 2], strides=[2, 2]))
+    x = b.act(_bn(b, x, c), "relu")
+    return b.model("densenet121", b.head(x, c))
+
+
+def make_vit_tiny(seed: int = 16, depth: int = 12, dim: int = 192, heads: int = 3, mlp: int = 768) -> onnx.ModelProto:
+    """ViT-Tiny/16 (timm's vit_tiny_patch16_224 sizes: 12 blocks, width 192, 3 heads, MLP 768):
+    16x16 patch-embedding Conv, learned position embedding, pre-LN blocks with separate Q/K/V
+    MatMuls, exact (Erf) GELU, and mean pooling over the 196 tokens instead of a class token
+    (keeps the batch symbolic without Shape arithmetic)."""
+    b = _Builder(seed)
+    tokens, hd = 196, dim // heads
+
+    def init(name: str, arr: np.ndarray) -> str:
+        b.inits.append(numpy_helper.from_array(arr.astype(np.float32), name))
+        return name
+
+    def const(name: str, arr) -> str:
+        b.inits.append(numpy_helper.from_array(np.asarray(arr), name))
+        return name
+
+    def node(op: str, ins: list[str], **attrs) -> str:
+        y = b.name(op.lower())
+        b.nodes.append(helper.make_node(op, ins, [y], name=y, **attrs))
+        return y
+
+    def linear(x: str, cin: int, cout: int) -> str:
+        nm = b.name("fc")
+        w = init(nm + ".w", b.rng.standard_normal((cin, cout)) * np.sqrt(1.0 / cin))
+        bias = init(nm + ".b", b.rng.standard_normal(cout) * 0.02)
+        return node("Add", [node("MatMul", [x, w]), bias])
+
+    def layernorm(x: str) -> str:
+        nm = b.name("ln")
+        return node("LayerNormalization", [x, init(nm + ".g", 1 + 0.1 * b.rng.standard_normal(dim)),
+                                           init(nm + ".b", 0.1 * b.rng.standard_normal(dim))], axis=-1, epsilon=1e-6)
+
+    w = init("patch.w", b.rng.standard_normal((dim, 3, 16, 16)) * np.sqrt(2.0 / (3 * 256)))
+    pb = init("patch.b", b.rng.standard_normal(dim) * 0.02)
+    p = node("Conv", ["x", w, pb], kernel_shape=[16, 16], strides=[16, 16])
+    p = node("Reshape", [p, const("shape_tokens_t", np.array([0, dim, tokens], np.int64))])
+    x = node("Transpose", [p], perm=[0, 2, 1])
+    x = node("Add", [x, init("pos", b.rng.standard_normal((1, tokens, dim)) * 0.02)])
+    heads_shape = const("shape_heads", np.array([0, tokens, heads, hd], np.int64))
+    merge_shape = const("shape_merge", np.array([0, tokens, dim], np.int64))
+    scale = const("attn_scale", np.array(1.0 / np.sqrt(hd), np.float32))
+    half, one, sqrt2 = const("half", np.array(0.5, np.float32)), const("one", np.array(1.0, np.float32)), const("sqrt2", np.array(np.sqrt(2.0), np.float32))
+    for _ in range(depth):
+        h = layernorm(x)
+        q = node("Transpose", [node("Reshape", [linear(h, dim, dim), heads_shape])], perm=[0, 2, 1, 3])
+        k = node("Transpose", [node("Reshape", [linear(h, dim, dim), heads_shape])], perm=[0, 2, 3, 1])
+        v = node("Transpose", [node("Reshape", [linear(h, dim, dim), heads_shape])], perm=[0, 2, 1, 3])
+        a = node("Softmax", [node("Mul", [node("MatMul", [q, k]), scale])], axis=-1)
+        o = node("Reshape", [node("Transpose", [node("MatMul", [a, v])], perm=[0, 2, 1, 3]), merge_shape])
+        x = node("Add", [x, linear(o, dim, dim)])
+        h = linear(layernorm(x), dim, mlp)
+        g = node("Mul", [node("Mul", [h, half]), node("Add", [node("Erf", [node("Div", [h, sqrt2])]), one])])
+        x = node("Add", [x, linear(g, mlp, dim)])
+    x = node("ReduceMean", [layernorm(x)], axes=[1], keepdims=0)
+    hw = init("head.w", b.rng.standard_normal((1000, dim)) * np.sqrt(1.0 / dim))
+    b.nodes.append(helper.make_node("Gemm", [x, hw, init("head.b", np.zeros(1000))], ["logits"], name="head", transB=1))
+    graph = helper.make_graph(b.nodes, "vit_tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 224, 224])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1000])], initializer=b.inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="berth-bench")
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m
+
+
+BUILDERS.update({"densenet121": make_densenet121, "vit_tiny": make_vit_tiny})

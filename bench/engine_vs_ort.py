@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     ap.add_argument("--berth", help="berth binary (default: $BERTH_BIN, .build/release/berth, .build/debug/berth)")
     ap.add_argument("--iterations", type=int, help="timed iterations for every config (default: adaptive)")
     ap.add_argument("--json", action="store_true", help="print results as a JSON array instead of a table")
-    ap.add_argument("--models", default="mlp,cnn,transformer", help="also: resnet50, mobilenetv2 (bench/cnn_models.py)")
+    ap.add_argument("--models", default="mlp,cnn,transformer", help="also: resnet50, mobilenetv2, densenet121, vit_tiny (bench/cnn_models.py)")
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--budget", type=float, default=4.0,

@@ -63,4 +63,24 @@ final class BlockedLayoutPassTests: XCTestCase {
                         outputs: [ValueInfo(name: "y", dtype: .float32, shape: nil)])
         XCTAssertTrue(regions(BlockedLayoutPass().apply(fed)).isEmpty)
     }
+
+    func testInferenceBatchNormalizationJoinsOnlyWithConstantParameters() throws {
+        var g = try graph([
+            conv("x", "w1", "c1"),
+            Node(name: "bn", opType: "BatchNormalization", inputs: ["c1", "s", "b", "m", "v"], outputs: ["n1"], attributes: ["epsilon": .float(1e-3)]),
+            Node(name: "r", opType: "Relu", inputs: ["n1"], outputs: ["y"]),
+        ], outputs: ["y"])
+        for name in ["s", "b", "m", "v"] { g.initializers[name] = try Tensor(shape: [4], values: [Float](repeating: 1, count: 4)) }
+        let joined = regions(BlockedLayoutPass().apply(g))
+        XCTAssertEqual(joined.count, 1)
+        guard case let .graph(body)? = joined.first?.attributes["body"] else { return XCTFail("region without a body") }
+        XCTAssertEqual(body.nodes.map(\.opType), ["Conv", "BatchNormalization", "Relu"])
+        // Statistics fed at run time, or training mode: the node stays outside (and splits the chain).
+        var fed = g
+        fed.initializers["m"] = nil
+        XCTAssertTrue(regions(BlockedLayoutPass().apply(fed)).isEmpty)
+        var training = g
+        training.nodes[1].attributes["training_mode"] = .int(1)
+        XCTAssertTrue(regions(BlockedLayoutPass().apply(training)).isEmpty)
+    }
 }

@@ -2,8 +2,8 @@
 primitives) against ONNX Runtime, on graphs where the pass has decisions to make: a non-oneDNN op
 in the middle of a chain, a region value that is also a graph output, a Concat of blocked and
 plain inputs, channel counts that are not a multiple of the block, a broadcasting Add inside a
-region (runs on Berth's Add), pooling windows with ceil mode and counted padding; each at batch 1
-and 3 (the batch is symbolic).
+region (runs on Berth's Add), pooling windows with ceil mode and counted padding, BatchNormalization
+inside a region; each at batch 1 and 3 (the batch is symbolic).
 
 Tolerance: RTOL of the output's largest magnitude, as in test_conv_kernels.py (fp32 convolutions
 and averages sum in a different order per kernel). Where the region runs the same kernels as the
@@ -49,6 +49,14 @@ class _W:
             self.inits.append(numpy_helper.from_array((self.rng.standard_normal(cout) * 0.1).astype(np.float32), name + ".b"))
             return [name + ".w", name + ".b"]
         return [name + ".w"]
+
+    def bn(self, name, c):
+        """BatchNormalization's scale, bias, mean and variance (variance kept away from zero)."""
+        vals = [1 + 0.2 * self.rng.standard_normal(c), 0.2 * self.rng.standard_normal(c),
+                0.2 * self.rng.standard_normal(c), 0.5 + np.abs(self.rng.standard_normal(c))]
+        names = [f"{name}.{k}" for k in ("scale", "bias", "mean", "var")]
+        self.inits += [numpy_helper.from_array(v.astype(np.float32), n) for v, n in zip(vals, names)]
+        return names
 
     def const(self, name, value):
         self.inits.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
@@ -112,6 +120,20 @@ def case_models():
         helper.make_node("AveragePool", ["b2"], ["q3"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1),
         helper.make_node("Conv", ["q3"] + w.conv("c3", 10, 64, 1, bias=False), ["y"]),
     ], w.inits, 4, (21, 18))))
+    # DenseNet's pre-activation layers: BatchNormalization (kept by the exporter: it follows a
+    # Concat) → ReLU → Conv, and a BatchNormalization right after a Conv; 20 and 37 channels
+    # (padded blocks), a non-default epsilon. Runs as oneDNN's batch normalization in the region.
+    w = _W(6)
+    out.append(("batchnorm_preactivation", _model([
+        helper.make_node("Conv", ["x"] + w.conv("c0", 20, 3, 3), ["f0"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["f0"] + w.bn("n0", 20), ["b0"], epsilon=1e-3),
+        helper.make_node("Relu", ["b0"], ["r0"]),
+        helper.make_node("Conv", ["r0"] + w.conv("c1", 17, 20, 3), ["g1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Concat", ["f0", "g1"], ["f1"], axis=1),
+        helper.make_node("BatchNormalization", ["f1"] + w.bn("n1", 37), ["b1"]),
+        helper.make_node("Relu", ["b1"], ["r1"]),
+        helper.make_node("Conv", ["r1"] + w.conv("c2", 12, 37, 1), ["y"]),
+    ], w.inits, 3, (19, 16))))
     return out
 
 

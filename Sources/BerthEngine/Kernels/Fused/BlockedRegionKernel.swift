@@ -189,13 +189,13 @@ final class BlockedRegion: Sendable {
                 ends.append(max(reach - g.input[a] - g.padsBegin[a], 0))
             }
             let dnnlKind: DNNL.PoolKind = kind == .max ? .max : (kind == .averageIncludingPadding ? .averageIncludingPadding : .averageExcludingPadding)
-            return try runLayout(m, &slots, out: out, [xi], key: "pool \(dnnlKind) \(g)") { mds in
+            return try runLayout(m, &slots, out: out, [xi], key: .nothing) { mds in
                 try DNNL.pooling(src: mds[0], srcDims: d, dstDims: [d[0], d[1]] + g.output, kind: dnnlKind, kernel: g.kernel, strides: g.strides,
                                  dilations: g.dilations, padsBegin: g.padsBegin, padsEnd: ends)
             }
         case .globalAveragePool:
             guard let xi = m.inputs[0], let d = dims4(slots[xi]) else { return false }
-            return try runLayout(m, &slots, out: out, [xi], key: "gap") { mds in
+            return try runLayout(m, &slots, out: out, [xi], key: .nothing) { mds in
                 try DNNL.pooling(src: mds[0], srcDims: d, dstDims: [d[0], d[1], 1, 1], kind: .averageExcludingPadding, kernel: [d[2], d[3]],
                                  strides: [1, 1], dilations: [1, 1], padsBegin: [0, 0], padsEnd: [0, 0])
             }
@@ -215,15 +215,44 @@ final class BlockedRegion: Sendable {
                 }
                 e = .clip(lo: lo, hi: hi)
             }
-            return try runLayout(m, &slots, out: out, [xi], key: "eltwise \(e)") { mds in try DNNL.eltwise(src: mds[0], dims: d, e) }
+            return try runLayout(m, &slots, out: out, [xi], key: .eltwise(e)) { mds in try DNNL.eltwise(src: mds[0], dims: d, e) }
         case .add:
             guard let ai = m.inputs[0], let bi = m.inputs[1], let d = dims4(slots[ai]), dims4(slots[bi]) == d else { return false }
             let a = try current(&slots[ai])
             let b = try laidOut(&slots[bi], a.md)
             defer { if b.fresh { pool.give(b.buffer) } }
-            let prim = try m.cache.layout("add \(d)", [a.md]) { try DNNL.add(a.md, a.md, dims: d) }
+            let prim = try m.cache.layout(BlockedRegionCache.LayoutKey(extra: .nothing, dims: [d], mds: [a.md])) { try DNNL.add(a.md, a.md, dims: d) }
             guard let prim else { return false }
             slots[out] = Slot(plain: nil, blocked: try prim.run([a.buffer.pointer, b.buffer.pointer], pool: pool))
+            return true
+        case let .batchNorm(eps):
+            guard let xi = m.inputs[0], let d = dims4(slots[xi]), m.inputs.count == 5 else { return false }
+            // scale, bias, mean, variance: C floats each, as oneDNN's scale, shift, mean, variance.
+            var params: [Tensor] = []
+            for case let i in m.inputs.dropFirst() {
+                guard let i, let t = slots[i].plain, t.dtype == .float32, t.count == d[1] else { return false }
+                params.append(t)
+            }
+            let src = try current(&slots[xi])
+            let key = BlockedRegionCache.LayoutKey(extra: .batchNorm(eps), dims: [d], mds: [src.md])
+            guard let prim = try m.cache.layout(key, { try DNNL.batchNorm(src: src.md, dims: d, epsilon: eps) }) else { return false }
+            let md = try DNNL.plainDesc([d[1]])
+            let arrays = params.map(\.floats)
+            let y = try arrays[0].withUnsafeBufferPointer { scale in
+                try arrays[1].withUnsafeBufferPointer { shift in
+                    try arrays[2].withUnsafeBufferPointer { mean in
+                        try arrays[3].withUnsafeBufferPointer { variance in
+                            try prim.run([src.buffer.pointer], pool: pool, extra: [
+                                (Int32(DNNL_ARG_SCALE), md, UnsafeMutableRawPointer(mutating: scale.baseAddress!)),
+                                (Int32(DNNL_ARG_SHIFT), md, UnsafeMutableRawPointer(mutating: shift.baseAddress!)),
+                                (Int32(DNNL_ARG_MEAN), md, UnsafeMutableRawPointer(mutating: mean.baseAddress!)),
+                                (Int32(DNNL_ARG_VARIANCE), md, UnsafeMutableRawPointer(mutating: variance.baseAddress!)),
+                            ])
+                        }
+                    }
+                }
+            }
+            slots[out] = Slot(plain: nil, blocked: y)
             return true
         case .concat:
             let ins = m.inputs.compactMap { $0 }
@@ -236,18 +265,18 @@ final class BlockedRegion: Sendable {
             let first = dims[0]
             guard dims.allSatisfy({ $0[0] == first[0] && $0[2] == first[2] && $0[3] == first[3] }) else { return false }
             let outDims = [first[0], dims.reduce(0) { $0 + $1[1] }, first[2], first[3]]
-            return try runLayout(m, &slots, out: out, ins, key: "concat") { mds in try DNNL.concat(mds, dstDims: outDims, axis: 1) }
+            return try runLayout(m, &slots, out: out, ins, key: .nothing) { mds in try DNNL.concat(mds, dstDims: outDims, axis: 1) }
         }
     }
 
     /// Runs a primitive that takes its sources in their current layouts, built once per
-    /// (sources' dims and layouts, `key`).
-    private func runLayout(_ m: Member, _ slots: inout [Slot], out: Int, _ ins: [Int], key: String,
+    /// (sources' dims and layouts, `key`: what else the member's primitive depends on).
+    private func runLayout(_ m: Member, _ slots: inout [Slot], out: Int, _ ins: [Int], key: BlockedRegionCache.Extra,
                            make: ([dnnl_memory_desc_t]) throws -> DNNL.LayoutPrimitive) throws -> Bool {
         var srcs: [DNNL.Blocked] = []
         for i in ins { srcs.append(try current(&slots[i])) }
         let mds = srcs.map(\.md)
-        guard let prim = try m.cache.layout("\(key) \(srcs.map(\.dims))", mds, { try make(mds) }) else { return false }
+        guard let prim = try m.cache.layout(BlockedRegionCache.LayoutKey(extra: key, dims: srcs.map(\.dims), mds: mds), { try make(mds) }) else { return false }
         let y = try prim.run(srcs.map(\.buffer.pointer), pool: pool)
         slots[out] = Slot(plain: nil, blocked: y)
         return true
@@ -303,7 +332,9 @@ final class BlockedRegionCache: @unchecked Sendable {
     }
     private let lock = NSLock()
     private var convs: [DNNL.ConvSpec: ConvEntry?] = [:]
-    private var layouts: [Data: DNNL.LayoutPrimitive?] = [:]
+    private var layouts: [LayoutKey: DNNL.LayoutPrimitive?] = [:]
+    /// The entry the last call used: a model called with one shape finds it without hashing.
+    private var lastLayout: (key: LayoutKey, primitive: DNNL.LayoutPrimitive?)?
     private static let maxEntries = 16
 
     /// The convolution for `spec` with the weights packed for it; nil when oneDNN refuses it.
@@ -332,17 +363,42 @@ final class BlockedRegionCache: @unchecked Sendable {
         return (entry.conv, b)
     }
 
-    /// The layout primitive for `key` and source layouts `mds`; nil when oneDNN refuses it.
-    func layout(_ key: String, _ mds: [dnnl_memory_desc_t], _ make: () throws -> DNNL.LayoutPrimitive) throws -> DNNL.LayoutPrimitive? {
-        var k = Data(key.utf8)
-        for md in mds { k.append(DNNL.key(md)) }
+    /// What a layout primitive depends on besides its member's node and its sources.
+    enum Extra: Hashable { case nothing, eltwise(DNNL.Eltwise), batchNorm(Float) }
+
+    /// A layout primitive's key: the sources' dims and layouts (compared by their bytes, hashed
+    /// by rank and dims only: no per-call copy of the descriptors).
+    struct LayoutKey: Hashable {
+        var extra: Extra
+        var dims: [[Int]]
+        var mds: [dnnl_memory_desc_t]
+
+        static func == (a: Self, b: Self) -> Bool {
+            a.extra == b.extra && a.dims == b.dims && a.mds.count == b.mds.count
+                && zip(a.mds, b.mds).allSatisfy { DNNL.bytesEqual($0, $1) }
+        }
+
+        func hash(into h: inout Hasher) {
+            h.combine(extra)
+            h.combine(dims)
+        }
+    }
+
+    /// The layout primitive for `key`; nil when oneDNN refuses it.
+    func layout(_ key: LayoutKey, _ make: () throws -> DNNL.LayoutPrimitive) throws -> DNNL.LayoutPrimitive? {
         lock.lock()
         defer { lock.unlock() }
-        if let known = layouts[k] { return known }
-        if layouts.count >= Self.maxEntries { layouts.removeAll() }
-        let made = try? make()
-        layouts[k] = .some(made)
-        return made
+        if let last = lastLayout, last.key == key { return last.primitive }
+        let found: DNNL.LayoutPrimitive?
+        if let known = layouts[key] {
+            found = known
+        } else {
+            if layouts.count >= Self.maxEntries { layouts.removeAll() }
+            found = try? make()
+            layouts[key] = .some(found)
+        }
+        lastLayout = (key, found)
+        return found
     }
 }
 #endif

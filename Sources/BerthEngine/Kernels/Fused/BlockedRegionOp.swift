@@ -1,4 +1,5 @@
 import BerthONNX
+import Foundation
 
 /// What one node of a blocked-layout region does on oneDNN (see ``BlockedLayoutPass``).
 enum BlockedRegionOp: Sendable {
@@ -13,6 +14,8 @@ enum BlockedRegionOp: Sendable {
     case add
     /// Concat along the channel axis.
     case concat
+    /// Inference BatchNormalization (scale, bias, mean and variance constant).
+    case batchNorm(epsilon: Float)
 
     init?(_ n: Node) {
         func convAttrs(_ node: Node) -> NNConvAttributes? {
@@ -49,6 +52,10 @@ enum BlockedRegionOp: Sendable {
             self = .add
         } else if n.isOp("Concat"), (try? n.int("axis")) == 1 {
             self = .concat
+        } else if n.isOp("BatchNormalization"), n.inputs.count == 5, n.outputs.dropFirst().allSatisfy(\.isEmpty),
+                  (try? n.int("training_mode", default: 0)) == 0, (try? n.int("spatial", default: 1)) == 1,
+                  let eps = try? n.float("epsilon", default: 1e-5) {
+            self = .batchNorm(epsilon: eps)
         } else {
             return nil
         }
@@ -63,6 +70,10 @@ enum BlockedRegionOp: Sendable {
             guard n.inputs.count >= 2, let w = g.initializers[n.inputs[1]], w.dtype == .float32, w.rank == 4 else { return false }
             if n.inputs.count > 2, !n.inputs[2].isEmpty, g.initializers[n.inputs[2]]?.dtype != .float32 { return false }
             return true
+        case .batchNorm:
+            // BERTH_DNNL_REGION_BN=0 leaves it to Berth's kernel, splitting the region (A/B measurements).
+            guard ProcessInfo.processInfo.environment["BERTH_DNNL_REGION_BN"] != "0" else { return false }
+            return n.inputs.dropFirst().allSatisfy { g.initializers[$0]?.dtype == .float32 && g.initializers[$0]?.rank == 1 }
         case .eltwise(.clip):
             return n.inputs.dropFirst().allSatisfy { $0.isEmpty || (g.initializers[$0]?.dtype == .float32 && g.scalarConstant($0) != nil) }
         default:

@@ -50,14 +50,16 @@ extension KernelRegistry {
         registerBlockedRegionKernel()
         #endif
         register("MatMulBias", domain: FusedOps.domain, opsets: 0...Int.max) { _, _ in
-            return { inputs, ctx in [try matMulBias(try inputs.required(0), try inputs.required(1), try inputs.required(2), ctx)] }
+            let cache = MatMulBackendCache()
+            return { inputs, ctx in [try matMulBias(try inputs.required(0), try inputs.required(1), try inputs.required(2), ctx, cache: cache)] }
         }
     }
 }
 
 /// `A[..., K] @ W[K, N] + bias[N]` in one sgemm over all leading rows: the output is seeded with
 /// the bias and the product is accumulated with beta = 1.
-func matMulBias(_ a: Tensor, _ w: Tensor, _ bias: Tensor, _ ctx: KernelContext) throws -> Tensor {
+/// With a `cache`, the product runs on oneDNN's matmul with W packed once and the bias as its bias.
+func matMulBias(_ a: Tensor, _ w: Tensor, _ bias: Tensor, _ ctx: KernelContext, cache: MatMulBackendCache? = nil) throws -> Tensor {
     guard a.dtype == .float32, w.dtype == .float32, bias.dtype == .float32 else {
         throw KernelError("MatMulBias needs float inputs, got \(a.dtype), \(w.dtype), \(bias.dtype)")
     }
@@ -69,6 +71,14 @@ func matMulBias(_ a: Tensor, _ w: Tensor, _ bias: Tensor, _ ctx: KernelContext) 
     let outShape = a.rank == 1 ? [n] : Array(a.shape.dropLast()) + [n]
     let total = try Shape.elementCount(outShape)
     let av = a.floats, wv = w.floats, bv = bias.floats
+    if let cache, m > 0, k > 0, n > 0 {
+        var done = false
+        let out = [Float](unsafeUninitializedCapacity: total) { buf, count in
+            count = total
+            done = av.withUnsafeBufferPointer { cache.run(a: $0.baseAddress!, m: m, k: k, n: n, w: wv, transposedB: false, bias: bv, c: buf.baseAddress!) }
+        }
+        if done { return Tensor(unchecked: outShape, storage: .float32(out)) }
+    }
     let out = [Float](unsafeUninitializedCapacity: total) { buf, count in
         let base = buf.baseAddress!
         bv.withUnsafeBufferPointer { b in

@@ -95,6 +95,9 @@ enum BLAS {
     }()
     /// Whether products of at most 8 rows go to oneDNN too (BERTH_DNNL_GEMV=1) instead of OpenBLAS's sgemv.
     static let gemvUsesDNNL: Bool = ProcessInfo.processInfo.environment["BERTH_DNNL_GEMV"] == "1"
+    /// The thread count a oneDNN product runs with, or nil when products stay on OpenBLAS
+    /// (several intra-op threads: see `sgemm`).
+    static var oneDNNGemmThreads: Int? { gemmThreads == 1 || DNNLThreads.followsIntraOp ? gemmThreads : nil }
     #endif
 
     private static let threadsLock = NSLock()

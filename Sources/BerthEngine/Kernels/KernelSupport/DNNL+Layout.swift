@@ -62,12 +62,22 @@ extension DNNL {
     }
 
     private static let reorderLock = NSLock()
-    nonisolated(unsafe) private static var reorders: [Data: Reorder] = [:]
+    nonisolated(unsafe) private static var reorders: [LayoutPair: Reorder] = [:]
+
+    /// Two layouts, compared by their bytes and hashed by their leading fields (rank and dims):
+    /// a per-call lookup copies and hashes no 700-byte descriptors.
+    struct LayoutPair: Hashable {
+        var from: dnnl_memory_desc_t, to: dnnl_memory_desc_t
+        static func == (a: Self, b: Self) -> Bool { bytesEqual(a.from, b.from) && bytesEqual(a.to, b.to) }
+        func hash(into h: inout Hasher) {
+            for md in [from, to] { withUnsafeBytes(of: md) { h.combine(bytes: UnsafeRawBufferPointer(rebasing: $0.prefix(104))) } }
+        }
+    }
 
     /// The reorder between two layouts, made once per pair (bounded; a session cycling through
     /// input sizes must not grow it without end).
     static func reorder(from: dnnl_memory_desc_t, to: dnnl_memory_desc_t) throws -> Reorder {
-        let k = key(from) + key(to)
+        let k = LayoutPair(from: from, to: to)
         reorderLock.lock()
         defer { reorderLock.unlock() }
         if let r = reorders[k] { return r }
@@ -95,8 +105,10 @@ extension DNNL {
             scratchMD = primitive.md(dnnl_query_scratchpad_md)
         }
 
-        /// Runs over sources laid out as `srcMDs`, into a new buffer laid out as `dstMD`.
-        func run(_ srcs: [UnsafeMutableRawPointer], pool: BufferPool) throws -> Blocked {
+        /// Runs over sources laid out as `srcMDs`, into a new buffer laid out as `dstMD`; `extra`
+        /// are further arguments (batch normalization's statistics and affine parameters).
+        func run(_ srcs: [UnsafeMutableRawPointer], pool: BufferPool,
+                 extra: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = []) throws -> Blocked {
             let dst = pool.take(size(dstMD))
             let scratch = pool.take(size(scratchMD))
             defer { pool.give(scratch) }
@@ -106,7 +118,7 @@ extension DNNL {
             }
             args.append((CDNNL_ARG_DST, dstMD, dst.pointer))
             args.append((CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer))
-            try primitive.execute(args)
+            try primitive.execute(args + extra)
             return Blocked(dims: dstDims, md: dstMD, buffer: dst)
         }
     }
@@ -161,6 +173,17 @@ extension DNNL {
         let p = e.parts
         try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, p.alg, &s, p.alpha, p.beta), "eltwise_forward_desc_init \(dims)")
         return try make(&desc, "eltwise", srcMDs: [src], dstDims: dims)
+    }
+
+    /// Inference batch normalization over `src` with given statistics, scale and shift (arguments
+    /// `DNNL_ARG_MEAN`, `_VARIANCE`, `_SCALE`, `_SHIFT`, each C floats), written in the same layout.
+    static func batchNorm(src: dnnl_memory_desc_t, dims: [Int], epsilon: Float) throws -> LayoutPrimitive {
+        var s = src
+        var desc = dnnl_batch_normalization_desc_t()
+        let flags = dnnl_use_global_stats.rawValue | dnnl_use_scale.rawValue | dnnl_use_shift.rawValue
+        try check(dnnl_batch_normalization_forward_desc_init(&desc, dnnl_forward_inference, &s, epsilon, UInt32(flags)),
+                  "batch_normalization_forward_desc_init \(dims)")
+        return try make(&desc, "batch_normalization", srcMDs: [src], dstDims: dims)
     }
 
     /// `a + b` for two tensors of the same dims; `b` must already be in `a`'s layout.

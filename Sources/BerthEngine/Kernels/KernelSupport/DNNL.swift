@@ -145,6 +145,8 @@ enum DNNL {
     final class Primitive: @unchecked Sendable {
         let pd: dnnl_primitive_desc_t
         let primitive: dnnl_primitive_t
+        /// Streams and memory objects kept for the next calls.
+        let bindings = BindingPool()
         init(pd: dnnl_primitive_desc_t) throws {
             var p: dnnl_primitive_t?
             let status = dnnl_primitive_create(&p, pd)
@@ -164,24 +166,10 @@ enum DNNL {
             dnnl_primitive_desc_query_md(pd, what, 0)?.pointee ?? dnnl_memory_desc_t()
         }
 
-        /// Runs with `args` (oneDNN argument id → buffer) on a stream of this call and waits.
+        /// Runs with `args` (oneDNN argument id → buffer) and waits; streams and memory objects
+        /// are reused from call to call (`DNNL+Bindings.swift`).
         func execute(_ args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) throws {
-            guard let engine = DNNL.engine else { throw Failure(call: "engine_create", status: 0) }
-            var stream: dnnl_stream_t?
-            try check(dnnl_stream_create(&stream, engine, UInt32(dnnl_stream_default_flags.rawValue)), "stream_create")
-            defer { dnnl_stream_destroy(stream) }
-            var mems: [dnnl_memory_t?] = []
-            defer { for m in mems { dnnl_memory_destroy(m) } }
-            var execArgs: [dnnl_exec_arg_t] = []
-            for (arg, md, ptr) in args {
-                var m: dnnl_memory_t?
-                var d = md
-                try check(dnnl_memory_create(&m, &d, engine, ptr), "memory_create")
-                mems.append(m)
-                execArgs.append(dnnl_exec_arg_t(arg: arg, memory: m))
-            }
-            try check(dnnl_primitive_execute(primitive, stream, Int32(execArgs.count), execArgs), "primitive_execute")
-            try check(dnnl_stream_wait(stream), "stream_wait")
+            try bindings.execute(primitive, args)
         }
     }
 
@@ -213,6 +201,9 @@ enum DNNL {
         let scratchMD: dnnl_memory_desc_t
         let userWeightsMD: dnnl_memory_desc_t
         let srcIn: Reorder?, dstOut: Reorder?, dstIn: Reorder?, weightsIn: Reorder?
+        /// The blocked copies and scratchpad of each call, kept for the next (fresh multi-megabyte
+        /// allocations cost page faults every call).
+        private let buffers = BufferPool(maxBytes: 64 << 20)
 
         init(_ spec: ConvSpec) throws {
             guard let engine = DNNL.engine else { throw Failure(call: "engine_create", status: 0) }
@@ -281,7 +272,7 @@ enum DNNL {
             var srcPtr = UnsafeMutableRawPointer(mutating: src)
             var blockedSrc: Buffer?
             if let srcIn {
-                let b = Buffer(bytes: DNNL.size(srcMD))
+                let b = buffers.take(DNNL.size(srcMD))
                 try srcIn.run(src, b.pointer)
                 blockedSrc = b
                 srcPtr = b.pointer
@@ -289,13 +280,14 @@ enum DNNL {
             var dstPtr = UnsafeMutableRawPointer(dst)
             var blockedDst: Buffer?
             if dstOut != nil {
-                let b = Buffer(bytes: DNNL.size(dstMD))
+                let b = buffers.take(DNNL.size(dstMD))
                 // Padded channels must read as zero for the sum post-op and the reorder back.
                 if let dstIn { try dstIn.run(dst, b.pointer) } else { b.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: b.bytes) }
                 blockedDst = b
                 dstPtr = b.pointer
             }
-            let scratch = Buffer(bytes: DNNL.size(scratchMD))
+            let scratch = buffers.take(DNNL.size(scratchMD))
+            defer { for b in [blockedSrc, blockedDst, scratch].compactMap({ $0 }) { buffers.give(b) } }
             var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
                 (CDNNL_ARG_SRC, srcMD, srcPtr), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
                 (CDNNL_ARG_DST, dstMD, dstPtr), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
@@ -303,7 +295,6 @@ enum DNNL {
             if let bias { args.append((CDNNL_ARG_BIAS, biasMD, UnsafeMutableRawPointer(mutating: bias))) }
             try conv.execute(args)
             if let dstOut, let blockedDst { try dstOut.run(blockedDst.pointer, dst) }
-            withExtendedLifetime(blockedSrc) {}
         }
     }
 }

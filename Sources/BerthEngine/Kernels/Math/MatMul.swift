@@ -123,11 +123,24 @@ private struct MathMatMulVisitor: MathTypeVisitor {
 }
 
 /// ONNX MatMul with NumPy semantics: 1-D promotion and broadcast batch dims.
-func mathMatMul(_ a: Tensor, _ b: Tensor, pool: ThreadPool) throws -> Tensor {
+/// With a `cache`, a float32 product with a 2-D B runs on oneDNN's matmul with B packed once.
+func mathMatMul(_ a: Tensor, _ b: Tensor, pool: ThreadPool, cache: MatMulBackendCache? = nil) throws -> Tensor {
     guard a.dtype == b.dtype else { throw KernelError("MatMul inputs must have the same dtype, got \(a.dtype) and \(b.dtype)") }
     let plan = try MathMatMulPlan(a.shape, b.shape)
     switch (a.storage, b.storage) {
     case let (.float32(x), .float32(y)):
+        if let cache, b.rank == 2, plan.bIsSingleMatrix, plan.k > 0 {
+            // A is [..., M, K] contiguous: every row goes into one product.
+            let rows = plan.batch.count * plan.m, total = rows * plan.n
+            var done = false
+            let out = [Float](unsafeUninitializedCapacity: total) { o, initialized in
+                initialized = total
+                done = total > 0 && x.withUnsafeBufferPointer { pa in
+                    cache.run(a: pa.baseAddress!, m: rows, k: plan.k, n: plan.n, w: y, transposedB: false, bias: nil, c: o.baseAddress!)
+                }
+            }
+            if done { return Tensor(unchecked: plan.outShape, storage: .float32(out)) }
+        }
         return Tensor(unchecked: plan.outShape, storage: .float32(mathMatMulFloat(x, y, plan)))
     case let (.float16(x), .float16(y)):
         let r = mathMatMulFloat(x.map(Float.init), y.map(Float.init), plan)
@@ -181,7 +194,8 @@ private struct MathGemmVisitor: MathTypeVisitor {
 }
 
 /// ONNX Gemm: `alpha * op(A) * op(B) + beta * C`, C (optional) broadcast to [M, N].
-func mathGemm(_ a: Tensor, _ b: Tensor, _ c: Tensor?, _ attrs: MathGemmAttributes) throws -> Tensor {
+/// With a `cache`, a float32 Gemm whose C is a bias row runs on oneDNN's matmul with B packed once.
+func mathGemm(_ a: Tensor, _ b: Tensor, _ c: Tensor?, _ attrs: MathGemmAttributes, cache: MatMulBackendCache? = nil) throws -> Tensor {
     guard a.rank == 2, b.rank == 2 else { throw KernelError("Gemm A and B must be 2-D, got \(a.shape) and \(b.shape)") }
     guard a.dtype == b.dtype, c.map({ $0.dtype == a.dtype }) ?? true else {
         throw KernelError("Gemm inputs must have the same dtype, got A \(a.dtype), B \(b.dtype), C \(c.map { "\($0.dtype)" } ?? "none")")
@@ -199,6 +213,18 @@ func mathGemm(_ a: Tensor, _ b: Tensor, _ c: Tensor?, _ attrs: MathGemmAttribute
     let count = try Shape.elementCount([m, n])
 
     func floatGemm(_ x: [Float], _ y: [Float], _ cv: [Float]?) throws -> [Float] {
+        // A bias row (C of N values, beta 1) or no C: oneDNN's bias argument does the rest.
+        let biasRow = cv == nil || attrs.beta == 0 ? nil : (c.map { $0.count == n && $0.shape.last == n } ?? false) && attrs.beta == 1 ? cv : nil
+        if let cache, !attrs.transA, attrs.alpha == 1, cv == nil || attrs.beta == 0 || biasRow != nil, count > 0 {
+            var done = false
+            let out = [Float](unsafeUninitializedCapacity: count) { o, initialized in
+                initialized = count
+                done = x.withUnsafeBufferPointer { pa in
+                    cache.run(a: pa.baseAddress!, m: m, k: k, n: n, w: y, transposedB: attrs.transB, bias: biasRow, c: o.baseAddress!)
+                }
+            }
+            if done { return out }
+        }
         var out: [Float]
         var beta: Float = 0
         if let c, let cv, attrs.beta != 0 {

@@ -53,7 +53,8 @@ extension KernelRegistry {
         registerIntegerMatMul()
 
         register("MatMul") { _, _ in
-            { inputs, ctx in [try mathMatMul(try inputs.required(0), try inputs.required(1), pool: ctx.pool)] }
+            let cache = MatMulBackendCache()
+            return { inputs, ctx in [try mathMatMul(try inputs.required(0), try inputs.required(1), pool: ctx.pool, cache: cache)] }
         }
         register("Gemm") { node, _ in
             let attrs = MathGemmAttributes(
@@ -61,8 +62,9 @@ extension KernelRegistry {
                 transB: try node.int("transB", default: 0) != 0,
                 alpha: try node.float("alpha", default: 1),
                 beta: try node.float("beta", default: 1))
+            let cache = MatMulBackendCache()
             return { inputs, _ in
-                [try mathGemm(try inputs.required(0), try inputs.required(1), inputs.optional(2), attrs)]
+                [try mathGemm(try inputs.required(0), try inputs.required(1), inputs.optional(2), attrs, cache: cache)]
             }
         }
     }

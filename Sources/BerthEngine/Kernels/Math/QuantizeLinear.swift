@@ -112,9 +112,25 @@ enum MathQuantization {
     static func dynamic(_ x: Tensor) throws -> [Tensor] {
         guard case let .float32(v) = x.storage else { throw KernelError("DynamicQuantizeLinear needs a float input, got \(x.dtype)") }
         // One pass for the range (NaN compares false, so it is skipped as min() and max() skip it).
+        // Sixteen lanes at a time (a select on `<`, which skips NaN as the scalar loop does).
         var lo: Float = 0, hi: Float = 0
         v.withUnsafeBufferPointer { p in
-            for e in p {
+            var vlo = SIMD16<Float>(repeating: 0), vhi = SIMD16<Float>(repeating: 0)
+            let whole = p.count / 16 * 16
+            if whole > 0, let base = p.baseAddress {
+                var i = 0
+                while i < whole {
+                    let e = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<Float>.self)
+                    vlo.replace(with: e, where: e .< vlo)
+                    vhi.replace(with: e, where: e .> vhi)
+                    i += 16
+                }
+            }
+            for i in 0..<16 {
+                lo = vlo[i] < lo ? vlo[i] : lo
+                hi = vhi[i] > hi ? vhi[i] : hi
+            }
+            for e in p[whole...] {
                 lo = e < lo ? e : lo
                 hi = e > hi ? e : hi
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BerthEngine
 import BerthEval
 import BerthOptimize
+import BerthTensor
 import Foundation
 
 /// `berth prune`: magnitude or structured pruning written as standard ONNX, with a report.
@@ -47,7 +48,7 @@ struct PruneCommand: ParsableCommand {
         var report = PruneReport(input: input, output: output, structured: structured, sparsity: sparsity)
 
         // With labelled data, units are ranked by what they pass on for that data (see StructuredPruning).
-        let calibrationData = try calibration.map { try loadDataset(data: $0, label: options.label, labels: nil) } ?? dataset
+        let calibrationData = try calibration.map(calibrationDataset) ?? dataset
         let probe: StructuredPruning.ActivationProbe? = calibrationData.map { data in
             { model, names in
                 // Beside the input, so external data resolves as it does for the input.
@@ -100,6 +101,16 @@ struct PruneCommand: ParsableCommand {
         (report.latency, report.metricsBefore, report.metricsAfter) = try options.measure(before: inURL, after: outURL, dataset: dataset)
         if options.json { try printJSON(report) } else { print(report.table) }
     }
+}
+
+/// Calibration features: a .npy array fed as it is (no labels needed), or a CSV as --eval-data reads it.
+private func calibrationDataset(_ path: String) throws -> Dataset {
+    let url = URL(fileURLWithPath: path)
+    guard url.pathExtension.lowercased() == "npy" else { return try loadDataset(data: path, label: nil, labels: nil) }
+    let array: Tensor
+    do { array = try NPY.read(contentsOf: url) } catch { throw CLIError("--calibration \(path): \(error)") }
+    guard array.rank >= 1, array.shape[0] > 0 else { throw CLIError("--calibration \(path): no rows (shape \(array.shape))") }
+    return try Dataset(source: path, array: array, labels: Column(name: "label", numbers: [Double](repeating: 0, count: array.shape[0])))
 }
 
 /// What `berth prune` prints.

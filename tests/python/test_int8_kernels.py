@@ -181,3 +181,35 @@ def test_fused_quantized_matmuls_match_ort(tmp_path, fmt, gemm, per_channel):
     # And the int8 model stays close to the float one (what quantization costs, not a kernel bug).
     exact = ort_run(src, x)
     assert np.abs(got - exact).max() <= 0.1 * span
+
+
+def test_shared_dynamic_quantization_feeds_three_matmuls(tmp_path):
+    """ORT's quantize_dynamic gives Q, K and V one DynamicQuantizeLinear; Berth keeps it and each
+    fused matmul reads its uint8 output (dynamic = 2), one with an absorbed bias and Relu. Against
+    ORT on the same file within 1e-3 of the output range (one quantization step of the sums), and
+    oneDNN's epilogue against the portable path within 1e-5 (float rounding only)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    rng = np.random.default_rng(11)
+    k, n = 64, 48
+    ws = [rng.normal(size=(k, n)).astype(np.float32) / 8 for _ in range(3)]
+    bias = rng.normal(size=n).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", f"w{i}"], [f"m{i}"]) for i in range(3)]
+    nodes += [helper.make_node("Add", ["m0", "b"], ["a0"]), helper.make_node("Relu", ["a0"], ["r0"]),
+              helper.make_node("Add", ["r0", "m1"], ["s"]), helper.make_node("Add", ["s", "m2"], ["y"])]
+    g = helper.make_graph(nodes, "qkv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", k])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n])],
+                          [numpy_helper.from_array(w, f"w{i}") for i, w in enumerate(ws)] + [numpy_helper.from_array(bias, "b")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    src, q = tmp_path / "qkv.onnx", tmp_path / "q.onnx"
+    onnx.save(m, str(src))
+    quantize_dynamic(str(src), str(q), weight_type=QuantType.QInt8)
+    qm = onnx.load(str(q))
+    dql = [nd for nd in qm.graph.node if nd.op_type == "DynamicQuantizeLinear"]
+    assert len(dql) == 1 and sum(dql[0].output[0] in nd.input for nd in qm.graph.node) == 3
+    x = rng.normal(size=(37, k)).astype(np.float32)
+    got, ref = berth_run(tmp_path, q, x), ort_run(q, x)
+    portable = berth_run(tmp_path, q, x, {"BERTH_DNNL": "0"})
+    span = float(np.abs(ref).max())
+    np.testing.assert_allclose(got, ref, atol=1e-3 * span)
+    np.testing.assert_allclose(got, portable, rtol=1e-5, atol=1e-5 * span)

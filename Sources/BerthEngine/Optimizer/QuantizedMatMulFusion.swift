@@ -74,9 +74,14 @@ struct QuantizedMatMulFusion: OptimizerPass {
                 let add = biasAdd(after: u.outputs[0], n: n)
                 let last = add?.0 ?? ui
                 let r = relu(after: last)
+                // A quantized activation several matmuls read (a transformer's Q, K and V) is quantized
+                // once by the DynamicQuantizeLinear that stays; each fused node reads its outputs (dynamic = 2).
+                let shared = (index.consumers[d.outputs[0]]?.count ?? 0) > 1
                 replacements[last] = Node(name: "\(m.name)/quantized", opType: "QuantizedMatMul", domain: FusedOps.domain,
-                                          inputs: [d.inputs[0], "", "", m.inputs[1], wScale, wZero, add?.1 ?? ""],
-                                          outputs: graph.nodes[r ?? last].outputs, attributes: ["dynamic": .int(1), "relu": .int(r == nil ? 0 : 1)])
+                                          inputs: shared ? [d.outputs[0], d.outputs[1], d.outputs[2], m.inputs[1], wScale, wZero, add?.1 ?? ""]
+                                                         : [d.inputs[0], "", "", m.inputs[1], wScale, wZero, add?.1 ?? ""],
+                                          outputs: graph.nodes[r ?? last].outputs,
+                                          attributes: ["dynamic": .int(shared ? 2 : 1), "relu": .int(r == nil ? 0 : 1)])
                 remove.formUnion([mi, ci, ui])
                 if let r { remove.insert(r) }
                 maybeDead.formUnion([di, si])

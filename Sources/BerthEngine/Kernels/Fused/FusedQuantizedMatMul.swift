@@ -6,7 +6,8 @@ import BerthTensor
 ///     inputs: X (float), x_scale, x_zero_point, W (int8 / uint8 [K, N], or [N, K] with transB),
 ///             w_scale (scalar or [N]), w_zero_point, bias ([N], optional)
 ///     attributes: dynamic (1: X is quantized as DynamicQuantizeLinear does, x_scale and
-///             x_zero_point are empty), transB, relu (1: a Relu on Y, absorbed by the fusion)
+///             x_zero_point are empty; 2: X is that quantization's uint8 output, shared by several
+///             matmuls, with its scale and zero point), transB, relu (1: a Relu on Y, absorbed by the fusion)
 ///
 /// Y = float(Σₖ (x_q − zx)(w − zw)) · (x_scale · w_scale[j]) + bias[j]: the sums are exact int32
 /// (oneDNN's int8 kernels with the weights packed once, or the portable path), so Y is what the
@@ -14,14 +15,21 @@ import BerthTensor
 extension KernelRegistry {
     mutating func registerFusedQuantizedMatMul() {
         register("QuantizedMatMul", domain: FusedOps.domain, opsets: 0...Int.max) { node, _ in
-            let dynamic = try node.int("dynamic", default: 0) != 0
+            let mode = try node.int("dynamic", default: 0)
+            let dynamic = mode == 1
             let transB = try node.int("transB", default: 0) != 0
             let relu = try node.int("relu", default: 0) != 0
             let backend = Int8MatMulBackend()
             return { inputs, ctx in
                 let x = try inputs.required(0), w = try inputs.required(3)
                 let aq: Tensor, aScale: Float, aZero: Tensor?
-                if dynamic {
+                if mode == 2 {
+                    // Already quantized by a shared DynamicQuantizeLinear: X is uint8, its scale and zero point follow.
+                    guard x.dtype == .uint8 else { throw KernelError("QuantizedMatMul (dynamic = 2) needs a uint8 input, got \(x.dtype)") }
+                    aq = x
+                    aScale = try contribFloats(try inputs.required(1), "QuantizedMatMul x_scale")[0]
+                    aZero = try inputs.required(2)
+                } else if dynamic {
                     let q = try MathQuantization.dynamic(x)
                     aq = q[0]
                     aScale = try contribFloats(q[1], "QuantizedMatMul x_scale")[0]

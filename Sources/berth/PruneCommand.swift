@@ -29,7 +29,7 @@ struct PruneCommand: ParsableCommand {
     @OptionGroup var options: CompressionReportOptions
     @Option(help: "With --eval-data (classification): the lowest accuracy to keep; the largest sparsity up to --sparsity that keeps it is written.")
     var minAccuracy: Double?
-    @Option(help: ArgumentHelp("With --structured: features (.npy or .csv, as --eval-data reads them) on which units are ranked and the next layers re-solved (default: --eval-data).", valueName: "file"))
+    @Option(help: ArgumentHelp("With --structured: features (a .npy array, or a .csv with its --label column) on which units are ranked and the next layers re-solved (default: --eval-data).", valueName: "file"))
     var calibration: String?
     @Flag(inversion: .prefixedNo, help: "With --structured and data: re-solve each layer that lost input channels by least squares on the data (no fine-tuning).")
     var reconstruct = true
@@ -48,7 +48,7 @@ struct PruneCommand: ParsableCommand {
         var report = PruneReport(input: input, output: output, structured: structured, sparsity: sparsity)
 
         // With labelled data, units are ranked by what they pass on for that data (see StructuredPruning).
-        let calibrationData = try calibration.map(calibrationDataset) ?? dataset
+        let calibrationData = try calibration.map { try calibrationDataset($0, label: options.label) } ?? dataset
         let probe: StructuredPruning.ActivationProbe? = calibrationData.map { data in
             { model, names in
                 // Beside the input, so external data resolves as it does for the input.
@@ -103,10 +103,11 @@ struct PruneCommand: ParsableCommand {
     }
 }
 
-/// Calibration features: a .npy array fed as it is (no labels needed), or a CSV as --eval-data reads it.
-private func calibrationDataset(_ path: String) throws -> Dataset {
+/// Calibration features: a .npy array fed as it is (no labels needed), or a CSV as --eval-data reads
+/// it (with --label naming the column to leave out).
+private func calibrationDataset(_ path: String, label: String?) throws -> Dataset {
     let url = URL(fileURLWithPath: path)
-    guard url.pathExtension.lowercased() == "npy" else { return try loadDataset(data: path, label: nil, labels: nil) }
+    guard url.pathExtension.lowercased() == "npy" else { return try loadDataset(data: path, label: label, labels: nil) }
     let array: Tensor
     do { array = try NPY.read(contentsOf: url) } catch { throw CLIError("--calibration \(path): \(error)") }
     guard array.rank >= 1, array.shape[0] > 0 else { throw CLIError("--calibration \(path): no rows (shape \(array.shape))") }

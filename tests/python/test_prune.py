@@ -451,3 +451,12 @@ def test_least_squares_reconstruction_keeps_the_digits_mlp_within_two_points(tmp
     proc, berth = berthpy.berth_run(berth_path(), out, {"input": xe}, tmp_path / "run")
     assert proc.returncode == 0, proc.stderr
     np.testing.assert_allclose(berth[onnx.load(str(out)).graph.output[1].name], got[1], atol=1e-4)
+
+
+def test_calibration_of_the_wrong_shape_exits_2_and_writes_nothing(tmp_path):
+    np.save(tmp_path / "bad.npy", np.zeros((5, 3), np.float32))
+    out = tmp_path / "p.onnx"
+    r = prune(str(EXAMPLES / "digits_cnn.onnx"), str(out), "--sparsity", "0.3", "--structured", "--calibration", str(tmp_path / "bad.npy"),
+              "--iterations", "0")
+    assert r.returncode == 2 and "input" in r.stderr, r.stderr
+    assert not out.exists()

@@ -213,3 +213,29 @@ def test_shared_dynamic_quantization_feeds_three_matmuls(tmp_path):
     span = float(np.abs(ref).max())
     np.testing.assert_allclose(got, ref, atol=1e-3 * span)
     np.testing.assert_allclose(got, portable, rtol=1e-5, atol=1e-5 * span)
+
+
+@pytest.mark.parametrize("n", [15, 16, 17, 1000, 4099])
+def test_dynamic_quantize_linear_equals_ort_across_simd_lanes_and_tails(tmp_path, n):
+    """DynamicQuantizeLinear's range and quantize sweeps run 16 lanes at a time with a scalar tail:
+    outputs equal ORT's exactly, including values exactly halfway between two levels (rounded half
+    to even), for lengths below, at and past a multiple of 16."""
+    g = helper.make_graph([helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])], "dql",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n])],
+                          [helper.make_tensor_value_info("y", TensorProto.UINT8, [n]), helper.make_tensor_value_info("s", TensorProto.FLOAT, []),
+                           helper.make_tensor_value_info("z", TensorProto.UINT8, [])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    path = tmp_path / "dql.onnx"
+    onnx.save(m, str(path))
+    rng = np.random.default_rng(n)
+    x = (rng.normal(size=n) * 3).astype(np.float32)
+    step = np.float32((x.max() - min(0, x.min())) / 255)
+    x[:min(n, 8)] = (np.arange(min(n, 8)) + 0.5).astype(np.float32) * step  # ties
+    np.save(tmp_path / "x.npy", x)
+    p = subprocess.run([str(berth_path()), "run", str(path), "--input", f"x={tmp_path / 'x.npy'}", "--output-dir", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    y, s, z = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    np.testing.assert_array_equal(np.load(tmp_path / "o" / "y.npy"), y)
+    assert np.load(tmp_path / "o" / "s.npy") == s and np.load(tmp_path / "o" / "z.npy") == z

@@ -89,7 +89,7 @@ let package = Package(
         // Compression written back as standard ONNX: quantization (and later pruning, graph passes).
         .target(
             name: "BerthOptimize",
-            dependencies: ["BerthONNX", "BerthTensor", "BerthEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: ["BerthONNX", "BerthTensor", "BerthEngine", "COpenBLAS", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         // Quantized dot kernels in ggml's block layouts (AVX2 / AVX-512 VNNI picked at run time, scalar
         // fallback elsewhere); -O3 even in debug builds, or generation tests crawl.

@@ -9,6 +9,10 @@ int8 file, and ORT fp32 and int8 (in-process, on ORT's int8 file). The machine i
 row's runs are interleaved (`--rounds` rounds, the best p50 of each kept); ratios are the signal.
 
     .venv/bin/python bench/quantize_vs_ort.py [--berth PATH] [--iterations N] [--rounds R] [--models a,b]
+                                              [--dnnl-isa AVX2]
+
+`--dnnl-isa` caps oneDNN's instruction set for Berth (ONEDNN_MAX_CPU_ISA, e.g. AVX2: no VNNI, so
+Berth's int8 takes its exact portable path, as on a CPU without VNNI); ORT's MLAS is not capped.
 """
 from __future__ import annotations
 
@@ -31,9 +35,12 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import berthpy  # noqa: E402
 
 
+BERTH_ENV = dict(os.environ)
+
+
 def berth_p50(berth: str, model: Path, batch: int, iterations: int) -> float:
     out = subprocess.run([berth, "perf", str(model), "--batch", str(batch), "--threads", "1", "--iterations", str(iterations),
-                          "--warmup", "5", "--json"], capture_output=True, text=True, check=True).stdout
+                          "--warmup", "5", "--json"], capture_output=True, text=True, check=True, env=BERTH_ENV).stdout
     return json.loads(out)["p50_ms"]
 
 
@@ -63,7 +70,10 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--models", default="digits_mlp,mlp,bert_mini,cnn,digits_cnn")
+    ap.add_argument("--dnnl-isa", default=None, help="ONEDNN_MAX_CPU_ISA for Berth (e.g. AVX2)")
     args = ap.parse_args()
+    if args.dnnl_isa:
+        BERTH_ENV["ONEDNN_MAX_CPU_ISA"] = args.dnnl_isa
     berth = str(berthpy.require_berth(args.berth))
     import onnx
     gen = ROOT / "examples" / "generated"
@@ -79,7 +89,8 @@ def main() -> None:
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
     isa = ",".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni") if f" {f}" in flags)
-    print(f"# {cpu} ({isa}), load {os.getloadavg()[0]:.1f}, berth {berth}, onnxruntime {ort.__version__}, 1 thread, p50 ms")
+    capped = f", Berth's oneDNN capped at {args.dnnl_isa}" if args.dnnl_isa else ""
+    print(f"# {cpu} ({isa}), load {os.getloadavg()[0]:.1f}, berth {berth}, onnxruntime {ort.__version__}, 1 thread, p50 ms{capped}")
     print(f"{'model':12} {'batch':>5} {'berth fp32':>11} {'berth int8':>11} {'berth ort-i8':>12} {'ort fp32':>9} {'ort int8':>9} "
           f"{'berth i8/fp32':>14} {'berth/ort int8':>15}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,6 +2,7 @@ import ArgumentParser
 import BerthEngine
 import BerthEval
 import BerthOptimize
+import BerthTensor
 import Foundation
 
 /// `berth prune`: magnitude or structured pruning written as standard ONNX, with a report.
@@ -28,6 +29,10 @@ struct PruneCommand: ParsableCommand {
     @OptionGroup var options: CompressionReportOptions
     @Option(help: "With --eval-data (classification): the lowest accuracy to keep; the largest sparsity up to --sparsity that keeps it is written.")
     var minAccuracy: Double?
+    @Option(help: ArgumentHelp("With --structured: features (a .npy array, or a .csv with its --label column) on which units are ranked and the next layers re-solved (default: --eval-data).", valueName: "file"))
+    var calibration: String?
+    @Flag(inversion: .prefixedNo, help: "With --structured and data: re-solve each layer that lost input channels by least squares on the data (no fine-tuning).")
+    var reconstruct = true
 
     func run() throws { try exitTwoOnBadInput(prune) }
 
@@ -43,7 +48,8 @@ struct PruneCommand: ParsableCommand {
         var report = PruneReport(input: input, output: output, structured: structured, sparsity: sparsity)
 
         // With labelled data, units are ranked by what they pass on for that data (see StructuredPruning).
-        let probe: StructuredPruning.ActivationProbe? = dataset.map { data in
+        let calibrationData = try calibration.map { try calibrationDataset($0, label: options.label) } ?? dataset
+        let probe: StructuredPruning.ActivationProbe? = calibrationData.map { data in
             { model, names in
                 // Beside the input, so external data resolves as it does for the input.
                 let tmp = base.appendingPathComponent(".\(inURL.lastPathComponent).probe.\(getpid()).onnx")
@@ -57,7 +63,9 @@ struct PruneCommand: ParsableCommand {
         // One pruning at sparsity `s`, written to `url`.
         func write(_ s: Double, to url: URL) throws {
             if structured {
-                let r = try StructuredPruning.apply(proto, sparsity: s, baseDirectory: base, probe: probe)
+                let r = try StructuredPruning.apply(proto, sparsity: s, baseDirectory: base, probe: probe, reconstruct: reconstruct)
+                report.method = r.method
+                report.reconstructed = r.reconstructed.map { .init(layer: $0.layer, mseBefore: $0.errorBefore, mseAfter: $0.errorAfter, applied: $0.applied) }
                 report.pruned = r.pruned.map { .init(layer: $0.layer, before: $0.before, after: $0.after) }
                 report.skipped = r.skipped.map { .init(node: $0.node, reason: $0.reason) }
                 try ModelFile.write(r.model, to: url, input: inURL)
@@ -95,12 +103,27 @@ struct PruneCommand: ParsableCommand {
     }
 }
 
+/// Calibration features: a .npy array fed as it is (no labels needed), or a CSV as --eval-data reads
+/// it (with --label naming the column to leave out).
+private func calibrationDataset(_ path: String, label: String?) throws -> Dataset {
+    let url = URL(fileURLWithPath: path)
+    guard url.pathExtension.lowercased() == "npy" else { return try loadDataset(data: path, label: label, labels: nil) }
+    let array: Tensor
+    do { array = try NPY.read(contentsOf: url) } catch { throw CLIError("--calibration \(path): \(error)") }
+    guard array.rank >= 1, array.shape[0] > 0 else { throw CLIError("--calibration \(path): no rows (shape \(array.shape))") }
+    return try Dataset(source: path, array: array, labels: Column(name: "label", numbers: [Double](repeating: 0, count: array.shape[0])))
+}
+
 /// What `berth prune` prints.
 struct PruneReport: Encodable {
     struct Layer: Encodable { var layer: String; var before: Int; var after: Int }
     struct Zeroed: Encodable { var weight: String; var zeros: Int; var count: Int }
     struct Skipped: Encodable { var node: String; var reason: String }
     struct Tried: Encodable { var sparsity: Double; var accuracy: Double }
+    struct Reconstructed: Encodable {
+        var layer: String; var mseBefore: Double; var mseAfter: Double; var applied: Bool
+        enum CodingKeys: String, CodingKey { case layer, applied, mseBefore = "mse_before", mseAfter = "mse_after" }
+    }
 
     var input: String, output: String, structured: Bool, sparsity: Double
     var sizeBefore = 0, sizeAfter = 0
@@ -108,12 +131,14 @@ struct PruneReport: Encodable {
     var zeroed: [Zeroed] = []
     var skipped: [Skipped] = []
     var tried: [Tried] = []
+    var method: String?
+    var reconstructed: [Reconstructed] = []
     var latency: [CompressionMeasure.Latency] = []
     var metricsBefore: [String: Double?]?
     var metricsAfter: [String: Double?]?
 
     enum CodingKeys: String, CodingKey {
-        case input, output, structured, sparsity, pruned, zeroed, skipped, tried, latency
+        case input, output, structured, sparsity, pruned, zeroed, skipped, tried, latency, method, reconstructed
         case sizeBefore = "size_before", sizeAfter = "size_after", metricsBefore = "metrics_before", metricsAfter = "metrics_after"
     }
 
@@ -123,6 +148,11 @@ struct PruneReport: Encodable {
         lines += pruned.map { "pruned     \($0.layer): \($0.before) → \($0.after) units" }
         lines += zeroed.map { "zeroed     \($0.weight): \($0.zeros) of \($0.count)" }
         lines += skipped.map { "kept       \($0.node): \($0.reason)" }
+        if let method { lines.append("method     \(method)") }
+        lines += reconstructed.map {
+            "re-solved  \($0.layer): output MSE \(String(format: "%.4g", $0.mseBefore)) → \(String(format: "%.4g", $0.mseAfter))"
+                + ($0.applied ? "" : " (kept the sliced weights)")
+        }
         lines += tried.map { String(format: "tried      sparsity %.2f: accuracy %.4f", $0.sparsity, $0.accuracy) }
         lines += latency.map(\.line)
         lines += CompressionMeasure.metricLines(metricsBefore, metricsAfter)

@@ -181,3 +181,61 @@ def test_fused_quantized_matmuls_match_ort(tmp_path, fmt, gemm, per_channel):
     # And the int8 model stays close to the float one (what quantization costs, not a kernel bug).
     exact = ort_run(src, x)
     assert np.abs(got - exact).max() <= 0.1 * span
+
+
+def test_shared_dynamic_quantization_feeds_three_matmuls(tmp_path):
+    """ORT's quantize_dynamic gives Q, K and V one DynamicQuantizeLinear; Berth keeps it and each
+    fused matmul reads its uint8 output (dynamic = 2), one with an absorbed bias and Relu. Against
+    ORT on the same file within 1e-3 of the output range (one quantization step of the sums), and
+    oneDNN's epilogue against the portable path within 1e-5 (float rounding only)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    rng = np.random.default_rng(11)
+    k, n = 64, 48
+    ws = [rng.normal(size=(k, n)).astype(np.float32) / 8 for _ in range(3)]
+    bias = rng.normal(size=n).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", f"w{i}"], [f"m{i}"]) for i in range(3)]
+    nodes += [helper.make_node("Add", ["m0", "b"], ["a0"]), helper.make_node("Relu", ["a0"], ["r0"]),
+              helper.make_node("Add", ["r0", "m1"], ["s"]), helper.make_node("Add", ["s", "m2"], ["y"])]
+    g = helper.make_graph(nodes, "qkv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", k])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n])],
+                          [numpy_helper.from_array(w, f"w{i}") for i, w in enumerate(ws)] + [numpy_helper.from_array(bias, "b")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    src, q = tmp_path / "qkv.onnx", tmp_path / "q.onnx"
+    onnx.save(m, str(src))
+    quantize_dynamic(str(src), str(q), weight_type=QuantType.QInt8)
+    qm = onnx.load(str(q))
+    dql = [nd for nd in qm.graph.node if nd.op_type == "DynamicQuantizeLinear"]
+    assert len(dql) == 1 and sum(dql[0].output[0] in nd.input for nd in qm.graph.node) == 3
+    x = rng.normal(size=(37, k)).astype(np.float32)
+    got, ref = berth_run(tmp_path, q, x), ort_run(q, x)
+    portable = berth_run(tmp_path, q, x, {"BERTH_DNNL": "0"})
+    span = float(np.abs(ref).max())
+    np.testing.assert_allclose(got, ref, atol=1e-3 * span)
+    np.testing.assert_allclose(got, portable, rtol=1e-5, atol=1e-5 * span)
+
+
+@pytest.mark.parametrize("n", [15, 16, 17, 1000, 4099])
+def test_dynamic_quantize_linear_equals_ort_across_simd_lanes_and_tails(tmp_path, n):
+    """DynamicQuantizeLinear's range and quantize sweeps run 16 lanes at a time with a scalar tail:
+    outputs equal ORT's exactly, including values exactly halfway between two levels (rounded half
+    to even), for lengths below, at and past a multiple of 16."""
+    g = helper.make_graph([helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])], "dql",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n])],
+                          [helper.make_tensor_value_info("y", TensorProto.UINT8, [n]), helper.make_tensor_value_info("s", TensorProto.FLOAT, []),
+                           helper.make_tensor_value_info("z", TensorProto.UINT8, [])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    path = tmp_path / "dql.onnx"
+    onnx.save(m, str(path))
+    rng = np.random.default_rng(n)
+    x = (rng.normal(size=n) * 3).astype(np.float32)
+    step = np.float32((x.max() - min(0, x.min())) / 255)
+    x[:min(n, 8)] = (np.arange(min(n, 8)) + 0.5).astype(np.float32) * step  # ties
+    np.save(tmp_path / "x.npy", x)
+    p = subprocess.run([str(berth_path()), "run", str(path), "--input", f"x={tmp_path / 'x.npy'}", "--output-dir", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    y, s, z = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    np.testing.assert_array_equal(np.load(tmp_path / "o" / "y.npy"), y)
+    assert np.load(tmp_path / "o" / "s.npy") == s and np.load(tmp_path / "o" / "z.npy") == z

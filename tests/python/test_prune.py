@@ -331,7 +331,7 @@ def test_data_driven_selection_keeps_accuracy_at_30_percent(tmp_path):
     np.save(tmp_path / "y.npy", y.astype(np.int64))
     src, out = EXAMPLES / "digits_mlp.onnx", tmp_path / "p.onnx"
     r = prune(str(src), str(out), "--sparsity", "0.3", "--structured", "--eval-data", str(tmp_path / "x.npy"),
-              "--labels", str(tmp_path / "y.npy"), "--iterations", "0", "--json")
+              "--labels", str(tmp_path / "y.npy"), "--iterations", "0", "--json", "--no-reconstruct")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     original = onnx.load(str(src))
@@ -357,9 +357,8 @@ def test_digits_cnn_keeps_accuracy_at_30_percent(tmp_path):
     loses 30 % of its filters — conv1 and conv3 as one group through the residual Add, conv4 through
     global pooling and Flatten into the Gemm head — and the file equals the original with the same
     channels silenced (ORT, and Berth on the pruned file; 1e-4 of the logits' scale); the report's
-    accuracies are ORT's. Known gap: this 24-channel CNN does not keep accuracy within 2 points at
-    30 % per layer without fine-tuning (99.3 → 58 % with the activation ranking; a greedy global
-    ablation measured in numpy reaches 97.1 %), so only the report's honesty is asserted here."""
+    accuracies are ORT's. Selection alone (--no-reconstruct) loses accuracy on this 24-channel CNN
+    (99.3 → 58 %); the least-squares reconstruction below keeps it."""
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -368,7 +367,7 @@ def test_digits_cnn_keeps_accuracy_at_30_percent(tmp_path):
     np.save(tmp_path / "y.npy", y)
     src, out = EXAMPLES / "digits_cnn.onnx", tmp_path / "p.onnx"
     r = prune(str(src), str(out), "--sparsity", "0.3", "--structured", "--eval-data", str(tmp_path / "x.npy"),
-              "--labels", str(tmp_path / "y.npy"), "--iterations", "0", "--json")
+              "--labels", str(tmp_path / "y.npy"), "--iterations", "0", "--json", "--no-reconstruct")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert sorted((p["before"], p["after"]) for p in report["pruned"]) == [(24, 17), (24, 17), (48, 34)], report["pruned"]
@@ -387,3 +386,77 @@ def test_digits_cnn_keeps_accuracy_at_30_percent(tmp_path):
     assert acc_before > 0.98 and acc_after > 0.5, (acc_before, acc_after)
     assert abs(report["metrics_after"]["accuracy"] - acc_after) < 1e-9 and abs(report["metrics_before"]["accuracy"] - acc_before) < 1e-9
     print(f"digits CNN 30 % structured: accuracy {acc_before:.4f} → {acc_after:.4f}, file {report['size_before']} → {report['size_after']} bytes")
+
+
+def held_out_prune(tmp_path, src: Path, x: np.ndarray, y: np.ndarray, sparsity: float, *extra: str):
+    """Prunes `src` with the first half of (x, y) as --calibration and the second half as
+    --eval-data: the accuracy the report and this test check is on data the selection and the
+    least-squares solve never saw."""
+    half = len(x) // 2
+    np.save(tmp_path / "cal.npy", x[:half])
+    np.save(tmp_path / "x_eval.npy", x[half:])
+    np.save(tmp_path / "y_eval.npy", y[half:])
+    out = tmp_path / "p.onnx"
+    r = prune(str(src), str(out), "--sparsity", str(sparsity), "--structured", "--calibration", str(tmp_path / "cal.npy"),
+              "--eval-data", str(tmp_path / "x_eval.npy"), "--labels", str(tmp_path / "y_eval.npy"), "--iterations", "0", "--json", *extra)
+    assert r.returncode == 0, r.stderr
+    return out, json.loads(r.stdout), x[half:], y[half:]
+
+
+def test_least_squares_reconstruction_keeps_the_digits_cnn_within_two_points(tmp_path):
+    """The 30 % criterion of issue 15 on the residual digits CNN: 30 % of every prunable layer's
+    filters go (ranked by activation × outgoing norm), then each layer that lost input channels is
+    re-solved by least squares against the original model's output on the calibration half (He et
+    al. 2017; no fine-tuning). Accuracy measured by ONNX Runtime on the held-out half stays within 2
+    points of the original's; the file passes onnx.checker; Berth equals ORT on it (1e-4 of the
+    logits' scale); the report states the method and ORT's accuracies."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x, y = (d.images / 16.0).astype(np.float32)[:, None], d.target.astype(np.int64)
+    src = EXAMPLES / "digits_cnn.onnx"
+    out, report, xe, ye = held_out_prune(tmp_path, src, x, y, 0.3)
+    assert sorted((p["before"], p["after"]) for p in report["pruned"]) == [(24, 17), (24, 17), (48, 34)], report["pruned"]
+    assert "least squares" in report["method"]
+    solved = [r for r in report["reconstructed"] if r["applied"]]
+    assert len(solved) >= 3 and all(r["mse_after"] < r["mse_before"] for r in solved), report["reconstructed"]
+    pruned = onnx.load(str(out))
+    onnx.checker.check_model(pruned, full_check=True)
+    got = run_ort(out, {"input": xe})[0]
+    acc_before = float((run_ort(src, {"input": xe})[0].argmax(1) == ye).mean())
+    acc_after = float((got.argmax(1) == ye).mean())
+    assert acc_after >= acc_before - 0.02, (acc_before, acc_after)
+    assert abs(report["metrics_after"]["accuracy"] - acc_after) < 1e-9 and abs(report["metrics_before"]["accuracy"] - acc_before) < 1e-9
+    proc, berth = berthpy.berth_run(berth_path(), out, {"input": xe}, tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(berth["logits"], got, atol=1e-4 * float(np.abs(got).max()))
+    print(f"digits CNN 30 % + least squares: held-out accuracy {acc_before:.4f} → {acc_after:.4f}")
+
+
+def test_least_squares_reconstruction_keeps_the_digits_mlp_within_two_points(tmp_path):
+    """The same criterion on the digits MLP (64 hidden units → 45), held-out half, ORT's accuracy."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    src = EXAMPLES / "digits_mlp.onnx"
+    out, report, xe, ye = held_out_prune(tmp_path, src, x.astype(np.float32), y.astype(np.int64), 0.3)
+    assert [(p["before"], p["after"]) for p in report["pruned"]] == [(64, 45)], report["pruned"]
+    assert any(r["applied"] for r in report["reconstructed"]), report["reconstructed"]
+    onnx.checker.check_model(onnx.load(str(out)), full_check=True)
+    got = run_ort(out, {"input": xe})
+    acc_before = float((run_ort(src, {"input": xe})[0].ravel() == ye).mean())
+    acc_after = float((got[0].ravel() == ye).mean())
+    assert acc_after >= acc_before - 0.02, (acc_before, acc_after)
+    assert abs(report["metrics_after"]["accuracy"] - acc_after) < 1e-9
+    proc, berth = berthpy.berth_run(berth_path(), out, {"input": xe}, tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(berth[onnx.load(str(out)).graph.output[1].name], got[1], atol=1e-4)
+
+
+def test_calibration_of_the_wrong_shape_exits_2_and_writes_nothing(tmp_path):
+    np.save(tmp_path / "bad.npy", np.zeros((5, 3), np.float32))
+    out = tmp_path / "p.onnx"
+    r = prune(str(EXAMPLES / "digits_cnn.onnx"), str(out), "--sparsity", "0.3", "--structured", "--calibration", str(tmp_path / "bad.npy"),
+              "--iterations", "0")
+    assert r.returncode == 2 and "input" in r.stderr, r.stderr
+    assert not out.exists()

@@ -10,6 +10,8 @@ import BerthTensor
 /// - QDQ: `Conv(DequantizeLinear(QuantizeLinear(X)), DequantizeLinear(W) [, bias])`, the bias a
 ///   float initializer or the DequantizeLinear of an int32 one (dequantized here, once).
 ///
+/// A Relu that alone reads the result is absorbed (attribute relu = 1).
+///
 /// Preconditions as ``QuantizedMatMulFusion``: W int8 (or uint8) initializer with per-tensor or
 /// per-output-channel (axis 0) scales, intermediate values read by nothing else.
 struct QuantizedConvFusion: OptimizerPass {
@@ -52,10 +54,16 @@ struct QuantizedConvFusion: OptimizerPass {
             newInitializers[fresh] = Tensor(unchecked: [m], storage: .float32(b.floats))
             return fresh
         }
-        func attributes(_ conv: Node, dynamic: Bool) -> [String: Attribute] {
+        func attributes(_ conv: Node, dynamic: Bool, relu: Bool) -> [String: Attribute] {
             var a = conv.attributes
             a["dynamic"] = .int(dynamic ? 1 : 0)
+            a["relu"] = .int(relu ? 1 : 0)
             return a
+        }
+        /// A free Relu that alone reads node `last`'s output: its index.
+        func relu(after last: Int) -> Int? {
+            guard let out = graph.nodes[last].outputs.first, let ri = index.soleConsumer(of: out), free(ri), graph.nodes[ri].isOp("Relu") else { return nil }
+            return ri
         }
 
         for (ci, c) in graph.nodes.enumerated() where free(ci) {
@@ -84,10 +92,12 @@ struct QuantizedConvFusion: OptimizerPass {
                         last = ai
                     }
                 }
+                let r = relu(after: last)
                 replacements[last] = Node(name: "\(c.name)/quantized", opType: "QuantizedConv", domain: FusedOps.domain,
                                           inputs: [d.inputs[0], "", "", c.inputs[1], wScale, wZero, bias],
-                                          outputs: graph.nodes[last].outputs, attributes: attributes(c, dynamic: true))
+                                          outputs: graph.nodes[r ?? last].outputs, attributes: attributes(c, dynamic: true, relu: r != nil))
                 remove.formUnion([ci, casti, ui])
+                if let r { remove.insert(r) }
                 maybeDead.formUnion([di, si])
                 continue
             }
@@ -130,9 +140,11 @@ struct QuantizedConvFusion: OptimizerPass {
                     continue
                 }
             }
+            let r = relu(after: ci)
             replacements[ci] = Node(name: "\(c.name)/quantized", opType: "QuantizedConv", domain: FusedOps.domain,
                                     inputs: [q.inputs[0], xScale, xZero, dw.inputs[0], wScale, wZero, bias],
-                                    outputs: c.outputs, attributes: attributes(c, dynamic: false))
+                                    outputs: graph.nodes[r ?? ci].outputs, attributes: attributes(c, dynamic: false, relu: r != nil))
+            if let r { remove.insert(r) }
             maybeDead.formUnion([dxi, dwi, qi])
         }
         guard !replacements.isEmpty else { return graph }

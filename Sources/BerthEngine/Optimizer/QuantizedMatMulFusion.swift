@@ -9,6 +9,9 @@ import BerthTensor
 ///   w_scale)) [→ Add(·, bias)]`;
 /// - QDQ: `MatMul / Gemm(DequantizeLinear(QuantizeLinear(X)), DequantizeLinear(W)) [→ Add(·, bias)]`.
 ///
+/// A Relu that is the only reader of the result is absorbed too (attribute relu = 1: oneDNN applies
+/// it as a post-op).
+///
 /// Preconditions: W, its scale and zero point, and the bias are initializers (W a matrix, scales
 /// per tensor or per output column, bias [N]); every intermediate value has no other reader except
 /// the quantized activation, whose Q / DQ nodes stay while something else reads them. Runs before
@@ -44,6 +47,12 @@ struct QuantizedMatMulFusion: OptimizerPass {
             return (ai, other)
         }
 
+        /// A free Relu that alone reads node `last`'s output: its index.
+        func relu(after last: Int) -> Int? {
+            guard let out = graph.nodes[last].outputs.first, let ri = index.soleConsumer(of: out), free(ri), graph.nodes[ri].isOp("Relu") else { return nil }
+            return ri
+        }
+
         for (mi, m) in graph.nodes.enumerated() where free(mi) {
             // Dynamic: DynamicQuantizeLinear → MatMulInteger → Cast → Mul [→ Add].
             if m.isOp("MatMulInteger"), m.inputs.count >= 3, let di = index.producer[m.inputs[0]], graph.nodes[di].isOp("DynamicQuantizeLinear") {
@@ -64,10 +73,17 @@ struct QuantizedMatMulFusion: OptimizerPass {
                 if !wZero.isEmpty { guard zeroPoint(wZero, like: wScale, dtype: w.dtype) else { continue } }
                 let add = biasAdd(after: u.outputs[0], n: n)
                 let last = add?.0 ?? ui
+                let r = relu(after: last)
+                // A quantized activation several matmuls read (a transformer's Q, K and V) is quantized
+                // once by the DynamicQuantizeLinear that stays; each fused node reads its outputs (dynamic = 2).
+                let shared = (index.consumers[d.outputs[0]]?.count ?? 0) > 1
                 replacements[last] = Node(name: "\(m.name)/quantized", opType: "QuantizedMatMul", domain: FusedOps.domain,
-                                          inputs: [d.inputs[0], "", "", m.inputs[1], wScale, wZero, add?.1 ?? ""],
-                                          outputs: graph.nodes[last].outputs, attributes: ["dynamic": .int(1)])
+                                          inputs: shared ? [d.outputs[0], d.outputs[1], d.outputs[2], m.inputs[1], wScale, wZero, add?.1 ?? ""]
+                                                         : [d.inputs[0], "", "", m.inputs[1], wScale, wZero, add?.1 ?? ""],
+                                          outputs: graph.nodes[r ?? last].outputs,
+                                          attributes: ["dynamic": .int(shared ? 2 : 1), "relu": .int(r == nil ? 0 : 1)])
                 remove.formUnion([mi, ci, ui])
+                if let r { remove.insert(r) }
                 maybeDead.formUnion([di, si])
                 continue
             }
@@ -109,10 +125,13 @@ struct QuantizedMatMulFusion: OptimizerPass {
             }
             if m.isOp("MatMul"), let add = biasAdd(after: m.outputs[0], n: n) { bias = (add.0, add.1) }
             let last = bias.0 ?? mi
+            let r = relu(after: last)
             replacements[last] = Node(name: "\(m.name)/quantized", opType: "QuantizedMatMul", domain: FusedOps.domain,
                                       inputs: [q.inputs[0], xScale, xZero, dw.inputs[0], wScale, wZero, bias.1],
-                                      outputs: graph.nodes[last].outputs, attributes: ["dynamic": .int(0), "transB": .int(transB ? 1 : 0)])
+                                      outputs: graph.nodes[r ?? last].outputs,
+                                      attributes: ["dynamic": .int(0), "transB": .int(transB ? 1 : 0), "relu": .int(r == nil ? 0 : 1)])
             remove.insert(mi)
+            if let r { remove.insert(r) }
             maybeDead.formUnion([dxi, dwi, qi])
         }
         guard !replacements.isEmpty else { return graph }

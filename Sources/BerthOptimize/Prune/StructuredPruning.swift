@@ -16,6 +16,11 @@ public enum StructuredPruning {
         public var model: Onnx_ModelProto
         public var pruned: [(layer: String, before: Int, after: Int)]
         public var skipped: [(node: String, reason: String)]
+        /// How units were chosen and the next layers repaired, in words (for the report).
+        public var method: String = ""
+        /// Per reconstructed layer: mean squared error against the original output on the
+        /// calibration data with the plainly sliced weights and after the least-squares solve.
+        public var reconstructed: [(layer: String, errorBefore: Double, errorAfter: Double, applied: Bool)] = []
     }
 
     /// Runs the model with the named intermediate tensors as extra outputs on sample data and
@@ -25,12 +30,18 @@ public enum StructuredPruning {
     /// Prunes `sparsity` (0 ≤ s < 1) of every chain's units; throws when nothing is prunable.
     /// Units are ranked by the L2 norm of their weights, or — given `probe` — by what they pass
     /// on: their mean absolute activation on the sample data times the L2 norm of their outgoing
-    /// weights (a selection without fine-tuning that keeps the units the data uses).
+    /// weights (a selection without fine-tuning that keeps the units the data uses). With `probe`
+    /// and `reconstruct`, every layer that lost input channels then gets the weights and bias
+    /// that best reproduce its original output on the data (``WeightReconstruction``).
     public static func apply(_ model: Onnx_ModelProto, sparsity: Double, baseDirectory: URL?,
-                             probe: ActivationProbe? = nil) throws -> Result {
+                             probe: ActivationProbe? = nil, reconstruct: Bool = true) throws -> Result {
         guard sparsity >= 0, sparsity < 1 else { throw OptimizeError.badInput("--sparsity must be in [0, 1), got \(sparsity)") }
         var model = model
         var arrays = try PruneWeights.floatInitializers(model.graph, baseDirectory: baseDirectory)
+        let originalShapes = arrays.mapValues(\.shape)
+        let original = model
+        // The kept indices of every slice (name → axis → indices into the original axis).
+        var keptAlong: [String: [Int: [Int]]] = [:]
         let finder = ChainFinder(graph: model.graph, shapes: arrays.mapValues(\.shape))
         let chains = model.graph.node.indices.map { finder.chain(from: $0) }
         // Channels tied by residual Adds and Concats: pruned as groups (the producers with a chain of their own excluded).
@@ -41,14 +52,8 @@ public enum StructuredPruning {
         let groupReaders = groups.readers.filter { r in r.layout.segments.contains { groupRoots.contains(groups.root($0.group)) } }
         var activations: [String: Tensor] = [:]
         if let probe {
-            var probed = model
             let names = Array(Set(chains.compactMap { $0.0?.activation } + groupReaders.map(\.activation))).sorted()
-            for name in names where !probed.graph.output.contains(where: { $0.name == name }) {
-                var v = Onnx_ValueInfoProto()
-                v.name = name
-                probed.graph.output.append(v)
-            }
-            activations = try probe(probed, names)
+            activations = try probe(withOutputs(model, names), names)
         }
         var pruned: [(String, Int, Int)] = [], skipped: [(String, String)] = [], changed = Set<String>(), touched = Set<String>()
         for i in model.graph.node.indices {
@@ -68,6 +73,7 @@ public enum StructuredPruning {
             let keep = norms.indices.sorted { norms[$0] != norms[$1] ? norms[$0] > norms[$1] : $0 < $1 }.prefix(keepCount).sorted()
             for (name, axis) in chain.slices {
                 arrays[name] = arrays[name]!.keeping(keep, along: axis)
+                keptAlong[name, default: [:]][axis] = Array(keep)
                 touched.insert(name)
             }
             changed.formUnion(chain.changed)
@@ -103,6 +109,7 @@ public enum StructuredPruning {
                 let keep = groups.kept(slice.layout, keepByGroup)
                 guard keep.count < slice.layout.count, let a = arrays[slice.name] else { continue }
                 arrays[slice.name] = a.keeping(keep, along: slice.axis)
+                keptAlong[slice.name, default: [:]][slice.axis] = keep
                 touched.insert(slice.name)
             }
             for (name, l) in groups.layouts where l.segments.contains(where: { keepByGroup[groups.root($0.group)] != nil }) { changed.insert(name) }
@@ -112,11 +119,49 @@ public enum StructuredPruning {
             let reasons = skipped.isEmpty ? "it has no MatMul, Gemm or Conv with a weight initializer" : skipped.map { "\($0.0): \($0.1)" }.joined(separator: "; ")
             throw OptimizeError.nothingToDo("nothing to prune: \(reasons)")
         }
-        model.graph = PruneWeights.replacing(model.graph, with: arrays.filter { touched.contains($0.key) })
-        // Declared shapes of the tensors whose unit count changed no longer hold.
-        model.graph.valueInfo.removeAll { changed.contains($0.name) }
-        return Result(model: model, pruned: pruned, skipped: skipped)
+        func current() -> Onnx_ModelProto {
+            var m = original
+            m.graph = PruneWeights.replacing(original.graph, with: arrays.filter { touched.contains($0.key) })
+            // Declared shapes of the tensors whose unit count changed no longer hold.
+            m.graph.valueInfo.removeAll { changed.contains($0.name) }
+            return m
+        }
+        var method = probe == nil ? "units ranked by the L2 norm of their weights"
+            : "units ranked by mean |activation| on the data × outgoing weight norm"
+        var outcomes: [(String, Double, Double, Bool)] = []
+        if let probe, reconstruct {
+            method += "; each layer that lost input channels re-solved by least squares on the data (weights and bias, layer by layer)"
+            let inputs = Set(original.graph.input.map(\.name))
+            let layers = WeightReconstruction.layers(graph: original.graph, original: originalShapes, arrays: arrays).filter { !inputs.contains($0.input) }
+            if !layers.isEmpty {
+                let targets = try probe(withOutputs(original, layers.map(\.target)), layers.map(\.target))
+                for layer in layers {
+                    let xs = try probe(withOutputs(current(), [layer.input]), [layer.input])
+                    guard let x = xs[layer.input], let y = targets[layer.target],
+                          let o = WeightReconstruction.reconstruct(layer, x: x, y: y, keep: keptAlong[layer.weight]?[layer.unitAxis], arrays: &arrays)
+                    else { continue }
+                    outcomes.append((o.layer, o.errorBefore, o.errorAfter, o.applied))
+                    if o.applied {
+                        touched.insert(layer.weight)
+                        if let b = layer.bias { touched.insert(b) }
+                    }
+                }
+            }
+        }
+        model = current()
+        return Result(model: model, pruned: pruned, skipped: skipped, method: method, reconstructed: outcomes)
     }
+}
+
+/// `model` with the named tensors added as graph outputs (for an ``StructuredPruning/ActivationProbe``).
+private func withOutputs(_ model: Onnx_ModelProto, _ names: [String]) -> Onnx_ModelProto {
+    var probed = model
+    for name in Set(names).sorted() where !probed.graph.output.contains(where: { $0.name == name }) {
+        var v = Onnx_ValueInfoProto()
+        v.name = name
+        probed.graph.output.append(v)
+    }
+    return probed
 }
 
 /// Magnitude (unstructured) pruning: the `sparsity` share of each MatMul/Gemm/Conv weight with the

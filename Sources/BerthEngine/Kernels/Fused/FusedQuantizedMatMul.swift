@@ -6,7 +6,8 @@ import BerthTensor
 ///     inputs: X (float), x_scale, x_zero_point, W (int8 / uint8 [K, N], or [N, K] with transB),
 ///             w_scale (scalar or [N]), w_zero_point, bias ([N], optional)
 ///     attributes: dynamic (1: X is quantized as DynamicQuantizeLinear does, x_scale and
-///             x_zero_point are empty), transB
+///             x_zero_point are empty; 2: X is that quantization's uint8 output, shared by several
+///             matmuls, with its scale and zero point), transB, relu (1: a Relu on Y, absorbed by the fusion)
 ///
 /// Y = float(Σₖ (x_q − zx)(w − zw)) · (x_scale · w_scale[j]) + bias[j]: the sums are exact int32
 /// (oneDNN's int8 kernels with the weights packed once, or the portable path), so Y is what the
@@ -14,13 +15,21 @@ import BerthTensor
 extension KernelRegistry {
     mutating func registerFusedQuantizedMatMul() {
         register("QuantizedMatMul", domain: FusedOps.domain, opsets: 0...Int.max) { node, _ in
-            let dynamic = try node.int("dynamic", default: 0) != 0
+            let mode = try node.int("dynamic", default: 0)
+            let dynamic = mode == 1
             let transB = try node.int("transB", default: 0) != 0
+            let relu = try node.int("relu", default: 0) != 0
             let backend = Int8MatMulBackend()
             return { inputs, ctx in
                 let x = try inputs.required(0), w = try inputs.required(3)
                 let aq: Tensor, aScale: Float, aZero: Tensor?
-                if dynamic {
+                if mode == 2 {
+                    // Already quantized by a shared DynamicQuantizeLinear: X is uint8, its scale and zero point follow.
+                    guard x.dtype == .uint8 else { throw KernelError("QuantizedMatMul (dynamic = 2) needs a uint8 input, got \(x.dtype)") }
+                    aq = x
+                    aScale = try contribFloats(try inputs.required(1), "QuantizedMatMul x_scale")[0]
+                    aZero = try inputs.required(2)
+                } else if dynamic {
                     let q = try MathQuantization.dynamic(x)
                     aq = q[0]
                     aScale = try contribFloats(q[1], "QuantizedMatMul x_scale")[0]
@@ -32,11 +41,30 @@ extension KernelRegistry {
                     aq = try quantizeScalar(x, scale: aScale, zeroPoint: z)
                     aZero = z
                 }
-                return [try scaledInt8MatMul(aq: aq, aScale: aScale, aZero: aZero, b: w, bScale: try inputs.required(4), bZero: inputs.optional(5),
-                                             bias: inputs.optional(6), transposedB: transB, op: "QuantizedMatMul", backend: backend, pool: ctx.pool)]
+                // oneDNN's whole epilogue (scales, zero point, bias, Relu) where it applies.
+                if Int8MatMulBackend.isAvailable, aZero == nil || aZero!.count == 1, w.rank == 2 {
+                    let n = transB ? w.shape[0] : w.shape[1]
+                    let bScales = try contribFloats(try inputs.required(4), "QuantizedMatMul w_scale")
+                    let bias = try inputs.optional(6).map { try contribFloats($0, "QuantizedMatMul bias") } ?? [Float](repeating: 0, count: n)
+                    if let y = try backend.scaled(a: aq, aZero: try Tensor.zeroPoints(aZero)[0], aScale: aScale, b: w,
+                                                  bZero: try Tensor.zeroPoints(inputs.optional(5)), bScales: bScales, bias: bias, relu: relu,
+                                                  transposedB: transB, threads: DNNLThreads.count(intraOp: ctx.pool.threads)) {
+                        return [y]
+                    }
+                }
+                let y = try scaledInt8MatMul(aq: aq, aScale: aScale, aZero: aZero, b: w, bScale: try inputs.required(4), bZero: inputs.optional(5),
+                                             bias: inputs.optional(6), transposedB: transB, op: "QuantizedMatMul", backend: backend, pool: ctx.pool)
+                return [relu ? applyRelu(y) : y]
             }
         }
     }
+}
+
+/// max(y, 0) on a float tensor (the portable path's absorbed Relu; NaN stays NaN as Relu keeps it).
+func applyRelu(_ y: Tensor) -> Tensor {
+    guard case var .float32(v) = y.storage else { return y }
+    v.withUnsafeMutableBufferPointer { p in for i in 0..<p.count where p[i] < 0 { p[i] = 0 } }
+    return Tensor(unchecked: y.shape, storage: .float32(v))
 }
 
 /// QuantizeLinear with one scale and zero point (uint8 when there is none), in Float as ORT does.

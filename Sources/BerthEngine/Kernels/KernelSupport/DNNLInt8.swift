@@ -16,6 +16,63 @@ extension DNNL {
         return isa & avx512VNNI == avx512VNNI || isa & avxVNNI == avxVNNI
     }()
 
+    /// The float epilogue oneDNN applies inside an int8 primitive, so it writes f32 directly (no
+    /// int32 buffer, no per-element pass after it):
+    ///
+    ///     dst = relu?(Σ (x − zx)·w · weightScales[c] · xScale + bias[c])
+    ///
+    /// `weightScales` are constant output scales (oneDNN 2.6's brgemm kernels refuse run-time
+    /// ones); the activation's zero point, its scale and the bias are run-time arguments (a zero
+    /// point attribute and two binary post-ops), so dynamic quantization keeps one primitive.
+    struct Int8Epilogue: Hashable, Sendable {
+        /// One value, or one per output channel.
+        var weightScales: [Float]
+        var relu: Bool
+    }
+
+    /// Primitive attributes for `epilogue` on an output of `rank` dimensions with `channels`
+    /// channels on axis 1 (the caller destroys them).
+    static func epilogueAttributes(_ epilogue: Int8Epilogue, rank: Int, channels: Int) throws -> dnnl_primitive_attr_t? {
+        var attr: dnnl_primitive_attr_t?
+        try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+        do {
+            try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "set_scratchpad_mode")
+            let ws = epilogue.weightScales
+            try check(dnnl_primitive_attr_set_output_scales(attr, Int64(ws.count), ws.count == 1 ? 0 : 1 << 1, ws), "set_output_scales")
+            var runtimeZero = DNNL_RUNTIME_S32_VAL_REP
+            try check(dnnl_primitive_attr_set_zero_points(attr, CDNNL_ARG_SRC, 1, 0, &runtimeZero), "set_zero_points")
+            var po: dnnl_post_ops_t?
+            try check(dnnl_post_ops_create(&po), "post_ops_create")
+            defer { dnnl_post_ops_destroy(po) }
+            var scalar = try epilogueScaleDesc(rank: rank), bias = try epilogueBiasDesc(rank: rank, channels: channels)
+            try check(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &scalar), "post_ops_append_binary mul")
+            try check(dnnl_post_ops_append_binary(po, dnnl_binary_add, &bias), "post_ops_append_binary add")
+            if epilogue.relu { try check(dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_relu, 0, 0), "post_ops_append_eltwise") }
+            try check(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops")
+        } catch {
+            dnnl_primitive_attr_destroy(attr)
+            throw error
+        }
+        return attr
+    }
+
+    /// The activation scale's operand: one f32 broadcast over the output.
+    static func epilogueScaleDesc(rank: Int) throws -> dnnl_memory_desc_t {
+        try typedDesc([Int](repeating: 1, count: rank), dnnl_f32, [dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde][rank - 1])
+    }
+
+    /// The bias operand: [1, C, 1, …] f32.
+    static func epilogueBiasDesc(rank: Int, channels: Int) throws -> dnnl_memory_desc_t {
+        var dims = [Int](repeating: 1, count: rank)
+        dims[1] = channels
+        return try typedDesc(dims, dnnl_f32, [dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde][rank - 1])
+    }
+
+    /// oneDNN's argument ids for the epilogue's run-time operands.
+    static let epilogueZeroArg = Int32(DNNL_ARG_ATTR_ZERO_POINTS) | CDNNL_ARG_SRC
+    static let epilogueScaleArg = Int32(DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE) * 1 | Int32(DNNL_ARG_SRC_1)
+    static let epilogueBiasArg = Int32(DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE) * 2 | Int32(DNNL_ARG_SRC_1)
+
     /// What fixes an int8 matmul primitive.
     struct Int8MatMulSpec: Hashable, Sendable {
         var m: Int
@@ -26,6 +83,9 @@ extension DNNL {
         /// The stored weight is [N, K] (Gemm's transB) rather than [K, N].
         var transposedB: Bool
         var threads: Int
+        /// Write f32 through this epilogue (the activation's zero point applied by oneDNN) instead
+        /// of the bare int32 sums.
+        var epilogue: Int8Epilogue? = nil
     }
 
     /// `C[M, N] (int32) = A[M, K] (u8 or s8) · B[K, N] (s8)` on oneDNN's int8 kernels, with B
@@ -36,6 +96,8 @@ extension DNNL {
         let srcMD: dnnl_memory_desc_t, weightsMD: dnnl_memory_desc_t, dstMD: dnnl_memory_desc_t, scratchMD: dnnl_memory_desc_t
         let userWeightsMD: dnnl_memory_desc_t
         let weightsIn: Reorder?
+        /// The epilogue's run-time operands (unused without one).
+        let scaleMD: dnnl_memory_desc_t, biasMD: dnnl_memory_desc_t
 
         init(_ spec: Int8MatMulSpec) throws {
             guard let engine = DNNL.engine else { throw Failure(call: "engine_create", status: 0) }
@@ -43,20 +105,38 @@ extension DNNL {
             omp_set_num_threads(Int32(spec.threads))
             var src = try DNNL.typedDesc([spec.m, spec.k], spec.signedA ? dnnl_s8 : dnnl_u8, dnnl_ab)
             var w = try DNNL.typedDesc([spec.k, spec.n], dnnl_s8, dnnl_format_tag_any)
-            var dst = try DNNL.typedDesc([spec.m, spec.n], dnnl_s32, dnnl_ab)
+            var dst = try DNNL.typedDesc([spec.m, spec.n], spec.epilogue == nil ? dnnl_s32 : dnnl_f32, dnnl_ab)
             userWeightsMD = try DNNL.typedDesc([spec.k, spec.n], dnnl_s8, spec.transposedB ? dnnl_ba : dnnl_ab)
             var desc = dnnl_matmul_desc_t()
             try check(dnnl_matmul_desc_init(&desc, &src, &w, nil, &dst), "matmul_desc_init \(spec)")
             var attr: dnnl_primitive_attr_t?
-            try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+            if let epilogue = spec.epilogue {
+                attr = try DNNL.epilogueAttributes(epilogue, rank: 2, channels: spec.n)
+            } else {
+                try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+                try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "set_scratchpad_mode")
+            }
             defer { dnnl_primitive_attr_destroy(attr) }
-            try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "set_scratchpad_mode")
             var pd: dnnl_primitive_desc_t?
             try withUnsafeBytes(of: &desc) { d in
                 try check(dnnl_primitive_desc_create(&pd, d.baseAddress, attr, engine, nil), "int8 matmul primitive_desc_create \(spec)")
             }
             guard let pd else { throw Failure(call: "primitive_desc_create", status: 0) }
+            var name: UnsafePointer<CChar>?
+            _ = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name)
+            // The reference kernels are far slower than the portable path: refuse them.
+            guard !(name.map { String(cString: $0) } ?? "ref").hasPrefix("ref") else {
+                dnnl_primitive_desc_destroy(pd)
+                throw Failure(call: "int8 matmul picked a reference kernel", status: 0)
+            }
             matmul = try Primitive(pd: pd)
+            if spec.epilogue != nil {
+                scaleMD = try DNNL.epilogueScaleDesc(rank: 2)
+                biasMD = try DNNL.epilogueBiasDesc(rank: 2, channels: spec.n)
+            } else {
+                scaleMD = dnnl_memory_desc_t()
+                biasMD = dnnl_memory_desc_t()
+            }
             srcMD = matmul.md(dnnl_query_src_md)
             weightsMD = matmul.md(dnnl_query_weights_md)
             dstMD = matmul.md(dnnl_query_dst_md)
@@ -78,6 +158,26 @@ extension DNNL {
                 (CDNNL_ARG_DST, dstMD, UnsafeMutableRawPointer(dst)), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
             ])
         }
+
+        /// `dst = epilogue(src − zeroPoint, weights)` in f32, for a primitive made with an epilogue;
+        /// `bias` has N values.
+        func run(src: UnsafeRawPointer, zeroPoint: Int32, scale: Float, bias: UnsafePointer<Float>, weights: Buffer,
+                 dst: UnsafeMutablePointer<Float>) throws {
+            omp_set_num_threads(Int32(spec.threads))
+            let scratch = Buffer(bytes: DNNL.size(scratchMD))
+            var zero = zeroPoint, s = scale
+            try withUnsafeMutablePointer(to: &zero) { z in
+                try withUnsafeMutablePointer(to: &s) { sp in
+                    try matmul.execute([
+                        (CDNNL_ARG_SRC, srcMD, UnsafeMutableRawPointer(mutating: src)), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
+                        (CDNNL_ARG_DST, dstMD, UnsafeMutableRawPointer(dst)), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
+                        (DNNL.epilogueZeroArg, try DNNL.typedDesc([1], dnnl_s32, dnnl_a), UnsafeMutableRawPointer(z)),
+                        (DNNL.epilogueScaleArg, scaleMD, UnsafeMutableRawPointer(sp)),
+                        (DNNL.epilogueBiasArg, biasMD, UnsafeMutableRawPointer(mutating: bias)),
+                    ])
+                }
+            }
+        }
     }
 
     /// What fixes an int8 convolution primitive (ONNX geometry as in ``ConvSpec``).
@@ -93,6 +193,8 @@ extension DNNL {
         /// The input is int8 rather than uint8.
         var signedSrc: Bool
         var threads: Int
+        /// Write f32 through this epilogue instead of the bare int32 sums.
+        var epilogue: Int8Epilogue? = nil
     }
 
     /// `dst (int32) = conv(src − src_zero_point, weights)` on oneDNN's int8 convolutions: the input
@@ -106,6 +208,8 @@ extension DNNL {
         let zeroMD: dnnl_memory_desc_t
         let userWeightsMD: dnnl_memory_desc_t
         let srcIn: Reorder?, dstOut: Reorder?, weightsIn: Reorder?
+        /// The epilogue's run-time operands (unused without one).
+        let scaleMD: dnnl_memory_desc_t, biasMD: dnnl_memory_desc_t
         /// oneDNN's name for the kernel it picked (e.g. `brg:avx512_core_vnni`).
         let implementation: String
 
@@ -117,11 +221,12 @@ extension DNNL {
             guard (3...5).contains(spec.input.count) else { throw Failure(call: "int8 convolution of rank \(spec.input.count)", status: 0) }
             let srcType = spec.signedSrc ? dnnl_s8 : dnnl_u8
             let userSrc = try DNNL.typedDesc(spec.input, srcType, tags[spec.input.count - 3])
-            let userDst = try DNNL.typedDesc(spec.output, dnnl_s32, tags[spec.output.count - 3])
+            let dstType = spec.epilogue == nil ? dnnl_s32 : dnnl_f32
+            let userDst = try DNNL.typedDesc(spec.output, dstType, tags[spec.output.count - 3])
             let wDims = spec.group == 1 ? spec.weights : [spec.group, spec.weights[0] / spec.group] + spec.weights.dropFirst()
             userWeightsMD = try DNNL.typedDesc(wDims, dnnl_s8, tags[wDims.count - 3])
             var src = try DNNL.typedDesc(spec.input, srcType, dnnl_format_tag_any)
-            var dst = try DNNL.typedDesc(spec.output, dnnl_s32, dnnl_format_tag_any)
+            var dst = try DNNL.typedDesc(spec.output, dstType, dnnl_format_tag_any)
             var w = try DNNL.typedDesc(wDims, dnnl_s8, dnnl_format_tag_any)
             func dims(_ v: [Int]) -> [Int64] { v.map(Int64.init) + [Int64](repeating: 0, count: max(0, 12 - v.count)) }
             var desc = dnnl_convolution_desc_t()
@@ -129,11 +234,15 @@ extension DNNL {
                                                                  dims(spec.strides), dims(spec.dilations.map { $0 - 1 }),
                                                                  dims(spec.padsBegin), dims(spec.padsEnd)), "int8 convolution_forward_desc_init \(spec)")
             var attr: dnnl_primitive_attr_t?
-            try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+            if let epilogue = spec.epilogue {
+                attr = try DNNL.epilogueAttributes(epilogue, rank: spec.output.count, channels: spec.output[1])
+            } else {
+                try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+                try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "set_scratchpad_mode")
+                var runtimeZero = DNNL_RUNTIME_S32_VAL_REP
+                try check(dnnl_primitive_attr_set_zero_points(attr, CDNNL_ARG_SRC, 1, 0, &runtimeZero), "set_zero_points")
+            }
             defer { dnnl_primitive_attr_destroy(attr) }
-            try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "set_scratchpad_mode")
-            var runtimeZero = DNNL_RUNTIME_S32_VAL_REP
-            try check(dnnl_primitive_attr_set_zero_points(attr, CDNNL_ARG_SRC, 1, 0, &runtimeZero), "set_zero_points")
             var pd: dnnl_primitive_desc_t?
             try withUnsafeBytes(of: &desc) { d in
                 try check(dnnl_primitive_desc_create(&pd, d.baseAddress, attr, engine, nil), "int8 convolution primitive_desc_create \(spec)")
@@ -156,6 +265,13 @@ extension DNNL {
             srcIn = DNNL.same(srcMD, userSrc) ? nil : try Reorder(from: userSrc, to: srcMD)
             dstOut = DNNL.same(dstMD, userDst) ? nil : try Reorder(from: dstMD, to: userDst)
             weightsIn = DNNL.same(weightsMD, userWeightsMD) ? nil : try Reorder(from: userWeightsMD, to: weightsMD)
+            if spec.epilogue != nil {
+                scaleMD = try DNNL.epilogueScaleDesc(rank: spec.output.count)
+                biasMD = try DNNL.epilogueBiasDesc(rank: spec.output.count, channels: spec.output[1])
+            } else {
+                scaleMD = dnnl_memory_desc_t()
+                biasMD = dnnl_memory_desc_t()
+            }
         }
 
         /// The int8 weights ([M, C/group, k...]) in this primitive's layout (with oneDNN's compensation).
@@ -163,8 +279,10 @@ extension DNNL {
             try DNNL.packWeights(w, into: weightsMD, via: weightsIn, threads: spec.threads)
         }
 
-        /// `dst = conv(src − zeroPoint, weights)`; `src` and `dst` are plain NCHW.
-        func run(src: UnsafeRawPointer, zeroPoint: Int32, weights: Buffer, dst: UnsafeMutablePointer<Int32>) throws {
+        /// `dst = conv(src − zeroPoint, weights)`; `src` and `dst` (int32, or f32 through the
+        /// epilogue with `scale` and M `bias` values) are plain NCHW.
+        func run(src: UnsafeRawPointer, zeroPoint: Int32, weights: Buffer, dst: UnsafeMutableRawPointer,
+                 scale: Float = 1, bias: UnsafePointer<Float>? = nil) throws {
             omp_set_num_threads(Int32(spec.threads))
             var srcPtr = UnsafeMutableRawPointer(mutating: src)
             var blockedSrc: Buffer?
@@ -182,13 +300,21 @@ extension DNNL {
                 dstPtr = b.pointer
             }
             let scratch = Buffer(bytes: DNNL.size(scratchMD))
-            var zero = zeroPoint
+            var zero = zeroPoint, s = scale
             try withUnsafeMutablePointer(to: &zero) { z in
-                try conv.execute([
-                    (CDNNL_ARG_SRC, srcMD, srcPtr), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
-                    (CDNNL_ARG_DST, dstMD, dstPtr), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
-                    (Int32(DNNL_ARG_ATTR_ZERO_POINTS) | CDNNL_ARG_SRC, zeroMD, UnsafeMutableRawPointer(z)),
-                ])
+                try withUnsafeMutablePointer(to: &s) { sp in
+                    var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+                        (CDNNL_ARG_SRC, srcMD, srcPtr), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
+                        (CDNNL_ARG_DST, dstMD, dstPtr), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
+                        (Int32(DNNL_ARG_ATTR_ZERO_POINTS) | CDNNL_ARG_SRC, zeroMD, UnsafeMutableRawPointer(z)),
+                    ]
+                    if spec.epilogue != nil {
+                        guard let bias else { throw Failure(call: "int8 convolution epilogue without a bias", status: 0) }
+                        args.append((DNNL.epilogueScaleArg, scaleMD, UnsafeMutableRawPointer(sp)))
+                        args.append((DNNL.epilogueBiasArg, biasMD, UnsafeMutableRawPointer(mutating: bias)))
+                    }
+                    try conv.execute(args)
+                }
             }
             if let dstOut, let blockedDst { try dstOut.run(blockedDst.pointer, dst) }
             withExtendedLifetime(blockedSrc) {}

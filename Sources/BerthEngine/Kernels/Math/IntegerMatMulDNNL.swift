@@ -63,40 +63,7 @@ final class Int8MatMulBackend: @unchecked Sendable {
         let outShape = a.rank == 1 ? [n] : Array(a.shape.dropLast()) + [n]
         let spec = DNNL.Int8MatMulSpec(m: rows, k: k, n: n, signedA: a.dtype == .int8, transposedB: transposedB, threads: threads)
 
-        let entry: Entry, w: Weights, packed: DNNL.Buffer
-        do {
-            lock.lock()
-            defer { lock.unlock() }
-            if refused.contains(spec) { return nil }
-            if let e = entries[spec] {
-                entry = e
-            } else {
-                do { entry = Entry(try DNNL.Int8MatMul(spec)) } catch {
-                    if refused.count >= Self.maxEntries { refused.removeAll() }
-                    refused.insert(spec)
-                    return nil
-                }
-                if entries.count >= Self.maxEntries { entries.removeAll() }
-                entries[spec] = entry
-            }
-            let address = Self.address(of: b)
-            if let cached = weights, cached.address == address, cached.transposed == transposedB, address != nil {
-                w = cached
-            } else {
-                w = Self.prepare(b, transposed: transposedB, k: k, n: n, address: address)
-                weights = w
-                // A freed B's address can come back for another array: drop what was packed from it.
-                for e in entries.values { e.packed = nil }
-            }
-            if let p = entry.packed, p.address == w.address, w.address != nil {
-                packed = p.buffer
-            } else {
-                guard let buffer = try? w.values.withUnsafeBufferPointer({ try entry.matmul.packWeights($0.baseAddress!) }) else { return nil }
-                entry.packed = (w.address, buffer)
-                packed = buffer
-            }
-        }
-
+        guard let (entry, w, packed) = prepared(spec, b: b, k: k, n: n) else { return nil }
         var out = [Int32](repeating: 0, count: try Shape.elementCount([rows, n]))
         let ok: Bool = out.withUnsafeMutableBufferPointer { o in
             do {
@@ -147,6 +114,95 @@ final class Int8MatMulBackend: @unchecked Sendable {
             }
         }
         return Tensor(unchecked: outShape, storage: .int32(out))
+        #else
+        return nil
+        #endif
+    }
+
+    #if canImport(CDNNL)
+    /// The primitive for `spec` with B converted and packed into its layout (cached per B array),
+    /// or nil when oneDNN refuses the shape.
+    private func prepared(_ spec: DNNL.Int8MatMulSpec, b: Tensor, k: Int, n: Int) -> (Entry, Weights, DNNL.Buffer)? {
+        let transposedB = spec.transposedB
+        let entry: Entry, w: Weights, packed: DNNL.Buffer
+        do {
+            lock.lock()
+            defer { lock.unlock() }
+            if refused.contains(spec) { return nil }
+            if let e = entries[spec] {
+                entry = e
+            } else {
+                do { entry = Entry(try DNNL.Int8MatMul(spec)) } catch {
+                    if refused.count >= Self.maxEntries { refused.removeAll() }
+                    refused.insert(spec)
+                    return nil
+                }
+                if entries.count >= Self.maxEntries { entries.removeAll() }
+                entries[spec] = entry
+            }
+            let address = Self.address(of: b)
+            if let cached = weights, cached.address == address, cached.transposed == transposedB, address != nil {
+                w = cached
+            } else {
+                w = Self.prepare(b, transposed: transposedB, k: k, n: n, address: address)
+                weights = w
+                // A freed B's address can come back for another array: drop what was packed from it.
+                for e in entries.values { e.packed = nil }
+            }
+            if let p = entry.packed, p.address == w.address, w.address != nil {
+                packed = p.buffer
+            } else {
+                guard let buffer = try? w.values.withUnsafeBufferPointer({ try entry.matmul.packWeights($0.baseAddress!) }) else { return nil }
+                entry.packed = (w.address, buffer)
+                packed = buffer
+            }
+        }
+
+        return (entry, w, packed)
+    }
+    #endif
+
+    /// `relu?(float(Σₖ (a − aZero)·b) · aScale · bScales[j] + bias[j])` written by oneDNN in f32
+    /// (``DNNL/Int8Epilogue``): A is [..., K] uint8 / int8 with one zero point, B [K, N] (or
+    /// [N, K]) int8, or uint8 with zero point 128; `bScales` 1 or N values, `bias` N. Nil when
+    /// this path does not apply (other zero points, no VNNI, a shape oneDNN refuses).
+    func scaled(a: Tensor, aZero: Int32, aScale: Float, b: Tensor, bZero: [Int32], bScales: [Float], bias: [Float], relu: Bool,
+                transposedB: Bool, threads: Int) throws -> Tensor? {
+        #if canImport(CDNNL)
+        guard Self.isAvailable, a.dtype == .uint8 || a.dtype == .int8, b.dtype == .uint8 || b.dtype == .int8, a.rank >= 1, b.rank == 2,
+              bScales.allSatisfy({ $0.isFinite }), aScale.isFinite else { return nil }
+        let k = transposedB ? b.shape[1] : b.shape[0], n = transposedB ? b.shape[0] : b.shape[1]
+        guard a.shape[a.rank - 1] == k, k > 0, n > 0, a.count > 0, bias.count == n, bScales.count == 1 || bScales.count == n else { return nil }
+        // oneDNN takes the activation's zero point; the weights' must vanish once uint8 is shifted.
+        let shift: Int32 = b.dtype == .uint8 ? -128 : 0
+        guard bZero.allSatisfy({ $0 &+ shift == 0 }) else { return nil }
+        let rows = a.count / k
+        let outShape = a.rank == 1 ? [n] : Array(a.shape.dropLast()) + [n]
+        let spec = DNNL.Int8MatMulSpec(m: rows, k: k, n: n, signedA: a.dtype == .int8, transposedB: transposedB, threads: threads,
+                                       epilogue: DNNL.Int8Epilogue(weightScales: bScales, relu: relu))
+        guard let (entry, w, packed) = prepared(spec, b: b, k: k, n: n) else { return nil }
+        let count = try Shape.elementCount([rows, n])
+        var failed = false
+        let out = [Float](unsafeUninitializedCapacity: count) { o, initialized in
+            do {
+                try bias.withUnsafeBufferPointer { bp in
+                    switch a.storage {
+                    case let .uint8(v):
+                        try v.withUnsafeBytes { try entry.matmul.run(src: $0.baseAddress!, zeroPoint: aZero, scale: aScale, bias: bp.baseAddress!,
+                                                                     weights: packed, dst: o.baseAddress!) }
+                    case let .int8(v):
+                        try v.withUnsafeBytes { try entry.matmul.run(src: $0.baseAddress!, zeroPoint: aZero, scale: aScale, bias: bp.baseAddress!,
+                                                                     weights: packed, dst: o.baseAddress!) }
+                    default: failed = true
+                    }
+                }
+            } catch {
+                failed = true
+            }
+            initialized = failed ? 0 : count
+        }
+        withExtendedLifetime(w.source) {}
+        return failed ? nil : Tensor(unchecked: outShape, storage: .float32(out))
         #else
         return nil
         #endif

@@ -112,9 +112,25 @@ enum MathQuantization {
     static func dynamic(_ x: Tensor) throws -> [Tensor] {
         guard case let .float32(v) = x.storage else { throw KernelError("DynamicQuantizeLinear needs a float input, got \(x.dtype)") }
         // One pass for the range (NaN compares false, so it is skipped as min() and max() skip it).
+        // Sixteen lanes at a time (a select on `<`, which skips NaN as the scalar loop does).
         var lo: Float = 0, hi: Float = 0
         v.withUnsafeBufferPointer { p in
-            for e in p {
+            var vlo = SIMD16<Float>(repeating: 0), vhi = SIMD16<Float>(repeating: 0)
+            let whole = p.count / 16 * 16
+            if whole > 0, let base = p.baseAddress {
+                var i = 0
+                while i < whole {
+                    let e = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<Float>.self)
+                    vlo.replace(with: e, where: e .< vlo)
+                    vhi.replace(with: e, where: e .> vhi)
+                    i += 16
+                }
+            }
+            for i in 0..<16 {
+                lo = vlo[i] < lo ? vlo[i] : lo
+                hi = vhi[i] > hi ? vhi[i] : hi
+            }
+            for e in p[whole...] {
                 lo = e < lo ? e : lo
                 hi = e > hi ? e : hi
             }
@@ -124,7 +140,23 @@ enum MathQuantization {
         let z = Int32(zp)
         let y = [UInt8](unsafeUninitializedCapacity: v.count) { out, count in
             v.withUnsafeBufferPointer { p in
-                for i in 0..<p.count {
+                // Sixteen lanes at a time, the same arithmetic as the scalar tail below (division,
+                // round half to even through the 1.5·2²³ trick, clamp, NaN → zero point).
+                let whole = p.count / 16 * 16
+                if whole > 0, let src = p.baseAddress, let dst = out.baseAddress {
+                    let vs = SIMD16<Float>(repeating: scale), vz = SIMD16<Int32>(repeating: z)
+                    let lo16 = SIMD16<Int32>(repeating: 0), hi16 = SIMD16<Int32>(repeating: 255)
+                    var i = 0
+                    while i < whole {
+                        let q = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self) / vs
+                        let r = unsafeBitCast(q + 12_582_912, to: SIMD16<Int32>.self) &- 0x4B40_0000
+                        var level = (r &+ vz).clamped(lowerBound: lo16, upperBound: hi16)
+                        level.replace(with: vz, where: q .!= q)
+                        UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: level), as: SIMD16<UInt8>.self)
+                        i += 16
+                    }
+                }
+                for i in whole..<p.count {
                     let q = p[i] / scale
                     // |x / scale| ≤ 255 for every finite x in [lo, hi]: adding 1.5·2²³ rounds it half to
                     // even (as nearbyint does) into the low mantissa bits, read back as an integer —

@@ -21,6 +21,30 @@ final class Int8ConvBackend: @unchecked Sendable {
     #endif
 
     func sums(x: Tensor, xZero: Int32, w: Tensor, wZero: [Int32], attrs: NNConvAttributes, threads: Int) throws -> Tensor? {
+        try run(x: x, xZero: xZero, w: w, wZero: wZero, attrs: attrs, threads: threads, epilogue: nil)
+    }
+
+    /// `relu?(float(conv(x − xZero, w)) · xScale · wScales[m] + bias[m])` written by oneDNN in f32
+    /// (``DNNL/Int8Epilogue``); nil where the fast path does not apply.
+    func scaled(x: Tensor, xZero: Int32, xScale: Float, w: Tensor, wZero: [Int32], wScales: [Float], bias: [Float], relu: Bool,
+                attrs: NNConvAttributes, threads: Int) throws -> Tensor? {
+        #if canImport(CDNNL)
+        guard xScale.isFinite, wScales.allSatisfy({ $0.isFinite }), w.rank >= 3, bias.count == w.shape[0],
+              wScales.count == 1 || wScales.count == w.shape[0] else { return nil }
+        return try run(x: x, xZero: xZero, w: w, wZero: wZero, attrs: attrs, threads: threads,
+                       epilogue: (DNNL.Int8Epilogue(weightScales: wScales, relu: relu), xScale, bias))
+        #else
+        return nil
+        #endif
+    }
+
+    #if canImport(CDNNL)
+    private typealias Epilogue = (spec: DNNL.Int8Epilogue, scale: Float, bias: [Float])
+    #else
+    private typealias Epilogue = Void
+    #endif
+
+    private func run(x: Tensor, xZero: Int32, w: Tensor, wZero: [Int32], attrs: NNConvAttributes, threads: Int, epilogue: Epilogue?) throws -> Tensor? {
         #if canImport(CDNNL)
         guard Int8MatMulBackend.isAvailable, x.dtype == .uint8 || x.dtype == .int8, x.count > 0 else { return nil }
         // The weights as int8 with zero point 0.
@@ -35,7 +59,7 @@ final class Int8ConvBackend: @unchecked Sendable {
         guard total > 0, (1...3).contains(s.spatial.count) else { return nil }
         let spec = DNNL.Int8ConvSpec(input: x.shape, output: s.outShape, weights: w.shape, group: attrs.group, strides: s.g.strides,
                                      dilations: s.g.dilations, padsBegin: s.g.padsBegin, padsEnd: s.g.padsEnd,
-                                     signedSrc: x.dtype == .int8, threads: threads)
+                                     signedSrc: x.dtype == .int8, threads: threads, epilogue: epilogue?.spec)
         let entry: Entry, packed: DNNL.Buffer
         do {
             lock.lock()
@@ -69,6 +93,28 @@ final class Int8ConvBackend: @unchecked Sendable {
                 packed = b
             }
         }
+        if let epilogue {
+            var failed = false
+            let out = [Float](unsafeUninitializedCapacity: total) { o, initialized in
+                do {
+                    try epilogue.bias.withUnsafeBufferPointer { bp in
+                        switch x.storage {
+                        case let .uint8(v):
+                            try v.withUnsafeBytes { try entry.conv.run(src: $0.baseAddress!, zeroPoint: xZero, weights: packed, dst: UnsafeMutableRawPointer(o.baseAddress!),
+                                                                       scale: epilogue.scale, bias: bp.baseAddress!) }
+                        case let .int8(v):
+                            try v.withUnsafeBytes { try entry.conv.run(src: $0.baseAddress!, zeroPoint: xZero, weights: packed, dst: UnsafeMutableRawPointer(o.baseAddress!),
+                                                                       scale: epilogue.scale, bias: bp.baseAddress!) }
+                        default: failed = true
+                        }
+                    }
+                } catch {
+                    failed = true
+                }
+                initialized = failed ? 0 : total
+            }
+            return failed ? nil : Tensor(unchecked: s.outShape, storage: .float32(out))
+        }
         var out = [Int32](repeating: 0, count: total)
         let ok: Bool = out.withUnsafeMutableBufferPointer { o in
             do {
@@ -96,14 +142,17 @@ final class Int8ConvBackend: @unchecked Sendable {
 ///             w_zero_point, bias ([M] float, optional)
 ///     attributes: Conv's, and dynamic (1: X is quantized as DynamicQuantizeLinear does)
 ///
-/// Y = float(Σ (x_q − zx)(w − zw)) · (x_scale · w_scale[m]) + bias[m], the sums exact in int32.
+/// Y = float(Σ (x_q − zx)(w − zw)) · (x_scale · w_scale[m]) + bias[m], the sums exact in int32;
+/// attribute relu (1) applies an absorbed Relu. With VNNI oneDNN computes all of it and writes f32.
 extension KernelRegistry {
     mutating func registerFusedQuantizedConv() {
         let convInteger = self.factory(domain: "", op: "ConvInteger", opset: 10)
         register("QuantizedConv", domain: FusedOps.domain, opsets: 0...Int.max) { node, _ in
             let dynamic = try node.int("dynamic", default: 0) != 0
+            let relu = try node.int("relu", default: 0) != 0
             var convNode = node
             convNode.attributes["dynamic"] = nil
+            convNode.attributes["relu"] = nil
             let attrs = try NNConvAttributes(node: convNode)
             guard let convInteger else { throw KernelError("no ConvInteger kernel registered") }
             let portable = try convInteger(Node(name: node.name, opType: "ConvInteger", inputs: ["x", "w", "xz", "wz"], outputs: ["y"],
@@ -125,6 +174,15 @@ extension KernelRegistry {
                     xZero = z
                 }
                 let wZero = inputs.optional(5)
+                if Int8MatMulBackend.isAvailable, w.rank >= 3 {
+                    let m = w.shape[0]
+                    let ws = try contribFloats(try inputs.required(4), "QuantizedConv w_scale")
+                    let bias = try inputs.optional(6).map { try contribFloats($0, "QuantizedConv bias") } ?? [Float](repeating: 0, count: m)
+                    if let y = try backend.scaled(x: xq, xZero: try Tensor.zeroPoints(xZero)[0], xScale: xScale, w: w, wZero: try Tensor.zeroPoints(wZero),
+                                                  wScales: ws, bias: bias, relu: relu, attrs: attrs, threads: DNNLThreads.count(intraOp: ctx.pool.threads)) {
+                        return [y]
+                    }
+                }
                 let sums = try backend.sums(x: xq, xZero: try Tensor.zeroPoints(xZero)[0], w: w, wZero: try Tensor.zeroPoints(wZero),
                                             attrs: attrs, threads: DNNLThreads.count(intraOp: ctx.pool.threads))
                     ?? portable([xq, w, xZero, wZero], ctx)[0]
@@ -140,7 +198,7 @@ extension KernelRegistry {
                         for c in 0..<m {
                             let scale = xScale * ws[ws.count == 1 ? 0 : c], add = bias?[c] ?? 0
                             let base = (b * m + c) * plane
-                            for i in base..<(base + plane) { o[i] = Float(acc[i]) * scale + add }
+                            for i in base..<(base + plane) { let y = Float(acc[i]) * scale + add; o[i] = relu && y < 0 ? 0 : y }
                         }
                     }
                     count = acc.count

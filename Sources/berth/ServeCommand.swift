@@ -376,11 +376,20 @@ struct ServeCommand: AsyncParsableCommand {
             let state = SharedMonitorState(url: shared, replica: replica)
             log = logSettings.map { PredictionLog(store: state.predictions, settings: $0) }
             alertStore = state.alerts
+            sharedReferences = state.references
+            // The leader evaluates request-window rules over every replica's counts.
+            if rules.contains(where: { $0.condition.metric.isRequestWindow }) {
+                clusterWindow = ClusterRequestWindow(store: state.requestCounts, replica: replica)
+            }
         }
 
+        /// With a shared registry: reference samples in its database, and the cluster's request counts.
+        var sharedReferences: (any ReferenceSampleStore)?
+        var clusterWindow: ClusterRequestWindow?
+
         func monitoring(_ manager: ModelManager) -> Monitoring {
-            Monitoring(log: log, references: log.map { _ in ReferenceStore(dataDirectory: dataDir) }, rules: rules,
-                       registry: manager.metrics.registry, alertStore: alertStore, replica: replica)
+            Monitoring(log: log, references: log.map { _ in sharedReferences ?? ReferenceStore(dataDirectory: dataDir) }, rules: rules,
+                       registry: manager.metrics.registry, alertStore: alertStore, replica: replica, clusterWindow: clusterWindow)
         }
     }
 

@@ -70,18 +70,6 @@ public enum LatencyBuckets {
     }
 }
 
-extension RequestWindow.Summary {
-    /// A summary of the given figures (cluster-wide counts build it).
-    public init(requests: Int, failures: Int, errorRate: Double?, requestRate: Double, p50LatencyMs: Double?, p99LatencyMs: Double?) {
-        self.requests = requests
-        self.failures = failures
-        self.errorRate = errorRate
-        self.requestRate = requestRate
-        self.p50LatencyMs = p50LatencyMs
-        self.p99LatencyMs = p99LatencyMs
-    }
-}
-
 extension RuleCondition.Metric {
     /// Read from the recent-request window (a duration), not from the prediction log.
     public var isRequestWindow: Bool { !needsLog }

@@ -16,6 +16,16 @@ public struct ReferenceInfo: Sendable, Codable, Equatable {
     public var sha256: String
     public var createdAt: Date
 
+    public init(model: String, version: String, rows: Int, columns: [String], label: String?, sha256: String, createdAt: Date) {
+        self.model = model
+        self.version = version
+        self.rows = rows
+        self.columns = columns
+        self.label = label
+        self.sha256 = sha256
+        self.createdAt = createdAt
+    }
+
     enum CodingKeys: String, CodingKey {
         case model, version, rows, columns, label, sha256
         case createdAt = "created_at"

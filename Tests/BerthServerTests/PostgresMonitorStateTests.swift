@@ -166,12 +166,13 @@ final class PostgresMonitorStateTests: XCTestCase {
     func testRequestCountsOfEveryReplicaAddUp() throws {
         let store = SharedMonitorState(url: url, replica: "r").requestCounts
         let windows = (0..<3).map { ClusterRequestWindow(store: store, replica: "r\($0)") }
+        // Whole seconds at most 20 s old, as the local window keeps requests with time >= now - 20.
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         var requests = 0, failures = 0, latencies: [Double] = []
         for i in 0..<600 {
             let failed = i % 7 == 0, ms = 0.1 * Double(i % 50 + 1), age = Double(i % 30)
             windows[i % 3].record(model: "m", latencyMs: ms, failed: failed, at: now.addingTimeInterval(-age))
-            if age < 20 { requests += 1; if failed { failures += 1 } else { latencies.append(ms) } }
+            if age <= 20 { requests += 1; if failed { failures += 1 } else { latencies.append(ms) } }
         }
         for w in windows { try w.flush(now: now) }
         let s = try windows[0].summary(model: "m", seconds: 20, now: now)

@@ -213,7 +213,8 @@ struct ServeCommand: AsyncParsableCommand {
         let registryURL = RegistryBackend.url(registryUrl)
         do {
             // PostgreSQL down at start: logged and retried with back-off (10 minutes), then exit 1.
-            keyStore = insecureNoAuth && !registry ? nil
+            // With --registry-url the database is opened even without keys or --registry: it holds the shared monitoring state.
+            keyStore = insecureNoAuth && !registry && registryURL == nil ? nil
                 : try RegistryBackend.openWaiting(url: registryURL, dataDirectory: dir, cipher: cipher, patience: 600,
                                                   logger: Logger(label: "berth.server.registry"))
         } catch let e as RegistryError {

@@ -25,6 +25,7 @@ import os
 import subprocess
 import time
 
+import berthpy
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -77,6 +78,33 @@ def test_push_with_reference_data_stores_the_sample_in_postgres(pg, tmp_path):
             assert f["p_value"] == pytest.approx(r.pvalue, abs=TOL, rel=TOL), (j, f, r)
     finally:
         server.stop()
+
+
+def test_a_repository_server_without_keys_logs_to_postgres(pg, tmp_path):
+    """`--model-repository --registry-url --insecure-no-auth` (no keys, no --registry): the log still
+    goes to the shared database, where `berth monitor log --registry-url` finds every request."""
+    url, _ = setup_registry(pg, tmp_path, 1)
+    repo = tmp_path / "repo"
+    (repo / NAME / "1").mkdir(parents=True)
+    (repo / NAME / "1" / "model.onnx").write_bytes(model_bytes(1))
+    data = tmp_path / "local"
+    proc, base = berthpy.start_serve(berth_path(), ["--model-repository", str(repo), "--registry-url", url, "--insecure-no-auth",
+                                                    "--data-dir", str(data), "--prediction-log-sample", "1"], tmp_path / "repo.log",
+                                     ready="/v2/health/ready")
+    try:
+        x = np.ones((1, IN), np.float32)
+        for k in range(5):
+            body = {"id": f"r-{k}", "inputs": [{"name": "x", "shape": [1, IN], "datatype": "FP32", "data": x.ravel().tolist()}]}
+            status, doc = berthpy.http_json("POST", f"{base}/v2/models/{NAME}/infer", body)
+            assert status == 200, doc
+        time.sleep(0.6)  # the log's batch (0.2 s)
+    finally:
+        berthpy.stop_process(proc)
+    assert not (data / "predictions.sqlite").exists()
+    out = subprocess.run([str(berth_path()), "monitor", "log", NAME, "--registry-url", url, "--format", "jsonl"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(line)["id"] for line in out.stdout.splitlines()] == [f"r-{k}" for k in range(5)]
 
 
 def infer_with_id(server, x: np.ndarray, rid: str) -> np.ndarray:

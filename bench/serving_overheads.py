@@ -10,10 +10,10 @@ twice (plain, logged, keyed, keyed+logged, then again) and the better round of e
   keyed+logged both
 Prints throughput and p99 per setup and the throughput ratio to `plain`. With `--registry-url
 postgres://…` (replicas' shared registry, e.g. from scripts/postgres.sh) two more: `pg keyed` (the
-key in PostgreSQL) and `pg keyed+logged` (the prediction log in PostgreSQL too), and the ratio of
-the two. Use a release build:
+key in PostgreSQL) and `pg keyed+logged` (the prediction log in PostgreSQL too), and `pg plain` /
+`pg logged` without keys (the log's cost alone), with the ratio of each pair. Use a release build:
 
-    .venv/bin/python bench/serving_overheads.py [--berth PATH] [--seconds 5] [--registry-url URL]
+    .venv/bin/python bench/serving_overheads.py [--berth PATH] [--seconds 5] [--registry-url URL] [--only 'pg plain,pg logged'] [--rounds 2]
 """
 from __future__ import annotations
 
@@ -50,6 +50,8 @@ def main() -> None:
     ap.add_argument("--berth", default=None)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--registry-url", default=None, help="a PostgreSQL registry to measure the shared log on")
+    ap.add_argument("--only", default=None, help="comma-separated setups to run (plain always runs), e.g. 'pg plain,pg logged'")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best of each setup is kept")
     args = ap.parse_args()
     berth = str(berthpy.require_berth(args.berth))
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,8 +71,14 @@ def main() -> None:
                                     check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
             setups["pg keyed"] = (pg, pg_key)
             setups["pg keyed+logged"] = ([*pg, "--prediction-log-sample", "1"], pg_key)
+            # Without keys: the log's own cost, not hidden behind the per-request key check.
+            setups["pg plain"] = ([*pg, "--insecure-no-auth"], None)
+            setups["pg logged"] = ([*pg, "--insecure-no-auth", "--prediction-log-sample", "1"], None)
+        if args.only:
+            keep = {"plain", *args.only.split(",")}
+            setups = {k: v for k, v in setups.items() if k in keep}
         best: dict[str, dict[int, dict]] = {}
-        for _ in range(2):
+        for _ in range(args.rounds):
             for name, (extra, k) in setups.items():
                 for level in serve_and_bench(berth, repo, data, extra, k, args.seconds):
                     c = level["concurrency"]
@@ -83,10 +91,11 @@ def main() -> None:
         for c, level in sorted(best[name].items()):
             ratio = level["infer_per_sec"] / best["plain"][c]["infer_per_sec"]
             print(f"{name:14} {c:4d} {level['infer_per_sec']:9.0f} {level['p50_ms']:8.3f} {level['p99_ms']:8.3f} {ratio:8.2f}x")
-    if "pg keyed" in best:
-        for c in sorted(best["pg keyed"]):
-            ratio = best["pg keyed+logged"][c]["infer_per_sec"] / best["pg keyed"][c]["infer_per_sec"]
-            print(f"PostgreSQL log: pg keyed+logged / pg keyed at concurrency {c}: {ratio:.2f}x")
+    for logged, base in (("pg keyed+logged", "pg keyed"), ("pg logged", "pg plain")):
+        if logged in best and base in best:
+            for c in sorted(best[base]):
+                ratio = best[logged][c]["infer_per_sec"] / best[base][c]["infer_per_sec"]
+                print(f"PostgreSQL log: {logged} / {base} at concurrency {c}: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -213,7 +213,8 @@ struct ServeCommand: AsyncParsableCommand {
         let registryURL = RegistryBackend.url(registryUrl)
         do {
             // PostgreSQL down at start: logged and retried with back-off (10 minutes), then exit 1.
-            keyStore = insecureNoAuth && !registry ? nil
+            // With --registry-url the database is opened even without keys or --registry: it holds the shared monitoring state.
+            keyStore = insecureNoAuth && !registry && registryURL == nil ? nil
                 : try RegistryBackend.openWaiting(url: registryURL, dataDirectory: dir, cipher: cipher, patience: 600,
                                                   logger: Logger(label: "berth.server.registry"))
         } catch let e as RegistryError {
@@ -376,11 +377,20 @@ struct ServeCommand: AsyncParsableCommand {
             let state = SharedMonitorState(url: shared, replica: replica)
             log = logSettings.map { PredictionLog(store: state.predictions, settings: $0) }
             alertStore = state.alerts
+            sharedReferences = state.references
+            // The leader evaluates request-window rules over every replica's counts.
+            if rules.contains(where: { $0.condition.metric.isRequestWindow }) {
+                clusterWindow = ClusterRequestWindow(store: state.requestCounts, replica: replica)
+            }
         }
 
+        /// With a shared registry: reference samples in its database, and the cluster's request counts.
+        var sharedReferences: (any ReferenceSampleStore)?
+        var clusterWindow: ClusterRequestWindow?
+
         func monitoring(_ manager: ModelManager) -> Monitoring {
-            Monitoring(log: log, references: log.map { _ in ReferenceStore(dataDirectory: dataDir) }, rules: rules,
-                       registry: manager.metrics.registry, alertStore: alertStore, replica: replica)
+            Monitoring(log: log, references: log.map { _ in sharedReferences ?? ReferenceStore(dataDirectory: dataDir) }, rules: rules,
+                       registry: manager.metrics.registry, alertStore: alertStore, replica: replica, clusterWindow: clusterWindow)
         }
     }
 

@@ -131,4 +131,58 @@ final class PostgresMonitorStateTests: XCTestCase {
         XCTAssertNil(history[1].value)
         XCTAssertEqual(try store.history(limit: 10).last?.actions, ["log: written"])
     }
+
+    /// The reference is the file store: the same CSV gives the same table and description; a
+    /// second replica's store reads a replacement at once (its digest), and a bad sample is refused.
+    func testReferenceSamplesMatchTheFileStoreAndReplacementsReachOtherReplicas() throws {
+        let files = ReferenceStore(dataDirectory: scratch.appendingPathComponent("files"))
+        let a = SharedMonitorState(url: url, replica: "a").references, b = SharedMonitorState(url: url, replica: "b").references
+        XCTAssertNil(try b.get(model: "m", version: "1"))
+        let csv = Array("x,y,label\n1.5,2,0\n3,4.25,1\n-1,0,1\n".utf8)
+        let put = try a.put(model: "m", version: "1", csv: csv, label: "label")
+        let want = try files.put(model: "m", version: "1", csv: csv, label: "label")
+        XCTAssertEqual(put.sha256, want.sha256)
+        XCTAssertEqual([put.rows, put.columns.count], [want.rows, want.columns.count])
+        let got = try XCTUnwrap(try b.get(model: "m", version: "1"))
+        let ref = try XCTUnwrap(try files.get(model: "m", version: "1"))
+        XCTAssertEqual(got.table.names, ref.table.names)
+        XCTAssertEqual(got.info.features, ["x", "y"])
+        XCTAssertEqual(got.info.label, "label")
+        XCTAssertEqual(got.table.columns.map(\.numbers), ref.table.columns.map(\.numbers))
+        // Replaced through A: B, which holds the old table, reads the new one.
+        let csv2 = Array("x,y\n7,8\n".utf8)
+        try a.put(model: "m", version: "1", csv: csv2, label: nil)
+        let again = try XCTUnwrap(try b.get(model: "m", version: "1"))
+        XCTAssertEqual(again.info.rows, 1)
+        XCTAssertNil(again.info.label)
+        XCTAssertEqual(again.table.columns.first?.numbers, [7])
+        XCTAssertThrowsError(try a.put(model: "m", version: "1", csv: Array("x\n".utf8), label: nil))
+        XCTAssertThrowsError(try a.put(model: "../m", version: "1", csv: csv, label: nil))
+        XCTAssertEqual(try b.get(model: "m", version: "1")?.info.rows, 1)
+    }
+
+    /// Three replicas' counts in the table sum to the direct count of every request (exact), and
+    /// pruning drops the seconds before its bound.
+    func testRequestCountsOfEveryReplicaAddUp() throws {
+        let store = SharedMonitorState(url: url, replica: "r").requestCounts
+        let windows = (0..<3).map { ClusterRequestWindow(store: store, replica: "r\($0)") }
+        // Whole seconds at most 20 s old, as the local window keeps requests with time >= now - 20.
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        var requests = 0, failures = 0, latencies: [Double] = []
+        for i in 0..<600 {
+            let failed = i % 7 == 0, ms = 0.1 * Double(i % 50 + 1), age = Double(i % 30)
+            windows[i % 3].record(model: "m", latencyMs: ms, failed: failed, at: now.addingTimeInterval(-age))
+            if age <= 20 { requests += 1; if failed { failures += 1 } else { latencies.append(ms) } }
+        }
+        for w in windows { try w.flush(now: now) }
+        let s = try windows[0].summary(model: "m", seconds: 20, now: now)
+        XCTAssertEqual(s.requests, requests)
+        XCTAssertEqual(s.failures, failures)
+        latencies.sort()
+        let p99 = latencies[Int((0.99 * Double(latencies.count)).rounded(.up)) - 1]
+        XCTAssertEqual(s.p99LatencyMs!, p99, accuracy: p99 * 0.022)
+        XCTAssertEqual(try windows[0].summary(model: "other", seconds: 20, now: now).requests, 0)
+        try store.prune(before: Int64(now.timeIntervalSince1970) + 1)
+        XCTAssertEqual(try windows[0].summary(model: "m", seconds: 60, now: now).requests, 0)
+    }
 }

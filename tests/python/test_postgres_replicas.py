@@ -8,7 +8,9 @@ Checked, each against an independent reference:
 - a replica started later serves the current production at once (its first answer);
 - GET /api/v1/cluster lists exactly the live replicas (ids given by BERTH_REPLICA_ID);
 - PostgreSQL stopped: inference keeps answering from the loaded versions, an admin write answers
-  503 naming the database; after PostgreSQL restarts, writes work again and every replica follows.
+  503 naming the database; after PostgreSQL restarts, writes work again and every replica follows;
+- PostgreSQL down at start: a CLI command exits 2 naming it, `berth serve` retries with a doubling
+  back-off and serves once the database is back.
 
 PostgreSQL comes from scripts/postgres.sh (Debian's `postgresql`); without its binaries the
 tests are skipped, saying so.
@@ -19,6 +21,7 @@ import glob
 import http.client
 import json
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -256,6 +259,32 @@ def test_serve_waits_for_postgres_at_start(pg, tmp_path):
     text = log.read_text()
     assert "registry database unreachable; retrying" in text, text
     assert "127.0.0.1" in text and "is PostgreSQL running?" in text, text
+
+
+def test_serve_started_while_postgres_is_down_serves_once_it_returns(pg, tmp_path):
+    """PostgreSQL down at start: a CLI command fails at once (exit 2, naming the database);
+    `berth serve` logs the reason and retries with a doubling back-off (1 s, then 2 s …), and
+    serves the registry's production as soon as the database is back."""
+    url, data = setup_registry(pg, tmp_path, 1)
+    pg.run("stop")
+    server = None
+    try:
+        p = subprocess.run([str(berth_path()), "registry", "list", "--data-dir", str(data), "--registry-url", url],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2 and "unavailable" in p.stderr and "127.0.0.1" in p.stderr, (p.returncode, p.stderr)
+        restart = threading.Timer(4.5, lambda: pg.run("start"))
+        restart.start()
+        t0 = time.time()
+        server = replica(url, data, tmp_path, "late")  # waits until ready
+        restart.join()
+        print(f"ready {time.time() - t0:.1f} s after the start, the database back after 4.5 s")
+        check_answer(*infer(server, X), X, want_version=1)
+        delays = [int(d) for d in re.findall(r"retry_in_s[^0-9]{1,4}(\d+)", server.log_path.read_text())]
+        assert delays[:2] == [1, 2], delays
+    finally:
+        pg.run("start")
+        if server:
+            server.stop()
 
 
 def test_an_alert_rollback_happens_once_for_the_cluster(pg, tmp_path):

@@ -16,6 +16,16 @@ public struct ReferenceInfo: Sendable, Codable, Equatable {
     public var sha256: String
     public var createdAt: Date
 
+    public init(model: String, version: String, rows: Int, columns: [String], label: String?, sha256: String, createdAt: Date) {
+        self.model = model
+        self.version = version
+        self.rows = rows
+        self.columns = columns
+        self.label = label
+        self.sha256 = sha256
+        self.createdAt = createdAt
+    }
+
     enum CodingKeys: String, CodingKey {
         case model, version, rows, columns, label, sha256
         case createdAt = "created_at"
@@ -45,7 +55,7 @@ public final class ReferenceStore: @unchecked Sendable {
     }
 
     /// Names that are safe as one path component: no separators, no `..`, no hidden files.
-    static func checkComponent(_ s: String, what: String) throws {
+    public static func checkComponent(_ s: String, what: String) throws {
         let ok = !s.isEmpty && s.count <= 128 && s.first != "." && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
         guard ok else { throw MonitorError.invalidArgument("\(what) '\(s)' must be letters, digits, '.', '_' or '-' (not starting with '.')") }
     }
@@ -65,6 +75,12 @@ public final class ReferenceStore: @unchecked Sendable {
         return table
     }
 
+    /// The description of a checked sample: its shape and the SHA-256 of its bytes.
+    public static func describe(_ table: Table, model: String, version: String, csv: [UInt8], label: String?) -> ReferenceInfo {
+        ReferenceInfo(model: model, version: version, rows: table.rowCount, columns: table.names, label: label,
+                      sha256: SHA256.hash(data: csv).map { String(format: "%02x", $0) }.joined(), createdAt: Date())
+    }
+
     /// Stores `csv` (a header and at least one row; `label`, when given, one of its columns) as
     /// the reference of `model`'s `version`, replacing any earlier one.
     @discardableResult
@@ -72,8 +88,7 @@ public final class ReferenceStore: @unchecked Sendable {
         try Self.checkComponent(model, what: "model name")
         try Self.checkComponent(version, what: "version")
         let table = try Self.check(csv: csv, label: label)
-        let info = ReferenceInfo(model: model, version: version, rows: table.rowCount, columns: table.names, label: label,
-                                 sha256: SHA256.hash(data: csv).map { String(format: "%02x", $0) }.joined(), createdAt: Date())
+        let info = Self.describe(table, model: model, version: version, csv: csv, label: label)
         let dir = root.appendingPathComponent(model)
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -187,6 +187,37 @@ extension PostgresRegistry {
                 replica TEXT NOT NULL
             );
             """),
+        Migration(id: "v6: reference samples shared by replicas", sql: """
+            -- Each version's reference sample (BerthServer's PostgresReferenceStore): the CSV bytes,
+            -- their description and SHA-256, which replicas compare to reuse their parsed copy.
+            CREATE TABLE reference_sample (
+                model TEXT NOT NULL,
+                version TEXT NOT NULL,
+                rows BIGINT NOT NULL,
+                columns TEXT NOT NULL,
+                label TEXT,
+                sha256 TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                csv BYTEA NOT NULL,
+                PRIMARY KEY (model, version)
+            );
+            """),
+        Migration(id: "v7: request counts shared by replicas", sql: """
+            -- Each replica's requests per model and second (BerthServer's PostgresRequestCountStore):
+            -- counts, failures and a sparse latency histogram, summed by the leader for the
+            -- request-window alert rules (error rate, latency percentiles, request rate).
+            CREATE TABLE request_count (
+                replica TEXT NOT NULL,
+                model TEXT NOT NULL,
+                second BIGINT NOT NULL,
+                requests BIGINT NOT NULL,
+                failures BIGINT NOT NULL,
+                latency_bucket INTEGER[] NOT NULL,
+                latency_count BIGINT[] NOT NULL
+            );
+            CREATE INDEX request_count_by_model ON request_count(model, second);
+            CREATE INDEX request_count_second ON request_count(second);
+            """),
     ]
 
     /// Applies the migrations not yet recorded, each in its own transaction, under an advisory

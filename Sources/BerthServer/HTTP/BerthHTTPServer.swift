@@ -109,6 +109,9 @@ public struct BerthHTTPServer: Sendable {
             services.append(AlertService(monitoring: monitoring, manager: manager, deployer: deployer,
                                          interval: configuration.alertInterval, logger: Logger(label: "berth.server.alerts")))
         }
+        if let monitoring, let window = monitoring.clusterWindow {
+            services.append(RequestCountService(window: window, interval: .seconds(1), logger: Logger(label: "berth.server.alerts")))
+        }
         if let monitoring, monitoring.log != nil, let interval = configuration.driftInterval {
             services.append(DriftService(monitoring: monitoring, manager: manager, interval: interval))
         }

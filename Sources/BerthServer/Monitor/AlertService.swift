@@ -125,7 +125,14 @@ struct AlertService: Service {
             let m = metric == .estimatedAccuracy ? e.accuracy : metric == .estimatedF1 ? e.f1Macro : e.rocAUC
             return (m.estimated, e.rows)
         case .errorRate, .p99LatencyMs, .p50LatencyMs, .requestRate:
-            let s = monitoring.window.summary(model: rule.model, seconds: Double(rule.window), now: now)
+            // Replicas sharing a registry: every replica's counts (unreadable: no value, not this replica's share alone).
+            let s: RequestWindow.Summary
+            if let cluster = monitoring.clusterWindow {
+                guard let total = try? cluster.summary(model: rule.model, seconds: Double(rule.window), now: now) else { return (nil, 0) }
+                s = total
+            } else {
+                s = monitoring.window.summary(model: rule.model, seconds: Double(rule.window), now: now)
+            }
             switch metric {
             case .errorRate: return (s.errorRate, s.requests)
             case .p99LatencyMs: return (s.p99LatencyMs, s.requests)

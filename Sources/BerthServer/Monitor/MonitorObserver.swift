@@ -9,6 +9,7 @@ struct MonitorObserver: InferenceObserver {
     func finished(_ event: InferenceEvent) {
         let latencyMs = Double(event.totalNs) / 1e6
         monitoring.window.record(model: event.target.model, latencyMs: latencyMs, failed: event.error != nil)
+        monitoring.clusterWindow?.record(model: event.target.model, latencyMs: latencyMs, failed: event.error != nil)
         guard event.error == nil, let log = monitoring.log, let s = event.servable, let request = event.request,
               let outputs = event.outputs, log.sample() else { return }
         let ordered = s.interface.outputs.compactMap { o in outputs[o.name].map { (name: o.name, tensor: $0) } }

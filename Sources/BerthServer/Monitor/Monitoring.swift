@@ -10,8 +10,8 @@ import Prometheus
 public final class Monitoring: Sendable {
     /// Sampled requests and their feedback; nil when `--prediction-log-sample` is 0.
     public let log: PredictionLog?
-    /// Reference samples per version (beside the log, in the data directory).
-    public let references: ReferenceStore?
+    /// Reference samples per version (files in the data directory, or the replicas' database).
+    public let references: (any ReferenceSampleStore)?
     /// Every recent request's latency and outcome, per model.
     public let window: RequestWindow
     /// Labelled rows the live-metric gauges cover.
@@ -22,14 +22,19 @@ public final class Monitoring: Sendable {
     public let alertStore: any AlertStateStore
     /// This replica's id, written beside the alert states it writes.
     public let replica: String
+    /// With replicas sharing a PostgreSQL registry and request-window rules: every replica's
+    /// request counts, which the leader's rules read instead of its own ``window``.
+    public let clusterWindow: ClusterRequestWindow?
 
     /// Monitoring with an optional prediction log and alert rules; gauges go to `registry`.
-    public init(log: PredictionLog?, references: ReferenceStore?, rules: [AlertRule], registry: PrometheusCollectorRegistry,
-                gaugeWindow: Int = 500, alertStore: any AlertStateStore = MemoryAlertStateStore(), replica: String = "") {
+    public init(log: PredictionLog?, references: (any ReferenceSampleStore)?, rules: [AlertRule], registry: PrometheusCollectorRegistry,
+                gaugeWindow: Int = 500, alertStore: any AlertStateStore = MemoryAlertStateStore(), replica: String = "",
+                clusterWindow: ClusterRequestWindow? = nil) {
         self.log = log
         self.references = references
         self.alertStore = alertStore
         self.replica = replica
+        self.clusterWindow = clusterWindow
         self.window = RequestWindow()
         self.gaugeWindow = gaugeWindow
         self.trackers = Locked(rules.map { AlertTracker(rule: $0) })

@@ -64,8 +64,10 @@ struct RegistryPush: ParsableCommand {
             let registry = try options.open()
             let record = try registry.push(file: URL(fileURLWithPath: file), request)
             if let reference {
-                try ReferenceStore(dataDirectory: options.directory).put(model: record.model, version: String(record.version),
-                                                                         csv: reference, label: label)
+                // Beside the registry: its PostgreSQL database (every replica reads it there), else the data directory.
+                let store: any ReferenceSampleStore = (registry as? PostgresRegistry).map { SharedMonitorState(url: $0.url, replica: "").references }
+                    ?? ReferenceStore(dataDirectory: options.directory)
+                try store.put(model: record.model, version: String(record.version), csv: reference, label: label)
             }
             if options.json { try printJSON(record) } else { print("\(record.model) version \(record.version) (sha256 \(record.sha256.prefix(12)))") }
         }

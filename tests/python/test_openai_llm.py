@@ -276,19 +276,25 @@ def test_llm_routes_need_an_invoker_key(tmp_path):
         berthpy.stop_process(proc)
 
 
-def test_tenant_quotas_and_the_access_log_cover_generations(tmp_path):
-    """A tenant's rows/s quota counts prompt tokens for the OpenAI routes (429 with Retry-After in
-    OpenAI's error shape, nothing generated), and each generation is one access-log line with its
-    tokens, as V2 requests are."""
-    data = tmp_path / "data"
-    b = str(berth_path())
+def tenant_with_quota(tmp_path: Path, rows_per_second: float) -> tuple[Path, str]:
+    """A data directory with an invoker key of tenant `t` whose quota is `rows_per_second`; returns (data dir, key)."""
+    data, b = tmp_path / "data", str(berth_path())
     p = subprocess.run([b, "keys", "create", "--tenant", "t", "--role", "invoker", "--data-dir", str(data)],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     key = p.stdout.strip().splitlines()[-1]
-    # A bucket of 40 prompt tokens per second: one short prompt passes, a burst of long ones does not.
-    p = subprocess.run([b, "tenants", "quota", "t", "--rows-per-second", "40", "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
+    p = subprocess.run([b, "tenants", "quota", "t", "--rows-per-second", str(rows_per_second), "--data-dir", str(data)],
+                       capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
+    return data, key
+
+
+def test_tenant_quotas_and_the_access_log_cover_generations(tmp_path):
+    """A tenant's rows/s quota counts prompt tokens for the OpenAI routes (429 with Retry-After in
+    OpenAI's error shape, nothing generated), and each generation is one access-log line with its
+    tokens, as V2 requests are."""
+    # A bucket of 40 prompt tokens per second: one short prompt passes, a burst of long ones does not.
+    data, key = tenant_with_quota(tmp_path, 40)
     access = tmp_path / "access.jsonl"
     proc, base = serve_llama(tmp_path, "--data-dir", str(data), "--access-log", str(access))
     try:
@@ -318,16 +324,8 @@ def test_completion_tokens_count_against_the_rows_quota(tmp_path):
     """The rows/s quota counts completion tokens too: a generation admitted on its short prompt is
     charged its completion tokens when it ends, so the tenant's next request waits out the debt
     (429, Retry-After at least the debt over the rate) instead of getting a free long answer."""
-    data = tmp_path / "data"
-    b = str(berth_path())
-    p = subprocess.run([b, "keys", "create", "--tenant", "t", "--role", "invoker", "--data-dir", str(data)],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    key = p.stdout.strip().splitlines()[-1]
     rate = 10.0
-    p = subprocess.run([b, "tenants", "quota", "t", "--rows-per-second", str(rate), "--data-dir", str(data)],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
+    data, key = tenant_with_quota(tmp_path, rate)
     proc, base = serve_llama(tmp_path, "--data-dir", str(data))
     try:
         c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0, timeout=60)

@@ -330,3 +330,32 @@ extension DNNL {
     }
 }
 #endif
+
+#if canImport(CDNNL)
+/// The int8 backends' primitives by spec, and the specs oneDNN refused (not tried again), each
+/// bounded: symbolic batch sizes must not grow them without end. Not thread-safe: the owner locks.
+struct DNNLPrimitiveTable<Spec: Hashable, Entry> {
+    private(set) var entries: [Spec: Entry] = [:]
+    private var refused: Set<Spec> = []
+    /// Specs kept before the table starts over.
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// The entry for `spec`, made by `make` the first time; nil when `make` threw now or before.
+    mutating func entry(_ spec: Spec, make: () throws -> Entry) -> Entry? {
+        if refused.contains(spec) { return nil }
+        if let e = entries[spec] { return e }
+        do {
+            let e = try make()
+            if entries.count >= limit { entries.removeAll() }
+            entries[spec] = e
+            return e
+        } catch {
+            if refused.count >= limit { refused.removeAll() }
+            refused.insert(spec)
+            return nil
+        }
+    }
+}
+#endif

@@ -31,13 +31,11 @@ final class Int8MatMulBackend: @unchecked Sendable {
         var packed: (address: UnsafeRawPointer?, buffer: DNNL.Buffer)?
         init(_ m: DNNL.Int8MatMul) { matmul = m }
     }
-    private var entries: [DNNL.Int8MatMulSpec: Entry] = [:]
-    private var refused: Set<DNNL.Int8MatMulSpec> = []
+    /// Shapes (row counts) kept before the cache starts over: symbolic batch sizes must not grow it without bound.
+    private var table = DNNLPrimitiveTable<DNNL.Int8MatMulSpec, Entry>(limit: 16)
     #endif
     private let lock = NSLock()
     private var weights: Weights?
-    /// Shapes (row counts) kept before the cache starts over: symbolic batch sizes must not grow it without bound.
-    private static let maxEntries = 16
 
     /// Whether this build and CPU run 8-bit matmuls exactly on oneDNN (`BERTH_DNNL=0` turns it off).
     static let isAvailable: Bool = {
@@ -128,18 +126,8 @@ final class Int8MatMulBackend: @unchecked Sendable {
         do {
             lock.lock()
             defer { lock.unlock() }
-            if refused.contains(spec) { return nil }
-            if let e = entries[spec] {
-                entry = e
-            } else {
-                do { entry = Entry(try DNNL.Int8MatMul(spec)) } catch {
-                    if refused.count >= Self.maxEntries { refused.removeAll() }
-                    refused.insert(spec)
-                    return nil
-                }
-                if entries.count >= Self.maxEntries { entries.removeAll() }
-                entries[spec] = entry
-            }
+            guard let e = table.entry(spec, make: { Entry(try DNNL.Int8MatMul(spec)) }) else { return nil }
+            entry = e
             let address = Self.address(of: b)
             if let cached = weights, cached.address == address, cached.transposed == transposedB, address != nil {
                 w = cached
@@ -147,7 +135,7 @@ final class Int8MatMulBackend: @unchecked Sendable {
                 w = Self.prepare(b, transposed: transposedB, k: k, n: n, address: address)
                 weights = w
                 // A freed B's address can come back for another array: drop what was packed from it.
-                for e in entries.values { e.packed = nil }
+                for e in table.entries.values { e.packed = nil }
             }
             if let p = entry.packed, p.address == w.address, w.address != nil {
                 packed = p.buffer

@@ -15,9 +15,8 @@ final class Int8ConvBackend: @unchecked Sendable {
         init(_ c: DNNL.Int8Convolution) { conv = c }
     }
     private let lock = NSLock()
-    private var entries: [DNNL.Int8ConvSpec: Entry] = [:]
-    private var refused: Set<DNNL.Int8ConvSpec> = []
-    private static let maxEntries = 16
+    /// Shapes kept before the cache starts over.
+    private var table = DNNLPrimitiveTable<DNNL.Int8ConvSpec, Entry>(limit: 16)
     #endif
 
     func sums(x: Tensor, xZero: Int32, w: Tensor, wZero: [Int32], attrs: NNConvAttributes, threads: Int) throws -> Tensor? {
@@ -64,18 +63,8 @@ final class Int8ConvBackend: @unchecked Sendable {
         do {
             lock.lock()
             defer { lock.unlock() }
-            if refused.contains(spec) { return nil }
-            if let e = entries[spec] {
-                entry = e
-            } else {
-                do { entry = Entry(try DNNL.Int8Convolution(spec)) } catch {
-                    if refused.count >= Self.maxEntries { refused.removeAll() }
-                    refused.insert(spec)
-                    return nil
-                }
-                if entries.count >= Self.maxEntries { entries.removeAll() }
-                entries[spec] = entry
-            }
+            guard let e = table.entry(spec, make: { Entry(try DNNL.Int8Convolution(spec)) }) else { return nil }
+            entry = e
             // Keyed by the caller's weight array (kept alive by the entry, so its address stays unique).
             let address: UnsafeRawPointer? = {
                 switch w.storage {

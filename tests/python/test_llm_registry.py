@@ -101,8 +101,10 @@ def test_push_records_the_gguf_signature(tmp_path, versions):
     assert p.returncode != 0 and "signature differs" in p.stderr, p.stderr
 
 
-def test_promote_mid_stream_keeps_every_token_then_rollback(tmp_path, versions):
+def test_promote_mid_stream_keeps_every_token_then_rollback(tmp_path, versions, monkeypatch):
     data = setup_registry(tmp_path, versions, {"production": 1})
+    # Paced at 1 ms a step, the 3,000-token stream outlasts v2's load however fast decoding gets.
+    monkeypatch.setenv("BERTH_LLM_STEP_DELAY_MS", "1")
     server = Server(data, tmp_path / "server.log", "--llm-kv-cache-mb", "8")
     try:
         c = client(server)

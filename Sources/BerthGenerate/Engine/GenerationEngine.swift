@@ -13,6 +13,9 @@ public struct EngineOptions: Sendable {
     public var maxBatchTokens: Int = 256
     /// Reuse the KV cache blocks of prompts that start like an earlier one.
     public var prefixCaching = true
+    /// A pause after every step, to pace generation (tests that need a stream to outlast a swap;
+    /// the server reads it from `BERTH_LLM_STEP_DELAY_MS`). Zero: none.
+    public var stepDelayMicroseconds: UInt32 = 0
     public init() {}
 }
 
@@ -143,7 +146,10 @@ public final class GenerationEngine: @unchecked Sendable {
                 }
             }
             admit()
-            if !running.isEmpty { step() }
+            if !running.isEmpty {
+                step()
+                if options.stepDelayMicroseconds > 0 { usleep(options.stepDelayMicroseconds) }
+            }
             running.removeAll { $0.done }
             cond.lock()
             statsValue = EngineStats(running: running.count, waiting: waiting.count + incoming.count, kvCacheUsage: cache.usage,

@@ -115,6 +115,10 @@ public final class LLMServable: Sendable {
         let template = try ChatTemplate(tokenizer.vocab.chatTemplate ?? LLMModels.chatMLTemplate)
         var options = EngineOptions()
         options.kvCacheBytes = kvCacheBytes
+        // Test pacing (docs/llm.md): milliseconds to pause after each engine step.
+        if let ms = ProcessInfo.processInfo.environment["BERTH_LLM_STEP_DELAY_MS"].flatMap(UInt32.init), ms <= 1000 {
+            options.stepDelayMicroseconds = ms * 1000
+        }
         let engine = try GenerationEngine(model: model, tokenizer: tokenizer, options: options,
                                           logger: Logger(label: "berth.generate.\(name)"))
         var stops = Set(LLMModels.endOfTurn.compactMap { tokenizer.vocab.idOf[$0] }.filter { tokenizer.vocab.isControl($0) })

@@ -38,10 +38,18 @@ final class MatMulBackendCache: @unchecked Sendable {
              c: UnsafeMutablePointer<Float>) -> Bool {
         #if canImport(CDNNL)
         // One output column (a regression head): a dot per row beats the primitive's fixed cost
-        // (0.8 vs 0.3 µs for 32x128x1; 16 columns: 0.8 vs 1.3 µs). One row stays on sgemv: in the
-        // engine the MLP at batch 1 took 0.023 ms on the packed matmul against 0.017 ms (release, 1 thread).
-        guard Self.enabled, m > 1, k > 0, n >= 16, w.count == k * n, bias == nil || bias?.count == n,
+        // (0.8 vs 0.3 µs for 32x128x1; 16 columns: 0.8 vs 1.3 µs).
+        guard Self.enabled, m > 0, k > 0, n >= 16, w.count == k * n, bias == nil || bias?.count == n,
               let threads = BLAS.oneDNNGemmThreads else { return false }
+        // One row stays on sgemv (the MLP at batch 1: 0.023 ms on the packed matmul against 0.017 ms,
+        // release, 1 thread), but it still marks the weight as seen, so the first batched call after
+        // it (a warm-up, a readiness probe) already runs packed, as every later one will.
+        if m == 1 {
+            lock.lock()
+            defer { lock.unlock() }
+            if !entries.values.contains(where: { $0?.packed.map { sameStorage($0.source, w) } ?? false }) { candidate = w }
+            return false
+        }
         let spec = DNNL.MatMulSpec(m: m, k: k, n: n, transposedB: transposedB, hasBias: bias != nil, threads: threads)
         let entry: Entry
         let weights: DNNL.Buffer

@@ -16,10 +16,9 @@ final class MatMulBackendCache: @unchecked Sendable {
         init(_ matmul: DNNL.MatMul) { self.matmul = matmul }
     }
     private let lock = NSLock()
-    private var entries: [DNNL.MatMulSpec: Entry?] = [:]
+    private var table = DNNLPrimitiveTable<DNNL.MatMulSpec, Entry>(limit: 16)
     /// The weight seen last and not packed yet.
     private var candidate: [Float]?
-    private static let maxEntries = 16
     #endif
 
     /// Whether products with a constant weight run on oneDNN's matmul (`BERTH_DNNL_MATMUL=0`:
@@ -47,7 +46,7 @@ final class MatMulBackendCache: @unchecked Sendable {
         if m == 1 {
             lock.lock()
             defer { lock.unlock() }
-            if !entries.values.contains(where: { $0?.packed.map { sameStorage($0.source, w) } ?? false }) { candidate = w }
+            if !table.entries.values.contains(where: { $0.packed.map { sameStorage($0.source, w) } ?? false }) { candidate = w }
             return false
         }
         let spec = DNNL.MatMulSpec(m: m, k: k, n: n, transposedB: transposedB, hasBias: bias != nil, threads: threads)
@@ -56,18 +55,8 @@ final class MatMulBackendCache: @unchecked Sendable {
         do {
             lock.lock()
             defer { lock.unlock() }
-            if let e = entries[spec] {
-                guard let e else { return false }
-                entry = e
-            } else {
-                if entries.count >= Self.maxEntries { entries.removeAll() }
-                guard let made = try? DNNL.MatMul(spec) else {
-                    entries[spec] = .some(nil)
-                    return false
-                }
-                entry = Entry(made)
-                entries[spec] = entry
-            }
+            guard let e = table.entry(spec, make: { Entry(try DNNL.MatMul(spec)) }) else { return false }
+            entry = e
             if let p = entry.packed, sameStorage(p.source, w) {
                 weights = p.buffer
             } else if let seen = candidate, sameStorage(seen, w) {

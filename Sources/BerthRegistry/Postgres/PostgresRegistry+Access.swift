@@ -5,22 +5,6 @@ import PostgresNIO
 /// authenticates against the same keys. Changes to keys and quotas bump the revision, which is
 /// the auth cache's change stamp here (SQLite's is the database file's stat).
 extension PostgresRegistry: AccessStore {
-    public func createKey(tenant: String, role: Role, models: ModelPattern, description: String, expiresAt: Date?) throws
-        -> (record: APIKeyRecord, secret: APIKeySecret) {
-        try core.createKey(tenant: tenant, role: role, models: models, description: description, expiresAt: expiresAt)
-    }
-
-    public func keys() throws -> [APIKeyRecord] { try core.keys() }
-    public func key(for secret: APIKeySecret) throws -> APIKeyRecord? { try core.key(for: secret) }
-    public func revokeKey(id: String) throws -> APIKeyRecord { try core.revokeKey(id: id) }
-    public func hasUsableKeys() throws -> Bool { try core.hasUsableKeys() }
-    public func setQuota(_ q: TenantQuota) throws { try core.setQuota(q) }
-    public func removeQuota(tenant: String, model: String) throws { try core.removeQuota(tenant: tenant, model: model) }
-    public func quotas() throws -> [TenantQuota] { try core.quotas() }
-    public func owners() throws -> ModelOwners { try core.owners() }
-    public func setOwner(model: String, tenant: String) throws { try core.setOwner(model: model, tenant: tenant) }
-    public func auditLog(since: Date?, limit: Int) throws -> [AuditEntry] { try core.auditLog(since: since, limit: limit) }
-
     /// The revision. In a server that LISTENs (``watchChanges(_:)``), the newest one announced or
     /// polled, with no query: a key change anywhere reaches the cache within the notification's
     /// latency (and the next registry poll, a second, if a notification were lost). Otherwise one

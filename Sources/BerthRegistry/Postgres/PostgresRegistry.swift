@@ -8,9 +8,8 @@ import PostgresNIO
 /// migrations and rules as ``SQLiteRegistry``: writes run one at a time (a transaction-level
 /// advisory lock, so two replicas pushing at once get distinct version numbers), the history is
 /// append-only (a trigger), and every change bumps the revision and NOTIFYs it.
-public final class PostgresRegistry: Registry, @unchecked Sendable {
+public final class PostgresRegistry: CoreBackedRegistry, Registry, @unchecked Sendable {
     // @unchecked: the pool is thread-safe; the other stored properties are immutable.
-    public let store: any ArtifactStorage
     let pool: PostgresPool
     /// The last revision read, the auth cache's stamp while the database is unreachable.
     let lastStamp = Guarded<Int64?>(nil)
@@ -31,8 +30,8 @@ public final class PostgresRegistry: Registry, @unchecked Sendable {
     /// Fails with ``RegistryError/unavailable(_:)`` when the database cannot be reached.
     public init(url: PostgresURL, store: any ArtifactStorage, migrate: Bool = true,
                 logger: Logger = Logger(label: "berth.registry.postgres")) throws {
-        self.store = store
         pool = PostgresPool(url: url, logger: logger)
+        super.init(store: store, core: RegistryCore(store: store, db: PostgresTransactions(pool: pool), bumpsRevisionOnAccessChanges: true))
         if migrate {
             try self.migrate()
             try collectGarbage()
@@ -78,20 +77,6 @@ public final class PostgresRegistry: Registry, @unchecked Sendable {
         try pool.transaction(write: true, body)
     }
 
-    // MARK: The registry's rules (RegistryCore)
-
-    /// Push, aliases, promotions, rollbacks, deletion, traffic and signatures, shared with SQLite.
-    var core: RegistryCore { RegistryCore(store: store, db: PostgresTransactions(pool: pool), bumpsRevisionOnAccessChanges: true) }
-
-    public func push(_ staged: StagedArtifact, _ request: PushRequest) throws -> VersionRecord { try core.push(staged, request) }
-    public func models() throws -> [ModelRecord] { try core.models() }
-    public func model(_ name: String) throws -> ModelRecord { try core.model(name) }
-    public func versions(of model: String) throws -> [VersionRecord] { try core.versions(of: model) }
-    public func version(_ model: String, _ ref: VersionRef) throws -> VersionRecord { try core.version(model, ref) }
-    public func history(_ model: String, alias: String?) throws -> [RegistryEvent] { try core.history(model, alias: alias) }
-    public func traffic(_ model: String) throws -> TrafficPolicy { try core.traffic(model) }
-    public func deployments() throws -> [Deployment] { try core.deployments() }
-
     public func revision() throws -> Int64 {
         let r = try pool.withConnection { s in try s.scalar(Int64.self, "SELECT value FROM revision WHERE id = 1") ?? 0 }
         noteRevision(r)
@@ -101,45 +86,5 @@ public final class PostgresRegistry: Registry, @unchecked Sendable {
     /// Remembers the newest revision seen (read, or announced by NOTIFY): the auth cache's stamp.
     func noteRevision(_ r: Int64) {
         lastStamp.withLock { $0 = max($0 ?? r, r) }
-    }
-
-    @discardableResult
-    public func setAlias(_ model: String, _ alias: String, version: Int, change: Change) throws -> RegistryEvent {
-        try core.setAlias(model, alias, version: version, change: change)
-    }
-
-    @discardableResult
-    public func removeAlias(_ model: String, _ alias: String, change: Change) throws -> RegistryEvent {
-        try core.removeAlias(model, alias, change: change)
-    }
-
-    public func checkPromotion(_ model: String, version: Int, gates: [Gate], alias: String) throws {
-        try core.checkPromotion(model, version: version, gates: gates, alias: alias)
-    }
-
-    @discardableResult
-    public func promote(_ model: String, version: Int, gates: [Gate], alias: String, change: Change) throws -> RegistryEvent {
-        try core.promote(model, version: version, gates: gates, alias: alias, change: change)
-    }
-
-    public func rollbackTarget(_ model: String, alias: String) throws -> Int { try core.rollbackTarget(model, alias: alias) }
-
-    @discardableResult
-    public func rollback(_ model: String, alias: String, change: Change) throws -> RegistryEvent {
-        try core.rollback(model, alias: alias, change: change)
-    }
-
-    @discardableResult
-    public func deleteVersion(_ model: String, _ version: Int, change: Change) throws -> RegistryEvent {
-        try core.deleteVersion(model, version, change: change)
-    }
-
-    @discardableResult
-    public func setTraffic(_ model: String, _ policy: TrafficPolicy, change: Change) throws -> TrafficPolicy {
-        try core.setTraffic(model, policy, change: change)
-    }
-
-    public func setArtifactSignature(_ model: String, _ version: Int, _ signature: ArtifactSignature, change: Change) throws -> VersionRecord {
-        try core.setArtifactSignature(model, version, signature, change: change)
     }
 }

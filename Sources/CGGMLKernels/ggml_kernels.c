@@ -751,8 +751,8 @@ AVX2 static void dot4_q8_0_avx2(int64_t n, const void *vw, const void *vx, size_
 typedef struct { int64_t nb; const int8_t *ys; const float *dx; const int32_t *ycorr; const int32_t *ysum; } bk_q8_prep;
 
 // Bytes of one packed group (eight rows) per block of `packed_block_elems(type)` elements.
-static size_t packed_block_bytes(int type) { return type == BK_Q4_0 ? 144 : type == BK_Q8_0 ? 272 : type == BK_Q4_K ? 1184 : 0; }
-static int64_t packed_block_elems(int type) { return type == BK_Q4_K ? QKK : QK; }
+static size_t packed_block_bytes(int type) { return type == BK_Q4_0 ? 144 : type == BK_Q8_0 ? 272 : type == BK_Q4_K ? 1184 : type == BK_Q6_K ? 1808 : 0; }
+static int64_t packed_block_elems(int type) { return type == BK_Q4_K || type == BK_Q6_K ? QKK : QK; }
 static size_t prep_bytes(int64_t nb) { return ((size_t)nb * 72 + 63) & ~(size_t)63; }
 
 AVX2 static void prepare_q8_0(bk_q8_prep *p, void *buf, const block_q8_0 *x, int64_t nb) {
@@ -832,7 +832,7 @@ VNNI512 static void gemv8_q8_0_vnni(const bk_q8_prep *p, const char *g, float *o
 // quants holds one 8-byte piece of each of the eight rows, so int32 lane 2r+h belongs to row r (h:
 // which 4-byte half) and dpbusd against the token's matching 8 bytes, broadcast, needs no shuffle:
 // one instruction is 64 multiply-adds for eight rows. Per sub-block the lanes are scaled in integers
-// (mullo by the row's 6-bit scale) and, per super-block, converted once; the two lanes of a row are
+// (by the row's 6-bit scale) and, per super-block, converted once; the two lanes of a row are
 // added at the end. Mins: lane 2r+h holds (mn[2m], mn[2m+1]) of row r for sub-block pair m = 2m'+h
 // at 96 + 32m', so one dpwssd against two pairs of Q8_K block sums covers four sub-blocks.
 #define Q4K_PACKED 1184
@@ -893,8 +893,9 @@ VNNI512 static inline __attribute__((always_inline)) void q4_K_x8_vnni(const blo
             }
             const __m512i scl = _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(g + 32 + 16 * c)))));
             const __m512i sch = _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(g + 40 + 16 * c)))));
-            for (int t = 0; t < NT; t++)
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], scl), _mm512_mullo_epi32(hi[t], sch)));
+            // A lane's sum is 16 products |q·y| ≤ 15 · 128, so it fits int16: dpwssd against the scale in
+            // the low half (high half 0) multiplies it exactly and adds it in one instruction.
+            for (int t = 0; t < NT; t++) isum[t] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(isum[t], lo[t], scl), hi[t], sch);
         }
         const __m512 dw = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g))));
         const __m512 dm = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16)))));
@@ -944,6 +945,131 @@ static void gemv8_q4_K_scalar(const block_q8_K *x, const int32_t *bsp, int64_t n
             memcpy(&dw, g + 2 * r, 2);
             memcpy(&dm, g + 16 + 2 * r, 2);
             acc[r] += H2F(dw) * x[i].d * (float)s - H2F(dm) * x[i].d * (float)m;
+        }
+    for (int r = 0; r < 8; r++) out[r] = acc[r];
+}
+
+// Packed Q6_K: per 8-row group and super-block (1808 bytes): d[8] f16, scales[16 subs][8 rows][2]
+// i8 (each twice: one per int32 lane of the row), then for half n and qword q (4n + q) 192 bytes:
+// ql[64n + 8q..] (A), ql[64n + 32 + 8q..] (B) and qh[32n + 8q..] (H), 8 bytes of each of the
+// eight rows as for Q4_K. The 6-bit values of the four 32-element quarters of a half are A's low
+// nibbles, B's low, A's high and B's high, each with two bits of H above; dpbusd takes them
+// unsigned and the "-32" is started in the accumulator (-32 · Σ y of the lane's bytes, prepared
+// once per token), so a lane of a 16-element sub-block holds Σ (q - 32) · y over 8 products
+// (|·| ≤ 8 · 32 · 127 < 2^15) and dpwssd multiplies it by the signed 8-bit scale exactly.
+#define Q6K_PACKED 1808
+static void pack_q6_K_group(const char *w, size_t wrb, int64_t rows, int64_t g, int64_t nsb, char *d) {
+    for (int64_t i = 0; i < nsb; i++, d += Q6K_PACKED) {
+        memset(d, 0, Q6K_PACKED);
+        for (int64_t r = 0; r < 8 && 8 * g + r < rows; r++) {
+            const block_q6_K *b = (const block_q6_K *)(w + (size_t)(8 * g + r) * wrb) + i;
+            memcpy(d + 2 * r, &b->d, 2);
+            for (int j = 0; j < 16; j++) d[16 + 16 * j + 2 * r] = d[16 + 16 * j + 2 * r + 1] = (char)b->scales[j];
+            for (int n = 0; n < 2; n++)
+                for (int q = 0; q < 4; q++) {
+                    char *o = d + 272 + 192 * (4 * n + q) + 8 * r;
+                    memcpy(o, b->ql + 64 * n + 8 * q, 8);
+                    memcpy(o + 64, b->ql + 64 * n + 32 + 8 * q, 8);
+                    memcpy(o + 128, b->qh + 32 * n + 8 * q, 8);
+                }
+        }
+    }
+}
+
+// corr[16 i + j] for sub-block j = 8n + 2k + s (quarter k, 16-element half s of half n): the two
+// int32 lanes' -32 · Σ y over their 4 bytes in each of the sub-block's two qwords.
+static void prepare_q6_K_corr(const block_q8_K *x, int64_t nsb, int64_t *corr) {
+    for (int64_t i = 0; i < nsb; i++)
+        for (int j = 0; j < 16; j++) {
+            const int8_t *y = x[i].qs + 128 * (j / 8) + 32 * ((j % 8) / 2) + 16 * (j % 2);
+            int32_t h[2] = {0, 0};
+            for (int e = 0; e < 16; e++) h[(e / 4) % 2] += y[e];
+            corr[16 * i + j] = (int64_t)(((uint64_t)(uint32_t)(-32 * h[1]) << 32) | (uint32_t)(-32 * h[0]));
+        }
+}
+
+VNNI512 static inline __attribute__((always_inline)) void q6_K_x8_vnni(const block_q8_K *const *xs, const int64_t *const *cs, int64_t nsb,
+                                                                       const char *g, float *out, int64_t out_stride, const int NT) {
+    __m512 f[4];
+    for (int t = 0; t < 4; t++) f[t] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30), lo16 = _mm512_set1_epi32(0xFFFF);
+    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    for (int64_t i = 0; i < nsb; i++, g += Q6K_PACKED) {
+        __m512i isum[4];
+        for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
+        for (int n = 0; n < 2; n++)
+            for (int s = 0; s < 2; s++)
+#pragma clang loop unroll(disable)
+                for (int kp = 0; kp < 2; kp++) {
+                    // Quarters 2kp and 2kp + 1: sub-blocks ja (from A) and ja + 2 (from B).
+                    const int ja = 8 * n + 4 * kp + s;
+                    __m512i a[4], b[4];
+                    for (int t = 0; t < NT; t++) {
+                        a[t] = _mm512_set1_epi64(cs[t][16 * i + ja]);
+                        b[t] = _mm512_set1_epi64(cs[t][16 * i + ja + 2]);
+                    }
+                    for (int qq = 0; qq < 2; qq++) {
+                        const int q = 2 * s + qq;
+                        const char *o = g + 272 + 192 * (4 * n + q);
+                        const __m512i A = _mm512_loadu_si512((const void *)o), B = _mm512_loadu_si512((const void *)(o + 64));
+                        const __m512i H = _mm512_loadu_si512((const void *)(o + 128));
+                        __m512i ea, eb;  // (x & 0x0F) | h, h holding only bits 4–5
+                        if (kp == 0) {
+                            ea = _mm512_ternarylogic_epi32(A, _mm512_and_si512(_mm512_slli_epi16(H, 4), m30), m4, 0xEC);
+                            eb = _mm512_ternarylogic_epi32(B, _mm512_and_si512(_mm512_slli_epi16(H, 2), m30), m4, 0xEC);
+                        } else {
+                            ea = _mm512_ternarylogic_epi32(_mm512_srli_epi16(A, 4), _mm512_and_si512(H, m30), m4, 0xEC);
+                            eb = _mm512_ternarylogic_epi32(_mm512_srli_epi16(B, 4), _mm512_and_si512(_mm512_srli_epi16(H, 2), m30), m4, 0xEC);
+                        }
+                        for (int t = 0; t < NT; t++) {
+                            const int8_t *y = xs[t][i].qs + 128 * n + 64 * kp + 8 * q;
+                            a[t] = _mm512_dpbusd_epi32(a[t], ea, _mm512_set1_epi64(load_i64(y)));
+                            b[t] = _mm512_dpbusd_epi32(b[t], eb, _mm512_set1_epi64(load_i64(y + 32)));
+                        }
+                    }
+                    // Sign-extended scales with the high halves cleared: dpwssd then multiplies the
+                    // lane's low 16 bits (the whole value) by the scale and adds 0.
+                    const __m512i sa = _mm512_and_si512(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * ja))), lo16);
+                    const __m512i sb = _mm512_and_si512(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * (ja + 2)))), lo16);
+                    for (int t = 0; t < NT; t++) isum[t] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(isum[t], a[t], sa), b[t], sb);
+                }
+        const __m512 dw = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g))));
+        for (int t = 0; t < NT; t++) f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, _mm512_set1_ps(xs[t][i].d)), f[t]);
+    }
+    for (int t = 0; t < NT; t++) {
+        float v[16];
+        _mm512_storeu_ps(v, f[t]);
+        for (int r = 0; r < 8; r++) out[t * out_stride + r] = v[2 * r] + v[2 * r + 1];
+    }
+}
+
+VNNI512 static void gemv8_q6_K_vnni(const block_q8_K *x, const int64_t *corr, int64_t nsb, const char *g, float *out) {
+    q6_K_x8_vnni(&x, &corr, nsb, g, out, 0, 1);
+}
+VNNI512 static void gemm4x8_q6_K_vnni(const block_q8_K *const *xs, const int64_t *const *cs, int64_t nsb, const char *g, float *out, int64_t out_stride) {
+    q6_K_x8_vnni(xs, cs, nsb, g, out, out_stride, 4);
+}
+
+// Packed Q6_K without vector instructions (the level capped below VNNI after packing, as for Q4_K).
+static void gemv8_q6_K_scalar(const block_q8_K *x, int64_t nsb, const char *g, float *out) {
+    float acc[8] = {0};
+    for (int64_t i = 0; i < nsb; i++, g += Q6K_PACKED)
+        for (int r = 0; r < 8; r++) {
+            int32_t s = 0;
+            for (int j = 0; j < 16; j++) {
+                int32_t sub = 0;
+                for (int l = 0; l < 16; l++) {
+                    const int e = 16 * j + l, n = e / 128, k = (e % 128) / 32, p = e % 32, q = p / 8;
+                    const char *o = g + 272 + 192 * (4 * n + q) + 8 * r + p % 8;
+                    const uint8_t lo = (uint8_t)o[k % 2 ? 64 : 0], hb = (uint8_t)o[128];
+                    const int v = ((k < 2 ? lo & 15 : lo >> 4) | ((hb >> (2 * k)) & 3) << 4) - 32;
+                    sub += v * x[i].qs[e];
+                }
+                s += (int8_t)g[16 + 16 * j + 2 * r] * sub;
+            }
+            uint16_t dw;
+            memcpy(&dw, g + 2 * r, 2);
+            acc[r] += H2F(dw) * x[i].d * (float)s;
         }
     for (int r = 0; r < 8; r++) out[r] = acc[r];
 }
@@ -1334,7 +1460,7 @@ size_t bk_packed_bytes(int type, int64_t rows, int64_t cols) {
     if (bk_kernel_level() < 1 || !per || rows <= 0 || cols <= 0 || cols % be) return 0;
     // Q4_K's AVX2 packed kernel measured slower than its one-row AVX2 kernel (scales and mins
     // broadcast per row): packed only where the VNNI kernel runs.
-    if (type == BK_Q4_K && bk_kernel_level() < 2) return 0;
+    if ((type == BK_Q4_K || type == BK_Q6_K) && bk_kernel_level() < 2) return 0;
     size_t blocks, bytes;
     if (__builtin_mul_overflow((size_t)(rows + 7) / 8, (size_t)(cols / be), &blocks) || __builtin_mul_overflow(blocks, per, &bytes)) return 0;
     return bytes;
@@ -1349,8 +1475,11 @@ void bk_pack(int type, const void *w, size_t w_row_bytes, int64_t rows, int64_t 
     const size_t per = packed_block_bytes(type), qbytes = type == BK_Q4_0 ? 16 : 32, bsize = type == BK_Q4_0 ? 18 : 34;
     const int64_t nb = cols / packed_block_elems(type);
     char *d = dst;
-    if (type == BK_Q4_K) {
-        for (int64_t g = 0; g < (rows + 7) / 8; g++) pack_q4_K_group(w, w_row_bytes, rows, g, nb, d + (size_t)g * (size_t)nb * per);
+    if (type == BK_Q4_K || type == BK_Q6_K) {
+        for (int64_t g = 0; g < (rows + 7) / 8; g++) {
+            if (type == BK_Q4_K) pack_q4_K_group(w, w_row_bytes, rows, g, nb, d + (size_t)g * (size_t)nb * per);
+            else pack_q6_K_group(w, w_row_bytes, rows, g, nb, d + (size_t)g * (size_t)nb * per);
+        }
         return;
     }
     for (int64_t g = 0; g < (rows + 7) / 8; g++) {
@@ -1372,9 +1501,9 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
                       const void *xq, size_t xq_row_bytes, int64_t ntok, int64_t n, float *out, int64_t out_stride) {
 #ifdef BK_X86
     const int64_t nb = n / packed_block_elems(type);
-    const size_t per = packed_block_bytes(type), pb = type == BK_Q4_K ? (((size_t)nb * 16 + 63) & ~(size_t)63) : prep_bytes(nb);
+    const size_t per = packed_block_bytes(type), pb = type == BK_Q4_K ? (((size_t)nb * 16 + 63) & ~(size_t)63) : type == BK_Q6_K ? (size_t)nb * 128 : prep_bytes(nb);
     // Activations in tiles that stay in L2 while every group of the slice passes over them; one
-    // group's weights (nb × 144, 272 or 1184 bytes) stay in L1 across the tile's tokens.
+    // group's weights (nb × 144, 272, 1184 or 1808 bytes) stay in L1 across the tile's tokens.
     int64_t tile = (256 << 10) / (n + 1);
     if (tile < 1) tile = 1;
     if (tile > 64) tile = 64;
@@ -1388,6 +1517,7 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
         for (int64_t t = t0; t < t1; t++) {
             const void *x = (const char *)xq + (size_t)t * xq_row_bytes;
             if (type == BK_Q4_K) prepare_q8_K_pairs(x, nb, (int32_t *)(buf + (size_t)(t - t0) * pb));
+            else if (type == BK_Q6_K) prepare_q6_K_corr(x, nb, (int64_t *)(buf + (size_t)(t - t0) * pb));
             else prepare_q8_0(&preps[t - t0], buf + (size_t)(t - t0) * pb, x, nb);
         }
         for (int64_t r = row0; r < row1; r += 8) {
@@ -1399,7 +1529,7 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
                 for (; t + 4 <= t1; t += 4)
                     gemm4x16_q4_0_vnni(&preps[t - t0], g, g + (size_t)nb * per, out + t * out_stride + (r - row0), out_stride);
                 span = 16;
-            } else if (vnni && r + 8 <= rows && type != BK_Q4_K) {
+            } else if (vnni && r + 8 <= rows && type != BK_Q4_K && type != BK_Q6_K) {
                 for (; t + 4 <= t1; t += 4) {
                     float *o = out + t * out_stride + (r - row0);
                     if (type == BK_Q4_0) gemm4x8_q4_0_vnni(&preps[t - t0], g, o, out_stride);
@@ -1408,12 +1538,13 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
            } else if (vnni && r + 8 <= rows) {
                 for (; t + 4 <= t1; t += 4) {
                     const block_q8_K *xs[4];
-                    const int32_t *bs[4];
+                    const void *bs[4];
                     for (int k = 0; k < 4; k++) {
                         xs[k] = (const block_q8_K *)((const char *)xq + (size_t)(t + k) * xq_row_bytes);
-                        bs[k] = (const int32_t *)(buf + (size_t)(t + k - t0) * pb);
+                        bs[k] = buf + (size_t)(t + k - t0) * pb;
                     }
-                    gemm4x8_q4_K_vnni(xs, bs, nb, g, out + t * out_stride + (r - row0), out_stride);
+                    if (type == BK_Q4_K) gemm4x8_q4_K_vnni(xs, (const int32_t *const *)bs, nb, g, out + t * out_stride + (r - row0), out_stride);
+                    else gemm4x8_q6_K_vnni(xs, (const int64_t *const *)bs, nb, g, out + t * out_stride + (r - row0), out_stride);
                 }
             }
             // The tokens left over (fewer than four), one at a time, for every group of the span.
@@ -1427,11 +1558,13 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
                     if (vnni) {
                         if (type == BK_Q4_0) gemv8_q4_0_vnni(&preps[tt - t0], g, dst);
                         else if (type == BK_Q8_0) gemv8_q8_0_vnni(&preps[tt - t0], g, dst);
-                        else gemv8_q4_K_vnni(xk, bsp, nb, g, dst);
+                        else if (type == BK_Q4_K) gemv8_q4_K_vnni(xk, bsp, nb, g, dst);
+                        else gemv8_q6_K_vnni(xk, (const int64_t *)bsp, nb, g, dst);
                     } else {
                         if (type == BK_Q4_0) gemv8_q4_0_avx2(&preps[tt - t0], g, dst);
                         else if (type == BK_Q8_0) gemv8_q8_0_avx2(&preps[tt - t0], g, dst);
-                        else gemv8_q4_K_scalar(xk, bsp, nb, g, dst);
+                        else if (type == BK_Q4_K) gemv8_q4_K_scalar(xk, bsp, nb, g, dst);
+                        else gemv8_q6_K_scalar(xk, nb, g, dst);
                     }
                     if (!whole) for (int64_t k = 0; k < rows - rr; k++) o[k] = tmp[k];
                 }

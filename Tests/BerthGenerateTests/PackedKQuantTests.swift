@@ -149,8 +149,8 @@ final class PackedKQuantTests: XCTestCase {
                     let o = (r * nsb + s) * 210
                     var sum = 0
                     for e in 0..<256 {
-                        let half = e / 128, k = (e % 128) / 32, l = e % 32
-                        let lo = Int(w[o + 64 * half + 32 * (k % 2) + l]), hi = Int(w[o + 128 + 32 * half + l])
+                        let h = e / 128, k = (e % 128) / 32, l = e % 32
+                        let lo = Int(w[o + 64 * h + 32 * (k % 2) + l]), hi = Int(w[o + 128 + 32 * h + l])
                         let q = ((k < 2 ? lo & 15 : lo >> 4) | ((hi >> (2 * k)) & 3) << 4) - 32
                         sum += Int(Int8(bitPattern: w[o + 192 + e / 16])) * q * x.y[t][256 * s + e]
                     }

@@ -995,6 +995,9 @@ VNNI512 static inline __attribute__((always_inline)) void q6_K_x8_vnni(const blo
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30), lo16 = _mm512_set1_epi32(0xFFFF);
     const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     for (int64_t i = 0; i < nsb; i++, g += Q6K_PACKED) {
+        // One token: the weights stream from memory; asking four super-blocks ahead (the next group's
+        // when this one ends, as groups are contiguous) measured 5–9 % faster out of cache.
+        if (NT == 1) for (int l = 0; l < Q6K_PACKED; l += 64) _mm_prefetch(g + 4 * Q6K_PACKED + l, _MM_HINT_T0);
         __m512i isum[4];
         for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
         for (int n = 0; n < 2; n++)

@@ -877,6 +877,8 @@ VNNI512 static inline __attribute__((always_inline)) void q4_K_x8_vnni(const blo
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     for (int64_t i = 0; i < nsb; i++, g += Q4K_PACKED) {
+        // One token: prefetch four super-blocks ahead, as for Q6_K.
+        if (NT == 1) for (int l = 0; l < Q4K_PACKED; l += 64) _mm_prefetch(g + 4 * Q4K_PACKED + l, _MM_HINT_T0);
         __m512i isum[4];
         for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
         for (int c = 0; c < 4; c++) {

@@ -751,8 +751,8 @@ AVX2 static void dot4_q8_0_avx2(int64_t n, const void *vw, const void *vx, size_
 typedef struct { int64_t nb; const int8_t *ys; const float *dx; const int32_t *ycorr; const int32_t *ysum; } bk_q8_prep;
 
 // Bytes of one packed group (eight rows) per block of `packed_block_elems(type)` elements.
-static size_t packed_block_bytes(int type) { return type == BK_Q4_0 ? 144 : type == BK_Q8_0 ? 272 : type == BK_Q4_K ? 1184 : 0; }
-static int64_t packed_block_elems(int type) { return type == BK_Q4_K ? QKK : QK; }
+static size_t packed_block_bytes(int type) { return type == BK_Q4_0 ? 144 : type == BK_Q8_0 ? 272 : type == BK_Q4_K ? 1184 : type == BK_Q6_K ? 1808 : 0; }
+static int64_t packed_block_elems(int type) { return type == BK_Q4_K || type == BK_Q6_K ? QKK : QK; }
 static size_t prep_bytes(int64_t nb) { return ((size_t)nb * 72 + 63) & ~(size_t)63; }
 
 AVX2 static void prepare_q8_0(bk_q8_prep *p, void *buf, const block_q8_0 *x, int64_t nb) {
@@ -827,15 +827,18 @@ VNNI512 static void gemv8_q8_0_vnni(const bk_q8_prep *p, const char *g, float *o
     GEMV8_STORE
 }
 // Packed Q4_K: per 8-row group and super-block (1184 bytes): d[8] f16, dmin[8] f16, scales[8 subs][8 rows]
-// u8, mins[4 sub pairs][8 rows][2] u8, quants[4 chunks][8 rows][32 bytes].
+// u8, mins[2][8 rows][2][2] u8, quants[4 chunks][4 qwords][8 rows][8 bytes] (llama.cpp's block_q4_Kx8
+// interleave). Scales and mins are unpacked from their 6-bit form at load. A 512-bit load of the
+// quants holds one 8-byte piece of each of the eight rows, so int32 lane 2r+h belongs to row r (h:
+// which 4-byte half) and dpbusd against the token's matching 8 bytes, broadcast, needs no shuffle:
+// one instruction is 64 multiply-adds for eight rows. Per sub-block the lanes are scaled in integers
+// (by the row's 6-bit scale) and, per super-block, converted once; the two lanes of a row are
+// added at the end. Mins: lane 2r+h holds (mn[2m], mn[2m+1]) of row r for sub-block pair m = 2m'+h
+// at 96 + 32m', so one dpwssd against two pairs of Q8_K block sums covers four sub-blocks.
 #define Q4K_PACKED 1184
-// Scales and mins are unpacked from their 6-bit form at load; the quants of rows 2k and 2k+1 for
-// one 64-element chunk are adjacent, so one 512-bit load feeds a pair. Per sub-block, maddubs gives
-// q·y in int16 pairs and dpwssd adds them times the row's scale into int32 lanes (llama.cpp's
-// maddubs + madd, fused); the mins term Σ mn·Σy comes from Q8_K's block sums, eight rows at once.
 static void pack_q4_K_group(const char *w, size_t wrb, int64_t rows, int64_t g, int64_t nsb, char *d) {
     for (int64_t i = 0; i < nsb; i++, d += Q4K_PACKED) {
-        memset(d, 0, Q4K_PACKED);
+        memset(d, 0, Q4K_PACKED);  // rows past the end stay zero: scales 0, so their dots are 0
         for (int64_t r = 0; r < 8 && 8 * g + r < rows; r++) {
             const block_q4_K *b = (const block_q4_K *)(w + (size_t)(8 * g + r) * wrb) + i;
             memcpy(d + 2 * r, &b->d, 2);
@@ -844,9 +847,11 @@ static void pack_q4_K_group(const char *w, size_t wrb, int64_t rows, int64_t g, 
                 uint8_t sc, mn;
                 get_scale_min_k4(j, b->scales, &sc, &mn);
                 d[32 + 8 * j + r] = (char)sc;
-                d[96 + 16 * (j / 2) + 2 * r + (j % 2)] = (char)mn;
+                const int m = j / 2;  // pair m = 2m' + h
+                d[96 + 32 * (m / 2) + 4 * r + 2 * (m % 2) + (j % 2)] = (char)mn;
             }
-            for (int c = 0; c < 4; c++) memcpy(d + 160 + 256 * c + 32 * r, b->qs + 32 * c, 32);
+            for (int c = 0; c < 4; c++)
+                for (int q = 0; q < 4; q++) memcpy(d + 160 + 256 * c + 64 * q + 8 * r, b->qs + 32 * c + 8 * q, 8);
         }
     }
 }
@@ -860,104 +865,218 @@ static void prepare_q8_K_pairs(const block_q8_K *x, int64_t nsb, int32_t *bsp) {
         }
 }
 
-VNNI512 static void gemv8_q4_K_vnni(const block_q8_K *x, const int32_t *bsp, int64_t nsb, const char *g, float *out) {
-    __m512 f0 = _mm512_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
-    __m256 fmin = _mm256_setzero_ps();
+static inline int64_t load_i64(const void *p) { int64_t v; memcpy(&v, p, 8); return v; }
+
+// NT (1–4) tokens against one packed Q4_K group: out[t * out_stride + r] for r < 8. The quants are
+// loaded and unpacked once for all NT tokens. Integer sums per super-block are exact; the float
+// work is one convert and multiply-add for the scales and one for the mins per token and super-block.
+VNNI512 static inline __attribute__((always_inline)) void q4_K_x8_vnni(const block_q8_K *const *xs, const int32_t *const *bs, int64_t nsb,
+                                                                       const char *g, float *out, int64_t out_stride, const int NT) {
+    __m512 f[4];
+    for (int t = 0; t < 4; t++) f[t] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i i0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(2));
-    const __m512i i2 = _mm512_add_epi32(i0, _mm512_set1_epi32(4)), i3 = _mm512_add_epi32(i0, _mm512_set1_epi32(6));
-    // int16 lane → scale index: lanes 0–15 row 2k, 16–31 row 2k+1.
-    const __m512i s0 = _mm512_set_epi16(1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0);
-    const __m512i s1 = _mm512_add_epi16(s0, _mm512_set1_epi16(2)), s2 = _mm512_add_epi16(s0, _mm512_set1_epi16(4)), s3 = _mm512_add_epi16(s0, _mm512_set1_epi16(6));
+    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     for (int64_t i = 0; i < nsb; i++, g += Q4K_PACKED) {
-        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        // One token: prefetch four super-blocks ahead, as for Q6_K.
+        if (NT == 1) for (int l = 0; l < Q4K_PACKED; l += 64) _mm_prefetch(g + 4 * Q4K_PACKED + l, _MM_HINT_T0);
+        __m512i isum[4];
+        for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
         for (int c = 0; c < 4; c++) {
-            const __m512i ylo = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c)));
-            const __m512i yhi = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32)));
-            const __m512i sclo = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(g + 32 + 16 * c))));
-            const __m512i schi = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(g + 40 + 16 * c))));
-            const char *q = g + 160 + 256 * c;
-#define PAIR(A, K, S) { \
-            const __m512i v = _mm512_loadu_si512((const void *)(q + 64 * K)); \
-            const __m512i plo = _mm512_maddubs_epi16(_mm512_and_si512(v, m4), ylo); \
-            const __m512i phi = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), yhi); \
-            A = _mm512_dpwssd_epi32(A, plo, _mm512_permutexvar_epi16(S, sclo)); \
-            A = _mm512_dpwssd_epi32(A, phi, _mm512_permutexvar_epi16(S, schi)); }
-            PAIR(a0, 0, s0) PAIR(a1, 1, s1) PAIR(a2, 2, s2) PAIR(a3, 3, s3)
-#undef PAIR
+            __m512i lo[4], hi[4];
+            for (int t = 0; t < NT; t++) lo[t] = hi[t] = _mm512_setzero_si512();
+            for (int q = 0; q < 4; q++) {
+                const __m512i v = _mm512_loadu_si512((const void *)(g + 160 + 256 * c + 64 * q));
+                const __m512i wl = _mm512_and_si512(v, m4), wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                for (int t = 0; t < NT; t++) {
+                    const int8_t *y = xs[t][i].qs + 64 * c + 8 * q;
+                    lo[t] = _mm512_dpbusd_epi32(lo[t], wl, _mm512_set1_epi64(load_i64(y)));
+                    hi[t] = _mm512_dpbusd_epi32(hi[t], wh, _mm512_set1_epi64(load_i64(y + 32)));
+                }
+            }
+            const __m512i scl = _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(g + 32 + 16 * c)))));
+            const __m512i sch = _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(g + 40 + 16 * c)))));
+            // A lane's sum is 16 products |q·y| ≤ 15 · 128, so it fits int16: dpwssd against the scale in
+            // the low half (high half 0) multiplies it exactly and adds it in one instruction.
+            for (int t = 0; t < NT; t++) isum[t] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(isum[t], lo[t], scl), hi[t], sch);
         }
-        __m256i mins = _mm256_setzero_si256();
-        for (int m = 0; m < 4; m++)
-            mins = _mm256_dpwssd_epi32(mins, _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(g + 96 + 16 * m))), _mm256_set1_epi32(bsp[4 * i + m]));
-        const __m256 dx = _mm256_set1_ps(x[i].d);
-        const __m512 dw = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), dx));
-        fmin = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16))), dx), _mm256_cvtepi32_ps(mins), fmin);
-        f0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i0, dw), _mm512_cvtepi32_ps(a0), f0);
-        f1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i1, dw), _mm512_cvtepi32_ps(a1), f1);
-        f2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i2, dw), _mm512_cvtepi32_ps(a2), f2);
-        f3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i3, dw), _mm512_cvtepi32_ps(a3), f3);
+        const __m512 dw = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g))));
+        const __m512 dm = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16)))));
+        const __m512i mv0 = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(g + 96)));
+        const __m512i mv1 = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(g + 128)));
+        for (int t = 0; t < NT; t++) {
+            __m512i mn = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mv0, _mm512_set1_epi64(load_i64(bs[t] + 4 * i)));
+            mn = _mm512_dpwssd_epi32(mn, mv1, _mm512_set1_epi64(load_i64(bs[t] + 4 * i + 2)));
+            const __m512 dx = _mm512_set1_ps(xs[t][i].d);
+            f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, dx), f[t]);
+            f[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mn), _mm512_mul_ps(dm, dx), f[t]);
+        }
     }
-    float m[8];
-    _mm256_storeu_ps(m, fmin);
-    out[0] = hsum8_v(_mm512_castps512_ps256(f0)) - m[0]; out[1] = hsum8_v(HI256(f0)) - m[1];
-    out[2] = hsum8_v(_mm512_castps512_ps256(f1)) - m[2]; out[3] = hsum8_v(HI256(f1)) - m[3];
-    out[4] = hsum8_v(_mm512_castps512_ps256(f2)) - m[4]; out[5] = hsum8_v(HI256(f2)) - m[5];
-    out[6] = hsum8_v(_mm512_castps512_ps256(f3)) - m[6]; out[7] = hsum8_v(HI256(f3)) - m[7];
+    for (int t = 0; t < NT; t++) {
+        float v[16];
+        _mm512_storeu_ps(v, f[t]);
+        for (int r = 0; r < 8; r++) out[t * out_stride + r] = v[2 * r] + v[2 * r + 1];
+    }
 }
 
+VNNI512 static void gemv8_q4_K_vnni(const block_q8_K *x, const int32_t *bsp, int64_t nsb, const char *g, float *out) {
+    q4_K_x8_vnni(&x, &bsp, nsb, g, out, 0, 1);
+}
+VNNI512 static void gemm4x8_q4_K_vnni(const block_q8_K *const *xs, const int32_t *const *bs, int64_t nsb, const char *g, float *out, int64_t out_stride) {
+    q4_K_x8_vnni(xs, bs, nsb, g, out, out_stride, 4);
+}
 
-// Two tokens against one packed Q4_K group (prefill and batched decode): each pair's quants are
-// unpacked and its scales permuted once for both tokens. Per token, the same integer products and
-// float operations as gemv8_q4_K_vnni (its integer sums are exact in any order), so the same floats.
-VNNI512 static void gemm2x8_q4_K_vnni(const block_q8_K *x0, const block_q8_K *x1, const int32_t *bsp0, const int32_t *bsp1,
-                                      int64_t nsb, const char *g, float *out, int64_t out_stride) {
-    __m512 f[2][4];
-    __m256 fmin[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int t = 0; t < 2; t++) for (int k = 0; k < 4; k++) f[t][k] = _mm512_setzero_ps();
-    const block_q8_K *xs[2] = {x0, x1};
-    const int32_t *bs[2] = {bsp0, bsp1};
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i i0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    const __m512i s0 = _mm512_set_epi16(1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0);
-    for (int64_t i = 0; i < nsb; i++, g += Q4K_PACKED) {
-        __m512 dw[2];
-        for (int t = 0; t < 2; t++) {
-            __m256i mins = _mm256_setzero_si256();
-            for (int m = 0; m < 4; m++)
-                mins = _mm256_dpwssd_epi32(mins, _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(g + 96 + 16 * m))), _mm256_set1_epi32(bs[t][4 * i + m]));
-            const __m256 dx = _mm256_set1_ps(xs[t][i].d);
-            dw[t] = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)), dx));
-            fmin[t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16))), dx), _mm256_cvtepi32_ps(mins), fmin[t]);
-        }
-        // Row pair by row pair, so only two integer accumulators are live (no spills).
-#pragma clang loop unroll(disable)
-        for (int k = 0; k < 4; k++) {
-            const __m512i sk = _mm512_add_epi16(s0, _mm512_set1_epi16((short)(2 * k)));
-            __m512i a0 = _mm512_setzero_si512(), a1 = a0;
-            for (int c = 0; c < 4; c++) {
-                const __m512i sl = _mm512_permutexvar_epi16(sk, _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(g + 32 + 16 * c)))));
-                const __m512i sh = _mm512_permutexvar_epi16(sk, _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(g + 40 + 16 * c)))));
-                const __m512i v = _mm512_loadu_si512((const void *)(g + 160 + 256 * c + 64 * k));
-                const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-                const int8_t *y0 = xs[0][i].qs + 64 * c, *y1 = xs[1][i].qs + 64 * c;
-                a0 = _mm512_dpwssd_epi32(a0, _mm512_maddubs_epi16(lo, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)y0))), sl);
-                a0 = _mm512_dpwssd_epi32(a0, _mm512_maddubs_epi16(hi, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(y0 + 32)))), sh);
-                a1 = _mm512_dpwssd_epi32(a1, _mm512_maddubs_epi16(lo, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)y1))), sl);
-                a1 = _mm512_dpwssd_epi32(a1, _mm512_maddubs_epi16(hi, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(y1 + 32)))), sh);
+// The same sums without vector instructions, for packed Q4_K weights run with the level capped
+// below AVX-512 VNNI after packing (bk_set_max_level in tests; Q4_K is packed only for VNNI).
+static void gemv8_q4_K_scalar(const block_q8_K *x, const int32_t *bsp, int64_t nsb, const char *g, float *out) {
+    float acc[8] = {0};
+    for (int64_t i = 0; i < nsb; i++, g += Q4K_PACKED)
+        for (int r = 0; r < 8; r++) {
+            int32_t s = 0, m = 0;
+            for (int j = 0; j < 8; j++) {
+                int32_t sub = 0;
+                for (int l = 0; l < 32; l++) {
+                    const int e = 32 * j + l, c = e / 64, hi = (e % 64) >= 32, k = e % 32;  // byte k of chunk c
+                    const uint8_t byte = (uint8_t)g[160 + 256 * c + 64 * (k / 8) + 8 * r + k % 8];
+                    sub += (hi ? byte >> 4 : byte & 15) * x[i].qs[e];
+                }
+                s += (uint8_t)g[32 + 8 * j + r] * sub;
+                const int mp = j / 2, pair = bsp[4 * i + mp];
+                m += (uint8_t)g[96 + 32 * (mp / 2) + 4 * r + 2 * (mp % 2) + (j % 2)] * (int16_t)(j % 2 ? pair >> 16 : pair);
             }
-            const __m512i ik = _mm512_add_epi32(i0, _mm512_set1_epi32(2 * k));
-            f[0][k] = _mm512_fmadd_ps(_mm512_permutexvar_ps(ik, dw[0]), _mm512_cvtepi32_ps(a0), f[0][k]);
-            f[1][k] = _mm512_fmadd_ps(_mm512_permutexvar_ps(ik, dw[1]), _mm512_cvtepi32_ps(a1), f[1][k]);
+            uint16_t dw, dm;
+            memcpy(&dw, g + 2 * r, 2);
+            memcpy(&dm, g + 16 + 2 * r, 2);
+            acc[r] += H2F(dw) * x[i].d * (float)s - H2F(dm) * x[i].d * (float)m;
+        }
+    for (int r = 0; r < 8; r++) out[r] = acc[r];
+}
+
+// Packed Q6_K: per 8-row group and super-block (1808 bytes): d[8] f16, scales[16 subs][8 rows][2]
+// i8 (each twice: one per int32 lane of the row), then for half n and qword q (4n + q) 192 bytes:
+// ql[64n + 8q..] (A), ql[64n + 32 + 8q..] (B) and qh[32n + 8q..] (H), 8 bytes of each of the
+// eight rows as for Q4_K. The 6-bit values of the four 32-element quarters of a half are A's low
+// nibbles, B's low, A's high and B's high, each with two bits of H above; dpbusd takes them
+// unsigned and the "-32" is started in the accumulator (-32 · Σ y of the lane's bytes, prepared
+// once per token), so a lane of a 16-element sub-block holds Σ (q - 32) · y over 8 products
+// (|·| ≤ 8 · 32 · 127 < 2^15) and dpwssd multiplies it by the signed 8-bit scale exactly.
+#define Q6K_PACKED 1808
+static void pack_q6_K_group(const char *w, size_t wrb, int64_t rows, int64_t g, int64_t nsb, char *d) {
+    for (int64_t i = 0; i < nsb; i++, d += Q6K_PACKED) {
+        memset(d, 0, Q6K_PACKED);
+        for (int64_t r = 0; r < 8 && 8 * g + r < rows; r++) {
+            const block_q6_K *b = (const block_q6_K *)(w + (size_t)(8 * g + r) * wrb) + i;
+            memcpy(d + 2 * r, &b->d, 2);
+            for (int j = 0; j < 16; j++) d[16 + 16 * j + 2 * r] = d[16 + 16 * j + 2 * r + 1] = (char)b->scales[j];
+            for (int n = 0; n < 2; n++)
+                for (int q = 0; q < 4; q++) {
+                    char *o = d + 272 + 192 * (4 * n + q) + 8 * r;
+                    memcpy(o, b->ql + 64 * n + 8 * q, 8);
+                    memcpy(o + 64, b->ql + 64 * n + 32 + 8 * q, 8);
+                    memcpy(o + 128, b->qh + 32 * n + 8 * q, 8);
+                }
         }
     }
-    for (int t = 0; t < 2; t++) {
-        float m[8], *o = out + t * out_stride;
-        _mm256_storeu_ps(m, fmin[t]);
-        for (int k = 0; k < 4; k++) {
-            o[2 * k] = hsum8_v(_mm512_castps512_ps256(f[t][k])) - m[2 * k];
-            o[2 * k + 1] = hsum8_v(HI256(f[t][k])) - m[2 * k + 1];
+}
+
+// corr[16 i + j] for sub-block j = 8n + 2k + s (quarter k, 16-element half s of half n): the two
+// int32 lanes' -32 · Σ y over their 4 bytes in each of the sub-block's two qwords.
+static void prepare_q6_K_corr(const block_q8_K *x, int64_t nsb, int64_t *corr) {
+    for (int64_t i = 0; i < nsb; i++)
+        for (int j = 0; j < 16; j++) {
+            const int8_t *y = x[i].qs + 128 * (j / 8) + 32 * ((j % 8) / 2) + 16 * (j % 2);
+            int32_t h[2] = {0, 0};
+            for (int e = 0; e < 16; e++) h[(e / 4) % 2] += y[e];
+            corr[16 * i + j] = (int64_t)(((uint64_t)(uint32_t)(-32 * h[1]) << 32) | (uint32_t)(-32 * h[0]));
         }
+}
+
+VNNI512 static inline __attribute__((always_inline)) void q6_K_x8_vnni(const block_q8_K *const *xs, const int64_t *const *cs, int64_t nsb,
+                                                                       const char *g, float *out, int64_t out_stride, const int NT) {
+    __m512 f[4];
+    for (int t = 0; t < 4; t++) f[t] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30), lo16 = _mm512_set1_epi32(0xFFFF);
+    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    for (int64_t i = 0; i < nsb; i++, g += Q6K_PACKED) {
+        // One token: the weights stream from memory; asking four super-blocks ahead (the next group's
+        // when this one ends, as groups are contiguous) measured 5–9 % faster out of cache.
+        if (NT == 1) for (int l = 0; l < Q6K_PACKED; l += 64) _mm_prefetch(g + 4 * Q6K_PACKED + l, _MM_HINT_T0);
+        __m512i isum[4];
+        for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
+        for (int n = 0; n < 2; n++)
+            for (int s = 0; s < 2; s++)
+#pragma clang loop unroll(disable)
+                for (int kp = 0; kp < 2; kp++) {
+                    // Quarters 2kp and 2kp + 1: sub-blocks ja (from A) and ja + 2 (from B).
+                    const int ja = 8 * n + 4 * kp + s;
+                    __m512i a[4], b[4];
+                    for (int t = 0; t < NT; t++) {
+                        a[t] = _mm512_set1_epi64(cs[t][16 * i + ja]);
+                        b[t] = _mm512_set1_epi64(cs[t][16 * i + ja + 2]);
+                    }
+                    for (int qq = 0; qq < 2; qq++) {
+                        const int q = 2 * s + qq;
+                        const char *o = g + 272 + 192 * (4 * n + q);
+                        const __m512i A = _mm512_loadu_si512((const void *)o), B = _mm512_loadu_si512((const void *)(o + 64));
+                        const __m512i H = _mm512_loadu_si512((const void *)(o + 128));
+                        __m512i ea, eb;  // (x & 0x0F) | h, h holding only bits 4–5
+                        if (kp == 0) {
+                            ea = _mm512_ternarylogic_epi32(A, _mm512_and_si512(_mm512_slli_epi16(H, 4), m30), m4, 0xEC);
+                            eb = _mm512_ternarylogic_epi32(B, _mm512_and_si512(_mm512_slli_epi16(H, 2), m30), m4, 0xEC);
+                        } else {
+                            ea = _mm512_ternarylogic_epi32(_mm512_srli_epi16(A, 4), _mm512_and_si512(H, m30), m4, 0xEC);
+                            eb = _mm512_ternarylogic_epi32(_mm512_srli_epi16(B, 4), _mm512_and_si512(_mm512_srli_epi16(H, 2), m30), m4, 0xEC);
+                        }
+                        for (int t = 0; t < NT; t++) {
+                            const int8_t *y = xs[t][i].qs + 128 * n + 64 * kp + 8 * q;
+                            a[t] = _mm512_dpbusd_epi32(a[t], ea, _mm512_set1_epi64(load_i64(y)));
+                            b[t] = _mm512_dpbusd_epi32(b[t], eb, _mm512_set1_epi64(load_i64(y + 32)));
+                        }
+                    }
+                    // Sign-extended scales with the high halves cleared: dpwssd then multiplies the
+                    // lane's low 16 bits (the whole value) by the scale and adds 0.
+                    const __m512i sa = _mm512_and_si512(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * ja))), lo16);
+                    const __m512i sb = _mm512_and_si512(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * (ja + 2)))), lo16);
+                    for (int t = 0; t < NT; t++) isum[t] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(isum[t], a[t], sa), b[t], sb);
+                }
+        const __m512 dw = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g))));
+        for (int t = 0; t < NT; t++) f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, _mm512_set1_ps(xs[t][i].d)), f[t]);
     }
+    for (int t = 0; t < NT; t++) {
+        float v[16];
+        _mm512_storeu_ps(v, f[t]);
+        for (int r = 0; r < 8; r++) out[t * out_stride + r] = v[2 * r] + v[2 * r + 1];
+    }
+}
+
+VNNI512 static void gemv8_q6_K_vnni(const block_q8_K *x, const int64_t *corr, int64_t nsb, const char *g, float *out) {
+    q6_K_x8_vnni(&x, &corr, nsb, g, out, 0, 1);
+}
+VNNI512 static void gemm4x8_q6_K_vnni(const block_q8_K *const *xs, const int64_t *const *cs, int64_t nsb, const char *g, float *out, int64_t out_stride) {
+    q6_K_x8_vnni(xs, cs, nsb, g, out, out_stride, 4);
+}
+
+// Packed Q6_K without vector instructions (the level capped below VNNI after packing, as for Q4_K).
+static void gemv8_q6_K_scalar(const block_q8_K *x, int64_t nsb, const char *g, float *out) {
+    float acc[8] = {0};
+    for (int64_t i = 0; i < nsb; i++, g += Q6K_PACKED)
+        for (int r = 0; r < 8; r++) {
+            int32_t s = 0;
+            for (int j = 0; j < 16; j++) {
+                int32_t sub = 0;
+                for (int l = 0; l < 16; l++) {
+                    const int e = 16 * j + l, n = e / 128, k = (e % 128) / 32, p = e % 32, q = p / 8;
+                    const char *o = g + 272 + 192 * (4 * n + q) + 8 * r + p % 8;
+                    const uint8_t lo = (uint8_t)o[k % 2 ? 64 : 0], hb = (uint8_t)o[128];
+                    const int v = ((k < 2 ? lo & 15 : lo >> 4) | ((hb >> (2 * k)) & 3) << 4) - 32;
+                    sub += v * x[i].qs[e];
+                }
+                s += (int8_t)g[16 + 16 * j + 2 * r] * sub;
+            }
+            uint16_t dw;
+            memcpy(&dw, g + 2 * r, 2);
+            acc[r] += H2F(dw) * x[i].d * (float)s;
+        }
+    for (int r = 0; r < 8; r++) out[r] = acc[r];
 }
 
 // AVX2 versions over the same packed layout (machines without AVX-512 VNNI): one 256-bit
@@ -993,45 +1112,6 @@ AVX2 static void gemv8_q8_0_avx2(const bk_q8_prep *p, const char *g, float *out)
     }
     for (int r = 0; r < 8; r++) out[r] = hsum8(acc[r]);
 }
-
-// Q4_K, four rows per pass (eight int and float accumulators would spill the sixteen registers).
-// Only reached when weights packed for VNNI run with the level capped (bk_set_max_level).
-AVX2 static void gemv4_q4_K_avx2(const block_q8_K *x, const int32_t *bsp, int64_t nsb, const char *g, int r0, float *out) {
-    __m256 f[4];
-    float mins[4] = {0, 0, 0, 0};
-    for (int r = 0; r < 4; r++) f[r] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int64_t i = 0; i < nsb; i++, g += Q4K_PACKED) {
-        __m256i a[4];
-        for (int r = 0; r < 4; r++) a[r] = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            const __m256i ylo = _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c));
-            const __m256i yhi = _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32));
-            for (int r = 0; r < 4; r++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(g + 160 + 256 * c + 32 * (r0 + r)));
-                const __m256i plo = _mm256_maddubs_epi16(_mm256_and_si256(v, m4), ylo);
-                const __m256i phi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), yhi);
-                a[r] = _mm256_add_epi32(a[r], _mm256_madd_epi16(plo, _mm256_set1_epi16((uint8_t)g[32 + 16 * c + r0 + r])));
-                a[r] = _mm256_add_epi32(a[r], _mm256_madd_epi16(phi, _mm256_set1_epi16((uint8_t)g[40 + 16 * c + r0 + r])));
-            }
-        }
-        const float dx = x[i].d;
-        for (int r = 0; r < 4; r++) {
-            uint16_t dw, dm;
-            memcpy(&dw, g + 2 * (r0 + r), 2);
-            memcpy(&dm, g + 16 + 2 * (r0 + r), 2);
-            int m = 0;
-            for (int j = 0; j < 8; j++) {
-                const int32_t pair = bsp[4 * i + j / 2];
-                m += (uint8_t)g[96 + 16 * (j / 2) + 2 * (r0 + r) + (j % 2)] * (int16_t)(j % 2 ? pair >> 16 : pair);
-            }
-            f[r] = _mm256_fmadd_ps(_mm256_set1_ps(HF(dw) * dx), _mm256_cvtepi32_ps(a[r]), f[r]);
-            mins[r] += HF(dm) * dx * (float)m;
-        }
-    }
-    for (int r = 0; r < 4; r++) out[r] = hsum8(f[r]) - mins[r];
-}
-
 
 // Four activation rows against one packed group (prefill and batched decode): each pair's quants
 // are loaded and unpacked once for the four tokens. Same products and order as gemv8 per token,
@@ -1385,7 +1465,7 @@ size_t bk_packed_bytes(int type, int64_t rows, int64_t cols) {
     if (bk_kernel_level() < 1 || !per || rows <= 0 || cols <= 0 || cols % be) return 0;
     // Q4_K's AVX2 packed kernel measured slower than its one-row AVX2 kernel (scales and mins
     // broadcast per row): packed only where the VNNI kernel runs.
-    if (type == BK_Q4_K && bk_kernel_level() < 2) return 0;
+    if ((type == BK_Q4_K || type == BK_Q6_K) && bk_kernel_level() < 2) return 0;
     size_t blocks, bytes;
     if (__builtin_mul_overflow((size_t)(rows + 7) / 8, (size_t)(cols / be), &blocks) || __builtin_mul_overflow(blocks, per, &bytes)) return 0;
     return bytes;
@@ -1400,8 +1480,11 @@ void bk_pack(int type, const void *w, size_t w_row_bytes, int64_t rows, int64_t 
     const size_t per = packed_block_bytes(type), qbytes = type == BK_Q4_0 ? 16 : 32, bsize = type == BK_Q4_0 ? 18 : 34;
     const int64_t nb = cols / packed_block_elems(type);
     char *d = dst;
-    if (type == BK_Q4_K) {
-        for (int64_t g = 0; g < (rows + 7) / 8; g++) pack_q4_K_group(w, w_row_bytes, rows, g, nb, d + (size_t)g * (size_t)nb * per);
+    if (type == BK_Q4_K || type == BK_Q6_K) {
+        for (int64_t g = 0; g < (rows + 7) / 8; g++) {
+            if (type == BK_Q4_K) pack_q4_K_group(w, w_row_bytes, rows, g, nb, d + (size_t)g * (size_t)nb * per);
+            else pack_q6_K_group(w, w_row_bytes, rows, g, nb, d + (size_t)g * (size_t)nb * per);
+        }
         return;
     }
     for (int64_t g = 0; g < (rows + 7) / 8; g++) {
@@ -1423,9 +1506,9 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
                       const void *xq, size_t xq_row_bytes, int64_t ntok, int64_t n, float *out, int64_t out_stride) {
 #ifdef BK_X86
     const int64_t nb = n / packed_block_elems(type);
-    const size_t per = packed_block_bytes(type), pb = type == BK_Q4_K ? (((size_t)nb * 16 + 63) & ~(size_t)63) : prep_bytes(nb);
+    const size_t per = packed_block_bytes(type), pb = type == BK_Q4_K ? (((size_t)nb * 16 + 63) & ~(size_t)63) : type == BK_Q6_K ? (size_t)nb * 128 : prep_bytes(nb);
     // Activations in tiles that stay in L2 while every group of the slice passes over them; one
-    // group's weights (nb × 144, 272 or 1184 bytes) stay in L1 across the tile's tokens.
+    // group's weights (nb × 144, 272, 1184 or 1808 bytes) stay in L1 across the tile's tokens.
     int64_t tile = (256 << 10) / (n + 1);
     if (tile < 1) tile = 1;
     if (tile > 64) tile = 64;
@@ -1439,6 +1522,7 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
         for (int64_t t = t0; t < t1; t++) {
             const void *x = (const char *)xq + (size_t)t * xq_row_bytes;
             if (type == BK_Q4_K) prepare_q8_K_pairs(x, nb, (int32_t *)(buf + (size_t)(t - t0) * pb));
+            else if (type == BK_Q6_K) prepare_q6_K_corr(x, nb, (int64_t *)(buf + (size_t)(t - t0) * pb));
             else prepare_q8_0(&preps[t - t0], buf + (size_t)(t - t0) * pb, x, nb);
         }
         for (int64_t r = row0; r < row1; r += 8) {
@@ -1450,18 +1534,22 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
                 for (; t + 4 <= t1; t += 4)
                     gemm4x16_q4_0_vnni(&preps[t - t0], g, g + (size_t)nb * per, out + t * out_stride + (r - row0), out_stride);
                 span = 16;
-            } else if (vnni && r + 8 <= rows && type != BK_Q4_K) {
+            } else if (vnni && r + 8 <= rows && type != BK_Q4_K && type != BK_Q6_K) {
                 for (; t + 4 <= t1; t += 4) {
                     float *o = out + t * out_stride + (r - row0);
                     if (type == BK_Q4_0) gemm4x8_q4_0_vnni(&preps[t - t0], g, o, out_stride);
                     else gemm4x8_q8_0_vnni(&preps[t - t0], g, o, out_stride);
                 }
            } else if (vnni && r + 8 <= rows) {
-                for (; t + 2 <= t1; t += 2) {
-                    const block_q8_K *xa = (const block_q8_K *)((const char *)xq + (size_t)t * xq_row_bytes);
-                    const block_q8_K *xb = (const block_q8_K *)((const char *)xq + (size_t)(t + 1) * xq_row_bytes);
-                    gemm2x8_q4_K_vnni(xa, xb, (const int32_t *)(buf + (size_t)(t - t0) * pb), (const int32_t *)(buf + (size_t)(t + 1 - t0) * pb),
-                                      nb, g, out + t * out_stride + (r - row0), out_stride);
+                for (; t + 4 <= t1; t += 4) {
+                    const block_q8_K *xs[4];
+                    const void *bs[4];
+                    for (int k = 0; k < 4; k++) {
+                        xs[k] = (const block_q8_K *)((const char *)xq + (size_t)(t + k) * xq_row_bytes);
+                        bs[k] = buf + (size_t)(t + k - t0) * pb;
+                    }
+                    if (type == BK_Q4_K) gemm4x8_q4_K_vnni(xs, (const int32_t *const *)bs, nb, g, out + t * out_stride + (r - row0), out_stride);
+                    else gemm4x8_q6_K_vnni(xs, (const int64_t *const *)bs, nb, g, out + t * out_stride + (r - row0), out_stride);
                 }
             }
             // The tokens left over (fewer than four), one at a time, for every group of the span.
@@ -1475,11 +1563,13 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
                     if (vnni) {
                         if (type == BK_Q4_0) gemv8_q4_0_vnni(&preps[tt - t0], g, dst);
                         else if (type == BK_Q8_0) gemv8_q8_0_vnni(&preps[tt - t0], g, dst);
-                        else gemv8_q4_K_vnni(xk, bsp, nb, g, dst);
+                        else if (type == BK_Q4_K) gemv8_q4_K_vnni(xk, bsp, nb, g, dst);
+                        else gemv8_q6_K_vnni(xk, (const int64_t *)bsp, nb, g, dst);
                     } else {
                         if (type == BK_Q4_0) gemv8_q4_0_avx2(&preps[tt - t0], g, dst);
                         else if (type == BK_Q8_0) gemv8_q8_0_avx2(&preps[tt - t0], g, dst);
-                        else { gemv4_q4_K_avx2(xk, bsp, nb, g, 0, dst); gemv4_q4_K_avx2(xk, bsp, nb, g, 4, dst + 4); }
+                        else if (type == BK_Q4_K) gemv8_q4_K_scalar(xk, bsp, nb, g, dst);
+                        else gemv8_q6_K_scalar(xk, nb, g, dst);
                     }
                     if (!whole) for (int64_t k = 0; k < rows - rr; k++) o[k] = tmp[k];
                 }

@@ -106,9 +106,9 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// The packed eight-row kernels (Q4_0, Q8_0, Q4_K; AVX-512 VNNI and AVX2) against the one-row
+    /// The packed eight-row kernels (Q4_0, Q8_0, Q4_K, Q6_K; AVX-512 VNNI and AVX2) against the one-row
     /// kernels of the same level: one token of Q4_0 and Q8_0 gives exactly their floats (same integer
-    /// lanes, same summation order); Q4_K, and Q4_0's sixteen-row kernel for four tokens, sum whole
+    /// lanes, same summation order); Q4_K and Q6_K, and Q4_0's sixteen-row kernel for four tokens, sum whole
     /// blocks in integers before scaling, so they agree to float rounding (1e-5 of the largest
     /// output). Checked on every fixture weight of those types, with a row count that leaves a
     /// sixteen-row pass, a lone group and a partial group, one, five and nine tokens, and a slice
@@ -124,15 +124,16 @@ final class KernelTests: XCTestCase {
                 let (model, _) = try Fixtures.load(name)
                 let layer = model.layers[0]
                 for w in [layer.wq, layer.wk, layer.wv, layer.wo, layer.gate, layer.up, layer.down, model.output]
-                where w.type == .q4_0 || w.type == .q8_0 || w.type == .q4_K {
-                    // Loaded at this level: Q4_K is packed for the VNNI kernel only.
-                    XCTAssertEqual(w.packed != nil, w.type != .q4_K || level >= 2, "\(name) \(w.name) packing at level \(level)")
+                where w.type == .q4_0 || w.type == .q8_0 || w.type == .q4_K || w.type == .q6_K {
+                    // Loaded at this level: Q4_K and Q6_K are packed for the VNNI kernels only.
+                    let kQuant = w.type == .q4_K || w.type == .q6_K
+                    XCTAssertEqual(w.packed != nil, !kQuant || level >= 2, "\(name) \(w.name) packing at level \(level)")
                     try checkPacked(w, name: "\(name) level \(level)", level: Int32(level))
                     checked += 1
                 }
             }
         }
-        XCTAssertGreaterThan(checked, 0, "no Q4_0, Q8_0 or Q4_K weight in the fixtures")
+        XCTAssertGreaterThan(checked, 0, "no Q4_0, Q8_0, Q4_K or Q6_K weight in the fixtures")
     }
 
     private func checkPacked(_ w: WeightMatrix, name: String, level: Int32) throws {
@@ -146,14 +147,14 @@ final class KernelTests: XCTestCase {
             xq.withUnsafeMutableBytes { bk_quantize_row(dt, x, $0.baseAddress! + k * qBytes, Int64(n)) }
         }
         func same(_ a: [Float], _ b: [Float], _ what: String, exact: Bool) {
-            guard w.type != .q4_K, exact else {
+            guard w.type != .q4_K, w.type != .q6_K, exact else {
                 let tol = (b.map { abs($0) }.max() ?? 0) * 1e-5 + 1e-6
                 for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: tol, what) }
                 return
             }
             XCTAssertEqual(a, b, what)
         }
-        // Q4_K is packed only for the VNNI kernel; capped to AVX2 it still has to be right.
+        // Q4_K and Q6_K are packed only for the VNNI kernels; capped to AVX2 they still have to be right.
         bk_set_max_level(2)
         let bytes = bk_packed_bytes(t, Int64(rows), Int64(n))
         bk_set_max_level(level)

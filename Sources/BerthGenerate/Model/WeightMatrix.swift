@@ -14,7 +14,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rowBytes: Int
     let data: UnsafeRawPointer
     /// The same weights in the kernels' packed eight-row layout, when they have one for this type
-    /// and CPU (Q4_0 and Q8_0 with AVX-512 VNNI); matrix products then read only this copy.
+    /// and CPU (Q4_0 and Q8_0 with AVX2; Q4_K and Q6_K with AVX-512 VNNI); matrix products then read
+    /// only this copy.
     let packed: PackedWeights?
 
     /// `pack: false` for weights only looked up by row (the token embedding).
@@ -38,7 +39,7 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// A weight matrix repacked at load into groups of eight rows (llama.cpp repacks Q4_0 the same way):
+/// A weight matrix repacked at load into groups of eight rows (llama.cpp repacks Q4_0 and Q4_K the same way):
 /// one contiguous stream per matrix product instead of eight strided rows, which is what lets a
 /// decode step run at memory speed. The buffer asks for transparent huge pages, and the file's
 /// pages of the matrix are released afterwards so the weights are not resident twice.

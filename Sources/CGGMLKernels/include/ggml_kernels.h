@@ -29,7 +29,8 @@ void bk_matmul(int type, const void *w, size_t w_row_bytes, int64_t row0, int64_
                const void *xq, size_t xq_row_bytes, int64_t ntok, int64_t n,
                float *out, int64_t out_stride);
 /// Bytes of `rows` × `cols` weights of `type` in the packed eight-row layout, or 0 when the packed
-/// kernels do not apply (type other than Q4_0 / Q8_0 / Q4_K, no AVX2, cols not whole blocks).
+/// kernels do not apply (type other than Q4_0 / Q8_0 / Q4_K / Q6_K, no AVX2 — no AVX-512 VNNI for Q4_K and
+/// Q6_K —, cols not whole blocks).
 size_t bk_packed_bytes(int type, int64_t rows, int64_t cols);
 /// Writes the packed eight-row layout of `rows` weight rows (file layout, `w_row_bytes` apart) to
 /// `dst` (bk_packed_bytes long); a last partial group is padded with zero rows.

@@ -7,8 +7,9 @@ import NIOHTTP2
 /// ``FastGRPCConnectionHandler``): NIOHTTP2Handler below it does HPACK, stream state and outbound
 /// flow control (a large request waits in it for window); this handler opens a stream per call with
 /// an id it allocates, writes the request's headers and framed message in one flush, reads the
-/// response message and trailers, and completes the call's continuation. Runs on its channel's loop.
-final class FastGRPCClientHandler: ChannelDuplexHandler {
+/// response message and trailers, and completes the call's continuation. Runs on its channel's loop
+/// (unchecked Sendable: its state is only touched there, as NIO handlers are).
+final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
     typealias InboundIn = HTTP2Frame
     typealias OutboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
@@ -30,6 +31,9 @@ final class FastGRPCClientHandler: ChannelDuplexHandler {
     /// The receive window of each stream and of the connection: what one response may send before reading stops.
     let window: Int
     private var calls: [HTTP2StreamID: Call] = [:]
+    /// Streams whose request NIOHTTP2 has not finished writing (a large one waits for window). If the
+    /// answer comes first (the server refused the call early), the stream is reset so the rest is dropped.
+    private var unsent: Set<HTTP2StreamID> = []
     private var context: ChannelHandlerContext?
     private var nextStreamID = 1
     private var connectionUnacked = 0
@@ -39,6 +43,10 @@ final class FastGRPCClientHandler: ChannelDuplexHandler {
     private(set) var failure: RPCError?
     /// Close once the calls in flight have finished.
     private var closeWhenIdle = false
+    /// Until `channelActive` (which NIOHTTP2Handler sends its preface on, after the connect future
+    /// has completed) new calls wait here.
+    private var active = false
+    private var beforeActive: [(HPACKHeaders, ByteBuffer, Int, Completion)] = []
 
     init(window: Int) { self.window = window }
 
@@ -59,6 +67,12 @@ final class FastGRPCClientHandler: ChannelDuplexHandler {
                                   promise: nil)
         }
         context.fireChannelActive()
+        active = true
+        let queued = beforeActive
+        beforeActive = []
+        for (headers, framed, max, completion) in queued {
+            start(headers: headers, framedRequest: framed, maxResponseBytes: max, completion: completion)
+        }
     }
 
     // MARK: Starting a call
@@ -67,6 +81,10 @@ final class FastGRPCClientHandler: ChannelDuplexHandler {
     func start(headers: HPACKHeaders, framedRequest: ByteBuffer, maxResponseBytes: Int, completion: Completion) {
         guard let context, failure == nil else {
             completion.resume(throwing: failure ?? RPCError(code: .unavailable, message: "The connection closed."))
+            return
+        }
+        guard active else {
+            beforeActive.append((headers, framedRequest, maxResponseBytes, completion))
             return
         }
         let id = HTTP2StreamID(nextStreamID)
@@ -79,9 +97,14 @@ final class FastGRPCClientHandler: ChannelDuplexHandler {
         calls[id] = Call(completion: completion, maxResponseBytes: maxResponseBytes)
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers)))), promise: nil)
         // A write NIOHTTP2 refuses (the peer sent GOAWAY meanwhile) fails the call instead of leaving it waiting.
+        unsent.insert(id)
         let written = context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenFailure { [weak self] error in
-            self?.fail(id, RPCError(code: .unavailable, message: "The request could not be sent: \(error)"), reset: nil)
+        written.futureResult.whenComplete { [weak self] result in
+            guard let self else { return }
+            self.unsent.remove(id)
+            if case .failure(let error) = result {
+                self.fail(id, RPCError(code: .unavailable, message: "The request could not be sent: \(error)"), reset: nil, streamClosed: true)
+            }
         }
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(framedRequest), endStream: true)))),
                       promise: written)
@@ -114,7 +137,8 @@ final class FastGRPCClientHandler: ChannelDuplexHandler {
             }
             closeWhenIdle = true
             for id in calls.keys where id > lastStreamID {
-                fail(id, RPCError(code: .unavailable, message: "The server closed the connection before the call (GOAWAY \(code))."), reset: nil)
+                fail(id, RPCError(code: .unavailable, message: "The server closed the connection before the call (GOAWAY \(code))."),
+                     reset: nil, streamClosed: true)
             }
             closeIfIdle()
         default:
@@ -138,7 +162,7 @@ final class FastGRPCClientHandler: ChannelDuplexHandler {
                 let error = closed.reason.map {
                     RPCError(code: FastGRPCHeaders.code(resetBy: $0), message: "The stream was reset (\($0)).")
                 } ?? RPCError(code: .internalError, message: "The stream closed without a status.")
-                fail(closed.streamID, error, reset: nil)
+                fail(closed.streamID, error, reset: nil, streamClosed: true)
             }
         } else {
             context.fireUserInboundEventTriggered(event)
@@ -177,6 +201,10 @@ final class FastGRPCClientHandler: ChannelDuplexHandler {
         let status = FastGRPCHeaders.trailerStatus(payload.headers)
         if let error = RPCError(status: status) { return fail(id, error, reset: nil) }
         calls[id] = nil
+        if unsent.contains(id) {
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.cancel))), promise: nil)
+            needsFlush = true
+        }
         if call.pending != nil {
             call.completion.resume(throwing: RPCError(code: .internalError, message: "The stream ended inside a message."))
         } else if let message = call.message {
@@ -239,9 +267,11 @@ final class FastGRPCClientHandler: ChannelDuplexHandler {
 
     // MARK: Ending calls
 
-    /// Fails call `id` (if still waiting), resetting its stream with `reset` when it is still open.
-    private func fail(_ id: HTTP2StreamID, _ error: RPCError, reset: HTTP2ErrorCode?) {
+    /// Fails call `id` (if still waiting), resetting its stream with `reset` (or, when the request is
+    /// still being written, CANCEL) unless it is already closed.
+    private func fail(_ id: HTTP2StreamID, _ error: RPCError, reset: HTTP2ErrorCode?, streamClosed: Bool = false) {
         guard let call = calls.removeValue(forKey: id) else { return }
+        let reset = streamClosed ? nil : reset ?? (unsent.contains(id) ? .cancel : nil)
         if let reset, let context {
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(reset))), promise: nil)
             needsFlush = true
@@ -256,10 +286,13 @@ final class FastGRPCClientHandler: ChannelDuplexHandler {
         let open = calls
         calls.removeAll()
         for (_, call) in open { call.completion.resume(throwing: error) }
+        let queued = beforeActive
+        beforeActive = []
+        for (_, _, _, completion) in queued { completion.resume(throwing: error) }
     }
 
     private func closeIfIdle() {
-        if closeWhenIdle && calls.isEmpty, let context { context.close(promise: nil) }
+        if closeWhenIdle && calls.isEmpty && beforeActive.isEmpty, let context { context.close(promise: nil) }
     }
 
     /// Outside a read the flush is due now; inside one, `channelReadComplete` does it once.

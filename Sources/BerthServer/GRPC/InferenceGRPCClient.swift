@@ -30,6 +30,10 @@ public final class InferenceGRPCClient: Sendable {
         self.maxMessageBytes = maxMessageBytes
     }
 
+    /// The executor of the connection's event loop. A task that prefers it (`executorPreference:`)
+    /// sends and receives its calls on that thread: no hop to the loop and back per call.
+    public var taskExecutor: any TaskExecutor { connection.executor }
+
     /// Stops the connection once the calls in flight finish.
     public func close() async {
         await connection.close()

@@ -24,6 +24,8 @@ final class FastGRPCClient: @unchecked Sendable {
     let port: Int
     /// The event loop the connection, its handler and this object's state run on.
     let loop: any EventLoop
+    /// Runs tasks on ``loop``: a caller that prefers it starts and finishes calls without a thread hop.
+    let executor: FastGRPCLoopExecutor
     /// Receive window per stream and for the connection.
     private let window: Int
     // Loop-only state.
@@ -38,6 +40,7 @@ final class FastGRPCClient: @unchecked Sendable {
         self.port = port
         self.window = window
         loop = group.next()
+        executor = FastGRPCLoopExecutor(loop: loop)
     }
 
     deinit {

@@ -136,6 +136,14 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
                 failure = RPCError(code: .unavailable, message: "The server is closing the connection (GOAWAY \(code)).")
             }
             closeWhenIdle = true
+            guard code == .noError else {
+                // A connection error: its sender must close the connection and answers nothing more
+                // (grpc-swift-nio-transport's server, refusing a stream while quiescing, sends this and
+                // keeps the socket open), so nothing left here can finish.
+                failAll(RPCError(code: .unavailable, message: "The server ended the connection (GOAWAY \(code))."))
+                context.close(promise: nil)
+                return
+            }
             for id in calls.keys where id > lastStreamID {
                 fail(id, RPCError(code: .unavailable, message: "The server closed the connection before the call (GOAWAY \(code))."),
                      reset: nil, streamClosed: true)

@@ -208,8 +208,11 @@ struct GRPCBenchTransport: BenchTransport {
     let clients: [InferenceGRPCClient]
     let request: InferenceGRPCClient.PreparedInfer
 
-    init(host: String, port: Int, authorization: String?, request: InferenceGRPCClient.PreparedInfer, connections: Int) throws {
-        clients = try (0..<max(1, connections)).map { _ in try InferenceGRPCClient(host: host, port: port, authorization: authorization) }
+    init(host: String, port: Int, authorization: String?, request: InferenceGRPCClient.PreparedInfer, connections: Int,
+         timeoutSeconds: Double? = nil) throws {
+        clients = try (0..<max(1, connections)).map { _ in
+            try InferenceGRPCClient(host: host, port: port, authorization: authorization, timeoutSeconds: timeoutSeconds)
+        }
         self.request = request
     }
 

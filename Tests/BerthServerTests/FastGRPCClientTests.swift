@@ -250,6 +250,29 @@ final class FastGRPCClientTests: XCTestCase {
         try await listener.close()
     }
 
+    /// A server that reads and never answers: the call ends at the client's timeout as DEADLINE_EXCEEDED.
+    func testNoAnswerEndsAtTheTimeout() async throws {
+        final class Swallow: ChannelInboundHandler, Sendable {
+            typealias InboundIn = ByteBuffer
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+        }
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Swallow()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let client = FastGRPCClient(host: "127.0.0.1", port: listener.localAddress!.port!, timeout: .milliseconds(200))
+        let t0 = ContinuousClock.now
+        let got = await Self.fastCall(client, Self.echo, [1])
+        let elapsed = ContinuousClock.now - t0
+        XCTAssertEqual(got, Outcome(code: "\(RPCError.Code.deadlineExceeded)", message: "No answer within 0.2 s."))
+        // The sweep runs every 50 ms (a quarter of the timeout): the call ends between 200 and ~250 ms (2 s: a loaded machine).
+        XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(200))
+        XCTAssertLessThan(elapsed, .seconds(2))
+        await client.close()
+        try await listener.close()
+    }
+
     /// The server shuts down gracefully while 16 loops call it: every call ends (answered, or
     /// `unavailable`), the loops see the failures, and nothing waits forever.
     func testServerStoppedMidRunEndsEveryCall() async throws {

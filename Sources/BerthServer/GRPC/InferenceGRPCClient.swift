@@ -20,9 +20,10 @@ public final class InferenceGRPCClient: Sendable {
 
     /// Connects (lazily, on the first call) to `host`:`port`; `authorization` is sent as the
     /// `authorization` metadata of every call, as the server's auth hook reads it. Requests and
-    /// responses larger than `maxMessageBytes` fail as `resourceExhausted`.
-    public init(host: String, port: Int, authorization: String?, maxMessageBytes: Int = 256 << 20) throws {
-        connection = FastGRPCClient(host: host, port: port)
+    /// responses larger than `maxMessageBytes` fail as `resourceExhausted`; a call not answered within
+    /// `timeoutSeconds` (if given) fails as `deadlineExceeded`.
+    public init(host: String, port: Int, authorization: String?, maxMessageBytes: Int = 256 << 20, timeoutSeconds: Double? = nil) throws {
+        connection = FastGRPCClient(host: host, port: port, timeout: timeoutSeconds.map { .nanoseconds(Int64($0 * 1e9)) })
         let metadata = authorization.map { [(key: "authorization", value: $0)] } ?? []
         typealias Method = Inference_GRPCInferenceService.Method
         inferHeaders = connection.requestHeaders(path: "/" + Method.ModelInfer.descriptor.fullyQualifiedMethod, metadata: metadata)

@@ -28,6 +28,8 @@ final class FastGRPCClient: @unchecked Sendable {
     let executor: FastGRPCLoopExecutor
     /// Receive window per stream and for the connection.
     private let window: Int
+    /// Each call's time limit (nil: none).
+    private let timeout: TimeAmount?
     // Loop-only state.
     private var handler: FastGRPCClientHandler?
     private var channel: (any Channel)?
@@ -35,7 +37,9 @@ final class FastGRPCClient: @unchecked Sendable {
     private var waiting: [Start] = []
     private var closed = false
 
-    init(host: String, port: Int, window: Int = 1 << 20, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    init(host: String, port: Int, window: Int = 1 << 20, timeout: TimeAmount? = nil,
+         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.timeout = timeout
         self.host = host
         self.port = port
         self.window = window
@@ -49,8 +53,14 @@ final class FastGRPCClient: @unchecked Sendable {
 
     /// The request headers of a unary call to `path` (e.g. `/inference.GRPCInferenceService/ModelInfer`)
     /// with `metadata`; built once, sent with every call.
+    /// With a timeout the server is told it too (`grpc-timeout`, in milliseconds), so it can stop early.
     func requestHeaders(path: String, metadata: [(key: String, value: String)]) -> HPACKHeaders {
-        FastGRPCHeaders.clientRequest(path: path, authority: "\(host):\(port)", metadata: metadata)
+        var metadata = metadata
+        if let timeout {
+            // grpc-timeout allows at most 8 digits.
+            metadata.append((key: "grpc-timeout", value: "\(min(max(timeout.nanoseconds / 1_000_000, 1), 99_999_999))m"))
+        }
+        return FastGRPCHeaders.clientRequest(path: path, authority: "\(host):\(port)", metadata: metadata)
     }
 
     /// A serialized message with gRPC's 5-byte prefix (uncompressed flag, big-endian length), ready to send many times.
@@ -107,7 +117,7 @@ final class FastGRPCClient: @unchecked Sendable {
     private func connect() {
         handler = nil
         channel = nil
-        let handler = FastGRPCClientHandler(window: window)
+        let handler = FastGRPCClientHandler(window: window, timeout: timeout)
         let settings = HTTP2Settings([
             HTTP2Setting(parameter: .enablePush, value: 0),
             HTTP2Setting(parameter: .initialWindowSize, value: window),

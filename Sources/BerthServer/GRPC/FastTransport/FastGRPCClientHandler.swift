@@ -20,6 +20,8 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
     private struct Call {
         let completion: Completion
         let maxResponseBytes: Int
+        /// When the call fails as DEADLINE_EXCEEDED if it has not ended (nil: never).
+        let deadline: NIODeadline?
         /// Bytes of the response message received so far (5-byte prefix included), until complete.
         var pending: ByteBuffer?
         var message: ByteBuffer?
@@ -48,7 +50,19 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var active = false
     private var beforeActive: [(HPACKHeaders, ByteBuffer, Int, Completion)] = []
 
-    init(window: Int) { self.window = window }
+    /// A call's time limit (nil: none), checked every ``sweepInterval`` rather than by a timer per call.
+    let timeout: TimeAmount?
+    private var sweep: RepeatedTask?
+
+    init(window: Int, timeout: TimeAmount? = nil) {
+        self.window = window
+        self.timeout = timeout
+    }
+
+    /// How often calls are checked against their deadline: a quarter of the timeout, within 1–100 ms.
+    var sweepInterval: TimeAmount {
+        .nanoseconds(min(max((timeout?.nanoseconds ?? 0) / 4, 1_000_000), 100_000_000))
+    }
 
     /// True if a new call can start on this connection.
     var isUsable: Bool { failure == nil && context != nil }
@@ -57,6 +71,7 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        sweep?.cancel()
         failAll(RPCError(code: .unavailable, message: "The connection closed."))
     }
 
@@ -67,6 +82,11 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
                                   promise: nil)
         }
         context.fireChannelActive()
+        if timeout != nil {
+            sweep = context.eventLoop.scheduleRepeatedTask(initialDelay: sweepInterval, delay: sweepInterval) { [weak self] _ in
+                self?.failExpired()
+            }
+        }
         active = true
         let queued = beforeActive
         beforeActive = []
@@ -94,7 +114,7 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
             failure = RPCError(code: .unavailable, message: "The connection has used all its stream ids.")
             closeWhenIdle = true
         }
-        calls[id] = Call(completion: completion, maxResponseBytes: maxResponseBytes)
+        calls[id] = Call(completion: completion, maxResponseBytes: maxResponseBytes, deadline: timeout.map { .now() + $0 })
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers)))), promise: nil)
         // A write NIOHTTP2 refuses (the peer sent GOAWAY meanwhile) fails the call instead of leaving it waiting.
         unsent.insert(id)
@@ -178,6 +198,7 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        sweep?.cancel()
         failAll(RPCError(code: .unavailable, message: "The connection closed."))
         context.fireChannelInactive()
     }
@@ -287,6 +308,15 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
         call.completion.resume(throwing: error)
         closeIfIdle()
+    }
+
+    /// Calls past their deadline fail as DEADLINE_EXCEEDED; their streams are reset (CANCEL).
+    private func failExpired() {
+        guard let timeout else { return }
+        let now = NIODeadline.now()
+        for (id, call) in calls where call.deadline.map({ $0 <= now }) ?? false {
+            fail(id, RPCError(code: .deadlineExceeded, message: "No answer within \(Double(timeout.nanoseconds) / 1e9) s."), reset: .cancel)
+        }
     }
 
     private func failAll(_ error: RPCError) {

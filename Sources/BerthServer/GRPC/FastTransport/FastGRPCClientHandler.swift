@@ -257,6 +257,9 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
         guard var call = calls[id] else { return }
         if var pending = call.pending {
+            // Drop the other references first, so the append grows the buffer instead of copying it per frame.
+            call.pending = nil
+            calls[id]?.pending = nil
             pending.writeBuffer(&bytes)
             bytes = pending
         }

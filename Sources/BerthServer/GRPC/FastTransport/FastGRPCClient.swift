@@ -121,6 +121,8 @@ final class FastGRPCClient: @unchecked Sendable {
         let settings = HTTP2Settings([
             HTTP2Setting(parameter: .enablePush, value: 0),
             HTTP2Setting(parameter: .initialWindowSize, value: window),
+            // Large answers in fewer DATA frames (HTTP/2's default is 16 KiB).
+            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 20),
             HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
         ])
         let future = ClientBootstrap(group: loop)

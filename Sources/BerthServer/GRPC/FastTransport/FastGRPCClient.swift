@@ -53,14 +53,10 @@ final class FastGRPCClient: @unchecked Sendable {
 
     /// The request headers of a unary call to `path` (e.g. `/inference.GRPCInferenceService/ModelInfer`)
     /// with `metadata`; built once, sent with every call.
-    /// With a timeout the server is told it too (`grpc-timeout`, in milliseconds), so it can stop early.
+    /// The timeout is the client's alone, as the REST bench client's is: no `grpc-timeout` is sent,
+    /// which would cost GRPCCore's server a timer task per call.
     func requestHeaders(path: String, metadata: [(key: String, value: String)]) -> HPACKHeaders {
-        var metadata = metadata
-        if let timeout {
-            // grpc-timeout allows at most 8 digits.
-            metadata.append((key: "grpc-timeout", value: "\(min(max(timeout.nanoseconds / 1_000_000, 1), 99_999_999))m"))
-        }
-        return FastGRPCHeaders.clientRequest(path: path, authority: "\(host):\(port)", metadata: metadata)
+        FastGRPCHeaders.clientRequest(path: path, authority: "\(host):\(port)", metadata: metadata)
     }
 
     /// A serialized message with gRPC's 5-byte prefix (uncompressed flag, big-endian length), ready to send many times.

@@ -4,9 +4,12 @@ digits MLP at concurrency 1 and 16, batch 1, interleaved rounds (REST JSON, REST
 best round of each kept. gRPC sends ModelInfer with raw_input_contents (as tritonclient does); REST
 binary uses Triton's binary tensor extension. `--grpc-transport` picks the server's gRPC transport
 (BERTH_GRPC_TRANSPORT); `both` starts a second server on grpc-swift-nio-transport and adds a `grpc-nio`
-row measured against it in the same rounds. Use a release build:
+row measured against it in the same rounds. `--client-executor both` adds a `grpc-global` row: the
+`berth bench` gRPC client with its loops on Swift's global executor (BERTH_BENCH_GRPC_EXECUTOR=global)
+instead of on their connections' event loops. Use a release build:
 
     .venv/bin/python bench/grpc_vs_rest.py [--berth PATH] [--seconds 5] [--rounds 2] [--grpc-transport fast|nio|both]
+                                           [--client-executor both]
 """
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ SETUPS = {
 }
 # With --grpc-transport both: gRPC on a second server that uses grpc-swift-nio-transport.
 NIO_SETUP = "grpc-nio"
+# With --client-executor both: the gRPC client's loops on Swift's global executor.
+GLOBAL_SETUP = "grpc-global"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -46,6 +51,8 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,16")
     ap.add_argument("--grpc-transport", choices=["fast", "nio", "both"], default=None,
                     help="the server's gRPC transport (default: the server's own default)")
+    ap.add_argument("--client-executor", choices=["loop", "both"], default="loop",
+                    help="both: also measure the gRPC client with its loops on Swift's global executor")
     args = ap.parse_args()
     berth = str(berthpy.require_berth(args.berth))
 
@@ -64,6 +71,9 @@ def main() -> None:
     if args.grpc_transport == "both":
         servers[NIO_SETUP] = serve("nio")
         setups[NIO_SETUP] = SETUPS["grpc"]
+    if args.client_executor == "both":
+        servers[GLOBAL_SETUP] = servers["grpc"]
+        setups[GLOBAL_SETUP] = SETUPS["grpc"]
     best: dict[tuple[str, int], dict] = {}
     try:
         for p, rest_port, _ in set(servers.values()):
@@ -73,8 +83,9 @@ def main() -> None:
                 proc, port, gport = servers[name]
                 cpu0 = cpu_seconds(proc.pid)
                 kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                env = dict(os.environ, BERTH_BENCH_GRPC_EXECUTOR="global" if name == GLOBAL_SETUP else "loop")
                 out = subprocess.run([berth, "bench", *target(port, gport), "--model", "digits", "--concurrency", args.concurrency,
-                                      "--duration-seconds", str(args.seconds), "--json"], check=True, capture_output=True, text=True)
+                                      "--duration-seconds", str(args.seconds), "--json"], check=True, capture_output=True, text=True, env=env)
                 cpu1 = cpu_seconds(proc.pid)
                 kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 client_cpu = (kids1.ru_utime - kids0.ru_utime) + (kids1.ru_stime - kids0.ru_stime)

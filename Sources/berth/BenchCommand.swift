@@ -157,10 +157,10 @@ struct BenchCommand: AsyncParsableCommand {
             let prepared = InferenceGRPCClient.prepare(model: model, version: modelVersion,
                                                            inputs: tensors.map { ($0.name, $0.tensor) })
             bodyText = "gRPC message \(prepared.byteCount) B"
-            let (address, authorization) = (try grpcAddress(), authorization)
+            let (address, authorization, timeout) = (try grpcAddress(), authorization, Double(timeoutSeconds))
             connect = { concurrency in
                 try GRPCBenchTransport(host: address.host, port: address.port, authorization: authorization, request: prepared,
-                                       connections: min(concurrency, Self.grpcConnections))
+                                       connections: min(concurrency, Self.grpcConnections), timeoutSeconds: timeout)
             }
         }
         let runner = BenchRunner(rows: rows, warmupPerLoop: warmup, connect: connect)

@@ -55,6 +55,12 @@ protocol BenchTransport: Sendable {
     func send(loop: Int) async -> BenchOutcome
     /// Closes the connections.
     func close() async
+    /// Where loop `loop`'s task should run (nil: Swift's global executor).
+    func executor(loop: Int) -> (any TaskExecutor)?
+}
+
+extension BenchTransport {
+    func executor(loop: Int) -> (any TaskExecutor)? { nil }
 }
 
 /// Sends the same V2 inference request from `concurrency` loops and measures latency and
@@ -78,7 +84,7 @@ struct BenchRunner: Sendable {
         // Warm-up: every loop at once, so the transport opens its connections.
         await withTaskGroup(of: Void.self) { group in
             for loop in 0..<concurrency {
-                group.addTask {
+                group.addTask(executorPreference: transport.executor(loop: loop)) {
                     for _ in 0..<warmupPerLoop {
                         if case .transportError = await transport.send(loop: loop) { break }
                     }
@@ -95,7 +101,7 @@ struct BenchRunner: Sendable {
         }()
         let loops = await withTaskGroup(of: LoopResult.self) { group in
             for loop in 0..<concurrency {
-                group.addTask {
+                group.addTask(executorPreference: transport.executor(loop: loop)) {
                     var r = LoopResult()
                     while budget.claim() {
                         if let deadline, clock.now >= deadline { break }
@@ -202,14 +208,25 @@ struct GRPCBenchTransport: BenchTransport {
     let clients: [InferenceGRPCClient]
     let request: InferenceGRPCClient.PreparedInfer
 
-    init(host: String, port: Int, authorization: String?, request: InferenceGRPCClient.PreparedInfer, connections: Int) throws {
-        clients = try (0..<max(1, connections)).map { _ in try InferenceGRPCClient(host: host, port: port, authorization: authorization) }
+    init(host: String, port: Int, authorization: String?, request: InferenceGRPCClient.PreparedInfer, connections: Int,
+         timeoutSeconds: Double? = nil) throws {
+        clients = try (0..<max(1, connections)).map { _ in
+            try InferenceGRPCClient(host: host, port: port, authorization: authorization, timeoutSeconds: timeoutSeconds)
+        }
         self.request = request
     }
 
     func close() async {
         for c in clients { await c.close() }
     }
+
+    /// A loop runs on its connection's event loop, so a call costs no thread hop each way
+    /// (`BERTH_BENCH_GRPC_EXECUTOR=global`: Swift's global executor instead, for comparison).
+    func executor(loop: Int) -> (any TaskExecutor)? {
+        Self.onConnectionLoop ? clients[loop % clients.count].taskExecutor : nil
+    }
+
+    static let onConnectionLoop = ProcessInfo.processInfo.environment["BERTH_BENCH_GRPC_EXECUTOR"] != "global"
 
     func send(loop: Int) async -> BenchOutcome {
         do {

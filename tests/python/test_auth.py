@@ -12,6 +12,7 @@ applies the same decision; quotas answer 429 with Retry-After.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -261,6 +262,17 @@ def test_grpc_applies_the_same_decision(tmp_path):
             with pytest.raises(Exception) as e:
                 infer(key)
             assert code in str(e.value.status() if hasattr(e.value, "status") else e.value), (key, e.value)
+        assert client.is_server_live()  # health needs no key
+        # `berth bench --protocol grpc` sends the key as tritonclient does and meets the same decisions.
+        def bench(key):
+            return subprocess.run([str(berth_path()), "bench", "--protocol", "grpc", "--url", f"127.0.0.1:{grpc_port}", "--model", NAME,
+                                   "--requests", "4", "--warmup", "1", "--json", *(["--api-key", key] if key else [])],
+                                  capture_output=True, text=True, timeout=120, env={k: v for k, v in os.environ.items() if k != "BERTH_API_KEY"})
+        ok = bench(invoker)
+        assert ok.returncode == 0 and json.loads(ok.stdout)[0]["errors"] == 0, ok.stderr
+        for key, code in [(None, "unauthenticated"), (viewer, "permissionDenied"), (other, "notFound")]:
+            p = bench(key)
+            assert p.returncode != 0 and f"gRPC {code}" in p.stderr, (key, p.stderr)
         assert client.is_server_live()  # health needs no key
     finally:
         server.stop()

@@ -114,6 +114,54 @@ def test_bench_over_grpc_sends_what_it_counts(server):
     assert bad.returncode != 0 and "unknown model 'nope'" in bad.stderr
 
 
+def test_bench_over_grpc_sends_a_1_mib_request(server):
+    """A 4096-row batch is a ~1 MiB ModelInfer message, 16 times HTTP/2's initial 64 KiB window: `berth
+    bench --protocol grpc` sends it whole (flow control) from several loops, and the server counts each one."""
+    import json
+
+    c, _, gport = server
+
+    def rows() -> int:
+        # Triton's inference_count counts rows; proto3 JSON leaves a zero count out.
+        return int(c.get_inference_statistics("digits", as_json=True)["model_stats"][0].get("inference_count", 0))
+
+    before = rows()
+    out = subprocess.run([str(berth_path()), "bench", "--protocol", "grpc", "--url", f"127.0.0.1:{gport}", "--model", "digits",
+                          "--batch", "4096", "--concurrency", "1,4", "--requests", "8", "--warmup", "1", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    levels = json.loads(out.stdout)
+    assert [(r["concurrency"], r["requests"], r["errors"], r["batch"]) for r in levels] == [(1, 8, 0, 4096), (4, 8, 0, 4096)]
+    assert rows() - before == 4096 * (8 * 2 + 1 * (1 + 4))
+
+
+@pytest.mark.parametrize("how", ["graceful", "killed"])
+def test_bench_over_grpc_survives_the_server_stopping(how):
+    """The server stops during a `berth bench --protocol grpc` level (SIGTERM: GOAWAY and a graceful
+    close; SIGKILL: the connections just drop): the bench does not hang, and counts the calls that
+    found no server as errors whose first message says `unavailable`."""
+    import json
+    import signal
+
+    port, gport = berthpy.free_port(), berthpy.free_port()
+    proc = subprocess.Popen([str(berth_path()), "serve", "--insecure-no-auth", "--demo", "--port", str(port), "--grpc-port", str(gport),
+                             "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        assert berthpy.wait_ready(port)
+        bench = subprocess.Popen([str(berth_path()), "bench", "--protocol", "grpc", "--url", f"127.0.0.1:{gport}", "--model", "digits",
+                                  "--concurrency", "4", "--duration-seconds", "4", "--warmup", "2", "--json"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM if how == "graceful" else signal.SIGKILL)
+        out, err = bench.communicate(timeout=60)
+    finally:
+        berthpy.stop_process(proc)
+    assert bench.returncode == 0, err
+    [level] = json.loads(out)
+    assert level["errors"] > 0 and level["requests"] > level["errors"], level
+    assert "unavailable" in level["first_error"], level
+
+
 def test_model_config_equals_the_rest_answer(server):
     c, h, _ = server
     g = c.get_model_config("digits", as_json=True)["config"]

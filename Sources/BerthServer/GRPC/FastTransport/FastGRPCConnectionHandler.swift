@@ -161,6 +161,9 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
         var messages: [ByteBuffer] = []
         var failure: RPCError?
         if var pending = stream.pending {
+            // Drop the other references first, so the append grows the buffer instead of copying it per frame.
+            stream.pending = nil
+            streams[id]?.pending = nil
             pending.writeBuffer(&bytes)
             bytes = pending
         }

@@ -63,7 +63,7 @@ final class FastGRPCServerTransport: ServerTransport, @unchecked Sendable {
         let onLoop = self.onLoop
         let settings = HTTP2Settings([
             HTTP2Setting(parameter: .initialWindowSize, value: window),
-            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
+            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 20),
             HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
         ])
         let server: any Channel

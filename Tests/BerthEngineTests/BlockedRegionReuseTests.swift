@@ -90,7 +90,7 @@ final class BlockedRegionReuseTests: XCTestCase {
     }
 
     static func reference(_ x: [Float], n: Int) -> [Double] {
-        let f0 = conv(x.map(Double.init), n: n, "c0")
+        let f0 = conv(x.map { Double($0) }, n: n, "c0")
         let g1 = conv(bnRelu(f0, n: n, "n0"), n: n, "c1")
         var f1: [Double] = []
         let plane = h * w

@@ -27,6 +27,9 @@ final class BlockedRegion: Sendable {
         var inputs: [Int?]
         var outputs: [Int?]
         var fallback: Kernel
+        /// A Relu folded into this BatchNormalization (oneDNN's `fuse_norm_relu`): its kernel, for
+        /// calls that run the normalization on Berth's kernel.
+        var fusedRelu: Kernel?
         var cache: BlockedRegionCache
         /// Values whose last reader is this member.
         var release: [Int]
@@ -59,18 +62,40 @@ final class BlockedRegion: Sendable {
                 index[name] = v
                 return v
             }
-            members.append(Member(node: n, op: op, inputs: inputs, outputs: outputs, fallback: kernel, cache: BlockedRegionCache(), release: []))
+            members.append(Member(node: n, op: op, inputs: inputs, outputs: outputs, fallback: kernel, fusedRelu: nil,
+                                  cache: BlockedRegionCache(), release: []))
         }
-        outputValues = try body.outputs.map { o in
+        let outputValues = try body.outputs.map { o in
             guard let v = index[o.name] else { throw KernelError("region output '\(o.name)' is never produced") }
             return v
         }
+        self.outputValues = outputValues
         let keep = Set(outputValues)
+        Self.fuseBatchNormRelu(&members, keep: keep)
         var lastUse: [Int: Int] = [:]
         for (k, m) in members.enumerated() { for case let v? in m.inputs + m.outputs { lastUse[v] = k } }
         for (v, k) in lastUse where !keep.contains(v) { members[k].release.append(v) }
         self.members = members
         valueCount = index.count
+    }
+
+    /// Folds each Relu that is the only reader of a BatchNormalization's output (DenseNet's
+    /// pre-activation BN → ReLU after every Concat) into that normalization: one pass over the
+    /// tensor instead of two.
+    private static func fuseBatchNormRelu(_ members: inout [Member], keep: Set<Int>) {
+        guard ProcessInfo.processInfo.environment["BERTH_DNNL_BN_RELU"] != "0" else { return }
+        var readers: [Int: [Int]] = [:]
+        for (k, m) in members.enumerated() { for case let v? in m.inputs { readers[v, default: []].append(k) } }
+        var removed = Set<Int>()
+        for k in members.indices {
+            guard case .batchNorm = members[k].op, members[k].outputs.count == 1, let v = members[k].outputs[0], !keep.contains(v),
+                  let r = readers[v], r.count == 1, case .eltwise(.relu) = members[r[0]].op, members[r[0]].inputs.count == 1,
+                  members[r[0]].outputs.count == 1 else { continue }
+            members[k].fusedRelu = members[r[0]].fallback
+            members[k].outputs = members[r[0]].outputs
+            removed.insert(r[0])
+        }
+        members = members.indices.filter { !removed.contains($0) }.map { members[$0] }
     }
 
     /// One value during a run: its plain tensor, its oneDNN-side copy, or both.
@@ -92,8 +117,11 @@ final class BlockedRegion: Sendable {
             if !done {
                 var args: [Tensor?] = []
                 for case let v in m.inputs { args.append(try v.map { try plain(&slots[$0]) }) }
-                let results: [Tensor]
+                var results: [Tensor]
                 do { results = try m.fallback(args, ctx) } catch { throw EngineError.wrap(error, node: m.node) }
+                if let relu = m.fusedRelu, let y = results.first {
+                    do { results = try relu([y], ctx) } catch { throw EngineError.wrap(error, node: m.node) }
+                }
                 for (k, o) in m.outputs.enumerated() {
                     guard let o else { continue }
                     guard k < results.count else { throw EngineError.kernel(node: m.node.name, op: m.node.opType, message: "output \(k) is not produced") }
@@ -170,6 +198,23 @@ final class BlockedRegion: Sendable {
         return (out, true)
     }
 
+    /// True when this member is the last reader of input `i`, reads it once, and nothing else
+    /// holds its oneDNN-side copy: element-wise and normalization primitives may then write their
+    /// output over it (no new buffer, one tensor less in cache). Ask before taking references to it.
+    private func mayOverwrite(_ m: Member, _ i: Int, _ slots: inout [Slot]) -> Bool {
+        guard m.release.contains(i), m.inputs.filter({ $0 == i }).count == 1, var b = slots[i].blocked else { return false }
+        slots[i].blocked = nil
+        defer { slots[i].blocked = b }
+        return isKnownUniquelyReferenced(&b)
+    }
+
+    /// Gives up slot `i`'s oneDNN-side buffer to be overwritten when it has layout `md`.
+    private func takeOver(_ i: Int, _ slots: inout [Slot], md: dnnl_memory_desc_t) -> DNNL.Buffer? {
+        guard let b = slots[i].blocked, DNNL.same(b.md, md) else { return nil }
+        slots[i].blocked = nil
+        return b.buffer
+    }
+
     // MARK: - Nodes on oneDNN
 
     /// Runs `m` on oneDNN and stores its output; false when this call must use Berth's kernel.
@@ -215,7 +260,7 @@ final class BlockedRegion: Sendable {
                 }
                 e = .clip(lo: lo, hi: hi)
             }
-            return try runLayout(m, &slots, out: out, [xi], key: .eltwise(e)) { mds in try DNNL.eltwise(src: mds[0], dims: d, e) }
+            return try runLayout(m, &slots, out: out, [xi], key: .eltwise(e), inPlace: true) { mds in try DNNL.eltwise(src: mds[0], dims: d, e) }
         case .add:
             guard let ai = m.inputs[0], let bi = m.inputs[1], let d = dims4(slots[ai]), dims4(slots[bi]) == d else { return false }
             let a = try current(&slots[ai])
@@ -233,16 +278,19 @@ final class BlockedRegion: Sendable {
                 guard let i, let t = slots[i].plain, t.dtype == .float32, t.count == d[1] else { return false }
                 params.append(t)
             }
+            let overwrite = mayOverwrite(m, xi, &slots)
             let src = try current(&slots[xi])
-            let key = BlockedRegionCache.LayoutKey(extra: .batchNorm(eps), dims: [d], mds: [src.md])
-            guard let prim = try m.cache.layout(key, { try DNNL.batchNorm(src: src.md, dims: d, epsilon: eps) }) else { return false }
+            let relu = m.fusedRelu != nil
+            let key = BlockedRegionCache.LayoutKey(extra: .batchNorm(eps, relu: relu), dims: [d], mds: [src.md])
+            guard let prim = try m.cache.layout(key, { try DNNL.batchNorm(src: src.md, dims: d, epsilon: eps, relu: relu) }) else { return false }
+            let into = overwrite && DNNL.same(prim.dstMD, src.md) ? takeOver(xi, &slots, md: src.md) : nil
             let md = try DNNL.plainDesc([d[1]])
             let arrays = params.map(\.floats)
             let y = try arrays[0].withUnsafeBufferPointer { scale in
                 try arrays[1].withUnsafeBufferPointer { shift in
                     try arrays[2].withUnsafeBufferPointer { mean in
                         try arrays[3].withUnsafeBufferPointer { variance in
-                            try prim.run([src.buffer.pointer], pool: pool, extra: [
+                            try prim.run([src.buffer.pointer], pool: pool, into: into, extra: [
                                 (Int32(DNNL_ARG_SCALE), md, UnsafeMutableRawPointer(mutating: scale.baseAddress!)),
                                 (Int32(DNNL_ARG_SHIFT), md, UnsafeMutableRawPointer(mutating: shift.baseAddress!)),
                                 (Int32(DNNL_ARG_MEAN), md, UnsafeMutableRawPointer(mutating: mean.baseAddress!)),
@@ -271,13 +319,16 @@ final class BlockedRegion: Sendable {
 
     /// Runs a primitive that takes its sources in their current layouts, built once per
     /// (sources' dims and layouts, `key`: what else the member's primitive depends on).
-    private func runLayout(_ m: Member, _ slots: inout [Slot], out: Int, _ ins: [Int], key: BlockedRegionCache.Extra,
+    /// `inPlace`: the primitive may write over its (single) source when that source dies here.
+    private func runLayout(_ m: Member, _ slots: inout [Slot], out: Int, _ ins: [Int], key: BlockedRegionCache.Extra, inPlace: Bool = false,
                            make: ([dnnl_memory_desc_t]) throws -> DNNL.LayoutPrimitive) throws -> Bool {
+        let overwrite = inPlace && ins.count == 1 && mayOverwrite(m, ins[0], &slots)
         var srcs: [DNNL.Blocked] = []
         for i in ins { srcs.append(try current(&slots[i])) }
         let mds = srcs.map(\.md)
         guard let prim = try m.cache.layout(BlockedRegionCache.LayoutKey(extra: key, dims: srcs.map(\.dims), mds: mds), { try make(mds) }) else { return false }
-        let y = try prim.run(srcs.map(\.buffer.pointer), pool: pool)
+        let into = overwrite && DNNL.same(prim.dstMD, mds[0]) ? takeOver(ins[0], &slots, md: mds[0]) : nil
+        let y = try prim.run(srcs.map(\.buffer.pointer), pool: pool, into: into)
         slots[out] = Slot(plain: nil, blocked: y)
         return true
     }
@@ -364,7 +415,7 @@ final class BlockedRegionCache: @unchecked Sendable {
     }
 
     /// What a layout primitive depends on besides its member's node and its sources.
-    enum Extra: Hashable { case nothing, eltwise(DNNL.Eltwise), batchNorm(Float) }
+    enum Extra: Hashable { case nothing, eltwise(DNNL.Eltwise), batchNorm(Float, relu: Bool) }
 
     /// A layout primitive's key: the sources' dims and layouts (compared by their bytes, hashed
     /// by rank and dims only: no per-call copy of the descriptors).

@@ -91,11 +91,15 @@ enum DNNL {
 
     /// Memory oneDNN reads or writes, 64-byte aligned and owned by this object.
     final class Buffer: @unchecked Sendable {
-        let bytes: Int
+        /// The bytes in use: what the last taker of a pooled buffer asked for (at most `capacity`).
+        var bytes: Int
+        /// The bytes allocated.
+        let capacity: Int
         let pointer: UnsafeMutableRawPointer
         init(bytes: Int) {
             self.bytes = bytes
-            pointer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+            capacity = max(bytes, 64)
+            pointer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
         }
         deinit { pointer.deallocate() }
     }

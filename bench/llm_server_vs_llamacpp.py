@@ -70,8 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         for name in args.types.split(","):
             gguf = Path(d) / f"bench_{name}.gguf"
-            spec = berthpy.load_script("make_gguf_fixtures")
-            write_model(gguf, getattr(spec.T, name))
+            write_model(gguf, name)
             best: dict[tuple[str, int], dict] = {}
             for _ in range(args.rounds):
                 for server in ("berth", "llama.cpp"):

@@ -59,7 +59,6 @@ def main() -> None:
     ap.add_argument("--types", default="Q4_0,Q8_0,Q4_K")
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    spec = berthpy.load_script("make_gguf_fixtures")
     load = os.getloadavg()[0]
     print(f"CPU: {cpu_model()}; load average at start {load:.1f}; best of 3 runs per call (both tools), median over {args.rounds} interleaved rounds")
     print(f"{'thr':>3} {'type':5} | {'prefill berth':>13} {'llama':>7} {'ratio':>5} | {'decode@0 berth':>14} {'llama':>7} {'ratio':>5} | "
@@ -70,7 +69,7 @@ def main() -> None:
             for name in args.types.split(","):
                 model = folder / f"bench_{name}.gguf"
                 if not model.exists():
-                    write_model(model, getattr(spec.T, name))
+                    write_model(model, name)
                 rows: dict[str, list[float]] = {k: [] for k in ("bp", "lp", "b0", "l0", "b256", "l256")}
                 for _ in range(args.rounds):
                     long = berth(args.bench_bin, model, threads, 256, 32)

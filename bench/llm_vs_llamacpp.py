@@ -46,10 +46,18 @@ print(json.dumps({"prefill_tps": prompt_len / best_p, "decode_tps": decode / bes
 """
 
 
-def write_model(path: Path, qtype) -> None:
+def model_types(spec, name: str) -> dict:
+    """The tensor type of each matrix for a bench file named after a type ("Q4_0": every matrix
+    in it) or "Q4_K_M": llama.cpp's usual mix, Q6_K for output, attn_v and ffn_down, Q4_K elsewhere."""
+    if name == "Q4_K_M":
+        return {k: spec.T.Q6_K if k in ("output", "v", "down") else spec.T.Q4_K
+                for k in ("embd", "output", "q", "k", "v", "o", "gate", "up", "down")}
+    return {k: getattr(spec.T, name) for k in ("embd", "output", "q", "k", "v", "o", "gate", "up", "down")}
+
+
+def write_model(path: Path, name: str) -> None:
     spec = berthpy.load_script("make_gguf_fixtures")
-    T = spec.T
-    types = {k: qtype for k in ("embd", "output", "q", "k", "v", "o", "gate", "up", "down")}
+    types = model_types(spec, name)
     spec.write_model(str(path), "llama", hidden=1024, layers=8, heads=16, kv_heads=4, ffn=2816, types=types,
                      tokenizer="llama", template=spec.MISTRAL, seed=11, context=2048)
 
@@ -77,13 +85,12 @@ def main() -> None:
     ap.add_argument("--types", default="Q4_0,Q8_0,Q4_K")
     args = ap.parse_args()
     berth = Path(args.bench_bin)
-    spec = berthpy.load_script("make_gguf_fixtures")
     print(f"CPU: {cpu_model()}, threads {args.threads}, prompt {args.prompt} tokens, decode {args.decode} tokens")
     print(f"{'type':6} {'prefill tok/s berth':>20} {'llama.cpp':>10} {'ratio':>6} {'decode tok/s berth':>19} {'llama.cpp':>10} {'ratio':>6} {'8 streams berth':>16} {'TTFT cold ms':>13} {'TTFT 7/8 cached ms':>19}")
     with tempfile.TemporaryDirectory() as d:
         for name in args.types.split(","):
             model = Path(d) / f"bench_{name}.gguf"
-            write_model(model, getattr(spec.T, name))
+            write_model(model, name)
             ref = json.loads(subprocess.run([args.llama_python, "-c", LLAMA_CPP, str(model), str(args.threads), str(args.prompt), str(args.decode)],
                                             check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
             b = berth_numbers(berth, model, args.threads, args.prompt, args.decode)

@@ -80,12 +80,12 @@ struct AttentionFusion: OptimizerPass {
             }
             guard let qk = sole(scoresValue, "MatMul", readBy: chain.last!), graph.nodes[qk].inputs.count == 2 else { continue }
             chain.append(qk)
-            guard let (q, qShape, qNodes) = heads(graph.nodes[qk].inputs[0], perm: [0, 2, 1, 3], readBy: qk),
-                  let (k, kShape, kNodes) = keyHeads(graph.nodes[qk].inputs[1], readBy: qk) else { continue }
+            guard let qh = heads(graph.nodes[qk].inputs[0], perm: [0, 2, 1, 3], readBy: qk),
+                  let kh = keyHeads(graph.nodes[qk].inputs[1], readBy: qk) else { continue }
             // P · Vh
             guard let pv = index.soleConsumer(of: sm.outputs[0]), graph.nodes[pv].isOp("MatMul"), graph.nodes[pv].inputs.count == 2,
                   graph.nodes[pv].inputs[0] == sm.outputs[0], !remove.contains(pv),
-                  let (v, vShape, vNodes) = heads(graph.nodes[pv].inputs[1], perm: [0, 2, 1, 3], readBy: pv) else { continue }
+                  let vh = heads(graph.nodes[pv].inputs[1], perm: [0, 2, 1, 3], readBy: pv) else { continue }
             // Transpose back and merge the heads.
             let ctxValue = graph.nodes[pv].outputs[0]
             guard let ti = index.soleConsumer(of: ctxValue), graph.nodes[ti].isOp("Transpose"), perm(graph.nodes[ti]) == [0, 2, 1, 3],
@@ -95,14 +95,14 @@ struct AttentionFusion: OptimizerPass {
                   mergeTarget.dtype == .int64, mergeTarget.rank == 1, (try? graph.nodes[ri].int("allowzero", default: 0)) == 0,
                   let outShape = try? mergeTarget.integers() else { continue }
             // The kernel is float32 only: Q, K and V must come from float32 projections.
-            guard [q, k, v].allSatisfy(isFloatProjection) else { continue }
-            chain += qNodes + kNodes + vNodes + [pv, ti, ri]
+            guard [qh.0, kh.0, vh.0].allSatisfy(isFloatProjection) else { continue }
+            chain += qh.2 + kh.2 + vh.2 + [pv, ti, ri]
             guard Set(chain).count == chain.count, chain.allSatisfy({ !remove.contains($0) }) else { continue }
             remove.formUnion(chain)
             remove.remove(ri)
             replacements[ri] = Node(name: "\(sm.name)/attention", opType: "HeadsAttention", domain: FusedOps.domain,
-                                    inputs: [q, k, v], outputs: graph.nodes[ri].outputs,
-                                    attributes: ["q_shape": .ints(qShape), "k_shape": .ints(kShape), "v_shape": .ints(vShape),
+                                    inputs: [qh.0, kh.0, vh.0], outputs: graph.nodes[ri].outputs,
+                                    attributes: ["q_shape": .ints(qh.1), "k_shape": .ints(kh.1), "v_shape": .ints(vh.1),
                                                  "out_shape": .ints(outShape), "scale": .float(scale)])
         }
         guard !replacements.isEmpty else { return graph }

@@ -35,7 +35,9 @@ RTOL = 1e-4
 
 
 def attention_model(path: Path, *, k_two_transposes=False, scale="mul", cross=False, axis=-1,
-                    scores_output=False, gelu_ffn=True, seq=5, mem=7, heads=2, hd=4, seed=0) -> Path:
+                    scores_output=False, gelu_ffn=True, seq=5, mem=7, heads=2, hd=4, seed=0, mask=None) -> Path:
+    """mask: None, "first" (Add(mask, scores)) or "second" (Add(scores, mask)); the mask is BERT's
+    (1 - m) · -10000 over an input m [N, 1, 1, L]."""
     """One attention block plus an FFN, with Q/K/V as MatMul + Add (bias) projections."""
     rng = np.random.default_rng(seed)
     dim = heads * hd
@@ -70,6 +72,10 @@ def attention_model(path: Path, *, k_two_transposes=False, scale="mul", cross=Fa
         s = node("Mul", [s, init("scale", np.array(1 / np.sqrt(hd), np.float32))], "scaled")
     elif scale == "div":
         s = node("Div", [s, init("sqrt_d", np.array(np.sqrt(hd), np.float32))], "scaled")
+    if mask:
+        ext = node("Mul", [node("Sub", [init("mask_one", np.array(1, np.float32)), "m_in"], "mask_inv"),
+                           init("mask_big", np.array(-10000, np.float32))], "mask_ext")
+        s = node("Add", [ext, s] if mask == "first" else [s, ext], "masked")
     p = node("Softmax", [s], "probs", axis=axis)
     ctx = node("Reshape", [node("Transpose", [node("MatMul", [p, v], "ctx")], "ctx_t", perm=[0, 2, 1, 3]), "merge"], "ctx3")
     y = node("Add", ["x", linear(ctx, "o", dim, dim)], "res")
@@ -85,6 +91,8 @@ def attention_model(path: Path, *, k_two_transposes=False, scale="mul", cross=Fa
     ins = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", seq, dim])]
     if cross:
         ins.append(helper.make_tensor_value_info("m", TensorProto.FLOAT, ["N", kv_len, dim]))
+    if mask:
+        ins.append(helper.make_tensor_value_info("m_in", TensorProto.FLOAT, ["N", 1, 1, kv_len]))
     outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", seq, dim])]
     if scores_output:
         outs.append(helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", heads, seq, kv_len]))
@@ -127,6 +135,8 @@ VARIANTS = {
     "two_transposes_div": {"k_two_transposes": True, "scale": "div"},
     "cross_no_scale_axis3": {"cross": True, "scale": None, "axis": 3},
     "heads_1_long": {"heads": 1, "hd": 16, "seq": 33, "scale": "mul"},
+    "mask_first": {"mask": "first"},
+    "mask_second_cross_div": {"mask": "second", "cross": True, "scale": "div"},
 }
 
 
@@ -140,6 +150,9 @@ def test_fused_attention_matches_ort(tmp_path, variant, batch):
     feeds = {"x": rng.standard_normal((batch, seq, dim)).astype(np.float32)}
     if cfg.get("cross"):
         feeds["m"] = rng.standard_normal((batch, 7, dim)).astype(np.float32)
+    if cfg.get("mask"):
+        kv_len = 7 if cfg.get("cross") else seq
+        feeds["m_in"] = (rng.random((batch, 1, 1, kv_len)) < 0.7).astype(np.float32)
     assert_close_to_ort(model, feeds, tmp_path)
     ops = profiled_ops(model)
     assert "HeadsAttention" in ops and not ops & {"Softmax", "Transpose", "MatMul", "Erf", "Gelu"}, ops

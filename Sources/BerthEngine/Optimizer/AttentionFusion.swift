@@ -14,7 +14,8 @@ import BerthONNX
 /// 4-element int64 initializers (the last two, heads and head size, positive), no `allowzero`,
 /// the scale a scalar float initializer, Q, K and V float32 projections (MatMulBias, QuantizedMatMul, or a MatMul /
 /// Add with a float32 initializer: the pass runs after MatMulAddFusion), and every intermediate value has exactly one reader and
-/// is not a graph output. An additive mask between the scale and the Softmax is not matched.
+/// is not a graph output. An additive mask between the scale and the Softmax (`Add(scores, M)`,
+/// M broadcastable to [B, H, S, L]) becomes the fused node's fourth input.
 struct AttentionFusion: OptimizerPass {
     let name = "attention-fusion"
 
@@ -64,10 +65,29 @@ struct AttentionFusion: OptimizerPass {
             // The last axis; before opset 13 the default axis (1) flattens, so only an explicit last axis matches.
             guard let axis = try? sm.int("axis", default: opset >= 13 ? -1 : 1), axis == -1 || axis == 3 else { continue }
             var chain = [si]
-            // Optional scale: Mul or Div by a scalar float constant.
             var scoresValue = sm.inputs[0]
+            // Optional additive mask (BERT's [B, 1, 1, L] padding mask): Add(scores, mask) read only by the Softmax.
+            var mask: String?
+            if let ai = index.producer[scoresValue], graph.nodes[ai].isOp("Add"), graph.nodes[ai].inputs.count == 2,
+               index.soleConsumer(of: scoresValue) == si, !remove.contains(ai) {
+                let add = graph.nodes[ai]
+                // The scores side is the one a scale or the Q·Kᵀ MatMul produces.
+                // (a padding mask is often itself a Mul: (1 - m) · -10000, so look one node further).
+                let scoresSide = add.inputs.firstIndex { v in
+                    guard let p = index.producer[v] else { return false }
+                    let n = graph.nodes[p]
+                    if n.isOp("MatMul") { return true }
+                    guard n.isOp("Mul") || n.isOp("Div"), n.inputs.count == 2 else { return false }
+                    return n.inputs.contains { u in index.producer[u].map { graph.nodes[$0].isOp("MatMul") } ?? false }
+                }
+                guard let side = scoresSide, add.inputs[0] != add.inputs[1] else { continue }
+                mask = add.inputs[1 - side]
+                scoresValue = add.inputs[side]
+                chain.append(ai)
+            }
+            // Optional scale: Mul or Div by a scalar float constant.
             var scale: Float = 1
-            if let mi = index.producer[scoresValue], index.soleConsumer(of: scoresValue) == si, !index.graphOutputs.contains(scoresValue),
+            if let mi = index.producer[scoresValue], index.soleConsumer(of: scoresValue) == chain.last!, !index.graphOutputs.contains(scoresValue),
                graph.nodes[mi].isOp("Mul") || graph.nodes[mi].isOp("Div") {
                 let n = graph.nodes[mi]
                 guard n.inputs.count == 2 else { continue }
@@ -101,7 +121,7 @@ struct AttentionFusion: OptimizerPass {
             remove.formUnion(chain)
             remove.remove(ri)
             replacements[ri] = Node(name: "\(sm.name)/attention", opType: "HeadsAttention", domain: FusedOps.domain,
-                                    inputs: [qh.0, kh.0, vh.0], outputs: graph.nodes[ri].outputs,
+                                    inputs: [qh.0, kh.0, vh.0] + (mask.map { [$0] } ?? []), outputs: graph.nodes[ri].outputs,
                                     attributes: ["q_shape": .ints(qh.1), "k_shape": .ints(kh.1), "v_shape": .ints(vh.1),
                                                  "out_shape": .ints(outShape), "scale": .float(scale)])
         }

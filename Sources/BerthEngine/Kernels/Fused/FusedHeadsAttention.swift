@@ -5,10 +5,11 @@ import BerthTensor
 /// straight from the projections' row-major layout — the head split and merge are strides of the
 /// GEMMs, not Transpose copies:
 ///
-///     inputs: Q, K, V (float), each reshaped by its attribute to [B, S, H, D] (K, V: [B, L, H, D / Dv])
+///     inputs: Q, K, V (float), each reshaped by its attribute to [B, S, H, D] (K, V: [B, L, H, D / Dv]);
+///             optional M (float, broadcastable to [B, H, S, L]) added to the scaled scores
 ///     attributes: q_shape, k_shape, v_shape (the Reshape targets of the original graph, with its
 ///                 0 / -1 conventions), out_shape (the merge Reshape's target), scale
-///     output: softmax(scale · Q_h K_hᵀ) V_h for every batch and head, laid out [B, S, H, Dv] and
+///     output: softmax(scale · Q_h K_hᵀ + M) V_h for every batch and head, laid out [B, S, H, Dv] and
 ///             reshaped to out_shape
 ///
 /// Every product and the softmax run in float32 in the unfused graph's order (scale applied to
@@ -23,14 +24,14 @@ extension KernelRegistry {
             let scale = try node.float("scale", default: 1)
             return { inputs, ctx in
                 [try headsAttention(q: try inputs.required(0), k: try inputs.required(1), v: try inputs.required(2),
-                                    qShape: qShape, kShape: kShape, vShape: vShape, outShape: outShape, scale: scale, pool: ctx.pool)]
+                                    mask: inputs.optional(3), qShape: qShape, kShape: kShape, vShape: vShape, outShape: outShape, scale: scale, pool: ctx.pool)]
             }
         }
     }
 }
 
 /// See ``KernelRegistry/registerFusedHeadsAttention()``.
-func headsAttention(q: Tensor, k: Tensor, v: Tensor, qShape: [Int], kShape: [Int], vShape: [Int], outShape: [Int],
+func headsAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor? = nil, qShape: [Int], kShape: [Int], vShape: [Int], outShape: [Int],
                     scale: Float, pool: ThreadPool) throws -> Tensor {
     guard q.dtype == .float32, k.dtype == .float32, v.dtype == .float32 else {
         throw KernelError("HeadsAttention needs float inputs, got \(q.dtype), \(k.dtype), \(v.dtype)")
@@ -45,6 +46,20 @@ func headsAttention(q: Tensor, k: Tensor, v: Tensor, qShape: [Int], kShape: [Int
         throw KernelError("HeadsAttention: query \(q4), key \(k4) and value \(v4) heads do not agree")
     }
     let out = try TensorFamily.reshapeTarget(input: [b, s, heads, dv], requested: outShape, allowZero: false)
+    // The mask's element strides over [B, H, S, L] (0 along a broadcast dimension).
+    var maskStrides = [0, 0, 0, 0]
+    let mv = try mask.map { try contribFloats($0, "HeadsAttention mask") } ?? []
+    if let mask {
+        let full = [b, heads, s, l]
+        guard mask.rank <= 4 else { throw KernelError("HeadsAttention mask \(mask.shape) does not broadcast to \(full)") }
+        let dims = [Int](repeating: 1, count: 4 - mask.rank) + mask.shape
+        var size = 1
+        for i in (0..<4).reversed() {
+            guard dims[i] == full[i] || dims[i] == 1 else { throw KernelError("HeadsAttention mask \(mask.shape) does not broadcast to \(full)") }
+            maskStrides[i] = dims[i] == 1 ? 0 : size
+            size *= dims[i]
+        }
+    }
     let total = try Shape.elementCount([b, s, heads, dv])
     let scoresCount = try Shape.elementCount([s, l])
     guard total > 0 else { return Tensor(unchecked: out, storage: .float32([])) }
@@ -75,6 +90,10 @@ func headsAttention(q: Tensor, k: Tensor, v: Tensor, qShape: [Int], kShape: [Int
                                 pool.parallelFor(s, minChunk: max(1, 8192 / l)) { rows in
                                     for r in rows {
                                         let row = p + r * l
+                                        if !mv.isEmpty {
+                                            let base = bi * maskStrides[0] + h * maskStrides[1] + r * maskStrides[2], step = maskStrides[3]
+                                            mv.withUnsafeBufferPointer { mp in for j in 0..<l { row[j] += mp[base + j * step] } }
+                                        }
                                         let m = nnMax(row, count: l)
                                         let sum = nnExpShiftedSum(row, row, count: l, shift: m)
                                         nnScale(row, count: l, by: 1 / sum)

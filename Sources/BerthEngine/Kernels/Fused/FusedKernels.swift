@@ -45,13 +45,18 @@ extension KernelRegistry {
             }
         }
         registerFusedQuantizedMatMul()
+        registerFusedHeadsAttention()
         registerFusedQuantizedConv()
         #if canImport(CDNNL)
         registerBlockedRegionKernel()
         #endif
-        register("MatMulBias", domain: FusedOps.domain, opsets: 0...Int.max) { _, _ in
+        // activation = "gelu": an exact GELU absorbed by MatMulActivationFusion.
+        register("MatMulBias", domain: FusedOps.domain, opsets: 0...Int.max) { node, _ in
+            let activation = try node.string("activation", default: "")
+            guard activation.isEmpty || activation == "gelu" else { throw KernelError("MatMulBias activation must be \"gelu\" or absent, got \"\(activation)\"") }
+            let gelu = activation == "gelu"
             let cache = MatMulBackendCache()
-            return { inputs, ctx in [try matMulBias(try inputs.required(0), try inputs.required(1), try inputs.required(2), ctx, cache: cache)] }
+            return { inputs, ctx in [try matMulBias(try inputs.required(0), try inputs.required(1), try inputs.required(2), ctx, cache: cache, gelu: gelu)] }
         }
     }
 }
@@ -59,7 +64,8 @@ extension KernelRegistry {
 /// `A[..., K] @ W[K, N] + bias[N]` in one sgemm over all leading rows: the output is seeded with
 /// the bias and the product is accumulated with beta = 1.
 /// With a `cache`, the product runs on oneDNN's matmul with W packed once and the bias as its bias.
-func matMulBias(_ a: Tensor, _ w: Tensor, _ bias: Tensor, _ ctx: KernelContext, cache: MatMulBackendCache? = nil) throws -> Tensor {
+/// With `gelu`, the result goes through exact GELU (oneDNN's post-op, or a pass after GEMM).
+func matMulBias(_ a: Tensor, _ w: Tensor, _ bias: Tensor, _ ctx: KernelContext, cache: MatMulBackendCache? = nil, gelu: Bool = false) throws -> Tensor {
     guard a.dtype == .float32, w.dtype == .float32, bias.dtype == .float32 else {
         throw KernelError("MatMulBias needs float inputs, got \(a.dtype), \(w.dtype), \(bias.dtype)")
     }
@@ -75,7 +81,7 @@ func matMulBias(_ a: Tensor, _ w: Tensor, _ bias: Tensor, _ ctx: KernelContext, 
         var done = false
         let out = [Float](unsafeUninitializedCapacity: total) { buf, count in
             count = total
-            done = av.withUnsafeBufferPointer { cache.run(a: $0.baseAddress!, m: m, k: k, n: n, w: wv, transposedB: false, bias: bv, c: buf.baseAddress!) }
+            done = av.withUnsafeBufferPointer { cache.run(a: $0.baseAddress!, m: m, k: k, n: n, w: wv, transposedB: false, bias: bv, c: buf.baseAddress!, gelu: gelu) }
         }
         if done { return Tensor(unchecked: outShape, storage: .float32(out)) }
     }
@@ -90,7 +96,22 @@ func matMulBias(_ a: Tensor, _ w: Tensor, _ bias: Tensor, _ ctx: KernelContext, 
                            b: wp.baseAddress!, ldb: max(n, 1), beta: 1, c: base, ldc: max(n, 1))
             }
         }
+        if gelu { geluInPlace(base, count: total, pool: ctx.pool) }
         count = total
     }
     return Tensor(unchecked: outShape, storage: .float32(out))
+}
+
+/// Exact GELU over `count` floats in place (eight lanes at a time, split across the pool).
+func geluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int, pool: ThreadPool) {
+    let groups = count / 8
+    pool.parallelFor(groups, minChunk: 2048) { r in
+        for g in r { ewStore(ewGelu(ewLoad(p + 8 * g)), p + 8 * g) }
+    }
+    let tail = count - 8 * groups
+    guard tail > 0 else { return }
+    var v = EWVector(repeating: 0)
+    for i in 0..<tail { v[i] = p[8 * groups + i] }
+    let y = ewGelu(v)
+    for i in 0..<tail { p[8 * groups + i] = y[i] }
 }

@@ -7,7 +7,8 @@ import BerthTensor
 ///             w_scale (scalar or [N]), w_zero_point, bias ([N], optional)
 ///     attributes: dynamic (1: X is quantized as DynamicQuantizeLinear does, x_scale and
 ///             x_zero_point are empty; 2: X is that quantization's uint8 output, shared by several
-///             matmuls, with its scale and zero point), transB, relu (1: a Relu on Y, absorbed by the fusion)
+///             matmuls, with its scale and zero point), transB, relu (1: a Relu on Y, absorbed by the fusion),
+///             gelu (1: an exact GELU on Y, absorbed by MatMulActivationFusion)
 ///
 /// Y = float(Σₖ (x_q − zx)(w − zw)) · (x_scale · w_scale[j]) + bias[j]: the sums are exact int32
 /// (oneDNN's int8 kernels with the weights packed once, or the portable path), so Y is what the
@@ -19,6 +20,8 @@ extension KernelRegistry {
             let dynamic = mode == 1
             let transB = try node.int("transB", default: 0) != 0
             let relu = try node.int("relu", default: 0) != 0
+            let gelu = try node.int("gelu", default: 0) != 0
+            guard !(relu && gelu) else { throw KernelError("QuantizedMatMul takes relu or gelu, not both") }
             let backend = Int8MatMulBackend()
             return { inputs, ctx in
                 let x = try inputs.required(0), w = try inputs.required(3)
@@ -48,12 +51,16 @@ extension KernelRegistry {
                     let bias = try inputs.optional(6).map { try contribFloats($0, "QuantizedMatMul bias") } ?? [Float](repeating: 0, count: n)
                     if let y = try backend.scaled(a: aq, aZero: try Tensor.zeroPoints(aZero)[0], aScale: aScale, b: w,
                                                   bZero: try Tensor.zeroPoints(inputs.optional(5)), bScales: bScales, bias: bias, relu: relu,
-                                                  transposedB: transB, threads: DNNLThreads.count(intraOp: ctx.pool.threads)) {
+                                                  gelu: gelu, transposedB: transB, threads: DNNLThreads.count(intraOp: ctx.pool.threads)) {
                         return [y]
                     }
                 }
                 let y = try scaledInt8MatMul(aq: aq, aScale: aScale, aZero: aZero, b: w, bScale: try inputs.required(4), bZero: inputs.optional(5),
                                              bias: inputs.optional(6), transposedB: transB, op: "QuantizedMatMul", backend: backend, pool: ctx.pool)
+                if gelu, case var .float32(v) = y.storage {
+                    v.withUnsafeMutableBufferPointer { if let p = $0.baseAddress { geluInPlace(p, count: $0.count, pool: ctx.pool) } }
+                    return [Tensor(unchecked: y.shape, storage: .float32(v))]
+                }
                 return [relu ? applyRelu(y) : y]
             }
         }

@@ -28,6 +28,8 @@ extension DNNL {
         /// One value, or one per output channel.
         var weightScales: [Float]
         var relu: Bool
+        /// Exact (erf) GELU after the bias (an FFN's activation), instead of Relu.
+        var gelu: Bool = false
     }
 
     /// Primitive attributes for `epilogue` on an output of `rank` dimensions with `channels`
@@ -48,6 +50,7 @@ extension DNNL {
             try check(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &scalar), "post_ops_append_binary mul")
             try check(dnnl_post_ops_append_binary(po, dnnl_binary_add, &bias), "post_ops_append_binary add")
             if epilogue.relu { try check(dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_relu, 0, 0), "post_ops_append_eltwise") }
+            if epilogue.gelu { try check(dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_gelu_erf, 0, 0), "post_ops_append_eltwise gelu_erf") }
             try check(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops")
         } catch {
             dnnl_primitive_attr_destroy(attr)

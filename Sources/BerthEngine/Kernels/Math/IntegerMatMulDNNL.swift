@@ -150,12 +150,12 @@ final class Int8MatMulBackend: @unchecked Sendable {
     }
     #endif
 
-    /// `relu?(float(Σₖ (a − aZero)·b) · aScale · bScales[j] + bias[j])` written by oneDNN in f32
+    /// `relu?/gelu?(float(Σₖ (a − aZero)·b) · aScale · bScales[j] + bias[j])` written by oneDNN in f32
     /// (``DNNL/Int8Epilogue``): A is [..., K] uint8 / int8 with one zero point, B [K, N] (or
     /// [N, K]) int8, or uint8 with zero point 128; `bScales` 1 or N values, `bias` N. Nil when
     /// this path does not apply (other zero points, no VNNI, a shape oneDNN refuses).
     func scaled(a: Tensor, aZero: Int32, aScale: Float, b: Tensor, bZero: [Int32], bScales: [Float], bias: [Float], relu: Bool,
-                transposedB: Bool, threads: Int) throws -> Tensor? {
+                gelu: Bool = false, transposedB: Bool, threads: Int) throws -> Tensor? {
         #if canImport(CDNNL)
         guard Self.isAvailable, a.dtype == .uint8 || a.dtype == .int8, b.dtype == .uint8 || b.dtype == .int8, a.rank >= 1, b.rank == 2,
               bScales.allSatisfy({ $0.isFinite }), aScale.isFinite else { return nil }
@@ -167,7 +167,7 @@ final class Int8MatMulBackend: @unchecked Sendable {
         let rows = a.count / k
         let outShape = a.rank == 1 ? [n] : Array(a.shape.dropLast()) + [n]
         let spec = DNNL.Int8MatMulSpec(m: rows, k: k, n: n, signedA: a.dtype == .int8, transposedB: transposedB, threads: threads,
-                                       epilogue: DNNL.Int8Epilogue(weightScales: bScales, relu: relu))
+                                       epilogue: DNNL.Int8Epilogue(weightScales: bScales, relu: relu, gelu: gelu))
         guard let (entry, w, packed) = prepared(spec, b: b, k: k, n: n) else { return nil }
         let count = try Shape.elementCount([rows, n])
         var failed = false

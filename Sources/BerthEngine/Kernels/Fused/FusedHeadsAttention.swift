@@ -1,0 +1,114 @@
+import BerthONNX
+import BerthTensor
+
+/// The multi-head self-attention block that `AttentionFusion` writes, computed per (batch, head)
+/// straight from the projections' row-major layout — the head split and merge are strides of the
+/// GEMMs, not Transpose copies:
+///
+///     inputs: Q, K, V (float), each reshaped by its attribute to [B, S, H, D] (K, V: [B, L, H, D / Dv]);
+///             optional M (float, broadcastable to [B, H, S, L]) added to the scaled scores
+///     attributes: q_shape, k_shape, v_shape (the Reshape targets of the original graph, with its
+///                 0 / -1 conventions), out_shape (the merge Reshape's target), scale
+///     output: softmax(scale · Q_h K_hᵀ + M) V_h for every batch and head, laid out [B, S, H, Dv] and
+///             reshaped to out_shape
+///
+/// Every product and the softmax run in float32 in the unfused graph's order (scale applied to
+/// the sum, max subtracted before exp), so results match it up to the GEMM's summation order.
+extension KernelRegistry {
+    mutating func registerFusedHeadsAttention() {
+        register("HeadsAttention", domain: FusedOps.domain, opsets: 0...Int.max) { node, _ in
+            guard let qShape = try node.ints("q_shape"), let kShape = try node.ints("k_shape"), let vShape = try node.ints("v_shape"),
+                  let outShape = try node.ints("out_shape"), qShape.count == 4, kShape.count == 4, vShape.count == 4 else {
+                throw KernelError("HeadsAttention needs 4-D q_shape, k_shape, v_shape and an out_shape")
+            }
+            let scale = try node.float("scale", default: 1)
+            return { inputs, ctx in
+                [try headsAttention(q: try inputs.required(0), k: try inputs.required(1), v: try inputs.required(2),
+                                    mask: inputs.optional(3), qShape: qShape, kShape: kShape, vShape: vShape, outShape: outShape, scale: scale, pool: ctx.pool)]
+            }
+        }
+    }
+}
+
+/// See ``KernelRegistry/registerFusedHeadsAttention()``.
+func headsAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor? = nil, qShape: [Int], kShape: [Int], vShape: [Int], outShape: [Int],
+                    scale: Float, pool: ThreadPool) throws -> Tensor {
+    guard q.dtype == .float32, k.dtype == .float32, v.dtype == .float32 else {
+        throw KernelError("HeadsAttention needs float inputs, got \(q.dtype), \(k.dtype), \(v.dtype)")
+    }
+    let q4 = try TensorFamily.reshapeTarget(input: q.shape, requested: qShape, allowZero: false)
+    let k4 = try TensorFamily.reshapeTarget(input: k.shape, requested: kShape, allowZero: false)
+    let v4 = try TensorFamily.reshapeTarget(input: v.shape, requested: vShape, allowZero: false)
+    let (b, s, heads, d) = (q4[0], q4[1], q4[2], q4[3])
+    let (l, dv) = (k4[1], v4[3])
+    // The unfused MatMuls would broadcast a batch or head count of 1; the fused kernel does not.
+    guard k4[0] == b, v4[0] == b, k4[2] == heads, v4[2] == heads, k4[3] == d, v4[1] == l else {
+        throw KernelError("HeadsAttention: query \(q4), key \(k4) and value \(v4) heads do not agree")
+    }
+    let out = try TensorFamily.reshapeTarget(input: [b, s, heads, dv], requested: outShape, allowZero: false)
+    // The mask's element strides over [B, H, S, L] (0 along a broadcast dimension).
+    var maskStrides = [0, 0, 0, 0]
+    let mv = try mask.map { try contribFloats($0, "HeadsAttention mask") } ?? []
+    if let mask {
+        let full = [b, heads, s, l]
+        guard mask.rank <= 4 else { throw KernelError("HeadsAttention mask \(mask.shape) does not broadcast to \(full)") }
+        let dims = [Int](repeating: 1, count: 4 - mask.rank) + mask.shape
+        var size = 1
+        for i in (0..<4).reversed() {
+            guard dims[i] == full[i] || dims[i] == 1 else { throw KernelError("HeadsAttention mask \(mask.shape) does not broadcast to \(full)") }
+            maskStrides[i] = dims[i] == 1 ? 0 : size
+            size *= dims[i]
+        }
+    }
+    let total = try Shape.elementCount([b, s, heads, dv])
+    let scoresCount = try Shape.elementCount([s, l])
+    guard total > 0 else { return Tensor(unchecked: out, storage: .float32([])) }
+    let qv = q.floats, kv = k.floats, vv = v.floats
+    let qRow = heads * d, vRow = heads * dv
+    var scores = [Float](repeating: 0, count: scoresCount)
+    let y = [Float](unsafeUninitializedCapacity: total) { ob, initialized in
+        let o = ob.baseAddress!
+        if l == 0 {
+            // No keys: every product is an empty sum.
+            o.initialize(repeating: 0, count: total)
+            initialized = total
+            return
+        }
+        qv.withUnsafeBufferPointer { qp in
+            kv.withUnsafeBufferPointer { kp in
+                vv.withUnsafeBufferPointer { vp in
+                    scores.withUnsafeMutableBufferPointer { sp in
+                        let p = sp.baseAddress!
+                        for bi in 0..<b {
+                            for h in 0..<heads {
+                                let qh = qp.baseAddress! + bi * s * qRow + h * d
+                                let kh = kp.baseAddress! + bi * l * qRow + h * d
+                                let vh = vp.baseAddress! + bi * l * vRow + h * dv
+                                // scores[S, L] = scale · Q_h · K_hᵀ, rows of Q_h and K_h strided by the head row.
+                                BLAS.sgemm(transA: false, transB: true, m: s, n: l, k: d, alpha: scale, a: qh, lda: qRow,
+                                           b: kh, ldb: qRow, beta: 0, c: p, ldc: l)
+                                pool.parallelFor(s, minChunk: max(1, 8192 / l)) { rows in
+                                    for r in rows {
+                                        let row = p + r * l
+                                        if !mv.isEmpty {
+                                            let base = bi * maskStrides[0] + h * maskStrides[1] + r * maskStrides[2], step = maskStrides[3]
+                                            mv.withUnsafeBufferPointer { mp in for j in 0..<l { row[j] += mp[base + j * step] } }
+                                        }
+                                        let m = nnMax(row, count: l)
+                                        let sum = nnExpShiftedSum(row, row, count: l, shift: m)
+                                        nnScale(row, count: l, by: 1 / sum)
+                                    }
+                                }
+                                // out[:, h, :] = P · V_h, written into the merged [B, S, H·Dv] rows.
+                                BLAS.sgemm(transA: false, transB: false, m: s, n: dv, k: l, alpha: 1, a: p, lda: l,
+                                           b: vh, ldb: vRow, beta: 0, c: o + bi * s * vRow + h * dv, ldc: vRow)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        initialized = total
+    }
+    return Tensor(unchecked: out, storage: .float32(y))
+}

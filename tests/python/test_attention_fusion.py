@@ -35,12 +35,15 @@ RTOL = 1e-4
 
 
 def attention_model(path: Path, *, k_two_transposes=False, scale="mul", cross=False, axis=-1,
-                    scores_output=False, gelu_ffn=True, seq=5, mem=7, heads=2, hd=4, seed=0, mask=None) -> Path:
+                    scores_output=False, gelu_ffn=True, seq=5, mem=7, heads=2, hd=4, seed=0, mask=None,
+                    kv_heads=None) -> Path:
     """mask: None, "first" (Add(mask, scores)) or "second" (Add(scores, mask)); the mask is BERT's
-    (1 - m) · -10000 over an input m [N, 1, 1, L]."""
+    (1 - m) · -10000 over an input m [N, 1, 1, L]. kv_heads=1: one key/value head that the
+    MatMuls broadcast over the query heads (multi-query attention)."""
     """One attention block plus an FFN, with Q/K/V as MatMul + Add (bias) projections."""
     rng = np.random.default_rng(seed)
     dim = heads * hd
+    kv_heads = kv_heads or heads
     inits, nodes = [], []
 
     def init(name, arr):
@@ -58,15 +61,15 @@ def attention_model(path: Path, *, k_two_transposes=False, scale="mul", cross=Fa
 
     kv_src, kv_len = ("m", mem) if cross else ("x", seq)
     init("q_shape", np.array([0, seq, heads, hd], np.int64))
-    init("kv_shape", np.array([0, -1, heads, hd], np.int64))
+    init("kv_shape", np.array([0, -1, kv_heads, hd], np.int64))
     init("merge", np.array([-1, seq, dim], np.int64))
     q = node("Transpose", [node("Reshape", [linear("x", "q", dim, dim), "q_shape"], "q4")], "qh", perm=[0, 2, 1, 3])
-    k4 = node("Reshape", [linear(kv_src, "k", dim, dim), "kv_shape"], "k4")
+    k4 = node("Reshape", [linear(kv_src, "k", dim, kv_heads * hd), "kv_shape"], "k4")
     if k_two_transposes:
         k = node("Transpose", [node("Transpose", [k4], "kh0", perm=[0, 2, 1, 3])], "kh", perm=[0, 1, 3, 2])
     else:
         k = node("Transpose", [k4], "kh", perm=[0, 2, 3, 1])
-    v = node("Transpose", [node("Reshape", [linear(kv_src, "v", dim, dim), "kv_shape"], "v4")], "vh", perm=[0, 2, 1, 3])
+    v = node("Transpose", [node("Reshape", [linear(kv_src, "v", dim, kv_heads * hd), "kv_shape"], "v4")], "vh", perm=[0, 2, 1, 3])
     s = node("MatMul", [q, k], "scores")
     if scale == "mul":
         s = node("Mul", [s, init("scale", np.array(1 / np.sqrt(hd), np.float32))], "scaled")
@@ -90,7 +93,7 @@ def attention_model(path: Path, *, k_two_transposes=False, scale="mul", cross=Fa
     node("Identity", [y], "y")
     ins = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", seq, dim])]
     if cross:
-        ins.append(helper.make_tensor_value_info("m", TensorProto.FLOAT, ["N", kv_len, dim]))
+        ins.append(helper.make_tensor_value_info("m", TensorProto.FLOAT, ["M", kv_len, dim]))
     if mask:
         ins.append(helper.make_tensor_value_info("m_in", TensorProto.FLOAT, ["N", 1, 1, kv_len]))
     outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", seq, dim])]
@@ -137,6 +140,9 @@ VARIANTS = {
     "heads_1_long": {"heads": 1, "hd": 16, "seq": 33, "scale": "mul"},
     "mask_first": {"mask": "first"},
     "mask_second_cross_div": {"mask": "second", "cross": True, "scale": "div"},
+    # The MatMuls broadcast a single key/value head, and a memory of batch 1, as the fused kernel must.
+    "multi_query": {"kv_heads": 1, "heads": 4},
+    "cross_memory_batch_1": {"cross": True, "memory_batch": 1},
 }
 
 
@@ -144,12 +150,12 @@ VARIANTS = {
 @pytest.mark.parametrize("batch", [1, 3])
 def test_fused_attention_matches_ort(tmp_path, variant, batch):
     cfg = VARIANTS[variant]
-    model = attention_model(tmp_path / f"{variant}.onnx", **cfg)
+    model = attention_model(tmp_path / f"{variant}.onnx", **{k: v for k, v in cfg.items() if k != "memory_batch"})
     seq, dim = cfg.get("seq", 5), cfg.get("heads", 2) * cfg.get("hd", 4)
     rng = np.random.default_rng(batch)
     feeds = {"x": rng.standard_normal((batch, seq, dim)).astype(np.float32)}
     if cfg.get("cross"):
-        feeds["m"] = rng.standard_normal((batch, 7, dim)).astype(np.float32)
+        feeds["m"] = rng.standard_normal((cfg.get("memory_batch", batch), 7, dim)).astype(np.float32)
     if cfg.get("mask"):
         kv_len = 7 if cfg.get("cross") else seq
         feeds["m_in"] = (rng.random((batch, 1, 1, kv_len)) < 0.7).astype(np.float32)

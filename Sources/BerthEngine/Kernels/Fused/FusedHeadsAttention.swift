@@ -39,10 +39,15 @@ func headsAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor? = nil, qShape
     let q4 = try TensorFamily.reshapeTarget(input: q.shape, requested: qShape, allowZero: false)
     let k4 = try TensorFamily.reshapeTarget(input: k.shape, requested: kShape, allowZero: false)
     let v4 = try TensorFamily.reshapeTarget(input: v.shape, requested: vShape, allowZero: false)
-    let (b, s, heads, d) = (q4[0], q4[1], q4[2], q4[3])
+    let (s, d) = (q4[1], q4[3])
     let (l, dv) = (k4[1], v4[3])
-    // The unfused MatMuls would broadcast a batch or head count of 1; the fused kernel does not.
-    guard k4[0] == b, v4[0] == b, k4[2] == heads, v4[2] == heads, k4[3] == d, v4[1] == l else {
+    // A batch or head count of 1 broadcasts against the others', as in the unfused MatMuls
+    // (multi-query attention: one key/value head for every query head).
+    func broadcast(_ dims: [Int]) -> Int? {
+        let n = dims.max() ?? 1
+        return dims.allSatisfy { $0 == n || $0 == 1 } ? n : nil
+    }
+    guard let b = broadcast([q4[0], k4[0], v4[0]]), let heads = broadcast([q4[2], k4[2], v4[2]]), k4[3] == d, v4[1] == l else {
         throw KernelError("HeadsAttention: query \(q4), key \(k4) and value \(v4) heads do not agree")
     }
     let out = try TensorFamily.reshapeTarget(input: [b, s, heads, dv], requested: outShape, allowZero: false)
@@ -64,7 +69,8 @@ func headsAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor? = nil, qShape
     let scoresCount = try Shape.elementCount([s, l])
     guard total > 0 else { return Tensor(unchecked: out, storage: .float32([])) }
     let qv = q.floats, kv = k.floats, vv = v.floats
-    let qRow = heads * d, vRow = heads * dv
+    // Row strides of Q, K, V in their own head counts; the output's rows hold every head.
+    let qRow = q4[2] * d, kRow = k4[2] * d, vRow = v4[2] * dv, oRow = heads * dv
     var scores = [Float](repeating: 0, count: scoresCount)
     let y = [Float](unsafeUninitializedCapacity: total) { ob, initialized in
         let o = ob.baseAddress!
@@ -81,12 +87,12 @@ func headsAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor? = nil, qShape
                         let p = sp.baseAddress!
                         for bi in 0..<b {
                             for h in 0..<heads {
-                                let qh = qp.baseAddress! + bi * s * qRow + h * d
-                                let kh = kp.baseAddress! + bi * l * qRow + h * d
-                                let vh = vp.baseAddress! + bi * l * vRow + h * dv
+                                let qh = qp.baseAddress! + (q4[0] == 1 ? 0 : bi) * s * qRow + (q4[2] == 1 ? 0 : h) * d
+                                let kh = kp.baseAddress! + (k4[0] == 1 ? 0 : bi) * l * kRow + (k4[2] == 1 ? 0 : h) * d
+                                let vh = vp.baseAddress! + (v4[0] == 1 ? 0 : bi) * l * vRow + (v4[2] == 1 ? 0 : h) * dv
                                 // scores[S, L] = scale · Q_h · K_hᵀ, rows of Q_h and K_h strided by the head row.
                                 BLAS.sgemm(transA: false, transB: true, m: s, n: l, k: d, alpha: scale, a: qh, lda: qRow,
-                                           b: kh, ldb: qRow, beta: 0, c: p, ldc: l)
+                                           b: kh, ldb: kRow, beta: 0, c: p, ldc: l)
                                 pool.parallelFor(s, minChunk: max(1, 8192 / l)) { rows in
                                     for r in rows {
                                         let row = p + r * l
@@ -101,7 +107,7 @@ func headsAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor? = nil, qShape
                                 }
                                 // out[:, h, :] = P · V_h, written into the merged [B, S, H·Dv] rows.
                                 BLAS.sgemm(transA: false, transB: false, m: s, n: dv, k: l, alpha: 1, a: p, lda: l,
-                                           b: vh, ldb: vRow, beta: 0, c: o + bi * s * vRow + h * dv, ldc: vRow)
+                                           b: vh, ldb: vRow, beta: 0, c: o + bi * s * oRow + h * dv, ldc: oRow)
                             }
                         }
                     }

@@ -1607,6 +1607,14 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
     int64_t tile = (256 << 10) / (n + 1);
     if (tile < 1) tile = 1;
     if (tile > 64) tile = 64;
+    // Q6_K's sixteen-token kernel unpacks each group once per tile: tiles of up to 256 tokens (their
+    // transposed activations, 260 bytes per token and super-block, within 512 KB of L2) measured
+    // 6–8 % faster than 64 in the microbenchmark.
+    if (type == BK_Q6_K && bk_kernel_level() >= 2) {
+        tile = (512 << 10) / (nb * Q6T_X / 16) / 16 * 16;
+        if (tile > 256) tile = 256;
+        if (tile < 64) tile = 64;
+    }
     if (tile > ntok) tile = ntok;
     char *buf = aligned_alloc(64, pb * (size_t)tile);
     if (!buf) return;

@@ -1068,6 +1068,7 @@ VNNI512 static void gemm4x8_q6_K_vnni(const block_q8_K *const *xs, const int64_t
 VNNI512 static void q6_K_tile_unpack(const char *g, int64_t nsb, char *dst) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30), b32 = _mm512_set1_epi8(32), z = _mm512_setzero_si512();
     for (int64_t i = 0; i < nsb; i++, g += Q6K_PACKED, dst += Q6T_GROUP) {
+        for (int l = 0; l < Q6K_PACKED; l += 64) _mm_prefetch(g + 4 * Q6K_PACKED + l, _MM_HINT_T0);
         __m512i sad[32];
         for (int n = 0; n < 2; n++)
             for (int q = 0; q < 4; q++) {
@@ -1632,7 +1633,11 @@ void bk_matmul_packed(int type, const void *packed, int64_t rows, int64_t row0, 
         for (int64_t t = t0; t < t1; t++) {
             const void *x = (const char *)xq + (size_t)t * xq_row_bytes;
             if (type == BK_Q4_K) prepare_q8_K_pairs(x, nb, (int32_t *)(buf + (size_t)(t - t0) * pb));
-            else if (type == BK_Q6_K) prepare_q6_K_corr(x, nb, (int64_t *)(buf + (size_t)(t - t0) * pb));
+            else if (type == BK_Q6_K) {
+                // Tokens of the sixteen-token passes need no "-32" sums unless a partial group (rows
+                // not a multiple of 8) takes the four-token kernel for every token.
+                if (!q6x || rows % 8 || t >= t0 + (t1 - t0) / 16 * 16) prepare_q6_K_corr(x, nb, (int64_t *)(buf + (size_t)(t - t0) * pb));
+            }
             else prepare_q8_0(&preps[t - t0], buf + (size_t)(t - t0) * pb, x, nb);
         }
         if (q6x)

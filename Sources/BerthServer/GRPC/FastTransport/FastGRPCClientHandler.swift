@@ -39,8 +39,7 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var context: ChannelHandlerContext?
     private var nextStreamID = 1
     private var connectionUnacked = 0
-    private var needsFlush = false
-    private var reading = false
+    private var flushes = FastGRPCFlushes()
     /// Set when no new call may start here (GOAWAY, closed, ids used up, or the client closing).
     private(set) var failure: RPCError?
     /// Close once the calls in flight have finished.
@@ -128,8 +127,8 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(framedRequest), endStream: true)))),
                       promise: written)
-        needsFlush = true
-        flushNowIfOutsideRead(context)
+        flushes.written()
+        flushes.flushNowIfOutsideRead(context)
     }
 
     /// No new calls; close the connection once those in flight have finished (run on the loop).
@@ -142,7 +141,7 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
     // MARK: Inbound frames
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        reading = true
+        flushes.beginRead()
         let frame = unwrapInboundIn(data)
         switch frame.payload {
         case .headers(let headers):
@@ -175,11 +174,7 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        reading = false
-        if needsFlush {
-            needsFlush = false
-            context.flush()
-        }
+        flushes.endRead(context)
         context.fireChannelReadComplete()
     }
 
@@ -232,7 +227,7 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
         calls[id] = nil
         if unsent.contains(id) {
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.cancel))), promise: nil)
-            needsFlush = true
+            flushes.written()
         }
         if call.pending != nil {
             call.completion.resume(throwing: RPCError(code: .internalError, message: "The stream ended inside a message."))
@@ -253,7 +248,7 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
             context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: connectionUnacked))),
                           promise: nil)
             connectionUnacked = 0
-            needsFlush = true
+            flushes.written()
         }
         guard var call = calls[id] else { return }
         if var pending = call.pending {
@@ -288,7 +283,7 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
         if !payload.endStream && call.unacked >= window / 2 {
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: call.unacked))), promise: nil)
             call.unacked = 0
-            needsFlush = true
+            flushes.written()
         }
         calls[id] = call
         if payload.endStream {
@@ -306,8 +301,8 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
         let reset = streamClosed ? nil : reset ?? (unsent.contains(id) ? .cancel : nil)
         if let reset, let context {
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(reset))), promise: nil)
-            needsFlush = true
-            flushNowIfOutsideRead(context)
+            flushes.written()
+            flushes.flushNowIfOutsideRead(context)
         }
         call.completion.resume(throwing: error)
         closeIfIdle()
@@ -334,12 +329,5 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     private func closeIfIdle() {
         if closeWhenIdle && calls.isEmpty && beforeActive.isEmpty, let context { context.close(promise: nil) }
-    }
-
-    /// Outside a read the flush is due now; inside one, `channelReadComplete` does it once.
-    private func flushNowIfOutsideRead(_ context: ChannelHandlerContext) {
-        guard needsFlush, !reading else { return }
-        needsFlush = false
-        context.flush()
     }
 }

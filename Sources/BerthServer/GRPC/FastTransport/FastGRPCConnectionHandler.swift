@@ -34,11 +34,9 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
     private var streams: [HTTP2StreamID: Stream] = [:]
     private var context: ChannelHandlerContext?
     private var connectionWindowUnacked = 0
-    private var needsFlush = false
+    private var flushes = FastGRPCFlushes()
     private var quiescing = false
     private var lastStreamID = HTTP2StreamID.rootStream
-    /// Between a read and its `channelReadComplete`: flushes wait for the latter.
-    private var reading = false
 
     init(methods: [String: MethodDescriptor], maxMessageSize: Int, window: Int, onLoop: Bool, accept: @escaping Accept) {
         self.methods = methods
@@ -66,7 +64,7 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        reading = true
+        flushes.beginRead()
         let frame = unwrapInboundIn(data)
         switch frame.payload {
         case .headers(let headers):
@@ -79,11 +77,7 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        reading = false
-        if needsFlush {
-            needsFlush = false
-            context.flush()
-        }
+        flushes.endRead(context)
         context.fireChannelReadComplete()
     }
 
@@ -133,7 +127,7 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
         switch FastGRPCHeaders.request(payload.headers, methods: methods) {
         case .reject(let headers):
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers, endStream: true)))), promise: nil)
-            needsFlush = true
+            flushes.written()
         case .call(let descriptor, let metadata):
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             let call = FastGRPCCall(
@@ -155,7 +149,7 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
             context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: connectionWindowUnacked))),
                           promise: nil)
             connectionWindowUnacked = 0
-            needsFlush = true
+            flushes.written()
         }
         guard var stream = streams[id], !stream.failed else { return }
         var messages: [ByteBuffer] = []
@@ -211,8 +205,8 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
     fileprivate func grantStreamWindow(_ id: Int, _ bytes: Int) {
         guard let context, bytes > 0, let stream = streams[HTTP2StreamID(id)], !stream.sentEnd else { return }
         context.write(wrapOutboundOut(HTTP2Frame(streamID: HTTP2StreamID(id), payload: .windowUpdate(windowSizeIncrement: bytes))), promise: nil)
-        needsFlush = true
-        flushNowIfOutsideRead(context)
+        flushes.written()
+        flushes.flushNowIfOutsideRead(context)
     }
 
     /// Sends the response parts a call has queued, in one flush (run on the loop).
@@ -250,15 +244,8 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
             if stream.sentEnd { break }
         }
         streams[id] = stream
-        needsFlush = true
-        flushNowIfOutsideRead(context)
-    }
-
-    /// Outside a read the flush is due now; inside one, `channelReadComplete` does it once.
-    private func flushNowIfOutsideRead(_ context: ChannelHandlerContext) {
-        guard needsFlush, !reading else { return }
-        needsFlush = false
-        context.flush()
+        flushes.written()
+        flushes.flushNowIfOutsideRead(context)
     }
 
     private func closeIfQuiesced(context: ChannelHandlerContext) {

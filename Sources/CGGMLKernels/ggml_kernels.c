@@ -867,6 +867,16 @@ static void prepare_q8_K_pairs(const block_q8_K *x, int64_t nsb, int32_t *bsp) {
 
 static inline int64_t load_i64(const void *p) { int64_t v; memcpy(&v, p, 8); return v; }
 
+// The packed K-quant kernels keep two lanes per weight row (sixteen lanes, eight rows): row r of
+// token t is the sum of lanes 2r and 2r + 1.
+VNNI512 static inline __attribute__((always_inline)) void store_row_pairs_x8(const __m512 *f, int nt, float *out, int64_t out_stride) {
+    for (int t = 0; t < nt; t++) {
+        float v[16];
+        _mm512_storeu_ps(v, f[t]);
+        for (int r = 0; r < 8; r++) out[t * out_stride + r] = v[2 * r] + v[2 * r + 1];
+    }
+}
+
 // NT (1–4) tokens against one packed Q4_K group: out[t * out_stride + r] for r < 8. The quants are
 // loaded and unpacked once for all NT tokens. Integer sums per super-block are exact; the float
 // work is one convert and multiply-add for the scales and one for the mins per token and super-block.
@@ -911,11 +921,7 @@ VNNI512 static inline __attribute__((always_inline)) void q4_K_x8_vnni(const blo
             f[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mn), _mm512_mul_ps(dm, dx), f[t]);
         }
     }
-    for (int t = 0; t < NT; t++) {
-        float v[16];
-        _mm512_storeu_ps(v, f[t]);
-        for (int r = 0; r < 8; r++) out[t * out_stride + r] = v[2 * r] + v[2 * r + 1];
-    }
+    store_row_pairs_x8(f, NT, out, out_stride);
 }
 
 VNNI512 static void gemv8_q4_K_vnni(const block_q8_K *x, const int32_t *bsp, int64_t nsb, const char *g, float *out) {
@@ -1041,11 +1047,7 @@ VNNI512 static inline __attribute__((always_inline)) void q6_K_x8_vnni(const blo
         const __m512 dw = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g))));
         for (int t = 0; t < NT; t++) f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, _mm512_set1_ps(xs[t][i].d)), f[t]);
     }
-    for (int t = 0; t < NT; t++) {
-        float v[16];
-        _mm512_storeu_ps(v, f[t]);
-        for (int r = 0; r < 8; r++) out[t * out_stride + r] = v[2 * r] + v[2 * r + 1];
-    }
+    store_row_pairs_x8(f, NT, out, out_stride);
 }
 
 VNNI512 static void gemv8_q6_K_vnni(const block_q8_K *x, const int64_t *corr, int64_t nsb, const char *g, float *out) {

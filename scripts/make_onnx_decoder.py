@@ -43,30 +43,72 @@ def tokenizer() -> Tokenizer:
     return tok
 
 
-def model(vocab: int, seed: int) -> onnx.ModelProto:
-    rng = np.random.default_rng(seed)
-    inits, nodes = [], []
-    counter = [0]
+class GraphBuilder:
+    """Initializers and nodes of a random-weight graph, node outputs named in creation order (shared with
+    make_onnx_gqa_decoder.py)."""
 
-    def arr(name, a):
-        inits.append(numpy_helper.from_array(np.asarray(a), name))
+    def __init__(self, seed: int, hidden: int):
+        self.rng = np.random.default_rng(seed)
+        self.hidden = hidden
+        self.inits: list = []
+        self.nodes: list = []
+        self.counter = 0
+        self.eps = None
+
+    def arr(self, name, a):
+        self.inits.append(numpy_helper.from_array(np.asarray(a), name))
         return name
 
-    def w(name, *shape, scale):
-        return arr(name, (rng.standard_normal(shape) * scale).astype(np.float32))
+    def w(self, name, *shape, scale):
+        return self.arr(name, (self.rng.standard_normal(shape) * scale).astype(np.float32))
 
-    def node(op, ins, out=None, n_out=1, **attrs):
-        counter[0] += 1
-        outs = [out or f"{op.lower()}_{counter[0]}"] if n_out == 1 else [f"{op.lower()}_{counter[0]}_{i}" for i in range(n_out)]
-        nodes.append(helper.make_node(op, ins, outs, name=f"n{counter[0]}_{op}", **attrs))
+    def node(self, op, ins, outs=None, n_out=1, domain=None, **attrs):
+        """Adds a node; `outs` is a name or a list of names, else `n_out` fresh ones. Returns the output name(s)."""
+        self.counter += 1
+        if outs is None:
+            outs = [f"{op.lower()}_{self.counter}"] if n_out == 1 else [f"{op.lower()}_{self.counter}_{i}" for i in range(n_out)]
+        elif isinstance(outs, str):
+            outs = [outs]
+        self.nodes.append(helper.make_node(op, ins, outs, name=f"n{self.counter}_{op}", domain=domain, **attrs))
         return outs[0] if n_out == 1 else outs
 
-    def rms_norm(x, name):
-        g = arr(name, (1 + 0.1 * rng.standard_normal(HIDDEN)).astype(np.float32))
-        ms = node("ReduceMean", [node("Mul", [x, x])], axes=[-1], keepdims=1)
-        return node("Mul", [node("Div", [x, node("Sqrt", [node("Add", [ms, eps])])]), g])
+    def rms_norm(self, x, name):
+        if self.eps is None:
+            self.eps = self.arr("eps", np.array(1e-5, np.float32))
+        g = self.arr(name, (1 + 0.1 * self.rng.standard_normal(self.hidden)).astype(np.float32))
+        ms = self.node("ReduceMean", [self.node("Mul", [x, x])], axes=[-1], keepdims=1)
+        return self.node("Mul", [self.node("Div", [x, self.node("Sqrt", [self.node("Add", [ms, self.eps])])]), g])
 
-    eps = arr("eps", np.array(1e-5, np.float32))
+    def swiglu_block(self, x, layer: int, ffn: int):
+        """x + down(silu(gate(norm(x))) * up(norm(x))): the LLaMA feed-forward half of a layer."""
+        node, w = self.node, self.w
+        h2 = self.rms_norm(x, f"l{layer}_ffn_norm")
+        gate = node("MatMul", [h2, w(f"l{layer}_gate", self.hidden, ffn, scale=0.3)])
+        up = node("MatMul", [h2, w(f"l{layer}_up", self.hidden, ffn, scale=0.3)])
+        act = node("Mul", [node("Mul", [gate, node("Sigmoid", [gate])]), up])
+        return node("Add", [x, node("MatMul", [act, w(f"l{layer}_down", ffn, self.hidden, scale=0.2)])])
+
+
+def write_companions(out: str, tok: Tokenizer, decoder: dict) -> dict:
+    """Writes tokenizer.json, genai_config.json (with `decoder`'s sizes and names) and tokenizer_config.json;
+    returns the config."""
+    tok.save(os.path.join(out, "tokenizer.json"))
+    config = {"model": {
+        "type": "llama", "context_length": CONTEXT, "vocab_size": tok.get_vocab_size(),
+        "bos_token_id": tok.token_to_id("<|endoftext|>"), "eos_token_id": [tok.token_to_id("<|im_end|>")],
+        "pad_token_id": tok.token_to_id("<|endoftext|>"), "decoder": decoder}}
+    with open(os.path.join(out, "genai_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
+        json.dump({"chat_template": CHATML, "eos_token": "<|im_end|>"}, f, indent=2)
+    return config
+
+
+def model(vocab: int, seed: int) -> onnx.ModelProto:
+    g = GraphBuilder(seed, HIDDEN)
+    arr, w, node, rms_norm = g.arr, g.w, g.node, g.rms_norm
+
+    g.eps = arr("eps", np.array(1e-5, np.float32))
     half = HEAD // 2
     inv = 1.0 / (10000 ** (np.arange(half) / half))
     angles = np.arange(CONTEXT)[:, None] * inv[None, :]
@@ -101,7 +143,7 @@ def model(vocab: int, seed: int) -> onnx.ModelProto:
 
     def expand_kv(t):
         """[B, KV, T, D] → [B, H, T, D]: each key/value head serves HEADS / KV_HEADS query heads."""
-        t5 = node("Unsqueeze", [t, arr(f"axis2_{counter[0]}", np.array([2], np.int64))])
+        t5 = node("Unsqueeze", [t, arr(f"axis2_{g.counter}", np.array([2], np.int64))])
         return node("Reshape", [node("Expand", [t5, node("Mul", [node("Shape", [t5]), repeat])]), grouped])
     merge_shape = arr("merge_shape", np.array([0, 0, HIDDEN], np.int64))
     scale = arr("scale", np.array(1 / np.sqrt(HEAD), np.float32))
@@ -120,11 +162,7 @@ def model(vocab: int, seed: int) -> onnx.ModelProto:
         ctx = node("MatMul", [node("Softmax", [scores], axis=-1), expand_kv(value)])
         merged = node("Reshape", [node("Transpose", [ctx], perm=[0, 2, 1, 3]), merge_shape])
         x = node("Add", [x, node("MatMul", [merged, w(f"l{i}_o", HEADS * HEAD, HIDDEN, scale=0.2)])])
-        h2 = rms_norm(x, f"l{i}_ffn_norm")
-        gate = node("MatMul", [h2, w(f"l{i}_gate", HIDDEN, FFN, scale=0.3)])
-        up = node("MatMul", [h2, w(f"l{i}_up", HIDDEN, FFN, scale=0.3)])
-        act = node("Mul", [node("Mul", [gate, node("Sigmoid", [gate])]), up])
-        x = node("Add", [x, node("MatMul", [act, w(f"l{i}_down", FFN, HIDDEN, scale=0.2)])])
+        x = g.swiglu_block(x, i, FFN)
     node("MatMul", [rms_norm(x, "final_norm"), w("lm_head", HIDDEN, vocab, scale=0.5)], "logits")
 
     ins = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", d])
@@ -134,7 +172,7 @@ def model(vocab: int, seed: int) -> onnx.ModelProto:
         for kind in ("key", "value"):
             ins.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", TensorProto.FLOAT, ["batch", KV_HEADS, "past", HEAD]))
             outs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", TensorProto.FLOAT, ["batch", KV_HEADS, "total", HEAD]))
-    graph = helper.make_graph(nodes, "tiny_llama_decoder", ins, outs, initializer=inits)
+    graph = helper.make_graph(g.nodes, "tiny_llama_decoder", ins, outs, initializer=g.inits)
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_onnx_decoder")
     m.ir_version = 8
     onnx.checker.check_model(m)
@@ -146,25 +184,16 @@ def main() -> None:
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     os.makedirs(out, exist_ok=True)
     tok = tokenizer()
-    tok.save(os.path.join(out, "tokenizer.json"))
     vocab = tok.get_vocab_size()
     m = model(vocab, seed)
     onnx.save(m, os.path.join(out, "model.onnx"))
-    eos = tok.token_to_id("<|im_end|>")
-    config = {"model": {
-        "type": "llama", "context_length": CONTEXT, "vocab_size": vocab,
-        "bos_token_id": tok.token_to_id("<|endoftext|>"), "eos_token_id": [eos], "pad_token_id": tok.token_to_id("<|endoftext|>"),
-        "decoder": {
-            "filename": "model.onnx", "hidden_size": HIDDEN, "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
-            "head_size": HEAD, "num_hidden_layers": LAYERS,
-            "inputs": {"input_ids": "input_ids", "attention_mask": "attention_mask", "position_ids": "position_ids",
-                       "past_key_names": "past_key_values.%d.key", "past_value_names": "past_key_values.%d.value"},
-            "outputs": {"logits": "logits", "present_key_names": "present.%d.key", "present_value_names": "present.%d.value"},
-        }}}
-    with open(os.path.join(out, "genai_config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
-        json.dump({"chat_template": CHATML, "eos_token": "<|im_end|>"}, f, indent=2)
+    config = write_companions(out, tok, {
+        "filename": "model.onnx", "hidden_size": HIDDEN, "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
+        "head_size": HEAD, "num_hidden_layers": LAYERS,
+        "inputs": {"input_ids": "input_ids", "attention_mask": "attention_mask", "position_ids": "position_ids",
+                   "past_key_names": "past_key_values.%d.key", "past_value_names": "past_key_values.%d.value"},
+        "outputs": {"logits": "logits", "present_key_names": "present.%d.key", "present_value_names": "present.%d.value"},
+    })
     # One self-contained file for the registry: the companions in metadata_props under their file names.
     helper.set_model_props(m, {"tokenizer.json": tok.to_str(), "genai_config.json": json.dumps(config),
                                "tokenizer_config.json": json.dumps({"chat_template": CHATML})})

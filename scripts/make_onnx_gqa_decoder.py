@@ -14,44 +14,23 @@ Usage: make_onnx_gqa_decoder.py OUT_DIR [SEED]
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
-from make_onnx_decoder import CHATML, CONTEXT, tokenizer
+from make_onnx_decoder import CONTEXT, GraphBuilder, tokenizer, write_companions
 
 # Head size 16: ORT's CPU GroupQueryAttention wants a multiple of 16 for rotary.
 HIDDEN, HEADS, KV_HEADS, HEAD, FFN, LAYERS = 64, 4, 2, 16, 128, 2
 
 
 def model(vocab: int, seed: int) -> onnx.ModelProto:
-    rng = np.random.default_rng(seed)
-    inits, nodes = [], []
-    counter = [0]
-
-    def arr(name, a):
-        inits.append(numpy_helper.from_array(np.asarray(a), name))
-        return name
-
-    def w(name, *shape, scale):
-        return arr(name, (rng.standard_normal(shape) * scale).astype(np.float32))
-
-    def node(op, ins, outs=None, domain=None, **attrs):
-        counter[0] += 1
-        outs = outs or [f"{op.lower()}_{counter[0]}"]
-        nodes.append(helper.make_node(op, ins, outs, name=f"n{counter[0]}_{op}", domain=domain, **attrs))
-        return outs[0]
-
-    eps = arr("eps", np.array(1e-5, np.float32))
-
-    def rms_norm(x, name):
-        g = arr(name, (1 + 0.1 * rng.standard_normal(HIDDEN)).astype(np.float32))
-        ms = node("ReduceMean", [node("Mul", [x, x])], axes=[-1], keepdims=1)
-        return node("Mul", [node("Div", [x, node("Sqrt", [node("Add", [ms, eps])])]), g])
+    g = GraphBuilder(seed, HIDDEN)
+    arr, w, node, rms_norm = g.arr, g.w, g.node, g.rms_norm
+    g.eps = arr("eps", np.array(1e-5, np.float32))
 
     half = HEAD // 2
     angles = np.arange(CONTEXT)[:, None] * (1.0 / (10000 ** (np.arange(half) / half)))[None, :]
@@ -73,11 +52,7 @@ def model(vocab: int, seed: int) -> onnx.ModelProto:
                     [f"l{i}_attn", f"present.{i}.key", f"present.{i}.value"], domain="com.microsoft",
                     num_heads=HEADS, kv_num_heads=KV_HEADS, do_rotary=1)
         x = node("Add", [x, node("MatMul", [attn, w(f"l{i}_o", HEADS * HEAD, HIDDEN, scale=0.2)])])
-        h2 = rms_norm(x, f"l{i}_ffn_norm")
-        gate = node("MatMul", [h2, w(f"l{i}_gate", HIDDEN, FFN, scale=0.3)])
-        up = node("MatMul", [h2, w(f"l{i}_up", HIDDEN, FFN, scale=0.3)])
-        act = node("Mul", [node("Mul", [gate, node("Sigmoid", [gate])]), up])
-        x = node("Add", [x, node("MatMul", [act, w(f"l{i}_down", FFN, HIDDEN, scale=0.2)])])
+        x = g.swiglu_block(x, i, FFN)
     node("MatMul", [rms_norm(x, "final_norm"), w("lm_head", HIDDEN, vocab, scale=0.5)], ["logits"])
 
     ins = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", d]) for n, d in (("input_ids", "sequence"), ("attention_mask", "total"))]
@@ -86,7 +61,7 @@ def model(vocab: int, seed: int) -> onnx.ModelProto:
         for kind in ("key", "value"):
             ins.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", TensorProto.FLOAT, ["batch", KV_HEADS, "past", HEAD]))
             outs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", TensorProto.FLOAT, ["batch", KV_HEADS, "total", HEAD]))
-    graph = helper.make_graph(nodes, "tiny_gqa_decoder", ins, outs, initializer=inits)
+    graph = helper.make_graph(g.nodes, "tiny_gqa_decoder", ins, outs, initializer=g.inits)
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
                           producer_name="make_onnx_gqa_decoder")
     m.ir_version = 8
@@ -98,25 +73,14 @@ def main() -> None:
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     os.makedirs(out, exist_ok=True)
     tok = tokenizer()
-    tok.save(os.path.join(out, "tokenizer.json"))
-    vocab = tok.get_vocab_size()
-    onnx.save(model(vocab, seed), os.path.join(out, "model.onnx"))
-    eos = tok.token_to_id("<|im_end|>")
-    config = {"model": {
-        "type": "llama", "context_length": CONTEXT, "vocab_size": vocab,
-        "bos_token_id": tok.token_to_id("<|endoftext|>"), "eos_token_id": [eos], "pad_token_id": tok.token_to_id("<|endoftext|>"),
-        "decoder": {
-            "filename": "model.onnx", "hidden_size": HIDDEN, "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
-            "head_size": HEAD, "num_hidden_layers": LAYERS,
-            "inputs": {"input_ids": "input_ids", "attention_mask": "attention_mask",
-                       "past_key_names": "past_key_values.%d.key", "past_value_names": "past_key_values.%d.value"},
-            "outputs": {"logits": "logits", "present_key_names": "present.%d.key", "present_value_names": "present.%d.value"},
-        }}}
-    with open(os.path.join(out, "genai_config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
-        json.dump({"chat_template": CHATML, "eos_token": "<|im_end|>"}, f, indent=2)
-
+    onnx.save(model(tok.get_vocab_size(), seed), os.path.join(out, "model.onnx"))
+    write_companions(out, tok, {
+        "filename": "model.onnx", "hidden_size": HIDDEN, "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
+        "head_size": HEAD, "num_hidden_layers": LAYERS,
+        "inputs": {"input_ids": "input_ids", "attention_mask": "attention_mask",
+                   "past_key_names": "past_key_values.%d.key", "past_value_names": "past_key_values.%d.value"},
+        "outputs": {"logits": "logits", "present_key_names": "present.%d.key", "present_value_names": "present.%d.value"},
+    })
 
 if __name__ == "__main__":
     main()

@@ -45,7 +45,7 @@ extension KernelRegistry {
                     aZero = z
                 }
                 // oneDNN's whole epilogue (scales, zero point, bias, Relu) where it applies.
-                if Int8MatMulBackend.isAvailable, aZero == nil || aZero!.count == 1, w.rank == 2 {
+                if Int8MatMulBackend.mayRun, aZero == nil || aZero!.count == 1, w.rank == 2 {
                     let n = transB ? w.shape[0] : w.shape[1]
                     let bScales = try contribFloats(try inputs.required(4), "QuantizedMatMul w_scale")
                     let bias = try inputs.optional(6).map { try contribFloats($0, "QuantizedMatMul bias") } ?? [Float](repeating: 0, count: n)

@@ -101,6 +101,8 @@ extension DNNL {
         let weightsIn: Reorder?
         /// The epilogue's run-time operands (unused without one).
         let scaleMD: dnnl_memory_desc_t, biasMD: dnnl_memory_desc_t
+        /// The activation zero point's operand (one s32), made once rather than per call.
+        let zeroMD: dnnl_memory_desc_t
 
         init(_ spec: Int8MatMulSpec) throws {
             guard let engine = DNNL.engine else { throw Failure(call: "engine_create", status: 0) }
@@ -145,6 +147,7 @@ extension DNNL {
             dstMD = matmul.md(dnnl_query_dst_md)
             scratchMD = matmul.md(dnnl_query_scratchpad_md)
             weightsIn = DNNL.same(weightsMD, userWeightsMD) ? nil : try Reorder(from: userWeightsMD, to: weightsMD)
+            zeroMD = try DNNL.typedDesc([1], dnnl_s32, dnnl_a)
         }
 
         /// The int8 weights (as stored: [K, N], or [N, K] when transposed) in this primitive's layout.
@@ -174,7 +177,7 @@ extension DNNL {
                     try matmul.execute([
                         (CDNNL_ARG_SRC, srcMD, UnsafeMutableRawPointer(mutating: src)), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
                         (CDNNL_ARG_DST, dstMD, UnsafeMutableRawPointer(dst)), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
-                        (DNNL.epilogueZeroArg, try DNNL.typedDesc([1], dnnl_s32, dnnl_a), UnsafeMutableRawPointer(z)),
+                        (DNNL.epilogueZeroArg, zeroMD, UnsafeMutableRawPointer(z)),
                         (DNNL.epilogueScaleArg, scaleMD, UnsafeMutableRawPointer(sp)),
                         (DNNL.epilogueBiasArg, biasMD, UnsafeMutableRawPointer(mutating: bias)),
                     ])

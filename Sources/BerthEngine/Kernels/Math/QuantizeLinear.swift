@@ -113,6 +113,13 @@ enum MathQuantization {
     /// (range, then x / scale rounded half to even, saturated, NaN → zero point) are C kernels in
     /// AVX-512 / AVX2 (`CInt8Kernels`): Swift's SIMD types compile to SSE2 here.
     static func dynamic(_ x: Tensor) throws -> [Tensor] {
+        let q = try dynamicLevels(x)
+        return [q.levels, .scalar(q.scale), .scalar(q.zeroPoint)]
+    }
+
+    /// ``dynamic(_:)`` with the scale and zero point as plain numbers (a fused matmul's input, no
+    /// scalar tensors built per call).
+    static func dynamicLevels(_ x: Tensor) throws -> (levels: Tensor, scale: Float, zeroPoint: UInt8) {
         guard case let .float32(v) = x.storage else { throw KernelError("DynamicQuantizeLinear needs a float input, got \(x.dtype)") }
         var lo: Float = 0, hi: Float = 0
         v.withUnsafeBufferPointer { p in if let base = p.baseAddress { berth_u8_range(base, p.count, &lo, &hi) } }
@@ -126,7 +133,7 @@ enum MathQuantization {
             }
             count = v.count
         }
-        return [Tensor(unchecked: x.shape, storage: .uint8(y)), .scalar(scale), .scalar(UInt8(zp))]
+        return (Tensor(unchecked: x.shape, storage: .uint8(y)), scale, UInt8(zp))
     }
 }
 

@@ -245,12 +245,13 @@ AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2"}  # oneDNN as on a CPU without VNNI: u8·s8
 
 
 def onednn_int8_matmuls(tmp: Path, model: Path, x: np.ndarray, env: dict) -> int:
-    """How many int8 matmul primitives oneDNN executed for one `berth run` (ONEDNN_VERBOSE)."""
+    """How many int8 matmul primitives oneDNN executed for one `berth run` (ONEDNN_VERBOSE): matmuls,
+    or without VNNI the 1×1 convolutions they run as."""
     np.save(tmp / "x.npy", x)
     p = subprocess.run([str(berth_path()), "run", str(model), "--input", f"x={tmp / 'x.npy'}", "--output-dir", str(tmp / "v")],
                        capture_output=True, text=True, timeout=300, env={**os.environ, **env, "ONEDNN_VERBOSE": "1"})
     assert p.returncode == 0, p.stderr
-    return sum(1 for line in (p.stdout + p.stderr).splitlines() if line.startswith("onednn_verbose,exec") and ",matmul," in line
+    return sum(1 for line in (p.stdout + p.stderr).splitlines() if line.startswith("onednn_verbose,exec") and (",matmul," in line or ",convolution," in line)
                and "wei_s8" in line)
 
 

@@ -152,7 +152,15 @@ final class Int8MatMulBackend: @unchecked Sendable {
             }
             // Without VNNI only 7-bit weights give exact sums (before any primitive is made for them).
             guard DNNL.hasVNNI || w.fitsPairSums else { return nil }
-            guard let e = table.entry(spec, make: { Entry(try DNNL.Int8MatMul(spec)) }) else { return nil }
+            guard let e = table.entry(spec, make: {
+                // Without VNNI the 1×1-convolution form where oneDNN has it, else the matmul; uint8
+                // activations only (oneDNN 2.6's AVX2 1×1 kernel gave inexact sums for int8 ones
+                // with a zero point, tests/python/test_int8_kernels.py).
+                var conv = spec
+                conv.asConvolution = true
+                if !DNNL.hasVNNI, !spec.signedA, let m = try? DNNL.Int8MatMul(conv) { return Entry(m) }
+                return Entry(try DNNL.Int8MatMul(spec))
+            }) else { return nil }
             entry = e
             if let p = entry.packed, p.address == w.address, w.address != nil {
                 packed = p.buffer

@@ -78,6 +78,7 @@ let package = Package(
             dependencies: [
                 "COpenBLAS",
                 .target(name: "CDNNL", condition: .when(platforms: [.linux])),
+                "CInt8Kernels",
                 "BerthTensor",
                 "BerthONNX",
                 .product(name: "Logging", package: "swift-log"),
@@ -94,6 +95,8 @@ let package = Package(
         // Quantized dot kernels in ggml's block layouts (AVX2 / AVX-512 VNNI picked at run time, scalar
         // fallback elsewhere); -O3 even in debug builds, or generation tests crawl.
         .target(name: "CGGMLKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // DynamicQuantizeLinear's sweeps in AVX-512 / AVX2 picked at run time (the engine's int8 matmuls).
+        .target(name: "CInt8Kernels", cSettings: [.unsafeFlags(["-O3"])]),
         // Text generation: GGUF reader, LLaMA-family forward, tokenizer, chat template, sampler,
         // paged KV cache and the continuous-batching engine.
         .target(

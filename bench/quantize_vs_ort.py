@@ -11,8 +11,10 @@ row's runs are interleaved (`--rounds` rounds, the best p50 of each kept); ratio
     .venv/bin/python bench/quantize_vs_ort.py [--berth PATH] [--iterations N] [--rounds R] [--models a,b]
                                               [--dnnl-isa AVX2]
 
-`--dnnl-isa` caps oneDNN's instruction set for Berth (ONEDNN_MAX_CPU_ISA, e.g. AVX2: no VNNI, so
-Berth's int8 takes its exact portable path, as on a CPU without VNNI); ORT's MLAS is not capped.
+`--dnnl-isa` caps oneDNN's instruction set for Berth (ONEDNN_MAX_CPU_ISA, e.g. AVX2: no VNNI, as on
+a CPU without it: Berth's int8 runs on oneDNN only for weights within ±64, else on its exact portable
+path); ORT's MLAS is not capped. `--reduce-range` writes 7-bit weights in both files (`berth quantize
+--reduce-range`, ORT's `reduce_range=True`), what a CPU without VNNI needs.
 """
 from __future__ import annotations
 
@@ -71,6 +73,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--models", default="digits_mlp,mlp,bert_mini,cnn,digits_cnn")
     ap.add_argument("--dnnl-isa", default=None, help="ONEDNN_MAX_CPU_ISA for Berth (e.g. AVX2)")
+    ap.add_argument("--reduce-range", action="store_true", help="7-bit weights in both int8 files (for CPUs without VNNI)")
     args = ap.parse_args()
     if args.dnnl_isa:
         BERTH_ENV["ONEDNN_MAX_CPU_ISA"] = args.dnnl_isa
@@ -90,14 +93,16 @@ def main() -> None:
     flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
     isa = ",".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni") if f" {f}" in flags)
     capped = f", Berth's oneDNN capped at {args.dnnl_isa}" if args.dnnl_isa else ""
+    capped += ", --reduce-range (7-bit weights)" if args.reduce_range else ""
     print(f"# {cpu} ({isa}), load {os.getloadavg()[0]:.1f}, berth {berth}, onnxruntime {ort.__version__}, 1 thread, p50 ms{capped}")
     print(f"{'model':12} {'batch':>5} {'berth fp32':>11} {'berth int8':>11} {'berth ort-i8':>12} {'ort fp32':>9} {'ort int8':>9} "
           f"{'berth i8/fp32':>14} {'berth/ort int8':>15}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, path in models.items():
             bq, oq = Path(tmp) / f"{name}_berth.onnx", Path(tmp) / f"{name}_ort.onnx"
-            subprocess.run([berth, "quantize", str(path), str(bq), "--iterations", "0"], check=True, capture_output=True)
-            quantize_dynamic(str(path), str(oq), weight_type=QuantType.QInt8)
+            subprocess.run([berth, "quantize", str(path), str(bq), "--iterations", "0"] + (["--reduce-range"] if args.reduce_range else []),
+                           check=True, capture_output=True)
+            quantize_dynamic(str(path), str(oq), weight_type=QuantType.QInt8, reduce_range=args.reduce_range)
             for batch in (1, 32):
                 best = [float("inf")] * 5
                 for _ in range(args.rounds):  # interleaved: each round runs every setup once

@@ -18,7 +18,8 @@ struct QuantizeCommand: ParsableCommand {
             --mode static: activations get a scale and zero point calibrated on --calibration DATA.npy (rows of \
             the model's input; --calibrate minmax, percentile or entropy) and the model is written in the QDQ format \
             (QuantizeLinear/DequantizeLinear around each MatMul/Gemm/Conv, signed int8 activations and weights); \
-            --reduce-range uses 7-bit weights ([-63, 63], as ONNX Runtime's reduce_range) for CPUs without VNNI. \
+            --reduce-range (either mode) uses 7-bit weights ([-63, 63], as ONNX Runtime's reduce_range) for CPUs without VNNI, \
+            where Berth then runs them on oneDNN's int8 kernels (exact: the 16-bit pair sums cannot saturate). \
             The report gives the file size, Berth's in-process latency at batch 1 and 32 before and after (same run) \
             and, with --eval-data, the metrics before and after (data as berth eval reads it). \
             Exit status: 0 on success, 2 on bad input (nothing quantizable, unreadable model); the output file \
@@ -32,7 +33,7 @@ struct QuantizeCommand: ParsableCommand {
     var calibration: String?
     @Option(name: [.customLong("calibrate"), .customLong("calibration-method")], help: "With --mode static: minmax, percentile or entropy.")
     var calibrate = "minmax"
-    @Flag(help: "With --mode static: 7-bit weights (CPUs without VNNI).") var reduceRange = false
+    @Flag(help: "7-bit weights (CPUs without VNNI).") var reduceRange = false
     @Flag(help: "One scale per output column instead of one per weight matrix.") var perChannel = false
     @OptionGroup var options: CompressionReportOptions
 
@@ -44,7 +45,6 @@ struct QuantizeCommand: ParsableCommand {
             throw CLIError(mode == "static" ? "--mode static needs --calibration DATA.npy" : "--calibration goes with --mode static")
         }
         guard let method = Calibration.Method(rawValue: calibrate) else { throw CLIError("--calibrate must be minmax, percentile or entropy") }
-        guard !reduceRange || mode == "static" else { throw CLIError("--reduce-range goes with --mode static") }
         let inURL = URL(fileURLWithPath: input), outURL = URL(fileURLWithPath: output)
         // Data problems are found before anything is written.
         let dataset = try options.dataset()
@@ -60,7 +60,7 @@ struct QuantizeCommand: ParsableCommand {
                                                   options: .init(perChannel: perChannel, method: method, reduceRange: reduceRange),
                                                   baseDirectory: base)
         } else {
-            result = try DynamicQuantization.apply(proto, options: .init(perChannel: perChannel), baseDirectory: base)
+            result = try DynamicQuantization.apply(proto, options: .init(perChannel: perChannel, reduceRange: reduceRange), baseDirectory: base)
         }
         try ModelFile.write(result.model, to: outURL, input: inURL)
         var report = QuantizeReport(input: input, output: output, mode: mode, perChannel: perChannel,

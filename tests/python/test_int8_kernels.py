@@ -217,9 +217,9 @@ def test_shared_dynamic_quantization_feeds_three_matmuls(tmp_path):
 
 @pytest.mark.parametrize("n", [15, 16, 17, 1000, 4099])
 def test_dynamic_quantize_linear_equals_ort_across_simd_lanes_and_tails(tmp_path, n):
-    """DynamicQuantizeLinear's range and quantize sweeps run 16 lanes at a time with a scalar tail:
-    outputs equal ORT's exactly, including values exactly halfway between two levels (rounded half
-    to even), for lengths below, at and past a multiple of 16."""
+    """DynamicQuantizeLinear's range and quantize sweeps run 16 (AVX-512) or 8 (AVX2) lanes at a time
+    with a scalar tail: outputs equal ORT's exactly, including values exactly halfway between two
+    levels (rounded half to even), for lengths below, at and past a multiple of 16."""
     g = helper.make_graph([helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])], "dql",
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n])],
                           [helper.make_tensor_value_info("y", TensorProto.UINT8, [n]), helper.make_tensor_value_info("s", TensorProto.FLOAT, []),
@@ -239,3 +239,74 @@ def test_dynamic_quantize_linear_equals_ort_across_simd_lanes_and_tails(tmp_path
     y, s, z = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
     np.testing.assert_array_equal(np.load(tmp_path / "o" / "y.npy"), y)
     assert np.load(tmp_path / "o" / "s.npy") == s and np.load(tmp_path / "o" / "z.npy") == z
+
+
+AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2"}  # oneDNN as on a CPU without VNNI: u8·s8 pairs summed in 16 bits
+
+
+def onednn_int8_matmuls(tmp: Path, model: Path, x: np.ndarray, env: dict) -> int:
+    """How many int8 matmul primitives oneDNN executed for one `berth run` (ONEDNN_VERBOSE): matmuls,
+    or without VNNI the 1×1 convolutions they run as."""
+    np.save(tmp / "x.npy", x)
+    p = subprocess.run([str(berth_path()), "run", str(model), "--input", f"x={tmp / 'x.npy'}", "--output-dir", str(tmp / "v")],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, **env, "ONEDNN_VERBOSE": "1"})
+    assert p.returncode == 0, p.stderr
+    return sum(1 for line in (p.stdout + p.stderr).splitlines() if line.startswith("onednn_verbose,exec") and (",matmul," in line or ",convolution," in line)
+               and "wei_s8" in line)
+
+
+@pytest.mark.parametrize("a_type,b_type,za_kind,zb_kind", [(np.uint8, np.int8, "scalar", None), (np.int8, np.int8, "scalar", None),
+                                                           (np.uint8, np.uint8, "scalar", "scalar")])
+def test_seven_bit_weights_run_on_onednn_without_vnni_and_stay_exact(tmp_path, a_type, b_type, za_kind, zb_kind):
+    """Without VNNI (oneDNN capped at AVX2) weights within ±64 (`--reduce-range`, after a uint8
+    weight's shift by 128) go to oneDNN's int8 kernels: 255·64·2 = 32640 fits the 16-bit pair sums,
+    so outputs equal a numpy int64 product exactly, with activations at both ends of their range;
+    full 8-bit weights keep the exact portable path (oneDNN is not called for them)."""
+    rng = np.random.default_rng(5)
+    k, n, rows = 384, 24, 6
+    info_a = np.iinfo(a_type)
+    x = rng.integers(info_a.min, info_a.max + 1, size=(rows, k)).astype(a_type)
+    x[0, :], x[1, :] = info_a.max, info_a.min
+    centre = 128 if b_type == np.uint8 else 0
+    b = (rng.integers(-64, 65, size=(k, n)) + centre).astype(b_type)
+    b[:, 0], b[:, 1] = centre - 64, centre + 64  # the extremes that still fit
+    za = np.array(rng.integers(info_a.min, info_a.max + 1), a_type)
+    zb = np.array(centre, b_type) if zb_kind else None
+    model = tmp_path / "mmi7.onnx"
+    matmul_integer_model(model, a_type, b, za, zb, ["N", k])
+    want = ((x.astype(np.int64) - za.astype(np.int64)) @ (b.astype(np.int64) - centre)).astype(np.int32)
+    got = berth_run(tmp_path, model, x, AVX2)
+    assert np.array_equal(got, want)
+    assert onednn_int8_matmuls(tmp_path, model, x, AVX2) >= 1
+    ref = ort_run(model, x)
+    if ref is not None:
+        assert np.array_equal(got, ref)
+    # One weight past ±64 (here 127 / −128): a pair sum could saturate, so oneDNN is not used.
+    wide = b.copy()
+    wide[0, 2] = np.iinfo(b_type).max
+    wide[1, 3] = np.iinfo(b_type).min
+    matmul_integer_model(model, a_type, wide, za, zb, ["N", k])
+    want = ((x.astype(np.int64) - za.astype(np.int64)) @ (wide.astype(np.int64) - centre)).astype(np.int32)
+    assert np.array_equal(berth_run(tmp_path, model, x, AVX2), want)
+    assert onednn_int8_matmuls(tmp_path, model, x, AVX2) == 0
+
+
+def test_reduce_range_dynamic_file_runs_fused_on_onednn_without_vnni(tmp_path):
+    """`berth quantize --mode dynamic --reduce-range`: the fused QuantizedMatMuls run on oneDNN's
+    int8 kernels with oneDNN capped at AVX2 and agree with ORT on the same file within 1e-3 of the
+    output range (one quantization step of the sums; the integer sums are exact) and with Berth's
+    portable path to 1e-5 (float rounding of the epilogue only)."""
+    rng = np.random.default_rng(13)
+    src, q = tmp_path / "mlp.onnx", tmp_path / "q.onnx"
+    mlp(src, rng, k=200, h=96)
+    p = subprocess.run([str(berth_path()), "quantize", str(src), str(q), "--mode", "dynamic", "--reduce-range", "--iterations", "0"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    weights = [numpy_helper.to_array(t) for t in onnx.load(str(q)).graph.initializer if t.data_type == TensorProto.INT8 and len(t.dims) == 2]
+    assert len(weights) == 2 and max(int(np.abs(w).max()) for w in weights) <= 63
+    x = rng.normal(size=(33, 200)).astype(np.float32)
+    got, ref = berth_run(tmp_path, q, x, AVX2), ort_run(q, x)
+    span = float(np.abs(ref).max())
+    np.testing.assert_allclose(got, ref, atol=1e-3 * span)
+    np.testing.assert_allclose(got, berth_run(tmp_path, q, x, {"BERTH_DNNL": "0"}), rtol=1e-5, atol=1e-5 * span)
+    assert onednn_int8_matmuls(tmp_path, q, x, AVX2) == 2

@@ -16,7 +16,13 @@ public enum DynamicQuantization {
     public struct Options: Sendable {
         /// One scale per output column instead of one per matrix.
         public var perChannel: Bool
-        public init(perChannel: Bool = false) { self.perChannel = perChannel }
+        /// 7-bit weights ([-63, 63], ONNX Runtime's `reduce_range`): on CPUs without VNNI the
+        /// engine's oneDNN int8 kernels sum u8·s8 pairs in 16 bits, exact only for such weights.
+        public var reduceRange: Bool
+        public init(perChannel: Bool = false, reduceRange: Bool = false) {
+            self.perChannel = perChannel
+            self.reduceRange = reduceRange
+        }
     }
 
     /// What was rewritten and what was left alone (node, reason).
@@ -67,7 +73,7 @@ public enum DynamicQuantization {
             }
             if let (conv, w) = convs.plans[index] {
                 // ORT's ConvInteger format: per-tensor weights (ConvInteger takes one weight zero point).
-                let q = ConvPlan.quantize(w, perChannel: false)
+                let q = ConvPlan.quantize(w, perChannel: false, levels: options.reduceRange ? 63 : 127)
                 let names = (q: fresh("\(conv.weight)_quantized"), scale: fresh("\(conv.weight)_scale"), zero: fresh("\(conv.weight)_zero_point"))
                 newInitializers.append(.int8(names.q, shape: w.shape, q.values))
                 newInitializers.append(.float(names.scale, shape: [], q.scales))
@@ -114,7 +120,7 @@ public enum DynamicQuantization {
             }
             let key = plan.weight + (plan.transposeWeight ? "ᵀ" : "")
             if quantizedWeights[key] == nil {
-                let q = QuantizedWeights(values, rows: k, columns: n, perChannel: options.perChannel)
+                let q = QuantizedWeights(values, rows: k, columns: n, perChannel: options.perChannel, levels: options.reduceRange ? 63 : 127)
                 let names = (q: fresh("\(plan.weight)_quantized"), scale: fresh("\(plan.weight)_scale"), zero: fresh("\(plan.weight)_zero_point"))
                 newInitializers.append(.int8(names.q, shape: [k, n], q.values))
                 newInitializers.append(.float(names.scale, shape: q.scales.count == 1 ? [] : [n], q.scales))

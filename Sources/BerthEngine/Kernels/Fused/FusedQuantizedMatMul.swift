@@ -1,5 +1,6 @@
 import BerthONNX
 import BerthTensor
+import Foundation
 
 /// The 8-bit matmul to float that `QuantizedMatMulFusion` writes for both quantized formats:
 ///
@@ -23,6 +24,7 @@ extension KernelRegistry {
             let gelu = try node.int("gelu", default: 0) != 0
             guard !(relu && gelu) else { throw KernelError("QuantizedMatMul takes relu or gelu, not both") }
             let backend = Int8MatMulBackend()
+            let constants = QuantizedMatMulConstants()
             return { inputs, ctx in
                 let x = try inputs.required(0), w = try inputs.required(3)
                 let aq: Tensor, aScale: Float, aZero: Tensor?
@@ -33,10 +35,16 @@ extension KernelRegistry {
                     aScale = try contribFloats(try inputs.required(1), "QuantizedMatMul x_scale")[0]
                     aZero = try inputs.required(2)
                 } else if dynamic {
-                    let q = try MathQuantization.dynamic(x)
-                    aq = q[0]
-                    aScale = try contribFloats(q[1], "QuantizedMatMul x_scale")[0]
-                    aZero = q[2]
+                    let q = try MathQuantization.dynamicLevels(x)
+                    // oneDNN's epilogue takes the scale and zero point as numbers: no scalar tensors on that path.
+                    if Int8MatMulBackend.mayRun, w.rank == 2,
+                       let y = try constants.scaled(backend, a: q.levels, aZero: Int32(q.zeroPoint), aScale: q.scale, inputs: inputs,
+                                                    relu: relu, gelu: gelu, transposedB: transB, threads: DNNLThreads.count(intraOp: ctx.pool.threads)) {
+                        return [y]
+                    }
+                    aq = q.levels
+                    aScale = q.scale
+                    aZero = .scalar(q.zeroPoint)
                 } else {
                     let s = try inputs.required(1), z = inputs.optional(2)
                     guard s.count == 1, z == nil || z!.count == 1 else { throw KernelError("QuantizedMatMul x_scale and x_zero_point must be scalars") }
@@ -45,15 +53,10 @@ extension KernelRegistry {
                     aZero = z
                 }
                 // oneDNN's whole epilogue (scales, zero point, bias, Relu) where it applies.
-                if Int8MatMulBackend.isAvailable, aZero == nil || aZero!.count == 1, w.rank == 2 {
-                    let n = transB ? w.shape[0] : w.shape[1]
-                    let bScales = try contribFloats(try inputs.required(4), "QuantizedMatMul w_scale")
-                    let bias = try inputs.optional(6).map { try contribFloats($0, "QuantizedMatMul bias") } ?? [Float](repeating: 0, count: n)
-                    if let y = try backend.scaled(a: aq, aZero: try Tensor.zeroPoints(aZero)[0], aScale: aScale, b: w,
-                                                  bZero: try Tensor.zeroPoints(inputs.optional(5)), bScales: bScales, bias: bias, relu: relu,
-                                                  gelu: gelu, transposedB: transB, threads: DNNLThreads.count(intraOp: ctx.pool.threads)) {
-                        return [y]
-                    }
+                if Int8MatMulBackend.mayRun, aZero == nil || aZero!.count == 1, w.rank == 2,
+                   let y = try constants.scaled(backend, a: aq, aZero: try Tensor.zeroPoints(aZero)[0], aScale: aScale, inputs: inputs,
+                                                relu: relu, gelu: gelu, transposedB: transB, threads: DNNLThreads.count(intraOp: ctx.pool.threads)) {
+                    return [y]
                 }
                 let y = try scaledInt8MatMul(aq: aq, aScale: aScale, aZero: aZero, b: w, bScale: try inputs.required(4), bZero: inputs.optional(5),
                                              bias: inputs.optional(6), transposedB: transB, op: "QuantizedMatMul", backend: backend, pool: ctx.pool)
@@ -63,6 +66,58 @@ extension KernelRegistry {
                 }
                 return [relu ? applyRelu(y) : y]
             }
+        }
+    }
+}
+
+/// A fused node's weight scales, bias and weight zero points as the oneDNN epilogue takes them,
+/// converted on the first call and kept while the same tensors come back (they are initializers;
+/// the cache holds them, so their storage cannot be freed and its address reused meanwhile).
+final class QuantizedMatMulConstants: @unchecked Sendable {
+    private struct Converted {
+        let sources: [Tensor?]
+        let addresses: [UnsafeRawPointer?]
+        let bScales: [Float], bias: [Float], bZero: [Int32]
+    }
+    private let lock = NSLock()
+    private var converted: Converted?
+
+    /// ``Int8MatMulBackend/scaled`` with inputs 4…6 (w_scale, w_zero_point, bias) of a QuantizedMatMul.
+    func scaled(_ backend: Int8MatMulBackend, a: Tensor, aZero: Int32, aScale: Float, inputs: [Tensor?], relu: Bool, gelu: Bool,
+                transposedB: Bool, threads: Int) throws -> Tensor? {
+        let w = try inputs.required(3)
+        let sources = [try inputs.required(4), inputs.optional(5), inputs.optional(6)]
+        let addresses = sources.map { $0.flatMap(Self.address) }
+        // Every present operand must have an address to be recognised on the next call.
+        let cacheable = zip(sources, addresses).allSatisfy { $0 == nil || $1 != nil }
+        lock.lock()
+        let cached = cacheable ? converted.flatMap { $0.addresses == addresses ? $0 : nil } : nil
+        lock.unlock()
+        let c: Converted
+        if let cached {
+            c = cached
+        } else {
+            let n = transposedB ? w.shape[0] : w.shape[1]
+            c = Converted(sources: sources, addresses: addresses,
+                          bScales: try contribFloats(sources[0]!, "QuantizedMatMul w_scale"),
+                          bias: try sources[2].map { try contribFloats($0, "QuantizedMatMul bias") } ?? [Float](repeating: 0, count: n),
+                          bZero: try Tensor.zeroPoints(sources[1]))
+            if cacheable {
+                lock.lock()
+                converted = c
+                lock.unlock()
+            }
+        }
+        return try backend.scaled(a: a, aZero: aZero, aScale: aScale, b: w, bZero: c.bZero, bScales: c.bScales, bias: c.bias, relu: relu,
+                                  gelu: gelu, transposedB: transposedB, threads: threads)
+    }
+
+    private static func address(_ t: Tensor) -> UnsafeRawPointer? {
+        switch t.storage {
+        case let .float32(v): return v.withUnsafeBytes { $0.baseAddress }
+        case let .int8(v): return v.withUnsafeBytes { $0.baseAddress }
+        case let .uint8(v): return v.withUnsafeBytes { $0.baseAddress }
+        default: return nil
         }
     }
 }

@@ -34,7 +34,8 @@ extension DNNL {
 
     /// Primitive attributes for `epilogue` on an output of `rank` dimensions with `channels`
     /// channels on axis 1 (the caller destroys them).
-    static func epilogueAttributes(_ epilogue: Int8Epilogue, rank: Int, channels: Int) throws -> dnnl_primitive_attr_t? {
+    /// `biasPostOp: false` leaves the bias out (a primitive that takes it as its own bias argument).
+    static func epilogueAttributes(_ epilogue: Int8Epilogue, rank: Int, channels: Int, biasPostOp: Bool = true) throws -> dnnl_primitive_attr_t? {
         var attr: dnnl_primitive_attr_t?
         try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
         do {
@@ -48,7 +49,7 @@ extension DNNL {
             defer { dnnl_post_ops_destroy(po) }
             var scalar = try epilogueScaleDesc(rank: rank), bias = try epilogueBiasDesc(rank: rank, channels: channels)
             try check(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &scalar), "post_ops_append_binary mul")
-            try check(dnnl_post_ops_append_binary(po, dnnl_binary_add, &bias), "post_ops_append_binary add")
+            if biasPostOp { try check(dnnl_post_ops_append_binary(po, dnnl_binary_add, &bias), "post_ops_append_binary add") }
             if epilogue.relu { try check(dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_relu, 0, 0), "post_ops_append_eltwise") }
             if epilogue.gelu { try check(dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_gelu_erf, 0, 0), "post_ops_append_eltwise gelu_erf") }
             try check(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops")
@@ -89,6 +90,8 @@ extension DNNL {
         /// Write f32 through this epilogue (the activation's zero point applied by oneDNN) instead
         /// of the bare int32 sums.
         var epilogue: Int8Epilogue? = nil
+        /// Run the product as a 1×1 convolution (see ``Int8MatMul``'s init: the faster kernel without VNNI).
+        var asConvolution = false
     }
 
     /// `C[M, N] (int32) = A[M, K] (u8 or s8) · B[K, N] (s8)` on oneDNN's int8 kernels, with B
@@ -101,28 +104,62 @@ extension DNNL {
         let weightsIn: Reorder?
         /// The epilogue's run-time operands (unused without one).
         let scaleMD: dnnl_memory_desc_t, biasMD: dnnl_memory_desc_t
+        /// The activation zero point's operand (one s32), made once rather than per call.
+        let zeroMD: dnnl_memory_desc_t
 
         init(_ spec: Int8MatMulSpec) throws {
             guard let engine = DNNL.engine else { throw Failure(call: "engine_create", status: 0) }
             self.spec = spec
             omp_set_num_threads(Int32(spec.threads))
-            var src = try DNNL.typedDesc([spec.m, spec.k], spec.signedA ? dnnl_s8 : dnnl_u8, dnnl_ab)
-            var w = try DNNL.typedDesc([spec.k, spec.n], dnnl_s8, dnnl_format_tag_any)
-            var dst = try DNNL.typedDesc([spec.m, spec.n], spec.epilogue == nil ? dnnl_s32 : dnnl_f32, dnnl_ab)
-            userWeightsMD = try DNNL.typedDesc([spec.k, spec.n], dnnl_s8, spec.transposedB ? dnnl_ba : dnnl_ab)
+            // Without VNNI oneDNN 2.6's int8 matmul is `gemm:jit`, which packs the weights on every
+            // call; the same product as a 1×1 convolution over W = M pixels (src [M, K] is its NHWC
+            // layout, dst [M, N] too) runs `jit_uni_int8_1x1` on weights blocked once (M = 1, K = 1000,
+            // N = 256: 2.5 µs instead of 10.9, one thread).
+            let asConvolution = spec.asConvolution
+            let rank = asConvolution ? 4 : 2
+            let srcType = spec.signedA ? dnnl_s8 : dnnl_u8, dstType = spec.epilogue == nil ? dnnl_s32 : dnnl_f32
             var desc = dnnl_matmul_desc_t()
-            try check(dnnl_matmul_desc_init(&desc, &src, &w, nil, &dst), "matmul_desc_init \(spec)")
+            var convDesc = dnnl_convolution_desc_t()
+            if asConvolution {
+                var src = try DNNL.typedDesc([1, spec.k, 1, spec.m], srcType, dnnl_acdb)
+                var w = try DNNL.typedDesc([spec.n, spec.k, 1, 1], dnnl_s8, dnnl_format_tag_any)
+                var dst = try DNNL.typedDesc([1, spec.n, 1, spec.m], dstType, dnnl_acdb)
+                // Stored [N, K] (transposed) is OIHW; stored [K, N] is IOHW.
+                userWeightsMD = try DNNL.typedDesc([spec.n, spec.k, 1, 1], dnnl_s8, spec.transposedB ? dnnl_abcd : dnnl_bacd)
+                let one: [Int64] = [1, 1] + [Int64](repeating: 0, count: 10), zero = [Int64](repeating: 0, count: 12)
+                // oneDNN 2.6's AVX2 1×1 kernel refuses a per-channel binary add: the bias is the
+                // convolution's own, which int8 convolutions add before the output scales (``run``
+                // divides it by them).
+                var bias = try DNNL.typedDesc([spec.n], dnnl_f32, dnnl_a)
+                try withUnsafeMutablePointer(to: &bias) { b in
+                    try check(dnnl_dilated_convolution_forward_desc_init(&convDesc, dnnl_forward_inference, dnnl_convolution_direct, &src, &w,
+                                                                         spec.epilogue == nil ? nil : b, &dst, one, zero, zero, zero),
+                              "int8 1x1 convolution_desc_init \(spec)")
+                }
+            } else {
+                var src = try DNNL.typedDesc([spec.m, spec.k], srcType, dnnl_ab)
+                var w = try DNNL.typedDesc([spec.k, spec.n], dnnl_s8, dnnl_format_tag_any)
+                var dst = try DNNL.typedDesc([spec.m, spec.n], dstType, dnnl_ab)
+                userWeightsMD = try DNNL.typedDesc([spec.k, spec.n], dnnl_s8, spec.transposedB ? dnnl_ba : dnnl_ab)
+                try check(dnnl_matmul_desc_init(&desc, &src, &w, nil, &dst), "matmul_desc_init \(spec)")
+            }
             var attr: dnnl_primitive_attr_t?
             if let epilogue = spec.epilogue {
-                attr = try DNNL.epilogueAttributes(epilogue, rank: 2, channels: spec.n)
+                attr = try DNNL.epilogueAttributes(epilogue, rank: rank, channels: spec.n, biasPostOp: !asConvolution)
             } else {
                 try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
                 try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "set_scratchpad_mode")
             }
             defer { dnnl_primitive_attr_destroy(attr) }
             var pd: dnnl_primitive_desc_t?
-            try withUnsafeBytes(of: &desc) { d in
-                try check(dnnl_primitive_desc_create(&pd, d.baseAddress, attr, engine, nil), "int8 matmul primitive_desc_create \(spec)")
+            if asConvolution {
+                try withUnsafeBytes(of: &convDesc) { d in
+                    try check(dnnl_primitive_desc_create(&pd, d.baseAddress, attr, engine, nil), "int8 1x1 convolution primitive_desc_create \(spec)")
+                }
+            } else {
+                try withUnsafeBytes(of: &desc) { d in
+                    try check(dnnl_primitive_desc_create(&pd, d.baseAddress, attr, engine, nil), "int8 matmul primitive_desc_create \(spec)")
+                }
             }
             guard let pd else { throw Failure(call: "primitive_desc_create", status: 0) }
             var name: UnsafePointer<CChar>?
@@ -134,8 +171,8 @@ extension DNNL {
             }
             matmul = try Primitive(pd: pd)
             if spec.epilogue != nil {
-                scaleMD = try DNNL.epilogueScaleDesc(rank: 2)
-                biasMD = try DNNL.epilogueBiasDesc(rank: 2, channels: spec.n)
+                scaleMD = try DNNL.epilogueScaleDesc(rank: rank)
+                biasMD = asConvolution ? try DNNL.typedDesc([spec.n], dnnl_f32, dnnl_a) : try DNNL.epilogueBiasDesc(rank: rank, channels: spec.n)
             } else {
                 scaleMD = dnnl_memory_desc_t()
                 biasMD = dnnl_memory_desc_t()
@@ -145,6 +182,7 @@ extension DNNL {
             dstMD = matmul.md(dnnl_query_dst_md)
             scratchMD = matmul.md(dnnl_query_scratchpad_md)
             weightsIn = DNNL.same(weightsMD, userWeightsMD) ? nil : try Reorder(from: userWeightsMD, to: weightsMD)
+            zeroMD = try DNNL.typedDesc([1], dnnl_s32, dnnl_a)
         }
 
         /// The int8 weights (as stored: [K, N], or [N, K] when transposed) in this primitive's layout.
@@ -169,15 +207,24 @@ extension DNNL {
             omp_set_num_threads(Int32(spec.threads))
             let scratch = Buffer(bytes: DNNL.size(scratchMD))
             var zero = zeroPoint, s = scale
+            // The 1×1-convolution form adds its bias before both scales: bias / (weight scale · scale).
+            var unscaled: [Float] = []
+            if spec.asConvolution, let ws = spec.epilogue?.weightScales {
+                unscaled = (0..<spec.n).map { bias[$0] / (ws[ws.count == 1 ? 0 : $0] * scale) }
+                guard unscaled.allSatisfy({ $0.isFinite }) else { throw Failure(call: "int8 1x1 convolution bias out of range", status: 0) }
+            }
             try withUnsafeMutablePointer(to: &zero) { z in
                 try withUnsafeMutablePointer(to: &s) { sp in
-                    try matmul.execute([
-                        (CDNNL_ARG_SRC, srcMD, UnsafeMutableRawPointer(mutating: src)), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
-                        (CDNNL_ARG_DST, dstMD, UnsafeMutableRawPointer(dst)), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
-                        (DNNL.epilogueZeroArg, try DNNL.typedDesc([1], dnnl_s32, dnnl_a), UnsafeMutableRawPointer(z)),
-                        (DNNL.epilogueScaleArg, scaleMD, UnsafeMutableRawPointer(sp)),
-                        (DNNL.epilogueBiasArg, biasMD, UnsafeMutableRawPointer(mutating: bias)),
-                    ])
+                    try unscaled.withUnsafeMutableBufferPointer { ub in
+                        try matmul.execute([
+                            (CDNNL_ARG_SRC, srcMD, UnsafeMutableRawPointer(mutating: src)), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
+                            (CDNNL_ARG_DST, dstMD, UnsafeMutableRawPointer(dst)), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
+                            (DNNL.epilogueZeroArg, zeroMD, UnsafeMutableRawPointer(z)),
+                            (DNNL.epilogueScaleArg, scaleMD, UnsafeMutableRawPointer(sp)),
+                            spec.asConvolution ? (CDNNL_ARG_BIAS, biasMD, UnsafeMutableRawPointer(ub.baseAddress!))
+                                               : (DNNL.epilogueBiasArg, biasMD, UnsafeMutableRawPointer(mutating: bias)),
+                        ])
+                    }
                 }
             }
         }

@@ -69,7 +69,7 @@ enum MathIntegerMatMul {
     /// zero points of the operand's type, B a matrix; nil otherwise.
     static func fastSums(_ inputs: [Tensor?], a ai: Int, aZero az: Int, b bi: Int, bZero bz: Int,
                          backend: Int8MatMulBackend, pool: ThreadPool) throws -> Tensor? {
-        guard Int8MatMulBackend.isAvailable, let a = inputs.optional(ai), let b = inputs.optional(bi) else { return nil }
+        guard Int8MatMulBackend.mayRun, let a = inputs.optional(ai), let b = inputs.optional(bi) else { return nil }
         let za = inputs.optional(az), zb = inputs.optional(bz)
         guard za == nil || (za!.dtype == a.dtype && za!.rank <= 1), zb == nil || (zb!.dtype == b.dtype && zb!.rank <= 1) else { return nil }
         return try backend.sums(a: a, aZero: try Tensor.zeroPoints(za), b: b, bZero: try Tensor.zeroPoints(zb), transposedB: false,

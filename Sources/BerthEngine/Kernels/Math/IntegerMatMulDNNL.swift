@@ -12,8 +12,10 @@ import CDNNL
 ///     Σₖ (a − za)(b − zb) = Σₖ a·b − za·Σₖ b − zb·Σₖ a + K·za·zb
 ///
 /// (wrapping int32 arithmetic, as ONNX Runtime's). A uint8 B is stored as b − 128 with zb − 128,
-/// which leaves every difference unchanged. Returns nil where oneDNN is absent, the CPU has no
-/// VNNI (integer outputs must be exact) or oneDNN refuses the shape: callers keep the portable path.
+/// which leaves every difference unchanged. Returns nil where oneDNN is absent or refuses the shape,
+/// or where the CPU has no VNNI and B has values beyond ±64 (integer outputs must be exact: without
+/// VNNI oneDNN sums u8·s8 pairs in 16 bits, and 255·64·2 = 32640 is the most that cannot saturate —
+/// what `--reduce-range` weights give): callers keep the portable path.
 final class Int8MatMulBackend: @unchecked Sendable {
     /// B as int8 with its column sums, for one source array (identified by its address, kept alive).
     private struct Weights {
@@ -24,6 +26,9 @@ final class Int8MatMulBackend: @unchecked Sendable {
         let columnSums: [Int32]
         /// Added to B's zero point: −128 when B was uint8.
         let zeroShift: Int32
+        /// Every value (as int8, after the shift) is within ±64, so oneDNN's non-VNNI 16-bit pair
+        /// sums of u8·s8 products cannot saturate.
+        let fitsPairSums: Bool
     }
     #if canImport(CDNNL)
     private final class Entry {
@@ -46,12 +51,22 @@ final class Int8MatMulBackend: @unchecked Sendable {
         #endif
     }()
 
+    /// Whether this build runs some 8-bit matmuls on oneDNN: all with VNNI, and without it those
+    /// whose B fits the 16-bit pair sums (checked per weight in ``sums`` and ``scaled``).
+    static let mayRun: Bool = {
+        #if canImport(CDNNL)
+        return convUsesDNNL && DNNL.isAvailable
+        #else
+        return false
+        #endif
+    }()
+
     /// The exact int32 sums `(A − aZero) · (B − bZero)`: A is [..., K] (uint8 or int8), B is [K, N]
     /// (or [N, K] with `transposedB`) int8 or uint8; `aZero` has 1 value or one per row of A's
     /// second-to-last axis, `bZero` 1 or N. Nil when the fast path does not apply.
     func sums(a: Tensor, aZero: [Int32], b: Tensor, bZero: [Int32], transposedB: Bool, threads: Int) throws -> Tensor? {
         #if canImport(CDNNL)
-        guard Self.isAvailable, a.dtype == .uint8 || a.dtype == .int8, b.dtype == .uint8 || b.dtype == .int8,
+        guard Self.mayRun, a.dtype == .uint8 || a.dtype == .int8, b.dtype == .uint8 || b.dtype == .int8,
               a.rank >= 1, b.rank == 2 else { return nil }
         let k = transposedB ? b.shape[1] : b.shape[0], n = transposedB ? b.shape[0] : b.shape[1]
         guard a.shape[a.rank - 1] == k, k > 0, n > 0, a.count > 0 else { return nil }
@@ -126,8 +141,6 @@ final class Int8MatMulBackend: @unchecked Sendable {
         do {
             lock.lock()
             defer { lock.unlock() }
-            guard let e = table.entry(spec, make: { Entry(try DNNL.Int8MatMul(spec)) }) else { return nil }
-            entry = e
             let address = Self.address(of: b)
             if let cached = weights, cached.address == address, cached.transposed == transposedB, address != nil {
                 w = cached
@@ -137,6 +150,18 @@ final class Int8MatMulBackend: @unchecked Sendable {
                 // A freed B's address can come back for another array: drop what was packed from it.
                 for e in table.entries.values { e.packed = nil }
             }
+            // Without VNNI only 7-bit weights give exact sums (before any primitive is made for them).
+            guard DNNL.hasVNNI || w.fitsPairSums else { return nil }
+            guard let e = table.entry(spec, make: {
+                // Without VNNI the 1×1-convolution form where oneDNN has it, else the matmul; uint8
+                // activations only (oneDNN 2.6's AVX2 1×1 kernel gave inexact sums for int8 ones
+                // with a zero point, tests/python/test_int8_kernels.py).
+                var conv = spec
+                conv.asConvolution = true
+                if !DNNL.hasVNNI, !spec.signedA, let m = try? DNNL.Int8MatMul(conv) { return Entry(m) }
+                return Entry(try DNNL.Int8MatMul(spec))
+            }) else { return nil }
+            entry = e
             if let p = entry.packed, p.address == w.address, w.address != nil {
                 packed = p.buffer
             } else {
@@ -157,7 +182,7 @@ final class Int8MatMulBackend: @unchecked Sendable {
     func scaled(a: Tensor, aZero: Int32, aScale: Float, b: Tensor, bZero: [Int32], bScales: [Float], bias: [Float], relu: Bool,
                 gelu: Bool = false, transposedB: Bool, threads: Int) throws -> Tensor? {
         #if canImport(CDNNL)
-        guard Self.isAvailable, a.dtype == .uint8 || a.dtype == .int8, b.dtype == .uint8 || b.dtype == .int8, a.rank >= 1, b.rank == 2,
+        guard Self.mayRun, a.dtype == .uint8 || a.dtype == .int8, b.dtype == .uint8 || b.dtype == .int8, a.rank >= 1, b.rank == 2,
               bScales.allSatisfy({ $0.isFinite }), aScale.isFinite else { return nil }
         let k = transposedB ? b.shape[1] : b.shape[0], n = transposedB ? b.shape[0] : b.shape[1]
         guard a.shape[a.rank - 1] == k, k > 0, n > 0, a.count > 0, bias.count == n, bScales.count == 1 || bScales.count == n else { return nil }
@@ -217,7 +242,8 @@ final class Int8MatMulBackend: @unchecked Sendable {
         } else {
             for i in 0..<k { for j in 0..<n { sums[j] += Int32(values[i * n + j]) } }
         }
-        return Weights(source: b, address: address, transposed: transposed, values: values, columnSums: sums, zeroShift: shift)
+        return Weights(source: b, address: address, transposed: transposed, values: values, columnSums: sums, zeroShift: shift,
+                       fitsPairSums: values.allSatisfy { (-64...64).contains($0) })
     }
 }
 

@@ -1,5 +1,6 @@
 import BerthONNX
 import BerthTensor
+import CInt8Kernels
 
 /// QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear for 8- and 16-bit integers, with
 /// per-tensor, per-axis (opset 13) and blocked (opset 21) scales. Rounding is half to even and
@@ -108,67 +109,31 @@ enum MathQuantization {
         }
     }
 
-    /// uint8 quantization of `x` over [min(0, x), max(0, x)]: (y, scale, zero point).
+    /// uint8 quantization of `x` over [min(0, x), max(0, x)]: (y, scale, zero point). Both sweeps
+    /// (range, then x / scale rounded half to even, saturated, NaN → zero point) are C kernels in
+    /// AVX-512 / AVX2 (`CInt8Kernels`): Swift's SIMD types compile to SSE2 here.
     static func dynamic(_ x: Tensor) throws -> [Tensor] {
+        let q = try dynamicLevels(x)
+        return [q.levels, .scalar(q.scale), .scalar(q.zeroPoint)]
+    }
+
+    /// ``dynamic(_:)`` with the scale and zero point as plain numbers (a fused matmul's input, no
+    /// scalar tensors built per call).
+    static func dynamicLevels(_ x: Tensor) throws -> (levels: Tensor, scale: Float, zeroPoint: UInt8) {
         guard case let .float32(v) = x.storage else { throw KernelError("DynamicQuantizeLinear needs a float input, got \(x.dtype)") }
-        // One pass for the range (NaN compares false, so it is skipped as min() and max() skip it).
-        // Sixteen lanes at a time (a select on `<`, which skips NaN as the scalar loop does).
         var lo: Float = 0, hi: Float = 0
-        v.withUnsafeBufferPointer { p in
-            var vlo = SIMD16<Float>(repeating: 0), vhi = SIMD16<Float>(repeating: 0)
-            let whole = p.count / 16 * 16
-            if whole > 0, let base = p.baseAddress {
-                var i = 0
-                while i < whole {
-                    let e = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<Float>.self)
-                    vlo.replace(with: e, where: e .< vlo)
-                    vhi.replace(with: e, where: e .> vhi)
-                    i += 16
-                }
-            }
-            for i in 0..<16 {
-                lo = vlo[i] < lo ? vlo[i] : lo
-                hi = vhi[i] > hi ? vhi[i] : hi
-            }
-            for e in p[whole...] {
-                lo = e < lo ? e : lo
-                hi = e > hi ? e : hi
-            }
-        }
+        v.withUnsafeBufferPointer { p in if let base = p.baseAddress { berth_u8_range(base, p.count, &lo, &hi) } }
         let scale: Float = hi == lo ? 1 : (hi - lo) / 255
-        let zp = min(max((0 - lo / scale).rounded(.toNearestOrEven), 0), 255)
-        let z = Int32(zp)
+        let level = (0 - lo / scale).rounded(.toNearestOrEven)
+        // An infinite input makes the level NaN (∞ / ∞): zero point 0 rather than a trap below.
+        let zp = level.isNaN ? 0 : min(max(level, 0), 255)
         let y = [UInt8](unsafeUninitializedCapacity: v.count) { out, count in
             v.withUnsafeBufferPointer { p in
-                // Sixteen lanes at a time, the same arithmetic as the scalar tail below (division,
-                // round half to even through the 1.5·2²³ trick, clamp, NaN → zero point).
-                let whole = p.count / 16 * 16
-                if whole > 0, let src = p.baseAddress, let dst = out.baseAddress {
-                    let vs = SIMD16<Float>(repeating: scale), vz = SIMD16<Int32>(repeating: z)
-                    let lo16 = SIMD16<Int32>(repeating: 0), hi16 = SIMD16<Int32>(repeating: 255)
-                    var i = 0
-                    while i < whole {
-                        let q = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self) / vs
-                        let r = unsafeBitCast(q + 12_582_912, to: SIMD16<Int32>.self) &- 0x4B40_0000
-                        var level = (r &+ vz).clamped(lowerBound: lo16, upperBound: hi16)
-                        level.replace(with: vz, where: q .!= q)
-                        UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: level), as: SIMD16<UInt8>.self)
-                        i += 16
-                    }
-                }
-                for i in whole..<p.count {
-                    let q = p[i] / scale
-                    // |x / scale| ≤ 255 for every finite x in [lo, hi]: adding 1.5·2²³ rounds it half to
-                    // even (as nearbyint does) into the low mantissa bits, read back as an integer —
-                    // no checked conversion, so the loop vectorises.
-                    let r = Int32(bitPattern: (q + 12_582_912).bitPattern) &- 0x4B40_0000
-                    let level = q.isNaN ? z : min(max(r &+ z, 0), 255)
-                    out[i] = UInt8(truncatingIfNeeded: level)
-                }
+                if let src = p.baseAddress, let dst = out.baseAddress { berth_u8_quantize(src, p.count, scale, Int32(zp), dst) }
             }
             count = v.count
         }
-        return [Tensor(unchecked: x.shape, storage: .uint8(y)), .scalar(scale), .scalar(UInt8(zp))]
+        return (Tensor(unchecked: x.shape, storage: .uint8(y)), scale, UInt8(zp))
     }
 }
 

@@ -38,9 +38,10 @@ final class BlockedInt8Conv: @unchecked Sendable {
 
     /// True when the constants the region path needs are initializers of the types it takes:
     /// int8 (or uint8) 4-D weights, float weight scales, float [M] bias; for QDQ a scalar float
-    /// activation scale and a scalar 8-bit zero point. Values are checked again per call.
+    /// activation scale and a scalar 8-bit zero point. Values are checked again per call. Without
+    /// VNNI the node keeps its own (exact, portable) kernel outside regions, as before.
     static func isCapable(_ n: Node, _ g: Graph) -> Bool {
-        guard let q = BlockedInt8Conv(n), let w = g.initializers[n.inputs[3]], w.rank == 4, w.dtype == .int8 || w.dtype == .uint8,
+        guard Int8MatMulBackend.isAvailable, let q = BlockedInt8Conv(n), let w = g.initializers[n.inputs[3]], w.rank == 4, w.dtype == .int8 || w.dtype == .uint8,
               g.initializers[n.inputs[4]]?.dtype == .float32 else { return false }
         if !n.inputs[5].isEmpty, g.initializers[n.inputs[5]] == nil { return false }
         if n.inputs.count > 6, !n.inputs[6].isEmpty, g.initializers[n.inputs[6]]?.dtype != .float32 { return false }

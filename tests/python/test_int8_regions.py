@@ -136,3 +136,29 @@ def test_int8_convolutions_in_regions_match_ort_and_the_unfused_kernels(tmp_path
     np.testing.assert_allclose(region, unfused, atol=1e-4 * span, rtol=0)
     np.testing.assert_allclose(region, ref, atol=2e-2 * span, rtol=0)
     assert (region.argmax(1) == ref.argmax(1)).mean() >= 0.9
+
+
+@pytest.mark.parametrize("zero", [np.uint8(131), np.int8(-5), None])
+def test_quantize_dequantize_pair_equals_ort_exactly(tmp_path, zero):
+    """A QuantizeLinear → DequantizeLinear pair runs as one FakeQuantize node (inside regions or
+    not): equal to ONNX Runtime's two nodes bit for bit, with values at rounding ties (half to
+    even), beyond both ends of the 8-bit range, and a length that leaves a tail after the
+    sixteen-lane loop."""
+    scale = np.float32(0.05)
+    inits = [numpy_helper.from_array(np.array(scale, np.float32), "s")]
+    qin = ["x", "s"]
+    if zero is not None:
+        inits.append(numpy_helper.from_array(np.array(zero), "z"))
+        qin.append("z")
+    nodes = [helper.make_node("QuantizeLinear", qin, ["q"]), helper.make_node("DequantizeLinear", ["q"] + qin[1:], ["y"])]
+    g = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 7, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 7, 5])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, str(tmp_path / "qdq.onnx"))
+    x = (np.random.default_rng(3).standard_normal((2, 3, 7, 5)) * 8).astype(np.float32)
+    x.flat[:6] = np.array([0.5, 1.5, 2.5, -0.5, -1.5, 300.0], np.float32) * scale  # ties, far beyond 255 levels
+    assert "FakeQuantize" in profiled_ops(tmp_path / "qdq.onnx")
+    ref = ort.InferenceSession(str(tmp_path / "qdq.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(berth_run(tmp_path, tmp_path / "qdq.onnx", x), ref)

@@ -17,7 +17,13 @@ import BerthTensor
 struct QuantizedConvFusion: OptimizerPass {
     let name = "quantized-conv-fusion"
 
+    /// Then ``QDQPairFusion`` over the QDQ pairs no convolution took (kept here, right after the
+    /// convolutions took theirs, so the pass list stays as it is).
     func apply(_ graph: Graph, context: OptimizerContext) throws -> Graph {
+        try QDQPairFusion().apply(try fuseConvolutions(graph), context: context)
+    }
+
+    private func fuseConvolutions(_ graph: Graph) throws -> Graph {
         let index = GraphIndex(graph)
         var remove = Set<Int>(), maybeDead = Set<Int>()
         var replacements: [Int: Node] = [:]

@@ -191,6 +191,88 @@ final class BlockedInt8Conv: @unchecked Sendable {
     #endif
 }
 
+/// `FakeQuantize` (from ``QDQPairFusion``): inputs X (float), scale (scalar float), zero point
+/// (optional scalar int8 / uint8); `Y = (clamp(round(X / scale) + zero) − zero) · scale`, what
+/// QuantizeLinear then DequantizeLinear compute. Element-wise, so a region runs it on any layout.
+enum FakeQuantize {
+    /// Scale, zero point and the 8-bit type's bounds; nil when the inputs are not of this form.
+    static func parameters(_ scale: Tensor?, _ zero: Tensor?) throws -> (scale: Float, zero: Int32, lo: Int32, hi: Int32)? {
+        guard let scale, scale.dtype == .float32, scale.count == 1 else { return nil }
+        var z: Int32 = 0, signed = false
+        if let zero {
+            guard zero.count == 1, zero.dtype == .uint8 || zero.dtype == .int8 else { return nil }
+            signed = zero.dtype == .int8
+            z = try Tensor.zeroPoints(zero)[0]
+        }
+        return (scale.floats[0], z, signed ? -128 : 0, signed ? 127 : 255)
+    }
+
+    /// `out[i] = (level(x[i]) − zero) · scale` (NaN → 0, as its zero-point level dequantizes).
+    static func run(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutablePointer<Float>, scale: Float, zero: Int32, lo: Int32, hi: Int32) {
+        guard let src = x.baseAddress else { return }
+        let whole = x.count / 16 * 16
+        let vs = SIMD16<Float>(repeating: scale), vz = SIMD16<Int32>(repeating: zero)
+        let vlo = SIMD16<Int32>(repeating: lo), vhi = SIMD16<Int32>(repeating: hi)
+        let big = SIMD16<Float>(repeating: 4_194_303)
+        var i = 0
+        while i < whole {
+            let raw = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self) / vs
+            let q = raw.clamped(lowerBound: -big, upperBound: big)
+            let r = unsafeBitCast(q + 12_582_912, to: SIMD16<Int32>.self) &- 0x4B40_0000
+            var level = (r &+ vz).clamped(lowerBound: vlo, upperBound: vhi)
+            level.replace(with: vz, where: raw .!= raw)
+            UnsafeMutableRawPointer(out + i).storeBytes(of: SIMD16<Float>(level &- vz) * vs, as: SIMD16<Float>.self)
+            i += 16
+        }
+        for i in whole..<x.count {
+            let e = src[i]
+            let q = min(max(e / scale, -4_194_303), 4_194_303)
+            let r = Int32(bitPattern: (q + 12_582_912).bitPattern) &- 0x4B40_0000
+            let level = e.isNaN ? zero : min(max(r &+ zero, lo), hi)
+            out[i] = Float(level - zero) * scale
+        }
+    }
+
+    /// True when the node's scale and zero point are initializers of the form above.
+    static func isCapable(_ n: Node, _ g: Graph) -> Bool {
+        guard n.inputs.count >= 2, let s = g.initializers[n.inputs[1]], s.dtype == .float32, s.count == 1 else { return false }
+        guard n.inputs.count > 2, !n.inputs[2].isEmpty else { return true }
+        guard let z = g.initializers[n.inputs[2]] else { return false }
+        return z.count == 1 && (z.dtype == .uint8 || z.dtype == .int8)
+    }
+
+    #if canImport(CDNNL)
+    /// The region path: `x` in its own layout (padding zeros stay zeros), into a new buffer of that layout.
+    static func run(_ x: DNNL.Blocked, scale: Tensor?, zero: Tensor?, pool: DNNL.BufferPool) throws -> DNNL.Blocked? {
+        guard let p = try parameters(scale, zero) else { return nil }
+        let count = DNNL.size(x.md) / MemoryLayout<Float>.stride
+        let dst = pool.take(DNNL.size(x.md))
+        run(UnsafeBufferPointer(start: x.buffer.pointer.assumingMemoryBound(to: Float.self), count: count),
+            into: dst.pointer.assumingMemoryBound(to: Float.self), scale: p.scale, zero: p.zero, lo: p.lo, hi: p.hi)
+        return DNNL.Blocked(dims: x.dims, md: x.md, buffer: dst)
+    }
+    #endif
+}
+
+extension KernelRegistry {
+    mutating func registerFakeQuantize() {
+        register("FakeQuantize", domain: FusedOps.domain, opsets: 0...Int.max) { _, _ in
+            return { inputs, _ in
+                let x = try inputs.required(0)
+                guard case let .float32(v) = x.storage else { throw KernelError("FakeQuantize needs a float input, got \(x.dtype)") }
+                guard let p = try FakeQuantize.parameters(try inputs.required(1), inputs.optional(2)) else {
+                    throw KernelError("FakeQuantize needs a scalar float scale and a scalar int8 / uint8 zero point")
+                }
+                let y = [Float](unsafeUninitializedCapacity: v.count) { o, n in
+                    v.withUnsafeBufferPointer { FakeQuantize.run($0, into: o.baseAddress!, scale: p.scale, zero: p.zero, lo: p.lo, hi: p.hi) }
+                    n = v.count
+                }
+                return [Tensor(unchecked: x.shape, storage: .float32(y))]
+            }
+        }
+    }
+}
+
 /// The activation quantization of the int8 kernels over raw float buffers (any layout): the
 /// arithmetic of `MathQuantization.dynamic` and `quantizeScalar`, sixteen lanes at a time.
 enum Int8Quantizer {

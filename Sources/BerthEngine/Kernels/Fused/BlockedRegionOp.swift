@@ -18,6 +18,8 @@ enum BlockedRegionOp: Sendable {
     case batchNorm(epsilon: Float)
     /// A fused 8-bit convolution (`QuantizedConv`), quantizing its input in the region's layout.
     case quantizedConv(BlockedInt8Conv)
+    /// A QuantizeLinear → DequantizeLinear pair (`FakeQuantize`), element-wise on the region's layout.
+    case fakeQuantize
 
     init?(_ n: Node) {
         func convAttrs(_ node: Node) -> NNConvAttributes? {
@@ -31,6 +33,8 @@ enum BlockedRegionOp: Sendable {
             self = .conv(a, act)
         } else if let q = BlockedInt8Conv(n) {
             self = .quantizedConv(q)
+        } else if n.opType == "FakeQuantize", n.domain == FusedOps.domain {
+            self = .fakeQuantize
         } else if n.isOp("MaxPool"), n.outputs.count == 1 || n.outputs[1].isEmpty, let w = try? NNWindowAttributes(node: n),
                   w.kernelShape?.count == 2 {
             self = .pool(.max, w)
@@ -80,6 +84,8 @@ enum BlockedRegionOp: Sendable {
             return n.inputs.dropFirst().allSatisfy { g.initializers[$0]?.dtype == .float32 && g.initializers[$0]?.rank == 1 }
         case .quantizedConv:
             return BlockedInt8Conv.isCapable(n, g)
+        case .fakeQuantize:
+            return FakeQuantize.isCapable(n, g)
         case .eltwise(.clip):
             return n.inputs.dropFirst().allSatisfy { $0.isEmpty || (g.initializers[$0]?.dtype == .float32 && g.scalarConstant($0) != nil) }
         default:

@@ -209,27 +209,13 @@ enum FakeQuantize {
 
     /// `out[i] = (level(x[i]) − zero) · scale` (NaN → 0, as its zero-point level dequantizes).
     static func run(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutablePointer<Float>, scale: Float, zero: Int32, lo: Int32, hi: Int32) {
-        guard let src = x.baseAddress else { return }
-        let whole = x.count / 16 * 16
-        let vs = SIMD16<Float>(repeating: scale), vz = SIMD16<Int32>(repeating: zero)
-        let vlo = SIMD16<Int32>(repeating: lo), vhi = SIMD16<Int32>(repeating: hi)
-        let big = SIMD16<Float>(repeating: 4_194_303)
-        var i = 0
-        while i < whole {
-            let raw = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self) / vs
-            let q = raw.clamped(lowerBound: -big, upperBound: big)
-            let r = unsafeBitCast(q + 12_582_912, to: SIMD16<Int32>.self) &- 0x4B40_0000
-            var level = (r &+ vz).clamped(lowerBound: vlo, upperBound: vhi)
-            level.replace(with: vz, where: raw .!= raw)
-            UnsafeMutableRawPointer(out + i).storeBytes(of: SIMD16<Float>(level &- vz) * vs, as: SIMD16<Float>.self)
-            i += 16
-        }
-        for i in whole..<x.count {
-            let e = src[i]
+        // The scalar form of Int8Quantizer.quantize's level, in a loop the compiler vectorises.
+        for i in 0..<x.count {
+            let e = x[i]
             let q = min(max(e / scale, -4_194_303), 4_194_303)
             let r = Int32(bitPattern: (q + 12_582_912).bitPattern) &- 0x4B40_0000
             let level = e.isNaN ? zero : min(max(r &+ zero, lo), hi)
-            out[i] = Float(level - zero) * scale
+            out[i] = Float(level &- zero) * scale
         }
     }
 
@@ -310,27 +296,16 @@ enum Int8Quantizer {
     /// `clamp(round_half_even(x / scale) + zero, lo, hi)` as bytes (NaN → zero); `x / scale`
     /// clamped to ±(2²² − 1) first, where saturation makes anything beyond the same.
     static func quantize(_ p: UnsafeBufferPointer<Float>, into out: UnsafeMutableRawPointer, scale: Float, zero: Int32, lo: Int32, hi: Int32) {
-        guard let src = p.baseAddress else { return }
-        let whole = p.count / 16 * 16
-        let vs = SIMD16<Float>(repeating: scale), vz = SIMD16<Int32>(repeating: zero)
-        let vlo = SIMD16<Int32>(repeating: lo), vhi = SIMD16<Int32>(repeating: hi)
-        let big = SIMD16<Float>(repeating: 4_194_303)
-        var i = 0
-        while i < whole {
-            let raw = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self) / vs
-            let q = raw.clamped(lowerBound: -big, upperBound: big)
-            let r = unsafeBitCast(q + 12_582_912, to: SIMD16<Int32>.self) &- 0x4B40_0000
-            var level = (r &+ vz).clamped(lowerBound: vlo, upperBound: vhi)
-            level.replace(with: vz, where: raw .!= raw)
-            (out + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: level), as: SIMD16<UInt8>.self)
-            i += 16
-        }
-        for i in whole..<p.count {
-            let e = src[i]
+        // Adding 1.5·2²³ rounds |q| < 2²² half to even (as nearbyint does) into the low mantissa
+        // bits, read back as an integer: no checked conversion, so the loop vectorises (generic
+        // SIMD clamps did not: they ran as calls, 70 % of an int8 CNN's time).
+        let o = out.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<p.count {
+            let e = p[i]
             let q = min(max(e / scale, -4_194_303), 4_194_303)
             let r = Int32(bitPattern: (q + 12_582_912).bitPattern) &- 0x4B40_0000
             let level = e.isNaN ? zero : min(max(r &+ zero, lo), hi)
-            (out + i).storeBytes(of: UInt8(truncatingIfNeeded: level), as: UInt8.self)
+            o[i] = UInt8(truncatingIfNeeded: level)
         }
     }
 }

@@ -152,9 +152,9 @@ final class BlockedInt8Conv: @unchecked Sendable {
         let (lo, hi): (Int32, Int32) = signed ? (-128, 127) : (0, 255)
         if let blocked {
             Int8Quantizer.quantize(UnsafeBufferPointer(start: blocked.buffer.pointer.assumingMemoryBound(to: Float.self), count: floatCount),
-                                   into: q.pointer, scale: scale, zero: zero, lo: lo, hi: hi, bounded: dynamic)
+                                   into: q.pointer, scale: scale, zero: zero, lo: lo, hi: hi)
         } else if case let .float32(v)? = plain?.storage {
-            v.withUnsafeBufferPointer { Int8Quantizer.quantize($0, into: q.pointer, scale: scale, zero: zero, lo: lo, hi: hi, bounded: dynamic) }
+            v.withUnsafeBufferPointer { Int8Quantizer.quantize($0, into: q.pointer, scale: scale, zero: zero, lo: lo, hi: hi) }
         }
         if !DNNL.same(quantizedMD, conv.srcMD) {
             let r = pool.take(DNNL.size(conv.srcMD))
@@ -295,36 +295,17 @@ enum Int8Quantizer {
 
     /// `clamp(round_half_even(x / scale) + zero, lo, hi)` as bytes (NaN → zero); `x / scale`
     /// clamped to ±(2²² − 1) first, where saturation makes anything beyond the same.
-    /// `bounded`: the scale is DynamicQuantizeLinear's for this very buffer.
-    static func quantize(_ p: UnsafeBufferPointer<Float>, into out: UnsafeMutableRawPointer, scale: Float, zero: Int32, lo: Int32, hi: Int32,
-                         bounded: Bool = false) {
-        // Adding 1.5·2²³ rounds |q| < 2²² half to even (as nearbyint does) into the low mantissa
-        // bits, read back as an integer: no checked conversion, so the loop vectorises (generic
-        // SIMD clamps did not: they ran as calls, 70 % of an int8 CNN's time).
+    static func quantize(_ p: UnsafeBufferPointer<Float>, into out: UnsafeMutableRawPointer, scale: Float, zero: Int32, lo: Int32, hi: Int32) {
+        // x / scale clamped to [lo − z, hi − z] in floats before rounding (as MLAS does; integer
+        // bounds, so the same levels as clamping after), rounded half to even by adding 1.5·2²³
+        // and reading the integer from the mantissa, then z added: a loop of selects the compiler
+        // vectorises (generic SIMD clamps and narrowing ran as calls: 70 % of an int8 CNN's time).
         let o = out.assumingMemoryBound(to: UInt8.self)
-        var start = 0
-        if bounded, let src = p.baseAddress {
-            // Every finite x / scale within ±255 (DynamicQuantizeLinear's own range): sixteen lanes
-            // without the float clamp (generic SIMD float clamps run as calls), as MathQuantization.dynamic.
-            start = p.count / 16 * 16
-            let vs = SIMD16<Float>(repeating: scale), vz = SIMD16<Int32>(repeating: zero)
-            let vlo = SIMD16<Int32>(repeating: lo), vhi = SIMD16<Int32>(repeating: hi)
-            var i = 0
-            while i < start {
-                let q = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self) / vs
-                let r = unsafeBitCast(q + 12_582_912, to: SIMD16<Int32>.self) &- 0x4B40_0000
-                var level = (r &+ vz).clamped(lowerBound: vlo, upperBound: vhi)
-                level.replace(with: vz, where: q .!= q)
-                UnsafeMutableRawPointer(o + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: level), as: SIMD16<UInt8>.self)
-                i += 16
-            }
-        }
-        for i in start..<p.count {
-            let e = p[i]
-            let q = min(max(e / scale, -4_194_303), 4_194_303)
-            let r = Int32(bitPattern: (q + 12_582_912).bitPattern) &- 0x4B40_0000
-            let level = e.isNaN ? zero : min(max(r &+ zero, lo), hi)
-            o[i] = UInt8(truncatingIfNeeded: level)
+        let lof = Float(lo - zero), hif = Float(hi - zero)
+        for i in 0..<p.count {
+            let q = p[i] / scale
+            let c = q.isNaN ? 0 : min(max(q, lof), hif)
+            o[i] = UInt8(truncatingIfNeeded: (Int32(bitPattern: (c + 12_582_912).bitPattern) &- 0x4B40_0000) &+ zero)
         }
     }
 }

@@ -209,13 +209,14 @@ enum FakeQuantize {
 
     /// `out[i] = (level(x[i]) − zero) · scale` (NaN → 0, as its zero-point level dequantizes).
     static func run(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutablePointer<Float>, scale: Float, zero: Int32, lo: Int32, hi: Int32) {
-        // The scalar form of Int8Quantizer.quantize's level, in a loop the compiler vectorises.
+        // Int8Quantizer.quantize's level minus z, kept in floats: x / scale clamped to
+        // [lo − z, hi − z], rounded half to even by adding and subtracting 1.5·2²³ (no fast-math,
+        // so the two are not folded), times the scale.
+        let lof = Float(lo - zero), hif = Float(hi - zero)
         for i in 0..<x.count {
-            let e = x[i]
-            let q = min(max(e / scale, -4_194_303), 4_194_303)
-            let r = Int32(bitPattern: (q + 12_582_912).bitPattern) &- 0x4B40_0000
-            let level = e.isNaN ? zero : min(max(r &+ zero, lo), hi)
-            out[i] = Float(level &- zero) * scale
+            let q = x[i] / scale
+            let c = q.isNaN ? 0 : min(max(q, lof), hif)
+            out[i] = ((c + 12_582_912) - 12_582_912) * scale
         }
     }
 

@@ -17,7 +17,13 @@ import BerthTensor
 struct QuantizedConvFusion: OptimizerPass {
     let name = "quantized-conv-fusion"
 
+    /// Then ``QDQPairFusion`` over the QDQ pairs no convolution took (kept here, right after the
+    /// convolutions took theirs, so the pass list stays as it is).
     func apply(_ graph: Graph, context: OptimizerContext) throws -> Graph {
+        try QDQPairFusion().apply(try fuseConvolutions(graph), context: context)
+    }
+
+    private func fuseConvolutions(_ graph: Graph) throws -> Graph {
         let index = GraphIndex(graph)
         var remove = Set<Int>(), maybeDead = Set<Int>()
         var replacements: [Int: Node] = [:]
@@ -39,16 +45,26 @@ struct QuantizedConvFusion: OptimizerPass {
         /// The M bias values `name` holds (an initializer, or a Reshape of one), as a new [M] initializer.
         func biasValues(_ name: String, m: Int, outRank: Int) -> String? {
             var t = graph.initializers[name]
+            var target: [Int]?
             if t == nil, let ri = index.producer[name], graph.nodes[ri].isOp("Reshape"), graph.nodes[ri].inputs.count >= 2,
-               graph.initializers[graph.nodes[ri].inputs[1]] != nil {
+               let s = graph.initializers[graph.nodes[ri].inputs[1]] {
                 t = graph.initializers[graph.nodes[ri].inputs[0]]
+                target = try? s.integers()
+                guard target != nil else { return nil }
                 maybeDead.insert(ri)
             }
             guard let b = t, b.dtype == .float32, b.count == m else { return nil }
+            // The shape the Add sees: through a Reshape its target (ORT writes [1, -1, 1, 1]: -1 takes
+            // the M values, 0 copies the input's dim), else the initializer's own.
+            var shape = b.shape
+            if let target {
+                shape = target.enumerated().map { i, d in d == -1 ? m : d == 0 ? (i < b.rank ? b.shape[i] : 0) : d }
+                guard target.filter({ $0 == -1 }).count <= 1, shape.allSatisfy({ $0 >= 0 }), (try? Shape.elementCount(shape)) == m else { return nil }
+            }
             // [M] or [1, M, 1, …] / [M, 1, …]: broadcasting over the output's channel axis only.
-            let nonUnit = b.shape.enumerated().filter { $0.element != 1 }
+            let nonUnit = shape.enumerated().filter { $0.element != 1 }
             if m > 1 {
-                guard nonUnit.count == 1, b.rank <= outRank, outRank - b.rank + nonUnit[0].offset == 1 else { return nil }
+                guard nonUnit.count == 1, shape.count <= outRank, outRank - shape.count + nonUnit[0].offset == 1 else { return nil }
             }
             let fresh = "\(name)/channel_bias"
             newInitializers[fresh] = Tensor(unchecked: [m], storage: .float32(b.floats))

@@ -223,6 +223,17 @@ final class BlockedRegion: Sendable {
         switch m.op {
         case let .conv(attrs, act):
             return try runConv(m, attrs, act, &slots, out: out, threads: threads)
+        case let .quantizedConv(q):
+            guard let xi = m.inputs[0], let d = dims4(slots[xi]), let y = try q.run(blocked: slots[xi].blocked, plain: slots[xi].plain, dims: d,
+                  inputs: m.inputs.map { $0.flatMap { slots[$0].plain } }, pool: pool, threads: threads) else { return false }
+            slots[out] = Slot(plain: nil, blocked: y)
+            return true
+        case .fakeQuantize:
+            guard let xi = m.inputs[0], dims4(slots[xi]) != nil, m.inputs.count >= 2, let y = try FakeQuantize.run(
+                try current(&slots[xi]), scale: m.inputs[1].flatMap { slots[$0].plain }, zero: m.inputs.count > 2 ? m.inputs[2].flatMap { slots[$0].plain } : nil,
+                pool: pool) else { return false }
+            slots[out] = Slot(plain: nil, blocked: y)
+            return true
         case let .pool(kind, window):
             guard let xi = m.inputs[0], let d = dims4(slots[xi]), let k = window.kernelShape,
                   let g = try? window.geometry(input: Array(d[2...]), kernel: k) else { return false }

@@ -16,6 +16,10 @@ enum BlockedRegionOp: Sendable {
     case concat
     /// Inference BatchNormalization (scale, bias, mean and variance constant).
     case batchNorm(epsilon: Float)
+    /// A fused 8-bit convolution (`QuantizedConv`), quantizing its input in the region's layout.
+    case quantizedConv(BlockedInt8Conv)
+    /// A QuantizeLinear → DequantizeLinear pair (`FakeQuantize`), element-wise on the region's layout.
+    case fakeQuantize
 
     init?(_ n: Node) {
         func convAttrs(_ node: Node) -> NNConvAttributes? {
@@ -27,6 +31,10 @@ enum BlockedRegionOp: Sendable {
             self = .conv(a, nil)
         } else if n.opType == "FusedConv", n.domain == FusedOps.domain, let a = convAttrs(n), let act = try? ContribActivation(n) {
             self = .conv(a, act)
+        } else if let q = BlockedInt8Conv(n) {
+            self = .quantizedConv(q)
+        } else if n.opType == "FakeQuantize", n.domain == FusedOps.domain {
+            self = .fakeQuantize
         } else if n.isOp("MaxPool"), n.outputs.count == 1 || n.outputs[1].isEmpty, let w = try? NNWindowAttributes(node: n),
                   w.kernelShape?.count == 2 {
             self = .pool(.max, w)
@@ -74,6 +82,10 @@ enum BlockedRegionOp: Sendable {
             // BERTH_DNNL_REGION_BN=0 leaves it to Berth's kernel, splitting the region (A/B measurements).
             guard ProcessInfo.processInfo.environment["BERTH_DNNL_REGION_BN"] != "0" else { return false }
             return n.inputs.dropFirst().allSatisfy { g.initializers[$0]?.dtype == .float32 && g.initializers[$0]?.rank == 1 }
+        case .quantizedConv:
+            return BlockedInt8Conv.isCapable(n, g)
+        case .fakeQuantize:
+            return FakeQuantize.isCapable(n, g)
         case .eltwise(.clip):
             return n.inputs.dropFirst().allSatisfy { $0.isEmpty || (g.initializers[$0]?.dtype == .float32 && g.scalarConstant($0) != nil) }
         default:
@@ -83,8 +95,10 @@ enum BlockedRegionOp: Sendable {
 
     /// True for Conv and FusedConv: a region earns its reorders only around a convolution.
     static func isConvolution(_ n: Node) -> Bool {
-        if case .conv? = BlockedRegionOp(n) { return true }
-        return false
+        switch BlockedRegionOp(n) {
+        case .conv?, .quantizedConv?: return true
+        default: return false
+        }
     }
 }
 

@@ -89,7 +89,9 @@ enum MathQuantization {
         _ = try range(x.dtype, "DequantizeLinear")
         guard scale.dtype.isFloatingPoint else { throw KernelError("DequantizeLinear scale must be float, got \(scale.dtype)") }
         if let zeroPoint {
-            guard zeroPoint.dtype == x.dtype, zeroPoint.shape == scale.shape else {
+            // A scalar against a one-element [1] (ORT's quantize_static writes its int32 bias so) is the same per-tensor value.
+            let perTensor = zeroPoint.count == 1 && scale.count == 1 && zeroPoint.rank <= 1 && scale.rank <= 1
+            guard zeroPoint.dtype == x.dtype, zeroPoint.shape == scale.shape || perTensor else {
                 throw KernelError("DequantizeLinear zero point \(zeroPoint.dtype)\(zeroPoint.shape) must match the input type and the scale shape \(scale.shape)")
             }
         }

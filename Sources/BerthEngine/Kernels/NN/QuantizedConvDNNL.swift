@@ -135,6 +135,7 @@ final class Int8ConvBackend: @unchecked Sendable {
 /// attribute relu (1) applies an absorbed Relu. With VNNI oneDNN computes all of it and writes f32.
 extension KernelRegistry {
     mutating func registerFusedQuantizedConv() {
+        registerFakeQuantize()
         let convInteger = self.factory(domain: "", op: "ConvInteger", opset: 10)
         register("QuantizedConv", domain: FusedOps.domain, opsets: 0...Int.max) { node, _ in
             let dynamic = try node.int("dynamic", default: 0) != 0

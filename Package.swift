@@ -239,7 +239,7 @@ let package = Package(
             name: "BerthProtocolTests",
             dependencies: ["BerthProtocol", "BerthTensor", .product(name: "NIOCore", package: "swift-nio")]
         ),
-        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX", "BerthTensor", "BerthTestSupport"]),
+        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX", "BerthTensor", "BerthTestSupport", "CInt8Kernels"]),
         .testTarget(name: "BerthGateTests", dependencies: ["BerthGate"]),
         .testTarget(name: "BerthGenerateTests", dependencies: ["BerthGenerate", "CGGMLKernels"]),
         .testTarget(name: "BerthOptimizeTests", dependencies: ["BerthOptimize", "BerthONNX", "BerthEngine", "BerthTensor", "BerthTestSupport"]),

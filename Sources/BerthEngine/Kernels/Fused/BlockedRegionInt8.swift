@@ -92,14 +92,14 @@ final class BlockedInt8Conv: @unchecked Sendable {
         // The activation's scale and zero point.
         var scale: Float, zero: Int32, signed = false
         if dynamic {
-            let range: (Float, Float)
+            let range: (lo: Float, hi: Float)
             if let blocked {
-                range = Int8Quantizer.range(UnsafeBufferPointer(start: blocked.buffer.pointer.assumingMemoryBound(to: Float.self), count: floatCount))
+                range = MathQuantization.range(UnsafeBufferPointer(start: blocked.buffer.pointer.assumingMemoryBound(to: Float.self), count: floatCount))
             } else {
                 guard case let .float32(v)? = plain?.storage, v.count == floatCount else { return nil }
-                range = v.withUnsafeBufferPointer { Int8Quantizer.range($0) }
+                range = v.withUnsafeBufferPointer { MathQuantization.range($0) }
             }
-            (scale, zero) = Int8Quantizer.dynamicParameters(lo: range.0, hi: range.1)
+            (scale, zero) = MathQuantization.dynamicParameters(range)
         } else {
             guard let st = inputs[1], st.count == 1, st.dtype == .float32 else { return nil }
             scale = st.floats[0]
@@ -151,10 +151,10 @@ final class BlockedInt8Conv: @unchecked Sendable {
         var q = pool.take(floatCount)
         let (lo, hi): (Int32, Int32) = signed ? (-128, 127) : (0, 255)
         if let blocked {
-            Int8Quantizer.quantize(UnsafeBufferPointer(start: blocked.buffer.pointer.assumingMemoryBound(to: Float.self), count: floatCount),
+            MathQuantization.quantizeLevels(UnsafeBufferPointer(start: blocked.buffer.pointer.assumingMemoryBound(to: Float.self), count: floatCount),
                                    into: q.pointer, scale: scale, zero: zero, lo: lo, hi: hi)
         } else if case let .float32(v)? = plain?.storage {
-            v.withUnsafeBufferPointer { Int8Quantizer.quantize($0, into: q.pointer, scale: scale, zero: zero, lo: lo, hi: hi) }
+            v.withUnsafeBufferPointer { MathQuantization.quantizeLevels($0, into: q.pointer, scale: scale, zero: zero, lo: lo, hi: hi) }
         }
         if !DNNL.same(quantizedMD, conv.srcMD) {
             let r = pool.take(DNNL.size(conv.srcMD))
@@ -209,7 +209,7 @@ enum FakeQuantize {
 
     /// `out[i] = (level(x[i]) − zero) · scale` (NaN → 0, as its zero-point level dequantizes).
     static func run(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutablePointer<Float>, scale: Float, zero: Int32, lo: Int32, hi: Int32) {
-        // Int8Quantizer.quantize's level minus z, kept in floats: x / scale clamped to
+        // MathQuantization.quantizeLevels's level minus z, kept in floats: x / scale clamped to
         // [lo − z, hi − z], rounded half to even by adding and subtracting 1.5·2²³ (no fast-math,
         // so the two are not folded), times the scale.
         let lof = Float(lo - zero), hif = Float(hi - zero)
@@ -260,53 +260,3 @@ extension KernelRegistry {
     }
 }
 
-/// The activation quantization of the int8 kernels over raw float buffers (any layout): the
-/// arithmetic of `MathQuantization.dynamic` and `quantizeScalar`, sixteen lanes at a time.
-enum Int8Quantizer {
-    /// min(0, min x) and max(0, max x), NaN skipped (DynamicQuantizeLinear's range).
-    static func range(_ p: UnsafeBufferPointer<Float>) -> (Float, Float) {
-        var lo: Float = 0, hi: Float = 0
-        var vlo = SIMD16<Float>(repeating: 0), vhi = SIMD16<Float>(repeating: 0)
-        let whole = p.count / 16 * 16
-        if whole > 0, let base = p.baseAddress {
-            var i = 0
-            while i < whole {
-                let e = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<Float>.self)
-                vlo.replace(with: e, where: e .< vlo)
-                vhi.replace(with: e, where: e .> vhi)
-                i += 16
-            }
-        }
-        for i in 0..<16 {
-            lo = vlo[i] < lo ? vlo[i] : lo
-            hi = vhi[i] > hi ? vhi[i] : hi
-        }
-        for e in p[whole...] {
-            lo = e < lo ? e : lo
-            hi = e > hi ? e : hi
-        }
-        return (lo, hi)
-    }
-
-    /// DynamicQuantizeLinear's uint8 scale and zero point for the range [lo, hi] (lo ≤ 0 ≤ hi).
-    static func dynamicParameters(lo: Float, hi: Float) -> (scale: Float, zero: Int32) {
-        let scale: Float = hi == lo ? 1 : (hi - lo) / 255
-        return (scale, Int32(min(max((0 - lo / scale).rounded(.toNearestOrEven), 0), 255)))
-    }
-
-    /// `clamp(round_half_even(x / scale) + zero, lo, hi)` as bytes (NaN → zero); `x / scale`
-    /// clamped to ±(2²² − 1) first, where saturation makes anything beyond the same.
-    static func quantize(_ p: UnsafeBufferPointer<Float>, into out: UnsafeMutableRawPointer, scale: Float, zero: Int32, lo: Int32, hi: Int32) {
-        // x / scale clamped to [lo − z, hi − z] in floats before rounding (as MLAS does; integer
-        // bounds, so the same levels as clamping after), rounded half to even by adding 1.5·2²³
-        // and reading the integer from the mantissa, then z added: a loop of selects the compiler
-        // vectorises (generic SIMD clamps and narrowing ran as calls: 70 % of an int8 CNN's time).
-        let o = out.assumingMemoryBound(to: UInt8.self)
-        let lof = Float(lo - zero), hif = Float(hi - zero)
-        for i in 0..<p.count {
-            let q = p[i] / scale
-            let c = q.isNaN ? 0 : min(max(q, lof), hif)
-            o[i] = UInt8(truncatingIfNeeded: (Int32(bitPattern: (c + 12_582_912).bitPattern) &- 0x4B40_0000) &+ zero)
-        }
-    }
-}

@@ -123,19 +123,36 @@ enum MathQuantization {
     /// scalar tensors built per call).
     static func dynamicLevels(_ x: Tensor) throws -> (levels: Tensor, scale: Float, zeroPoint: UInt8) {
         guard case let .float32(v) = x.storage else { throw KernelError("DynamicQuantizeLinear needs a float input, got \(x.dtype)") }
-        var lo: Float = 0, hi: Float = 0
-        v.withUnsafeBufferPointer { p in if let base = p.baseAddress { berth_u8_range(base, p.count, &lo, &hi) } }
-        let scale: Float = hi == lo ? 1 : (hi - lo) / 255
-        let level = (0 - lo / scale).rounded(.toNearestOrEven)
-        // An infinite input makes the level NaN (∞ / ∞): zero point 0 rather than a trap below.
-        let zp = level.isNaN ? 0 : min(max(level, 0), 255)
+        let (scale, zp) = dynamicParameters(v.withUnsafeBufferPointer { range($0) })
         let y = [UInt8](unsafeUninitializedCapacity: v.count) { out, count in
             v.withUnsafeBufferPointer { p in
-                if let src = p.baseAddress, let dst = out.baseAddress { berth_u8_quantize(src, p.count, scale, Int32(zp), dst) }
+                if let dst = out.baseAddress { quantizeLevels(p, into: dst, scale: scale, zero: zp, lo: 0, hi: 255) }
             }
             count = v.count
         }
         return (Tensor(unchecked: x.shape, storage: .uint8(y)), scale, UInt8(zp))
+    }
+
+    /// min(0, min x) and max(0, max x), NaN skipped: DynamicQuantizeLinear's range (C kernel).
+    static func range(_ p: UnsafeBufferPointer<Float>) -> (lo: Float, hi: Float) {
+        var lo: Float = 0, hi: Float = 0
+        if let base = p.baseAddress { berth_u8_range(base, p.count, &lo, &hi) }
+        return (lo, hi)
+    }
+
+    /// DynamicQuantizeLinear's uint8 scale and zero point for a range from ``range(_:)``.
+    static func dynamicParameters(_ r: (lo: Float, hi: Float)) -> (scale: Float, zeroPoint: Int32) {
+        let scale: Float = r.hi == r.lo ? 1 : (r.hi - r.lo) / 255
+        let level = (0 - r.lo / scale).rounded(.toNearestOrEven)
+        // An infinite input makes the level NaN (∞ / ∞): zero point 0 rather than a trap.
+        return (scale, level.isNaN ? 0 : Int32(min(max(level, 0), 255)))
+    }
+
+    /// `clamp(round_half_even(x / scale) + zero, lo, hi)` as bytes (int8 levels as their
+    /// two's-complement bytes; NaN → zero), by the C kernel (AVX-512 / AVX2 / scalar).
+    static func quantizeLevels(_ p: UnsafeBufferPointer<Float>, into out: UnsafeMutableRawPointer, scale: Float, zero: Int32, lo: Int32, hi: Int32) {
+        guard let src = p.baseAddress else { return }
+        berth_quantize_levels(src, p.count, scale, zero, lo, hi, out.assumingMemoryBound(to: UInt8.self))
     }
 }
 

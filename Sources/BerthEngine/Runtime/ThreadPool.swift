@@ -27,4 +27,53 @@ public final class ThreadPool: Sendable {
             }
         }
     }
+
+    /// Runs `body(i)` for every `i` in `0..<count` on at most `threads` threads, each thread
+    /// taking the next index when it finishes one. Unlike ``parallelFor(_:minChunk:_:)``'s fixed
+    /// halves, a thread that starts late or is descheduled (shared cores) leaves its indices to
+    /// the others instead of making them wait: split work into a few more pieces than threads.
+    public func forEachIndex(_ count: Int, _ body: (Int) -> Void) {
+        guard count > 0 else { return }
+        let width = min(threads, count)
+        if width <= 1 { for i in 0..<count { body(i) }; return }
+        let next = IndexCounter()
+        withoutActuallyEscaping(body) { body in
+            nonisolated(unsafe) let body = body
+            DispatchQueue.concurrentPerform(iterations: width) { _ in
+                while true {
+                    let i = next.take()
+                    if i >= count { return }
+                    body(i)
+                }
+            }
+        }
+    }
+}
+
+/// The next unclaimed index of a ``ThreadPool/forEachIndex(_:_:)`` loop.
+private final class IndexCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func take() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value - 1
+    }
+}
+
+/// Set by any piece of a ``ThreadPool/forEachIndex(_:_:)`` loop that failed.
+final class FailureFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() {
+        lock.lock()
+        value = true
+        lock.unlock()
+    }
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
 }

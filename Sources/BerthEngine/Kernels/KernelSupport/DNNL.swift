@@ -166,6 +166,13 @@ enum DNNL {
             dnnl_primitive_desc_destroy(pd)
         }
 
+        /// oneDNN's name for the implementation it picked ("brgconv:avx512_core", "ref:any", ...).
+        var implementation: String {
+            var name: UnsafePointer<CChar>?
+            _ = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name)
+            return name.map { String(cString: $0) } ?? "ref"
+        }
+
         func md(_ what: dnnl_query_t) -> dnnl_memory_desc_t {
             dnnl_primitive_desc_query_md(pd, what, 0)?.pointee ?? dnnl_memory_desc_t()
         }

@@ -27,10 +27,12 @@ final class SplitConvolution: @unchecked Sendable {
     var srcMD: dnnl_memory_desc_t { whole.srcMD }
     var dstMD: dnnl_memory_desc_t { whole.dstMD }
 
-    /// Pieces per thread for batch slices (more pieces balance better on shared cores) and for
-    /// channel slices (each piece reads the whole input again). `BERTH_SPLIT_BATCH` /
-    /// `BERTH_SPLIT_CHANNELS` set them, for measurements.
+    /// Pieces per thread for batch slices (more pieces balance better on shared cores), for row
+    /// slices (each piece reads all the weights: ResNet-50 batch 1 took 4–6 % more CPU time with
+    /// two per thread) and for channel slices (each piece reads the whole input again).
+    /// `BERTH_SPLIT_BATCH` / `BERTH_SPLIT_ROWS` / `BERTH_SPLIT_CHANNELS` set them, for measurements.
     static let batchPiecesPerThread = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_BATCH"] ?? "") ?? 2
+    static let rowPiecesPerThread = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_ROWS"] ?? "") ?? 1
     static let channelPiecesPerThread = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_CHANNELS"] ?? "") ?? 1
     /// Convolutions below this many multiply-adds run unsplit (waking a thread costs a few µs).
     static let minimumWork = 1 << 19
@@ -70,7 +72,7 @@ final class SplitConvolution: @unchecked Sendable {
         } else if dstTag.block == 0, srcTag.block == 0, spec.input.count == 4 {
             // Batch 1 in NHWC (what oneDNN's brgconv picks at batch 1): output-row slices, each
             // reading the input rows its windows cover, with the padding that falls in its part.
-            let count = min(ho, Self.batchPiecesPerThread * threads)
+            let count = min(ho, Self.rowPiecesPerThread * threads)
             guard count > 1 else { return nil }
             let (stride, dil, top) = (spec.strides[0], spec.dilations[0], spec.padsBegin[0])
             let extent = (spec.weights[2] - 1) * dil + 1

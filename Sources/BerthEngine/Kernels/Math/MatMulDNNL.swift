@@ -39,6 +39,10 @@ final class MatMulBackendCache: @unchecked Sendable {
 
     init(constantWeight: Bool = false) { self.constantWeight = constantWeight }
 
+    /// Packed products below this many multiply-adds run on one thread (`BERTH_SPLIT_MIN_WORK`):
+    /// a piece's primitive call and a thread's wake-up cost about what 2^20 multiply-adds take.
+    static let splitMinimumWork = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_MIN_WORK"] ?? "") ?? (1 << 21)
+
     /// Whether products with a constant weight run on oneDNN's matmul (`BERTH_DNNL_MATMUL=0`:
     /// on GEMM per call, for A/B measurements).
     static let enabled: Bool = {
@@ -75,7 +79,7 @@ final class MatMulBackendCache: @unchecked Sendable {
         // the pool (see BLAS.sgemm), all reading the one packed weight.
         var split: (pool: ThreadPool, pieces: Int)?
         if threads == 1, let pool = BLAS.pool, pool.threads > 1, m >= 16,
-           Double(m) * Double(n) * Double(k) >= Double(BLAS.splitMinimumWork) {
+           Double(m) * Double(n) * Double(k) >= Double(Self.splitMinimumWork) {
             split = (pool, min(2 * pool.threads, m / 8))
         }
         var pieces: [DNNL.MatMul] = []

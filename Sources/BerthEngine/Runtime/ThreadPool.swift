@@ -1,8 +1,8 @@
 import Foundation
 
 /// The intra-op thread pool: `threads - 1` worker threads of its own beside the calling thread,
-/// which takes part in every loop. Workers sleep on a condition variable between loops (they
-/// never spin, so a pool beside other work on shared cores costs nothing while idle).
+/// which takes part in every loop. Between loops a worker yields its core a few hundred times
+/// (`sched_yield`: anyone else runnable gets it) and then sleeps on a condition variable.
 ///
 /// Dispatch's `concurrentPerform`, used before, ran the second half on a worker that on Linux
 /// started too late to take it: `berth perf --threads 2` on ResNet-50 showed 0.99 CPUs utilized.
@@ -56,6 +56,8 @@ private final class PoolWorkers: @unchecked Sendable {
     /// Indices claimed and not finished.
     private var running = 0
     private var stopping = false
+    /// How many times a thread yields before it sleeps (`BERTH_POOL_YIELDS`, 0: sleep at once).
+    static let yields = Int(ProcessInfo.processInfo.environment["BERTH_POOL_YIELDS"] ?? "") ?? 200
 
     init(count: Int) {
         for k in 0..<count {
@@ -93,7 +95,18 @@ private final class PoolWorkers: @unchecked Sendable {
             cond.lock()
             running -= 1
         }
-        while running > 0 { cond.wait() }
+        var tries = 0
+        while running > 0 {
+            // The other pieces usually end within microseconds: yield a few times before sleeping.
+            if tries < Self.yields {
+                tries += 1
+                cond.unlock()
+                sched_yield()
+                cond.lock()
+            } else {
+                cond.wait()
+            }
+        }
         body = nil
         cond.unlock()
         return true
@@ -101,8 +114,22 @@ private final class PoolWorkers: @unchecked Sendable {
 
     private func work() {
         cond.lock()
+        var tries = 0
         while true {
-            while !stopping && (body == nil || next >= count) { cond.wait() }
+            while !stopping && (body == nil || next >= count) {
+                // Kernels run loops back to back (a convolution per layer): a worker that yields
+                // for a while before sleeping is there for the next one without a futex wake-up,
+                // and sched_yield hands the core to anyone else who wants it.
+                if tries < Self.yields {
+                    tries += 1
+                    cond.unlock()
+                    sched_yield()
+                    cond.lock()
+                } else {
+                    cond.wait()
+                }
+            }
+            tries = 0
             if stopping { break }
             let f = body!
             let i = next

@@ -100,11 +100,14 @@ struct ExecutionPlan: Sendable {
         var steps: [Step] = []
         steps.reserveCapacity(order.count)
         let compiler = SubgraphCompiler(registry: registry, opsetFor: opsetFor)
+        let initializerNames = Set(graph.initializers.keys)
         for i in order {
             let n = graph.nodes[i]
             let opset = opsetFor(n.domain) ?? 0
             let made: StepKernel?
-            do { made = try registry.makeKernel(n, opset: opset, subgraphs: compiler) } catch { throw EngineError.wrap(error, node: n) }
+            do {
+                made = try PlanFacts.$initializers.withValue(initializerNames) { try registry.makeKernel(n, opset: opset, subgraphs: compiler) }
+            } catch { throw EngineError.wrap(error, node: n) }
             guard let kernel = made else {
                 throw EngineError.unsupportedOperators([UnsupportedOp(domain: n.canonicalDomain, opType: n.opType, opset: opset)])
             }
@@ -206,5 +209,17 @@ extension EngineError {
     static func wrap(_ error: Error, node: Node) -> EngineError {
         if let e = error as? EngineError { return e }
         return .kernel(node: node.name, op: node.opType, message: "\(error)")
+    }
+}
+
+/// What a kernel factory may learn about its node's graph while a plan is built: which values are
+/// initializers (constant for the session's life), so a kernel can prepare them on first use
+/// (a product packs its weight then) instead of waiting to see the same array twice.
+enum PlanFacts {
+    @TaskLocal static var initializers: Set<String> = []
+
+    /// True when input `k` of `node` is an initializer of the graph being planned.
+    static func isInitializer(_ node: Node, input k: Int) -> Bool {
+        k < node.inputs.count && !node.inputs[k].isEmpty && initializers.contains(node.inputs[k])
     }
 }

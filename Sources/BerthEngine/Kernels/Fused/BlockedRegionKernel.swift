@@ -111,7 +111,7 @@ final class BlockedRegion: Sendable {
         omp_set_num_threads(Int32(threads))
         for m in members {
             let done: Bool
-            do { done = try runOnDNNL(m, &slots, threads: threads) } catch let e as DNNL.Failure {
+            do { done = try runOnDNNL(m, &slots, threads: threads, pool: ctx.pool) } catch let e as DNNL.Failure {
                 throw EngineError.kernel(node: m.node.name, op: m.node.opType, message: "\(e)")
             }
             if !done {
@@ -218,11 +218,11 @@ final class BlockedRegion: Sendable {
     // MARK: - Nodes on oneDNN
 
     /// Runs `m` on oneDNN and stores its output; false when this call must use Berth's kernel.
-    private func runOnDNNL(_ m: Member, _ slots: inout [Slot], threads: Int) throws -> Bool {
+    private func runOnDNNL(_ m: Member, _ slots: inout [Slot], threads: Int, pool threadPool: ThreadPool) throws -> Bool {
         guard let out = m.outputs.first ?? nil else { return false }
         switch m.op {
         case let .conv(attrs, act):
-            return try runConv(m, attrs, act, &slots, out: out, threads: threads)
+            return try runConv(m, attrs, act, &slots, out: out, threads: threads, pool: threadPool)
         case let .quantizedConv(q):
             guard let xi = m.inputs[0], let d = dims4(slots[xi]), let y = try q.run(blocked: slots[xi].blocked, plain: slots[xi].plain, dims: d,
                   inputs: m.inputs.map { $0.flatMap { slots[$0].plain } }, pool: pool, threads: threads) else { return false }
@@ -344,7 +344,8 @@ final class BlockedRegion: Sendable {
         return true
     }
 
-    private func runConv(_ m: Member, _ attrs: NNConvAttributes, _ act: ContribActivation?, _ slots: inout [Slot], out: Int, threads: Int) throws -> Bool {
+    private func runConv(_ m: Member, _ attrs: NNConvAttributes, _ act: ContribActivation?, _ slots: inout [Slot], out: Int, threads: Int,
+                         pool threadPool: ThreadPool) throws -> Bool {
         guard m.inputs.count >= 2, let xi = m.inputs[0], let wi = m.inputs[1], let d = dims4(slots[xi]),
               let w = slots[wi].plain, w.dtype == .float32, w.rank == 4 else { return false }
         let bias = m.inputs.count > 2 ? m.inputs[2].flatMap { slots[$0].plain } : nil
@@ -357,7 +358,10 @@ final class BlockedRegion: Sendable {
         let spec = DNNL.ConvSpec(input: d, output: s.outShape, weights: w.shape, group: attrs.group, strides: s.g.strides,
                                  dilations: s.g.dilations, padsBegin: s.g.padsBegin, padsEnd: s.g.padsEnd, hasBias: bias != nil,
                                  sum: zi != nil, eltwise: eltwise, blocked: true, threads: threads)
-        guard let (conv, packed) = m.cache.convolution(spec, weights: w.floats) else { return false }
+        // Several intra-op threads on 1-thread primitives: the convolution split over the pool.
+        let split = threads == 1 && threadPool.threads > 1 ? m.cache.splits.split(spec, weights: w.floats, threads: threadPool.threads) : nil
+        let single = split == nil ? m.cache.convolution(spec, weights: w.floats) : nil
+        guard let conv = split?.whole ?? single?.0 else { return false }
         let src = try laidOut(&slots[xi], conv.srcMD)
         defer { if src.fresh { pool.give(src.buffer) } }
         let dst: DNNL.Buffer
@@ -373,11 +377,14 @@ final class BlockedRegion: Sendable {
             dst = pool.take(DNNL.size(conv.dstMD))
             if DNNL.isPadded(conv.dstMD, dims: s.outShape) { dst.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: dst.bytes) }
         }
-        if let bias {
-            try bias.floats.withUnsafeBufferPointer { try conv.runBlocked(src: src.buffer.pointer, weights: packed, bias: $0.baseAddress, dst: dst.pointer, pool: pool) }
-        } else {
-            try conv.runBlocked(src: src.buffer.pointer, weights: packed, bias: nil, dst: dst.pointer, pool: pool)
+        func execute(_ b: UnsafePointer<Float>?) throws {
+            if let split {
+                try split.run(src: src.buffer.pointer, bias: b, dst: dst.pointer, buffers: pool, pool: threadPool)
+            } else if let (conv, packed) = single {
+                try conv.runBlocked(src: src.buffer.pointer, weights: packed, bias: b, dst: dst.pointer, pool: pool)
+            }
         }
+        if let bias { try bias.floats.withUnsafeBufferPointer { try execute($0.baseAddress) } } else { try execute(nil) }
         slots[out] = Slot(plain: nil, blocked: DNNL.Blocked(dims: s.outShape, md: conv.dstMD, buffer: dst))
         return true
     }
@@ -398,6 +405,8 @@ final class BlockedRegionCache: @unchecked Sendable {
     /// The entry the last call used: a model called with one shape finds it without hashing.
     private var lastLayout: (key: LayoutKey, primitive: DNNL.LayoutPrimitive?)?
     private static let maxEntries = 16
+    /// The node's convolutions split over several intra-op threads (``SplitConvolution``).
+    let splits = SplitConvolutionCache()
 
     /// The convolution for `spec` with the weights packed for it; nil when oneDNN refuses it.
     func convolution(_ spec: DNNL.ConvSpec, weights: [Float]) -> (DNNL.Convolution, DNNL.Buffer)? {

@@ -71,7 +71,37 @@ func headsAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor? = nil, qShape
     let qv = q.floats, kv = k.floats, vv = v.floats
     // Row strides of Q, K, V in their own head counts; the output's rows hold every head.
     let qRow = q4[2] * d, kRow = k4[2] * d, vRow = v4[2] * dv, oRow = heads * dv
-    var scores = [Float](repeating: 0, count: scoresCount)
+    // Rows r0..<r1 of one (batch, head): scores[rows, L] = scale · Q_h · K_hᵀ, softmax, out = P · V_h.
+    func attend(_ qp: UnsafePointer<Float>, _ kp: UnsafePointer<Float>, _ vp: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>,
+                _ p: UnsafeMutablePointer<Float>, bi: Int, h: Int, rows r0: Int, _ r1: Int, serial: Bool) {
+        let qh = qp + (q4[0] == 1 ? 0 : bi) * s * qRow + (q4[2] == 1 ? 0 : h) * d + r0 * qRow
+        let kh = kp + (k4[0] == 1 ? 0 : bi) * l * kRow + (k4[2] == 1 ? 0 : h) * d
+        let vh = vp + (v4[0] == 1 ? 0 : bi) * l * vRow + (v4[2] == 1 ? 0 : h) * dv
+        let rows = r1 - r0
+        // Rows of Q_h and K_h are strided by the head row.
+        BLAS.sgemm(transA: false, transB: true, m: rows, n: l, k: d, alpha: scale, a: qh, lda: qRow,
+                   b: kh, ldb: kRow, beta: 0, c: p, ldc: l, serial: serial)
+        func softmax(_ range: Range<Int>) {
+            for r in range {
+                let row = p + r * l
+                if !mv.isEmpty {
+                    let base = bi * maskStrides[0] + h * maskStrides[1] + (r0 + r) * maskStrides[2], step = maskStrides[3]
+                    mv.withUnsafeBufferPointer { mp in for j in 0..<l { row[j] += mp[base + j * step] } }
+                }
+                let m = nnMax(row, count: l)
+                let sum = nnExpShiftedSum(row, row, count: l, shift: m)
+                nnScale(row, count: l, by: 1 / sum)
+            }
+        }
+        if serial { softmax(0..<rows) } else { pool.parallelFor(rows, minChunk: max(1, 8192 / l)) { softmax($0) } }
+        // out[:, h, :] = P · V_h, written into the merged [B, S, H·Dv] rows.
+        BLAS.sgemm(transA: false, transB: false, m: rows, n: dv, k: l, alpha: 1, a: p, lda: l,
+                   b: vh, ldb: vRow, beta: 0, c: o + bi * s * oRow + r0 * oRow + h * dv, ldc: oRow, serial: serial)
+    }
+    // Several threads: (batch, head, row block) pieces, each on one thread with its own scores,
+    // taken by whichever pool thread is free (BLAS.sgemm would otherwise split each small product).
+    let pairs = b * heads
+    let rowBlocks = pool.threads > 1 && BLAS.pool != nil ? max(1, min(s / 16, (2 * pool.threads + pairs - 1) / pairs)) : 0
     let y = [Float](unsafeUninitializedCapacity: total) { ob, initialized in
         let o = ob.baseAddress!
         if l == 0 {
@@ -83,31 +113,24 @@ func headsAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor? = nil, qShape
         qv.withUnsafeBufferPointer { qp in
             kv.withUnsafeBufferPointer { kp in
                 vv.withUnsafeBufferPointer { vp in
-                    scores.withUnsafeMutableBufferPointer { sp in
-                        let p = sp.baseAddress!
-                        for bi in 0..<b {
-                            for h in 0..<heads {
-                                let qh = qp.baseAddress! + (q4[0] == 1 ? 0 : bi) * s * qRow + (q4[2] == 1 ? 0 : h) * d
-                                let kh = kp.baseAddress! + (k4[0] == 1 ? 0 : bi) * l * kRow + (k4[2] == 1 ? 0 : h) * d
-                                let vh = vp.baseAddress! + (v4[0] == 1 ? 0 : bi) * l * vRow + (v4[2] == 1 ? 0 : h) * dv
-                                // scores[S, L] = scale · Q_h · K_hᵀ, rows of Q_h and K_h strided by the head row.
-                                BLAS.sgemm(transA: false, transB: true, m: s, n: l, k: d, alpha: scale, a: qh, lda: qRow,
-                                           b: kh, ldb: kRow, beta: 0, c: p, ldc: l)
-                                pool.parallelFor(s, minChunk: max(1, 8192 / l)) { rows in
-                                    for r in rows {
-                                        let row = p + r * l
-                                        if !mv.isEmpty {
-                                            let base = bi * maskStrides[0] + h * maskStrides[1] + r * maskStrides[2], step = maskStrides[3]
-                                            mv.withUnsafeBufferPointer { mp in for j in 0..<l { row[j] += mp[base + j * step] } }
-                                        }
-                                        let m = nnMax(row, count: l)
-                                        let sum = nnExpShiftedSum(row, row, count: l, shift: m)
-                                        nnScale(row, count: l, by: 1 / sum)
-                                    }
+                    if rowBlocks > 0 {
+                        pool.forEachIndex(pairs * rowBlocks) { t in
+                            let pair = t / rowBlocks, blk = t % rowBlocks
+                            let r0 = s * blk / rowBlocks, r1 = s * (blk + 1) / rowBlocks
+                            guard r1 > r0 else { return }
+                            let p = UnsafeMutablePointer<Float>.allocate(capacity: (r1 - r0) * l)
+                            defer { p.deallocate() }
+                            attend(qp.baseAddress!, kp.baseAddress!, vp.baseAddress!, o, p, bi: pair / heads, h: pair % heads,
+                                   rows: r0, r1, serial: true)
+                        }
+                    } else {
+                        var scores = [Float](repeating: 0, count: scoresCount)
+                        scores.withUnsafeMutableBufferPointer { sp in
+                            for bi in 0..<b {
+                                for h in 0..<heads {
+                                    attend(qp.baseAddress!, kp.baseAddress!, vp.baseAddress!, o, sp.baseAddress!, bi: bi, h: h,
+                                           rows: 0, s, serial: false)
                                 }
-                                // out[:, h, :] = P · V_h, written into the merged [B, S, H·Dv] rows.
-                                BLAS.sgemm(transA: false, transB: false, m: s, n: dv, k: l, alpha: 1, a: p, lda: l,
-                                           b: vh, ldb: vRow, beta: 0, c: o + bi * s * oRow + h * dv, ldc: oRow)
                             }
                         }
                     }

@@ -55,7 +55,7 @@ extension KernelRegistry {
             let activation = try node.string("activation", default: "")
             guard activation.isEmpty || activation == "gelu" else { throw KernelError("MatMulBias activation must be \"gelu\" or absent, got \"\(activation)\"") }
             let gelu = activation == "gelu"
-            let cache = MatMulBackendCache()
+            let cache = MatMulBackendCache(constantWeight: PlanFacts.isInitializer(node, input: 1))
             return { inputs, ctx in [try matMulBias(try inputs.required(0), try inputs.required(1), try inputs.required(2), ctx, cache: cache, gelu: gelu)] }
         }
     }

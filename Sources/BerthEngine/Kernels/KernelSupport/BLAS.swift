@@ -13,7 +13,7 @@ enum BLAS {
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, serial: Bool = false
     ) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
@@ -25,11 +25,17 @@ enum BLAS {
         // oneDNN's JIT GEMM picks its AVX2 / AVX-512 kernels at run time whatever OPENBLAS_CORETYPE
         // says, and runs on the same OpenMP threads as the oneDNN convolutions (OpenBLAS's own
         // spinning threads beside them starve both). BERTH_DNNL_GEMM=0 keeps OpenBLAS.
-        // With more than one intra-op thread OpenBLAS keeps the product: 2-thread oneDNN GEMM on
-        // OpenMP stalls on shared cores (see DNNLThreads), OpenBLAS's threads hold up.
-        if gemmUsesDNNL && (m > 8 || gemvUsesDNNL) && (gemmThreads == 1 || DNNLThreads.followsIntraOp),
+        // With several intra-op threads and no OpenMP teams (the default, see DNNLThreads), Berth
+        // splits the product itself: rows (or, for a few rows, columns) in a few more pieces than
+        // threads, each a 1-thread call, taken by whichever pool thread is free, so a descheduled
+        // thread delays its piece rather than the whole product. OpenBLAS then runs 1 thread.
+        if gemmUsesDNNL && gemmThreads > 1 && !serial && !DNNLThreads.followsIntraOp {
+            if splitSgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                          beta: beta, c: c, ldc: ldc) { return }
+        }
+        if gemmUsesDNNL && (m > 8 || gemvUsesDNNL),
            DNNL.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                      beta: beta, c: c, ldc: ldc, threads: gemmThreads) {
+                      beta: beta, c: c, ldc: ldc, threads: DNNLThreads.followsIntraOp && !serial ? gemmThreads : 1) {
             return
         }
         #endif
@@ -81,10 +87,57 @@ enum BLAS {
         defer { threadsLock.unlock() }
         if let configured = configuredThreads { return configured }
         let want = max(1, n)
+        #if canImport(CDNNL)
+        // Products split by Berth's pool (see `sgemm`): OpenBLAS's own threads would spin beside it.
+        openblas_set_num_threads(gemmUsesDNNL && !DNNLThreads.followsIntraOp ? 1 : Int32(want))
+        #else
         openblas_set_num_threads(Int32(want))
+        #endif
         configuredThreads = want
         gemmThreads = want
+        splitPool = ThreadPool(threads: want)
         return want
+    }
+
+    /// The pool that splits products over the configured thread count (nil until configured).
+    static var pool: ThreadPool? { splitPool }
+
+    /// The configured intra-op thread count (1 until a session sets it).
+    static var threads: Int { gemmThreads }
+
+    /// Products below this many multiply-adds run on one thread: waking a pool thread costs a few
+    /// microseconds, about what 2^18 multiply-adds take.
+    static let splitMinimumWork = 1 << 18
+
+    /// `sgemm` split over `splitPool` in 1-thread pieces; false when the product is too small
+    /// to gain from it (the caller then runs it on one thread).
+    private static func splitSgemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) -> Bool {
+        guard let pool = splitPool, Double(m) * Double(n) * Double(k) >= Double(splitMinimumWork) else { return false }
+        let t = pool.threads
+        if m > 8 {
+            // Row pieces of at least 8 rows: op(A)'s rows r0..<r1 are A's rows, or A's columns when transposed.
+            let pieces = min(2 * t, max(1, m / 8))
+            guard pieces > 1 else { return false }
+            pool.forEachIndex(pieces) { i in
+                let r0 = m * i / pieces, r1 = m * (i + 1) / pieces
+                sgemm(transA: transA, transB: transB, m: r1 - r0, n: n, k: k, alpha: alpha, a: transA ? a + r0 : a + r0 * lda, lda: lda,
+                      b: b, ldb: ldb, beta: beta, c: c + r0 * ldc, ldc: ldc, serial: true)
+            }
+        } else {
+            // Column pieces (multiples of 16) of op(B): B's rows when transposed, else its columns.
+            let pieces = min(2 * t, n / 64)
+            guard pieces > 1 else { return false }
+            pool.forEachIndex(pieces) { i in
+                let j0 = (n * i / pieces) & ~15, j1 = i == pieces - 1 ? n : (n * (i + 1) / pieces) & ~15
+                guard j1 > j0 else { return }
+                sgemm(transA: transA, transB: transB, m: m, n: j1 - j0, k: k, alpha: alpha, a: a, lda: lda,
+                      b: transB ? b + j0 * ldb : b + j0, ldb: ldb, beta: beta, c: c + j0, ldc: ldc, serial: true)
+            }
+        }
+        return true
     }
 
     #if canImport(CDNNL)
@@ -95,13 +148,15 @@ enum BLAS {
     }()
     /// Whether products of at most 8 rows go to oneDNN too (BERTH_DNNL_GEMV=1) instead of OpenBLAS's sgemv.
     static let gemvUsesDNNL: Bool = ProcessInfo.processInfo.environment["BERTH_DNNL_GEMV"] == "1"
-    /// The thread count a oneDNN product runs with, or nil when products stay on OpenBLAS
-    /// (several intra-op threads: see `sgemm`).
-    static var oneDNNGemmThreads: Int? { gemmThreads == 1 || DNNLThreads.followsIntraOp ? gemmThreads : nil }
+    /// The OpenMP thread count of a oneDNN product: the intra-op count with
+    /// `BERTH_DNNL_THREADS=intra`, else 1 (several intra-op threads split the product: see `sgemm`).
+    static var oneDNNGemmThreads: Int { DNNLThreads.followsIntraOp ? gemmThreads : 1 }
     #endif
 
     private static let threadsLock = NSLock()
     /// The configured count as a plain word, read on every product without the lock.
     nonisolated(unsafe) private static var gemmThreads = 1
     nonisolated(unsafe) private static var configuredThreads: Int?
+    /// The pool split products run on (the configured thread count); nil until configured.
+    nonisolated(unsafe) private static var splitPool: ThreadPool?
 }

@@ -32,12 +32,14 @@ extension DNNL {
         private let scratchBytes: Int
         private let scratchPool = BufferPool(maxBytes: 64 << 20)
 
-        init(_ spec: MatMulSpec) throws {
+        /// `weights`: the packed layout to read (another primitive's, so row pieces of a product
+        /// share one packed copy); nil lets oneDNN choose.
+        init(_ spec: MatMulSpec, weights: dnnl_memory_desc_t? = nil) throws {
             guard let engine = DNNL.engine else { throw Failure(call: "engine_create", status: 0) }
             self.spec = spec
             omp_set_num_threads(Int32(spec.threads))
             var src = try DNNL.plainDesc([spec.m, spec.k])
-            var w = try DNNL.anyDesc([spec.k, spec.n])
+            var w = try weights ?? DNNL.anyDesc([spec.k, spec.n])
             var b = spec.hasBias ? try DNNL.plainDesc([1, spec.n]) : dnnl_memory_desc_t()
             var dst = try DNNL.plainDesc([spec.m, spec.n])
             userWeightsMD = try DNNL.typedDesc([spec.k, spec.n], dnnl_f32, spec.transposedB ? dnnl_ba : dnnl_ab)

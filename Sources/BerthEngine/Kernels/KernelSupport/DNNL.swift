@@ -166,6 +166,13 @@ enum DNNL {
             dnnl_primitive_desc_destroy(pd)
         }
 
+        /// oneDNN's name for the implementation it picked ("brgconv:avx512_core", "ref:any", ...).
+        var implementation: String {
+            var name: UnsafePointer<CChar>?
+            _ = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name)
+            return name.map { String(cString: $0) } ?? "ref"
+        }
+
         func md(_ what: dnnl_query_t) -> dnnl_memory_desc_t {
             dnnl_primitive_desc_query_md(pd, what, 0)?.pointee ?? dnnl_memory_desc_t()
         }
@@ -209,7 +216,10 @@ enum DNNL {
         /// allocations cost page faults every call).
         private let buffers = BufferPool(maxBytes: 64 << 20)
 
-        init(_ spec: ConvSpec) throws {
+        /// `src`, `weights`, `dst`: layouts the primitive must read and write (a piece of a split
+        /// convolution lays its part out as the whole is); nil lets oneDNN choose (or plain NCHW).
+        init(_ spec: ConvSpec, src srcLayout: dnnl_memory_desc_t? = nil, weights weightsLayout: dnnl_memory_desc_t? = nil,
+             dst dstLayout: dnnl_memory_desc_t? = nil) throws {
             guard let engine = DNNL.engine else { throw Failure(call: "engine_create", status: 0) }
             self.spec = spec
             omp_set_num_threads(Int32(spec.threads))
@@ -217,9 +227,9 @@ enum DNNL {
             // Grouped weights are [G, M/G, C/G, k...] to oneDNN: the same bytes as ONNX's [M, C/G, k...].
             let wDims = spec.group == 1 ? spec.weights : [spec.group, spec.weights[0] / spec.group] + spec.weights.dropFirst()
             userWeightsMD = try DNNL.plainDesc(wDims)
-            var src = spec.blocked ? try DNNL.anyDesc(spec.input) : userSrc
-            var dst = spec.blocked ? try DNNL.anyDesc(spec.output) : userDst
-            var w = try DNNL.anyDesc(wDims)
+            var src = try srcLayout ?? (spec.blocked ? DNNL.anyDesc(spec.input) : userSrc)
+            var dst = try dstLayout ?? (spec.blocked ? DNNL.anyDesc(spec.output) : userDst)
+            var w = try weightsLayout ?? DNNL.anyDesc(wDims)
             var b = spec.hasBias ? try DNNL.plainDesc([spec.weights[0]]) : dnnl_memory_desc_t()
 
             var desc = dnnl_convolution_desc_t()

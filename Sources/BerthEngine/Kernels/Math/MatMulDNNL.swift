@@ -2,10 +2,10 @@ import BerthTensor
 import Foundation
 
 /// Per-node state for a float32 product with a 2-D weight (MatMul, Gemm, MatMulBias): on oneDNN's
-/// matmul with the weight packed once, where the build has oneDNN. The weight must be constant,
-/// which a kernel cannot see, so a weight is packed the second time the same array arrives (the
-/// cache holds the array, so its storage cannot change or be reused in between); a product whose
-/// B changes from call to call stays on GEMM. One primitive per row count (bounded).
+/// matmul with the weight packed once, where the build has oneDNN. The weight must be constant:
+/// an initializer (the plan says so, ``PlanFacts``) is packed on its first arrival, any other
+/// weight the second time the same array arrives (the cache holds the array, so its storage
+/// cannot change or be reused in between); a product whose B changes from call to call stays on GEMM. One primitive per row count (bounded).
 /// Measured against oneDNN's sgemm (and OpenBLAS's sgemv up to 8 rows) per call, 1 thread, thread
 /// CPU time: 0.6–0.9x the time for the bench's MLP, BERT-mini and ViT-Tiny shapes (bench/RESULTS.md).
 final class MatMulBackendCache: @unchecked Sendable {
@@ -13,13 +13,35 @@ final class MatMulBackendCache: @unchecked Sendable {
     private final class Entry {
         let matmul: DNNL.MatMul
         var packed: (source: [Float], buffer: DNNL.Buffer)?
+        /// Primitives for row pieces (by row count) reading `matmul`'s packed weights.
+        var pieces: [Int: DNNL.MatMul] = [:]
         init(_ matmul: DNNL.MatMul) { self.matmul = matmul }
+
+        /// The primitive for `rows` rows of this product, made once.
+        func piece(_ rows: Int) -> DNNL.MatMul? {
+            if rows == matmul.spec.m { return matmul }
+            if let p = pieces[rows] { return p }
+            var spec = matmul.spec
+            spec.m = rows
+            guard let p = try? DNNL.MatMul(spec, weights: matmul.weightsMD) else { return nil }
+            if pieces.count >= 8 { pieces.removeAll() }
+            pieces[rows] = p
+            return p
+        }
     }
     private let lock = NSLock()
     private var table = DNNLPrimitiveTable<DNNL.MatMulSpec, Entry>(limit: 16)
     /// The weight seen last and not packed yet.
     private var candidate: [Float]?
     #endif
+    /// The weight is an initializer (known at plan time): packed on its first arrival.
+    private let constantWeight: Bool
+
+    init(constantWeight: Bool = false) { self.constantWeight = constantWeight }
+
+    /// Packed products below this many multiply-adds run on one thread (`BERTH_SPLIT_MIN_WORK`):
+    /// a piece's primitive call and a thread's wake-up cost about what 2^20 multiply-adds take.
+    static let splitMinimumWork = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_MIN_WORK"] ?? "") ?? (1 << 21)
 
     /// Whether products with a constant weight run on oneDNN's matmul (`BERTH_DNNL_MATMUL=0`:
     /// on GEMM per call, for A/B measurements).
@@ -39,8 +61,8 @@ final class MatMulBackendCache: @unchecked Sendable {
         #if canImport(CDNNL)
         // One output column (a regression head): a dot per row beats the primitive's fixed cost
         // (0.8 vs 0.3 µs for 32x128x1; 16 columns: 0.8 vs 1.3 µs).
-        guard Self.enabled, m > 0, k > 0, n >= 16, w.count == k * n, bias == nil || bias?.count == n,
-              let threads = BLAS.oneDNNGemmThreads else { return false }
+        guard Self.enabled, m > 0, k > 0, n >= 16, w.count == k * n, bias == nil || bias?.count == n else { return false }
+        let threads = BLAS.oneDNNGemmThreads
         // One row stays on sgemv (the MLP at batch 1: 0.023 ms on the packed matmul against 0.017 ms,
         // release, 1 thread), but it still marks the weight as seen, so the first batched call after
         // it (a warm-up, a readiness probe) already runs packed, as every later one will.
@@ -53,6 +75,14 @@ final class MatMulBackendCache: @unchecked Sendable {
         let spec = DNNL.MatMulSpec(m: m, k: k, n: n, transposedB: transposedB, hasBias: bias != nil, threads: threads, gelu: gelu)
         let entry: Entry
         let weights: DNNL.Buffer
+        // Several intra-op threads without OpenMP teams: row pieces of 1-thread primitives on
+        // the pool (see BLAS.sgemm), all reading the one packed weight.
+        var split: (pool: ThreadPool, pieces: Int)?
+        if threads == 1, let pool = BLAS.pool, pool.threads > 1, m >= 16,
+           Double(m) * Double(n) * Double(k) >= Double(Self.splitMinimumWork) {
+            split = (pool, min(2 * pool.threads, m / 8))
+        }
+        var pieces: [DNNL.MatMul] = []
         do {
             lock.lock()
             defer { lock.unlock() }
@@ -60,7 +90,7 @@ final class MatMulBackendCache: @unchecked Sendable {
             entry = e
             if let p = entry.packed, sameStorage(p.source, w) {
                 weights = p.buffer
-            } else if let seen = candidate, sameStorage(seen, w) {
+            } else if constantWeight || candidate.map({ sameStorage($0, w) }) == true {
                 guard let b = try? w.withUnsafeBufferPointer({ try entry.matmul.packWeights($0.baseAddress!) }) else { return false }
                 entry.packed = (w, b)
                 weights = b
@@ -68,6 +98,23 @@ final class MatMulBackendCache: @unchecked Sendable {
                 candidate = w
                 return false
             }
+            if let split {
+                for i in 0..<split.pieces {
+                    guard let p = entry.piece(m * (i + 1) / split.pieces - m * i / split.pieces) else { return false }
+                    pieces.append(p)
+                }
+            }
+        }
+        if let split {
+            let failed = FailureFlag()
+            func runPieces(_ b: UnsafePointer<Float>?) {
+                split.pool.forEachIndex(split.pieces) { i in
+                    let r0 = m * i / split.pieces
+                    do { try pieces[i].run(src: a + r0 * k, weights: weights, bias: b, dst: c + r0 * n) } catch { failed.set() }
+                }
+            }
+            if let bias { bias.withUnsafeBufferPointer { runPieces($0.baseAddress) } } else { runPieces(nil) }
+            return !failed.isSet
         }
         do {
             if let bias {

@@ -52,8 +52,8 @@ extension KernelRegistry {
         registerQuantizeLinear()
         registerIntegerMatMul()
 
-        register("MatMul") { _, _ in
-            let cache = MatMulBackendCache()
+        register("MatMul") { node, _ in
+            let cache = MatMulBackendCache(constantWeight: PlanFacts.isInitializer(node, input: 1))
             return { inputs, ctx in [try mathMatMul(try inputs.required(0), try inputs.required(1), pool: ctx.pool, cache: cache)] }
         }
         register("Gemm") { node, _ in
@@ -62,7 +62,7 @@ extension KernelRegistry {
                 transB: try node.int("transB", default: 0) != 0,
                 alpha: try node.float("alpha", default: 1),
                 beta: try node.float("beta", default: 1))
-            let cache = MatMulBackendCache()
+            let cache = MatMulBackendCache(constantWeight: PlanFacts.isInitializer(node, input: 1))
             return { inputs, _ in
                 [try mathGemm(try inputs.required(0), try inputs.required(1), inputs.optional(2), attrs, cache: cache)]
             }

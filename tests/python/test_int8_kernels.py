@@ -310,3 +310,43 @@ def test_reduce_range_dynamic_file_runs_fused_on_onednn_without_vnni(tmp_path):
     np.testing.assert_allclose(got, ref, atol=1e-3 * span)
     np.testing.assert_allclose(got, berth_run(tmp_path, q, x, {"BERTH_DNNL": "0"}), rtol=1e-5, atol=1e-5 * span)
     assert onednn_int8_matmuls(tmp_path, q, x, AVX2) == 2
+
+
+def conv_integer_model(path: Path, w: np.ndarray, zx: np.ndarray, c: int) -> None:
+    g = helper.make_graph([helper.make_node("ConvInteger", ["x", "w", "zx"], ["y"], pads=[1, 1, 1, 1])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.UINT8, ["N", c, 9, 7])],
+                          [helper.make_tensor_value_info("y", TensorProto.INT32, [None] * 4)],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(zx, "zx")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, str(path))
+
+
+def conv_reference(x: np.ndarray, zx: int, w: np.ndarray) -> np.ndarray:
+    """ConvInteger 3×3, pads 1, stride 1, in int64 (numpy's sliding windows)."""
+    xp = np.pad(x.astype(np.int64) - zx, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))  # [N, C, H, W, 3, 3]
+    return np.einsum("nchwij,mcij->nmhw", win, w.astype(np.int64)).astype(np.int32)
+
+
+def test_seven_bit_conv_weights_run_on_onednn_without_vnni_and_stay_exact(tmp_path):
+    """The convolution twin of the matmul test above: without VNNI, uint8 activations with weights
+    within ±64 run on oneDNN's int8 convolution (exact: the 16-bit pair sums cannot saturate) and equal
+    an int64 numpy convolution; one weight at 127 keeps the exact portable path (no oneDNN call)."""
+    rng = np.random.default_rng(17)
+    n, c, m = 2, 24, 16
+    x = rng.integers(0, 256, size=(n, c, 9, 7)).astype(np.uint8)
+    x[0, :, :2] = 255  # rows of the largest activation against the largest weights
+    w = rng.integers(-64, 65, size=(m, c, 3, 3)).astype(np.int8)
+    w[0], w[1] = 64, -64
+    zx = np.array(3, np.uint8)
+    model = tmp_path / "convi7.onnx"
+    conv_integer_model(model, w, zx, c)
+    assert np.array_equal(berth_run(tmp_path, model, x, AVX2), conv_reference(x, 3, w))
+    assert onednn_int8_matmuls(tmp_path, model, x, AVX2) >= 1
+    wide = w.copy()
+    wide[2, 0, 1, 1] = 127
+    conv_integer_model(model, wide, zx, c)
+    assert np.array_equal(berth_run(tmp_path, model, x, AVX2), conv_reference(x, 3, wide))
+    assert onednn_int8_matmuls(tmp_path, model, x, AVX2) == 0

@@ -12,6 +12,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from onnx import TensorProto, numpy_helper
+
 from conftest import berth_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -303,3 +305,31 @@ def test_cnn_calibration_of_the_wrong_shape_exits_2_and_writes_nothing(tmp_path)
         assert p.returncode == 2 and "calibration" in p.stderr, (name, p.stderr)
     assert CNN.read_bytes() == before
     assert not (tmp_path / "o.onnx").exists() and not any(tmp_path.glob(".*.part"))
+
+
+def test_reduce_range_digits_cnn_without_vnni(tmp_path, monkeypatch):
+    """`--reduce-range` dynamic file of the digits CNN with oneDNN capped at AVX2 (a CPU without VNNI):
+    its convolutions and Gemm run on oneDNN's int8 kernels (7-bit weights cannot saturate the 16-bit
+    pair sums), the logits equal Berth's exact portable path (BERTH_DNNL=0) within 1e-5 of their span
+    and ORT's on the same file within 1e-2 of it, and accuracy stays within 1 point of the float model's."""
+    x, y = digit_images()
+    q, _ = quantize(tmp_path, CNN, "--reduce-range", "--iterations", "0")
+    weights = [numpy_helper.to_array(t) for t in onnx.load(str(q)).graph.initializer if t.data_type == TensorProto.INT8]
+    assert weights and max(int(np.abs(w).max()) for w in weights) <= 64
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setenv("ONEDNN_VERBOSE", "1")
+    p = subprocess.run([str(berth_path()), "perf", str(q), "--batch", "4", "--iterations", "1", "--warmup", "0"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert sum(1 for line in (p.stdout + p.stderr).splitlines() if line.startswith("onednn_verbose,exec,cpu,convolution") and "src_u8" in line) >= 4
+    monkeypatch.delenv("ONEDNN_VERBOSE")
+    capped = probabilities(berth_outputs(tmp_path, q, x))
+    monkeypatch.setenv("BERTH_DNNL", "0")
+    portable = probabilities(berth_outputs(tmp_path, q, x))
+    monkeypatch.delenv("BERTH_DNNL")
+    ref = probabilities(ort_outputs(q, x))
+    span = float(np.abs(ref).max())
+    np.testing.assert_allclose(capped, portable, rtol=1e-5, atol=1e-5 * span)
+    np.testing.assert_allclose(capped, ref, atol=1e-2 * span)
+    float_acc = (probabilities(ort_outputs(CNN, x)).argmax(1) == y).mean()
+    assert (capped.argmax(1) == y).mean() >= float_acc - 0.01

@@ -4,8 +4,8 @@ import Foundation
 
 /// Per-node state of an 8-bit convolution on oneDNN (``DNNL/Int8Convolution``): one primitive per
 /// input shape, the int8 weights packed once per weight array. Exact int32 sums of
-/// `(x − x_zero_point) · w`; nil (portable path) where oneDNN is absent, the CPU has no VNNI, the
-/// weights are not int8 with zero point 0 (uint8 weights with zero point 128 are shifted to that),
+/// `(x − x_zero_point) · w`; nil (portable path) where oneDNN is absent, the CPU has no VNNI and
+/// the weights or activations could saturate its 16-bit pair sums, the weights are not int8 with zero point 0 (uint8 weights with zero point 128 are shifted to that),
 /// or oneDNN refuses the shape.
 final class Int8ConvBackend: @unchecked Sendable {
     #if canImport(CDNNL)
@@ -38,6 +38,30 @@ final class Int8ConvBackend: @unchecked Sendable {
     }
 
     #if canImport(CDNNL)
+    /// The last weight array checked for ``fitsPairSums(_:_:)`` (kept alive, so its address stays its own).
+    private var checked: (source: Tensor, address: UnsafeRawPointer?, fits: Bool)?
+
+    /// Whether every weight (as int8 after the shift) is within ±64, checked once per weight array.
+    private func fitsPairSums(_ w: Tensor, _ weights: Tensor) -> Bool {
+        let address = Self.address(w)
+        lock.lock()
+        defer { lock.unlock() }
+        if let c = checked, c.address == address, address != nil { return c.fits }
+        guard case let .int8(v) = weights.storage else { return false }
+        let fits = v.allSatisfy { (-64...64).contains($0) }
+        checked = (w, address, fits)
+        return fits
+    }
+
+    /// The address of an 8-bit weight array's storage: what the caches above are keyed by.
+    private static func address(_ w: Tensor) -> UnsafeRawPointer? {
+        switch w.storage {
+        case let .int8(v): return v.withUnsafeBytes { $0.baseAddress }
+        case let .uint8(v): return v.withUnsafeBytes { $0.baseAddress }
+        default: return nil
+        }
+    }
+
     private typealias Epilogue = (spec: DNNL.Int8Epilogue, scale: Float, bias: [Float])
     #else
     private typealias Epilogue = Void
@@ -45,7 +69,7 @@ final class Int8ConvBackend: @unchecked Sendable {
 
     private func run(x: Tensor, xZero: Int32, w: Tensor, wZero: [Int32], attrs: NNConvAttributes, threads: Int, epilogue: Epilogue?) throws -> Tensor? {
         #if canImport(CDNNL)
-        guard Int8MatMulBackend.isAvailable, x.dtype == .uint8 || x.dtype == .int8, x.count > 0 else { return nil }
+        guard Int8MatMulBackend.mayRun, x.dtype == .uint8 || x.dtype == .int8, x.count > 0 else { return nil }
         // The weights as int8 with zero point 0.
         let weights: Tensor
         switch (w.storage, Set(wZero)) {
@@ -53,6 +77,9 @@ final class Int8ConvBackend: @unchecked Sendable {
         case let (.uint8(v), [128]): weights = Tensor(unchecked: w.shape, storage: .int8(v.map { Int8(bitPattern: $0 ^ 0x80) }))
         default: return nil
         }
+        // Without VNNI oneDNN sums u8·s8 pairs in 16 bits: exact only for weights within ±64
+        // (255·64·2 = 32640, `--reduce-range`) and uint8 activations (signed ones measured inexact).
+        guard DNNL.hasVNNI || (x.dtype == .uint8 && fitsPairSums(w, weights)) else { return nil }
         let s = try attrs.shapes(x: x.shape, w: w.shape, op: "ConvInteger")
         let total = try Shape.elementCount(s.outShape)
         guard total > 0, (1...3).contains(s.spatial.count) else { return nil }
@@ -66,13 +93,7 @@ final class Int8ConvBackend: @unchecked Sendable {
             guard let e = table.entry(spec, make: { Entry(try DNNL.Int8Convolution(spec)) }) else { return nil }
             entry = e
             // Keyed by the caller's weight array (kept alive by the entry, so its address stays unique).
-            let address: UnsafeRawPointer? = {
-                switch w.storage {
-                case let .int8(v): return v.withUnsafeBytes { $0.baseAddress }
-                case let .uint8(v): return v.withUnsafeBytes { $0.baseAddress }
-                default: return nil
-                }
-            }()
+            let address = Self.address(w)
             if let p = entry.packed, p.address == address, address != nil {
                 packed = p.buffer
             } else {

@@ -10,7 +10,6 @@ The profile proves every QuantizedConv ran inside a region."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from conftest import berth_path
+from test_int8_kernels import berth_run
 
 # Channel counts that are not multiples of oneDNN's 8 / 16 channel blocks, so blocked layouts pad.
 C1, C2, C3 = 20, 20, 36
@@ -59,15 +59,6 @@ def residual_cnn(path: Path, seed: int = 0) -> None:
 
 def inputs(n: int = 16, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, 3, 12, 12)).astype(np.float32)
-
-
-def berth_run(tmp: Path, model: Path, x: np.ndarray, env: dict | None = None) -> np.ndarray:
-    np.save(tmp / "x.npy", x)
-    out = tmp / "out"
-    p = subprocess.run([str(berth_path()), "run", str(model), "--input", f"x={tmp / 'x.npy'}", "--output-dir", str(out)],
-                       capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
-    assert p.returncode == 0, p.stderr
-    return np.load(out / "y.npy")
 
 
 def profiled_ops(model: Path) -> list[str]:

@@ -55,12 +55,7 @@ final class BlockedInt8Conv: @unchecked Sendable {
     }
 
     #if canImport(CDNNL)
-    private final class Entry {
-        let conv: DNNL.Int8Convolution
-        /// The weights packed for `conv`, keyed by the address of the caller's weight array.
-        var packed: (source: Tensor, address: UnsafeRawPointer?, buffer: DNNL.Buffer)?
-        init(_ c: DNNL.Int8Convolution) { conv = c }
-    }
+    private typealias Entry = Int8ConvEntry
     private let lock = NSLock()
     private var table = DNNLPrimitiveTable<DNNL.Int8ConvSpec, Entry>(limit: 16)
 
@@ -121,27 +116,8 @@ final class BlockedInt8Conv: @unchecked Sendable {
             defer { lock.unlock() }
             guard let e = table.entry(spec, make: { Entry(try DNNL.Int8Convolution(spec)) }) else { return nil }
             entry = e
-            let address: UnsafeRawPointer? = {
-                switch w.storage {
-                case let .int8(v): return v.withUnsafeBytes { $0.baseAddress }
-                case let .uint8(v): return v.withUnsafeBytes { $0.baseAddress }
-                default: return nil
-                }
-            }()
-            if let p = entry.packed, p.address == address, address != nil {
-                packed = p.buffer
-            } else {
-                // uint8 weights with zero point 128 are the int8 weights shifted by 128.
-                let v: [Int8]
-                switch w.storage {
-                case let .int8(x): v = x
-                case let .uint8(x): v = x.map { Int8(bitPattern: $0 ^ 0x80) }
-                default: return nil
-                }
-                guard let b = try? v.withUnsafeBufferPointer({ try entry.conv.packWeights($0.baseAddress!) }) else { return nil }
-                entry.packed = (w, address, b)
-                packed = b
-            }
+            guard let b = entry.packedWeights(w) else { return nil }
+            packed = b
         }
         let conv = entry.conv
 

@@ -9,11 +9,7 @@ import Foundation
 /// or oneDNN refuses the shape.
 final class Int8ConvBackend: @unchecked Sendable {
     #if canImport(CDNNL)
-    private final class Entry {
-        let conv: DNNL.Int8Convolution
-        var packed: (source: Tensor, address: UnsafeRawPointer?, buffer: DNNL.Buffer)?
-        init(_ c: DNNL.Int8Convolution) { conv = c }
-    }
+    private typealias Entry = Int8ConvEntry
     private let lock = NSLock()
     /// Shapes kept before the cache starts over.
     private var table = DNNLPrimitiveTable<DNNL.Int8ConvSpec, Entry>(limit: 16)
@@ -38,28 +34,24 @@ final class Int8ConvBackend: @unchecked Sendable {
     }
 
     #if canImport(CDNNL)
-    /// The last weight array checked for ``fitsPairSums(_:_:)`` (kept alive, so its address stays its own).
+    /// The last weight array checked for ``fitsPairSums(_:)`` (kept alive, so its address stays its own).
     private var checked: (source: Tensor, address: UnsafeRawPointer?, fits: Bool)?
 
-    /// Whether every weight (as int8 after the shift) is within ±64, checked once per weight array.
-    private func fitsPairSums(_ w: Tensor, _ weights: Tensor) -> Bool {
-        let address = Self.address(w)
+    /// Whether every weight (as int8, uint8 ones after the shift by 128) is within ±64, checked once
+    /// per weight array.
+    private func fitsPairSums(_ w: Tensor) -> Bool {
+        let address = Int8ConvEntry.address(w)
         lock.lock()
         defer { lock.unlock() }
         if let c = checked, c.address == address, address != nil { return c.fits }
-        guard case let .int8(v) = weights.storage else { return false }
-        let fits = v.allSatisfy { (-64...64).contains($0) }
+        let fits: Bool
+        switch w.storage {
+        case let .int8(v): fits = v.allSatisfy { (-64...64).contains($0) }
+        case let .uint8(v): fits = v.allSatisfy { (64...192).contains($0) }
+        default: fits = false
+        }
         checked = (w, address, fits)
         return fits
-    }
-
-    /// The address of an 8-bit weight array's storage: what the caches above are keyed by.
-    private static func address(_ w: Tensor) -> UnsafeRawPointer? {
-        switch w.storage {
-        case let .int8(v): return v.withUnsafeBytes { $0.baseAddress }
-        case let .uint8(v): return v.withUnsafeBytes { $0.baseAddress }
-        default: return nil
-        }
     }
 
     private typealias Epilogue = (spec: DNNL.Int8Epilogue, scale: Float, bias: [Float])
@@ -70,16 +62,14 @@ final class Int8ConvBackend: @unchecked Sendable {
     private func run(x: Tensor, xZero: Int32, w: Tensor, wZero: [Int32], attrs: NNConvAttributes, threads: Int, epilogue: Epilogue?) throws -> Tensor? {
         #if canImport(CDNNL)
         guard Int8MatMulBackend.mayRun, x.dtype == .uint8 || x.dtype == .int8, x.count > 0 else { return nil }
-        // The weights as int8 with zero point 0.
-        let weights: Tensor
+        // int8 weights with zero point 0, or uint8 with 128 (the int8 weights shifted by 128).
         switch (w.storage, Set(wZero)) {
-        case (.int8, [0]): weights = w
-        case let (.uint8(v), [128]): weights = Tensor(unchecked: w.shape, storage: .int8(v.map { Int8(bitPattern: $0 ^ 0x80) }))
+        case (.int8, [0]), (.uint8, [128]): break
         default: return nil
         }
         // Without VNNI oneDNN sums u8·s8 pairs in 16 bits: exact only for weights within ±64
         // (255·64·2 = 32640, `--reduce-range`) and uint8 activations (signed ones measured inexact).
-        guard DNNL.hasVNNI || (x.dtype == .uint8 && fitsPairSums(w, weights)) else { return nil }
+        guard DNNL.hasVNNI || (x.dtype == .uint8 && fitsPairSums(w)) else { return nil }
         let s = try attrs.shapes(x: x.shape, w: w.shape, op: "ConvInteger")
         let total = try Shape.elementCount(s.outShape)
         guard total > 0, (1...3).contains(s.spatial.count) else { return nil }
@@ -93,15 +83,8 @@ final class Int8ConvBackend: @unchecked Sendable {
             guard let e = table.entry(spec, make: { Entry(try DNNL.Int8Convolution(spec)) }) else { return nil }
             entry = e
             // Keyed by the caller's weight array (kept alive by the entry, so its address stays unique).
-            let address = Self.address(w)
-            if let p = entry.packed, p.address == address, address != nil {
-                packed = p.buffer
-            } else {
-                guard case let .int8(v) = weights.storage,
-                      let b = try? v.withUnsafeBufferPointer({ try entry.conv.packWeights($0.baseAddress!) }) else { return nil }
-                entry.packed = (w, address, b)
-                packed = b
-            }
+            guard let b = entry.packedWeights(w) else { return nil }
+            packed = b
         }
         if let epilogue {
             var failed = false
@@ -144,6 +127,42 @@ final class Int8ConvBackend: @unchecked Sendable {
         #endif
     }
 }
+
+#if canImport(CDNNL)
+/// A oneDNN int8 convolution with its weights packed once per weight array, keyed by the address
+/// of the caller's array (kept alive here, so the address stays its own). Callers hold their lock.
+final class Int8ConvEntry {
+    let conv: DNNL.Int8Convolution
+    private var packed: (source: Tensor, address: UnsafeRawPointer?, buffer: DNNL.Buffer)?
+
+    init(_ c: DNNL.Int8Convolution) { conv = c }
+
+    /// `w` (int8 with zero point 0, or uint8 with zero point 128: the int8 weights shifted by 128)
+    /// packed for ``conv``; nil when oneDNN refuses it.
+    func packedWeights(_ w: Tensor) -> DNNL.Buffer? {
+        let address = Self.address(w)
+        if let p = packed, p.address == address, address != nil { return p.buffer }
+        let v: [Int8]
+        switch w.storage {
+        case let .int8(x): v = x
+        case let .uint8(x): v = x.map { Int8(bitPattern: $0 ^ 0x80) }
+        default: return nil
+        }
+        guard let b = try? v.withUnsafeBufferPointer({ try conv.packWeights($0.baseAddress!) }) else { return nil }
+        packed = (w, address, b)
+        return b
+    }
+
+    /// The address of an 8-bit weight array's storage.
+    static func address(_ w: Tensor) -> UnsafeRawPointer? {
+        switch w.storage {
+        case let .int8(v): return v.withUnsafeBytes { $0.baseAddress }
+        case let .uint8(v): return v.withUnsafeBytes { $0.baseAddress }
+        default: return nil
+        }
+    }
+}
+#endif
 
 /// The 8-bit convolution to float that `QuantizedConvFusion` writes for ORT's dynamic ConvInteger
 /// format and for QDQ Conv:

@@ -128,7 +128,7 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(framedRequest), endStream: true)))),
                       promise: written)
         flushes.written()
-        flushes.flushNowIfOutsideRead(context)
+        if flushes.flushDueNow() { context.flush() }
     }
 
     /// No new calls; close the connection once those in flight have finished (run on the loop).
@@ -174,7 +174,7 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        flushes.endRead(context)
+        if flushes.endRead() { context.flush() }
         context.fireChannelReadComplete()
     }
 
@@ -302,7 +302,7 @@ final class FastGRPCClientHandler: ChannelDuplexHandler, @unchecked Sendable {
         if let reset, let context {
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(reset))), promise: nil)
             flushes.written()
-            flushes.flushNowIfOutsideRead(context)
+            if flushes.flushDueNow() { context.flush() }
         }
         call.completion.resume(throwing: error)
         closeIfIdle()

@@ -77,7 +77,7 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        flushes.endRead(context)
+        if flushes.endRead() { context.flush() }
         context.fireChannelReadComplete()
     }
 
@@ -206,7 +206,7 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
         guard let context, bytes > 0, let stream = streams[HTTP2StreamID(id)], !stream.sentEnd else { return }
         context.write(wrapOutboundOut(HTTP2Frame(streamID: HTTP2StreamID(id), payload: .windowUpdate(windowSizeIncrement: bytes))), promise: nil)
         flushes.written()
-        flushes.flushNowIfOutsideRead(context)
+        if flushes.flushDueNow() { context.flush() }
     }
 
     /// Sends the response parts a call has queued, in one flush (run on the loop).
@@ -245,7 +245,7 @@ final class FastGRPCConnectionHandler: ChannelDuplexHandler {
         }
         streams[id] = stream
         flushes.written()
-        flushes.flushNowIfOutsideRead(context)
+        if flushes.flushDueNow() { context.flush() }
     }
 
     private func closeIfQuiesced(context: ChannelHandlerContext) {

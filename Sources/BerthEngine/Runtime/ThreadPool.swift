@@ -96,20 +96,24 @@ private final class PoolWorkers: @unchecked Sendable {
             running -= 1
         }
         var tries = 0
-        while running > 0 {
-            // The other pieces usually end within microseconds: yield a few times before sleeping.
-            if tries < Self.yields {
-                tries += 1
-                cond.unlock()
-                sched_yield()
-                cond.lock()
-            } else {
-                cond.wait()
-            }
-        }
+        // The other pieces usually end within microseconds: yield a few times before sleeping.
+        while running > 0 { pause(&tries) }
         body = nil
         cond.unlock()
         return true
+    }
+
+    /// One wait with the lock held: the first `yields` times the core is handed to anyone else
+    /// runnable (`sched_yield`, lock released around it), then a sleep until the next broadcast.
+    private func pause(_ tries: inout Int) {
+        if tries < Self.yields {
+            tries += 1
+            cond.unlock()
+            sched_yield()
+            cond.lock()
+        } else {
+            cond.wait()
+        }
     }
 
     private func work() {
@@ -118,16 +122,8 @@ private final class PoolWorkers: @unchecked Sendable {
         while true {
             while !stopping && (body == nil || next >= count) {
                 // Kernels run loops back to back (a convolution per layer): a worker that yields
-                // for a while before sleeping is there for the next one without a futex wake-up,
-                // and sched_yield hands the core to anyone else who wants it.
-                if tries < Self.yields {
-                    tries += 1
-                    cond.unlock()
-                    sched_yield()
-                    cond.lock()
-                } else {
-                    cond.wait()
-                }
+                // for a while before sleeping is there for the next one without a futex wake-up.
+                pause(&tries)
             }
             tries = 0
             if stopping { break }

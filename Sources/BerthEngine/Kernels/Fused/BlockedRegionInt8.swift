@@ -55,9 +55,7 @@ final class BlockedInt8Conv: @unchecked Sendable {
     }
 
     #if canImport(CDNNL)
-    private typealias Entry = Int8ConvEntry
-    private let lock = NSLock()
-    private var table = DNNLPrimitiveTable<DNNL.Int8ConvSpec, Entry>(limit: 16)
+    private let cache = Int8ConvCache()
 
     /// The convolution of the region value (its oneDNN copy `blocked`, else its plain tensor) with
     /// dims `d`; `inputs` are the member's plain inputs (weights, scales, zero points, bias).
@@ -110,16 +108,7 @@ final class BlockedInt8Conv: @unchecked Sendable {
         let spec = DNNL.Int8ConvSpec(input: d, output: s.outShape, weights: w.shape, group: attributes.group, strides: s.g.strides,
                                      dilations: s.g.dilations, padsBegin: s.g.padsBegin, padsEnd: s.g.padsEnd, signedSrc: signed,
                                      threads: threads, epilogue: DNNL.Int8Epilogue(weightScales: ws, relu: relu))
-        let entry: Entry, packed: DNNL.Buffer
-        do {
-            lock.lock()
-            defer { lock.unlock() }
-            guard let e = table.entry(spec, make: { Entry(try DNNL.Int8Convolution(spec)) }) else { return nil }
-            entry = e
-            guard let b = entry.packedWeights(w) else { return nil }
-            packed = b
-        }
-        let conv = entry.conv
+        guard let (conv, packed) = cache.prepared(spec, weights: w) else { return nil }
 
         // Quantize in the source's own layout, then reorder (8-bit) only if the convolution reads another.
         let quantizedMD = try DNNL.typedDesc(d, signed ? dnnl_s8 : dnnl_u8, tag)

@@ -9,10 +9,9 @@ import Foundation
 /// or oneDNN refuses the shape.
 final class Int8ConvBackend: @unchecked Sendable {
     #if canImport(CDNNL)
-    private typealias Entry = Int8ConvEntry
+    private let cache = Int8ConvCache()
+    /// Guards ``checked``.
     private let lock = NSLock()
-    /// Shapes kept before the cache starts over.
-    private var table = DNNLPrimitiveTable<DNNL.Int8ConvSpec, Entry>(limit: 16)
     #endif
 
     func sums(x: Tensor, xZero: Int32, w: Tensor, wZero: [Int32], attrs: NNConvAttributes, threads: Int) throws -> Tensor? {
@@ -76,16 +75,7 @@ final class Int8ConvBackend: @unchecked Sendable {
         let spec = DNNL.Int8ConvSpec(input: x.shape, output: s.outShape, weights: w.shape, group: attrs.group, strides: s.g.strides,
                                      dilations: s.g.dilations, padsBegin: s.g.padsBegin, padsEnd: s.g.padsEnd,
                                      signedSrc: x.dtype == .int8, threads: threads, epilogue: epilogue?.spec)
-        let entry: Entry, packed: DNNL.Buffer
-        do {
-            lock.lock()
-            defer { lock.unlock() }
-            guard let e = table.entry(spec, make: { Entry(try DNNL.Int8Convolution(spec)) }) else { return nil }
-            entry = e
-            // Keyed by the caller's weight array (kept alive by the entry, so its address stays unique).
-            guard let b = entry.packedWeights(w) else { return nil }
-            packed = b
-        }
+        guard let (conv, packed) = cache.prepared(spec, weights: w) else { return nil }
         if let epilogue {
             var failed = false
             let out = [Float](unsafeUninitializedCapacity: total) { o, initialized in
@@ -93,10 +83,10 @@ final class Int8ConvBackend: @unchecked Sendable {
                     try epilogue.bias.withUnsafeBufferPointer { bp in
                         switch x.storage {
                         case let .uint8(v):
-                            try v.withUnsafeBytes { try entry.conv.run(src: $0.baseAddress!, zeroPoint: xZero, weights: packed, dst: UnsafeMutableRawPointer(o.baseAddress!),
+                            try v.withUnsafeBytes { try conv.run(src: $0.baseAddress!, zeroPoint: xZero, weights: packed, dst: UnsafeMutableRawPointer(o.baseAddress!),
                                                                        scale: epilogue.scale, bias: bp.baseAddress!) }
                         case let .int8(v):
-                            try v.withUnsafeBytes { try entry.conv.run(src: $0.baseAddress!, zeroPoint: xZero, weights: packed, dst: UnsafeMutableRawPointer(o.baseAddress!),
+                            try v.withUnsafeBytes { try conv.run(src: $0.baseAddress!, zeroPoint: xZero, weights: packed, dst: UnsafeMutableRawPointer(o.baseAddress!),
                                                                        scale: epilogue.scale, bias: bp.baseAddress!) }
                         default: failed = true
                         }
@@ -112,8 +102,8 @@ final class Int8ConvBackend: @unchecked Sendable {
         let ok: Bool = out.withUnsafeMutableBufferPointer { o in
             do {
                 switch x.storage {
-                case let .uint8(v): try v.withUnsafeBytes { try entry.conv.run(src: $0.baseAddress!, zeroPoint: xZero, weights: packed, dst: o.baseAddress!) }
-                case let .int8(v): try v.withUnsafeBytes { try entry.conv.run(src: $0.baseAddress!, zeroPoint: xZero, weights: packed, dst: o.baseAddress!) }
+                case let .uint8(v): try v.withUnsafeBytes { try conv.run(src: $0.baseAddress!, zeroPoint: xZero, weights: packed, dst: o.baseAddress!) }
+                case let .int8(v): try v.withUnsafeBytes { try conv.run(src: $0.baseAddress!, zeroPoint: xZero, weights: packed, dst: o.baseAddress!) }
                 default: return false
                 }
                 return true
@@ -129,8 +119,25 @@ final class Int8ConvBackend: @unchecked Sendable {
 }
 
 #if canImport(CDNNL)
+/// One node's oneDNN int8 convolutions: a primitive per input shape (16 kept before the table starts
+/// over), each with the node's weights packed once. Shared by the standalone kernel
+/// (``Int8ConvBackend``) and the region's (``BlockedInt8Conv``).
+final class Int8ConvCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var table = DNNLPrimitiveTable<DNNL.Int8ConvSpec, Int8ConvEntry>(limit: 16)
+
+    /// The primitive for `spec` and `w` packed for it; nil when oneDNN refuses either.
+    func prepared(_ spec: DNNL.Int8ConvSpec, weights w: Tensor) -> (conv: DNNL.Int8Convolution, weights: DNNL.Buffer)? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let e = table.entry(spec, make: { Int8ConvEntry(try DNNL.Int8Convolution(spec)) }), let b = e.packedWeights(w) else { return nil }
+        return (e.conv, b)
+    }
+}
+
 /// A oneDNN int8 convolution with its weights packed once per weight array, keyed by the address
-/// of the caller's array (kept alive here, so the address stays its own). Callers hold their lock.
+/// of the caller's array (kept alive here, so the address stays its own). Used under
+/// ``Int8ConvCache``'s lock.
 final class Int8ConvEntry {
     let conv: DNNL.Int8Convolution
     private var packed: (source: Tensor, address: UnsafeRawPointer?, buffer: DNNL.Buffer)?

@@ -1,0 +1,102 @@
+import CThreadPlacement
+import Foundation
+import XCTest
+
+@testable import BerthEngine
+
+/// The intra-op pool: every index of every loop runs exactly once (also while workers are being
+/// moved between CPUs), and the affinity calls the pool uses to move a worker really move it.
+final class ThreadPoolTests: XCTestCase {
+    func testEveryIndexRunsOnceAcrossManyLoops() {
+        let pool = ThreadPool(threads: 3)
+        for loop in 0..<2000 {
+            let count = 1 + loop % 9
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: count)
+            hits.initialize(repeating: 0, count: count)
+            defer { hits.deallocate() }
+            // Distinct slots per index: no two pieces write the same word.
+            pool.forEachIndex(count) { i in hits[i] += 1 }
+            for i in 0..<count where hits[i] != 1 {
+                XCTFail("loop \(loop): index \(i) ran \(hits[i]) times")
+                return
+            }
+        }
+    }
+
+    func testNestedLoopRunsOnTheCallingThread() {
+        let pool = ThreadPool(threads: 2)
+        let lock = NSLock()
+        var seen: [Int] = []
+        pool.forEachIndex(2) { outer in
+            pool.forEachIndex(3) { inner in
+                lock.lock()
+                seen.append(outer * 10 + inner)
+                lock.unlock()
+            }
+        }
+        XCTAssertEqual(seen.sorted(), [0, 1, 2, 10, 11, 12])
+    }
+
+    /// A spinning thread told to avoid the CPU it runs on leaves it, and gets its mask back.
+    func testAvoidCPUMovesARunningThreadAndRestoreGivesTheMaskBack() throws {
+        #if os(Linux)
+        final class Probe: @unchecked Sendable {
+            let lock = NSLock()
+            var thread: pthread_t?
+            var cpu: Int32 = -1
+            var stop = false
+        }
+        let probe = Probe()
+        let t = Thread {
+            probe.lock.lock()
+            probe.thread = pthread_self()
+            probe.lock.unlock()
+            while true {
+                let c = berth_current_cpu()
+                probe.lock.lock()
+                probe.cpu = c
+                let stop = probe.stop
+                probe.lock.unlock()
+                if stop { break }
+            }
+        }
+        t.start()
+        defer { probe.lock.lock(); probe.stop = true; probe.lock.unlock() }
+        func waitFor(_ ok: () -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(5)
+            while Date() < deadline {
+                probe.lock.lock()
+                let done = ok()
+                probe.lock.unlock()
+                if done { return true }
+                usleep(1000)
+            }
+            return false
+        }
+        XCTAssertTrue(waitFor { probe.thread != nil && probe.cpu >= 0 })
+        probe.lock.lock()
+        let thread = probe.thread!
+        let from = probe.cpu
+        probe.lock.unlock()
+        var mask = berth_cpu_mask()
+        XCTAssertEqual(berth_thread_mask(thread, &mask), 0)
+        let allowed = withUnsafeBytes(of: mask) { $0.reduce(0) { $0 + $1.nonzeroBitCount } }
+        try XCTSkipIf(allowed < 2, "one CPU allowed: nowhere to move to")
+        XCTAssertEqual(berth_thread_avoid_cpu(thread, &mask, from), 0)
+        XCTAssertTrue(waitFor { probe.cpu != from }, "still on CPU \(from)")
+        var now = berth_cpu_mask()
+        XCTAssertEqual(berth_thread_mask(thread, &now), 0)
+        let bitsNow = withUnsafeBytes(of: now) { Array($0) }, bitsBefore = withUnsafeBytes(of: mask) { Array($0) }
+        XCTAssertNotEqual(bitsNow, bitsBefore, "the CPU it left is excluded while avoiding")
+        XCTAssertEqual(berth_thread_restore_mask(thread, &mask), 0)
+        XCTAssertEqual(berth_thread_mask(thread, &now), 0)
+        XCTAssertEqual(withUnsafeBytes(of: now) { Array($0) }, bitsBefore)
+        // Nowhere else to go: refused, the mask untouched.
+        var single = berth_cpu_mask()
+        withUnsafeMutableBytes(of: &single) { $0[0] = 1 }
+        XCTAssertEqual(berth_thread_avoid_cpu(thread, &single, 0), -1)
+        #else
+        throw XCTSkip("thread affinity is Linux-only")
+        #endif
+    }
+}

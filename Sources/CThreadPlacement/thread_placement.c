@@ -27,7 +27,15 @@ int berth_thread_avoid_cpu(pthread_t thread, const berth_cpu_mask *mask, int cpu
 int berth_thread_restore_mask(pthread_t thread, const berth_cpu_mask *mask) {
     return pthread_setaffinity_np(thread, sizeof(cpu_set_t), (const cpu_set_t *)mask);
 }
+
+void berth_name_current_thread(const char *name) {
+    char shortened[16];
+    strncpy(shortened, name, sizeof shortened - 1);
+    shortened[sizeof shortened - 1] = 0;
+    pthread_setname_np(pthread_self(), shortened);
+}
 #else
+void berth_name_current_thread(const char *name) { (void)name; }
 int berth_current_cpu(void) { return -1; }
 int berth_thread_mask(pthread_t thread, berth_cpu_mask *mask) { (void)thread; memset(mask, 0, sizeof *mask); return -1; }
 int berth_thread_avoid_cpu(pthread_t thread, const berth_cpu_mask *mask, int cpu) { (void)thread; (void)mask; (void)cpu; return -1; }

@@ -80,8 +80,11 @@ private final class PoolWorkers: @unchecked Sendable {
     init(count: Int) {
         placements = Array(repeating: nil, count: count)
         for k in 0..<count {
-            let t = Thread { [self] in work(k) }
-            t.name = "berth-intra-op-\(k + 1)"
+            // Foundation's Thread.name does not reach the OS thread on Linux; named from inside.
+            let t = Thread { [self] in
+                berth_name_current_thread("berth-pool-\(k + 1)")
+                work(k)
+            }
             t.start()
         }
     }

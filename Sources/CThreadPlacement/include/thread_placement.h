@@ -19,4 +19,7 @@ int berth_thread_avoid_cpu(pthread_t thread, const berth_cpu_mask *mask, int cpu
 /// Sets `thread`'s affinity back to `mask` (it stays where it runs now); 0 on success.
 int berth_thread_restore_mask(pthread_t thread, const berth_cpu_mask *mask);
 
+/// Names the calling thread (shown by ps -L, top -H, perf; at most 15 bytes kept).
+void berth_name_current_thread(const char *name);
+
 #endif

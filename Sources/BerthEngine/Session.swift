@@ -36,7 +36,7 @@ public final class Session: Sendable {
     public init(model: Model, options: SessionOptions = SessionOptions(), registry: KernelRegistry = .standard) throws {
         try Session.checkSupported(model, registry: registry)
         var model = model
-        let pool = ThreadPool(threads: options.intraOpThreads)
+        let pool = ThreadPool.shared(threads: options.intraOpThreads)
         if options.optimize {
             model.graph = try RunLimits.$active.withValue(options.limits) {
                 try GraphOptimizer(registry: registry, opsetFor: model.opset(for:), pool: pool).optimize(model.graph)

@@ -26,6 +26,24 @@ public final class ThreadPool: Sendable {
 
     deinit { workers?.stop() }
 
+    private static let sharedLock = NSLock()
+    nonisolated(unsafe) private static var sharedPools: [Int: ThreadPool] = [:]
+
+    /// The process's pool for `threads` threads, made on first use and kept. Sessions and the
+    /// product splitter (``BLAS``) share it: with a pool each, a 2-thread session had two workers
+    /// spinning beside the caller on two cores, and a product split inside a pool loop took a third
+    /// thread; sharing, such a nested loop runs on its caller, and two sessions' loops at the same
+    /// moment take turns with the workers rather than oversubscribing the cores.
+    public static func shared(threads: Int) -> ThreadPool {
+        let n = max(1, threads)
+        sharedLock.lock()
+        defer { sharedLock.unlock() }
+        if let pool = sharedPools[n] { return pool }
+        let pool = ThreadPool(threads: n)
+        sharedPools[n] = pool
+        return pool
+    }
+
     /// Runs `body` over `0..<count` split into contiguous ranges. Work below `minChunk`
     /// items per thread runs inline, since waking threads costs more than it saves.
     public func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {

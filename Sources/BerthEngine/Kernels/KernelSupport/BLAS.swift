@@ -95,7 +95,7 @@ enum BLAS {
         #endif
         configuredThreads = want
         gemmThreads = want
-        splitPool = ThreadPool(threads: want)
+        splitPool = ThreadPool.shared(threads: want)
         return want
     }
 

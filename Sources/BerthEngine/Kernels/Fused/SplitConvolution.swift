@@ -173,18 +173,26 @@ final class SplitConvolutionCache: @unchecked Sendable {
     private var splits: [DNNL.ConvSpec: SplitConvolution?] = [:]
     /// The weights the splits were packed from (a different array starts over).
     private var source: [Float]?
+    /// The last call's split: found again without hashing the spec.
+    private var last: (spec: DNNL.ConvSpec, split: SplitConvolution?)?
 
     func split(_ spec: DNNL.ConvSpec, weights: [Float], threads: Int) -> SplitConvolution? {
         lock.lock()
         defer { lock.unlock() }
         if let s = source, !(s.count == weights.count && s.withUnsafeBufferPointer({ a in weights.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress } })) {
             splits.removeAll()
+            last = nil
         }
         source = weights
-        if let known = splits[spec] { return known }
+        if let last, last.spec == spec { return last.split }
+        if let known = splits[spec] {
+            last = (spec, known)
+            return known
+        }
         if splits.count >= 16 { splits.removeAll() }
         let made = SplitConvolution(spec, weights: weights, threads: threads)
         splits[spec] = .some(made)
+        last = (spec, made)
         return made
     }
 }

@@ -22,6 +22,8 @@ final class SplitConvolutionTests: XCTestCase {
     }
 
     func testBatchSlicesUneven() throws { try check(n: 3, c: 32, hw: 14, m: 48, k: 3, stride: 1, pad: 1, group: 1) }
+    /// One input channel (NCHW and NHWC are the same bytes): batch pieces must get oneDNN's fast kernel.
+    func testBatchSlicesOneInputChannel() throws { try check(n: 4, c: 1, hw: 28, m: 32, k: 3, stride: 1, pad: 1, group: 1) }
     func testBatchOneThreeByThree() throws { try check(n: 1, c: 64, hw: 28, m: 64, k: 3, stride: 1, pad: 1, group: 1) }
     func testBatchOneStrideTwoOddSize() throws { try check(n: 1, c: 32, hw: 29, m: 40, k: 3, stride: 2, pad: 1, group: 1) }
     func testBatchOnePointwise() throws { try check(n: 1, c: 96, hw: 20, m: 72, k: 1, stride: 1, pad: 0, group: 1) }

@@ -235,19 +235,22 @@ final class BlockedRegion: Sendable {
             slots[out] = Slot(plain: nil, blocked: y)
             return true
         case let .pool(kind, window):
-            guard let xi = m.inputs[0], let d = dims4(slots[xi]), let k = window.kernelShape,
-                  let g = try? window.geometry(input: Array(d[2...]), kernel: k) else { return false }
-            // ceil_mode: oneDNN takes the extra end padding that yields ONNX's output size.
-            var ends: [Int] = []
-            for a in 0..<2 {
-                let extent: Int = (g.kernel[a] - 1) * g.dilations[a] + 1
-                let reach: Int = (g.output[a] - 1) * g.strides[a] + extent
-                ends.append(max(reach - g.input[a] - g.padsBegin[a], 0))
-            }
+            guard let xi = m.inputs[0], let d = dims4(slots[xi]), let k = window.kernelShape else { return false }
             let dnnlKind: DNNL.PoolKind = kind == .max ? .max : (kind == .averageIncludingPadding ? .averageIncludingPadding : .averageExcludingPadding)
+            // The window's geometry only when the primitive is made (a shape the window refuses
+            // throws there, is remembered as refused, and runs on Berth's kernel): computing it on
+            // every call took about a µs per pooling at batch 1 (the MNIST CNN: 2 of 70 µs).
             return try runLayout(m, &slots, out: out, [xi], key: .nothing) { mds in
-                try DNNL.pooling(src: mds[0], srcDims: d, dstDims: [d[0], d[1]] + g.output, kind: dnnlKind, kernel: g.kernel, strides: g.strides,
-                                 dilations: g.dilations, padsBegin: g.padsBegin, padsEnd: ends)
+                let g = try window.geometry(input: Array(d[2...]), kernel: k)
+                // ceil_mode: oneDNN takes the extra end padding that yields ONNX's output size.
+                var ends: [Int] = []
+                for a in 0..<2 {
+                    let extent: Int = (g.kernel[a] - 1) * g.dilations[a] + 1
+                    let reach: Int = (g.output[a] - 1) * g.strides[a] + extent
+                    ends.append(max(reach - g.input[a] - g.padsBegin[a], 0))
+                }
+                return try DNNL.pooling(src: mds[0], srcDims: d, dstDims: [d[0], d[1]] + g.output, kind: dnnlKind, kernel: g.kernel, strides: g.strides,
+                                        dilations: g.dilations, padsBegin: g.padsBegin, padsEnd: ends)
             }
         case .globalAveragePool:
             guard let xi = m.inputs[0], let d = dims4(slots[xi]) else { return false }
@@ -351,13 +354,23 @@ final class BlockedRegion: Sendable {
         let bias = m.inputs.count > 2 ? m.inputs[2].flatMap { slots[$0].plain } : nil
         if let bias, bias.dtype != .float32 { return false }
         let zi = m.inputs.count > 3 ? m.inputs[3] : nil
-        guard let s = try? attrs.shapes(x: d, w: w.shape, op: "Conv"), bias == nil || bias?.count == s.m,
-              let eltwise = ConvEpilogue(activation: act).dnnlEltwise else { return false }
-        if let zi { guard dims4(slots[zi]) == s.outShape else { return false } }
-        guard try Shape.elementCount(s.outShape) > 0, d.allSatisfy({ $0 > 0 }) else { return false }
-        let spec = DNNL.ConvSpec(input: d, output: s.outShape, weights: w.shape, group: attrs.group, strides: s.g.strides,
+        // The spec of the last call when the input and weight shapes are the same (it depends on
+        // nothing else but the member's attributes): its shape arithmetic and a fresh spec to
+        // hash took about a µs per convolution at batch 1.
+        let spec: DNNL.ConvSpec
+        if let last = m.cache.lastSpec(input: d, weights: w.shape, hasBias: bias != nil, sum: zi != nil, threads: threads) {
+            spec = last
+        } else {
+            guard let s = try? attrs.shapes(x: d, w: w.shape, op: "Conv"), let eltwise = ConvEpilogue(activation: act).dnnlEltwise else { return false }
+            spec = DNNL.ConvSpec(input: d, output: s.outShape, weights: w.shape, group: attrs.group, strides: s.g.strides,
                                  dilations: s.g.dilations, padsBegin: s.g.padsBegin, padsEnd: s.g.padsEnd, hasBias: bias != nil,
                                  sum: zi != nil, eltwise: eltwise, blocked: true, threads: threads)
+            m.cache.remember(spec)
+        }
+        let s = (m: spec.output[1], outShape: spec.output)
+        guard bias == nil || bias?.count == s.m else { return false }
+        if let zi { guard dims4(slots[zi]) == s.outShape else { return false } }
+        guard try Shape.elementCount(s.outShape) > 0, d.allSatisfy({ $0 > 0 }) else { return false }
         // Several intra-op threads on 1-thread primitives: the convolution split over the pool.
         let split = threads == 1 && threadPool.threads > 1 ? m.cache.splits.split(spec, weights: w.floats, threads: threadPool.threads) : nil
         let single = split == nil ? m.cache.convolution(spec, weights: w.floats) : nil
@@ -407,13 +420,34 @@ final class BlockedRegionCache: @unchecked Sendable {
     private static let maxEntries = 16
     /// The node's convolutions split over several intra-op threads (``SplitConvolution``).
     let splits = SplitConvolutionCache()
+    /// The spec the last call built, and the entry it found (a model called with one shape finds
+    /// both without shape arithmetic or hashing; the spec's arrays are shared, so == is quick).
+    private var lastSpec: DNNL.ConvSpec?
+    private var lastConv: (spec: DNNL.ConvSpec, entry: ConvEntry)?
+
+    /// The last call's spec when it was built for these shapes and flags.
+    func lastSpec(input: [Int], weights: [Int], hasBias: Bool, sum: Bool, threads: Int) -> DNNL.ConvSpec? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let s = lastSpec, s.input == input, s.weights == weights, s.hasBias == hasBias, s.sum == sum, s.threads == threads else { return nil }
+        return s
+    }
+
+    /// Keeps `spec` for the next call's ``lastSpec(input:weights:hasBias:sum:threads:)``.
+    func remember(_ spec: DNNL.ConvSpec) {
+        lock.lock()
+        lastSpec = spec
+        lock.unlock()
+    }
 
     /// The convolution for `spec` with the weights packed for it; nil when oneDNN refuses it.
     func convolution(_ spec: DNNL.ConvSpec, weights: [Float]) -> (DNNL.Convolution, DNNL.Buffer)? {
         lock.lock()
         defer { lock.unlock() }
         let entry: ConvEntry
-        if let known = convs[spec] {
+        if let last = lastConv, last.spec == spec {
+            entry = last.entry
+        } else if let known = convs[spec] {
             guard let known else { return nil }
             entry = known
         } else {
@@ -425,6 +459,7 @@ final class BlockedRegionCache: @unchecked Sendable {
             entry = ConvEntry(made)
             convs[spec] = entry
         }
+        lastConv = (spec, entry)
         if let p = entry.packed, p.source.count == weights.count,
            p.source.withUnsafeBufferPointer({ a in weights.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress } }) {
             return (entry.conv, p.buffer)

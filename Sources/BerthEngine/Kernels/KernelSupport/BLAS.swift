@@ -109,13 +109,18 @@ enum BLAS {
     /// microseconds, about what 2^18 multiply-adds take.
     static let splitMinimumWork = 1 << 18
 
-    /// `sgemm` split over `splitPool` in 1-thread pieces; false when the product is too small
-    /// to gain from it (the caller then runs it on one thread).
-    private static func splitSgemm(
+    /// The same for a few rows (matrix-vector products, bound by reading B): halving the read
+    /// pays sooner (`BERTH_SPLIT_GEMV_MIN_WORK`). The MLP's 1000→256 layer at batch 1 (256k
+    /// multiply-adds) ran on one thread under the general bound.
+    static let gemvSplitMinimumWork = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_GEMV_MIN_WORK"] ?? "") ?? (1 << 16)
+
+    /// `sgemm` split over `splitPool` (or `pool`, for tests) in 1-thread pieces; false when the
+    /// product is too small to gain from it (the caller then runs it on one thread).
+    static func splitSgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool? = nil
     ) -> Bool {
-        guard let pool = splitPool, Double(m) * Double(n) * Double(k) >= Double(splitMinimumWork) else { return false }
+        guard let pool = pool ?? splitPool, Double(m) * Double(n) * Double(k) >= Double(m <= 8 ? gemvSplitMinimumWork : splitMinimumWork) else { return false }
         let t = pool.threads
         if m > 8 {
             // Row pieces of at least 8 rows: op(A)'s rows r0..<r1 are A's rows, or A's columns when transposed.

@@ -21,6 +21,14 @@ extension DNNL {
         var gelu: Bool = false
     }
 
+    /// An fp32 layout of `dims` with explicit element strides (a slice of a wider tensor).
+    static func stridedDesc(_ dims: [Int], strides: [Int]) throws -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        try check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), padded(dims), dnnl_f32, padded(strides)),
+                  "memory_desc_init_by_strides \(dims) \(strides)")
+        return md
+    }
+
     /// `C[M, N] = A[M, K] · B[K, N] (+ bias)` on oneDNN's matmul, B packed once.
     final class MatMul: @unchecked Sendable {
         let spec: MatMulSpec
@@ -33,8 +41,10 @@ extension DNNL {
         private let scratchPool = BufferPool(maxBytes: 64 << 20)
 
         /// `weights`: the packed layout to read (another primitive's, so row pieces of a product
-        /// share one packed copy); nil lets oneDNN choose.
-        init(_ spec: MatMulSpec, weights: dnnl_memory_desc_t? = nil) throws {
+        /// share one packed copy); nil lets oneDNN choose. `weightsRowStride`: the stored [K, N]
+        /// weight's row stride when it is a column slice of a wider one (a column piece packs
+        /// only its own columns); nil for a whole weight.
+        init(_ spec: MatMulSpec, weights: dnnl_memory_desc_t? = nil, weightsRowStride: Int? = nil) throws {
             guard let engine = DNNL.engine else { throw Failure(call: "engine_create", status: 0) }
             self.spec = spec
             omp_set_num_threads(Int32(spec.threads))
@@ -42,7 +52,11 @@ extension DNNL {
             var w = try weights ?? DNNL.anyDesc([spec.k, spec.n])
             var b = spec.hasBias ? try DNNL.plainDesc([1, spec.n]) : dnnl_memory_desc_t()
             var dst = try DNNL.plainDesc([spec.m, spec.n])
-            userWeightsMD = try DNNL.typedDesc([spec.k, spec.n], dnnl_f32, spec.transposedB ? dnnl_ba : dnnl_ab)
+            if let ld = weightsRowStride, !spec.transposedB {
+                userWeightsMD = try DNNL.stridedDesc([spec.k, spec.n], strides: [ld, 1])
+            } else {
+                userWeightsMD = try DNNL.typedDesc([spec.k, spec.n], dnnl_f32, spec.transposedB ? dnnl_ba : dnnl_ab)
+            }
             var desc = dnnl_matmul_desc_t()
             let status = spec.hasBias ? dnnl_matmul_desc_init(&desc, &src, &w, &b, &dst) : dnnl_matmul_desc_init(&desc, &src, &w, nil, &dst)
             try check(status, "matmul_desc_init \(spec)")

@@ -1,12 +1,14 @@
-"""Winograd 3x3 convolutions in blocked-layout regions (BlockedConvLayout.swift) against ONNX
-Runtime and against the same model with Winograd off (BERTH_DNNL_WINOGRAD=0: oneDNN's direct
-kernels).
+"""Winograd 3x3 convolutions in blocked-layout regions (BlockedConvLayout.swift) and whole-region
+batch slices (RegionBatchSlices.swift) against ONNX Runtime and against the same model with both off
+(BERTH_DNNL_WINOGRAD=0: oneDNN's direct kernels; BERTH_REGION_BATCH_SLICES=0: convolutions split
+one by one).
 
 The model has what the layout choice treats differently: 3x3 stride-1 convolutions with channel
 counts that are not multiples of 16 (40 → 48, 48 → 36), padded and unpadded (a 13x13 output from
 15x15), one with a residual Add + Relu fused as post-ops, a stride-2 3x3 and a 1x1 that follow an
-nChw16c value without being Winograd candidates, and a MaxPool and GlobalAveragePool inside the
-region; at batch 1 and 3, 1 and 2 intra-op threads (batch slices and channel slices of the pieces).
+nChw16c value without being Winograd candidates, a Concat, BatchNormalization, MaxPool and
+GlobalAveragePool inside the region; at batch 1, 3 and 5 with 1 and 2 intra-op threads (channel
+pieces at batch 1, per-convolution batch pieces at 3, whole-region slices of 1, 1, 1 and 2 images at 5).
 ONEDNN_VERBOSE confirms a Winograd kernel ran (else the test would only compare direct kernels).
 
 Tolerance: within 1e-4 of the output's largest magnitude plus 1e-5 absolute against ORT (fp32 sums
@@ -51,12 +53,17 @@ def _model() -> onnx.ModelProto:
         conv("r1", "c2", 48, 36, 3, pad=0), helper.make_node("Relu", ["c2"], ["r2"]),
         helper.make_node("MaxPool", ["r2"], ["p2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]),
         conv("p2", "c3", 36, 40, 3, stride=2), helper.make_node("Relu", ["c3"], ["r3"]),
-        conv("r3", "c4", 40, 24, 1),
+        conv("r3", "c3b", 40, 20, 1), helper.make_node("Concat", ["r3", "c3b"], ["cat"], axis=1),
+        helper.make_node("BatchNormalization", ["cat", "bn.s", "bn.b", "bn.m", "bn.v"], ["bn"]),
+        conv("bn", "c4", 60, 24, 1),
         helper.make_node("GlobalAveragePool", ["c4"], ["g"]),
         helper.make_node("Flatten", ["g"], ["y"]),
     ]
+    for suffix, v in (("s", 1 + 0.1 * rng.standard_normal(60)), ("b", 0.1 * rng.standard_normal(60)),
+                      ("m", 0.1 * rng.standard_normal(60)), ("v", 1 + 0.1 * np.abs(rng.standard_normal(60)))):
+        inits.append(numpy_helper.from_array(v.astype(np.float32), "bn." + suffix))
     g = helper.make_graph(nodes, "winograd", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 40, 15, 15])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=inits)
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 24])], initializer=inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     m.ir_version = 8
     onnx.checker.check_model(m)
@@ -80,12 +87,13 @@ def _run(berth_bin, path, x, out, threads, env):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("batch", [1, 3, 5])
 def test_winograd_region_matches_ort_and_direct(berth_bin, model_path, tmp_path, batch, threads):
     x = np.maximum(np.random.default_rng(batch).standard_normal((batch, 40, 15, 15)), 0).astype(np.float32)
     want = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     proc, wino = _run(berth_bin, model_path, x, tmp_path / "wino", threads, {"ONEDNN_VERBOSE": "1"})
-    _, direct = _run(berth_bin, model_path, x, tmp_path / "direct", threads, {"BERTH_DNNL_WINOGRAD": "0"})
+    _, direct = _run(berth_bin, model_path, x, tmp_path / "direct", threads,
+                     {"BERTH_DNNL_WINOGRAD": "0", "BERTH_REGION_BATCH_SLICES": "0"})
     if "onednn_verbose" in proc.stdout + proc.stderr:  # a build with oneDNN: a Winograd kernel must have run
         assert "wino" in proc.stdout + proc.stderr, "no Winograd convolution ran"
     scale = float(np.max(np.abs(want)))

@@ -44,7 +44,8 @@ enum BlockedConvLayout {
 
     /// True when `md` is the nChw16c layout of `dims`.
     static func isNChw16c(_ md: dnnl_memory_desc_t, dims: [Int]) -> Bool {
-        guard let d = try? DNNL.typedDesc(dims, dnnl_f32, dnnl_nChw16c) else { return false }
+        // Plain layouts (NHWC: every MobileNet value) have no inner block: no descriptor made per call.
+        guard md.format_kind == dnnl_blocked, md.format_desc.blocking.inner_nblks == 1, let d = try? DNNL.typedDesc(dims, dnnl_f32, dnnl_nChw16c) else { return false }
         return DNNL.same(d, md)
     }
 }

@@ -26,6 +26,8 @@ final class WinogradConvolutionTests: XCTestCase {
         XCTAssertEqual(BlockedConvLayout.choice(for: spec(), input: nil), .winograd)
         XCTAssertEqual(BlockedConvLayout.choice(for: spec(stride: 2), input: nil), .any, "stride 2 is not a Winograd shape")
         XCTAssertEqual(BlockedConvLayout.choice(for: spec(c: 16), input: nil), .any, "too few channels")
+        XCTAssertEqual(BlockedConvLayout.choice(for: spec(m: 32), input: nil), .any, "too few output channels")
+        XCTAssertEqual(BlockedConvLayout.choice(for: spec(c: 32), input: nil), .winograd)
         XCTAssertEqual(BlockedConvLayout.choice(for: spec(hw: 7), input: nil), .any, "7x7 at batch 1: too few pixels")
         XCTAssertEqual(BlockedConvLayout.choice(for: spec(n: 4, hw: 7), input: nil), .winograd)
         XCTAssertEqual(BlockedConvLayout.choice(for: spec(group: 2), input: nil), .any, "grouped")
@@ -34,6 +36,9 @@ final class WinogradConvolutionTests: XCTestCase {
         let nhwc = try DNNL.typedDesc(pointwise.input, dnnl_f32, dnnl_nhwc)
         XCTAssertEqual(BlockedConvLayout.choice(for: pointwise, input: sixteen), .nChw16c, "a 1x1 after nChw16c stays in it")
         XCTAssertEqual(BlockedConvLayout.choice(for: pointwise, input: nhwc), .any)
+        let strided = spec(stride: 2)
+        XCTAssertEqual(BlockedConvLayout.choice(for: strided, input: try DNNL.typedDesc(strided.input, dnnl_f32, dnnl_nChw16c)), .any,
+                       "a 3x3 that is no Winograd shape goes back to brgconv")
     }
 
     private func check(n: Int, c: Int, hw: Int, m: Int, pad: Int, sum: Bool) throws {

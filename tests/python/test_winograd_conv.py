@@ -4,7 +4,7 @@ batch slices (RegionBatchSlices.swift) against ONNX Runtime and against the same
 one by one).
 
 The model has what the layout choice treats differently: 3x3 stride-1 convolutions with channel
-counts that are not multiples of 16 (40 → 48, 48 → 36), padded and unpadded (a 13x13 output from
+counts that are not multiples of 16 (40 → 72, 72 → 88), padded and unpadded (a 13x13 output from
 15x15), one with a residual Add + Relu fused as post-ops, a stride-2 3x3 and a 1x1 that follow an
 nChw16c value without being Winograd candidates, a Concat, BatchNormalization, MaxPool and
 GlobalAveragePool inside the region; at batch 1, 3 and 5 with 1 and 2 intra-op threads (channel
@@ -48,11 +48,11 @@ def _model() -> onnx.ModelProto:
         return helper.make_node("Conv", [x, y + ".w", y + ".b"], [y], kernel_shape=[k, k], pads=[p] * 4, strides=[stride] * 2)
 
     nodes = [
-        conv("x", "c0", 40, 48, 3), helper.make_node("Relu", ["c0"], ["r0"]),
-        conv("r0", "c1", 48, 48, 3), helper.make_node("Add", ["c1", "r0"], ["s1"]), helper.make_node("Relu", ["s1"], ["r1"]),
-        conv("r1", "c2", 48, 36, 3, pad=0), helper.make_node("Relu", ["c2"], ["r2"]),
+        conv("x", "c0", 40, 72, 3), helper.make_node("Relu", ["c0"], ["r0"]),
+        conv("r0", "c1", 72, 72, 3), helper.make_node("Add", ["c1", "r0"], ["s1"]), helper.make_node("Relu", ["s1"], ["r1"]),
+        conv("r1", "c2", 72, 88, 3, pad=0), helper.make_node("Relu", ["c2"], ["r2"]),
         helper.make_node("MaxPool", ["r2"], ["p2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]),
-        conv("p2", "c3", 36, 40, 3, stride=2), helper.make_node("Relu", ["c3"], ["r3"]),
+        conv("p2", "c3", 88, 40, 3, stride=2), helper.make_node("Relu", ["c3"], ["r3"]),
         conv("r3", "c3b", 40, 20, 1), helper.make_node("Concat", ["r3", "c3b"], ["cat"], axis=1),
         helper.make_node("BatchNormalization", ["cat", "bn.s", "bn.b", "bn.m", "bn.v"], ["bn"]),
         conv("bn", "c4", 60, 24, 1),

@@ -9,8 +9,9 @@ import Foundation
 /// 1.8–2.5× faster than the direct brgconv kernel on ResNet-50's 3x3 layers (AMD EPYC Zen 5,
 /// AVX-512, one thread; batch 1 and 32) with errors against a double-precision loop of the same
 /// size as the direct kernel's (~1e-6 of the output's magnitude). A convolution whose input is
-/// already nChw16c stays in it (oneDNN's jit_1x1 / jit direct kernels, on par with brgconv's NHWC
-/// ones), so a ResNet region reorders into nChw16c once, not around every 3x3 layer.
+/// already nChw16c stays in it when it is a 1x1 (oneDNN's jit_1x1 kernel, on par with brgconv_1x1's
+/// NHWC one), so a ResNet bottleneck reorders into nChw16c and back once per stage, not around every
+/// 3x3 layer.
 /// `BERTH_DNNL_WINOGRAD=0` keeps oneDNN's own pick everywhere (A/B measurements).
 enum BlockedConvLayout {
     static let winogradEnabled = ProcessInfo.processInfo.environment["BERTH_DNNL_WINOGRAD"] != "0"
@@ -18,16 +19,22 @@ enum BlockedConvLayout {
     /// Output pixels (batch × height × width) below which Winograd's tile transforms cost more
     /// than they save (ResNet-50's 512-channel 7x7 layer at batch 1: 1.12 vs 1.17 ms direct).
     static let winogradMinimumPixels = 196
-    /// Input and output channels below which Winograd is not tried (32→32 at 56x56 gained 1.6×;
-    /// fewer channels leave the transforms dominant).
+    /// Input channels below which Winograd is not tried (32→32 at 56x56 gained 1.6×; fewer
+    /// channels leave the transforms dominant).
     static let winogradMinimumChannels = 32
+    /// Output channels below which Winograd is not tried: DenseNet's 32-channel growth layers gain
+    /// per layer (0.94 → 0.77 ms at 56x56) but feed Concats, which ran 2× slower in nChw16c than in
+    /// NHWC: DenseNet-121 at batch 1 went from 66 to 83 ms with them.
+    static let winogradMinimumOutputChannels = 64
 
     /// The layout for `spec` (a blocked convolution) whose source currently has layout `input`
     /// (nil: a plain tensor).
     static func choice(for spec: DNNL.ConvSpec, input: dnnl_memory_desc_t?) -> DNNL.ConvLayout {
         guard winogradEnabled, spec.blocked, spec.input.count == 4, spec.output.count == 4 else { return .any }
         if isWinogradShape(spec) { return .winograd }
-        if let input, isNChw16c(input, dims: spec.input) { return .nChw16c }
+        // Only 1x1s follow: oneDNN's nChw16c 3x3 kernel (jit:avx512_core) is 15–35 % slower than
+        // brgconv's NHWC one on ResNet-50's stride-2 and 7x7 layers, more than a reorder costs.
+        if let input, spec.weights.dropFirst(2).allSatisfy({ $0 == 1 }), isNChw16c(input, dims: spec.input) { return .nChw16c }
         return .any
     }
 
@@ -36,7 +43,7 @@ enum BlockedConvLayout {
         guard spec.group == 1, spec.weights.count == 4, spec.weights[2] == 3, spec.weights[3] == 3,
               spec.strides.allSatisfy({ $0 == 1 }), spec.dilations.allSatisfy({ $0 == 1 }),
               spec.padsBegin.allSatisfy({ $0 <= 1 }), spec.padsEnd.allSatisfy({ $0 <= 1 }),
-              spec.input[1] >= winogradMinimumChannels, spec.output[1] >= winogradMinimumChannels else { return false }
+              spec.input[1] >= winogradMinimumChannels, spec.output[1] >= winogradMinimumOutputChannels else { return false }
         let plane = spec.output[2].multipliedReportingOverflow(by: spec.output[3])
         let pixels = spec.output[0].multipliedReportingOverflow(by: plane.partialValue)
         return !plane.overflow && !pixels.overflow && pixels.partialValue >= winogradMinimumPixels

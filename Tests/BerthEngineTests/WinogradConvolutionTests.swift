@@ -31,6 +31,10 @@ final class WinogradConvolutionTests: XCTestCase {
         XCTAssertEqual(BlockedConvLayout.choice(for: spec(hw: 7), input: nil), .any, "7x7 at batch 1: too few pixels")
         XCTAssertEqual(BlockedConvLayout.choice(for: spec(n: 4, hw: 7), input: nil), .winograd)
         XCTAssertEqual(BlockedConvLayout.choice(for: spec(group: 2), input: nil), .any, "grouped")
+        if BlockedConvLayout.depthwiseBlocked {
+            XCTAssertEqual(BlockedConvLayout.choice(for: spec(n: 2, group: 64), input: nil), .nChw16c, "depthwise at batch 2")
+            XCTAssertEqual(BlockedConvLayout.choice(for: spec(n: 1, group: 64), input: nil), .any, "depthwise at batch 1")
+        }
         let pointwise = spec(k: 1)
         let sixteen = try DNNL.typedDesc(pointwise.input, dnnl_f32, dnnl_nChw16c)
         let nhwc = try DNNL.typedDesc(pointwise.input, dnnl_f32, dnnl_nhwc)

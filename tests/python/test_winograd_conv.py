@@ -6,7 +6,7 @@ one by one).
 The model has what the layout choice treats differently: 3x3 stride-1 convolutions with channel
 counts that are not multiples of 16 (40 → 72, 72 → 88), padded and unpadded (a 13x13 output from
 15x15), one with a residual Add + Relu fused as post-ops, a stride-2 3x3 and a 1x1 that follow an
-nChw16c value without being Winograd candidates, a Concat, BatchNormalization, MaxPool and
+nChw16c value without being Winograd candidates, a depthwise 3x3 + Clip (nChw16c at batch ≥ 2), a Concat, BatchNormalization, MaxPool and
 GlobalAveragePool inside the region; at batch 1, 3 and 5 with 1 and 2 intra-op threads (channel
 pieces at batch 1, per-convolution batch pieces at 3, whole-region slices of 1, 1, 1 and 2 images at 5).
 ONEDNN_VERBOSE confirms a Winograd kernel ran (else the test would only compare direct kernels).
@@ -53,12 +53,17 @@ def _model() -> onnx.ModelProto:
         conv("r1", "c2", 72, 88, 3, pad=0), helper.make_node("Relu", ["c2"], ["r2"]),
         helper.make_node("MaxPool", ["r2"], ["p2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]),
         conv("p2", "c3", 88, 40, 3, stride=2), helper.make_node("Relu", ["c3"], ["r3"]),
-        conv("r3", "c3b", 40, 20, 1), helper.make_node("Concat", ["r3", "c3b"], ["cat"], axis=1),
+        helper.make_node("Conv", ["r3", "dw.w", "dw.b"], ["dw"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=40),
+        helper.make_node("Clip", ["dw", "lo", "hi"], ["d3"]),
+        conv("d3", "c3b", 40, 20, 1), helper.make_node("Concat", ["r3", "c3b"], ["cat"], axis=1),
         helper.make_node("BatchNormalization", ["cat", "bn.s", "bn.b", "bn.m", "bn.v"], ["bn"]),
         conv("bn", "c4", 60, 24, 1),
         helper.make_node("GlobalAveragePool", ["c4"], ["g"]),
         helper.make_node("Flatten", ["g"], ["y"]),
     ]
+    inits += [numpy_helper.from_array((rng.standard_normal((40, 1, 3, 3)) / 3).astype(np.float32), "dw.w"),
+              numpy_helper.from_array((rng.standard_normal(40) * 0.1).astype(np.float32), "dw.b"),
+              numpy_helper.from_array(np.array(0, np.float32), "lo"), numpy_helper.from_array(np.array(6, np.float32), "hi")]
     for suffix, v in (("s", 1 + 0.1 * rng.standard_normal(60)), ("b", 0.1 * rng.standard_normal(60)),
                       ("m", 0.1 * rng.standard_normal(60)), ("v", 1 + 0.1 * np.abs(rng.standard_normal(60)))):
         inits.append(numpy_helper.from_array(v.astype(np.float32), "bn." + suffix))

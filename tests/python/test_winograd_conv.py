@@ -4,12 +4,14 @@ batch slices (RegionBatchSlices.swift) against ONNX Runtime and against the same
 one by one).
 
 The model has what the layout choice treats differently: 3x3 stride-1 convolutions with channel
-counts that are not multiples of 16 (40 → 72, 72 → 88), padded and unpadded (a 13x13 output from
-15x15), one with a residual Add + Relu fused as post-ops, a stride-2 3x3 and a 1x1 that follow an
+counts that are not multiples of 16 (40 → 72, 72 → 88), padded and unpadded (a 19x19 output from
+21x21), one with a residual Add + Relu fused as post-ops, a stride-2 3x3 and a 1x1 that follow an
 nChw16c value without being Winograd candidates, a depthwise 3x3 + Clip (nChw16c at batch ≥ 2), a Concat, BatchNormalization, MaxPool and
 GlobalAveragePool inside the region; at batch 1, 3 and 5 with 1 and 2 intra-op threads (channel
-pieces at batch 1, per-convolution batch pieces at 3, whole-region slices of 1, 1, 1 and 2 images at 5).
-ONEDNN_VERBOSE confirms a Winograd kernel ran (else the test would only compare direct kernels).
+pieces at batch 1, per-convolution batch pieces at 3, whole-region slices of 1, 1, 1 and 2 images at 5:
+17,640 activation elements per image, above RegionBatchSlices' minimum).
+ONEDNN_VERBOSE confirms a Winograd kernel ran (else the test would only compare direct kernels) and,
+at batch 5 on 2 threads, that the pooling ran on slices (no batch-5 pooling primitive).
 
 Tolerance: within 1e-4 of the output's largest magnitude plus 1e-5 absolute against ORT (fp32 sums
 in another order, Winograd's transforms add rounding of the same size as the direct kernel's: ~1e-6
@@ -67,7 +69,7 @@ def _model() -> onnx.ModelProto:
     for suffix, v in (("s", 1 + 0.1 * rng.standard_normal(60)), ("b", 0.1 * rng.standard_normal(60)),
                       ("m", 0.1 * rng.standard_normal(60)), ("v", 1 + 0.1 * np.abs(rng.standard_normal(60)))):
         inits.append(numpy_helper.from_array(v.astype(np.float32), "bn." + suffix))
-    g = helper.make_graph(nodes, "winograd", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 40, 15, 15])],
+    g = helper.make_graph(nodes, "winograd", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 40, 21, 21])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 24])], initializer=inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     m.ir_version = 8
@@ -94,13 +96,16 @@ def _run(berth_bin, path, x, out, threads, env):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("batch", [1, 3, 5])
 def test_winograd_region_matches_ort_and_direct(berth_bin, model_path, tmp_path, batch, threads):
-    x = np.maximum(np.random.default_rng(batch).standard_normal((batch, 40, 15, 15)), 0).astype(np.float32)
+    x = np.maximum(np.random.default_rng(batch).standard_normal((batch, 40, 21, 21)), 0).astype(np.float32)
     want = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     proc, wino = _run(berth_bin, model_path, x, tmp_path / "wino", threads, {"ONEDNN_VERBOSE": "1"})
     _, direct = _run(berth_bin, model_path, x, tmp_path / "direct", threads,
                      {"BERTH_DNNL_WINOGRAD": "0", "BERTH_REGION_BATCH_SLICES": "0"})
     if "onednn_verbose" in proc.stdout + proc.stderr:  # a build with oneDNN: a Winograd kernel must have run
         assert "wino" in proc.stdout + proc.stderr, "no Winograd convolution ran"
+        if batch == 5 and threads == 2:  # whole-region slices: even the pooling runs per slice
+            pools = [l for l in proc.stdout.splitlines() if ",exec," in l and ",pooling" in l]
+            assert pools and not any("mb5ic" in l for l in pools), "the region did not run in batch slices"
     scale = float(np.max(np.abs(want)))
     for name, y in (("winograd", wino), ("direct", direct)):
         assert y.shape == want.shape

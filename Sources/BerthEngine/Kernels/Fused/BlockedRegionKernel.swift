@@ -40,6 +40,8 @@ final class BlockedRegion: Sendable {
     private let pool = DNNL.BufferPool()
     private let valueCount: Int
     private let outputValues: [Int]
+    /// Whole-region batch slices over the pool, when every node treats images independently.
+    private let batchSlices: RegionBatchSlices?
 
     init(node: Node, registry: KernelRegistry, opsetFor: (String) -> Int?, subgraphs: SubgraphCompiler) throws {
         guard case let .graph(body)? = node.attributes["body"] else { throw KernelError("\(node.opType) needs a graph attribute 'body'") }
@@ -77,6 +79,7 @@ final class BlockedRegion: Sendable {
         for (v, k) in lastUse where !keep.contains(v) { members[k].release.append(v) }
         self.members = members
         valueCount = index.count
+        batchSlices = RegionBatchSlices(body: body)
     }
 
     /// Folds each Relu that is the only reader of a BatchNormalization's output (DenseNet's
@@ -105,6 +108,7 @@ final class BlockedRegion: Sendable {
     }
 
     func run(_ inputs: [Value?], _ ctx: KernelContext) throws -> [Value] {
+        if let sliced = try batchSlices?.run(inputs, ctx, region: { try self.run($0, $1) }) { return sliced }
         var slots = [Slot](repeating: Slot(), count: valueCount)
         for (k, v) in inputs.enumerated() where k < valueCount { slots[k].plain = v?.tensor }
         let threads = DNNLThreads.count(intraOp: ctx.pool.threads)
@@ -357,7 +361,7 @@ final class BlockedRegion: Sendable {
         // The spec of the last call when the input and weight shapes are the same (it depends on
         // nothing else but the member's attributes): its shape arithmetic and a fresh spec to
         // hash took about a µs per convolution at batch 1.
-        let spec: DNNL.ConvSpec
+        var spec: DNNL.ConvSpec
         if let last = m.cache.lastSpec(input: d, weights: w.shape, hasBias: bias != nil, sum: zi != nil, threads: threads) {
             spec = last
         } else {
@@ -371,10 +375,19 @@ final class BlockedRegion: Sendable {
         guard bias == nil || bias?.count == s.m else { return false }
         if let zi { guard dims4(slots[zi]) == s.outShape else { return false } }
         guard try Shape.elementCount(s.outShape) > 0, d.allSatisfy({ $0 > 0 }) else { return false }
+        spec.layout = BlockedConvLayout.choice(for: spec, input: slots[xi].blocked?.md)
         // Several intra-op threads on 1-thread primitives: the convolution split over the pool.
-        let split = threads == 1 && threadPool.threads > 1 ? m.cache.splits.split(spec, weights: w.floats, threads: threadPool.threads) : nil
-        let single = split == nil ? m.cache.convolution(spec, weights: w.floats) : nil
+        var split = threads == 1 && threadPool.threads > 1 ? m.cache.splits.split(spec, weights: w.floats, threads: threadPool.threads) : nil
+        var single = split == nil ? m.cache.convolution(spec, weights: w.floats) : nil
+        if spec.layout != .any, (split?.whole ?? single?.0).map({ $0.conv.implementation.hasPrefix("ref") }) ?? true {
+            // oneDNN has no fast kernel for the chosen layout: its own pick.
+            spec.layout = .any
+            split = threads == 1 && threadPool.threads > 1 ? m.cache.splits.split(spec, weights: w.floats, threads: threadPool.threads) : nil
+            single = split == nil ? m.cache.convolution(spec, weights: w.floats) : nil
+        }
         guard let conv = split?.whole ?? single?.0 else { return false }
+        // A residual that dies here is summed in its own buffer (no copy), asked before any reference to it is taken.
+        let overwriteZ = zi.map { mayOverwrite(m, $0, &slots) } ?? false
         let src = try laidOut(&slots[xi], conv.srcMD)
         defer { if src.fresh { pool.give(src.buffer) } }
         let dst: DNNL.Buffer
@@ -382,6 +395,8 @@ final class BlockedRegion: Sendable {
             let z = try laidOut(&slots[zi], conv.dstMD)
             if z.fresh {
                 dst = z.buffer
+            } else if overwriteZ, let own = takeOver(zi, &slots, md: conv.dstMD) {
+                dst = own
             } else {
                 dst = pool.take(DNNL.size(conv.dstMD))
                 dst.pointer.copyMemory(from: z.buffer.pointer, byteCount: dst.bytes)

@@ -87,6 +87,19 @@ enum DNNL {
         /// the plain NCHW layout, which wins for 1x1 and few-channel convolutions.
         var blocked: Bool
         var threads: Int
+        /// With `blocked`: the activation layout and algorithm (``ConvLayout``); `.any` lets oneDNN pick.
+        var layout: ConvLayout = .any
+    }
+
+    /// A blocked convolution's activation layout and algorithm, when not oneDNN's own pick.
+    enum ConvLayout: Hashable, Sendable {
+        /// oneDNN picks (brgconv's NHWC on AVX-512).
+        case any
+        /// nChw16c source and destination, direct algorithm (what follows a Winograd convolution,
+        /// so the region keeps one layout instead of reordering around each Winograd one).
+        case nChw16c
+        /// nChw16c and oneDNN's Winograd algorithm (3x3, stride 1: F(2x2,3x3) or F(4x4,3x3)).
+        case winograd
     }
 
     /// Memory oneDNN reads or writes, 64-byte aligned and owned by this object.
@@ -227,8 +240,12 @@ enum DNNL {
             // Grouped weights are [G, M/G, C/G, k...] to oneDNN: the same bytes as ONNX's [M, C/G, k...].
             let wDims = spec.group == 1 ? spec.weights : [spec.group, spec.weights[0] / spec.group] + spec.weights.dropFirst()
             userWeightsMD = try DNNL.plainDesc(wDims)
-            var src = try srcLayout ?? (spec.blocked ? DNNL.anyDesc(spec.input) : userSrc)
-            var dst = try dstLayout ?? (spec.blocked ? DNNL.anyDesc(spec.output) : userDst)
+            let fixed: dnnl_format_tag_t? = spec.blocked && spec.layout != .any && spec.input.count == 4 ? dnnl_nChw16c : nil
+            var src = try srcLayout ?? (fixed.map { try DNNL.typedDesc(spec.input, dnnl_f32, $0) }
+                ?? (spec.blocked ? DNNL.anyDesc(spec.input) : userSrc))
+            var dst = try dstLayout ?? (fixed.map { try DNNL.typedDesc(spec.output, dnnl_f32, $0) }
+                ?? (spec.blocked ? DNNL.anyDesc(spec.output) : userDst))
+            let algorithm = spec.layout == .winograd ? dnnl_convolution_winograd : dnnl_convolution_direct
             var w = try weightsLayout ?? DNNL.anyDesc(wDims)
             var b = spec.hasBias ? try DNNL.plainDesc([spec.weights[0]]) : dnnl_memory_desc_t()
 
@@ -236,9 +253,9 @@ enum DNNL {
             let strides = DNNL.padded(spec.strides), dil = DNNL.padded(spec.dilations.map { $0 - 1 })
             let pl = DNNL.padded(spec.padsBegin), pr = DNNL.padded(spec.padsEnd)
             let status = spec.hasBias
-                ? dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                ? dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_inference, algorithm,
                                                              &src, &w, &b, &dst, strides, dil, pl, pr)
-                : dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                : dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_inference, algorithm,
                                                              &src, &w, nil, &dst, strides, dil, pl, pr)
             try check(status, "convolution_forward_desc_init \(spec)")
 

@@ -1,0 +1,65 @@
+#if canImport(CDNNL)
+import CDNNL
+import Foundation
+
+/// Which activation layout and algorithm a region's convolution asks oneDNN for.
+///
+/// A dense 3x3 stride-1 convolution with enough channels and pixels runs on oneDNN's Winograd
+/// kernels (F(2x2,3x3) at batch 1, F(4x4,3x3) at larger batches), which need nChw16c: measured
+/// 1.8–2.5× faster than the direct brgconv kernel on ResNet-50's 3x3 layers (AMD EPYC Zen 5,
+/// AVX-512, one thread; batch 1 and 32) with errors against a double-precision loop of the same
+/// size as the direct kernel's (~1e-6 of the output's magnitude). A convolution whose input is
+/// already nChw16c stays in it when it is a 1x1 (oneDNN's jit_1x1 kernel, on par with brgconv_1x1's
+/// NHWC one), so a ResNet bottleneck reorders into nChw16c and back once per stage, not around every
+/// 3x3 layer.
+/// `BERTH_DNNL_WINOGRAD=0` keeps oneDNN's own pick everywhere (A/B measurements).
+enum BlockedConvLayout {
+    static let winogradEnabled = ProcessInfo.processInfo.environment["BERTH_DNNL_WINOGRAD"] != "0"
+    /// Depthwise convolutions at batch ≥ 2 in nChw16c (oneDNN's jit_dw: 0.059 vs 0.078 ms for brdgmm_dw's
+    /// NHWC on MobileNetV2's 144-channel 56x56 layer); the 1x1s after them follow. MobileNetV2 at batch 32:
+    /// 151 → 143 ms; at batch 1 no gain (4.21 vs 4.25 ms, the 24-channel tensors padded to 32), so NHWC
+    /// stays there. `BERTH_DNNL_DEPTHWISE_16C=0` keeps NHWC.
+    static let depthwiseBlocked = ProcessInfo.processInfo.environment["BERTH_DNNL_DEPTHWISE_16C"] != "0"
+
+    /// Output pixels (batch × height × width) below which Winograd's tile transforms cost more
+    /// than they save (ResNet-50's 512-channel 7x7 layer at batch 1: 1.12 vs 1.17 ms direct).
+    static let winogradMinimumPixels = 196
+    /// Input channels below which Winograd is not tried (32→32 at 56x56 gained 1.6×; fewer
+    /// channels leave the transforms dominant).
+    static let winogradMinimumChannels = 32
+    /// Output channels below which Winograd is not tried: DenseNet's 32-channel growth layers gain
+    /// per layer (0.94 → 0.77 ms at 56x56) but feed Concats, which ran 2× slower in nChw16c than in
+    /// NHWC: DenseNet-121 at batch 1 went from 66 to 83 ms with them.
+    static let winogradMinimumOutputChannels = 64
+
+    /// The layout for `spec` (a blocked convolution) whose source currently has layout `input`
+    /// (nil: a plain tensor).
+    static func choice(for spec: DNNL.ConvSpec, input: dnnl_memory_desc_t?) -> DNNL.ConvLayout {
+        guard winogradEnabled, spec.blocked, spec.input.count == 4, spec.output.count == 4 else { return .any }
+        if isWinogradShape(spec) { return .winograd }
+        if depthwiseBlocked, spec.input[0] >= 2, spec.group > 1, spec.group == spec.input[1], spec.group == spec.output[1], spec.weights[1] == 1 { return .nChw16c }
+        // Only 1x1s follow: oneDNN's nChw16c 3x3 kernel (jit:avx512_core) is 15–35 % slower than
+        // brgconv's NHWC one on ResNet-50's stride-2 and 7x7 layers, more than a reorder costs.
+        if let input, spec.weights.dropFirst(2).allSatisfy({ $0 == 1 }), isNChw16c(input, dims: spec.input) { return .nChw16c }
+        return .any
+    }
+
+    /// A dense 3x3, stride 1, undilated convolution with at least the channels and pixels above.
+    static func isWinogradShape(_ spec: DNNL.ConvSpec) -> Bool {
+        guard spec.group == 1, spec.weights.count == 4, spec.weights[2] == 3, spec.weights[3] == 3,
+              spec.strides.allSatisfy({ $0 == 1 }), spec.dilations.allSatisfy({ $0 == 1 }),
+              spec.padsBegin.allSatisfy({ $0 <= 1 }), spec.padsEnd.allSatisfy({ $0 <= 1 }),
+              spec.input[1] >= winogradMinimumChannels, spec.output[1] >= winogradMinimumOutputChannels else { return false }
+        let plane = spec.output[2].multipliedReportingOverflow(by: spec.output[3])
+        let pixels = spec.output[0].multipliedReportingOverflow(by: plane.partialValue)
+        return !plane.overflow && !pixels.overflow && pixels.partialValue >= winogradMinimumPixels
+    }
+
+    /// True when `md` is the nChw16c layout of `dims`.
+    static func isNChw16c(_ md: dnnl_memory_desc_t, dims: [Int]) -> Bool {
+        // Plain layouts (NHWC: every MobileNet value) have no inner block: no descriptor made per call.
+        guard md.format_kind == dnnl_blocked, md.format_desc.blocking.inner_nblks == 1, let d = try? DNNL.typedDesc(dims, dnnl_f32, dnnl_nChw16c) else { return false }
+        return DNNL.same(d, md)
+    }
+}
+#endif

@@ -96,16 +96,10 @@ final class MatMulBackendCache: @unchecked Sendable {
                 lock.lock()
                 defer { lock.unlock() }
                 guard let e = table.entry(spec, make: { Entry(try DNNL.MatMul(spec)) }) else { return false }
-                if let p = e.columns, sameStorage(p.source, w) {
-                    columns = p.split
-                } else if constantWeight || candidate.map({ sameStorage($0, w) }) == true {
-                    guard let made = try? w.withUnsafeBufferPointer({ try ColumnSplit(spec, pieces: columnPieces, weights: $0.baseAddress!) }) else { return false }
-                    e.columns = (w, made)
-                    columns = made
-                } else {
-                    candidate = w
-                    return false
-                }
+                guard let made = packedOnce(e.columns.map { ($0.source, $0.split) }, w, pack: {
+                    try w.withUnsafeBufferPointer { try ColumnSplit(spec, pieces: columnPieces, weights: $0.baseAddress!) }
+                }, store: { e.columns = (w, $0) }) else { return false }
+                columns = made
             }
             if let bias {
                 return bias.withUnsafeBufferPointer { columns.run(a: a, bias: $0.baseAddress, c: c, pool: splitPool) }
@@ -118,16 +112,10 @@ final class MatMulBackendCache: @unchecked Sendable {
             defer { lock.unlock() }
             guard let e = table.entry(spec, make: { Entry(try DNNL.MatMul(spec)) }) else { return false }
             entry = e
-            if let p = entry.packed, sameStorage(p.source, w) {
-                weights = p.buffer
-            } else if constantWeight || candidate.map({ sameStorage($0, w) }) == true {
-                guard let b = try? w.withUnsafeBufferPointer({ try entry.matmul.packWeights($0.baseAddress!) }) else { return false }
-                entry.packed = (w, b)
-                weights = b
-            } else {
-                candidate = w
-                return false
-            }
+            guard let b = packedOnce(entry.packed.map { ($0.source, $0.buffer) }, w, pack: {
+                try w.withUnsafeBufferPointer { try entry.matmul.packWeights($0.baseAddress!) }
+            }, store: { entry.packed = (w, $0) }) else { return false }
+            weights = b
             if let split {
                 for i in 0..<split.pieces {
                     guard let p = entry.piece(m * (i + 1) / split.pieces - m * i / split.pieces) else { return false }
@@ -160,6 +148,22 @@ final class MatMulBackendCache: @unchecked Sendable {
         return false
         #endif
     }
+
+    #if canImport(CDNNL)
+    /// With `lock` held: `cached` when it was made from `w`'s storage; else made by `pack` (and
+    /// kept by `store`) when the weight is known constant (an initializer, or the same array a
+    /// second time); else nil, remembering `w` as the candidate (the call then runs on GEMM).
+    private func packedOnce<T>(_ cached: (source: [Float], value: T)?, _ w: [Float], pack: () throws -> T, store: (T) -> Void) -> T? {
+        if let cached, sameStorage(cached.source, w) { return cached.value }
+        guard constantWeight || candidate.map({ sameStorage($0, w) }) == true else {
+            candidate = w
+            return nil
+        }
+        guard let made = try? pack() else { return nil }
+        store(made)
+        return made
+    }
+    #endif
 
     private func sameStorage(_ a: [Float], _ b: [Float]) -> Bool {
         a.count == b.count && a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in pa.baseAddress == pb.baseAddress } }

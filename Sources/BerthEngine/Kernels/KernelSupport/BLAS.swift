@@ -136,13 +136,22 @@ enum BLAS {
             let pieces = min(2 * t, n / 64)
             guard pieces > 1 else { return false }
             pool.forEachIndex(pieces) { i in
-                let j0 = (n * i / pieces) & ~15, j1 = i == pieces - 1 ? n : (n * (i + 1) / pieces) & ~15
-                guard j1 > j0 else { return }
-                sgemm(transA: transA, transB: transB, m: m, n: j1 - j0, k: k, alpha: alpha, a: a, lda: lda,
+                let cols = columnPiece(i, of: pieces, columns: n)
+                guard !cols.isEmpty else { return }
+                let j0 = cols.lowerBound
+                sgemm(transA: transA, transB: transB, m: m, n: cols.count, k: k, alpha: alpha, a: a, lda: lda,
                       b: transB ? b + j0 * ldb : b + j0, ldb: ldb, beta: beta, c: c + j0, ldc: ldc, serial: true)
             }
         }
         return true
+    }
+
+    /// Piece `i` of `pieces` over `columns` output columns: boundaries on multiples of 16 (whole
+    /// vector registers per piece) but the last, which ends at `columns`; empty when rounding
+    /// leaves it nothing.
+    static func columnPiece(_ i: Int, of pieces: Int, columns n: Int) -> Range<Int> {
+        let j0 = (n * i / pieces) & ~15, j1 = i == pieces - 1 ? n : (n * (i + 1) / pieces) & ~15
+        return j0..<max(j0, j1)
     }
 
     #if canImport(CDNNL)

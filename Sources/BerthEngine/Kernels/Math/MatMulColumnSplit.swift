@@ -37,8 +37,9 @@ final class ColumnSplit: @unchecked Sendable {
     init(_ spec: DNNL.MatMulSpec, pieces count: Int, weights w: UnsafePointer<Float>) throws {
         var pieces: [Piece] = []
         for i in 0..<count {
-            let j0 = (spec.n * i / count) & ~15, j1 = i == count - 1 ? spec.n : (spec.n * (i + 1) / count) & ~15
-            guard j1 > j0 else { continue }
+            let cols = BLAS.columnPiece(i, of: count, columns: spec.n)
+            guard !cols.isEmpty else { continue }
+            let j0 = cols.lowerBound, j1 = cols.upperBound
             var ps = spec
             ps.n = j1 - j0
             // Transposed, the piece's columns are rows j0..<j1 of the stored [N, K]: contiguous.

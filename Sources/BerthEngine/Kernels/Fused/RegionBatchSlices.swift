@@ -102,7 +102,7 @@ struct RegionBatchSlices: Sendable {
     }
 
     /// The pool a slice runs with: one thread, so nothing inside it splits again.
-    private static let serialPool = ThreadPool(threads: 1)
+    private static let serialPool = ThreadPool.shared(threads: 1)
 
     /// Each slice's outcome, written by the pool's threads.
     private final class SliceResults: @unchecked Sendable {

@@ -80,6 +80,7 @@ let package = Package(
                 .target(name: "CDNNL", condition: .when(platforms: [.linux])),
                 "CInt8Kernels",
                 "CThreadPlacement",
+                "CVectorMath",
                 "BerthTensor",
                 "BerthONNX",
                 .product(name: "Logging", package: "swift-log"),
@@ -98,6 +99,8 @@ let package = Package(
         .target(name: "CGGMLKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // DynamicQuantizeLinear's sweeps in AVX-512 / AVX2 picked at run time (the engine's int8 matmuls).
         .target(name: "CInt8Kernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // Softmax and LayerNormalization rows in AVX-512 / AVX2 picked at run time (Swift SIMD is SSE2 here).
+        .target(name: "CVectorMath", cSettings: [.unsafeFlags(["-O3"])]),
         // The intra-op pool's thread placement (sched_getcpu, pthread affinity) for Swift.
         .target(name: "CThreadPlacement"),
         // Text generation: GGUF reader, LLaMA-family forward, tokenizer, chat template, sampler,
@@ -242,7 +245,7 @@ let package = Package(
             name: "BerthProtocolTests",
             dependencies: ["BerthProtocol", "BerthTensor", .product(name: "NIOCore", package: "swift-nio")]
         ),
-        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX", "BerthTensor", "BerthTestSupport", "CInt8Kernels", "CThreadPlacement"]),
+        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthONNX", "BerthTensor", "BerthTestSupport", "CInt8Kernels", "CThreadPlacement", "CVectorMath"]),
         .testTarget(name: "BerthGateTests", dependencies: ["BerthGate"]),
         .testTarget(name: "BerthGenerateTests", dependencies: ["BerthGenerate", "CGGMLKernels"]),
         .testTarget(name: "BerthOptimizeTests", dependencies: ["BerthOptimize", "BerthONNX", "BerthEngine", "BerthTensor", "BerthTestSupport"]),

@@ -88,9 +88,7 @@ func headsAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor? = nil, qShape
                     let base = bi * maskStrides[0] + h * maskStrides[1] + (r0 + r) * maskStrides[2], step = maskStrides[3]
                     mv.withUnsafeBufferPointer { mp in for j in 0..<l { row[j] += mp[base + j * step] } }
                 }
-                let m = nnMax(row, count: l)
-                let sum = nnExpShiftedSum(row, row, count: l, shift: m)
-                nnScale(row, count: l, by: 1 / sum)
+                nnSoftmaxRow(row, row, count: l)
             }
         }
         if serial { softmax(0..<rows) } else { pool.parallelFor(rows, minChunk: max(1, 8192 / l)) { softmax($0) } }

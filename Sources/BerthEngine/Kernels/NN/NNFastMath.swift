@@ -1,7 +1,23 @@
+import CVectorMath
 import Foundation
 
 // Vectorised float math for the softmax hot path. glibc's expf is scalar; this Cephes-style
 // exp runs eight lanes at a time with about 2 ulp error, far inside the 1e-5 tolerance.
+// On x86 with AVX2 the rows run in `CVectorMath` (the same exp, 16 or 8 lanes with FMA): Swift's
+// SIMD types compile to SSE2 at the package's baseline.
+
+/// The `CVectorMath` path this process uses: 2 AVX-512, 1 AVX2 + FMA, 0 the Swift SIMD code
+/// (other CPUs, or `BERTH_VECTOR_MATH=0` for A/B measurements).
+let nnVectorISA: Int32 = ProcessInfo.processInfo.environment["BERTH_VECTOR_MATH"] == "0" ? 0 : berth_vector_math_isa()
+
+/// Softmax of one row of `count` (> 0) floats; `src` and `dst` may be the same buffer.
+@inline(__always)
+func nnSoftmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+    if nnVectorISA > 0 { return berth_softmax_row_isa(nnVectorISA, src, dst, count) }
+    let m = nnMax(src, count: count)
+    let sum = nnExpShiftedSum(src, dst, count: count, shift: m)
+    nnScale(dst, count: count, by: 1 / sum)
+}
 
 /// `exp(x)` for eight lanes, about 2e-7 relative error for x in [-87, 88]; below about -87.7
 /// the result is exactly 0 (the true value is a float denormal). Range reduction
@@ -37,6 +53,7 @@ func nnExpClamped(_ x: SIMD8<Float>) -> SIMD8<Float> {
 /// `src` and `dst` may be the same buffer.
 @inline(__always)
 func nnExpShiftedSum(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, shift: Float) -> Float {
+    if nnVectorISA > 0 { return berth_exp_shifted_sum_isa(nnVectorISA, src, dst, count, shift) }
     var i = 0
     var acc = SIMD8<Float>(repeating: 0)
     let s = SIMD8<Float>(repeating: shift)
@@ -64,6 +81,7 @@ func nnExpShiftedSum(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Fl
 /// The sum of `exp(src[i] - shift)` without storing the terms (LogSoftmax).
 @inline(__always)
 func nnExpShiftedSumOnly(_ src: UnsafePointer<Float>, count: Int, shift: Float) -> Float {
+    if nnVectorISA > 0 { return berth_exp_shifted_sum_only_isa(nnVectorISA, src, count, shift) }
     var i = 0
     var acc = SIMD8<Float>(repeating: 0)
     let s = SIMD8<Float>(repeating: shift)

@@ -28,14 +28,13 @@ private func nnSoftmaxFloat(_ x: [Float], outer: Int, len: Int, inner: Int, log:
                 pool.parallelFor(outer, minChunk: max(1, 8192 / len)) { range in
                     for r in range {
                         let src = xp + r * len, dst = yp + r * len
-                        let m = nnMax(src, count: len)
                         if log {
                             // (x - max) - log(sum) keeps precision when max is large.
+                            let m = nnMax(src, count: len)
                             let l = Foundation.log(nnExpShiftedSumOnly(src, count: len, shift: m))
                             for i in 0..<len { dst[i] = (src[i] - m) - l }
                         } else {
-                            let sum = nnExpShiftedSum(src, dst, count: len, shift: m)
-                            nnScale(dst, count: len, by: 1 / sum)
+                            nnSoftmaxRow(src, dst, count: len)
                         }
                     }
                 }

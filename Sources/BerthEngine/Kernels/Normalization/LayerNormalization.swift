@@ -32,10 +32,8 @@ private func normLayerNorm(_ inputs: [Tensor?], axis: Int, epsilon: Float, outpu
                             let mp = wantStats ? mb.baseAddress : nil, ip = wantStats ? ib.baseAddress : nil
                             pool.parallelFor(outer, minChunk: max(1, 8192 / len)) { range in
                                 for r in range {
-                                    let src = xp + r * len
-                                    let (mean, variance) = normMeanVariance(src, count: len)
-                                    let inv = 1 / (variance + epsilon).squareRoot()
-                                    normApplyRow(src, yp + r * len, count: len, mean: mean, invStd: inv, scale: sp, bias: bp)
+                                    let (mean, inv) = normLayerNormRow(xp + r * len, yp + r * len, count: len, epsilon: epsilon,
+                                                                       scale: sp, bias: bp)
                                     mp?[r] = mean
                                     ip?[r] = inv
                                 }

@@ -1,4 +1,5 @@
 import BerthTensor
+import CVectorMath
 
 // Row kernels shared by LayerNormalization and InstanceNormalization: one contiguous row is
 // normalised at a time, eight lanes wide. Rows are at most a few thousand floats and stay in L1,
@@ -28,6 +29,23 @@ func normMeanVariance(_ p: UnsafePointer<Float>, count: Int) -> (mean: Float, va
     var sq = acc.sum()
     while i < count { let d = p[i] - mean; sq += d * d; i += 1 }
     return (mean, sq / Float(count))
+}
+
+/// LayerNormalization of one row: `dst[i] = (src[i] - mean) * inv * scale[i] + bias[i]` (`bias` may
+/// be nil) with `inv = 1 / sqrt(variance + epsilon)`; returns the row's mean and inv. On
+/// `CVectorMath` when the CPU has AVX2 (see ``nnVectorISA``).
+@inline(__always)
+func normLayerNormRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, epsilon: Float,
+                      scale: UnsafePointer<Float>, bias: UnsafePointer<Float>?) -> (mean: Float, inv: Float) {
+    if nnVectorISA > 0 {
+        var mean: Float = 0, inv: Float = 0
+        berth_layer_norm_row_isa(nnVectorISA, src, dst, count, scale, bias, epsilon, &mean, &inv)
+        return (mean, inv)
+    }
+    let (mean, variance) = normMeanVariance(src, count: count)
+    let inv = 1 / (variance + epsilon).squareRoot()
+    normApplyRow(src, dst, count: count, mean: mean, invStd: inv, scale: scale, bias: bias)
+    return (mean, inv)
 }
 
 /// `dst[i] = (src[i] - mean) * invStd * scale[i] + bias[i]`; `bias` may be nil.

@@ -11,7 +11,9 @@ import Foundation
 /// A plan-level pass: `Session` applies it to the graph it builds its plan from, never to
 /// `Session.model`. Preconditions kept: each region is convex (no path leaves it and comes back,
 /// checked per joining node), so the rewritten graph stays acyclic; a region holds at least one
-/// convolution and two nodes (a lone convolution already runs on oneDNN with its own reorders).
+/// convolution. A lone float convolution is a region too: there it splits over the intra-op pool
+/// (a ViT's 16x16 patch convolution at batch 1, 2 threads: 0.32 ms whole), where the plain Conv
+/// kernel runs one 1-thread primitive. `BERTH_LONE_CONV_REGION=0` leaves lone ones out (A/B).
 struct BlockedLayoutPass {
     /// The op type of a region node, in ``FusedOps/domain``.
     static let opType = "BlockedRegion"
@@ -26,6 +28,9 @@ struct BlockedLayoutPass {
         return false
         #endif
     }
+
+    /// Whether a lone float convolution makes a region (see above).
+    static let loneRegions = ProcessInfo.processInfo.environment["BERTH_LONE_CONV_REGION"] != "0"
 
     func apply(_ graph: Graph) -> Graph {
         let nodes = graph.nodes
@@ -56,7 +61,9 @@ struct BlockedLayoutPass {
         }
         var members = [[Int]](repeating: [], count: regionCount)
         for i in order { if let r = region[i] { members[r].append(i) } }
-        let kept = members.filter { m in m.count >= 2 && m.contains { BlockedRegionOp.isConvolution(nodes[$0]) } }
+        let kept = members.filter { m in
+            m.count >= 2 ? m.contains { BlockedRegionOp.isConvolution(nodes[$0]) } : Self.loneRegions && BlockedRegionOp.isFloatConvolution(nodes[m[0]])
+        }
         guard !kept.isEmpty else { return graph }
 
         var replaced: [Int: Node] = [:]

@@ -94,6 +94,12 @@ enum BlockedRegionOp: Sendable {
     }
 
     /// True for Conv and FusedConv: a region earns its reorders only around a convolution.
+    /// True for a float convolution (Conv, FusedConv), not a quantized one.
+    static func isFloatConvolution(_ n: Node) -> Bool {
+        if case .conv? = BlockedRegionOp(n) { return true }
+        return false
+    }
+
     static func isConvolution(_ n: Node) -> Bool {
         switch BlockedRegionOp(n) {
         case .conv?, .quantizedConv?: return true

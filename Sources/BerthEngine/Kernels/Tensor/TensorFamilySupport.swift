@@ -155,12 +155,34 @@ struct TFStridedGather: DTypeBody {
         return src.withUnsafeBufferPointer { sp in
             [T](unsafeUninitializedCapacity: count) { out, initialized in
                 guard let s = sp.baseAddress, let o = out.baseAddress else { initialized = 0; return }
-                if !tiledTranspose(s, o, dims: dims, axes: axes, base: base, pool: pool) {
+                // The dtype dispatch reaches here with T unspecialized, so every element would go
+                // through T's value witnesses (a [1,192,196] transpose took 0.11 ms, ORT 0.006):
+                // trivial types run the loops on an unsigned integer of their size instead.
+                let done: Bool
+                switch _isPOD(T.self) ? MemoryLayout<T>.stride : 0 {
+                case 8: done = copyBits(s, o, dims: dims, axes: axes, base: base, fill: unsafeBitCast(fill, to: UInt64.self), pool: pool)
+                case 4: done = copyBits(s, o, dims: dims, axes: axes, base: base, fill: unsafeBitCast(fill, to: UInt32.self), pool: pool)
+                case 2: done = copyBits(s, o, dims: dims, axes: axes, base: base, fill: unsafeBitCast(fill, to: UInt16.self), pool: pool)
+                case 1: done = copyBits(s, o, dims: dims, axes: axes, base: base, fill: unsafeBitCast(fill, to: UInt8.self), pool: pool)
+                default: done = false
+                }
+                if !done, !tiledTranspose(s, o, dims: dims, axes: axes, base: base, pool: pool) {
                     rows(s, o, dims: dims, axes: axes, base: base, fill: fill, pool: pool)
                 }
                 initialized = count
             }
         }
+    }
+
+    /// The copy loops on `U`, an unsigned integer of the trivial element type's size (`fill` is the
+    /// element's bits); generic only in `U`, so each call site's loops are specialized. True.
+    private static func copyBits<U>(_ s: UnsafeRawPointer, _ o: UnsafeMutableRawPointer, dims: [Int], axes: [TFAxis],
+                                    base: Int, fill: U, pool: ThreadPool) -> Bool {
+        let su = s.assumingMemoryBound(to: U.self), ou = o.assumingMemoryBound(to: U.self)
+        if !tiledTranspose(su, ou, dims: dims, axes: axes, base: base, pool: pool) {
+            rows(su, ou, dims: dims, axes: axes, base: base, fill: fill, pool: pool)
+        }
+        return true
     }
 
     /// Row loop: the outer axes walk an odometer with running partial offsets; the inner axis is a

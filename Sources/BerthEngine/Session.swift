@@ -52,7 +52,9 @@ public final class Session: Sendable {
         self.pool = pool
         let blasThreads = BLAS.configureThreads(options.intraOpThreads)
         if blasThreads != options.intraOpThreads {
-            options.logger.debug("OpenBLAS thread count is process-wide and already set; this session's matrix products use it", metadata: [
+            // Only OpenBLAS's own threads (a build without oneDNN) are process-wide; split products
+            // follow each session's pool (BLAS.sessionPool).
+            options.logger.debug("OpenBLAS thread count is process-wide and already set", metadata: [
                 "blas_threads": "\(blasThreads)", "intra_op_threads": "\(options.intraOpThreads)",
             ])
         }
@@ -111,7 +113,9 @@ public final class Session: Sendable {
             try Session.check(v, against: info, kind: info.kind)
         }
         return try RunLimits.$active.withValue(options.limits) {
-            try plan.run(feeds: slotted, context: KernelContext(pool: pool, limits: options.limits, profile: profile))
+            try BLAS.$sessionPool.withValue(pool) {
+                try plan.run(feeds: slotted, context: KernelContext(pool: pool, limits: options.limits, profile: profile))
+            }
         }
     }
 

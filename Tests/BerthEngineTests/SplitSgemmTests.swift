@@ -1,4 +1,6 @@
 @testable import BerthEngine
+import BerthONNX
+import BerthTensor
 import XCTest
 
 /// ``BLAS/splitSgemm`` on a 2-thread pool for a few rows (column pieces of sgemv, from
@@ -39,5 +41,30 @@ final class SplitSgemmTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// Products split over the running session's pool, not the first session's: a probe kernel
+    /// records ``BLAS/pool`` during each run of a 1-thread and a 2-thread session, whichever came
+    /// first, and outside a run it is the process's fallback.
+    func testProductsSplitOverTheRunningSessionsPool() throws {
+        final class Seen: @unchecked Sendable { var threads: [Int] = [] }
+        let seen = Seen()
+        var registry = KernelRegistry.standard
+        registry.register("PoolProbe", domain: "berth.test") { _, _ in
+            { inputs, _ in
+                seen.threads.append(BLAS.pool?.threads ?? 0)
+                return [inputs[0]!]
+            }
+        }
+        let g = Graph(name: "probe", nodes: [Node(name: "p", opType: "PoolProbe", domain: "berth.test", inputs: ["x"], outputs: ["y"])],
+                      initializers: [:], inputs: [ValueInfo(name: "x", dtype: .float32, shape: nil)],
+                      outputs: [ValueInfo(name: "y", dtype: .float32, shape: nil)])
+        let model = Model(irVersion: 8, opsetImports: ["": 13, "berth.test": 1], graph: g)
+        let one = try Session(model: model, options: SessionOptions(intraOpThreads: 1), registry: registry)
+        let two = try Session(model: model, options: SessionOptions(intraOpThreads: 2), registry: registry)
+        let x = try Tensor(shape: [1], values: [Float(1)])
+        for session in [two, one, two, one] { _ = try session.run(["x": x]) }
+        XCTAssertEqual(seen.threads, [2, 1, 2, 1])
+        XCTAssertNil(BLAS.sessionPool, "outside a run no session pool is bound")
     }
 }

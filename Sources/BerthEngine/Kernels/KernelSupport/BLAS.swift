@@ -29,7 +29,7 @@ enum BLAS {
         // splits the product itself: rows (or, for a few rows, columns) in a few more pieces than
         // threads, each a 1-thread call, taken by whichever pool thread is free, so a descheduled
         // thread delays its piece rather than the whole product. OpenBLAS then runs 1 thread.
-        if gemmUsesDNNL && gemmThreads > 1 && !serial && !DNNLThreads.followsIntraOp {
+        if gemmUsesDNNL && !serial && !DNNLThreads.followsIntraOp && (pool?.threads ?? 1) > 1 {
             if splitSgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                           beta: beta, c: c, ldc: ldc) { return }
         }
@@ -63,15 +63,6 @@ enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// Sets OpenBLAS's thread count, once per process, and returns the count in force.
-    ///
-    /// The count is process state inside OpenBLAS, not per call, so it cannot follow each
-    /// session's `intraOpThreads`: setting it on every run (as before) let two models with
-    /// different settings flip it under each other mid-run. The kernels call sgemm outside the
-    /// intra-op pool (one product at a time, threaded by OpenBLAS), so it should match the pool
-    /// size; the first session's count is used (the CLI makes one session; the server gives every
-    /// model its `--threads` unless a model's config overrides it) and later calls only report it.
-    @discardableResult
     /// Double-precision `C = A · B` (row-major, no transposes): exact for integer operands whose
     /// products and sums stay below 2^53, which is how integer MatMuls too large for float use BLAS.
     static func dgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) {
@@ -82,6 +73,17 @@ enum BLAS {
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, c, Int32(n))
     }
 
+    /// Sets OpenBLAS's thread count, once per process, and returns the count in force.
+    ///
+    /// The count is process state inside OpenBLAS, not per call, so it cannot follow each
+    /// session's `intraOpThreads`: setting it on every run (as before) let two models with
+    /// different settings flip it under each other mid-run. The kernels call sgemm outside the
+    /// intra-op pool (one product at a time, threaded by OpenBLAS), so it should match the pool
+    /// size; the first session's count is used (the CLI makes one session; the server gives every
+    /// model its `--threads` unless a model's config overrides it) and later calls only report it.
+    /// With oneDNN, OpenBLAS runs one thread and products split over the running session's pool
+    /// (``sessionPool``); the first session's pool is only the fallback outside a session run.
+    @discardableResult
     static func configureThreads(_ n: Int) -> Int {
         threadsLock.lock()
         defer { threadsLock.unlock() }
@@ -99,8 +101,14 @@ enum BLAS {
         return want
     }
 
-    /// The pool that splits products over the configured thread count (nil until configured).
-    static var pool: ThreadPool? { splitPool }
+    /// The pool products are split over: the running session's intra-op pool, else (outside a
+    /// session run, e.g. on a pool worker) the first session's; nil before any session.
+    static var pool: ThreadPool? { sessionPool ?? splitPool }
+
+    /// The intra-op pool of the session whose run is on this thread (bound by `Session.run`), so
+    /// a 2-thread model splits its products over 2 threads even when a 1-thread model was loaded
+    /// first, and a 1-thread model does not split.
+    @TaskLocal static var sessionPool: ThreadPool?
 
     /// The configured intra-op thread count (1 until a session sets it).
     static var threads: Int { gemmThreads }
@@ -114,13 +122,13 @@ enum BLAS {
     /// multiply-adds) ran on one thread under the general bound.
     static let gemvSplitMinimumWork = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_GEMV_MIN_WORK"] ?? "") ?? (1 << 16)
 
-    /// `sgemm` split over `splitPool` (or `pool`, for tests) in 1-thread pieces; false when the
+    /// `sgemm` split over ``pool`` (or `pool`, for tests) in 1-thread pieces; false when the
     /// product is too small to gain from it (the caller then runs it on one thread).
     static func splitSgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool? = nil
     ) -> Bool {
-        guard let pool = pool ?? splitPool, Double(m) * Double(n) * Double(k) >= Double(m <= 8 ? gemvSplitMinimumWork : splitMinimumWork) else { return false }
+        guard let pool = pool ?? Self.pool, Double(m) * Double(n) * Double(k) >= Double(m <= 8 ? gemvSplitMinimumWork : splitMinimumWork) else { return false }
         let t = pool.threads
         if m > 8 {
             // Row pieces of at least 8 rows: op(A)'s rows r0..<r1 are A's rows, or A's columns when transposed.

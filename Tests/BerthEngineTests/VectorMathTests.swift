@@ -1,3 +1,4 @@
+import BerthEngine
 import CVectorMath
 import XCTest
 
@@ -12,7 +13,7 @@ final class VectorMathTests: XCTestCase {
     private let lengths = [1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 64, 197, 1000]
 
     private func row(_ n: Int, spread: Float, seed: UInt64) -> [Float] {
-        var g = SplitMix(seed)
+        var g = SplitMix64(seed: seed)
         return (0..<n).map { _ in (Float(g.next() % 20001) / 10000 - 1) * spread }
     }
 
@@ -105,18 +106,5 @@ final class VectorMathTests: XCTestCase {
                 }
             }
         }
-    }
-}
-
-/// A small deterministic generator, so a failure reproduces.
-private struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E4B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

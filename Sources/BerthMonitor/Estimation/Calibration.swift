@@ -1,3 +1,5 @@
+import BerthEngine
+
 /// NannyML's rule for calibrating a binary classifier's scores before estimating with them: fit
 /// isotonic regression on 90 % of the reference rows and compare the expected calibration error
 /// (ECE) of the other 10 % before and after, over 10 stratified splits pooled; calibrate only when
@@ -66,20 +68,8 @@ public enum Calibration {
     }
 }
 
-/// A small deterministic generator (SplitMix64) for reproducible splits.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Fisher–Yates.
+extension SplitMix64 {
+    /// Fisher–Yates with this (deterministic) generator, for reproducible splits.
     mutating func shuffled<T>(_ values: [T]) -> [T] {
         var a = values
         guard a.count > 1 else { return a }

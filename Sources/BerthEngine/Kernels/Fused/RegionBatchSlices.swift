@@ -8,7 +8,8 @@ import Foundation
 /// primitives, nothing split inside), instead of every convolution being split into batch pieces
 /// with a join after each. One join per call instead of one per convolution, and the pooling,
 /// element-wise and reorder primitives between the convolutions (one thread each when split per
-/// convolution) run in parallel too.
+/// convolution) run in parallel too. At one thread, large batches run in a few slices one after
+/// another, so the region's buffers hold a slice, not the batch (``serialSlices``).
 ///
 /// Only for regions whose every node treats images independently: convolutions, pooling,
 /// element-wise, same-shape Add, channel Concat and inference BatchNormalization (no int8 nodes,
@@ -28,6 +29,11 @@ struct RegionBatchSlices: Sendable {
     /// floats per image, was 5 % slower sliced at batch 32 on 2 threads; ResNet-50 and MobileNetV2,
     /// 150,528, 5–9 % faster).
     static let minimumImageElements = 1 << 14
+    /// At one thread a region runs in `serialSlices` slices too from batch 8 on, one after
+    /// another, for memory: the buffers and scratchpads (Winograd's transformed tiles) of a slice,
+    /// not of the whole batch. `BERTH_REGION_SERIAL_SLICES` sets the count (0 or 1: unsliced).
+    static let serialSlices = Int(ProcessInfo.processInfo.environment["BERTH_REGION_SERIAL_SLICES"] ?? "") ?? 2
+    static let serialMinimumBatch = serialSlices > 1 ? max(8, serialSlices) : Int.max
 
     /// The slicing of a region with `body`, or nil when a node may mix images.
     init?(body: Graph) {
@@ -58,16 +64,16 @@ struct RegionBatchSlices: Sendable {
     /// batch; nil when this call does not qualify (then the caller runs it whole).
     func run(_ inputs: [Value?], _ ctx: KernelContext, region: (_ inputs: [Value?], _ ctx: KernelContext) throws -> [Value]) throws -> [Value]? {
         let threads = ctx.pool.threads
-        guard threads > 1, !DNNLThreads.followsIntraOp else { return nil }
+        guard !DNNLThreads.followsIntraOp else { return nil }
         var batch: Int?
         for k in activations {
             guard k < inputs.count, let t = inputs[k]?.tensor, t.dtype == .float32, t.rank == 4, t.shape.allSatisfy({ $0 > 0 }) else { return nil }
             if batch == nil { batch = t.shape[0] } else if batch != t.shape[0] { return nil }
         }
-        guard let n = batch, n >= 2 * threads else { return nil }
+        guard let n = batch, n >= (threads > 1 ? 2 * threads : Self.serialMinimumBatch) else { return nil }
         let image = activations.reduce(0) { $0 + inputs[$1]!.tensor!.count / n }
         guard image >= Self.minimumImageElements else { return nil }
-        let count = min(n, Self.slicesPerThread * threads)
+        let count = min(n, threads > 1 ? Self.slicesPerThread * threads : Self.serialSlices)
         let partContext = KernelContext(pool: Self.serialPool, limits: ctx.limits, profile: nil)
         let results = SliceResults(count)
         ctx.pool.forEachIndex(count) { p in

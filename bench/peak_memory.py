@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Peak memory: Berth (`berth perf --json`, its `peak_rss_mb`) vs ONNX Runtime, each in a process of
-its own running the same model at the same batch (RSS high-water mark from getrusage).
+its own running the same model at the same batch (RSS high-water mark: VmHWM of /proc/self/status,
+which, unlike getrusage's ru_maxrss, does not start at the RSS of the process that started it).
 
 ORT runs in a fresh Python process that imports numpy and onnxruntime, makes the session as
 bench/engine_vs_ort.py does (1 intra-op thread, ORT_ENABLE_ALL), and runs it `--runs` times; its
@@ -23,17 +24,21 @@ import engine_vs_ort  # noqa: E402  (model builders and random inputs)
 import berthpy  # noqa: E402  (engine_vs_ort put scripts/ on the path)
 
 ORT_CHILD = r"""
-import resource, sys, numpy as np, onnxruntime as ort
+import sys, numpy as np, onnxruntime as ort
 sys.path.insert(0, sys.argv[4])
 import engine_vs_ort
 from pathlib import Path
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def hwm():
+    # VmHWM, not getrusage's ru_maxrss: that one survives exec and starts at the parent's RSS.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"): return int(line.split()[1]) / 1024
+base = hwm()
 feeds = engine_vs_ort.random_inputs(Path(sys.argv[1]), int(sys.argv[2]))
 so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.inter_op_num_threads = 1
 so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 s = ort.InferenceSession(sys.argv[1], so, providers=["CPUExecutionProvider"])
 for _ in range(int(sys.argv[3])): s.run(None, feeds)
-print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(base, hwm())
 """
 
 

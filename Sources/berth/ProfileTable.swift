@@ -60,9 +60,17 @@ struct ProfileTable {
 /// The process's peak resident memory, as the kernel counts it.
 enum PeakMemory {
     /// Megabytes (MiB) of the resident high-water mark, or nil where it cannot be read.
+    ///
+    /// On Linux, `VmHWM` of /proc/self/status: getrusage's `ru_maxrss` survives exec, so a `berth`
+    /// started by a 260 MB Python process reported at least 260 MB whatever it used itself.
     static func residentMegabytes() -> Double? {
         var usage = rusage()
         #if os(Linux)
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kb = Double(line.dropFirst("VmHWM:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") {
+            return kb / 1024
+        }
         guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return nil }
         return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
         #else

@@ -42,7 +42,11 @@ enum BlockedConvLayout {
         if depthwiseBlocked, spec.input[0] >= 2 || depthwiseBlockedBatch1, spec.group > 1, spec.group == spec.input[1], spec.group == spec.output[1], spec.weights[1] == 1 { return .nChw16c }
         // Only 1x1s follow: oneDNN's nChw16c 3x3 kernel (jit:avx512_core) is 15–35 % slower than
         // brgconv's NHWC one on ResNet-50's stride-2 and 7x7 layers, more than a reorder costs.
-        if let input, spec.weights.dropFirst(2).allSatisfy({ $0 == 1 }), isNChw16c(input, dims: spec.input) { return .nChw16c }
+        // At batch 1 not when the input's channels are padded (MobileNetV2's 24 after a fused pointwise-depthwise
+        // pair, ``PointwiseDepthwiseFusion``): the padded 1x1 costs more, and the NHWC depthwise after it would
+        // reorder its 6x larger output; reordering the small input is cheaper.
+        if let input, spec.weights.dropFirst(2).allSatisfy({ $0 == 1 }), isNChw16c(input, dims: spec.input),
+           spec.input[0] >= 2 || spec.input[1] % 16 == 0 { return .nChw16c }
         return .any
     }
 

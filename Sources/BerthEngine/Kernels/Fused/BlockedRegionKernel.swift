@@ -428,10 +428,10 @@ final class BlockedRegion: Sendable {
         try (dwBias?.floats ?? zeros).withUnsafeBufferPointer { db in
             if let bias {
                 try bias.floats.withUnsafeBufferPointer {
-                    try conv.run(src: src.buffer.pointer, weights: packed, bias: $0.baseAddress, depthwiseBias: db.baseAddress!, dst: dst.pointer)
+                    try conv.run(src: src.buffer.pointer, weights: packed, bias: $0.baseAddress, depthwiseBias: db.baseAddress!, dst: dst.pointer, pool: pool)
                 }
             } else {
-                try conv.run(src: src.buffer.pointer, weights: packed, bias: nil, depthwiseBias: db.baseAddress!, dst: dst.pointer)
+                try conv.run(src: src.buffer.pointer, weights: packed, bias: nil, depthwiseBias: db.baseAddress!, dst: dst.pointer, pool: pool)
             }
         }
         slots[out] = Slot(plain: nil, blocked: DNNL.Blocked(dims: conv.output, md: conv.dstMD, buffer: dst))

@@ -28,6 +28,7 @@ extension DNNL {
         let srcMD: dnnl_memory_desc_t, dstMD: dnnl_memory_desc_t
         let weightsMD: dnnl_memory_desc_t, biasMD: dnnl_memory_desc_t
         let depthwiseWeightsMD: dnnl_memory_desc_t, depthwiseBiasMD: dnnl_memory_desc_t
+        let scratchMD: dnnl_memory_desc_t
         /// The output's dims [N, C, H', W'] (H' = ceil(H / stride)).
         let output: [Int]
         private let weightsIn: Reorder?, depthwiseWeightsIn: Reorder?
@@ -56,8 +57,10 @@ extension DNNL {
             var attr: dnnl_primitive_attr_t?
             try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
             defer { dnnl_primitive_attr_destroy(attr) }
-            // oneDNN's own scratchpad (per thread): with a user scratchpad of the size oneDNN 2.6
-            // reports, the fused kernel wrote past its end (16 to 32 kB, at every shape tried).
+            // User scratchpad: each call brings its own, so one primitive can run from two threads.
+            // (In NHWC, which this never asks for, oneDNN 2.6's fused kernel also wrote 16–32 kB past
+            // the scratchpad size it reports; in nChw16c a guard page after it stayed untouched.)
+            try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "set_scratchpad_mode")
             var po: dnnl_post_ops_t?
             try check(dnnl_post_ops_create(&po), "post_ops_create")
             defer { dnnl_post_ops_destroy(po) }
@@ -84,6 +87,7 @@ extension DNNL {
             dstMD = conv.md(dnnl_query_dst_md)
             weightsMD = conv.md(dnnl_query_weights_md)
             biasMD = b
+            scratchMD = conv.md(dnnl_query_scratchpad_md)
             depthwiseWeightsMD = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, Int32(DNNL_ARG_ATTR_POST_OP_DW) | CDNNL_ARG_WEIGHTS)?.pointee ?? dnnl_memory_desc_t()
             depthwiseBiasMD = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, Int32(DNNL_ARG_ATTR_POST_OP_DW) | CDNNL_ARG_BIAS)?.pointee ?? dnnl_memory_desc_t()
             let channels = p.output[1]
@@ -107,11 +111,13 @@ extension DNNL {
 
         /// `dst = act2(depthwise(act1(conv1x1(src) + bias)) + depthwiseBias)`; `src` in `srcMD`, `dst` in `dstMD`.
         func run(src: UnsafeMutableRawPointer, weights: (pointwise: Buffer, depthwise: Buffer), bias: UnsafePointer<Float>?,
-                 depthwiseBias: UnsafePointer<Float>, dst: UnsafeMutableRawPointer) throws {
+                 depthwiseBias: UnsafePointer<Float>, dst: UnsafeMutableRawPointer, pool: BufferPool) throws {
+            let scratch = pool.take(DNNL.size(scratchMD))
+            defer { pool.give(scratch) }
             let dwArg = Int32(DNNL_ARG_ATTR_POST_OP_DW)
             var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
                 (CDNNL_ARG_SRC, srcMD, src), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointwise.pointer),
-                (CDNNL_ARG_DST, dstMD, dst),
+                (CDNNL_ARG_DST, dstMD, dst), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
                 (dwArg | CDNNL_ARG_WEIGHTS, depthwiseWeightsMD, weights.depthwise.pointer),
                 (dwArg | CDNNL_ARG_BIAS, depthwiseBiasMD, UnsafeMutableRawPointer(mutating: depthwiseBias)),
             ]

@@ -151,7 +151,7 @@ final class BlockedRegion: Sendable {
         for m in members {
             if let d = m.depthwise {
                 let fused: Bool
-                do { fused = try threads == 1 && PointwiseDepthwiseFusion.applies(poolThreads: ctx.pool.threads) && runPointwiseDepthwise(m, d, &slots) } catch let e as DNNL.Failure {
+                do { fused = try threads == 1 && PointwiseDepthwiseFusion.applies(poolThreads: ctx.pool.threads) && runPointwiseDepthwise(m, d, &slots, pool: ctx.pool) } catch let e as DNNL.Failure {
                     throw EngineError.kernel(node: m.node.name, op: m.node.opType, message: "\(e)")
                 }
                 if fused {
@@ -406,35 +406,50 @@ final class BlockedRegion: Sendable {
 
     /// Runs the 1x1 `m` and its depthwise `d` as one oneDNN primitive; false when the shapes or
     /// oneDNN do not allow it (then each runs alone).
-    private func runPointwiseDepthwise(_ m: Member, _ d: FollowingDepthwise, _ slots: inout [Slot]) throws -> Bool {
+    private func runPointwiseDepthwise(_ m: Member, _ d: FollowingDepthwise, _ slots: inout [Slot], pool threadPool: ThreadPool) throws -> Bool {
         guard let xi = m.inputs[0], let wi = m.inputs[1], let dwi = d.member.inputs[1], let out = d.member.outputs[0], let dims = dims4(slots[xi]),
               let w = slots[wi].plain, w.dtype == .float32, let dw = slots[dwi].plain, dw.dtype == .float32 else { return false }
         let bias = m.inputs.count > 2 ? m.inputs[2].flatMap { slots[$0].plain } : nil
         let dwBias = d.member.inputs.count > 2 ? d.member.inputs[2].flatMap { slots[$0].plain } : nil
         if let bias, bias.dtype != .float32 || bias.count != w.shape.first { return false }
         if let dwBias, dwBias.dtype != .float32 || dwBias.count != dw.shape.first { return false }
-        guard let (conv, packed) = d.fusion.primitive(input: dims, tag: dnnl_nChw16c, weights: w, hasBias: bias != nil, depthwiseWeights: dw) else { return false }
+        guard let fused = d.fusion.primitive(input: dims, tag: dnnl_nChw16c, weights: w, hasBias: bias != nil, depthwiseWeights: dw,
+                                             pieces: PointwiseDepthwiseFusion.pieces(poolThreads: threadPool.threads)) else { return false }
         // 16 channels in NHWC are the bytes of nChw16c: no reorder (MobileNetV2's 16-channel 112x112 input).
         let src: (buffer: DNNL.Buffer, fresh: Bool)
         if let b = slots[xi].blocked, dims[1] == 16, let nhwc = try? DNNL.typedDesc(dims, dnnl_f32, dnnl_nhwc), DNNL.same(b.md, nhwc) {
             src = (b.buffer, false)
         } else {
-            src = try laidOut(&slots[xi], conv.srcMD)
+            src = try laidOut(&slots[xi], fused.srcMD)
         }
         defer { if src.fresh { pool.give(src.buffer) } }
-        let dst = pool.take(DNNL.size(conv.dstMD))
-        if DNNL.isPadded(conv.dstMD, dims: conv.output) { dst.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: dst.bytes) }
-        let zeros = dwBias == nil ? [Float](repeating: 0, count: conv.output[1]) : []
+        let dst = pool.take(DNNL.size(fused.dstMD))
+        if DNNL.isPadded(fused.dstMD, dims: fused.output) { dst.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: dst.bytes) }
+        let zeros = dwBias == nil ? [Float](repeating: 0, count: fused.output[1]) : []
+        let plane = fused.output[2] * fused.output[3] * MemoryLayout<Float>.stride
+        let biasValues = bias?.floats
         try (dwBias?.floats ?? zeros).withUnsafeBufferPointer { db in
-            if let bias {
-                try bias.floats.withUnsafeBufferPointer {
-                    try conv.run(src: src.buffer.pointer, weights: packed, bias: $0.baseAddress, depthwiseBias: db.baseAddress!, dst: dst.pointer, pool: pool)
+            try (biasValues ?? []).withUnsafeBufferPointer { pb in
+                let pbBase = biasValues == nil ? nil : pb.baseAddress
+                func piece(_ i: Int) throws {
+                    let p = fused.convs[i]
+                    try p.conv.run(src: src.buffer.pointer, weights: p.weights, bias: pbBase.map { $0 + p.channel }, depthwiseBias: db.baseAddress! + p.channel,
+                                   dst: dst.pointer + p.channel * plane, pool: pool)
                 }
-            } else {
-                try conv.run(src: src.buffer.pointer, weights: packed, bias: nil, depthwiseBias: db.baseAddress!, dst: dst.pointer, pool: pool)
+                if fused.convs.count == 1 {
+                    try piece(0)
+                } else {
+                    let failure = FailureFlag()
+                    threadPool.forEachIndex(fused.convs.count) { i in
+                        // The pool's threads keep their own OpenMP setting: a piece runs on one.
+                        omp_set_num_threads(1)
+                        do { try piece(i) } catch { failure.set() }
+                    }
+                    if failure.isSet { throw DNNL.Failure(call: "pointwise-depthwise pieces", status: 0) }
+                }
             }
         }
-        slots[out] = Slot(plain: nil, blocked: DNNL.Blocked(dims: conv.output, md: conv.dstMD, buffer: dst))
+        slots[out] = Slot(plain: nil, blocked: DNNL.Blocked(dims: fused.output, md: fused.dstMD, buffer: dst))
         return true
     }
 

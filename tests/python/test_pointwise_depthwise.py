@@ -2,16 +2,18 @@
 PointwiseDepthwiseFusion.swift) against ONNX Runtime and against the same model with the fusion off
 (BERTH_DNNL_DW_FUSION=0).
 
-The model has what the fusion treats differently, at odd sizes (20 input channels, 63x61 pixels):
+The model has what the fusion treats differently, at odd sizes (20 input channels, 95x93 pixels):
 - A: 1x1 20→32, then 1x1 32→96 + Clip(0, 6), depthwise 3x3 stride 1 + Clip, 1x1 back to 32, residual Add (fused);
-- B: from the input, 1x1 20→96 + Relu, depthwise 3x3 stride 2 without bias or activation (63x61 → 32x31),
+- B: from the input, 1x1 20→96 + Relu, depthwise 3x3 stride 2 without bias or activation (95x93 → 48x47),
   1x1 → 24 (fused only with BERTH_DNNL_DW_FUSION=all: 20 channels are padded to 32 in nChw16c);
 - C: 1x1 24→48 + Clip whose output a depthwise reads and an Add reads too (never fused);
 - D: 1x1 48→40 + Relu, depthwise stride 2 (40 channels: oneDNN offers only its reference kernel
   for the fusion, so the region keeps them apart);
 and two outputs (A's sum, also read inside the region, and D's result).
 By default the fusion runs at batch 1 on one thread; BERTH_DNNL_DW_FUSION=all fuses also at batch 3
-and with 2 intra-op threads, so the fused kernel is checked there too. ONEDNN_VERBOSE confirms that
+and with 2 intra-op threads (whole), =split at batch 1 with 2 threads in output-channel pieces (96
+channels: two pieces of 48, each still above the size from which oneDNN fuses), so the fused kernel is
+checked there too. ONEDNN_VERBOSE confirms that
 the fused primitive ran for A and B (stride 1 and 2), and never for C or as oneDNN's reference kernel.
 
 Tolerance: within 1e-4 of the output's largest magnitude plus 1e-5 absolute against ORT (fp32 sums in
@@ -35,7 +37,7 @@ import berthpy  # noqa: E402,F401
 
 RTOL = 1e-4
 ATOL = 1e-5
-H, W = 63, 61
+H, W = 95, 93
 
 
 def _model() -> onnx.ModelProto:
@@ -80,7 +82,7 @@ def _model() -> onnx.ModelProto:
     relu(conv(e, "d2", 40, 40, 3, stride=2, group=40), "y")
     g = helper.make_graph(nodes, "pointwise_depthwise", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 20, H, W])],
                           [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["N", 32, H, W]),
-                           helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 40, 16, 16])], initializer=inits)
+                           helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 40, 24, 24])], initializer=inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     m.ir_version = 8
     onnx.checker.check_model(m)
@@ -103,19 +105,21 @@ def _run(berth_bin, path, x, out, threads, env):
     return proc, [np.load(out / f"{n}.npy") for n in ("a", "y")]
 
 
-@pytest.mark.parametrize("mode", ["default", "all"])
+@pytest.mark.parametrize("mode", ["default", "all", "split"])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_pointwise_depthwise_matches_ort_and_unfused(berth_bin, model_path, tmp_path, batch, threads, mode):
     x = np.random.default_rng(batch).standard_normal((batch, 20, H, W)).astype(np.float32)
     want = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
-    env = {"ONEDNN_VERBOSE": "1"} if mode == "default" else {"ONEDNN_VERBOSE": "1", "BERTH_DNNL_DW_FUSION": "all"}
+    env = {"ONEDNN_VERBOSE": "1"} if mode == "default" else {"ONEDNN_VERBOSE": "1", "BERTH_DNNL_DW_FUSION": mode}
     proc, fused = _run(berth_bin, model_path, x, tmp_path / "fused", threads, env)
     _, apart = _run(berth_bin, model_path, x, tmp_path / "apart", threads, {"BERTH_DNNL_DW_FUSION": "0"})
     execs = [line for line in proc.stdout.splitlines() if line.startswith("onednn_verbose,exec")]
     if execs:  # a build with oneDNN
         ran = [line for line in execs if "+dw:k3" in line]
-        if mode == "all" or (batch == 1 and threads == 1):
+        if mode == "split" and batch == 1 and threads == 2:
+            assert any("+dw:k3s1p1" in line and "ic32oc48" in line for line in ran), "chain A did not run fused in two pieces"
+        elif mode == "all" or (batch == 1 and threads == 1):
             assert any("+dw:k3s1p1" in line and "ic32oc96" in line for line in ran), "chain A (stride 1) did not run fused"
             # 20 input channels (padded in nChw16c): fused only with BERTH_DNNL_DW_FUSION=all.
             assert any("+dw:k3s2p1" in line and "ic20oc96" in line for line in ran) == (mode == "all"), "chain B"

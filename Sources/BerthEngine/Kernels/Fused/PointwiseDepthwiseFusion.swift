@@ -4,16 +4,20 @@ import CDNNL
 import Foundation
 
 /// A region's 1x1 convolution whose output only a 3x3 depthwise convolution reads (MobileNetV2's
-/// expand → depthwise), run as one oneDNN primitive (``DNNL/PointwiseDepthwise``) so the expanded
-/// tensor stays in cache. Measured on the 112x112 and 56x56 blocks with the caches flushed between
-/// calls, as they are inside the network (AMD EPYC Zen 5, one thread): 16→96→dw/2 at 112x112
-/// 0.60 → 0.35 ms for expand + depthwise + project, 24→144→dw at 56x56 0.31 → 0.28 ms; from 28x28
-/// down oneDNN offers only its reference path for the fusion, and the pair runs apart.
+/// expand → depthwise), run as one oneDNN primitive (``DNNL/PointwiseDepthwise``, nChw16c) so the
+/// expanded tensor stays in cache. Expand + depthwise + project of MobileNetV2's 16→96→dw/2 block at
+/// 112x112, caches flushed between calls as inside the network (AMD EPYC Zen 5, one thread): 0.60 ms
+/// apart in NHWC, 0.36 apart in nChw16c, 0.31 fused. The whole network at batch 1 on one thread:
+/// 4.73–5.21 → 4.47–4.80 ms p50, five interleaved runs of 1000 (load 2.4–3). oneDNN fuses only when
+/// the expanded tensor exceeds about 1 MB and has a multiple of 16 channels (else its reference path,
+/// refused here); the fusion is used only for inputs with a multiple of 16 channels (24 padded to 32
+/// made the 56x56 blocks slower than apart), which in MobileNetV2 leaves the 16→96 block.
 ///
-/// Used when the session runs one intra-op thread: with several, the region splits each
-/// convolution over the pool in row or channel pieces, which the fused primitive's own output
-/// layout does not allow. `BERTH_DNNL_DW_FUSION=0` keeps the pair apart; `=all` fuses also with
-/// several threads (the fused primitive then runs on one of them), for measurements.
+/// Used at batch 1 when the session runs one intra-op thread: with two, output-channel pieces of the
+/// fused primitive over the pool (`=split`) took 3.02 ms against 2.78 ms for the region's split
+/// convolutions apart, and the fused primitive whole on one thread (`=all`) 3.2–3.3 against 3.0.
+/// `BERTH_DNNL_DW_FUSION=0` keeps the pair apart; `=all` fuses at any batch and thread count and
+/// any input channels, `=split` in pieces at batch 1 with several threads (measurements).
 final class PointwiseDepthwiseFusion: @unchecked Sendable {
     static let mode = ProcessInfo.processInfo.environment["BERTH_DNNL_DW_FUSION"]
     static var enabled: Bool { mode != "0" }

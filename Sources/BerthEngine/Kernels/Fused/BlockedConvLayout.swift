@@ -20,6 +20,8 @@ enum BlockedConvLayout {
     /// 151 → 143 ms; at batch 1 no gain (4.21 vs 4.25 ms, the 24-channel tensors padded to 32), so NHWC
     /// stays there. `BERTH_DNNL_DEPTHWISE_16C=0` keeps NHWC.
     static let depthwiseBlocked = ProcessInfo.processInfo.environment["BERTH_DNNL_DEPTHWISE_16C"] != "0"
+    /// `BERTH_DNNL_DEPTHWISE_16C=all`: at batch 1 too (measurements).
+    static let depthwiseBlockedBatch1 = ProcessInfo.processInfo.environment["BERTH_DNNL_DEPTHWISE_16C"] == "all"
 
     /// Output pixels (batch × height × width) below which Winograd's tile transforms cost more
     /// than they save (ResNet-50's 512-channel 7x7 layer at batch 1: 1.12 vs 1.17 ms direct).
@@ -37,10 +39,14 @@ enum BlockedConvLayout {
     static func choice(for spec: DNNL.ConvSpec, input: dnnl_memory_desc_t?) -> DNNL.ConvLayout {
         guard winogradEnabled, spec.blocked, spec.input.count == 4, spec.output.count == 4 else { return .any }
         if isWinogradShape(spec) { return .winograd }
-        if depthwiseBlocked, spec.input[0] >= 2, spec.group > 1, spec.group == spec.input[1], spec.group == spec.output[1], spec.weights[1] == 1 { return .nChw16c }
+        if depthwiseBlocked, spec.input[0] >= 2 || depthwiseBlockedBatch1, spec.group > 1, spec.group == spec.input[1], spec.group == spec.output[1], spec.weights[1] == 1 { return .nChw16c }
         // Only 1x1s follow: oneDNN's nChw16c 3x3 kernel (jit:avx512_core) is 15–35 % slower than
         // brgconv's NHWC one on ResNet-50's stride-2 and 7x7 layers, more than a reorder costs.
-        if let input, spec.weights.dropFirst(2).allSatisfy({ $0 == 1 }), isNChw16c(input, dims: spec.input) { return .nChw16c }
+        // At batch 1 not when the input's channels are padded (MobileNetV2's 24 after a fused pointwise-depthwise
+        // pair, ``PointwiseDepthwiseFusion``): the padded 1x1 costs more, and the NHWC depthwise after it would
+        // reorder its 6x larger output; reordering the small input is cheaper.
+        if let input, spec.weights.dropFirst(2).allSatisfy({ $0 == 1 }), isNChw16c(input, dims: spec.input),
+           spec.input[0] >= 2 || spec.input[1] % 16 == 0 { return .nChw16c }
         return .any
     }
 

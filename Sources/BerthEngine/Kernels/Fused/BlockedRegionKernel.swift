@@ -33,6 +33,19 @@ final class BlockedRegion: Sendable {
         var cache: BlockedRegionCache
         /// Values whose last reader is this member.
         var release: [Int]
+        /// The depthwise convolution that alone reads this 1x1 convolution's output, run with it
+        /// as one primitive when the shapes allow (``PointwiseDepthwiseFusion``), else after it.
+        var depthwise: FollowingDepthwise? = nil
+    }
+
+    /// A depthwise member taken out of the list to run with the 1x1 before it.
+    private final class FollowingDepthwise: Sendable {
+        let member: Member
+        let fusion: PointwiseDepthwiseFusion
+        init(member: Member, fusion: PointwiseDepthwiseFusion) {
+            self.member = member
+            self.fusion = fusion
+        }
     }
 
     private let members: [Member]
@@ -77,6 +90,7 @@ final class BlockedRegion: Sendable {
         var lastUse: [Int: Int] = [:]
         for (k, m) in members.enumerated() { for case let v? in m.inputs + m.outputs { lastUse[v] = k } }
         for (v, k) in lastUse where !keep.contains(v) { members[k].release.append(v) }
+        Self.fusePointwiseDepthwise(&members, keep: keep, constants: body.inputs.count)
         self.members = members
         valueCount = index.count
         batchSlices = RegionBatchSlices(body: body)
@@ -101,6 +115,27 @@ final class BlockedRegion: Sendable {
         members = members.indices.filter { !removed.contains($0) }.map { members[$0] }
     }
 
+    /// Attaches each depthwise convolution whose input is a 1x1 convolution's output that nothing
+    /// else reads (and no region output) to that 1x1, when its weights and bias are region inputs
+    /// (known before the 1x1 runs). Call after the release lists are made: each member keeps its own.
+    private static func fusePointwiseDepthwise(_ members: inout [Member], keep: Set<Int>, constants: Int) {
+        guard PointwiseDepthwiseFusion.enabled else { return }
+        var readers: [Int: [Int]] = [:]
+        for (k, m) in members.enumerated() { for case let v? in m.inputs { readers[v, default: []].append(k) } }
+        var removed = Set<Int>()
+        for k in members.indices where !removed.contains(k) {
+            let m = members[k]
+            guard m.fusedRelu == nil, m.inputs.count == 2 || m.inputs.count == 3, m.outputs.count == 1, let v = m.outputs[0], !keep.contains(v),
+                  let r = readers[v], r.count == 1, r[0] > k, !removed.contains(r[0]) else { continue }
+            let d = members[r[0]]
+            guard d.inputs.count == 2 || d.inputs.count == 3, d.inputs[0] == v, d.inputs.dropFirst().allSatisfy({ $0.map { $0 < constants } ?? true }),
+                  d.outputs.count == 1, d.outputs[0] != nil, let fusion = PointwiseDepthwiseFusion(m.op, d.op) else { continue }
+            members[k].depthwise = FollowingDepthwise(member: d, fusion: fusion)
+            removed.insert(r[0])
+        }
+        members = members.indices.filter { !removed.contains($0) }.map { members[$0] }
+    }
+
     /// One value during a run: its plain tensor, its oneDNN-side copy, or both.
     private struct Slot {
         var plain: Tensor?
@@ -114,29 +149,47 @@ final class BlockedRegion: Sendable {
         let threads = DNNLThreads.count(intraOp: ctx.pool.threads)
         omp_set_num_threads(Int32(threads))
         for m in members {
-            let done: Bool
-            do { done = try runOnDNNL(m, &slots, threads: threads, pool: ctx.pool) } catch let e as DNNL.Failure {
-                throw EngineError.kernel(node: m.node.name, op: m.node.opType, message: "\(e)")
-            }
-            if !done {
-                var args: [Tensor?] = []
-                for case let v in m.inputs { args.append(try v.map { try plain(&slots[$0]) }) }
-                var results: [Tensor]
-                do { results = try m.fallback(args, ctx) } catch { throw EngineError.wrap(error, node: m.node) }
-                if let relu = m.fusedRelu, let y = results.first {
-                    do { results = try relu([y], ctx) } catch { throw EngineError.wrap(error, node: m.node) }
+            if let d = m.depthwise {
+                let fused: Bool
+                do { fused = try threads == 1 && PointwiseDepthwiseFusion.applies(poolThreads: ctx.pool.threads) && runPointwiseDepthwise(m, d, &slots, pool: ctx.pool) } catch let e as DNNL.Failure {
+                    throw EngineError.kernel(node: m.node.name, op: m.node.opType, message: "\(e)")
                 }
-                for (k, o) in m.outputs.enumerated() {
-                    guard let o else { continue }
-                    guard k < results.count else { throw EngineError.kernel(node: m.node.name, op: m.node.opType, message: "output \(k) is not produced") }
-                    slots[o] = Slot(plain: results[k], blocked: nil)
+                if fused {
+                    for v in m.release + d.member.release { recycle(&slots[v]) }
+                } else {
+                    try run(m, &slots, ctx, threads: threads)
+                    try run(d.member, &slots, ctx, threads: threads)
                 }
+                continue
             }
-            for v in m.release { recycle(&slots[v]) }
+            try run(m, &slots, ctx, threads: threads)
         }
         let outputs = try outputValues.map { Value.tensor(try plain(&slots[$0])) }
         for v in slots.indices { recycle(&slots[v]) }
         return outputs
+    }
+
+    /// Runs one member (on oneDNN, or on Berth's kernel) and empties the values it read last.
+    private func run(_ m: Member, _ slots: inout [Slot], _ ctx: KernelContext, threads: Int) throws {
+        let done: Bool
+        do { done = try runOnDNNL(m, &slots, threads: threads, pool: ctx.pool) } catch let e as DNNL.Failure {
+            throw EngineError.kernel(node: m.node.name, op: m.node.opType, message: "\(e)")
+        }
+        if !done {
+            var args: [Tensor?] = []
+            for case let v in m.inputs { args.append(try v.map { try plain(&slots[$0]) }) }
+            var results: [Tensor]
+            do { results = try m.fallback(args, ctx) } catch { throw EngineError.wrap(error, node: m.node) }
+            if let relu = m.fusedRelu, let y = results.first {
+                do { results = try relu([y], ctx) } catch { throw EngineError.wrap(error, node: m.node) }
+            }
+            for (k, o) in m.outputs.enumerated() {
+                guard let o else { continue }
+                guard k < results.count else { throw EngineError.kernel(node: m.node.name, op: m.node.opType, message: "output \(k) is not produced") }
+                slots[o] = Slot(plain: results[k], blocked: nil)
+            }
+        }
+        for v in m.release { recycle(&slots[v]) }
     }
 
     // MARK: - Layouts
@@ -351,6 +404,55 @@ final class BlockedRegion: Sendable {
         return true
     }
 
+    /// Runs the 1x1 `m` and its depthwise `d` as one oneDNN primitive; false when the shapes or
+    /// oneDNN do not allow it (then each runs alone).
+    private func runPointwiseDepthwise(_ m: Member, _ d: FollowingDepthwise, _ slots: inout [Slot], pool threadPool: ThreadPool) throws -> Bool {
+        guard let xi = m.inputs[0], let wi = m.inputs[1], let dwi = d.member.inputs[1], let out = d.member.outputs[0], let dims = dims4(slots[xi]),
+              let w = slots[wi].plain, w.dtype == .float32, let dw = slots[dwi].plain, dw.dtype == .float32 else { return false }
+        let bias = m.inputs.count > 2 ? m.inputs[2].flatMap { slots[$0].plain } : nil
+        let dwBias = d.member.inputs.count > 2 ? d.member.inputs[2].flatMap { slots[$0].plain } : nil
+        if let bias, bias.dtype != .float32 || bias.count != w.shape.first { return false }
+        if let dwBias, dwBias.dtype != .float32 || dwBias.count != dw.shape.first { return false }
+        guard let fused = d.fusion.primitive(input: dims, tag: dnnl_nChw16c, weights: w, hasBias: bias != nil, depthwiseWeights: dw,
+                                             pieces: PointwiseDepthwiseFusion.pieces(poolThreads: threadPool.threads)) else { return false }
+        // 16 channels in NHWC are the bytes of nChw16c: no reorder (MobileNetV2's 16-channel 112x112 input).
+        let src: (buffer: DNNL.Buffer, fresh: Bool)
+        if let b = slots[xi].blocked, dims[1] == 16, let nhwc = try? DNNL.typedDesc(dims, dnnl_f32, dnnl_nhwc), DNNL.same(b.md, nhwc) {
+            src = (b.buffer, false)
+        } else {
+            src = try laidOut(&slots[xi], fused.srcMD)
+        }
+        defer { if src.fresh { pool.give(src.buffer) } }
+        let dst = pool.take(DNNL.size(fused.dstMD))
+        if DNNL.isPadded(fused.dstMD, dims: fused.output) { dst.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: dst.bytes) }
+        let zeros = dwBias == nil ? [Float](repeating: 0, count: fused.output[1]) : []
+        let plane = fused.output[2] * fused.output[3] * MemoryLayout<Float>.stride
+        let biasValues = bias?.floats
+        try (dwBias?.floats ?? zeros).withUnsafeBufferPointer { db in
+            try (biasValues ?? []).withUnsafeBufferPointer { pb in
+                let pbBase = biasValues == nil ? nil : pb.baseAddress
+                func piece(_ i: Int) throws {
+                    let p = fused.convs[i]
+                    try p.conv.run(src: src.buffer.pointer, weights: p.weights, bias: pbBase.map { $0 + p.channel }, depthwiseBias: db.baseAddress! + p.channel,
+                                   dst: dst.pointer + p.channel * plane, pool: pool)
+                }
+                if fused.convs.count == 1 {
+                    try piece(0)
+                } else {
+                    let failure = FailureFlag()
+                    threadPool.forEachIndex(fused.convs.count) { i in
+                        // The pool's threads keep their own OpenMP setting: a piece runs on one.
+                        omp_set_num_threads(1)
+                        do { try piece(i) } catch { failure.set() }
+                    }
+                    if failure.isSet { throw DNNL.Failure(call: "pointwise-depthwise pieces", status: 0) }
+                }
+            }
+        }
+        slots[out] = Slot(plain: nil, blocked: DNNL.Blocked(dims: fused.output, md: fused.dstMD, buffer: dst))
+        return true
+    }
+
     private func runConv(_ m: Member, _ attrs: NNConvAttributes, _ act: ContribActivation?, _ slots: inout [Slot], out: Int, threads: Int,
                          pool threadPool: ThreadPool) throws -> Bool {
         guard m.inputs.count >= 2, let xi = m.inputs[0], let wi = m.inputs[1], let d = dims4(slots[xi]),
@@ -376,11 +478,13 @@ final class BlockedRegion: Sendable {
         if let zi { guard dims4(slots[zi]) == s.outShape else { return false } }
         guard try Shape.elementCount(s.outShape) > 0, d.allSatisfy({ $0 > 0 }) else { return false }
         spec.layout = BlockedConvLayout.choice(for: spec, input: slots[xi].blocked?.md)
+        if spec.layout != .any, m.cache.fallsBack(spec) { spec.layout = .any }
         // Several intra-op threads on 1-thread primitives: the convolution split over the pool.
         var split = threads == 1 && threadPool.threads > 1 ? m.cache.splits.split(spec, weights: w.floats, threads: threadPool.threads) : nil
         var single = split == nil ? m.cache.convolution(spec, weights: w.floats) : nil
         if spec.layout != .any, (split?.whole ?? single?.0).map({ $0.conv.implementation.hasPrefix("ref") }) ?? true {
-            // oneDNN has no fast kernel for the chosen layout: its own pick.
+            // oneDNN has no fast kernel for the chosen layout: its own pick, remembered for the next calls.
+            m.cache.rememberFallback(spec)
             spec.layout = .any
             split = threads == 1 && threadPool.threads > 1 ? m.cache.splits.split(spec, weights: w.floats, threads: threadPool.threads) : nil
             single = split == nil ? m.cache.convolution(spec, weights: w.floats) : nil
@@ -439,6 +543,31 @@ final class BlockedRegionCache: @unchecked Sendable {
     /// both without shape arithmetic or hashing; the spec's arrays are shared, so == is quick).
     private var lastSpec: DNNL.ConvSpec?
     private var lastConv: (spec: DNNL.ConvSpec, entry: ConvEntry)?
+
+    /// Specs whose chosen layout (``BlockedConvLayout``) got only oneDNN's reference kernel: they run
+    /// with oneDNN's own pick. Without this, each call made both and the last-call entry alternated.
+    private var fallbacks: Set<DNNL.ConvSpec> = []
+    private var lastFallback: DNNL.ConvSpec?
+
+    /// True when `spec`'s layout is known to get only the reference kernel.
+    func fallsBack(_ spec: DNNL.ConvSpec) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !fallbacks.isEmpty else { return false }
+        if let l = lastFallback, l == spec { return true }
+        guard fallbacks.contains(spec) else { return false }
+        lastFallback = spec
+        return true
+    }
+
+    /// Remembers that `spec`'s layout got only the reference kernel.
+    func rememberFallback(_ spec: DNNL.ConvSpec) {
+        lock.lock()
+        defer { lock.unlock() }
+        if fallbacks.count >= Self.maxEntries { fallbacks.removeAll() }
+        fallbacks.insert(spec)
+        lastFallback = spec
+    }
 
     /// The last call's spec when it was built for these shapes and flags.
     func lastSpec(input: [Int], weights: [Int], hasBias: Bool, sum: Bool, threads: Int) -> DNNL.ConvSpec? {

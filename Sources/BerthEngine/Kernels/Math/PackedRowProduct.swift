@@ -13,6 +13,10 @@ final class PackedRowProduct: @unchecked Sendable {
     /// On unless `BERTH_PACKED_ROWS=0`, and only where the CPU has AVX-512F.
     static let enabled = ProcessInfo.processInfo.environment["BERTH_PACKED_ROWS"] != "0" && berth_row_product_available() != 0
 
+    /// Weights above this many floats (4 MB, twice a core's L2 here) stay on BLAS: the packed copy
+    /// is kept beside the original, and a large layer streamed from memory gains little from it.
+    static let maximumWeightFloats = 1 << 20
+
     /// Columns per panel (one piece of a split is whole panels).
     static let panel = Int(BERTH_ROW_PRODUCT_PANEL)
 
@@ -44,7 +48,7 @@ final class PackedRowProduct: @unchecked Sendable {
     /// not known constant yet); `c` is then untouched.
     func run(a: UnsafePointer<Float>, k: Int, n: Int, w: [Float], transposedB: Bool, bias: UnsafePointer<Float>?, relu: Bool,
              c: UnsafeMutablePointer<Float>, pool: ThreadPool?) -> Bool {
-        guard Self.enabled, k > 0, n > 0, w.count == k * n, let p = weight(w, k: k, n: n, transposed: transposedB) else { return false }
+        guard Self.enabled, k > 0, n > 0, w.count == k * n, w.count <= Self.maximumWeightFloats, let p = weight(w, k: k, n: n, transposed: transposedB) else { return false }
         let panels = (n + Self.panel - 1) / Self.panel
         // Split when halving the weight's read pays for waking a thread (sgemv's rule, BLAS.gemvSplitMinimumWork).
         if let pool, pool.threads > 1, panels > 1, Double(k) * Double(n) >= Double(BLAS.gemvSplitMinimumWork) {

@@ -77,10 +77,33 @@ final class PackedRowProductTests: XCTestCase {
     }
 
     /// Gemm → Relu becomes one GemmRelu whose outputs match double sums at batch 1 (the packed row
-    /// product) and batch 3 / 40 (oneDNN's matmul with a Relu post-op, row or column pieces on 2
-    /// threads); a Gemm whose output another node also reads stays apart.
+    /// product) and batched (oneDNN's matmul with a Relu post-op: whole, and on 2 threads in row
+    /// pieces (300 rows) or column pieces (20 rows of 600 columns)); a Gemm whose output another
+    /// node also reads stays apart.
     func testGemmReluIsFusedAndMatchesReference() throws {
-        let (k, n) = (70, 90)
+        try checkGemmRelu(k: 70, n: 90, rows: [1, 3, 40])
+        try checkGemmRelu(k: 170, n: 90, rows: [300])
+        try checkGemmRelu(k: 200, n: 600, rows: [1, 20])
+    }
+
+    /// The batched product with a Relu post-op split over an explicit 2-thread pool (a session's
+    /// products use the process-wide pool, whose size the first session fixes): row pieces for
+    /// 300 rows, column pieces for 20 rows of 600 columns, and 1 row on the packed row product.
+    func testReluPostOpInSplitProducts() throws {
+        let pool = ThreadPool(threads: 2)
+        for (m, k, n) in [(300, 170, 90), (20, 200, 600), (1, 200, 600)] {
+            let a = values(m * k, seed: m).map { $0 * 3 }, w = values(k * n, seed: 9), bias = values(n, seed: 4)
+            let cache = MatMulBackendCache(constantWeight: true)
+            var c = [Float](repeating: .nan, count: m * n)
+            let done = a.withUnsafeBufferPointer { pa in
+                c.withUnsafeMutableBufferPointer { cache.run(a: pa.baseAddress!, m: m, k: k, n: n, w: w, transposedB: true, bias: bias, c: $0.baseAddress!, relu: true, pool: pool) }
+            }
+            guard done else { continue }  // a build without oneDNN (or AVX-512 at one row) runs it on GEMM
+            assertClose(c, reference(a, w, bias, m: m, k: k, n: n, transB: true, relu: true), "rows \(m) k \(k) n \(n)")
+        }
+    }
+
+    private func checkGemmRelu(k: Int, n: Int, rows: [Int]) throws {
         let w = values(k * n, seed: 5), bias = values(n, seed: 6)
         var gemm = TestModels.node("Gemm", ["X", "W", "B"], ["g"])
         var transB = Onnx_AttributeProto()
@@ -96,7 +119,7 @@ final class PackedRowProductTests: XCTestCase {
         for threads in [1, 2] {
             let session = try Session(data: data, options: SessionOptions(intraOpThreads: threads))
             XCTAssertEqual(session.model.graph.nodes.map(\.opType), GemmActivationFusion.enabled ? ["GemmRelu"] : ["Gemm", "Relu"])
-            for m in [1, 3, 40] {
+            for m in rows {
                 let a = values(m * k, seed: m).map { $0 * 3 }
                 for _ in 0..<2 {  // the second call runs on the packed weights
                     let y = try session.run(["X": try Tensor(shape: [m, k], values: a)])["Y"]!.floats

@@ -255,8 +255,8 @@ final class BlockedRegion: Sendable {
                 }
                 let whole = try DNNL.pooling(src: mds[0], srcDims: d, dstDims: [d[0], d[1]] + g.output, kind: dnnlKind, kernel: g.kernel, strides: g.strides,
                                              dilations: g.dilations, padsBegin: g.padsBegin, padsEnd: ends)
-                // Several intra-op threads on 1-thread primitives: batch slices over the pool.
-                if threads == 1 {
+                // Several intra-op threads on 1-thread primitives: batch slices over the pool (opt-in).
+                if threads == 1, SplitPooling.enabled {
                     whole.slices = SplitPooling(whole: whole, srcDims: d, dstDims: whole.dstDims, pool: threadPool) { src, dst, sd, dd in
                         try DNNL.pooling(src: src, srcDims: sd, dstDims: dd, kind: dnnlKind, kernel: g.kernel, strides: g.strides,
                                          dilations: g.dilations, padsBegin: g.padsBegin, padsEnd: ends, dst: dst)

@@ -4,12 +4,14 @@ import Foundation
 
 /// A region's pooling split into batch slices over the intra-op pool (1-thread primitives, two
 /// pieces per thread, each taken by whichever thread is free), as ``SplitConvolution`` splits the
-/// convolutions around it: at batch 32 on 2 threads the MNIST CNN's two max-poolings ran on one
-/// thread between split convolutions. Only for layouts whose batch slices are contiguous (nChw16c,
-/// nChw8c, NHWC, NCHW), from ``minimumElements`` source floats. `BERTH_SPLIT_POOLING=0` keeps
-/// every pooling whole.
+/// convolutions around it. Only for layouts whose batch slices are contiguous (nChw16c, nChw8c,
+/// NHWC, NCHW), from ``minimumElements`` source floats.
+/// Off unless `BERTH_SPLIT_POOLING=1`: the MNIST CNN at batch 32 on 2 threads, whose two
+/// max-poolings run on one thread between split convolutions, was slower with them split
+/// (p50 0.91–0.93 ms against 0.66–0.75 ms whole, three interleaved runs, load 1.0); kept for
+/// measurements on other models.
 final class SplitPooling: @unchecked Sendable {
-    static let enabled = ProcessInfo.processInfo.environment["BERTH_SPLIT_POOLING"] != "0"
+    static let enabled = ProcessInfo.processInfo.environment["BERTH_SPLIT_POOLING"] == "1"
     /// Source floats below which a pooling runs whole (a 64k-float max-pooling takes a few µs,
     /// about what waking a thread costs).
     static let minimumElements = 1 << 16
@@ -27,7 +29,7 @@ final class SplitPooling: @unchecked Sendable {
     /// oneDNN's reference kernel. `make(src, dst, srcDims, dstDims)` makes a piece's primitive.
     init?(whole: DNNL.LayoutPrimitive, srcDims: [Int], dstDims: [Int], pool: ThreadPool,
           make: (dnnl_memory_desc_t, dnnl_memory_desc_t, [Int], [Int]) throws -> DNNL.LayoutPrimitive) {
-        guard Self.enabled, pool.threads > 1, srcDims.count == 4, dstDims.count == 4, srcDims[0] >= 2, dstDims[0] == srcDims[0],
+        guard pool.threads > 1, srcDims.count == 4, dstDims.count == 4, srcDims[0] >= 2, dstDims[0] == srcDims[0],
               srcDims.reduce(1, *) >= Self.minimumElements, whole.srcMDs.count == 1,
               let srcTag = Self.batchOuterTag(whole.srcMDs[0], srcDims), let dstTag = Self.batchOuterTag(whole.dstMD, dstDims) else { return nil }
         let n = srcDims[0]

@@ -79,6 +79,7 @@ let package = Package(
                 "COpenBLAS",
                 .target(name: "CDNNL", condition: .when(platforms: [.linux])),
                 "CInt8Kernels",
+                "CFloatKernels",
                 "CThreadPlacement",
                 "CVectorMath",
                 "BerthTensor",
@@ -101,6 +102,8 @@ let package = Package(
         .target(name: "CInt8Kernels", cSettings: [.unsafeFlags(["-O3"])]),
         // Softmax and LayerNormalization rows in AVX-512 / AVX2 picked at run time (Swift SIMD is SSE2 here).
         .target(name: "CVectorMath", cSettings: [.unsafeFlags(["-O3"])]),
+        // The batch-1 row product over a packed weight, AVX-512 picked at run time (the engine's Gemm / MatMul).
+        .target(name: "CFloatKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // The intra-op pool's thread placement (sched_getcpu, pthread affinity) for Swift.
         .target(name: "CThreadPlacement"),
         // Text generation: GGUF reader, LLaMA-family forward, tokenizer, chat template, sampler,

@@ -22,7 +22,7 @@ struct GraphOptimizer {
     var opsetFor: (String) -> Int?
     var pool: ThreadPool
 
-    var passes: [OptimizerPass] { [IdentityElimination(), QuantizedMatMulFusion(), QuantizedConvFusion(), ConstantFolding(), IdentityElimination(), GeluFusion(), MatMulAddFusion(), MatMulActivationFusion(), AttentionFusion(), ConvFusion()] }
+    var passes: [OptimizerPass] { [IdentityElimination(), QuantizedMatMulFusion(), QuantizedConvFusion(), ConstantFolding(), IdentityElimination(), GeluFusion(), MatMulAddFusion(), MatMulActivationFusion(), GemmActivationFusion(), AttentionFusion(), ConvFusion()] }
 
     func optimize(_ graph: Graph) throws -> Graph {
         let ctx = OptimizerContext(registry: registry, opsetFor: opsetFor, pool: pool)

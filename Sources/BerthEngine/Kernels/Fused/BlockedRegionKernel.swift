@@ -306,8 +306,16 @@ final class BlockedRegion: Sendable {
                     let reach: Int = (g.output[a] - 1) * g.strides[a] + extent
                     ends.append(max(reach - g.input[a] - g.padsBegin[a], 0))
                 }
-                return try DNNL.pooling(src: mds[0], srcDims: d, dstDims: [d[0], d[1]] + g.output, kind: dnnlKind, kernel: g.kernel, strides: g.strides,
-                                        dilations: g.dilations, padsBegin: g.padsBegin, padsEnd: ends)
+                let whole = try DNNL.pooling(src: mds[0], srcDims: d, dstDims: [d[0], d[1]] + g.output, kind: dnnlKind, kernel: g.kernel, strides: g.strides,
+                                             dilations: g.dilations, padsBegin: g.padsBegin, padsEnd: ends)
+                // Several intra-op threads on 1-thread primitives: batch slices over the pool (opt-in).
+                if threads == 1, SplitPooling.enabled {
+                    whole.slices = SplitPooling(whole: whole, srcDims: d, dstDims: whole.dstDims, pool: threadPool) { src, dst, sd, dd in
+                        try DNNL.pooling(src: src, srcDims: sd, dstDims: dd, kind: dnnlKind, kernel: g.kernel, strides: g.strides,
+                                         dilations: g.dilations, padsBegin: g.padsBegin, padsEnd: ends, dst: dst)
+                    }
+                }
+                return whole
             }
         case .globalAveragePool:
             guard let xi = m.inputs[0], let d = dims4(slots[xi]) else { return false }

@@ -45,6 +45,7 @@ extension KernelRegistry {
             }
         }
         registerFusedQuantizedMatMul()
+        registerFusedGemmRelu()
         registerFusedHeadsAttention()
         registerFusedQuantizedConv()
         #if canImport(CDNNL)

@@ -34,8 +34,9 @@ final class SplitConvolution: @unchecked Sendable {
     static let batchPiecesPerThread = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_BATCH"] ?? "") ?? 2
     static let rowPiecesPerThread = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_ROWS"] ?? "") ?? 1
     static let channelPiecesPerThread = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_CHANNELS"] ?? "") ?? 1
-    /// Convolutions below this many multiply-adds run unsplit (waking a thread costs a few µs).
-    static let minimumWork = 1 << 19
+    /// Convolutions below this many multiply-adds run unsplit (waking a thread costs a few µs;
+    /// `BERTH_SPLIT_CONV_MIN_WORK` sets it, for measurements).
+    static let minimumWork = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_CONV_MIN_WORK"] ?? "") ?? (1 << 19)
 
     /// A split of `spec` (1-thread primitives) for `threads` threads; nil when the convolution is
     /// too small, its layouts are not sliceable, or oneDNN refuses a piece (it then runs whole).

@@ -112,6 +112,9 @@ extension DNNL {
         let scratchMD: dnnl_memory_desc_t
         let dstDims: [Int]
         private let concat: Bool
+        /// Batch slices that run instead of the whole, over a thread pool (``SplitPooling``); set
+        /// once, before the primitive is shared.
+        var slices: SplitPooling?
 
         fileprivate init(pd: dnnl_primitive_desc_t, srcMDs: [dnnl_memory_desc_t], dstDims: [Int], concat: Bool) throws {
             primitive = try Primitive(pd: pd)
@@ -127,6 +130,14 @@ extension DNNL {
         /// `dstMD`; `extra` are further arguments (batch normalization's statistics and affine parameters).
         func run(_ srcs: [UnsafeMutableRawPointer], pool: BufferPool, into: Buffer? = nil,
                  extra: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = []) throws -> Blocked {
+            if let slices, into == nil, srcs.count == 1, extra.isEmpty {
+                let dst = pool.take(size(dstMD))
+                do { try slices.run(src: srcs[0], dst: dst.pointer, buffers: pool) } catch {
+                    pool.give(dst)
+                    throw error
+                }
+                return Blocked(dims: dstDims, md: dstMD, buffer: dst)
+            }
             let dst = into ?? pool.take(size(dstMD))
             let scratch = pool.take(size(scratchMD))
             defer { pool.give(scratch) }
@@ -138,6 +149,14 @@ extension DNNL {
             args.append((CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer))
             try primitive.execute(args + extra)
             return Blocked(dims: dstDims, md: dstMD, buffer: dst)
+        }
+
+        /// Runs a one-source primitive from `src` into `dst` (both laid out as this primitive's),
+        /// its scratchpad from `pool`: a batch slice writing its part of a whole output.
+        func run(src: UnsafeMutableRawPointer, dst: UnsafeMutableRawPointer, pool: BufferPool) throws {
+            let scratch = pool.take(size(scratchMD))
+            defer { pool.give(scratch) }
+            try primitive.execute([(CDNNL_ARG_SRC, srcMDs[0], src), (CDNNL_ARG_DST, dstMD, dst), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer)])
         }
     }
 
@@ -167,10 +186,11 @@ extension DNNL {
 
     /// 2-D pooling over `src` (NCHW dims `srcDims`) to `dstDims`; the output takes the source's layout.
     /// `dilations` are ONNX's (1 = dense); `padsEnd` may exceed the file's pads for ceil mode.
+    /// `dst`: the output's layout (nil: oneDNN's choice).
     static func pooling(src: dnnl_memory_desc_t, srcDims: [Int], dstDims: [Int], kind: PoolKind, kernel: [Int], strides: [Int],
-                        dilations: [Int], padsBegin: [Int], padsEnd: [Int]) throws -> LayoutPrimitive {
+                        dilations: [Int], padsBegin: [Int], padsEnd: [Int], dst: dnnl_memory_desc_t? = nil) throws -> LayoutPrimitive {
         var s = src
-        var d = try anyDesc(dstDims)
+        var d = try dst ?? anyDesc(dstDims)
         var desc = dnnl_pooling_v2_desc_t()
         let alg: dnnl_alg_kind_t
         switch kind {

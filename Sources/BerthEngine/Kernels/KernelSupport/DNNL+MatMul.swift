@@ -19,6 +19,8 @@ extension DNNL {
         var threads: Int
         /// Exact (erf) GELU applied to the result as an eltwise post-op.
         var gelu: Bool = false
+        /// Relu applied to the result as an eltwise post-op (a Gemm → Relu fused by GemmActivationFusion).
+        var relu: Bool = false
     }
 
     /// An fp32 layout of `dims` with explicit element strides (a slice of a wider tensor).
@@ -64,13 +66,14 @@ extension DNNL {
             try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
             defer { dnnl_primitive_attr_destroy(attr) }
             try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "set_scratchpad_mode")
-            if spec.gelu {
+            if spec.gelu || spec.relu {
                 // The FFN's activation while the output tile is in registers: a separate Gelu pass
                 // over a 32x128x1024 output took a fifth of a BERT-mini run.
                 var po: dnnl_post_ops_t?
                 try check(dnnl_post_ops_create(&po), "post_ops_create")
                 defer { dnnl_post_ops_destroy(po) }
-                try check(dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_gelu_erf, 0, 0), "post_ops_append_eltwise gelu_erf")
+                let alg = spec.gelu ? dnnl_eltwise_gelu_erf : dnnl_eltwise_relu
+                try check(dnnl_post_ops_append_eltwise(po, 1, alg, 0, 0), "post_ops_append_eltwise \(spec.gelu ? "gelu_erf" : "relu")")
                 try check(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops")
             }
             var pd: dnnl_primitive_desc_t?

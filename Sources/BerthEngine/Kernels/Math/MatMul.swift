@@ -195,7 +195,9 @@ private struct MathGemmVisitor: MathTypeVisitor {
 
 /// ONNX Gemm: `alpha * op(A) * op(B) + beta * C`, C (optional) broadcast to [M, N].
 /// With a `cache`, a float32 Gemm whose C is a bias row runs on oneDNN's matmul with B packed once.
-func mathGemm(_ a: Tensor, _ b: Tensor, _ c: Tensor?, _ attrs: MathGemmAttributes, cache: MatMulBackendCache? = nil) throws -> Tensor {
+/// With `relu` (a float Gemm → Relu fused by GemmActivationFusion), the result goes through Relu:
+/// in the product's registers where it can, else in a pass over the output.
+func mathGemm(_ a: Tensor, _ b: Tensor, _ c: Tensor?, _ attrs: MathGemmAttributes, cache: MatMulBackendCache? = nil, relu: Bool = false) throws -> Tensor {
     guard a.rank == 2, b.rank == 2 else { throw KernelError("Gemm A and B must be 2-D, got \(a.shape) and \(b.shape)") }
     guard a.dtype == b.dtype, c.map({ $0.dtype == a.dtype }) ?? true else {
         throw KernelError("Gemm inputs must have the same dtype, got A \(a.dtype), B \(b.dtype), C \(c.map { "\($0.dtype)" } ?? "none")")
@@ -220,11 +222,17 @@ func mathGemm(_ a: Tensor, _ b: Tensor, _ c: Tensor?, _ attrs: MathGemmAttribute
             let out = [Float](unsafeUninitializedCapacity: count) { o, initialized in
                 initialized = count
                 done = x.withUnsafeBufferPointer { pa in
-                    cache.run(a: pa.baseAddress!, m: m, k: k, n: n, w: y, transposedB: attrs.transB, bias: biasRow, c: o.baseAddress!)
+                    cache.run(a: pa.baseAddress!, m: m, k: k, n: n, w: y, transposedB: attrs.transB, bias: biasRow, c: o.baseAddress!, relu: relu)
                 }
             }
             if done { return out }
         }
+        var out = try gemmWithoutActivation(x, y, cv)
+        if relu { reluInPlace(&out) }
+        return out
+    }
+
+    func gemmWithoutActivation(_ x: [Float], _ y: [Float], _ cv: [Float]?) throws -> [Float] {
         var out: [Float]
         var beta: Float = 0
         if let c, let cv, attrs.beta != 0, cv.count == n, c.shape.last == n {
@@ -258,6 +266,7 @@ func mathGemm(_ a: Tensor, _ b: Tensor, _ c: Tensor?, _ attrs: MathGemmAttribute
         return out
     }
 
+    guard !relu || a.dtype == .float32 else { throw KernelError("a Gemm with a fused Relu needs float32 inputs, got \(a.dtype)") }
     switch (a.storage, b.storage) {
     case let (.float32(x), .float32(y)):
         return Tensor(unchecked: [m, n], storage: .float32(try floatGemm(x, y, try c?.values(Float.self))))
@@ -269,5 +278,12 @@ func mathGemm(_ a: Tensor, _ b: Tensor, _ c: Tensor?, _ attrs: MathGemmAttribute
             throw KernelError("Gemm does not support dtype \(a.dtype)")
         }
         return r
+    }
+}
+
+/// Relu in place (NaN stays NaN, as the Relu kernel keeps it).
+func reluInPlace(_ v: inout [Float]) {
+    v.withUnsafeMutableBufferPointer { p in
+        for i in p.indices where p[i] < 0 { p[i] = 0 }
     }
 }

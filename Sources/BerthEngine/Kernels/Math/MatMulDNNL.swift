@@ -38,8 +38,13 @@ final class MatMulBackendCache: @unchecked Sendable {
     #endif
     /// The weight is an initializer (known at plan time): packed on its first arrival.
     private let constantWeight: Bool
+    /// One row (batch 1) on the packed AVX-512 row product (``PackedRowProduct``).
+    private let rows: PackedRowProduct
 
-    init(constantWeight: Bool = false) { self.constantWeight = constantWeight }
+    init(constantWeight: Bool = false) {
+        self.constantWeight = constantWeight
+        rows = PackedRowProduct(constantWeight: constantWeight)
+    }
 
     /// Packed products below this many multiply-adds run on one thread (`BERTH_SPLIT_MIN_WORK`):
     /// a piece's primitive call and a thread's wake-up cost about what 2^20 multiply-adds take.
@@ -56,11 +61,19 @@ final class MatMulBackendCache: @unchecked Sendable {
     }()
 
     /// `c[m, n] = a[m, k] · op(w) (+ bias[n])`, with `w` stored [k, n] or ([n, k] when
-    /// `transposedB`), then exact GELU when `gelu`; false when this call must use GEMM (the caller
-    /// then computes it, and applies the GELU itself). `pool`: the threads a product is split
-    /// over (nil: ``BLAS/pool``, the session's).
+    /// `transposedB`), then exact GELU when `gelu` or Relu when `relu`; false when this call must
+    /// use GEMM (the caller then computes it, and applies the activation itself). `pool`: the
+    /// threads a product is split over (nil: ``BLAS/pool``, the session's).
     func run(a: UnsafePointer<Float>, m: Int, k: Int, n: Int, w: [Float], transposedB: Bool, bias: [Float]?,
-             c: UnsafeMutablePointer<Float>, gelu: Bool = false, pool: ThreadPool? = nil) -> Bool {
+             c: UnsafeMutablePointer<Float>, gelu: Bool = false, relu: Bool = false, pool: ThreadPool? = nil) -> Bool {
+        // One row: the packed row product where the CPU has AVX-512 (a few columns stay on a dot
+        // per column: a 64-column panel would mostly read padding).
+        if m == 1, !gelu, n >= 16, PackedRowProduct.enabled, bias == nil || bias?.count == n {
+            let done = bias.map { b in
+                b.withUnsafeBufferPointer { rows.run(a: a, k: k, n: n, w: w, transposedB: transposedB, bias: $0.baseAddress, relu: relu, c: c, pool: pool ?? BLAS.pool) }
+            } ?? rows.run(a: a, k: k, n: n, w: w, transposedB: transposedB, bias: nil, relu: relu, c: c, pool: pool ?? BLAS.pool)
+            if done { return true }
+        }
         #if canImport(CDNNL)
         // One output column (a regression head): a dot per row beats the primitive's fixed cost
         // (0.8 vs 0.3 µs for 32x128x1; 16 columns: 0.8 vs 1.3 µs).
@@ -75,7 +88,7 @@ final class MatMulBackendCache: @unchecked Sendable {
             if !table.entries.values.contains(where: { $0.packed.map { sameStorage($0.source, w) } ?? false }) { candidate = w }
             return false
         }
-        let spec = DNNL.MatMulSpec(m: m, k: k, n: n, transposedB: transposedB, hasBias: bias != nil, threads: threads, gelu: gelu)
+        let spec = DNNL.MatMulSpec(m: m, k: k, n: n, transposedB: transposedB, hasBias: bias != nil, threads: threads, gelu: gelu, relu: relu)
         let entry: Entry
         let weights: DNNL.Buffer
         // Several intra-op threads without OpenMP teams: row pieces of 1-thread primitives on

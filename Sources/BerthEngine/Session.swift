@@ -1,5 +1,6 @@
 import BerthONNX
 import BerthTensor
+import CThreadPlacement
 import Foundation
 import Logging
 
@@ -34,6 +35,7 @@ public final class Session: Sendable {
 
     /// Prepares an already decoded model.
     public init(model: Model, options: SessionOptions = SessionOptions(), registry: KernelRegistry = .standard) throws {
+        _ = Session.allocatorConfigured
         try Session.checkSupported(model, registry: registry)
         var model = model
         let pool = ThreadPool.shared(threads: options.intraOpThreads)
@@ -62,6 +64,14 @@ public final class Session: Sendable {
             "nodes": "\(plan.steps.count)", "inputs": "\(inputs.map(\.name))", "outputs": "\(outputs.map(\.name))",
         ])
     }
+
+    /// glibc's default maps each allocation above a moving threshold (128 kB, raised to the size
+    /// of each mapped block freed, up to 32 MB) afresh, page faults and all: whether a ViT's 5–20 MB
+    /// activations came from reused heap pages or new mappings depended on the order of earlier
+    /// frees, and ViT-Tiny at batch 32 ran in 440 or 670 ms from one process to the next. Fixed
+    /// thresholds instead: blocks up to 32 MB from the heap, and up to 1 GB of free heap kept (as
+    /// ORT's arena keeps its blocks). `MALLOC_MMAP_THRESHOLD_` / `MALLOC_TRIM_THRESHOLD_` override.
+    static let allocatorConfigured: Bool = berth_configure_allocator(32 << 20, 1 << 30) == 1
 
     /// Fails when the model imports an opset newer than the registry runs, else with one error
     /// listing every (domain, op, opset) the registry cannot run.

@@ -99,4 +99,17 @@ final class ThreadPoolTests: XCTestCase {
         throw XCTSkip("thread affinity is Linux-only")
         #endif
     }
+
+    /// glibc takes the allocator thresholds a session sets (Session.allocatorConfigured), and the
+    /// user's MALLOC_* variables leave them alone.
+    func testAllocatorThresholdsAreAccepted() throws {
+        #if os(Linux)
+        let env = ProcessInfo.processInfo.environment
+        try XCTSkipIf(env["MALLOC_MMAP_THRESHOLD_"] != nil || env["MALLOC_TRIM_THRESHOLD_"] != nil, "set by the environment")
+        XCTAssertEqual(berth_configure_allocator(32 << 20, 1 << 30), 1)
+        setenv("MALLOC_TRIM_THRESHOLD_", "131072", 1)
+        defer { unsetenv("MALLOC_TRIM_THRESHOLD_") }
+        XCTAssertEqual(berth_configure_allocator(32 << 20, 1 << 30), 0, "the environment's setting must win")
+        #endif
+    }
 }

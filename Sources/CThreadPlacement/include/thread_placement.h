@@ -2,6 +2,7 @@
 #define BERTH_THREAD_PLACEMENT_H
 
 #include <pthread.h>
+#include <stddef.h>
 
 /// An opaque copy of a thread's CPU affinity (a Linux cpu_set_t; unused elsewhere).
 typedef struct { unsigned long words[16]; } berth_cpu_mask;
@@ -21,5 +22,10 @@ int berth_thread_restore_mask(pthread_t thread, const berth_cpu_mask *mask);
 
 /// Names the calling thread (shown by ps -L, top -H, perf; at most 15 bytes kept).
 void berth_name_current_thread(const char *name);
+
+/// Sets glibc's mmap threshold and heap trim threshold (bytes, each below 2^31) unless the
+/// environment sets MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_; 1 when both were set,
+/// 0 when left alone (another C library, or the user's settings).
+int berth_configure_allocator(size_t mmap_threshold, size_t trim_threshold);
 
 #endif

@@ -71,7 +71,8 @@ public final class Session: Sendable {
     /// frees, and ViT-Tiny at batch 32 ran in 440 or 670 ms from one process to the next. Fixed
     /// thresholds instead: blocks up to 32 MB from the heap, and up to 1 GB of free heap kept (as
     /// ORT's arena keeps its blocks). `MALLOC_MMAP_THRESHOLD_` / `MALLOC_TRIM_THRESHOLD_` override.
-    static let allocatorConfigured: Bool = berth_configure_allocator(32 << 20, 1 << 30) == 1
+    /// Done by the first session, or earlier by a program that calls it first thing (`berth` does).
+    public static let allocatorConfigured: Bool = berth_configure_allocator(32 << 20, 1 << 30) == 1
 
     /// Fails when the model imports an opset newer than the registry runs, else with one error
     /// listing every (domain, op, opset) the registry cannot run.

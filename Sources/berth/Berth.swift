@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthEngine
 import BerthServer
 import NIOCore
 import NIOPosix
@@ -20,6 +21,8 @@ struct Berth: AsyncParsableCommand {
     /// request on a small machine), but the executor can only be swapped on the main thread
     /// before any task runs, so it is done here, once, for every command.
     static func main() async {
+        // Before any large allocation, so model weights and tensors alike follow the thresholds.
+        _ = Session.allocatorConfigured
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         await main(nil)
     }

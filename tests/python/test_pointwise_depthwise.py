@@ -22,8 +22,6 @@ another order), and the same bound between fused and unfused.
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import berthpy  # noqa: E402,F401
+from test_winograd_conv import run_berth_outputs  # noqa: E402
 
 RTOL = 1e-4
 ATOL = 1e-5
@@ -98,12 +97,7 @@ def model_path(tmp_path_factory):
 
 
 def _run(berth_bin, path, x, out, threads, env):
-    feeds = out.parent / f"{out.name}.x.npy"
-    np.save(feeds, x)
-    cmd = [str(berth_bin), "run", str(path), "--input", f"x={feeds}", "--output-dir", str(out), "--threads", str(threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, **env})
-    assert proc.returncode == 0, proc.stderr
-    return proc, [np.load(out / f"{n}.npy") for n in ("a", "y")]
+    return run_berth_outputs(berth_bin, path, x, out, threads, env, ("a", "y"))
 
 
 @pytest.mark.parametrize("mode", ["default", "all", "split"])

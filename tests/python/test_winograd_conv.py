@@ -85,13 +85,19 @@ def model_path(tmp_path_factory):
     return p
 
 
-def _run(berth_bin, path, x, out, threads, env):
+def run_berth_outputs(berth_bin, path, x, out, threads, env, names):
+    """`berth run` on input `x` with extra environment `env`: the process and the named outputs."""
     feeds = out.parent / f"{out.name}.x.npy"
     np.save(feeds, x)
     cmd = [str(berth_bin), "run", str(path), "--input", f"x={feeds}", "--output-dir", str(out), "--threads", str(threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, **env})
     assert proc.returncode == 0, proc.stderr
-    return proc, np.load(out / "y.npy")
+    return proc, [np.load(out / f"{n}.npy") for n in names]
+
+
+def _run(berth_bin, path, x, out, threads, env):
+    proc, (y,) = run_berth_outputs(berth_bin, path, x, out, threads, env, ("y",))
+    return proc, y
 
 
 @pytest.mark.parametrize("threads", [1, 2])

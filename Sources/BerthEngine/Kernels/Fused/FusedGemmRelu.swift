@@ -7,11 +7,7 @@ extension KernelRegistry {
     /// batch 1, oneDNN's eltwise post-op when batched), else in a pass over the output.
     mutating func registerFusedGemmRelu() {
         register("GemmRelu", domain: FusedOps.domain, opsets: 0...Int.max) { node, _ in
-            let attrs = MathGemmAttributes(
-                transA: try node.int("transA", default: 0) != 0,
-                transB: try node.int("transB", default: 0) != 0,
-                alpha: try node.float("alpha", default: 1),
-                beta: try node.float("beta", default: 1))
+            let attrs = try MathGemmAttributes(node)
             let cache = MatMulBackendCache(constantWeight: PlanFacts.isInitializer(node, input: 1))
             return { inputs, _ in
                 [try mathGemm(try inputs.required(0), try inputs.required(1), inputs.optional(2), attrs, cache: cache, relu: true)]

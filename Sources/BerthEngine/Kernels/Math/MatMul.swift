@@ -1,3 +1,4 @@
+import BerthONNX
 import BerthTensor
 
 // MatMul (NumPy matmul semantics) and Gemm. float32 goes through OpenBLAS sgemm; float16 is
@@ -161,6 +162,14 @@ struct MathGemmAttributes: Sendable {
     var transB: Bool
     var alpha: Float
     var beta: Float
+}
+
+extension MathGemmAttributes {
+    /// A Gemm node's attributes (ONNX defaults: no transposes, alpha and beta 1).
+    init(_ node: Node) throws {
+        self.init(transA: try node.int("transA", default: 0) != 0, transB: try node.int("transB", default: 0) != 0,
+                  alpha: try node.float("alpha", default: 1), beta: try node.float("beta", default: 1))
+    }
 }
 
 private struct MathGemmVisitor: MathTypeVisitor {

@@ -57,11 +57,7 @@ extension KernelRegistry {
             return { inputs, ctx in [try mathMatMul(try inputs.required(0), try inputs.required(1), pool: ctx.pool, cache: cache)] }
         }
         register("Gemm") { node, _ in
-            let attrs = MathGemmAttributes(
-                transA: try node.int("transA", default: 0) != 0,
-                transB: try node.int("transB", default: 0) != 0,
-                alpha: try node.float("alpha", default: 1),
-                beta: try node.float("beta", default: 1))
+            let attrs = try MathGemmAttributes(node)
             let cache = MatMulBackendCache(constantWeight: PlanFacts.isInitializer(node, input: 1))
             return { inputs, _ in
                 [try mathGemm(try inputs.required(0), try inputs.required(1), inputs.optional(2), attrs, cache: cache)]

@@ -159,7 +159,7 @@ struct TFStridedGather: DTypeBody {
                 // through T's value witnesses (a [1,192,196] transpose took 0.11 ms, ORT 0.006):
                 // trivial types run the loops on an unsigned integer of their size instead.
                 let done: Bool
-                switch _isPOD(T.self) ? MemoryLayout<T>.stride : 0 {
+                switch _isPOD(T.self) && MemoryLayout<T>.size == MemoryLayout<T>.stride ? MemoryLayout<T>.size : 0 {
                 case 8: done = copyBits(s, o, dims: dims, axes: axes, base: base, fill: unsafeBitCast(fill, to: UInt64.self), pool: pool)
                 case 4: done = copyBits(s, o, dims: dims, axes: axes, base: base, fill: unsafeBitCast(fill, to: UInt32.self), pool: pool)
                 case 2: done = copyBits(s, o, dims: dims, axes: axes, base: base, fill: unsafeBitCast(fill, to: UInt16.self), pool: pool)

@@ -126,8 +126,6 @@ struct AttentionFusion: OptimizerPass {
                                                  "out_shape": .ints(outShape), "scale": .float(scale)])
         }
         guard !replacements.isEmpty else { return graph }
-        var g = graph
-        g.nodes = graph.nodes.enumerated().compactMap { i, n in replacements[i] ?? (remove.contains(i) ? nil : n) }
-        return g
+        return graph.rewritten(replacing: replacements, removing: remove)
     }
 }

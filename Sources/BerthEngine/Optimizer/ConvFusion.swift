@@ -45,9 +45,7 @@ struct ConvFusion: OptimizerPass {
                                       inputs: inputs, outputs: graph.nodes[last].outputs, attributes: attributes)
         }
         guard !replacements.isEmpty else { return graph }
-        var g = graph
-        g.nodes = graph.nodes.enumerated().compactMap { i, n in replacements[i] ?? (remove.contains(i) ? nil : n) }
-        return g
+        return graph.rewritten(replacing: replacements, removing: remove)
     }
 
     /// FusedConv's `activation` attributes for a node Berth can fuse, or nil.

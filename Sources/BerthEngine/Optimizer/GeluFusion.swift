@@ -7,7 +7,6 @@ struct GeluFusion: OptimizerPass {
     let name = "gelu-fusion"
 
     func apply(_ graph: Graph, context: OptimizerContext) throws -> Graph {
-        var g = graph
         let index = GraphIndex(graph)
         var remove = Set<Int>()
         var replacements: [Int: Node] = [:]
@@ -54,7 +53,6 @@ struct GeluFusion: OptimizerPass {
             replacements[last] = Node(name: "\(erf.name)/gelu", opType: "Gelu", domain: FusedOps.domain, inputs: [x], outputs: [output])
         }
         guard !replacements.isEmpty else { return graph }
-        g.nodes = graph.nodes.enumerated().compactMap { i, n in replacements[i] ?? (remove.contains(i) ? nil : n) }
-        return g
+        return graph.rewritten(replacing: replacements, removing: remove)
     }
 }

@@ -44,6 +44,14 @@ extension Graph {
         return s
     }
 
+    /// The graph with node `i` replaced by `replacements[i]` and the nodes in `remove` dropped,
+    /// in their order: how a fusion pass writes its matches back.
+    func rewritten(replacing replacements: [Int: Node], removing remove: Set<Int>) -> Graph {
+        var g = self
+        g.nodes = nodes.enumerated().compactMap { i, n in replacements[i] ?? (remove.contains(i) ? nil : n) }
+        return g
+    }
+
     /// Names the graph's subgraphs read from it: a pass must keep these names (it cannot
     /// rename a value inside a subgraph), as it keeps the graph outputs.
     var subgraphReads: Set<String> {

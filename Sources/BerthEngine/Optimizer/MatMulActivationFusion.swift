@@ -27,8 +27,6 @@ struct MatMulActivationFusion: OptimizerPass {
             remove.insert(gi)
         }
         guard !replacements.isEmpty else { return graph }
-        var g = graph
-        g.nodes = graph.nodes.enumerated().compactMap { i, n in replacements[i] ?? (remove.contains(i) ? nil : n) }
-        return g
+        return graph.rewritten(replacing: replacements, removing: remove)
     }
 }

@@ -24,8 +24,6 @@ struct MatMulAddFusion: OptimizerPass {
                                     inputs: [mm.inputs[0], mm.inputs[1], biasName], outputs: add.outputs)
         }
         guard !replacements.isEmpty else { return graph }
-        var g = graph
-        g.nodes = graph.nodes.enumerated().compactMap { i, n in replacements[i] ?? (remove.contains(i) ? nil : n) }
-        return g
+        return graph.rewritten(replacing: replacements, removing: remove)
     }
 }

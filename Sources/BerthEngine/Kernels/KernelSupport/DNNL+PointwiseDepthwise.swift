@@ -64,15 +64,9 @@ extension DNNL {
             var po: dnnl_post_ops_t?
             try check(dnnl_post_ops_create(&po), "post_ops_create")
             defer { dnnl_post_ops_destroy(po) }
-            for e in p.eltwise {
-                let q = e.parts
-                try check(dnnl_post_ops_append_eltwise(po, 1, q.alg, q.alpha, q.beta), "post_ops_append_eltwise")
-            }
+            try Eltwise.append(p.eltwise, to: po)
             try check(dnnl_post_ops_append_dw(po, dnnl_f32, dnnl_f32, dnnl_f32, 3, Int64(spec.stride), 1, 0, 0, nil), "post_ops_append_dw")
-            for e in spec.depthwiseEltwise {
-                let q = e.parts
-                try check(dnnl_post_ops_append_eltwise(po, 1, q.alg, q.alpha, q.beta), "post_ops_append_eltwise")
-            }
+            try Eltwise.append(spec.depthwiseEltwise, to: po)
             try check(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops")
             var pd: dnnl_primitive_desc_t?
             try withUnsafeBytes(of: &desc) { d in

@@ -58,6 +58,14 @@ enum DNNL {
         /// a * x + b.
         case linear(a: Float, b: Float)
 
+        /// Appends `ops` to the post-op chain `po`, in order.
+        static func append(_ ops: [Eltwise], to po: dnnl_post_ops_t?) throws {
+            for e in ops {
+                let p = e.parts
+                try check(dnnl_post_ops_append_eltwise(po, 1, p.alg, p.alpha, p.beta), "post_ops_append_eltwise")
+            }
+        }
+
         var parts: (alg: dnnl_alg_kind_t, alpha: Float, beta: Float) {
             switch self {
             case let .relu(s): return (dnnl_eltwise_relu, s, 0)
@@ -269,10 +277,7 @@ enum DNNL {
                 try check(dnnl_post_ops_create(&po), "post_ops_create")
                 defer { dnnl_post_ops_destroy(po) }
                 if spec.sum { try check(dnnl_post_ops_append_sum(po, 1), "post_ops_append_sum") }
-                for e in spec.eltwise {
-                    let p = e.parts
-                    try check(dnnl_post_ops_append_eltwise(po, 1, p.alg, p.alpha, p.beta), "post_ops_append_eltwise")
-                }
+                try Eltwise.append(spec.eltwise, to: po)
                 try check(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops")
             }
             var pd: dnnl_primitive_desc_t?

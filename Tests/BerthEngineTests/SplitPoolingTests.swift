@@ -3,9 +3,8 @@
 import CDNNL
 import XCTest
 
-/// ``SplitPooling`` (a region's pooling in batch slices over a 2-thread pool; opt-in in sessions,
-/// built directly here) against a
-/// double-precision loop written here: an odd batch (5 images in 4 slices of 1, 1, 1 and 2), an
+/// ``SplitPooling`` (a float region's batched pooling in slices over a 2-thread pool; built
+/// directly here) against a double-precision loop written here: an odd batch (5 images in 4 slices of 1, 1, 1 and 2), an
 /// odd size with padding and stride 2, 20 channels (nChw16c pads them to 32) and NHWC, max and
 /// average (padding excluded and included). Max pooling must be exact; averages within 1e-6
 /// relative (a float sum of 9 values divided once).

@@ -5,13 +5,13 @@ import Foundation
 /// A region's pooling split into batch slices over the intra-op pool (1-thread primitives, two
 /// pieces per thread, each taken by whichever thread is free), as ``SplitConvolution`` splits the
 /// convolutions around it. Only for layouts whose batch slices are contiguous (nChw16c, nChw8c,
-/// NHWC, NCHW), from ``minimumElements`` source floats.
-/// Off unless `BERTH_SPLIT_POOLING=1`: the MNIST CNN at batch 32 on 2 threads, whose two
-/// max-poolings run on one thread between split convolutions, was slower with them split
-/// (p50 0.91–0.93 ms against 0.66–0.75 ms whole, three interleaved runs, load 1.0); kept for
-/// measurements on other models.
+/// NHWC, NCHW), from ``minimumElements`` source floats. Batch 1 runs whole.
+/// The MNIST CNN at batch 32 on 2 threads, whose two max-poolings ran on one thread between split
+/// convolutions: p50 0.59–0.62 → 0.53 ms (three interleaved runs, load 1.1); batch 8: 0.17 → 0.16 ms.
+/// (A session-12 measurement had found it slower, 0.91 against 0.66–0.75 ms, on a busier machine.)
+/// `BERTH_SPLIT_POOLING=0` turns it off.
 final class SplitPooling: @unchecked Sendable {
-    static let enabled = ProcessInfo.processInfo.environment["BERTH_SPLIT_POOLING"] == "1"
+    static let enabled = ProcessInfo.processInfo.environment["BERTH_SPLIT_POOLING"] != "0"
     /// Source floats below which a pooling runs whole (a 64k-float max-pooling takes a few µs,
     /// about what waking a thread costs).
     static let minimumElements = 1 << 16

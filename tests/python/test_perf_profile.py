@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from conftest import berth_path
@@ -92,3 +93,26 @@ def test_peak_memory_agrees_with_the_kernel():
     # before or after Berth reads its own) is close to Berth's figure; neither counts the ballast.
     assert seen > 0 and abs(berth_mb - seen) < 16, (berth_mb, seen)
     assert berth_mb < float(ballast.nbytes) / 2**20, berth_mb
+
+
+def test_profile_times_the_members_of_fused_regions(tmp_path):
+    # Optimized, the CNN's convolutions, normalization and Add run as one blocked-layout region: one
+    # node of the plan. The profile must still show what ran inside it, each Conv of the model once
+    # per run, and the members (plus the region's output reorder) must account for the region's time.
+    model = tmp_path / "cnn.onnx"
+    cnn(model, residual=True)
+    p = subprocess.run([str(berth_path()), "perf", str(model), "--profile", "--json", "--iterations", str(RUNS), "--warmup", "1"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    profile = json.loads(p.stdout)["profile"]
+    regions = {r["node"]: r for r in profile["nodes"] if r["op"] == "BlockedRegion"}
+    members = profile["region_members"]
+    assert regions and members, profile
+    assert {m["region"] for m in members} <= set(regions)
+    convs = sum(n.op_type == "Conv" for n in onnx.load(str(model)).graph.node)
+    assert sum(m["calls"] for m in members if "Conv" in m["op"]) == convs, members
+    for name, region in regions.items():
+        inside = sum(m["ms"] for m in members if m["region"] == name)
+        assert 0.5 * region["ms"] <= inside <= region["ms"] * 1.001, (region, members)
+    per_op = {r["op"]: r["calls"] for r in profile["region_operators"]}
+    assert sum(c for op, c in per_op.items() if "Conv" in op) == convs

@@ -59,6 +59,8 @@ final class BlockedRegion: Sendable {
     /// convolutions split too, so the pool's workers are awake for them (the static-int8 MNIST CNN
     /// at batch 32 on 2 threads: 0.57 → 0.60 ms per region with its poolings split).
     private let splitsPooling: Bool
+    /// The region node's name, for profiles of its members.
+    private let name: String
 
     init(node: Node, registry: KernelRegistry, opsetFor: (String) -> Int?, subgraphs: SubgraphCompiler) throws {
         guard case let .graph(body)? = node.attributes["body"] else { throw KernelError("\(node.opType) needs a graph attribute 'body'") }
@@ -98,6 +100,7 @@ final class BlockedRegion: Sendable {
         self.members = members
         valueCount = index.count
         batchSlices = RegionBatchSlices(body: body)
+        name = node.name.isEmpty ? node.opType : node.name
         splitsPooling = SplitPooling.enabled && !members.contains {
             switch $0.op {
             case .quantizedConv, .fakeQuantize: return true
@@ -158,7 +161,18 @@ final class BlockedRegion: Sendable {
         for (k, v) in inputs.enumerated() where k < valueCount { slots[k].plain = v?.tensor }
         let threads = DNNLThreads.count(intraOp: ctx.pool.threads)
         omp_set_num_threads(Int32(threads))
+        // A profiled top-level call times each member (batch slices run without a profile: their
+        // members overlap on the pool's threads).
+        let profile = ctx.profile.flatMap { $0.timesRegionMembers ? $0 : nil }
         for m in members {
+            let started = profile.map { _ in OpProfile.now }
+            defer {
+                if let profile, let started {
+                    let op = m.depthwise.map { "\(m.node.opType)+\($0.member.node.opType)" } ?? m.node.opType
+                    profile.member(op: op, node: m.node.name.isEmpty ? "\(m.node.opType)→\(m.node.outputs.first ?? "")" : m.node.name,
+                                   region: name, since: started)
+                }
+            }
             if let d = m.depthwise {
                 let fused: Bool
                 do { fused = try threads == 1 && PointwiseDepthwiseFusion.applies(poolThreads: ctx.pool.threads) && runPointwiseDepthwise(m, d, &slots, pool: ctx.pool) } catch let e as DNNL.Failure {
@@ -174,8 +188,10 @@ final class BlockedRegion: Sendable {
             }
             try run(m, &slots, ctx, threads: threads)
         }
+        let started = profile.map { _ in OpProfile.now }
         let outputs = try outputValues.map { Value.tensor(try plain(&slots[$0])) }
         for v in slots.indices { recycle(&slots[v]) }
+        if let profile, let started { profile.member(op: "Reorder", node: "(outputs to NCHW)", region: name, since: started) }
         return outputs
     }
 

@@ -111,6 +111,34 @@ final class ModelReaderTests: XCTestCase {
         }
     }
 
+    /// Files from 1 MB are read into memory of their own (``ModelReader/fileBytes(_:)``): the same
+    /// bytes as Foundation reads, and a model that large (a 300k-float initializer) loads the same.
+    func testLargeFileBytesAndModelMatchFoundation() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-filebytes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var m = Self.tinyModel()
+        let count = 300_000
+        m.graph.initializer[0].dims = [Int64(count)]
+        m.graph.initializer[0].floatData = []
+        m.graph.initializer[0].rawData = Data((0..<count).flatMap { i -> [UInt8] in withUnsafeBytes(of: Float(i).bitPattern.littleEndian) { Array($0) } })
+        let url = dir.appendingPathComponent("big.onnx")
+        try m.serializedData().write(to: url)
+        let bytes = try ModelReader.fileBytes(url)
+        XCTAssertGreaterThan(bytes.count, 1 << 20)
+        XCTAssertEqual(bytes, try Data(contentsOf: url))
+        let model = try ModelReader.read(contentsOf: url)
+        let w = try XCTUnwrap(model.graph.initializers["W"])
+        XCTAssertEqual(w.shape, [count])
+        XCTAssertEqual(w.floats[count - 1], Float(count - 1))
+        XCTAssertEqual(w.floats[12345], 12345)
+        // A small file takes Foundation's path; a missing one fails as before.
+        let small = dir.appendingPathComponent("small.bin")
+        try Data([1, 2, 3]).write(to: small)
+        XCTAssertEqual(try ModelReader.fileBytes(small), Data([1, 2, 3]))
+        XCTAssertThrowsError(try ModelReader.read(contentsOf: dir.appendingPathComponent("missing.onnx")))
+    }
+
     func testChecksIRVersion() throws {
         XCTAssertThrowsError(try ModelReader.read(Self.tinyModel(irVersion: 99).serializedData())) { e in
             XCTAssertTrue("\(e)".contains("ir_version 99"), "\(e)")

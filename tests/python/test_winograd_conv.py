@@ -120,3 +120,38 @@ def test_winograd_region_matches_ort_and_direct(berth_bin, model_path, tmp_path,
         assert err <= RTOL * scale + ATOL, f"{name} b{batch} t{threads}: {err:.3g} from ORT (scale {scale:.3g})"
     gap = float(np.max(np.abs(wino.astype(np.float64) - direct)))
     assert gap <= RTOL * scale + ATOL, f"winograd vs direct b{batch} t{threads}: {gap:.3g} (scale {scale:.3g})"
+
+
+def _grayscale_cnn(path):
+    """MNIST-shaped: Conv(1→16, 3x3, pad 1) → Relu → MaxPool 2 → Conv(16→32, 3x3, pad 1) → Relu."""
+    rng = np.random.default_rng(7)
+    inits = [numpy_helper.from_array((rng.standard_normal(s) * 0.3).astype(np.float32), n)
+             for n, s in (("w1", (16, 1, 3, 3)), ("b1", (16,)), ("w2", (32, 16, 3, 3)), ("b2", (32,)))]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c2"], ["y"])]
+    g = helper.make_graph(nodes, "gray", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 20, 20])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_grayscale_first_layer_writes_blocked(berth_bin, tmp_path, batch, threads):
+    # A one-channel input convolves straight into nChw16c (oneDNN's first-layer kernel reading the
+    # plain NCHW input), where NHWC brgconv ran before: same results as ORT and as the NHWC path.
+    path = tmp_path / "gray.onnx"
+    _grayscale_cnn(path)
+    x = np.random.default_rng(batch).standard_normal((batch, 1, 20, 20)).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    proc, got = _run(berth_bin, path, x, tmp_path / "blocked", threads, {"ONEDNN_VERBOSE": "1"})
+    _, nhwc = _run(berth_bin, path, x, tmp_path / "nhwc", threads, {"BERTH_DNNL_FIRST_16C": "0"})
+    scale = max(1.0, float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * scale)
+    np.testing.assert_allclose(got, nhwc, rtol=0, atol=1e-5 * scale)
+    log = proc.stdout + proc.stderr
+    if "onednn_verbose" in log and (batch == 1 or threads == 1):
+        first = [l for l in log.splitlines() if ",exec," in l and ",convolution," in l and "ic1oc16" in l]
+        assert first and all("src_f32::blocked:abcd" in l and "dst_f32::blocked:aBcd16b" in l for l in first), first

@@ -14,6 +14,13 @@ import Foundation
 /// 3x3 layer.
 /// `BERTH_DNNL_WINOGRAD=0` keeps oneDNN's own pick everywhere (A/B measurements).
 enum BlockedConvLayout {
+    /// A plain one-channel input (a grayscale image) into nChw16c directly (oneDNN's first-layer
+    /// kernel, ``DNNL/ConvLayout/plainToNChw16c``) instead of brgconv's NHWC: what follows (pooling,
+    /// a Winograd 3x3) is then blocked without a reorder. The MNIST CNN, three interleaved runs
+    /// each: batch 1 p50 0.050–0.052 → 0.049 ms (1 thread), 0.037–0.040 → 0.034–0.035 ms (2); batch 32
+    /// on 1 thread 0.94–0.98 → 0.89–0.91 ms; batch 32 on 2 threads slower (0.52–0.55 → 0.55–0.58 ms:
+    /// its batch pieces), so not there. `BERTH_DNNL_FIRST_16C=0` keeps NHWC.
+    static let plainFirstLayer = ProcessInfo.processInfo.environment["BERTH_DNNL_FIRST_16C"] != "0"
     static let winogradEnabled = ProcessInfo.processInfo.environment["BERTH_DNNL_WINOGRAD"] != "0"
     /// Depthwise convolutions at batch ≥ 2 in nChw16c (oneDNN's jit_dw: 0.059 vs 0.078 ms for brdgmm_dw's
     /// NHWC on MobileNetV2's 144-channel 56x56 layer); the 1x1s after them follow. MobileNetV2 at batch 32:
@@ -36,9 +43,10 @@ enum BlockedConvLayout {
 
     /// The layout for `spec` (a blocked convolution) whose source currently has layout `input`
     /// (nil: a plain tensor).
-    static func choice(for spec: DNNL.ConvSpec, input: dnnl_memory_desc_t?) -> DNNL.ConvLayout {
+    static func choice(for spec: DNNL.ConvSpec, input: dnnl_memory_desc_t?, poolThreads: Int = 1) -> DNNL.ConvLayout {
         guard winogradEnabled, spec.blocked, spec.input.count == 4, spec.output.count == 4 else { return .any }
         if isWinogradShape(spec) { return .winograd }
+        if plainFirstLayer, input == nil, spec.input[1] == 1, spec.group == 1, spec.input[0] == 1 || poolThreads == 1 { return .plainToNChw16c }
         if depthwiseBlocked, spec.input[0] >= 2 || depthwiseBlockedBatch1, spec.group > 1, spec.group == spec.input[1], spec.group == spec.output[1], spec.weights[1] == 1 { return .nChw16c }
         // Only 1x1s follow: oneDNN's nChw16c 3x3 kernel (jit:avx512_core) is 15–35 % slower than
         // brgconv's NHWC one on ResNet-50's stride-2 and 7x7 layers, more than a reorder costs.

@@ -21,7 +21,9 @@ extension KernelRegistry {
 /// window it refuses, a non-float input) runs on Berth's own kernel over plain copies, so a region
 /// computes what its nodes would, for every input.
 final class BlockedRegion: Sendable {
-    private struct Member: Sendable {
+    /// A class: a struct copy per member per call retained each of its arrays and closures (3 %
+    /// of a chain of small convolutions). Its fields change only while the region is built.
+    private final class Member: @unchecked Sendable {
         var node: Node
         var op: BlockedRegionOp
         var inputs: [Int?]
@@ -36,6 +38,12 @@ final class BlockedRegion: Sendable {
         /// The depthwise convolution that alone reads this 1x1 convolution's output, run with it
         /// as one primitive when the shapes allow (``PointwiseDepthwiseFusion``), else after it.
         var depthwise: FollowingDepthwise? = nil
+
+        init(node: Node, op: BlockedRegionOp, inputs: [Int?], outputs: [Int?], fallback: @escaping Kernel, fusedRelu: Kernel?,
+             cache: BlockedRegionCache, release: [Int]) {
+            (self.node, self.op, self.inputs, self.outputs) = (node, op, inputs, outputs)
+            (self.fallback, self.fusedRelu, self.cache, self.release) = (fallback, fusedRelu, cache, release)
+        }
     }
 
     /// A depthwise member taken out of the list to run with the 1x1 before it.
@@ -274,8 +282,8 @@ final class BlockedRegion: Sendable {
         } else {
             guard let p = s.plain else { throw KernelError("a region value has no data") }
             if Self.holdsPlainBytes(md, p.shape) {
-                // One channel (or one pixel) in NHWC: the plain bytes, copied without a reorder
-                // primitive (the MNIST CNN's 28x28 input: about 1 µs of a 40 µs run).
+                // The plain bytes (NCHW, or NHWC with one channel or pixel): copied without a
+                // reorder primitive (the MNIST CNN's 28x28 input: about 1 µs of a 40 µs run).
                 p.floats.withUnsafeBytes { out.pointer.copyMemory(from: $0.baseAddress!, byteCount: min($0.count, out.bytes)) }
             } else {
                 let r = try DNNL.reorder(from: DNNL.plainDesc(p.shape), to: md)
@@ -287,8 +295,10 @@ final class BlockedRegion: Sendable {
         return (out, true)
     }
 
-    /// True when `md` is NHWC over `dims` with one channel or one pixel: the same bytes as NCHW.
+    /// True when `md` holds a plain tensor of `dims` as its own bytes: NCHW itself, or NHWC with
+    /// one channel or one pixel.
     private static func holdsPlainBytes(_ md: dnnl_memory_desc_t, _ dims: [Int]) -> Bool {
+        if let plain = try? DNNL.plainDesc(dims), DNNL.same(md, plain) { return true }
         guard dims.count == 4, dims[1] == 1 || dims[2] * dims[3] == 1, let nhwc = try? DNNL.typedDesc(dims, dnnl_f32, dnnl_nhwc) else { return false }
         return DNNL.same(md, nhwc)
     }
@@ -506,36 +516,24 @@ final class BlockedRegion: Sendable {
         let bias = m.inputs.count > 2 ? m.inputs[2].flatMap { slots[$0].plain } : nil
         if let bias, bias.dtype != .float32 { return false }
         let zi = m.inputs.count > 3 ? m.inputs[3] : nil
-        // The spec of the last call when the input and weight shapes are the same (it depends on
-        // nothing else but the member's attributes): its shape arithmetic and a fresh spec to
-        // hash took about a µs per convolution at batch 1.
-        var spec: DNNL.ConvSpec
-        if let last = m.cache.lastSpec(input: d, weights: w.shape, hasBias: bias != nil, sum: zi != nil, threads: threads) {
-            spec = last
+        // The last call's outcome when nothing it depended on changed: building, copying and
+        // comparing specs (eight arrays each) took a quarter of a chain of small convolutions.
+        let inputMD = slots[xi].blocked?.md
+        let resolved: BlockedRegionCache.ResolvedConv
+        if let r = m.cache.resolved(input: d, inputMD: inputMD, weights: w, hasBias: bias != nil, sum: zi != nil, threads: threads,
+                                    poolThreads: threadPool.threads) {
+            resolved = r
         } else {
-            guard let s = try? attrs.shapes(x: d, w: w.shape, op: "Conv"), let eltwise = ConvEpilogue(activation: act).dnnlEltwise else { return false }
-            spec = DNNL.ConvSpec(input: d, output: s.outShape, weights: w.shape, group: attrs.group, strides: s.g.strides,
-                                 dilations: s.g.dilations, padsBegin: s.g.padsBegin, padsEnd: s.g.padsEnd, hasBias: bias != nil,
-                                 sum: zi != nil, eltwise: eltwise, blocked: true, threads: threads)
-            m.cache.remember(spec)
+            guard let r = resolveConv(m, attrs, act, input: d, inputMD: inputMD, weights: w, hasBias: bias != nil, sum: zi != nil,
+                                      threads: threads, pool: threadPool) else { return false }
+            m.cache.keep(r)
+            resolved = r
         }
-        let s = (m: spec.output[1], outShape: spec.output)
+        let s = (m: resolved.outShape[1], outShape: resolved.outShape)
+        let (split, single, conv) = (resolved.split, resolved.single, resolved.conv)
         guard bias == nil || bias?.count == s.m else { return false }
         if let zi { guard dims4(slots[zi]) == s.outShape else { return false } }
         guard try Shape.elementCount(s.outShape) > 0, d.allSatisfy({ $0 > 0 }) else { return false }
-        spec.layout = BlockedConvLayout.choice(for: spec, input: slots[xi].blocked?.md)
-        if spec.layout != .any, m.cache.fallsBack(spec) { spec.layout = .any }
-        // Several intra-op threads on 1-thread primitives: the convolution split over the pool.
-        var split = threads == 1 && threadPool.threads > 1 ? m.cache.splits.split(spec, weights: w.floats, threads: threadPool.threads) : nil
-        var single = split == nil ? m.cache.convolution(spec, weights: w.floats) : nil
-        if spec.layout != .any, (split?.whole ?? single?.0).map({ $0.conv.implementation.hasPrefix("ref") }) ?? true {
-            // oneDNN has no fast kernel for the chosen layout: its own pick, remembered for the next calls.
-            m.cache.rememberFallback(spec)
-            spec.layout = .any
-            split = threads == 1 && threadPool.threads > 1 ? m.cache.splits.split(spec, weights: w.floats, threads: threadPool.threads) : nil
-            single = split == nil ? m.cache.convolution(spec, weights: w.floats) : nil
-        }
-        guard let conv = split?.whole ?? single?.0 else { return false }
         // A residual that dies here is summed in its own buffer (no copy), asked before any reference to it is taken.
         let overwriteZ = zi.map { mayOverwrite(m, $0, &slots) } ?? false
         let src = try laidOut(&slots[xi], conv.srcMD)
@@ -566,6 +564,43 @@ final class BlockedRegion: Sendable {
         slots[out] = Slot(plain: nil, blocked: DNNL.Blocked(dims: s.outShape, md: conv.dstMD, buffer: dst))
         return true
     }
+
+    /// Works out a convolution member's primitive for these shapes and layouts: its spec (the last
+    /// call's when the shapes match), the layout ``BlockedConvLayout`` picks (oneDNN's own when that
+    /// gets only a reference kernel), split over the pool or whole; nil when oneDNN refuses it.
+    private func resolveConv(_ m: Member, _ attrs: NNConvAttributes, _ act: ContribActivation?, input d: [Int], inputMD: dnnl_memory_desc_t?,
+                             weights w: Tensor, hasBias: Bool, sum: Bool, threads: Int, pool threadPool: ThreadPool) -> BlockedRegionCache.ResolvedConv? {
+        // The spec of the last call when the input and weight shapes are the same (it depends on
+        // nothing else but the member's attributes): its shape arithmetic and a fresh spec to
+        // hash took about a µs per convolution at batch 1.
+        var spec: DNNL.ConvSpec
+        if let last = m.cache.lastSpec(input: d, weights: w.shape, hasBias: hasBias, sum: sum, threads: threads) {
+            spec = last
+        } else {
+            guard let s = try? attrs.shapes(x: d, w: w.shape, op: "Conv"), let eltwise = ConvEpilogue(activation: act).dnnlEltwise else { return nil }
+            spec = DNNL.ConvSpec(input: d, output: s.outShape, weights: w.shape, group: attrs.group, strides: s.g.strides,
+                                 dilations: s.g.dilations, padsBegin: s.g.padsBegin, padsEnd: s.g.padsEnd, hasBias: hasBias,
+                                 sum: sum, eltwise: eltwise, blocked: true, threads: threads)
+            m.cache.remember(spec)
+        }
+        spec.layout = BlockedConvLayout.choice(for: spec, input: inputMD, poolThreads: threadPool.threads)
+        if spec.layout != .any, m.cache.fallsBack(spec) { spec.layout = .any }
+        let floats = w.floats
+        // Several intra-op threads on 1-thread primitives: the convolution split over the pool.
+        var split = threads == 1 && threadPool.threads > 1 ? m.cache.splits.split(spec, weights: floats, threads: threadPool.threads) : nil
+        var single = split == nil ? m.cache.convolution(spec, weights: floats) : nil
+        if spec.layout != .any, (split?.whole ?? single?.0).map({ $0.conv.implementation.hasPrefix("ref") }) ?? true {
+            // oneDNN has no fast kernel for the chosen layout: its own pick, remembered for the next calls.
+            m.cache.rememberFallback(spec)
+            spec.layout = .any
+            split = threads == 1 && threadPool.threads > 1 ? m.cache.splits.split(spec, weights: floats, threads: threadPool.threads) : nil
+            single = split == nil ? m.cache.convolution(spec, weights: floats) : nil
+        }
+        guard let conv = split?.whole ?? single?.0 else { return nil }
+        return BlockedRegionCache.ResolvedConv(input: d, inputMD: inputMD, weights: floats, weightShape: w.shape, hasBias: hasBias, sum: sum,
+                                               threads: threads, poolThreads: threadPool.threads, outShape: spec.output, conv: conv,
+                                               split: split, single: single)
+    }
 }
 
 /// One region node's oneDNN primitives, made on the first call with a given shape and layout and
@@ -585,6 +620,50 @@ final class BlockedRegionCache: @unchecked Sendable {
     private static let maxEntries = 16
     /// The node's convolutions split over several intra-op threads (``SplitConvolution``).
     let splits = SplitConvolutionCache()
+    /// A convolution member's primitive as the last call worked it out, with what it depended on.
+    final class ResolvedConv: @unchecked Sendable {
+        let input: [Int], inputMD: dnnl_memory_desc_t?, weightShape: [Int]
+        /// The weights it was packed from (compared by storage).
+        let weights: [Float]
+        let hasBias: Bool, sum: Bool, threads: Int, poolThreads: Int
+        let outShape: [Int]
+        let conv: DNNL.Convolution
+        let split: SplitConvolution?
+        let single: (DNNL.Convolution, DNNL.Buffer)?
+        init(input: [Int], inputMD: dnnl_memory_desc_t?, weights: [Float], weightShape: [Int], hasBias: Bool, sum: Bool, threads: Int, poolThreads: Int,
+             outShape: [Int], conv: DNNL.Convolution, split: SplitConvolution?, single: (DNNL.Convolution, DNNL.Buffer)?) {
+            (self.input, self.inputMD, self.weights, self.weightShape) = (input, inputMD, weights, weightShape)
+            (self.hasBias, self.sum, self.threads, self.poolThreads) = (hasBias, sum, threads, poolThreads)
+            (self.outShape, self.conv, self.split, self.single) = (outShape, conv, split, single)
+        }
+    }
+    private var lastResolved: ResolvedConv?
+
+    /// The last call's ``ResolvedConv`` when this call has the same input shape and layout, the
+    /// same weights (storage) and the same flags and thread counts.
+    func resolved(input: [Int], inputMD: dnnl_memory_desc_t?, weights: Tensor, hasBias: Bool, sum: Bool, threads: Int, poolThreads: Int) -> ResolvedConv? {
+        lock.lock()
+        let r = lastResolved
+        lock.unlock()
+        guard let r, r.input == input, r.hasBias == hasBias, r.sum == sum, r.threads == threads, r.poolThreads == poolThreads,
+              r.weightShape == weights.shape else { return nil }
+        switch (r.inputMD, inputMD) {
+        case (nil, nil): break
+        case let (a?, b?): guard DNNL.bytesEqual(a, b) else { return nil }
+        default: return nil
+        }
+        guard weights.dtype == .float32 else { return nil }
+        let same = weights.floats.withUnsafeBufferPointer { a in r.weights.withUnsafeBufferPointer { $0.baseAddress == a.baseAddress && $0.count == a.count } }
+        return same ? r : nil
+    }
+
+    /// Keeps `r` for the next call's ``resolved(input:inputMD:weights:hasBias:sum:threads:poolThreads:)``.
+    func keep(_ r: ResolvedConv) {
+        lock.lock()
+        lastResolved = r
+        lock.unlock()
+    }
+
     /// The spec the last call built, and the entry it found (a model called with one shape finds
     /// both without shape arithmetic or hashing; the spec's arrays are shared, so == is quick).
     private var lastSpec: DNNL.ConvSpec?

@@ -108,6 +108,9 @@ enum DNNL {
         case nChw16c
         /// nChw16c and oneDNN's Winograd algorithm (3x3, stride 1: F(2x2,3x3) or F(4x4,3x3)).
         case winograd
+        /// A plain NCHW source of few channels into an nChw16c destination (oneDNN's first-layer
+        /// kernel), so what follows starts blocked without a reorder.
+        case plainToNChw16c
     }
 
     /// Memory oneDNN reads or writes, 64-byte aligned and owned by this object.
@@ -249,7 +252,7 @@ enum DNNL {
             let wDims = spec.group == 1 ? spec.weights : [spec.group, spec.weights[0] / spec.group] + spec.weights.dropFirst()
             userWeightsMD = try DNNL.plainDesc(wDims)
             let fixed: dnnl_format_tag_t? = spec.blocked && spec.layout != .any && spec.input.count == 4 ? dnnl_nChw16c : nil
-            var src = try srcLayout ?? (fixed.map { try DNNL.typedDesc(spec.input, dnnl_f32, $0) }
+            var src = try srcLayout ?? (spec.layout == .plainToNChw16c ? userSrc : nil) ?? (fixed.map { try DNNL.typedDesc(spec.input, dnnl_f32, $0) }
                 ?? (spec.blocked ? DNNL.anyDesc(spec.input) : userSrc))
             var dst = try dstLayout ?? (fixed.map { try DNNL.typedDesc(spec.output, dnnl_f32, $0) }
                 ?? (spec.blocked ? DNNL.anyDesc(spec.output) : userDst))

@@ -10,11 +10,10 @@ The model has what the fusion treats differently, at odd sizes (20 input channel
 - D: 1x1 48→40 + Relu, depthwise stride 2 (40 channels: oneDNN offers only its reference kernel
   for the fusion, so the region keeps them apart);
 and two outputs (A's sum, also read inside the region, and D's result).
-By default the fusion runs at batch 1 on one thread (also inside whole-region batch slices of one
-image: batch 5 on 2 threads); BERTH_DNNL_DW_FUSION=all fuses also at batch 3
-and with 2 intra-op threads (whole), =split at batch 1 with 2 threads in output-channel pieces (96
-channels: two pieces of 48, each still above the size from which oneDNN fuses), so the fused kernel is
-checked there too. ONEDNN_VERBOSE confirms that
+By default the fusion runs at batch 1: whole on one thread (also inside whole-region batch slices of
+one image: batch 5 on 2 threads), in output-channel pieces with 2 threads (96 channels: two pieces of
+48, each still above the size from which oneDNN fuses; =split is the same); BERTH_DNNL_DW_FUSION=all
+fuses also at batch 3 and with 2 intra-op threads (whole), =single only on one thread. ONEDNN_VERBOSE confirms that
 the fused primitive ran for A and B (stride 1 and 2), and never for C or as oneDNN's reference kernel.
 
 Tolerance: within 1e-4 of the output's largest magnitude plus 1e-5 absolute against ORT (fp32 sums in
@@ -100,7 +99,7 @@ def _run(berth_bin, path, x, out, threads, env):
     return run_berth_outputs(berth_bin, path, x, out, threads, env, ("a", "y"))
 
 
-@pytest.mark.parametrize("mode", ["default", "all", "split"])
+@pytest.mark.parametrize("mode", ["default", "all", "split", "single"])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("batch", [1, 3, 5])
 def test_pointwise_depthwise_matches_ort_and_unfused(berth_bin, model_path, tmp_path, batch, threads, mode):
@@ -112,7 +111,7 @@ def test_pointwise_depthwise_matches_ort_and_unfused(berth_bin, model_path, tmp_
     execs = [line for line in proc.stdout.splitlines() if line.startswith("onednn_verbose,exec")]
     if execs:  # a build with oneDNN
         ran = [line for line in execs if "+dw:k3" in line]
-        if mode == "split" and batch == 1 and threads == 2:
+        if mode in ("default", "split") and batch == 1 and threads == 2:
             assert any("+dw:k3s1p1" in line and "ic32oc48" in line for line in ran), "chain A did not run fused in two pieces"
         elif mode == "all" or (batch == 1 and threads == 1) or (batch == 5 and threads == 2):
             # batch 5 on 2 threads: whole-region slices of 1, 1, 1 and 2 images, each on a 1-thread pool.

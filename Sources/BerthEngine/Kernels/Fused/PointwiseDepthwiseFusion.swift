@@ -13,19 +13,22 @@ import Foundation
 /// refused here); the fusion is used only for inputs with a multiple of 16 channels (24 padded to 32
 /// made the 56x56 blocks slower than apart), which in MobileNetV2 leaves the 16→96 block.
 ///
-/// Used at batch 1 when the session runs one intra-op thread: with two, output-channel pieces of the
-/// fused primitive over the pool (`=split`) took 3.02 ms against 2.78 ms for the region's split
-/// convolutions apart, and the fused primitive whole on one thread (`=all`) 3.2–3.3 against 3.0.
-/// `BERTH_DNNL_DW_FUSION=0` keeps the pair apart; `=all` fuses at any batch and thread count and
-/// any input channels, `=split` in pieces at batch 1 with several threads (measurements).
+/// Used at batch 1: whole when the session runs one intra-op thread, in output-channel pieces over
+/// the pool with several (each piece reads the whole input and keeps its part of the expanded tensor
+/// in its core's cache). MobileNetV2 at batch 1 on 2 threads, six interleaved rounds of 500 runs:
+/// p50 2.11–2.26 ms with the pair apart (split convolutions, the 4.8 MB expanded tensor written and
+/// read back) → 1.97–2.08 ms in pieces. (Session 13 had measured the pieces slower, 3.02 against
+/// 2.78 ms, in a noisier window.)
+/// `BERTH_DNNL_DW_FUSION=0` keeps the pair apart; `=single` fuses only on one thread; `=all` fuses
+/// whole at any batch and thread count and any input channels (measurements).
 final class PointwiseDepthwiseFusion: @unchecked Sendable {
     static let mode = ProcessInfo.processInfo.environment["BERTH_DNNL_DW_FUSION"]
     static var enabled: Bool { mode != "0" }
 
     /// True when a session with `poolThreads` intra-op threads fuses.
-    static func applies(poolThreads: Int) -> Bool { poolThreads == 1 || mode == "all" || mode == "split" }
+    static func applies(poolThreads: Int) -> Bool { poolThreads == 1 || mode != "single" }
     /// Output-channel pieces for a session with `poolThreads` threads (1: the fused primitive runs whole).
-    static func pieces(poolThreads: Int) -> Int { mode == "split" ? poolThreads : 1 }
+    static func pieces(poolThreads: Int) -> Int { mode == "all" ? 1 : poolThreads }
 
     private let pointwise: NNConvAttributes, depthwise: NNConvAttributes
     private let pointwiseEltwise: [DNNL.Eltwise], depthwiseEltwise: [DNNL.Eltwise]

@@ -110,11 +110,7 @@ final class ControlFlowTests: XCTestCase {
     /// A body that doubles its loop-carried value is stopped by the byte bound, not by memory.
     func testLoopStateThatKeepsGrowingIsAnError() throws {
         var concat = TestModels.node("Concat", ["y_in", "y_in"], ["y_out"])
-        var axis = Onnx_AttributeProto()
-        axis.name = "axis"
-        axis.type = .int
-        axis.i = 0
-        concat.attribute = [axis]
+        concat.attribute = [TestModels.intAttribute("axis", 0)]
         let body = graph("body", [TestModels.node("Identity", ["cond_in"], ["cond_out"]), concat],
                          inputs: [T("i", .int64, []), T("cond_in", .bool, []), T("y_in", .float32, [.unknown])],
                          outputs: [T("cond_out", .bool, []), T("y_out", .float32, [.unknown])])
@@ -135,11 +131,7 @@ final class ControlFlowTests: XCTestCase {
 
     func testLSTMWithInconsistentWeightShapesIsAnError() throws {
         var lstm = TestModels.node("LSTM", ["X3", "W", "R"], ["Y3"])
-        var hidden = Onnx_AttributeProto()
-        hidden.name = "hidden_size"
-        hidden.type = .int
-        hidden.i = 3
-        lstm.attribute = [hidden]
+        lstm.attribute = [TestModels.intAttribute("hidden_size", 3)]
         let m = TestModels.model(nodes: [lstm], inputs: [T("X3", .float32, [.fixed(1), .fixed(1), .fixed(2)])],
                                  outputs: [T("Y3", .float32, [.unknown, .unknown, .unknown, .unknown])],
                                  initializers: [TestModels.initializer("W", dims: [1, 12, 3], floats: [Float](repeating: 0.1, count: 36)),

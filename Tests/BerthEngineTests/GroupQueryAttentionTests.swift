@@ -10,17 +10,13 @@ import XCTest
 final class GroupQueryAttentionTests: XCTestCase {
     private typealias T = TestModels.Tensor
 
-    private func intAttr(_ name: String, _ v: Int64) -> Onnx_AttributeProto {
-        var a = Onnx_AttributeProto(); a.name = name; a.type = .int; a.i = v; return a
-    }
-
     /// query [B, S, 4·4], key / value [B, S, 2·4], past [B, 2, P, 4], seqlens_k, total_sequence_length.
     private func session(heads: Int64 = 4, kvHeads: Int64 = 2) throws -> Session {
         let u: [Dim] = [.unknown, .unknown, .unknown]
         let inputs = [T("Q", .float32, u), T("K", .float32, u), T("V", .float32, u), T("PK", .float32, u + [.unknown]),
                       T("PV", .float32, u + [.unknown]), T("SK", .int32, [.unknown]), T("TS", .int32, [])]
         var n = TestModels.node("GroupQueryAttention", inputs.map(\.name), ["Y"], domain: "com.microsoft")
-        n.attribute = [intAttr("num_heads", heads), intAttr("kv_num_heads", kvHeads)]
+        n.attribute = [TestModels.intAttribute("num_heads", heads), TestModels.intAttribute("kv_num_heads", kvHeads)]
         let m = TestModels.model(nodes: [n], inputs: inputs, outputs: [T("Y", .float32, [.unknown])], extraOpsets: ["com.microsoft": 1])
         return try Session(data: m.serializedData(), options: SessionOptions(intraOpThreads: 1))
     }

@@ -106,11 +106,7 @@ final class PackedRowProductTests: XCTestCase {
     private func checkGemmRelu(k: Int, n: Int, rows: [Int]) throws {
         let w = values(k * n, seed: 5), bias = values(n, seed: 6)
         var gemm = TestModels.node("Gemm", ["X", "W", "B"], ["g"])
-        var transB = Onnx_AttributeProto()
-        transB.name = "transB"
-        transB.type = .int
-        transB.i = 1
-        gemm.attribute = [transB]
+        gemm.attribute = [TestModels.intAttribute("transB", 1)]
         let model = TestModels.model(
             nodes: [gemm, TestModels.node("Relu", ["g"], ["Y"])],
             inputs: [TestModels.Tensor("X", .float32, [.symbolic("N"), .fixed(k)])], outputs: [TestModels.Tensor("Y", .float32, [.symbolic("N"), .fixed(n)])],

@@ -59,6 +59,15 @@ public enum TestModels {
         return n
     }
 
+    /// An integer attribute (`axis`, `transB`, `hidden_size`, ...).
+    public static func intAttribute(_ name: String, _ value: Int64) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .int
+        a.i = value
+        return a
+    }
+
     /// A float initializer.
     public static func initializer(_ name: String, dims: [Int64], floats: [Float]) -> Onnx_TensorProto {
         var t = Onnx_TensorProto()

@@ -23,6 +23,36 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
+    /// Several callers on one pool at once (requests sharing a session's pool): each loop still
+    /// runs every index once (a caller that finds the pool busy runs its loop alone), with pieces
+    /// of uneven length so workers arrive late, and workers that fall asleep between bursts.
+    func testConcurrentCallersEachRunEveryIndexOnce() {
+        let pool = ThreadPool(threads: 3)
+        let failures = FailureFlag()
+        let group = DispatchGroup()
+        for caller in 0..<4 {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                for loop in 0..<400 {
+                    let count = 1 + (loop + caller) % 7
+                    let hits = UnsafeMutablePointer<Int>.allocate(capacity: count)
+                    hits.initialize(repeating: 0, count: count)
+                    defer { hits.deallocate() }
+                    pool.forEachIndex(count) { i in
+                        if i == 0 && loop % 5 == 0 { usleep(50) }
+                        hits[i] += 1
+                    }
+                    if (0..<count).contains(where: { hits[$0] != 1 }) { failures.set() }
+                    // Now and then long enough for the workers to stop spinning and sleep.
+                    if loop % 100 == 99 { usleep(3000) }
+                }
+            }.start()
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 60), .success, "a loop never finished")
+        XCTAssertFalse(failures.isSet, "an index ran other than once")
+    }
+
     func testNestedLoopRunsOnTheCallingThread() {
         let pool = ThreadPool(threads: 2)
         let lock = NSLock()

@@ -2,8 +2,9 @@ import CThreadPlacement
 import Foundation
 
 /// The intra-op thread pool: `threads - 1` worker threads of its own beside the calling thread,
-/// which takes part in every loop. Between loops a worker yields its core a few hundred times
-/// (`sched_yield`: anyone else runnable gets it) and then sleeps on a condition variable.
+/// which takes part in every loop. Between loops a worker waits awake for a while (the CPU's
+/// spin hint for `BERTH_POOL_SPIN_US`, then `sched_yield` `BERTH_POOL_YIELDS` times: anyone else
+/// runnable gets the core) and then sleeps on a condition variable.
 ///
 /// Some schedulers (this project's VMs pack tasks onto few CPUs) wake a worker on the calling
 /// thread's CPU and leave it there for tens of milliseconds: the loop then runs on one core while
@@ -74,29 +75,61 @@ public final class ThreadPool: Sendable {
 }
 
 /// The worker threads of one ``ThreadPool`` and the loop they share.
+///
+/// A loop is handed off without a lock: one atomic word holds the loop's number (high 32 bits)
+/// and the next unclaimed index (low 32 bits); a thread claims an index by compare-and-swap and
+/// reads the loop's body only after its claim succeeded (the caller replaces the body only once
+/// every claimed piece finished). Between loops the word is closed (next index all ones) so a
+/// late worker's stale claim fails. Idle workers wait on the word with the CPU's spin hint, then
+/// yield, then sleep on a condition variable. The earlier design (a mutex and condition variable
+/// taken on every claim, workers spinning on `sched_yield`) cost the MNIST CNN at batch 1 a third
+/// of its time at two threads whenever the VM's two vCPUs shared a core (see bench/RESULTS.md).
 private final class PoolWorkers: @unchecked Sendable {
     private let cond = NSCondition()
+    /// Atomic words, a cache line each: see the `Word` offsets.
+    private let words: UnsafeMutablePointer<UInt64>
+    private enum Word {
+        /// Loop number << 32 | next index.
+        static let state = 0
+        /// Pieces of the current loop not finished.
+        static let pending = 8
+        /// Workers asleep on `cond`.
+        static let sleepers = 16
+        /// 1 while the caller sleeps on `cond` for the last pieces.
+        static let callerWaiting = 24
+        /// Pieces the workers took in the current loop.
+        static let workerPieces = 32
+        /// 1 once the pool stops.
+        static let stopping = 40
+        /// 1 while a loop runs (a second caller then runs its loop alone).
+        static let busy = 48
+        /// Per worker: 1 while moved off the caller's CPU.
+        static let avoiding = 56
+    }
+    private static let indexMask: UInt64 = 0xFFFF_FFFF
+    private static let closed: UInt64 = 0xFFFF_FFFF
+    /// Written by the caller while the state word is closed; read by a thread that claimed a piece.
     private var body: ((Int) -> Void)?
     private var count = 0
-    private var next = 0
-    /// Indices claimed and not finished.
-    private var running = 0
-    private var stopping = false
-    /// Pieces the workers took in the current loop.
-    private var workerPieces = 0
     /// Loops in a row in which the workers took no piece, and how many trigger a move (doubling
     /// while moves don't help, so a machine that is simply busy costs a few syscalls at most).
+    /// The caller's alone (under the busy flag).
     private var missedLoops = 0
     private var moveAfter = PoolWorkers.firstMoveAfter
     private static let firstMoveAfter = 3
-    /// Each worker's thread and starting affinity, once it runs; `avoiding` while moved off a CPU.
-    private var placements: [(thread: pthread_t, mask: berth_cpu_mask, avoiding: Bool)?]
+    /// Each worker's thread and starting affinity, once it runs (under `cond`'s lock).
+    private var placements: [(thread: pthread_t, mask: berth_cpu_mask)?]
     static let placementEnabled = ProcessInfo.processInfo.environment["BERTH_POOL_PLACEMENT"] != "0"
-    /// How many times a thread yields before it sleeps (`BERTH_POOL_YIELDS`, 0: sleep at once).
-    static let yields = Int(ProcessInfo.processInfo.environment["BERTH_POOL_YIELDS"] ?? "") ?? 200
+    /// How many times a thread yields after spinning and before it sleeps (`BERTH_POOL_YIELDS`).
+    static let yields = Int32(ProcessInfo.processInfo.environment["BERTH_POOL_YIELDS"] ?? "") ?? 200
+    /// How long a thread spins on the CPU's hint before yielding (`BERTH_POOL_SPIN_US`, µs).
+    static let spinNanos = UInt64(max(0, Int(ProcessInfo.processInfo.environment["BERTH_POOL_SPIN_US"] ?? "") ?? 30)) * 1000
 
     init(count: Int) {
         placements = Array(repeating: nil, count: count)
+        words = UnsafeMutablePointer<UInt64>.allocate(capacity: Word.avoiding + 8 * count)
+        words.initialize(repeating: 0, count: Word.avoiding + 8 * count)
+        words[Word.state] = Self.closed
         for k in 0..<count {
             // Foundation's Thread.name does not reach the OS thread on Linux; named from inside.
             let t = Thread { [self] in
@@ -107,40 +140,38 @@ private final class PoolWorkers: @unchecked Sendable {
         }
     }
 
+    private func word(_ offset: Int) -> UnsafeMutablePointer<UInt64> { words + offset }
+
     func stop() {
         cond.lock()
-        stopping = true
+        berth_atomic_store(word(Word.stopping), 1)
+        // A new loop number wakes the spinners; the broadcast, the sleepers.
+        let loop = (berth_atomic_load(word(Word.state)) >> 32) &+ 1
+        berth_atomic_store(word(Word.state), (loop << 32) | Self.closed)
         cond.broadcast()
         cond.unlock()
     }
 
     /// Runs the loop with the calling thread taking part; false when a loop is already running.
     func run(_ n: Int, _ f: @escaping (Int) -> Void) -> Bool {
-        cond.lock()
-        guard body == nil else {
-            cond.unlock()
-            return false
-        }
+        guard n < Int(Self.closed), berth_atomic_cas(word(Word.busy), 0, 1) != 0 else { return false }
         body = f
         count = n
-        next = 0
-        running = 0
-        workerPieces = 0
-        cond.broadcast()
-        while next < count {
-            let i = next
-            next += 1
-            running += 1
-            cond.unlock()
-            f(i)
+        berth_atomic_store(word(Word.pending), UInt64(n))
+        berth_atomic_store(word(Word.workerPieces), 0)
+        let loop = ((berth_atomic_load(word(Word.state)) >> 32) &+ 1) & Self.indexMask
+        berth_atomic_store(word(Word.state), loop << 32)
+        if berth_atomic_load(word(Word.sleepers)) > 0 {
             cond.lock()
-            running -= 1
+            cond.broadcast()
+            cond.unlock()
         }
-        var tries = 0
-        // The other pieces usually end within microseconds: yield a few times before sleeping.
-        while running > 0 { pause(&tries) }
+        takePieces(worker: nil)
+        // The other pieces usually end within microseconds: spin, yield, then sleep.
+        waitForPieces()
+        berth_atomic_store(word(Word.state), (loop << 32) | Self.closed)
         body = nil
-        if workerPieces > 0 {
+        if berth_atomic_load(word(Word.workerPieces)) > 0 {
             missedLoops = 0
             moveAfter = Self.firstMoveAfter
         } else if n > 1 && Self.placementEnabled {
@@ -151,66 +182,99 @@ private final class PoolWorkers: @unchecked Sendable {
                 moveWorkers(offCPU: berth_current_cpu())
             }
         }
-        cond.unlock()
+        berth_atomic_store(word(Word.busy), 0)
         return true
+    }
+
+    /// Claims and runs pieces of the current loop until none is left (`worker`: the worker's
+    /// number, nil for the caller).
+    private func takePieces(worker k: Int?) {
+        let state = word(Word.state)
+        while true {
+            let s = berth_atomic_load(state)
+            let i = s & Self.indexMask
+            // `count` is this loop's: it is written only while the word is closed, and a word read
+            // before that would fail the swap below.
+            guard i < UInt64(count) else { return }
+            guard berth_atomic_cas(state, s, s + 1) != 0 else { continue }
+            if let k {
+                berth_atomic_add(word(Word.workerPieces), 1)
+                if berth_atomic_load(word(Word.avoiding + 8 * k)) != 0 { restorePlacement(k) }
+            }
+            runPiece(Int(i))
+            if berth_atomic_sub(word(Word.pending), 1) == 0, berth_atomic_load(word(Word.callerWaiting)) != 0 {
+                cond.lock()
+                cond.broadcast()
+                cond.unlock()
+            }
+        }
+    }
+
+    /// Calls the body (out of line, so the thread's reference to it is gone when this returns and
+    /// before the piece counts as finished).
+    @inline(never) private func runPiece(_ i: Int) { body?(i) }
+
+    /// Waits until every piece of the loop finished: spins, yields, then sleeps.
+    private func waitForPieces() {
+        let pending = word(Word.pending)
+        while berth_atomic_load(pending) != 0 {
+            // Waits while the count stays what it is; a drop to zero (or any drop) ends the wait.
+            let seen = berth_atomic_load(pending)
+            if seen == 0 { break }
+            if berth_wait_while_equal(pending, ~0, seen, Self.spinNanos, Self.yields) != 0 { continue }
+            cond.lock()
+            berth_atomic_store(word(Word.callerWaiting), 1)
+            while berth_atomic_load(pending) != 0 { cond.wait() }
+            berth_atomic_store(word(Word.callerWaiting), 0)
+            cond.unlock()
+        }
     }
 
     /// Moves every worker off `cpu` (the caller's): allowed anywhere else it had been allowed.
     private func moveWorkers(offCPU cpu: Int32) {
         guard cpu >= 0 else { return }
+        cond.lock()
+        defer { cond.unlock() }
         for k in placements.indices {
             guard var p = placements[k] else { continue }
-            if berth_thread_avoid_cpu(p.thread, &p.mask, cpu) == 0 {
-                p.avoiding = true
-                placements[k] = p
-            }
+            if berth_thread_avoid_cpu(p.thread, &p.mask, cpu) == 0 { berth_atomic_store(word(Word.avoiding + 8 * k), 1) }
         }
     }
 
-    /// One wait with the lock held: the first `yields` times the core is handed to anyone else
-    /// runnable (`sched_yield`, lock released around it), then a sleep until the next broadcast.
-    private func pause(_ tries: inout Int) {
-        if tries < Self.yields {
-            tries += 1
-            cond.unlock()
-            sched_yield()
-            cond.lock()
-        } else {
-            cond.wait()
-        }
+    /// Worker `k`, moved off the caller's CPU and running elsewhere now: allowed everywhere again.
+    private func restorePlacement(_ k: Int) {
+        cond.lock()
+        let p = placements[k]
+        berth_atomic_store(word(Word.avoiding + 8 * k), 0)
+        cond.unlock()
+        if var mask = p?.mask, let thread = p?.thread { _ = berth_thread_restore_mask(thread, &mask) }
     }
 
     private func work(_ k: Int) {
         var mask = berth_cpu_mask()
         let me = pthread_self()
-        let known = berth_thread_mask(me, &mask) == 0
-        cond.lock()
-        if known { placements[k] = (me, mask, false) }
-        var tries = 0
-        while true {
-            while !stopping && (body == nil || next >= count) {
-                // Kernels run loops back to back (a convolution per layer): a worker that yields
-                // for a while before sleeping is there for the next one without a futex wake-up.
-                pause(&tries)
-            }
-            tries = 0
-            if stopping { break }
-            let f = body!
-            let i = next
-            next += 1
-            running += 1
-            workerPieces += 1
-            // Moved off the caller's CPU and running elsewhere now: allowed everywhere again.
-            let restore = placements[k].flatMap { $0.avoiding ? $0.mask : nil }
-            if restore != nil { placements[k]?.avoiding = false }
-            cond.unlock()
-            if var mask = restore { _ = berth_thread_restore_mask(me, &mask) }
-            f(i)
+        if berth_thread_mask(me, &mask) == 0 {
             cond.lock()
-            running -= 1
-            if running == 0 && next >= count { cond.broadcast() }
+            placements[k] = (me, mask)
+            cond.unlock()
         }
-        cond.unlock()
+        let state = word(Word.state)
+        let loopMask = ~Self.indexMask
+        var seen = berth_atomic_load(state) & loopMask
+        while berth_atomic_load(word(Word.stopping)) == 0 {
+            // Kernels run loops back to back (a convolution per layer): a worker that waits awake
+            // for a while is there for the next one without a futex wake-up.
+            if berth_wait_while_equal(state, loopMask, seen, Self.spinNanos, Self.yields) == 0 {
+                cond.lock()
+                berth_atomic_add(word(Word.sleepers), 1)
+                while berth_atomic_load(state) & loopMask == seen { cond.wait() }
+                berth_atomic_sub(word(Word.sleepers), 1)
+                cond.unlock()
+            }
+            seen = berth_atomic_load(state) & loopMask
+            if berth_atomic_load(word(Word.stopping)) != 0 { break }
+            takePieces(worker: k)
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "spin_wait.h"
+
 /// An opaque copy of a thread's CPU affinity (a Linux cpu_set_t; unused elsewhere).
 typedef struct { unsigned long words[16]; } berth_cpu_mask;
 

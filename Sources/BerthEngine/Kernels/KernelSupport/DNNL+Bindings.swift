@@ -61,6 +61,42 @@ extension DNNL {
             }
             return exec
         }
+
+        /// The execution arguments for `list` (argument id → buffer), each laid out as `pd` has it
+        /// for that argument: a position whose argument is unchanged keeps its memory object (only
+        /// its data pointer is set, and only when it moved); a new one takes its layout from `pd`.
+        /// No descriptor is copied or compared per call (each is 1.3 kB: copying and comparing them
+        /// was a tenth of a chain of small convolutions).
+        func bind(_ list: [(Int32, UnsafeMutableRawPointer)], pd: dnnl_primitive_desc_t, engine: dnnl_engine_t) throws -> [dnnl_exec_arg_t] {
+            var exec: [dnnl_exec_arg_t] = []
+            exec.reserveCapacity(list.count)
+            for (i, (arg, ptr)) in list.enumerated() {
+                if i < memories.count, args[i] == arg {
+                    if handles[i] != ptr {
+                        try check(dnnl_memory_set_data_handle(memories[i], ptr), "memory_set_data_handle")
+                        handles[i] = ptr
+                    }
+                } else {
+                    guard let md = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, arg)?.pointee else {
+                        throw Failure(call: "primitive_desc_query_md exec_arg \(arg)", status: 0)
+                    }
+                    var m: dnnl_memory_t?
+                    var d = md
+                    try check(dnnl_memory_create(&m, &d, engine, ptr), "memory_create")
+                    if i < memories.count {
+                        dnnl_memory_destroy(memories[i])
+                        (memories[i], args[i], mds[i], handles[i]) = (m, arg, md, ptr)
+                    } else {
+                        memories.append(m)
+                        args.append(arg)
+                        mds.append(md)
+                        handles.append(ptr)
+                    }
+                }
+                exec.append(dnnl_exec_arg_t(arg: arg, memory: memories[i]))
+            }
+            return exec
+        }
     }
 
     /// The bindings of one primitive not in use right now: a caller takes one (or makes one when
@@ -75,12 +111,22 @@ extension DNNL {
 
         /// Runs `primitive` with `args` (oneDNN argument id → layout → buffer) and waits.
         func execute(_ primitive: dnnl_primitive_t, _ args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) throws {
+            try execute(primitive) { b, engine in try b.bind(args, engine: engine) }
+        }
+
+        /// Runs `primitive` (made from `pd`) with `args` (oneDNN argument id → buffer, each in the
+        /// primitive's own layout for it) and waits.
+        func execute(_ primitive: dnnl_primitive_t, pd: dnnl_primitive_desc_t, _ args: [(Int32, UnsafeMutableRawPointer)]) throws {
+            try execute(primitive) { b, engine in try b.bind(args, pd: pd, engine: engine) }
+        }
+
+        private func execute(_ primitive: dnnl_primitive_t, bind: (Binding, dnnl_engine_t) throws -> [dnnl_exec_arg_t]) throws {
             guard let engine = DNNL.engine else { throw Failure(call: "engine_create", status: 0) }
             lock.lock()
             let taken = idle.popLast()
             lock.unlock()
             let b = try taken ?? Binding(engine: engine)
-            let exec = try b.bind(args, engine: engine)
+            let exec = try bind(b, engine)
             try check(dnnl_primitive_execute(primitive, b.stream, Int32(exec.count), exec), "primitive_execute")
             try check(dnnl_stream_wait(b.stream), "stream_wait")
             guard Self.reuse else { return }

@@ -141,13 +141,20 @@ extension DNNL {
             let dst = into ?? pool.take(size(dstMD))
             let scratch = pool.take(size(scratchMD))
             defer { pool.give(scratch) }
-            var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = []
-            for (i, (md, p)) in zip(srcMDs, srcs).enumerated() {
-                args.append((concat ? Int32(DNNL_ARG_MULTIPLE_SRC) + Int32(i) : (i == 0 ? CDNNL_ARG_SRC : Int32(DNNL_ARG_SRC_1)), md, p))
+            var args: [(Int32, UnsafeMutableRawPointer)] = []
+            args.reserveCapacity(srcs.count + 2)
+            for (i, p) in srcs.enumerated() {
+                args.append((concat ? Int32(DNNL_ARG_MULTIPLE_SRC) + Int32(i) : (i == 0 ? CDNNL_ARG_SRC : Int32(DNNL_ARG_SRC_1)), p))
             }
-            args.append((CDNNL_ARG_DST, dstMD, dst.pointer))
-            args.append((CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer))
-            try primitive.execute(args + extra)
+            args.append((CDNNL_ARG_DST, dst.pointer))
+            args.append((CDNNL_ARG_SCRATCHPAD, scratch.pointer))
+            if extra.isEmpty {
+                try primitive.execute(args)
+            } else {
+                // Arguments with layouts of their own (batch normalization's statistics): described.
+                let mds = zip(srcMDs, srcs).map { $0.0 } + [dstMD, scratchMD]
+                try primitive.execute(zip(args, mds).map { ($0.0.0, $0.1, $0.0.1) } + extra)
+            }
             return Blocked(dims: dstDims, md: dstMD, buffer: dst)
         }
 
@@ -156,7 +163,7 @@ extension DNNL {
         func run(src: UnsafeMutableRawPointer, dst: UnsafeMutableRawPointer, pool: BufferPool) throws {
             let scratch = pool.take(size(scratchMD))
             defer { pool.give(scratch) }
-            try primitive.execute([(CDNNL_ARG_SRC, srcMDs[0], src), (CDNNL_ARG_DST, dstMD, dst), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer)])
+            try primitive.execute([(CDNNL_ARG_SRC, src), (CDNNL_ARG_DST, dst), (CDNNL_ARG_SCRATCHPAD, scratch.pointer)])
         }
     }
 
@@ -257,11 +264,10 @@ extension DNNL.Convolution {
                     pool: DNNL.BufferPool) throws {
         let scratch = pool.take(DNNL.size(scratchMD))
         defer { pool.give(scratch) }
-        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-            (CDNNL_ARG_SRC, srcMD, src), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
-            (CDNNL_ARG_DST, dstMD, dst), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
+        var args: [(Int32, UnsafeMutableRawPointer)] = [
+            (CDNNL_ARG_SRC, src), (CDNNL_ARG_WEIGHTS, weights.pointer), (CDNNL_ARG_DST, dst), (CDNNL_ARG_SCRATCHPAD, scratch.pointer),
         ]
-        if let bias { args.append((CDNNL_ARG_BIAS, biasMD, UnsafeMutableRawPointer(mutating: bias))) }
+        if let bias { args.append((CDNNL_ARG_BIAS, UnsafeMutableRawPointer(mutating: bias))) }
         try conv.execute(args)
     }
 }

@@ -101,11 +101,11 @@ extension DNNL {
             omp_set_num_threads(Int32(spec.threads))
             let scratch = scratchPool.take(scratchBytes)
             defer { scratchPool.give(scratch) }
-            var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-                (CDNNL_ARG_SRC, srcMD, UnsafeMutableRawPointer(mutating: src)), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
-                (CDNNL_ARG_DST, dstMD, UnsafeMutableRawPointer(dst)), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
+            var args: [(Int32, UnsafeMutableRawPointer)] = [
+                (CDNNL_ARG_SRC, UnsafeMutableRawPointer(mutating: src)), (CDNNL_ARG_WEIGHTS, weights.pointer),
+                (CDNNL_ARG_DST, UnsafeMutableRawPointer(dst)), (CDNNL_ARG_SCRATCHPAD, scratch.pointer),
             ]
-            if let bias { args.append((CDNNL_ARG_BIAS, biasMD, UnsafeMutableRawPointer(mutating: bias))) }
+            if let bias { args.append((CDNNL_ARG_BIAS, UnsafeMutableRawPointer(mutating: bias))) }
             try matmul.execute(args)
         }
     }

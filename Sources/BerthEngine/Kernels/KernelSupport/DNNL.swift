@@ -206,6 +206,12 @@ enum DNNL {
         func execute(_ args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) throws {
             try bindings.execute(primitive, args)
         }
+
+        /// Runs with `args` (oneDNN argument id → buffer), each buffer laid out as this primitive
+        /// has that argument (no descriptors passed: the hot path), and waits.
+        func execute(_ args: [(Int32, UnsafeMutableRawPointer)]) throws {
+            try bindings.execute(primitive, pd: pd, args)
+        }
     }
 
     /// A layout change between two descriptors of the same tensor.
@@ -224,7 +230,7 @@ enum DNNL {
         }
 
         func run(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer) throws {
-            try primitive.execute([(CDNNL_ARG_FROM, from, UnsafeMutableRawPointer(mutating: src)), (CDNNL_ARG_TO, to, dst)])
+            try primitive.execute([(CDNNL_ARG_FROM, UnsafeMutableRawPointer(mutating: src)), (CDNNL_ARG_TO, dst)])
         }
     }
 
@@ -327,11 +333,10 @@ enum DNNL {
             }
             let scratch = buffers.take(DNNL.size(scratchMD))
             defer { for b in [blockedSrc, blockedDst, scratch].compactMap({ $0 }) { buffers.give(b) } }
-            var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-                (CDNNL_ARG_SRC, srcMD, srcPtr), (CDNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
-                (CDNNL_ARG_DST, dstMD, dstPtr), (CDNNL_ARG_SCRATCHPAD, scratchMD, scratch.pointer),
+            var args: [(Int32, UnsafeMutableRawPointer)] = [
+                (CDNNL_ARG_SRC, srcPtr), (CDNNL_ARG_WEIGHTS, weights.pointer), (CDNNL_ARG_DST, dstPtr), (CDNNL_ARG_SCRATCHPAD, scratch.pointer),
             ]
-            if let bias { args.append((CDNNL_ARG_BIAS, biasMD, UnsafeMutableRawPointer(mutating: bias))) }
+            if let bias { args.append((CDNNL_ARG_BIAS, UnsafeMutableRawPointer(mutating: bias))) }
             try conv.execute(args)
             if let dstOut, let blockedDst { try dstOut.run(blockedDst.pointer, dst) }
         }

@@ -22,28 +22,42 @@ extension KernelRegistry {
 /// computes what its nodes would, for every input.
 final class BlockedRegion: Sendable {
     /// A class: a struct copy per member per call retained each of its arrays and closures (3 %
-    /// of a chain of small convolutions). Its fields change only while the region is built.
+    /// of a chain of small convolutions). Immutable (made from a ``Draft`` once the region is
+    /// built): reading a `var` of a class took an exclusivity check and a retain per access.
     private final class Member: @unchecked Sendable {
+        let node: Node
+        let op: BlockedRegionOp
+        let inputs: [Int?]
+        let outputs: [Int?]
+        let fallback: Kernel
+        /// A Relu folded into this BatchNormalization (oneDNN's `fuse_norm_relu`): its kernel, for
+        /// calls that run the normalization on Berth's kernel.
+        let fusedRelu: Kernel?
+        let cache: BlockedRegionCache
+        /// Values whose last reader is this member.
+        let release: [Int]
+        /// The depthwise convolution that alone reads this 1x1 convolution's output, run with it
+        /// as one primitive when the shapes allow (``PointwiseDepthwiseFusion``), else after it.
+        let depthwise: FollowingDepthwise?
+
+        init(_ d: Draft, depthwise: FollowingDepthwise?) {
+            (node, op, inputs, outputs, fallback) = (d.node, d.op, d.inputs, d.outputs, d.fallback)
+            (fusedRelu, cache, release, self.depthwise) = (d.fusedRelu, d.cache, d.release, depthwise)
+        }
+    }
+
+    /// A member while the region is built (fusions rewrite these).
+    private struct Draft {
         var node: Node
         var op: BlockedRegionOp
         var inputs: [Int?]
         var outputs: [Int?]
         var fallback: Kernel
-        /// A Relu folded into this BatchNormalization (oneDNN's `fuse_norm_relu`): its kernel, for
-        /// calls that run the normalization on Berth's kernel.
-        var fusedRelu: Kernel?
-        var cache: BlockedRegionCache
-        /// Values whose last reader is this member.
-        var release: [Int]
-        /// The depthwise convolution that alone reads this 1x1 convolution's output, run with it
-        /// as one primitive when the shapes allow (``PointwiseDepthwiseFusion``), else after it.
-        var depthwise: FollowingDepthwise? = nil
-
-        init(node: Node, op: BlockedRegionOp, inputs: [Int?], outputs: [Int?], fallback: @escaping Kernel, fusedRelu: Kernel?,
-             cache: BlockedRegionCache, release: [Int]) {
-            (self.node, self.op, self.inputs, self.outputs) = (node, op, inputs, outputs)
-            (self.fallback, self.fusedRelu, self.cache, self.release) = (fallback, fusedRelu, cache, release)
-        }
+        var fusedRelu: Kernel? = nil
+        var cache = BlockedRegionCache()
+        var release: [Int] = []
+        /// The draft of the depthwise convolution to run with this one, and how.
+        var depthwise: (index: Int, fusion: PointwiseDepthwiseFusion)? = nil
     }
 
     /// A depthwise member taken out of the list to run with the 1x1 before it.
@@ -74,7 +88,7 @@ final class BlockedRegion: Sendable {
         guard case let .graph(body)? = node.attributes["body"] else { throw KernelError("\(node.opType) needs a graph attribute 'body'") }
         var index: [String: Int] = [:]
         for i in body.inputs { index[i.name] = index.count }
-        var members: [Member] = []
+        var members: [Draft] = []
         for n in body.nodes {
             guard let op = BlockedRegionOp(n) else { throw KernelError("node '\(n.name)' (\(n.opType)) cannot run in a blocked-layout region") }
             guard case let .tensors(kernel)? = try registry.makeKernel(n, opset: opsetFor(n.domain) ?? 0, subgraphs: subgraphs) else {
@@ -91,8 +105,7 @@ final class BlockedRegion: Sendable {
                 index[name] = v
                 return v
             }
-            members.append(Member(node: n, op: op, inputs: inputs, outputs: outputs, fallback: kernel, fusedRelu: nil,
-                                  cache: BlockedRegionCache(), release: []))
+            members.append(Draft(node: n, op: op, inputs: inputs, outputs: outputs, fallback: kernel))
         }
         let outputValues = try body.outputs.map { o in
             guard let v = index[o.name] else { throw KernelError("region output '\(o.name)' is never produced") }
@@ -104,8 +117,10 @@ final class BlockedRegion: Sendable {
         var lastUse: [Int: Int] = [:]
         for (k, m) in members.enumerated() { for case let v? in m.inputs + m.outputs { lastUse[v] = k } }
         for (v, k) in lastUse where !keep.contains(v) { members[k].release.append(v) }
-        Self.fusePointwiseDepthwise(&members, keep: keep, constants: body.inputs.count)
-        self.members = members
+        let removed = Self.fusePointwiseDepthwise(&members, keep: keep, constants: body.inputs.count)
+        self.members = members.indices.filter { !removed.contains($0) }.map { k in
+            Member(members[k], depthwise: members[k].depthwise.map { FollowingDepthwise(member: Member(members[$0.index], depthwise: nil), fusion: $0.fusion) })
+        }
         valueCount = index.count
         batchSlices = RegionBatchSlices(body: body)
         name = node.name.isEmpty ? node.opType : node.name
@@ -120,7 +135,7 @@ final class BlockedRegion: Sendable {
     /// Folds each Relu that is the only reader of a BatchNormalization's output (DenseNet's
     /// pre-activation BN → ReLU after every Concat) into that normalization: one pass over the
     /// tensor instead of two.
-    private static func fuseBatchNormRelu(_ members: inout [Member], keep: Set<Int>) {
+    private static func fuseBatchNormRelu(_ members: inout [Draft], keep: Set<Int>) {
         guard ProcessInfo.processInfo.environment["BERTH_DNNL_BN_RELU"] != "0" else { return }
         var readers: [Int: [Int]] = [:]
         for (k, m) in members.enumerated() { for case let v? in m.inputs { readers[v, default: []].append(k) } }
@@ -139,8 +154,9 @@ final class BlockedRegion: Sendable {
     /// Attaches each depthwise convolution whose input is a 1x1 convolution's output that nothing
     /// else reads (and no region output) to that 1x1, when its weights and bias are region inputs
     /// (known before the 1x1 runs). Call after the release lists are made: each member keeps its own.
-    private static func fusePointwiseDepthwise(_ members: inout [Member], keep: Set<Int>, constants: Int) {
-        guard PointwiseDepthwiseFusion.enabled else { return }
+    /// Returns the drafts taken out of the list (each now runs with the 1x1 before it).
+    private static func fusePointwiseDepthwise(_ members: inout [Draft], keep: Set<Int>, constants: Int) -> Set<Int> {
+        guard PointwiseDepthwiseFusion.enabled else { return [] }
         var readers: [Int: [Int]] = [:]
         for (k, m) in members.enumerated() { for case let v? in m.inputs { readers[v, default: []].append(k) } }
         var removed = Set<Int>()
@@ -151,10 +167,10 @@ final class BlockedRegion: Sendable {
             let d = members[r[0]]
             guard d.inputs.count == 2 || d.inputs.count == 3, d.inputs[0] == v, d.inputs.dropFirst().allSatisfy({ $0.map { $0 < constants } ?? true }),
                   d.outputs.count == 1, d.outputs[0] != nil, let fusion = PointwiseDepthwiseFusion(m.op, d.op) else { continue }
-            members[k].depthwise = FollowingDepthwise(member: d, fusion: fusion)
+            members[k].depthwise = (r[0], fusion)
             removed.insert(r[0])
         }
-        members = members.indices.filter { !removed.contains($0) }.map { members[$0] }
+        return removed
     }
 
     /// One value during a run: its plain tensor, its oneDNN-side copy, or both.

@@ -29,6 +29,12 @@ enum BlockedConvLayout {
     static let depthwiseBlocked = ProcessInfo.processInfo.environment["BERTH_DNNL_DEPTHWISE_16C"] != "0"
     /// `BERTH_DNNL_DEPTHWISE_16C=all`: at batch 1 too (measurements).
     static let depthwiseBlockedBatch1 = ProcessInfo.processInfo.environment["BERTH_DNNL_DEPTHWISE_16C"] == "all"
+    /// Batch 1 on several threads, output planes of at most this many pixels (MobileNetV2's 7x7
+    /// stage): depthwise convolutions in nChw16c, and the 1x1s after them follow, so each splits in
+    /// output-channel pieces (``SplitConvolution``) and each thread reads half the weights. In NHWC
+    /// they split in row pieces (3 and 4 rows of 7), each reading all of a 1280x320 weight.
+    /// `BERTH_DNNL_SMALL_PLANE_16C=0` keeps NHWC there.
+    static let smallPlaneBlockedPixels = ProcessInfo.processInfo.environment["BERTH_DNNL_SMALL_PLANE_16C"] == "0" ? 0 : 49
 
     /// Output pixels (batch × height × width) below which Winograd's tile transforms cost more
     /// than they save (ResNet-50's 512-channel 7x7 layer at batch 1: 1.12 vs 1.17 ms direct).
@@ -47,7 +53,8 @@ enum BlockedConvLayout {
         guard winogradEnabled, spec.blocked, spec.input.count == 4, spec.output.count == 4 else { return .any }
         if isWinogradShape(spec) { return .winograd }
         if plainFirstLayer, input == nil, spec.input[1] == 1, spec.group == 1, spec.input[0] == 1 || poolThreads == 1 { return .plainToNChw16c }
-        if depthwiseBlocked, spec.input[0] >= 2 || depthwiseBlockedBatch1, spec.group > 1, spec.group == spec.input[1], spec.group == spec.output[1], spec.weights[1] == 1 { return .nChw16c }
+        let smallPlane = poolThreads > 1 && spec.output[2] * spec.output[3] <= smallPlaneBlockedPixels
+        if depthwiseBlocked, spec.input[0] >= 2 || depthwiseBlockedBatch1 || smallPlane, spec.group > 1, spec.group == spec.input[1], spec.group == spec.output[1], spec.weights[1] == 1 { return .nChw16c }
         // Only 1x1s follow: oneDNN's nChw16c 3x3 kernel (jit:avx512_core) is 15–35 % slower than
         // brgconv's NHWC one on ResNet-50's stride-2 and 7x7 layers, more than a reorder costs.
         // At batch 1 not when the input's channels are padded (MobileNetV2's 24 after a fused pointwise-depthwise

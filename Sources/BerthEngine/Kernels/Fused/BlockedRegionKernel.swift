@@ -290,11 +290,16 @@ final class BlockedRegion: Sendable {
 
     /// The value laid out as `md`: its own copy when it already is (`fresh` false: shared), else a
     /// new reordered buffer (`fresh` true: the caller may write it).
-    private func laidOut(_ s: inout Slot, _ md: dnnl_memory_desc_t) throws -> (buffer: DNNL.Buffer, fresh: Bool) {
+    /// `split`: a pool whose threads may share a batch-1 reorder (``SplitReorder``).
+    private func laidOut(_ s: inout Slot, _ md: dnnl_memory_desc_t, split: ThreadPool? = nil) throws -> (buffer: DNNL.Buffer, fresh: Bool) {
         if let b = s.blocked, DNNL.same(b.md, md) { return (b.buffer, false) }
         let out = pool.take(DNNL.size(md))
         if let b = s.blocked {
-            try DNNL.reorder(from: b.md, to: md).run(b.buffer.pointer, out.pointer)
+            if let split, let bands = SplitReorder.cached(from: b.md, to: md, dims: b.dims, threads: split.threads) {
+                try bands.run(b.buffer.pointer, out.pointer, pool: split)
+            } else {
+                try DNNL.reorder(from: b.md, to: md).run(b.buffer.pointer, out.pointer)
+            }
         } else {
             guard let p = s.plain else { throw KernelError("a region value has no data") }
             if Self.holdsPlainBytes(md, p.shape) {
@@ -302,8 +307,12 @@ final class BlockedRegion: Sendable {
                 // reorder primitive (the MNIST CNN's 28x28 input: about 1 µs of a 40 µs run).
                 p.floats.withUnsafeBytes { out.pointer.copyMemory(from: $0.baseAddress!, byteCount: min($0.count, out.bytes)) }
             } else {
-                let r = try DNNL.reorder(from: DNNL.plainDesc(p.shape), to: md)
-                try p.floats.withUnsafeBytes { try r.run($0.baseAddress!, out.pointer) }
+                let plain = try DNNL.plainDesc(p.shape)
+                if let split, let bands = SplitReorder.cached(from: plain, to: md, dims: p.shape, threads: split.threads) {
+                    try p.floats.withUnsafeBytes { try bands.run($0.baseAddress!, out.pointer, pool: split) }
+                } else {
+                    try p.floats.withUnsafeBytes { try DNNL.reorder(from: plain, to: md).run($0.baseAddress!, out.pointer) }
+                }
             }
             s.blocked = DNNL.Blocked(dims: p.shape, md: md, buffer: out)
             return (out, false)
@@ -552,7 +561,7 @@ final class BlockedRegion: Sendable {
         guard try Shape.elementCount(s.outShape) > 0, d.allSatisfy({ $0 > 0 }) else { return false }
         // A residual that dies here is summed in its own buffer (no copy), asked before any reference to it is taken.
         let overwriteZ = zi.map { mayOverwrite(m, $0, &slots) } ?? false
-        let src = try laidOut(&slots[xi], conv.srcMD)
+        let src = try laidOut(&slots[xi], conv.srcMD, split: threads == 1 && threadPool.threads > 1 ? threadPool : nil)
         defer { if src.fresh { pool.give(src.buffer) } }
         let dst: DNNL.Buffer
         if let zi {

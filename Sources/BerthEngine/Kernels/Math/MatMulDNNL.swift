@@ -47,8 +47,10 @@ final class MatMulBackendCache: @unchecked Sendable {
     }
 
     /// Packed products below this many multiply-adds run on one thread (`BERTH_SPLIT_MIN_WORK`):
-    /// a piece's primitive call and a thread's wake-up cost about what 2^20 multiply-adds take.
-    static let splitMinimumWork = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_MIN_WORK"] ?? "") ?? (1 << 21)
+    /// a piece's primitive call and a thread's wake-up cost about what 2^19 multiply-adds take
+    /// since the pool hands loops off without a lock (was 2^21: the MLP's 256→128 layer at batch 32,
+    /// 2^20, then ran on one thread; split, the MLP at batch 32 on 2 threads went 48 → 45 µs).
+    static let splitMinimumWork = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_MIN_WORK"] ?? "") ?? (1 << 20)
 
     /// Whether products with a constant weight run on oneDNN's matmul (`BERTH_DNNL_MATMUL=0`:
     /// on GEMM per call, for A/B measurements).

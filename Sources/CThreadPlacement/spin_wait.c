@@ -12,7 +12,7 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static uint64_t now_ns(void) {
+uint64_t berth_now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
@@ -21,19 +21,19 @@ static uint64_t now_ns(void) {
 int berth_wait_while_equal(const uint64_t *p, uint64_t mask, uint64_t value, uint64_t spin_ns, int yields) {
     if ((berth_atomic_load(p) & mask) != value) return 1;
     if (spin_ns > 0) {
-        uint64_t deadline = now_ns() + spin_ns;
+        uint64_t deadline = berth_now_ns() + spin_ns;
         // The clock is read every 64 hints (a hint is tens of cycles): a few ns per check.
         for (;;) {
             for (int i = 0; i < 64; i++) {
                 if ((__atomic_load_n(p, __ATOMIC_ACQUIRE) & mask) != value) return 1;
                 cpu_relax();
             }
-            if (now_ns() >= deadline) break;
+            if (berth_now_ns() >= deadline) break;
         }
     }
     for (int i = 0; i < yields; i++) {
         sched_yield();
-        if ((berth_atomic_load(p) & mask) != value) return 1;
+        if ((berth_atomic_load(p) & mask) != value) return 2;
     }
-    return (berth_atomic_load(p) & mask) != value;
+    return (berth_atomic_load(p) & mask) != value ? 2 : 0;
 }

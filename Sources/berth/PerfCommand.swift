@@ -96,6 +96,11 @@ struct PerfCommand: ParsableCommand {
             print(String(format: "mean %.3f ms  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  %.1f rows/s",
                          stats.mean, stats.p50, stats.p90, stats.p99, throughput))
             if let peak { print(String(format: "peak resident memory %.1f MB", peak)) }
+            if threads > 1 {
+                // The pool's measure of how far apart its cores are (ThreadPool.handOffNanos).
+                let pool = ThreadPool.shared(threads: threads)
+                print("thread hand-off \(pool.handOffNanos) ns\(pool.coresFarApart ? " (cores far apart: small convolutions run whole)" : "")")
+            }
             if let profiled { print(ProfileTable(profiled, runs: iterations).text) }
         }
     }

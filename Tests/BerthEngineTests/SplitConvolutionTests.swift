@@ -28,8 +28,15 @@ final class SplitConvolutionTests: XCTestCase {
     func testBatchOneStrideTwoOddSize() throws { try check(n: 1, c: 32, hw: 29, m: 40, k: 3, stride: 2, pad: 1, group: 1) }
     func testBatchOnePointwise() throws { try check(n: 1, c: 96, hw: 20, m: 72, k: 1, stride: 1, pad: 0, group: 1) }
     func testBatchOneDepthwise() throws { try check(n: 1, c: 72, hw: 56, m: 72, k: 3, stride: 1, pad: 1, group: 72) }
+    /// The MNIST CNN's 32→64 layer on Winograd (nChw16c: channel pieces, as in its region): small
+    /// enough to keep its whole's weights, and run whole (the pool's cores far apart) it must
+    /// compute what the pieces compute.
+    func testBatchOneSmallRunsWholeWhenCoresAreFar() throws {
+        try check(n: 1, c: 32, hw: 14, m: 64, k: 3, stride: 1, pad: 1, group: 1, far: true)
+        try check(n: 1, c: 32, hw: 14, m: 64, k: 3, stride: 1, pad: 1, group: 1, far: false)
+    }
 
-    private func check(n: Int, c: Int, hw: Int, m: Int, k: Int, stride: Int, pad: Int, group: Int) throws {
+    private func check(n: Int, c: Int, hw: Int, m: Int, k: Int, stride: Int, pad: Int, group: Int, far: Bool? = nil) throws {
         try XCTSkipUnless(DNNL.isAvailable)
         let ho = (hw + 2 * pad - k) / stride + 1
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15 &+ UInt64(n * 1000 + c * 10 + m)
@@ -40,17 +47,19 @@ final class SplitConvolutionTests: XCTestCase {
         let x = (0..<(n * c * hw * hw)).map { _ in next() }
         let w = (0..<(m * (c / group) * k * k)).map { _ in next() }
         let b = (0..<m).map { _ in next() }
-        let spec = DNNL.ConvSpec(input: [n, c, hw, hw], output: [n, m, ho, ho], weights: [m, c / group, k, k], group: group,
+        var spec = DNNL.ConvSpec(input: [n, c, hw, hw], output: [n, m, ho, ho], weights: [m, c / group, k, k], group: group,
                                  strides: [stride, stride], dilations: [1, 1], padsBegin: [pad, pad], padsEnd: [pad, pad],
                                  hasBias: true, sum: false, eltwise: [], blocked: true, threads: 1)
+        if far != nil { spec.layout = DNNL.ConvLayout.winograd }
         let split = try XCTUnwrap(SplitConvolution(spec, weights: w, threads: 2), "oneDNN gave no sliceable layout for \(spec)")
+        if far != nil { XCTAssertTrue(split.runsWholeWhenFar, "\(spec) keeps no whole weights") }
         let buffers = DNNL.BufferPool()
         let src = buffers.take(DNNL.size(split.srcMD))
         try x.withUnsafeBytes { try DNNL.reorder(from: DNNL.plainDesc(spec.input), to: split.srcMD).run($0.baseAddress!, src.pointer) }
         let dst = buffers.take(DNNL.size(split.dstMD))
         dst.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: dst.bytes)
         try b.withUnsafeBufferPointer {
-            try split.run(src: src.pointer, bias: $0.baseAddress, dst: dst.pointer, buffers: buffers, pool: ThreadPool(threads: 2))
+            try split.run(src: src.pointer, bias: $0.baseAddress, dst: dst.pointer, buffers: buffers, pool: ThreadPool(threads: 2), coresFarApart: far)
         }
         var y = [Float](repeating: 0, count: n * m * ho * ho)
         try y.withUnsafeMutableBytes { try DNNL.reorder(from: split.dstMD, to: DNNL.plainDesc(spec.output)).run(dst.pointer, $0.baseAddress!) }

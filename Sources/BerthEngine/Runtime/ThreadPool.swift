@@ -27,6 +27,17 @@ public final class ThreadPool: Sendable {
 
     deinit { workers?.stop() }
 
+    /// How long a spinning worker takes to see a loop the caller publishes, averaged over recent
+    /// loops (ns; 0 before any): about one cache-line transfer between the two cores. On this
+    /// project's VMs it is 50–100 ns when the vCPUs share a last-level cache and 350–450 ns when
+    /// the host places them on different dies, where every tensor a piece reads from the other
+    /// core costs as much again (``SplitConvolution`` then keeps small convolutions whole).
+    public var handOffNanos: Int { workers?.handOffNanos ?? 0 }
+
+    /// True while the hand-off is slower than `BERTH_POOL_FAR_NS` (default 200 ns): the cores are far apart.
+    public var coresFarApart: Bool { handOffNanos > Self.farNanos }
+    static let farNanos = Int(ProcessInfo.processInfo.environment["BERTH_POOL_FAR_NS"] ?? "") ?? 200
+
     private static let sharedLock = NSLock()
     nonisolated(unsafe) private static var sharedPools: [Int: ThreadPool] = [:]
 
@@ -103,8 +114,13 @@ private final class PoolWorkers: @unchecked Sendable {
         static let stopping = 40
         /// 1 while a loop runs (a second caller then runs its loop alone).
         static let busy = 48
+        /// When the caller published the current loop (ns, ``berth_now_ns``): in the state's
+        /// line, so a worker that sees the new state has it without another transfer.
+        static let published = 1
+        /// Moving average of the delay from publish to a spinning worker seeing it (ns).
+        static let handOff = 56
         /// Per worker: 1 while moved off the caller's CPU.
-        static let avoiding = 56
+        static let avoiding = 64
     }
     private static let indexMask: UInt64 = 0xFFFF_FFFF
     private static let closed: UInt64 = 0xFFFF_FFFF
@@ -160,6 +176,7 @@ private final class PoolWorkers: @unchecked Sendable {
         berth_atomic_store(word(Word.pending), UInt64(n))
         berth_atomic_store(word(Word.workerPieces), 0)
         let loop = ((berth_atomic_load(word(Word.state)) >> 32) &+ 1) & Self.indexMask
+        berth_atomic_store(word(Word.published), berth_now_ns())
         berth_atomic_store(word(Word.state), loop << 32)
         if berth_atomic_load(word(Word.sleepers)) > 0 {
             cond.lock()
@@ -209,6 +226,17 @@ private final class PoolWorkers: @unchecked Sendable {
             }
         }
     }
+
+    /// Folds the delay from this loop's publish to a spinning worker seeing it into the moving
+    /// average (1/8 weight); over 2 µs (a worker preempted meanwhile) says nothing about the cores.
+    private func recordHandOff() {
+        let now = berth_now_ns(), published = berth_atomic_load(word(Word.published))
+        guard now >= published, now - published < 2_000 else { return }
+        let old = berth_atomic_load(word(Word.handOff))
+        berth_atomic_store(word(Word.handOff), old == 0 ? now - published : (old * 7 + (now - published)) / 8)
+    }
+
+    var handOffNanos: Int { Int(berth_atomic_load(word(Word.handOff))) }
 
     /// Calls the body (out of line, so the thread's reference to it is gone when this returns and
     /// before the piece counts as finished).
@@ -264,7 +292,9 @@ private final class PoolWorkers: @unchecked Sendable {
         while berth_atomic_load(word(Word.stopping)) == 0 {
             // Kernels run loops back to back (a convolution per layer): a worker that waits awake
             // for a while is there for the next one without a futex wake-up.
-            if berth_wait_while_equal(state, loopMask, seen, Self.spinNanos, Self.yields) == 0 {
+            let waited = berth_wait_while_equal(state, loopMask, seen, Self.spinNanos, Self.yields)
+            if waited == 1 { recordHandOff() }
+            if waited == 0 {
                 cond.lock()
                 berth_atomic_add(word(Word.sleepers), 1)
                 while berth_atomic_load(state) & loopMask == seen { cond.wait() }
@@ -292,4 +322,13 @@ final class FailureFlag: @unchecked Sendable {
         defer { lock.unlock() }
         return value
     }
+}
+
+/// A counter several threads may bump (one atomic word).
+final class AtomicCounter: @unchecked Sendable {
+    private let word = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+    init() { word.initialize(to: 0) }
+    deinit { word.deallocate() }
+    /// The count after this call's increment.
+    func next() -> UInt64 { berth_atomic_add(word, 1) }
 }

@@ -15,9 +15,13 @@ static inline int berth_atomic_cas(uint64_t *p, uint64_t expected, uint64_t desi
     return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ? 1 : 0;
 }
 
+/// CLOCK_MONOTONIC in nanoseconds (a vDSO read: tens of ns).
+uint64_t berth_now_ns(void);
+
 /// Waits while `(*p & mask) == value`: first on the CPU's spin-wait hint (`pause`: the sibling
 /// hyper-thread keeps the core's resources) for `spin_ns`, then yielding the CPU `yields` times.
-/// Returns 1 once the word changed, 0 when the wait gave up (the caller then sleeps).
+/// Returns 1 when the word changed while spinning, 2 when it changed while yielding, 0 when the
+/// wait gave up (the caller then sleeps).
 int berth_wait_while_equal(const uint64_t *p, uint64_t mask, uint64_t value, uint64_t spin_ns, int yields);
 
 #endif

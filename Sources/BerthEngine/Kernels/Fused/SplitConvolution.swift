@@ -23,6 +23,21 @@ final class SplitConvolution: @unchecked Sendable {
         var weights: DNNL.Buffer
     }
     private let pieces: [Piece]
+    /// Output-channel pieces below ``farMinimumWork``: the whole's packed weights, used while
+    /// the pool's cores are far apart (``ThreadPool/coresFarApart``). Each channel piece reads
+    /// the whole input, which the other core wrote: on this project's VMs, when the host puts the
+    /// two vCPUs on different dies, the MNIST CNN's 32→64 3x3 layer at batch 1 took longer in two
+    /// pieces than whole (the model at 2 threads, three interleaved rounds: p50 52 µs split, 42
+    /// whole; with the cores close, 33 split and 39 whole, and the pool's measure picks the split).
+    /// MobileNetV2's 7x7 channel pieces (4.5M multiply-adds and more) stay split: unchanged there.
+    private let wholeWeights: DNNL.Buffer?
+    /// Calls since the split last ran: one in ``farProbeEvery`` runs split anyway, so the pool keeps
+    /// measuring its hand-off.
+    private let farCalls = AtomicCounter()
+    /// Multiply-adds from which channel pieces pay even when the cores are far apart (their
+    /// compute then outweighs the input the other core reads); `BERTH_SPLIT_FAR_MIN_WORK`.
+    static let farMinimumWork = Int(ProcessInfo.processInfo.environment["BERTH_SPLIT_FAR_MIN_WORK"] ?? "") ?? (1 << 22)
+    static let farProbeEvery = 32
 
     var srcMD: dnnl_memory_desc_t { whole.srcMD }
     var dstMD: dnnl_memory_desc_t { whole.dstMD }
@@ -50,6 +65,7 @@ final class SplitConvolution: @unchecked Sendable {
         guard let srcTag = Self.tag(whole.srcMD, spec.input), let dstTag = Self.tag(whole.dstMD, spec.output) else { return nil }
         self.whole = whole
         var pieces: [Piece] = []
+        var wholeWeights: DNNL.Buffer?
         if n >= 2 {
             // Batch slices: one primitive and one packed weight copy per slice size (two at most).
             let count = min(n, Self.batchPiecesPerThread * threads)
@@ -128,13 +144,27 @@ final class SplitConvolution: @unchecked Sendable {
                 pieces.append(Piece(conv: conv, srcOffset: depthwise ? c0 * h * wd * 4 : 0, dstOffset: c0 * ho * wo * 4, biasOffset: c0,
                                     weights: packed))
             }
+            if !depthwise, work < Double(Self.farMinimumWork), !whole.conv.implementation.hasPrefix("ref") {
+                wholeWeights = try? w.withUnsafeBufferPointer { try whole.packWeights($0.baseAddress!) }
+            }
         }
         self.pieces = pieces
+        self.wholeWeights = wholeWeights
     }
 
-    /// Runs every piece on `pool` (`src`, `dst` in `srcMD`, `dstMD`; scratchpads from `buffers`).
+    /// True when this split runs whole while the pool's cores are far apart.
+    var runsWholeWhenFar: Bool { wholeWeights != nil }
+
+    /// Runs every piece on `pool` (`src`, `dst` in `srcMD`, `dstMD`; scratchpads from `buffers`),
+    /// or the whole on the caller while `coresFarApart` (default: the pool's measure) for a split
+    /// that keeps its whole's weights.
     func run(src: UnsafeMutableRawPointer, bias: UnsafePointer<Float>?, dst: UnsafeMutableRawPointer, buffers: DNNL.BufferPool,
-             pool: ThreadPool) throws {
+             pool: ThreadPool, coresFarApart: Bool? = nil) throws {
+        if let wholeWeights, coresFarApart ?? pool.coresFarApart, farCalls.next() % UInt64(Self.farProbeEvery) != 0 {
+            omp_set_num_threads(1)
+            try whole.runBlocked(src: src, weights: wholeWeights, bias: bias, dst: dst, pool: buffers)
+            return
+        }
         let failure = FailureFlag()
         pool.forEachIndex(pieces.count) { i in
             let p = pieces[i]

@@ -35,29 +35,8 @@ extension DNNL {
             var exec: [dnnl_exec_arg_t] = []
             exec.reserveCapacity(list.count)
             for (i, (arg, md, ptr)) in list.enumerated() {
-                if i < memories.count, args[i] == arg, DNNL.bytesEqual(mds[i], md) {
-                    if handles[i] != ptr {
-                        try check(dnnl_memory_set_data_handle(memories[i], ptr), "memory_set_data_handle")
-                        handles[i] = ptr
-                    }
-                } else {
-                    var m: dnnl_memory_t?
-                    var d = md
-                    try check(dnnl_memory_create(&m, &d, engine, ptr), "memory_create")
-                    if i < memories.count {
-                        dnnl_memory_destroy(memories[i])
-                        memories[i] = m
-                        args[i] = arg
-                        mds[i] = md
-                        handles[i] = ptr
-                    } else {
-                        memories.append(m)
-                        args.append(arg)
-                        mds.append(md)
-                        handles.append(ptr)
-                    }
-                }
-                exec.append(dnnl_exec_arg_t(arg: arg, memory: memories[i]))
+                let same = i < memories.count && args[i] == arg && DNNL.bytesEqual(mds[i], md)
+                exec.append(try bind(position: i, arg: arg, ptr: ptr, reuse: same, engine: engine) { md })
             }
             return exec
         }
@@ -71,31 +50,41 @@ extension DNNL {
             var exec: [dnnl_exec_arg_t] = []
             exec.reserveCapacity(list.count)
             for (i, (arg, ptr)) in list.enumerated() {
-                if i < memories.count, args[i] == arg {
-                    if handles[i] != ptr {
-                        try check(dnnl_memory_set_data_handle(memories[i], ptr), "memory_set_data_handle")
-                        handles[i] = ptr
-                    }
-                } else {
+                exec.append(try bind(position: i, arg: arg, ptr: ptr, reuse: i < memories.count && args[i] == arg, engine: engine) {
                     guard let md = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, arg)?.pointee else {
                         throw Failure(call: "primitive_desc_query_md exec_arg \(arg)", status: 0)
                     }
-                    var m: dnnl_memory_t?
-                    var d = md
-                    try check(dnnl_memory_create(&m, &d, engine, ptr), "memory_create")
-                    if i < memories.count {
-                        dnnl_memory_destroy(memories[i])
-                        (memories[i], args[i], mds[i], handles[i]) = (m, arg, md, ptr)
-                    } else {
-                        memories.append(m)
-                        args.append(arg)
-                        mds.append(md)
-                        handles.append(ptr)
-                    }
-                }
-                exec.append(dnnl_exec_arg_t(arg: arg, memory: memories[i]))
+                    return md
+                })
             }
             return exec
+        }
+
+        /// Position `i`'s argument: its memory object pointed at `ptr` when `reuse`, else a new
+        /// one laid out as `layout()` replacing (or appended after) what the position held.
+        private func bind(position i: Int, arg: Int32, ptr: UnsafeMutableRawPointer, reuse: Bool, engine: dnnl_engine_t,
+                          layout: () throws -> dnnl_memory_desc_t) throws -> dnnl_exec_arg_t {
+            if reuse {
+                if handles[i] != ptr {
+                    try check(dnnl_memory_set_data_handle(memories[i], ptr), "memory_set_data_handle")
+                    handles[i] = ptr
+                }
+            } else {
+                let md = try layout()
+                var m: dnnl_memory_t?
+                var d = md
+                try check(dnnl_memory_create(&m, &d, engine, ptr), "memory_create")
+                if i < memories.count {
+                    dnnl_memory_destroy(memories[i])
+                    (memories[i], args[i], mds[i], handles[i]) = (m, arg, md, ptr)
+                } else {
+                    memories.append(m)
+                    args.append(arg)
+                    mds.append(md)
+                    handles.append(ptr)
+                }
+            }
+            return dnnl_exec_arg_t(arg: arg, memory: memories[i])
         }
     }
 

@@ -29,9 +29,9 @@ public final class ThreadPool: Sendable {
 
     /// How long a spinning worker takes to see a loop the caller publishes, averaged over recent
     /// loops (ns; 0 before any): about one cache-line transfer between the two cores. On this
-    /// project's VMs it is 50–100 ns when the vCPUs share a last-level cache and 350–450 ns when
+    /// project's VMs it is 60–100 ns when the vCPUs share a last-level cache and 280–300 ns when
     /// the host places them on different dies, where every tensor a piece reads from the other
-    /// core costs as much again (``SplitConvolution`` then keeps small convolutions whole).
+    /// core costs several times more (``SplitConvolution`` then keeps small convolutions whole).
     public var handOffNanos: Int { workers?.handOffNanos ?? 0 }
 
     /// True while the hand-off is slower than `BERTH_POOL_FAR_NS` (default 200 ns): the cores are far apart.
@@ -93,8 +93,8 @@ public final class ThreadPool: Sendable {
 /// every claimed piece finished). Between loops the word is closed (next index all ones) so a
 /// late worker's stale claim fails. Idle workers wait on the word with the CPU's spin hint, then
 /// yield, then sleep on a condition variable. The earlier design (a mutex and condition variable
-/// taken on every claim, workers spinning on `sched_yield`) cost the MNIST CNN at batch 1 a third
-/// of its time at two threads whenever the VM's two vCPUs shared a core (see bench/RESULTS.md).
+/// taken on every claim, workers spinning on `sched_yield`): MNIST CNN at batch 1 on 2 threads
+/// 36 → 35 µs p50 with the VM's vCPUs on one die, 57.5 → 55 on two (bench/RESULTS.md, session 15).
 private final class PoolWorkers: @unchecked Sendable {
     private let cond = NSCondition()
     /// Atomic words, a cache line each: see the `Word` offsets.

@@ -295,11 +295,7 @@ final class BlockedRegion: Sendable {
         if let b = s.blocked, DNNL.same(b.md, md) { return (b.buffer, false) }
         let out = pool.take(DNNL.size(md))
         if let b = s.blocked {
-            if let split, let bands = SplitReorder.cached(from: b.md, to: md, dims: b.dims, threads: split.threads) {
-                try bands.run(b.buffer.pointer, out.pointer, pool: split)
-            } else {
-                try DNNL.reorder(from: b.md, to: md).run(b.buffer.pointer, out.pointer)
-            }
+            try reorder(b.buffer.pointer, from: b.md, into: out.pointer, md, dims: b.dims, split: split)
         } else {
             guard let p = s.plain else { throw KernelError("a region value has no data") }
             if Self.holdsPlainBytes(md, p.shape) {
@@ -308,16 +304,23 @@ final class BlockedRegion: Sendable {
                 p.floats.withUnsafeBytes { out.pointer.copyMemory(from: $0.baseAddress!, byteCount: min($0.count, out.bytes)) }
             } else {
                 let plain = try DNNL.plainDesc(p.shape)
-                if let split, let bands = SplitReorder.cached(from: plain, to: md, dims: p.shape, threads: split.threads) {
-                    try p.floats.withUnsafeBytes { try bands.run($0.baseAddress!, out.pointer, pool: split) }
-                } else {
-                    try p.floats.withUnsafeBytes { try DNNL.reorder(from: plain, to: md).run($0.baseAddress!, out.pointer) }
-                }
+                try p.floats.withUnsafeBytes { try reorder($0.baseAddress!, from: plain, into: out.pointer, md, dims: p.shape, split: split) }
             }
             s.blocked = DNNL.Blocked(dims: p.shape, md: md, buffer: out)
             return (out, false)
         }
         return (out, true)
+    }
+
+    /// `src` (layout `from`) into `dst` (layout `to`): in row bands over `split` when it applies
+    /// (``SplitReorder``), else whole on this thread.
+    private func reorder(_ src: UnsafeRawPointer, from: dnnl_memory_desc_t, into dst: UnsafeMutableRawPointer, _ to: dnnl_memory_desc_t,
+                         dims: [Int], split: ThreadPool?) throws {
+        if let split, let bands = SplitReorder.cached(from: from, to: to, dims: dims, threads: split.threads) {
+            try bands.run(src, dst, pool: split)
+        } else {
+            try DNNL.reorder(from: from, to: to).run(src, dst)
+        }
     }
 
     /// True when `md` holds a plain tensor of `dims` as its own bytes: NCHW itself, or NHWC with
@@ -520,13 +523,7 @@ final class BlockedRegion: Sendable {
                 if fused.convs.count == 1 {
                     try piece(0)
                 } else {
-                    let failure = FailureFlag()
-                    threadPool.forEachIndex(fused.convs.count) { i in
-                        // The pool's threads keep their own OpenMP setting: a piece runs on one.
-                        omp_set_num_threads(1)
-                        do { try piece(i) } catch { failure.set() }
-                    }
-                    if failure.isSet { throw DNNL.Failure(call: "pointwise-depthwise pieces", status: 0) }
+                    try DNNL.runPieces(fused.convs.count, on: threadPool, call: "pointwise-depthwise pieces", piece)
                 }
             }
         }

@@ -31,8 +31,8 @@ final class SplitConvolution: @unchecked Sendable {
     /// whole; with the cores close, 33 split and 39 whole, and the pool's measure picks the split).
     /// MobileNetV2's 7x7 channel pieces (4.5M multiply-adds and more) stay split: unchanged there.
     private let wholeWeights: DNNL.Buffer?
-    /// Calls since the split last ran: one in ``farProbeEvery`` runs split anyway, so the pool keeps
-    /// measuring its hand-off.
+    /// Calls so far: one in ``farProbeEvery`` runs split even while the cores are far apart, so the
+    /// pool keeps measuring its hand-off.
     private let farCalls = AtomicCounter()
     /// Multiply-adds from which channel pieces pay even when the cores are far apart (their
     /// compute then outweighs the input the other core reads); `BERTH_SPLIT_FAR_MIN_WORK`.
@@ -165,19 +165,11 @@ final class SplitConvolution: @unchecked Sendable {
             try whole.runBlocked(src: src, weights: wholeWeights, bias: bias, dst: dst, pool: buffers)
             return
         }
-        let failure = FailureFlag()
-        pool.forEachIndex(pieces.count) { i in
+        try DNNL.runPieces(pieces.count, on: pool, call: "split convolution \(whole.spec)") { i in
             let p = pieces[i]
-            // The pool's threads keep their own OpenMP setting: a piece runs on one.
-            omp_set_num_threads(1)
-            do {
-                try p.conv.runBlocked(src: src + p.srcOffset, weights: p.weights, bias: bias.map { $0 + p.biasOffset },
-                                      dst: dst + p.dstOffset, pool: buffers)
-            } catch {
-                failure.set()
-            }
+            try p.conv.runBlocked(src: src + p.srcOffset, weights: p.weights, bias: bias.map { $0 + p.biasOffset },
+                                  dst: dst + p.dstOffset, pool: buffers)
         }
-        if failure.isSet { throw DNNL.Failure(call: "split convolution \(whole.spec)", status: 0) }
     }
 
     /// False for oneDNN's reference kernels (what it falls back to when no fast kernel takes the

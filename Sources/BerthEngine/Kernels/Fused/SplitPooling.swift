@@ -55,14 +55,10 @@ final class SplitPooling: @unchecked Sendable {
 
     /// Runs every slice on the pool, `src` and `dst` laid out as the whole's (scratchpads from `buffers`).
     func run(src: UnsafeMutableRawPointer, dst: UnsafeMutableRawPointer, buffers: DNNL.BufferPool) throws {
-        let failure = FailureFlag()
-        pool.forEachIndex(pieces.count) { i in
+        try DNNL.runPieces(pieces.count, on: pool, call: "split pooling") { i in
             let p = pieces[i]
-            // The pool's threads keep their own OpenMP setting: a piece runs on one.
-            omp_set_num_threads(1)
-            do { try p.primitive.run(src: src + p.srcOffset, dst: dst + p.dstOffset, pool: buffers) } catch { failure.set() }
+            try p.primitive.run(src: src + p.srcOffset, dst: dst + p.dstOffset, pool: buffers)
         }
-        if failure.isSet { throw DNNL.Failure(call: "split pooling", status: 0) }
     }
 
     /// The format of a layout among those whose batch slices are contiguous; nil for any other.

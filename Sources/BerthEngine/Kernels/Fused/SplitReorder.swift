@@ -56,12 +56,7 @@ final class SplitReorder: @unchecked Sendable {
 
     /// Runs the bands on `pool`: `src` and `dst` are the whole tensors' base pointers.
     func run(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, pool: ThreadPool) throws {
-        let failure = FailureFlag()
-        pool.forEachIndex(pieces.count) { i in
-            omp_set_num_threads(1)
-            do { try pieces[i].run(src, dst) } catch { failure.set() }
-        }
-        if failure.isSet { throw DNNL.Failure(call: "split reorder", status: 0) }
+        try DNNL.runPieces(pieces.count, on: pool, call: "split reorder") { i in try pieces[i].run(src, dst) }
     }
 }
 #endif

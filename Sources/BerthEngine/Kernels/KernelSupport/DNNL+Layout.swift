@@ -152,7 +152,7 @@ extension DNNL {
                 try primitive.execute(args)
             } else {
                 // Arguments with layouts of their own (batch normalization's statistics): described.
-                let mds = zip(srcMDs, srcs).map { $0.0 } + [dstMD, scratchMD]
+                let mds = srcMDs + [dstMD, scratchMD]
                 try primitive.execute(zip(args, mds).map { ($0.0.0, $0.1, $0.0.1) } + extra)
             }
             return Blocked(dims: dstDims, md: dstMD, buffer: dst)

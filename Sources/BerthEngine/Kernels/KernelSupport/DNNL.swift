@@ -146,6 +146,17 @@ enum DNNL {
     /// dnnl_dims_t is a fixed array of DNNL_MAX_NDIMS (12) entries.
     static func padded(_ v: [Int]) -> [Int64] { v.map(Int64.init) + [Int64](repeating: 0, count: max(0, 12 - v.count)) }
 
+    /// Runs `body(i)` for every piece `i` of a split over `pool`, each on one OpenMP thread (the
+    /// pool's threads keep their own setting); throws once, naming `call`, when any piece failed.
+    static func runPieces(_ count: Int, on pool: ThreadPool, call: @autoclosure () -> String, _ body: (Int) throws -> Void) throws {
+        let failure = FailureFlag()
+        pool.forEachIndex(count) { i in
+            omp_set_num_threads(1)
+            do { try body(i) } catch { failure.set() }
+        }
+        if failure.isSet { throw Failure(call: call(), status: 0) }
+    }
+
     static func size(_ md: dnnl_memory_desc_t) -> Int {
         var m = md
         return dnnl_memory_desc_get_size(&m)

@@ -53,6 +53,21 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertFalse(failures.isSet, "an index ran other than once")
     }
 
+    /// Workers spinning between loops measure the hand-off; the far rule needs a slow and recent one.
+    func testHandOffIsMeasuredAndAnOldMeasureSaysNothing() {
+        let pool = ThreadPool(threads: 2)
+        XCTAssertFalse(pool.coresFarApart, "no measure yet")
+        let sink = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+        defer { sink.deallocate() }
+        for _ in 0..<2000 { pool.forEachIndex(2) { i in sink[i] = i } }
+        XCTAssertGreaterThan(pool.handOffNanos, 0, "2000 back-to-back loops and no spinning worker saw one")
+        let far = ThreadPool.farNanos + 1
+        XCTAssertTrue(ThreadPool.farApart(handOffNanos: far, age: 1_000_000))
+        XCTAssertFalse(ThreadPool.farApart(handOffNanos: far, age: ThreadPool.staleNanos), "a stale measure")
+        XCTAssertFalse(ThreadPool.farApart(handOffNanos: ThreadPool.farNanos, age: 0), "a near measure")
+        XCTAssertFalse(ThreadPool.farApart(handOffNanos: far, age: .max), "no measure")
+    }
+
     func testNestedLoopRunsOnTheCallingThread() {
         let pool = ThreadPool(threads: 2)
         let lock = NSLock()

@@ -27,16 +27,28 @@ public final class ThreadPool: Sendable {
 
     deinit { workers?.stop() }
 
-    /// How long a spinning worker takes to see a loop the caller publishes, averaged over recent
-    /// loops (ns; 0 before any): about one cache-line transfer between the two cores. On this
+    /// How long a spinning worker takes to see a loop the caller publishes (the least of every
+    /// eight loops, averaged; ns; 0 before any): about one cache-line transfer between the two cores. On this
     /// project's VMs it is 60–100 ns when the vCPUs share a last-level cache and 280–300 ns when
     /// the host places them on different dies, where every tensor a piece reads from the other
     /// core costs several times more (``SplitConvolution`` then keeps small convolutions whole).
     public var handOffNanos: Int { workers?.handOffNanos ?? 0 }
 
-    /// True while the hand-off is slower than `BERTH_POOL_FAR_NS` (default 200 ns): the cores are far apart.
-    public var coresFarApart: Bool { handOffNanos > Self.farNanos }
+    /// True while the hand-off is slower than `BERTH_POOL_FAR_NS` (default 200 ns) and was measured
+    /// in the last ``staleNanos``: the cores are far apart. An older measure says nothing: callers
+    /// that believe the cores far apart stop splitting, the workers fall asleep and no new measure
+    /// comes (a model of two small convolutions stayed whole for good after a slow start, 27 µs
+    /// instead of 22 on near cores); split again, the measures come back within a few calls.
+    public var coresFarApart: Bool {
+        guard let workers else { return false }
+        return Self.farApart(handOffNanos: workers.handOffNanos, age: workers.nanosSinceHandOff)
+    }
+
+    /// The rule of ``coresFarApart`` for a measure `age` ns old.
+    static func farApart(handOffNanos: Int, age: UInt64) -> Bool { handOffNanos > farNanos && age < staleNanos }
     static let farNanos = Int(ProcessInfo.processInfo.environment["BERTH_POOL_FAR_NS"] ?? "") ?? 200
+    /// How long a hand-off measure counts (50 ms: the placement holds for seconds to minutes).
+    static let staleNanos: UInt64 = 50_000_000
 
     private static let sharedLock = NSLock()
     nonisolated(unsafe) private static var sharedPools: [Int: ThreadPool] = [:]
@@ -117,8 +129,13 @@ private final class PoolWorkers: @unchecked Sendable {
         /// When the caller published the current loop (ns, ``berth_now_ns``): in the state's
         /// line, so a worker that sees the new state has it without another transfer.
         static let published = 1
-        /// Moving average of the delay from publish to a spinning worker seeing it (ns).
+        /// The hand-off measure (ns): see ``recordHandOff``.
         static let handOff = 56
+        /// When the last window was folded into it (ns, ``berth_now_ns``).
+        static let handOffAt = 57
+        /// The least delay of the current window, and how many delays it has seen.
+        static let windowLeast = 58
+        static let windowCount = 59
         /// Per worker: 1 while moved off the caller's CPU.
         static let avoiding = 64
     }
@@ -227,16 +244,37 @@ private final class PoolWorkers: @unchecked Sendable {
         }
     }
 
-    /// Folds the delay from this loop's publish to a spinning worker seeing it into the moving
-    /// average (1/8 weight); over 2 µs (a worker preempted meanwhile) says nothing about the cores.
+    /// Folds the delay from this loop's publish to a spinning worker seeing it into the measure:
+    /// the least of each ``handOffWindow`` delays, averaged over windows (1/4 weight). A single
+    /// delay says little: an interrupt or a preempted worker makes one of a few hundred loops take
+    /// up to microseconds (3 of the first 2000 near 1.95 µs, the rest 50–100 ns), which in a plain
+    /// average made close cores look far for good; the least of eight is the cache-line transfer.
+    /// Over 2 µs is not counted at all. Called by workers only (with several, a lost update is harmless).
     private func recordHandOff() {
         let now = berth_now_ns(), published = berth_atomic_load(word(Word.published))
         guard now >= published, now - published < 2_000 else { return }
+        let delay = now - published
+        let seen = berth_atomic_load(word(Word.windowCount))
+        let least = seen == 0 ? delay : min(delay, berth_atomic_load(word(Word.windowLeast)))
+        guard seen + 1 >= Self.handOffWindow else {
+            berth_atomic_store(word(Word.windowLeast), least)
+            berth_atomic_store(word(Word.windowCount), seen + 1)
+            return
+        }
+        berth_atomic_store(word(Word.windowCount), 0)
         let old = berth_atomic_load(word(Word.handOff))
-        berth_atomic_store(word(Word.handOff), old == 0 ? now - published : (old * 7 + (now - published)) / 8)
+        berth_atomic_store(word(Word.handOff), old == 0 ? least : (old * 3 + least) / 4)
+        berth_atomic_store(word(Word.handOffAt), now)
     }
+    private static let handOffWindow: UInt64 = 8
 
     var handOffNanos: Int { Int(berth_atomic_load(word(Word.handOff))) }
+
+    /// Time since the last hand-off measure (ns; all ones before any).
+    var nanosSinceHandOff: UInt64 {
+        let at = berth_atomic_load(word(Word.handOffAt)), now = berth_now_ns()
+        return at == 0 || now < at ? .max : now - at
+    }
 
     /// Calls the body (out of line, so the thread's reference to it is gone when this returns and
     /// before the piece counts as finished).

@@ -21,6 +21,9 @@ final class SplitConvolution: @unchecked Sendable {
         var srcOffset: Int, dstOffset: Int, biasOffset: Int
         /// This piece's packed weights (batch slices of one size share them).
         var weights: DNNL.Buffer
+        /// This piece's own scratchpads, when there is a piece per thread (batch 1): the thread
+        /// that takes a piece is nearly always the same one, and so is the memory it writes.
+        var scratch: DNNL.BufferPool? = nil
     }
     private let pieces: [Piece]
     /// Output-channel pieces below ``farMinimumWork``: the whole's packed weights, used while
@@ -148,6 +151,7 @@ final class SplitConvolution: @unchecked Sendable {
                 wholeWeights = try? w.withUnsafeBufferPointer { try whole.packWeights($0.baseAddress!) }
             }
         }
+        if pieces.count <= threads { for i in pieces.indices { pieces[i].scratch = DNNL.BufferPool(maxBytes: 64 << 20) } }
         self.pieces = pieces
         self.wholeWeights = wholeWeights
     }
@@ -168,7 +172,7 @@ final class SplitConvolution: @unchecked Sendable {
         try DNNL.runPieces(pieces.count, on: pool, call: "split convolution \(whole.spec)") { i in
             let p = pieces[i]
             try p.conv.runBlocked(src: src + p.srcOffset, weights: p.weights, bias: bias.map { $0 + p.biasOffset },
-                                  dst: dst + p.dstOffset, pool: buffers)
+                                  dst: dst + p.dstOffset, pool: p.scratch ?? buffers)
         }
     }
 

@@ -518,7 +518,7 @@ final class BlockedRegion: Sendable {
                 func piece(_ i: Int) throws {
                     let p = fused.convs[i]
                     try p.conv.run(src: src.buffer.pointer, weights: p.weights, bias: pbBase.map { $0 + p.channel }, depthwiseBias: db.baseAddress! + p.channel,
-                                   dst: dst.pointer + p.channel * plane, pool: pool)
+                                   dst: dst.pointer + p.channel * plane, pool: fused.scratch[i])
                 }
                 if fused.convs.count == 1 {
                     try piece(0)

@@ -42,6 +42,8 @@ final class PointwiseDepthwiseFusion: @unchecked Sendable {
         var output: [Int]
         var dstMD: dnnl_memory_desc_t
         var srcMD: dnnl_memory_desc_t
+        /// Each piece's own scratchpads (the thread that takes a piece is nearly always the same).
+        var scratch: [DNNL.BufferPool]
     }
 
     private final class Entry {
@@ -49,8 +51,10 @@ final class PointwiseDepthwiseFusion: @unchecked Sendable {
         let output: [Int]
         let dstMD: dnnl_memory_desc_t
         var packed: (weights: [Float], depthwise: [Float], buffers: [(pointwise: DNNL.Buffer, depthwise: DNNL.Buffer)])?
+        let scratch: [DNNL.BufferPool]
         init(_ convs: [(conv: DNNL.PointwiseDepthwise, channel: Int)], output: [Int], dstMD: dnnl_memory_desc_t) {
             self.convs = convs
+            scratch = convs.map { _ in DNNL.BufferPool(maxBytes: 64 << 20) }
             self.output = output
             self.dstMD = dstMD
         }
@@ -104,7 +108,7 @@ final class PointwiseDepthwiseFusion: @unchecked Sendable {
             buffers = b
         }
         return Pieces(convs: zip(entry.convs, buffers).map { ($0.conv, $0.channel, $1) }, output: entry.output, dstMD: entry.dstMD,
-                      srcMD: entry.convs[0].conv.srcMD)
+                      srcMD: entry.convs[0].conv.srcMD, scratch: entry.scratch)
     }
 
     private static func sameArray(_ a: [Float], _ b: [Float]) -> Bool {

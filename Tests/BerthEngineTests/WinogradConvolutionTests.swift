@@ -31,6 +31,15 @@ final class WinogradConvolutionTests: XCTestCase {
         XCTAssertEqual(BlockedConvLayout.choice(for: spec(hw: 7), input: nil), .any, "7x7 at batch 1: too few pixels")
         XCTAssertEqual(BlockedConvLayout.choice(for: spec(n: 4, hw: 7), input: nil), .winograd)
         XCTAssertEqual(BlockedConvLayout.choice(for: spec(group: 2), input: nil), .any, "grouped")
+        if BlockedConvLayout.farLayouts && BlockedConvLayout.smallPlaneBlockedPixels >= 49 {
+            let small = spec(c: 512, hw: 14, m: 512, stride: 2)
+            XCTAssertEqual(BlockedConvLayout.choice(for: small, input: nil, poolThreads: 2, coresFar: true), .nChw16c,
+                           "7x7 output, batch 1, far cores: channel pieces, each streaming half the weights")
+            XCTAssertEqual(BlockedConvLayout.choice(for: small, input: nil, poolThreads: 2, coresFar: false), .any, "close cores: brgconv")
+            XCTAssertEqual(BlockedConvLayout.choice(for: small, input: nil, poolThreads: 1, coresFar: true), .any, "one thread")
+            XCTAssertEqual(BlockedConvLayout.choice(for: spec(c: 512, hw: 28, m: 512, stride: 2), input: nil, poolThreads: 2, coresFar: true), .any,
+                           "14x14 output")
+        }
         if BlockedConvLayout.depthwiseBlocked {
             XCTAssertEqual(BlockedConvLayout.choice(for: spec(n: 2, group: 64), input: nil), .nChw16c, "depthwise at batch 2")
             XCTAssertEqual(BlockedConvLayout.choice(for: spec(n: 1, group: 64), input: nil), .any, "depthwise at batch 1")

@@ -67,7 +67,19 @@ def _feeds(path: Path, batch: int) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("name", ["mlp", "cnn", "transformer", "mobilenetv2", "resnet50", "densenet121", "vit_tiny"])
 def test_two_threads_match_one_and_ort(berth_bin, models, tmp_path, name, batch):
-    path = models(name)
+    _check_two_threads(berth_bin, models(name), tmp_path, name, batch)
+
+
+@pytest.mark.parametrize("name", ["cnn", "mobilenetv2", "resnet50"])
+def test_far_cores_plan_matches_one_thread_and_ort(berth_bin, models, tmp_path, monkeypatch, name):
+    """With the pool's cores taken as far apart (BERTH_POOL_FAR=1; on the VMs here the host moves
+    the two vCPUs between one die and two): small convolutions run whole, and batch-1 convolutions
+    on 7x7 planes switch to nChw16c channel pieces (BlockedConvLayout's far rule)."""
+    monkeypatch.setenv("BERTH_POOL_FAR", "1")
+    _check_two_threads(berth_bin, models(name), tmp_path, name, 1)
+
+
+def _check_two_threads(berth_bin, path, tmp_path, name, batch):
     feeds = _feeds(path, batch)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))

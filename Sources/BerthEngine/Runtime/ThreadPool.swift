@@ -41,8 +41,11 @@ public final class ThreadPool: Sendable {
     /// instead of 22 on near cores); split again, the measures come back within a few calls.
     public var coresFarApart: Bool {
         guard let workers else { return false }
+        if let forced = Self.forcedFar { return forced }
         return Self.farApart(handOffNanos: workers.handOffNanos, age: workers.nanosSinceHandOff)
     }
+    /// `BERTH_POOL_FAR=1` / `0`: the cores count as far apart / close whatever the measure (tests, A/B).
+    static let forcedFar: Bool? = ProcessInfo.processInfo.environment["BERTH_POOL_FAR"].flatMap { $0 == "1" ? true : $0 == "0" ? false : nil }
 
     /// The rule of ``coresFarApart`` for a measure `age` ns old.
     static func farApart(handOffNanos: Int, age: UInt64) -> Bool { handOffNanos > farNanos && age < staleNanos }

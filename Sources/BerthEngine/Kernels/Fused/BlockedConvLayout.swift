@@ -35,6 +35,13 @@ enum BlockedConvLayout {
     /// they split in row pieces (3 and 4 rows of 7), each reading all of a 1280x320 weight.
     /// `BERTH_DNNL_SMALL_PLANE_16C=0` keeps NHWC there.
     static let smallPlaneBlockedPixels = ProcessInfo.processInfo.environment["BERTH_DNNL_SMALL_PLANE_16C"] == "0" ? 0 : 49
+    /// Batch 1 on several threads whose cores are far apart (``ThreadPool/coresFarApart``): dense
+    /// convolutions on small planes in nChw16c too, split by output channels so each core streams
+    /// half the weights (row pieces read all of them, and far cores share no cache: ResNet-50's
+    /// 7x7 stage reads 60 MB of weights per call). With the cores close, the shared cache serves
+    /// both and NHWC's brgconv is faster. `BERTH_DNNL_FAR_LAYOUTS=0` turns this off.
+    static let farLayouts = ProcessInfo.processInfo.environment["BERTH_DNNL_FAR_LAYOUTS"] != "0"
+    static let farWithoutWinograd = ProcessInfo.processInfo.environment["BERTH_DNNL_FAR_WINOGRAD"] == "0"
 
     /// Output pixels (batch × height × width) below which Winograd's tile transforms cost more
     /// than they save (ResNet-50's 512-channel 7x7 layer at batch 1: 1.12 vs 1.17 ms direct).
@@ -48,13 +55,15 @@ enum BlockedConvLayout {
     static let winogradMinimumOutputChannels = 64
 
     /// The layout for `spec` (a blocked convolution) whose source currently has layout `input`
-    /// (nil: a plain tensor).
-    static func choice(for spec: DNNL.ConvSpec, input: dnnl_memory_desc_t?, poolThreads: Int = 1) -> DNNL.ConvLayout {
+    /// (nil: a plain tensor). `coresFar`: the pool's cores are far apart (``ThreadPool/coresFarApart``).
+    static func choice(for spec: DNNL.ConvSpec, input: dnnl_memory_desc_t?, poolThreads: Int = 1, coresFar: Bool = false) -> DNNL.ConvLayout {
         guard winogradEnabled, spec.blocked, spec.input.count == 4, spec.output.count == 4 else { return .any }
-        if isWinogradShape(spec) { return .winograd }
+        let far = coresFar && poolThreads > 1 && spec.input[0] == 1 && farLayouts
+        if !(far && farWithoutWinograd), isWinogradShape(spec) { return .winograd }
         if plainFirstLayer, input == nil, spec.input[1] == 1, spec.group == 1, spec.input[0] == 1 || poolThreads == 1 { return .plainToNChw16c }
         let smallPlane = poolThreads > 1 && spec.output[2] * spec.output[3] <= smallPlaneBlockedPixels
         if depthwiseBlocked, spec.input[0] >= 2 || depthwiseBlockedBatch1 || smallPlane, spec.group > 1, spec.group == spec.input[1], spec.group == spec.output[1], spec.weights[1] == 1 { return .nChw16c }
+        if far, smallPlane, spec.group == 1 { return .nChw16c }
         // Only 1x1s follow: oneDNN's nChw16c 3x3 kernel (jit:avx512_core) is 15–35 % slower than
         // brgconv's NHWC one on ResNet-50's stride-2 and 7x7 layers, more than a reorder costs.
         // At batch 1 not when the input's channels are padded (MobileNetV2's 24 after a fused pointwise-depthwise

@@ -541,13 +541,15 @@ final class BlockedRegion: Sendable {
         // The last call's outcome when nothing it depended on changed: building, copying and
         // comparing specs (eight arrays each) took a quarter of a chain of small convolutions.
         let inputMD = slots[xi].blocked?.md
+        // Layouts depend on how far apart the pool's cores are (``BlockedConvLayout``); a change re-resolves.
+        let coresFar = threads == 1 && threadPool.threads > 1 && threadPool.coresFarApart
         let resolved: BlockedRegionCache.ResolvedConv
         if let r = m.cache.resolved(input: d, inputMD: inputMD, weights: w, hasBias: bias != nil, sum: zi != nil, threads: threads,
-                                    poolThreads: threadPool.threads) {
+                                    poolThreads: threadPool.threads, coresFar: coresFar) {
             resolved = r
         } else {
             guard let r = resolveConv(m, attrs, act, input: d, inputMD: inputMD, weights: w, hasBias: bias != nil, sum: zi != nil,
-                                      threads: threads, pool: threadPool) else { return false }
+                                      threads: threads, pool: threadPool, coresFar: coresFar) else { return false }
             m.cache.keep(r)
             resolved = r
         }
@@ -591,7 +593,8 @@ final class BlockedRegion: Sendable {
     /// call's when the shapes match), the layout ``BlockedConvLayout`` picks (oneDNN's own when that
     /// gets only a reference kernel), split over the pool or whole; nil when oneDNN refuses it.
     private func resolveConv(_ m: Member, _ attrs: NNConvAttributes, _ act: ContribActivation?, input d: [Int], inputMD: dnnl_memory_desc_t?,
-                             weights w: Tensor, hasBias: Bool, sum: Bool, threads: Int, pool threadPool: ThreadPool) -> BlockedRegionCache.ResolvedConv? {
+                             weights w: Tensor, hasBias: Bool, sum: Bool, threads: Int, pool threadPool: ThreadPool,
+                             coresFar: Bool) -> BlockedRegionCache.ResolvedConv? {
         // The spec of the last call when the input and weight shapes are the same (it depends on
         // nothing else but the member's attributes): its shape arithmetic and a fresh spec to
         // hash took about a µs per convolution at batch 1.
@@ -605,7 +608,7 @@ final class BlockedRegion: Sendable {
                                  sum: sum, eltwise: eltwise, blocked: true, threads: threads)
             m.cache.remember(spec)
         }
-        spec.layout = BlockedConvLayout.choice(for: spec, input: inputMD, poolThreads: threadPool.threads)
+        spec.layout = BlockedConvLayout.choice(for: spec, input: inputMD, poolThreads: threadPool.threads, coresFar: coresFar)
         if spec.layout != .any, m.cache.fallsBack(spec) { spec.layout = .any }
         let floats = w.floats
         // Several intra-op threads on 1-thread primitives: the convolution split over the pool.
@@ -620,8 +623,8 @@ final class BlockedRegion: Sendable {
         }
         guard let conv = split?.whole ?? single?.0 else { return nil }
         return BlockedRegionCache.ResolvedConv(input: d, inputMD: inputMD, weights: floats, weightShape: w.shape, hasBias: hasBias, sum: sum,
-                                               threads: threads, poolThreads: threadPool.threads, outShape: spec.output, conv: conv,
-                                               split: split, single: single)
+                                               threads: threads, poolThreads: threadPool.threads, coresFar: coresFar, outShape: spec.output,
+                                               conv: conv, split: split, single: single)
     }
 }
 
@@ -647,15 +650,15 @@ final class BlockedRegionCache: @unchecked Sendable {
         let input: [Int], inputMD: dnnl_memory_desc_t?, weightShape: [Int]
         /// The weights it was packed from (compared by storage).
         let weights: [Float]
-        let hasBias: Bool, sum: Bool, threads: Int, poolThreads: Int
+        let hasBias: Bool, sum: Bool, threads: Int, poolThreads: Int, coresFar: Bool
         let outShape: [Int]
         let conv: DNNL.Convolution
         let split: SplitConvolution?
         let single: (DNNL.Convolution, DNNL.Buffer)?
         init(input: [Int], inputMD: dnnl_memory_desc_t?, weights: [Float], weightShape: [Int], hasBias: Bool, sum: Bool, threads: Int, poolThreads: Int,
-             outShape: [Int], conv: DNNL.Convolution, split: SplitConvolution?, single: (DNNL.Convolution, DNNL.Buffer)?) {
+             coresFar: Bool, outShape: [Int], conv: DNNL.Convolution, split: SplitConvolution?, single: (DNNL.Convolution, DNNL.Buffer)?) {
             (self.input, self.inputMD, self.weights, self.weightShape) = (input, inputMD, weights, weightShape)
-            (self.hasBias, self.sum, self.threads, self.poolThreads) = (hasBias, sum, threads, poolThreads)
+            (self.hasBias, self.sum, self.threads, self.poolThreads, self.coresFar) = (hasBias, sum, threads, poolThreads, coresFar)
             (self.outShape, self.conv, self.split, self.single) = (outShape, conv, split, single)
         }
     }
@@ -663,11 +666,12 @@ final class BlockedRegionCache: @unchecked Sendable {
 
     /// The last call's ``ResolvedConv`` when this call has the same input shape and layout, the
     /// same weights (storage) and the same flags and thread counts.
-    func resolved(input: [Int], inputMD: dnnl_memory_desc_t?, weights: Tensor, hasBias: Bool, sum: Bool, threads: Int, poolThreads: Int) -> ResolvedConv? {
+    func resolved(input: [Int], inputMD: dnnl_memory_desc_t?, weights: Tensor, hasBias: Bool, sum: Bool, threads: Int, poolThreads: Int,
+                  coresFar: Bool) -> ResolvedConv? {
         lock.lock()
         let r = lastResolved
         lock.unlock()
-        guard let r, r.input == input, r.hasBias == hasBias, r.sum == sum, r.threads == threads, r.poolThreads == poolThreads,
+        guard let r, r.input == input, r.hasBias == hasBias, r.sum == sum, r.threads == threads, r.poolThreads == poolThreads, r.coresFar == coresFar,
               r.weightShape == weights.shape else { return nil }
         switch (r.inputMD, inputMD) {
         case (nil, nil): break
@@ -679,7 +683,7 @@ final class BlockedRegionCache: @unchecked Sendable {
         return same ? r : nil
     }
 
-    /// Keeps `r` for the next call's ``resolved(input:inputMD:weights:hasBias:sum:threads:poolThreads:)``.
+    /// Keeps `r` for the next call's ``resolved(input:inputMD:weights:hasBias:sum:threads:poolThreads:coresFar:)``.
     func keep(_ r: ResolvedConv) {
         lock.lock()
         lastResolved = r

@@ -31,7 +31,8 @@ public final class ThreadPool: Sendable {
     /// eight loops, averaged; ns; 0 before any): about one cache-line transfer between the two cores. On this
     /// project's VMs it is 60–100 ns when the vCPUs share a last-level cache and 280–300 ns when
     /// the host places them on different dies, where every tensor a piece reads from the other
-    /// core costs several times more (``SplitConvolution`` then keeps small convolutions whole).
+    /// core costs several times more (``SplitConvolution`` then keeps small convolutions whole, and
+    /// ``BlockedConvLayout`` splits batch-1 convolutions on small planes by output channels).
     public var handOffNanos: Int { workers?.handOffNanos ?? 0 }
 
     /// True while the hand-off is slower than `BERTH_POOL_FAR_NS` (default 200 ns) and was measured

@@ -73,6 +73,8 @@ final class BlockedRegion: Sendable {
     private let members: [Member]
     /// Intermediate buffers, reused from call to call (the region's own arena).
     private let pool = DNNL.BufferPool()
+    /// The reorder its outputs took last (to NCHW).
+    private let toPlain = PlainReorder()
     private let valueCount: Int
     private let outputValues: [Int]
     /// Whole-region batch slices over the pool, when every node treats images independently.
@@ -249,7 +251,7 @@ final class BlockedRegion: Sendable {
         if let p = s.plain { return p }
         guard let b = s.blocked else { throw KernelError("a region value has no data") }
         let count = try Shape.elementCount(b.dims)
-        let r = try DNNL.reorder(from: b.md, to: DNNL.plainDesc(b.dims))
+        let r = try toPlain.reorder(from: b.md, dims: b.dims)
         var failure: Error?
         let v = [Float](unsafeUninitializedCapacity: count) { buf, n in
             n = count
@@ -625,6 +627,25 @@ final class BlockedRegion: Sendable {
         return BlockedRegionCache.ResolvedConv(input: d, inputMD: inputMD, weights: floats, weightShape: w.shape, hasBias: hasBias, sum: sum,
                                                threads: threads, poolThreads: threadPool.threads, coresFar: coresFar, outShape: spec.output,
                                                conv: conv, split: split, single: single)
+    }
+}
+
+/// The reorder of a region's value to its plain layout, the last one kept: a model called with one
+/// shape finds it without building the plain descriptor and hashing both (about a µs a call).
+final class PlainReorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last: DNNL.Reorder?
+
+    func reorder(from md: dnnl_memory_desc_t, dims: [Int]) throws -> DNNL.Reorder {
+        lock.lock()
+        let known = last
+        lock.unlock()
+        if let known, DNNL.bytesEqual(known.from, md) { return known }
+        let made = try DNNL.reorder(from: md, to: DNNL.plainDesc(dims))
+        lock.lock()
+        last = made
+        lock.unlock()
+        return made
     }
 }
 

@@ -41,6 +41,10 @@ enum BlockedConvLayout {
     /// 7x7 stage reads 60 MB of weights per call). With the cores close, the shared cache serves
     /// both and NHWC's brgconv is faster. `BERTH_DNNL_FAR_LAYOUTS=0` turns this off.
     static let farLayouts = ProcessInfo.processInfo.environment["BERTH_DNNL_FAR_LAYOUTS"] != "0"
+    /// `BERTH_DNNL_FAR_WINOGRAD=0`: no Winograd either while the cores are far apart (3x3s then take
+    /// brgconv's NHWC row pieces, whose rows stay on one core from layer to layer). For measurements:
+    /// all of ResNet-50 b1 2t on NHWC read 20.0–21.0 ms far against 21.4–22.5 with Winograd, but
+    /// 18.6–19.6 against 17.7–18.3 close, and the switch itself is not measured yet.
     static let farWithoutWinograd = ProcessInfo.processInfo.environment["BERTH_DNNL_FAR_WINOGRAD"] == "0"
 
     /// Output pixels (batch × height × width) below which Winograd's tile transforms cost more

@@ -59,8 +59,17 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertFalse(pool.coresFarApart, "no measure yet")
         let sink = UnsafeMutablePointer<Int>.allocate(capacity: 2)
         defer { sink.deallocate() }
-        for _ in 0..<2000 { pool.forEachIndex(2) { i in sink[i] = i } }
-        XCTAssertGreaterThan(pool.handOffNanos, 0, "2000 back-to-back loops and no spinning worker saw one")
+        // Back-to-back loops with a few µs in each piece (so the worker, once started, takes pieces
+        // and spins between loops) until a window of measures is in, or 5 s pass.
+        let deadline = Date().addingTimeInterval(5)
+        while pool.handOffNanos == 0 && Date() < deadline {
+            pool.forEachIndex(2) { i in
+                var x = i
+                for k in 0..<2000 { x = x &* 31 &+ k }
+                sink[i] = x
+            }
+        }
+        XCTAssertGreaterThan(pool.handOffNanos, 0, "5 s of back-to-back loops and no spinning worker saw one")
         let far = ThreadPool.farNanos + 1
         XCTAssertTrue(ThreadPool.farApart(handOffNanos: far, age: 1_000_000))
         XCTAssertFalse(ThreadPool.farApart(handOffNanos: far, age: ThreadPool.staleNanos), "a stale measure")

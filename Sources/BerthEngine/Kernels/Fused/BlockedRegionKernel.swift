@@ -544,6 +544,7 @@ final class BlockedRegion: Sendable {
         // comparing specs (eight arrays each) took a quarter of a chain of small convolutions.
         let inputMD = slots[xi].blocked?.md
         // Layouts depend on how far apart the pool's cores are (``BlockedConvLayout``); a change re-resolves.
+        // Read once per call: the split below takes the same reading (a split exists only when this is the pool's).
         let coresFar = threads == 1 && threadPool.threads > 1 && threadPool.coresFarApart
         let resolved: BlockedRegionCache.ResolvedConv
         if let r = m.cache.resolved(input: d, inputMD: inputMD, weights: w, hasBias: bias != nil, sum: zi != nil, threads: threads,
@@ -581,7 +582,7 @@ final class BlockedRegion: Sendable {
         }
         func execute(_ b: UnsafePointer<Float>?) throws {
             if let split {
-                try split.run(src: src.buffer.pointer, bias: b, dst: dst.pointer, buffers: pool, pool: threadPool)
+                try split.run(src: src.buffer.pointer, bias: b, dst: dst.pointer, buffers: pool, pool: threadPool, coresFarApart: coresFar)
             } else if let (conv, packed) = single {
                 try conv.runBlocked(src: src.buffer.pointer, weights: packed, bias: b, dst: dst.pointer, pool: pool)
             }
